@@ -1,0 +1,464 @@
+// Package market is the instrument state machine shared by the feed server and its clients.
+//
+// The server keeps a State per instrument and applies normalized events to it; each event yields
+// at most one Delta per stream (an (instrument, channel) pair, and for the book one per offered
+// depth). A client keeps a Replica built from a Snapshot and the Deltas after it, using the same
+// book code, so that a replica that accepted every delta holds exactly what the server holds.
+//
+// Streams are chained: a Delta names the seq of the previous delta on the same stream
+// (prev_seq), and follows on from a client's position p when prev_seq <= p < seq. That lets a
+// stream skip the events that do not change it while a client can still prove it missed nothing.
+package market
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/tickwire/tickwire/pkg/book"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+const bookChecksumDepth = book.ChecksumDepth
+
+// Stream indexes of the non-book channels; book streams follow, one per depth.
+const (
+	streamQuote = iota
+	streamTrades
+	streamCandles
+	streamStats
+	numFixedStreams
+)
+
+// State is the feed's state of one instrument. It is owned by one goroutine; it is not safe for
+// concurrent use.
+type State struct {
+	cfg  Config
+	id   string
+	info *pb.InstrumentInfo
+
+	epoch, seq uint64
+	// bookSynced is false until a book snapshot event arrives in the current epoch (or after a
+	// gap): until then the book is not served.
+	bookSynced bool
+	book       book.Book
+	quote      quote
+	trades     ring[*pb.TradeRecord]
+	candles    []ring[*pb.Candle] // per cfg.CandleIntervals
+	stats      *pb.Stats
+	notional   uint128 // sum of price*size this session, for VWAP
+
+	// last holds the seq of the latest delta per stream: fixed streams, then one per depth.
+	last []uint64
+
+	scratchBids, scratchAsks []book.Level
+	gaps                     uint64
+}
+
+// NewState returns the empty state of instrument id. cfg must be valid.
+func NewState(id string, cfg Config) *State {
+	cfg = cfg.WithDefaults()
+	s := &State{
+		cfg:     cfg,
+		id:      id,
+		trades:  newRing[*pb.TradeRecord](cfg.TradeHistory),
+		candles: make([]ring[*pb.Candle], len(cfg.CandleIntervals)),
+		last:    make([]uint64, numFixedStreams+len(cfg.Depths)),
+	}
+	for i := range s.candles {
+		s.candles[i] = newRing[*pb.Candle](cfg.CandleHistory)
+	}
+	return s
+}
+
+// Config returns the state's config, defaults applied.
+func (s *State) Config() Config { return s.cfg }
+
+// ID returns the instrument id.
+func (s *State) ID() string { return s.id }
+
+// Info returns the latest reference data, or nil before any arrived.
+func (s *State) Info() *pb.InstrumentInfo { return s.info }
+
+// Position returns the epoch and seq of the last applied event.
+func (s *State) Position() (epoch, seq uint64) { return s.epoch, s.seq }
+
+// BookSynced reports whether the book is whole (a book snapshot arrived since the epoch began
+// and no event was missed since).
+func (s *State) BookSynced() bool { return s.bookSynced }
+
+// Gaps returns how many times an event did not follow its predecessor within an epoch.
+func (s *State) Gaps() uint64 { return s.gaps }
+
+// Book returns the full book. Do not modify it.
+func (s *State) Book() *book.Book { return &s.book }
+
+// Result is what one event changed. Nil deltas are streams the event did not change.
+type Result struct {
+	// NewEpoch: the event began a new epoch. Everything clients hold is void: send every
+	// subscriber fresh snapshots (their deltas below are not to be sent).
+	NewEpoch bool
+	// BookReset: the book became whole again after being unsynced (first book snapshot of an
+	// epoch, or after a gap). Book subscribers need a fresh snapshot instead of a delta.
+	BookReset bool
+	// Gap: the event did not follow its predecessor; it was applied anyway, and the book is
+	// unsynced until the next book snapshot event.
+	Gap bool
+
+	Quote, Trades, Candles, Stats *pb.Delta
+	// Book has one entry per cfg.Depths.
+	Book []*pb.Delta
+}
+
+// Apply applies one event. It returns ErrStaleEvent for an event at or before the current
+// position in the same epoch, or from an older epoch, and ErrBadEvent for an invalid one;
+// neither changes the state.
+func (s *State) Apply(ev *pb.Event) (*Result, error) {
+	if ev.GetInstrument() != s.id {
+		return nil, fmt.Errorf("%w: instrument %q sent to state of %q", ErrBadEvent, ev.GetInstrument(), s.id)
+	}
+	if ev.GetEpoch() == 0 || ev.GetSeq() == 0 {
+		return nil, fmt.Errorf("%w: %s zero epoch or seq", ErrBadEvent, s.id)
+	}
+	if err := checkBody(ev); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	switch {
+	case ev.Epoch < s.epoch || (ev.Epoch == s.epoch && ev.Seq <= s.seq):
+		return nil, fmt.Errorf("%w: %s at %d/%d, have %d/%d", ErrStaleEvent, s.id, ev.Epoch, ev.Seq, s.epoch, s.seq)
+	case ev.Epoch > s.epoch:
+		res.NewEpoch = s.epoch != 0
+		s.epoch = ev.Epoch
+		s.book.Reset()
+		s.bookSynced = false
+		s.quote = quote{}
+		clear(s.last)
+	case ev.Seq != s.seq+1:
+		res.Gap = true
+		s.gaps++
+		s.bookSynced = false
+	}
+	s.seq = ev.Seq
+
+	switch b := ev.Body.(type) {
+	case *pb.Event_Info:
+		s.info = b.Info
+	case *pb.Event_Book:
+		s.applyBook(ev, b.Book, res)
+	case *pb.Event_Quote:
+		if !s.bookSynced || s.book.Len(book.Bid)+s.book.Len(book.Ask) == 0 {
+			s.setQuote(ev, quoteOf(b.Quote), res)
+		}
+	case *pb.Event_Trade:
+		s.applyTrade(ev, b.Trade, res)
+	}
+	return res, nil
+}
+
+func checkBody(ev *pb.Event) error {
+	switch b := ev.Body.(type) {
+	case *pb.Event_Info:
+		if b.Info == nil {
+			return fmt.Errorf("%w: %s empty info", ErrBadEvent, ev.Instrument)
+		}
+	case *pb.Event_Book:
+		if b.Book == nil {
+			return fmt.Errorf("%w: %s empty book update", ErrBadEvent, ev.Instrument)
+		}
+		for _, side := range [][]*pb.Level{b.Book.Bids, b.Book.Asks} {
+			for _, l := range side {
+				if l.GetPrice() <= 0 || l.GetSize() < 0 || (b.Book.Snapshot && l.GetSize() == 0) {
+					return fmt.Errorf("%w: %s book level %d@%d", ErrBadEvent, ev.Instrument, l.GetSize(), l.GetPrice())
+				}
+			}
+		}
+	case *pb.Event_Quote:
+		q := b.Quote
+		if q == nil || q.BidSize < 0 || q.AskSize < 0 || q.BidPrice < 0 || q.AskPrice < 0 {
+			return fmt.Errorf("%w: %s bad quote", ErrBadEvent, ev.Instrument)
+		}
+	case *pb.Event_Trade:
+		if b.Trade == nil || b.Trade.Price <= 0 || b.Trade.Size <= 0 {
+			return fmt.Errorf("%w: %s bad trade", ErrBadEvent, ev.Instrument)
+		}
+	default:
+		return fmt.Errorf("%w: %s event without body", ErrBadEvent, ev.Instrument)
+	}
+	return nil
+}
+
+func toLevels(dst []book.Level, src []*pb.Level) []book.Level {
+	for _, l := range src {
+		dst = append(dst, book.Level{Price: l.Price, Size: l.Size})
+	}
+	return dst
+}
+
+func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
+	maxDepth := int(s.cfg.Depths[len(s.cfg.Depths)-1])
+	wasSynced := s.bookSynced
+	// Keep the views before the change, to send each depth only what changed in its view.
+	s.scratchBids = append(s.scratchBids[:0], s.book.Top(book.Bid, maxDepth)...)
+	s.scratchAsks = append(s.scratchAsks[:0], s.book.Top(book.Ask, maxDepth)...)
+	if u.Snapshot {
+		s.book.Reset()
+		s.bookSynced = true
+	}
+	for _, l := range u.Bids {
+		s.book.Set(book.Bid, l.Price, l.Size)
+	}
+	for _, l := range u.Asks {
+		s.book.Set(book.Ask, l.Price, l.Size)
+	}
+	if !s.bookSynced {
+		return
+	}
+	if !wasSynced {
+		res.BookReset = true
+	}
+	res.Book = make([]*pb.Delta, len(s.cfg.Depths))
+	for i, d := range s.cfg.Depths {
+		before := topOf(s.scratchBids, int(d))
+		beforeAsk := topOf(s.scratchAsks, int(d))
+		var bids, asks []book.Level
+		bids = book.Diff(nil, book.Bid, before, s.book.Top(book.Bid, int(d)))
+		asks = book.Diff(nil, book.Ask, beforeAsk, s.book.Top(book.Ask, int(d)))
+		if len(bids) == 0 && len(asks) == 0 && wasSynced {
+			continue
+		}
+		k := ChecksumDepth(d)
+		delta := s.newDelta(ev, numFixedStreams+i)
+		delta.Checksum = book.Checksum(s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
+		delta.Body = &pb.Delta_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(bids), Asks: fromLevels(asks)}}
+		res.Book[i] = delta
+	}
+	s.setQuote(ev, s.bookQuote(), res)
+}
+
+func topOf(levels []book.Level, n int) []book.Level {
+	if n < len(levels) {
+		return levels[:n]
+	}
+	return levels
+}
+
+func fromLevels(src []book.Level) []*pb.Level {
+	if len(src) == 0 {
+		return nil
+	}
+	out := make([]*pb.Level, len(src))
+	backing := make([]pb.Level, len(src))
+	for i, l := range src {
+		backing[i].Price, backing[i].Size = l.Price, l.Size
+		out[i] = &backing[i]
+	}
+	return out
+}
+
+func (s *State) bookQuote() quote {
+	var q quote
+	if l, ok := s.book.Best(book.Bid); ok {
+		q.bidPrice, q.bidSize = l.Price, l.Size
+	}
+	if l, ok := s.book.Best(book.Ask); ok {
+		q.askPrice, q.askSize = l.Price, l.Size
+	}
+	return q
+}
+
+// quote is pb.Quote as a comparable value.
+type quote struct{ bidPrice, bidSize, askPrice, askSize int64 }
+
+func quoteOf(q *pb.Quote) quote {
+	return quote{q.GetBidPrice(), q.GetBidSize(), q.GetAskPrice(), q.GetAskSize()}
+}
+
+func (q quote) proto() *pb.Quote {
+	return &pb.Quote{BidPrice: q.bidPrice, BidSize: q.bidSize, AskPrice: q.askPrice, AskSize: q.askSize}
+}
+
+func (s *State) setQuote(ev *pb.Event, q quote, res *Result) {
+	if q == s.quote {
+		return
+	}
+	s.quote = q
+	d := s.newDelta(ev, streamQuote)
+	d.Body = &pb.Delta_Quote{Quote: q.proto()}
+	res.Quote = d
+}
+
+// eventTimeS is the event's time in Unix seconds: venue time, or ingest time when unknown.
+func eventTimeNs(ev *pb.Event) int64 {
+	if ev.VenueTimeNs > 0 {
+		return ev.VenueTimeNs
+	}
+	return ev.IngestTimeNs
+}
+
+func (s *State) applyTrade(ev *pb.Event, t *pb.Trade, res *Result) {
+	rec := &pb.TradeRecord{Trade: t, Seq: ev.Seq, VenueTimeNs: ev.VenueTimeNs}
+	s.trades.push(rec)
+	d := s.newDelta(ev, streamTrades)
+	d.Body = &pb.Delta_Trade{Trade: t}
+	res.Trades = d
+
+	ts := floorDiv(eventTimeNs(ev), 1e9)
+	changed := make([]*pb.Candle, 0, len(s.candles))
+	for i, iv := range s.cfg.CandleIntervals {
+		if c := updateCandles(&s.candles[i], iv, ts, t); c != nil {
+			changed = append(changed, c)
+		}
+	}
+	if len(changed) > 0 {
+		d := s.newDelta(ev, streamCandles)
+		d.Body = &pb.Delta_Candles{Candles: &pb.CandleList{Candles: changed}}
+		res.Candles = d
+	}
+
+	session := floorDiv(ts, 86400) * 86400
+	st := s.stats
+	switch {
+	case st == nil || session > st.SessionStartS:
+		st = &pb.Stats{SessionStartS: session, Open: t.Price, High: t.Price, Low: t.Price}
+		s.notional = uint128{}
+	case session < st.SessionStartS:
+		return // a late trade from a closed session does not change today's figures
+	default:
+		st = cloneStats(st)
+	}
+	st.High = max(st.High, t.Price)
+	st.Low = min(st.Low, t.Price)
+	st.Last = t.Price
+	st.Volume += t.Size
+	st.TradeCount++
+	s.notional = s.notional.add(mul64(uint64(t.Price), uint64(t.Size)))
+	st.Vwap = s.notional.div(uint64(st.Volume))
+	s.stats = st
+	sd := s.newDelta(ev, streamStats)
+	sd.Body = &pb.Delta_Stats{Stats: st}
+	res.Stats = sd
+}
+
+func cloneStats(st *pb.Stats) *pb.Stats {
+	return &pb.Stats{SessionStartS: st.SessionStartS, Open: st.Open, High: st.High, Low: st.Low,
+		Last: st.Last, Volume: st.Volume, Vwap: st.Vwap, TradeCount: st.TradeCount}
+}
+
+// updateCandles folds trade t at time ts into the bars of one interval and returns the changed
+// bar (a new value: bars already handed out are never modified), or nil for a trade older than
+// every bar kept.
+func updateCandles(r *ring[*pb.Candle], iv uint32, ts int64, t *pb.Trade) *pb.Candle {
+	start := floorDiv(ts, int64(iv)) * int64(iv)
+	for i := r.len() - 1; i >= 0; i-- {
+		c := r.at(i)
+		if c.StartS == start {
+			n := &pb.Candle{IntervalS: iv, StartS: start, Open: c.Open, High: max(c.High, t.Price),
+				Low: min(c.Low, t.Price), Close: t.Price, Volume: c.Volume + t.Size, TradeCount: c.TradeCount + 1}
+			r.set(i, n)
+			return n
+		}
+		if c.StartS < start {
+			if i != r.len()-1 {
+				return nil // late trade for a bar that had none: keep bars ordered, skip it
+			}
+			break
+		}
+	}
+	if r.len() > 0 && r.at(r.len()-1).StartS > start {
+		return nil
+	}
+	n := &pb.Candle{IntervalS: iv, StartS: start, Open: t.Price, High: t.Price, Low: t.Price,
+		Close: t.Price, Volume: t.Size, TradeCount: 1}
+	r.push(n)
+	return n
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// newDelta starts the delta of stream i for event ev and moves the stream's chain on.
+func (s *State) newDelta(ev *pb.Event, i int) *pb.Delta {
+	d := &pb.Delta{Epoch: ev.Epoch, Seq: ev.Seq, PrevSeq: s.last[i], VenueTimeNs: ev.VenueTimeNs, IngestTimeNs: ev.IngestTimeNs}
+	s.last[i] = ev.Seq
+	return d
+}
+
+// Snapshot returns the snapshot of one channel at the current position; for the book, at the
+// offered depth with index depthIndex (see Config.DepthIndex). It returns nil when there is
+// nothing to serve yet: no event, or a book that is not synced.
+func (s *State) Snapshot(ch pb.Channel, depthIndex int, reason pb.SnapshotReason) *pb.Snapshot {
+	if s.epoch == 0 {
+		return nil
+	}
+	snap := &pb.Snapshot{Channel: ch, Epoch: s.epoch, Seq: s.seq, Reason: reason}
+	switch ch {
+	case pb.Channel_CHANNEL_QUOTE:
+		snap.Body = &pb.Snapshot_Quote{Quote: s.quote.proto()}
+	case pb.Channel_CHANNEL_BOOK:
+		if !s.bookSynced {
+			return nil
+		}
+		d := s.cfg.Depths[depthIndex]
+		bids, asks := s.book.Top(book.Bid, int(d)), s.book.Top(book.Ask, int(d))
+		k := ChecksumDepth(d)
+		snap.Checksum = book.Checksum(topOf(bids, k), topOf(asks, k))
+		snap.Body = &pb.Snapshot_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(bids), Asks: fromLevels(asks)}}
+	case pb.Channel_CHANNEL_TRADES:
+		list := &pb.TradeList{Trades: make([]*pb.TradeRecord, 0, s.trades.len())}
+		for i := range s.trades.len() {
+			list.Trades = append(list.Trades, s.trades.at(i))
+		}
+		snap.Body = &pb.Snapshot_Trades{Trades: list}
+	case pb.Channel_CHANNEL_CANDLES:
+		list := &pb.CandleList{}
+		for i := range s.candles {
+			for j := range s.candles[i].len() {
+				list.Candles = append(list.Candles, s.candles[i].at(j))
+			}
+		}
+		snap.Body = &pb.Snapshot_Candles{Candles: list}
+	case pb.Channel_CHANNEL_STATS:
+		st := s.stats
+		if st == nil {
+			st = &pb.Stats{}
+		}
+		snap.Body = &pb.Snapshot_Stats{Stats: st}
+	default:
+		return nil
+	}
+	return snap
+}
+
+// uint128 is an unsigned 128-bit integer, for sums of price*size that overflow int64.
+type uint128 struct{ hi, lo uint64 }
+
+func mul64(a, b uint64) uint128 {
+	hi, lo := bits.Mul64(a, b)
+	return uint128{hi, lo}
+}
+
+func (u uint128) add(v uint128) uint128 {
+	lo, carry := bits.Add64(u.lo, v.lo, 0)
+	hi, _ := bits.Add64(u.hi, v.hi, carry)
+	return uint128{hi, lo}
+}
+
+// div returns u/d rounded toward zero, saturated to MaxInt64.
+func (u uint128) div(d uint64) int64 {
+	if d == 0 {
+		return 0
+	}
+	if u.hi >= d {
+		return 1<<63 - 1
+	}
+	q, _ := bits.Div64(u.hi, u.lo, d)
+	if q > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(q)
+}

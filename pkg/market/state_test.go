@@ -1,0 +1,379 @@
+package market
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tickwire/tickwire/pkg/book"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+const testID = "synthetic:TEST"
+
+var allChannels = []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_BOOK, pb.Channel_CHANNEL_TRADES,
+	pb.Channel_CHANNEL_CANDLES, pb.Channel_CHANNEL_STATS}
+
+// eventGen makes a plausible random event stream for one instrument: a book snapshot, then level
+// updates and trades around a drifting mid, in one epoch, with seconds passing.
+type eventGen struct {
+	rng   *rand.Rand
+	epoch uint64
+	seq   uint64
+	ts    int64
+	mid   int64
+}
+
+func newEventGen(seed uint64) *eventGen {
+	return &eventGen{rng: rand.New(rand.NewPCG(seed, 7)), epoch: 1700000000, ts: 1_700_000_000e9, mid: 10_000}
+}
+
+func (g *eventGen) next() *pb.Event {
+	g.seq++
+	g.ts += int64(g.rng.IntN(300)) * 1e6
+	ev := &pb.Event{Instrument: testID, Epoch: g.epoch, Seq: g.seq, VenueTimeNs: g.ts, IngestTimeNs: g.ts + 1000}
+	switch {
+	case g.seq == 1:
+		ev.Body = &pb.Event_Info{Info: &pb.InstrumentInfo{Id: testID, PriceScale: 2, SizeScale: 3, TickSize: 1, LotSize: 1}}
+	case g.seq == 2:
+		u := &pb.BookUpdate{Snapshot: true}
+		for i := range int64(30) {
+			u.Bids = append(u.Bids, &pb.Level{Price: g.mid - 1 - i, Size: 100 + i})
+			u.Asks = append(u.Asks, &pb.Level{Price: g.mid + 1 + i, Size: 100 + i})
+		}
+		ev.Body = &pb.Event_Book{Book: u}
+	case g.rng.IntN(5) == 0:
+		side := pb.Side(1 + g.rng.IntN(2))
+		ev.Body = &pb.Event_Trade{Trade: &pb.Trade{Price: g.mid + int64(g.rng.IntN(5)) - 2, Size: int64(1 + g.rng.IntN(50)), Side: side}}
+	default:
+		g.mid += int64(g.rng.IntN(3)) - 1
+		u := &pb.BookUpdate{}
+		for range 1 + g.rng.IntN(3) {
+			off := int64(1 + g.rng.IntN(40))
+			size := int64(g.rng.IntN(4)) * int64(1+g.rng.IntN(300))
+			if g.rng.IntN(2) == 0 {
+				u.Bids = append(u.Bids, &pb.Level{Price: g.mid - off, Size: size})
+			} else {
+				u.Asks = append(u.Asks, &pb.Level{Price: g.mid + off, Size: size})
+			}
+		}
+		ev.Body = &pb.Event_Book{Book: u}
+	}
+	return ev
+}
+
+// client follows one depth of every channel from a snapshot taken at some point of the stream.
+type client struct {
+	depthIndex int
+	replica    Replica
+}
+
+func deltasFor(res *Result, depthIndex int) []*pb.Delta {
+	var out []*pb.Delta
+	for _, d := range []*pb.Delta{res.Quote, res.Trades, res.Candles, res.Stats} {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	if res.Book != nil && res.Book[depthIndex] != nil {
+		out = append(out, res.Book[depthIndex])
+	}
+	return out
+}
+
+// TestReplicaMatchesState is the contract between server and client: clients that start from a
+// snapshot at any point and apply the deltas after it hold the server's snapshot at every seq,
+// for every channel and every offered depth, with every delta accepted and every checksum equal.
+func TestReplicaMatchesState(t *testing.T) {
+	cfg := Config{Depths: []uint32{1, 10, 25}, TradeHistory: 20, CandleIntervals: []uint32{1, 60}, CandleHistory: 50}
+	s := NewState(testID, cfg)
+	g := newEventGen(42)
+	var clients []*client
+	for i := range 5000 {
+		res, err := s.Apply(g.next())
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		for ci, c := range clients {
+			for _, d := range deltasFor(res, c.depthIndex) {
+				if err := c.replica.ApplyDelta(roundTrip(t, d)); err != nil {
+					t.Fatalf("event %d client %d: %v", i, ci, err)
+				}
+			}
+			if i%97 == 0 {
+				assertSameState(t, s, c)
+			}
+		}
+		if i%700 == 10 { // a new client joins from a snapshot of every channel
+			c := &client{depthIndex: len(clients) % len(cfg.Depths), replica: Replica{TradeHistory: 20, CandleHistory: 50}}
+			for _, ch := range allChannels {
+				snap := s.Snapshot(ch, c.depthIndex, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
+				if snap == nil {
+					t.Fatalf("event %d: no %v snapshot", i, ch)
+				}
+				if err := c.replica.ApplySnapshot(roundTrip(t, snap)); err != nil {
+					t.Fatalf("event %d: %v snapshot: %v", i, ch, err)
+				}
+			}
+			clients = append(clients, c)
+		}
+	}
+	if len(clients) < 5 {
+		t.Fatalf("only %d clients joined", len(clients))
+	}
+	for _, c := range clients {
+		assertSameState(t, s, c)
+	}
+}
+
+// roundTrip sends a message through its wire encoding, as a real client would receive it.
+func roundTrip[M proto.Message](t *testing.T, m M) M {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.ProtoReflect().New().Interface().(M)
+	if err := proto.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func assertSameState(t *testing.T, s *State, c *client) {
+	t.Helper()
+	r := &c.replica
+	for _, ch := range allChannels {
+		snap := s.Snapshot(ch, c.depthIndex, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
+		var fresh Replica
+		fresh.TradeHistory, fresh.CandleHistory = r.TradeHistory, r.CandleHistory
+		if err := fresh.ApplySnapshot(snap); err != nil {
+			t.Fatal(err)
+		}
+		switch ch {
+		case pb.Channel_CHANNEL_QUOTE:
+			if !proto.Equal(fresh.Quote(), r.Quote()) {
+				t.Fatalf("quote: replica %v, server %v", r.Quote(), fresh.Quote())
+			}
+		case pb.Channel_CHANNEL_BOOK:
+			if !fresh.Book().Equal(r.Book()) {
+				t.Fatalf("book depth %d: replica %v %v, server %v %v", r.Depth(), r.Book().Bids(), r.Book().Asks(), fresh.Book().Bids(), fresh.Book().Asks())
+			}
+		case pb.Channel_CHANNEL_TRADES:
+			equalMsgs(t, "trades", fresh.Trades(), r.Trades())
+		case pb.Channel_CHANNEL_CANDLES:
+			equalMsgs(t, "candles", fresh.Candles(), r.Candles())
+		case pb.Channel_CHANNEL_STATS:
+			if !proto.Equal(fresh.Stats(), r.Stats()) {
+				t.Fatalf("stats: replica %v, server %v", r.Stats(), fresh.Stats())
+			}
+		}
+	}
+}
+
+func equalMsgs[M proto.Message](t *testing.T, what string, want, got []M) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Fatalf("%s: replica has %d, server %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if !proto.Equal(want[i], got[i]) {
+			t.Fatalf("%s[%d]: replica %v, server %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	s := NewState(testID, Config{})
+	g := newEventGen(1)
+	for range 3 {
+		if _, err := s.Apply(g.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		ev   *pb.Event
+		want error
+	}{
+		{"other instrument", &pb.Event{Instrument: "x:Y", Epoch: g.epoch, Seq: 4, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 1, Size: 1}}}, ErrBadEvent},
+		{"no body", &pb.Event{Instrument: testID, Epoch: g.epoch, Seq: 4}, ErrBadEvent},
+		{"zero seq", &pb.Event{Instrument: testID, Epoch: g.epoch, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 1, Size: 1}}}, ErrBadEvent},
+		{"zero price trade", &pb.Event{Instrument: testID, Epoch: g.epoch, Seq: 4, Body: &pb.Event_Trade{Trade: &pb.Trade{Size: 1}}}, ErrBadEvent},
+		{"negative level", &pb.Event{Instrument: testID, Epoch: g.epoch, Seq: 4, Body: &pb.Event_Book{Book: &pb.BookUpdate{Bids: []*pb.Level{{Price: 5, Size: -1}}}}}, ErrBadEvent},
+		{"zero size in snapshot", &pb.Event{Instrument: testID, Epoch: g.epoch, Seq: 4, Body: &pb.Event_Book{Book: &pb.BookUpdate{Snapshot: true, Bids: []*pb.Level{{Price: 5}}}}}, ErrBadEvent},
+		{"redelivery", &pb.Event{Instrument: testID, Epoch: g.epoch, Seq: 3, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 1, Size: 1}}}, ErrStaleEvent},
+		{"older epoch", &pb.Event{Instrument: testID, Epoch: g.epoch - 1, Seq: 9, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 1, Size: 1}}}, ErrStaleEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Apply(tt.ev)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if e, q := s.Position(); e != g.epoch || q != 3 {
+				t.Fatalf("position moved to %d/%d", e, q)
+			}
+		})
+	}
+}
+
+func TestGapUnsyncsBookUntilSnapshot(t *testing.T) {
+	s := NewState(testID, Config{})
+	g := newEventGen(3)
+	for range 10 {
+		if _, err := s.Apply(g.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.next() // lost
+	res, err := s.Apply(g.next())
+	if err != nil || !res.Gap || s.BookSynced() {
+		t.Fatalf("gap: res %+v err %v synced %v", res, err, s.BookSynced())
+	}
+	if s.Snapshot(pb.Channel_CHANNEL_BOOK, 0, 0) != nil {
+		t.Fatal("unsynced book served")
+	}
+	g.seq++
+	res, err = s.Apply(&pb.Event{Instrument: testID, Epoch: g.epoch, Seq: g.seq, Body: &pb.Event_Book{Book: &pb.BookUpdate{
+		Snapshot: true, Bids: []*pb.Level{{Price: 99, Size: 1}}, Asks: []*pb.Level{{Price: 101, Size: 1}}}}})
+	if err != nil || !res.BookReset || !s.BookSynced() {
+		t.Fatalf("snapshot: res %+v err %v", res, err)
+	}
+	if q := s.Snapshot(pb.Channel_CHANNEL_QUOTE, 0, 0).GetQuote(); q.BidPrice != 99 || q.AskPrice != 101 {
+		t.Fatalf("quote after snapshot %v", q)
+	}
+}
+
+func TestNewEpochResets(t *testing.T) {
+	s := NewState(testID, Config{})
+	g := newEventGen(4)
+	for range 20 {
+		if _, err := s.Apply(g.next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.epoch++
+	g.seq = 0
+	res, err := s.Apply(g.next())
+	if err != nil || !res.NewEpoch || s.BookSynced() || s.Book().Len(book.Bid) != 0 {
+		t.Fatalf("new epoch: res %+v err %v", res, err)
+	}
+}
+
+func TestReplicaRefuses(t *testing.T) {
+	var r Replica
+	snap := &pb.Snapshot{Channel: pb.Channel_CHANNEL_QUOTE, Epoch: 5, Seq: 10, Body: &pb.Snapshot_Quote{Quote: &pb.Quote{BidPrice: 1, BidSize: 1}}}
+	q := func(epoch, seq, prev uint64) *pb.Delta {
+		return &pb.Delta{Epoch: epoch, Seq: seq, PrevSeq: prev, Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 2, BidSize: 1}}}
+	}
+	tests := []struct {
+		name  string
+		delta *pb.Delta
+		want  error
+		sync  bool // synced afterwards
+	}{
+		{"follows", q(5, 12, 9), nil, true},
+		{"follows exactly", q(5, 11, 10), nil, true},
+		{"stale", q(5, 10, 8), ErrStale, true},
+		{"gap", q(5, 13, 11), ErrGap, false},
+		{"epoch", q(6, 1, 0), ErrEpoch, false},
+		{"no body", &pb.Delta{Epoch: 5, Seq: 11}, ErrBadMessage, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r = Replica{}
+			if err := r.ApplySnapshot(snap); err != nil {
+				t.Fatal(err)
+			}
+			err := r.ApplyDelta(tt.delta)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if r.Synced(pb.Channel_CHANNEL_QUOTE) != tt.sync {
+				t.Fatalf("synced = %v", !tt.sync)
+			}
+		})
+	}
+	var fresh Replica
+	if err := fresh.ApplyDelta(q(5, 11, 10)); !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("delta before snapshot: %v", err)
+	}
+	bad := &pb.Snapshot{Channel: pb.Channel_CHANNEL_BOOK, Epoch: 1, Seq: 1, Checksum: 1,
+		Body: &pb.Snapshot_Book{Book: &pb.BookLevels{Depth: 10, Bids: []*pb.Level{{Price: 1, Size: 1}}}}}
+	if err := fresh.ApplySnapshot(bad); !errors.Is(err, ErrChecksum) || fresh.Synced(pb.Channel_CHANNEL_BOOK) {
+		t.Fatalf("bad checksum snapshot: %v", err)
+	}
+	mismatch := &pb.Snapshot{Channel: pb.Channel_CHANNEL_TRADES, Body: &pb.Snapshot_Quote{Quote: &pb.Quote{}}}
+	if err := fresh.ApplySnapshot(mismatch); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("mismatched body: %v", err)
+	}
+}
+
+func TestBookDeltaChecksumCatchesDrift(t *testing.T) {
+	s := NewState(testID, Config{Depths: []uint32{10}})
+	g := newEventGen(9)
+	var r Replica
+	for i := range 200 {
+		res, err := s.Apply(g.next())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			if err := r.ApplySnapshot(s.Snapshot(pb.Channel_CHANNEL_BOOK, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			r.book.Set(book.Bid, r.book.Bids()[0].Price, 424242) // corrupt the replica
+			continue
+		}
+		if i > 2 && res.Book != nil && res.Book[0] != nil {
+			err := r.ApplyDelta(res.Book[0])
+			if errors.Is(err, ErrChecksum) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Fatal("corrupted replica never failed its checksum")
+}
+
+func TestVWAPNoOverflow(t *testing.T) {
+	s := NewState(testID, Config{})
+	price, size := int64(6_000_000_000), int64(100_000_000_000) // 6e19 notional per trade
+	for i := uint64(1); i <= 10; i++ {
+		if _, err := s.Apply(&pb.Event{Instrument: testID, Epoch: 1, Seq: i, VenueTimeNs: 1e18,
+			Body: &pb.Event_Trade{Trade: &pb.Trade{Price: price, Size: size}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Snapshot(pb.Channel_CHANNEL_STATS, 0, 0).GetStats(); st.Vwap != price || st.Volume != 10*size || st.TradeCount != 10 {
+		t.Fatalf("stats %v", st)
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	g := newEventGen(5)
+	evs := make([]*pb.Event, 100_000)
+	for i := range evs {
+		evs[i] = g.next()
+	}
+	s := NewState(testID, Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(evs) {
+			b.StopTimer()
+			s = NewState(testID, Config{})
+			i = 0
+			b.StartTimer()
+		}
+		if _, err := s.Apply(evs[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
