@@ -1,0 +1,40 @@
+package wire
+
+// WebSocket close codes. Codes 4000-4499 mean "reconnect (with backoff) and resume"; codes
+// 4500-4999 mean the client did something wrong and must change before reconnecting.
+const (
+	// CloseNormal: the client or server ended the session on purpose.
+	CloseNormal = 1000
+	// CloseGoingAway: the server is shutting down or restarting; reconnect, perhaps elsewhere.
+	CloseGoingAway = 1001
+	// CloseMessageTooBig: a client frame exceeded the read limit.
+	CloseMessageTooBig = 1009
+
+	// CloseSlowConsumer: the connection's queue passed its hard bound; reconnect and resume.
+	CloseSlowConsumer = 4000
+	// CloseWriteTimeout: a write did not finish within the write deadline.
+	CloseWriteTimeout = 4001
+	// ClosePingTimeout: nothing came from the client within the read deadline.
+	ClosePingTimeout = 4002
+	// CloseRateLimited: commands kept arriving far above the rate limit.
+	CloseRateLimited = 4003
+
+	// CloseProtocolError: a frame that is not a ClientMessage, or a text frame on the binary
+	// subprotocol (or the reverse).
+	CloseProtocolError = 4500
+	// CloseUnauthorized: missing or invalid credentials.
+	CloseUnauthorized = 4501
+)
+
+// Reconnectable reports whether a client closed with code should reconnect on its own.
+func Reconnectable(code int) bool {
+	switch {
+	case code == CloseNormal:
+		return false
+	case code == CloseMessageTooBig:
+		return false
+	case code >= 4500 && code <= 4999:
+		return false
+	}
+	return true
+}

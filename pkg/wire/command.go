@@ -1,0 +1,175 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// ErrUndecodable is a client frame that is not a ClientMessage at all. The server closes the
+// connection with CloseProtocolError: a client that sends it is broken, not unlucky.
+var ErrUndecodable = errors.New("wire: undecodable client message")
+
+// CommandError is a decodable command that is not valid. The server answers it with an Error
+// message carrying Code and keeps the connection.
+type CommandError struct {
+	ID      uint32
+	Code    pb.ErrorCode
+	Message string
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("wire: command %d: %s: %s", e.ID, e.Code, e.Message)
+}
+
+// Limits bound what one command may ask for.
+type Limits struct {
+	// MaxInstruments per Subscribe or Unsubscribe. Default 1000.
+	MaxInstruments int
+	// MaxDepth is the deepest book a client may ask for. Default 1000.
+	MaxDepth uint32
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxInstruments <= 0 {
+		l.MaxInstruments = 1000
+	}
+	if l.MaxDepth == 0 {
+		l.MaxDepth = 1000
+	}
+	return l
+}
+
+// DecodeClientMessage decodes and validates one client frame. It returns ErrUndecodable
+// (wrapped) for bytes that are not a ClientMessage and a *CommandError for a command that breaks
+// the rules of docs/PROTOCOL.md. Channels are de-duplicated; an empty channel list in Subscribe
+// means every channel.
+func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.ClientMessage, error) {
+	lim = lim.withDefaults()
+	m := &pb.ClientMessage{}
+	var err error
+	if subprotocol == SubprotocolJSON {
+		err = protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(data, m)
+	} else {
+		err = proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUndecodable, err)
+	}
+	bad := func(code pb.ErrorCode, format string, args ...any) (*pb.ClientMessage, error) {
+		return nil, &CommandError{ID: m.Id, Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+	switch c := m.Command.(type) {
+	case *pb.ClientMessage_Subscribe:
+		s := c.Subscribe
+		if err := checkInstruments(s.GetInstruments(), lim); err != nil {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: %v", err)
+		}
+		chans, err := checkChannels(s.GetChannels())
+		if err != nil {
+			return bad(pb.ErrorCode_ERROR_CODE_UNKNOWN_CHANNEL, "subscribe: %v", err)
+		}
+		if len(chans) == 0 {
+			chans = AllChannels()
+		}
+		s.Channels = chans
+		if s.Depth > lim.MaxDepth {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: depth %d above %d", s.Depth, lim.MaxDepth)
+		}
+	case *pb.ClientMessage_Unsubscribe:
+		u := c.Unsubscribe
+		if err := checkInstruments(u.GetInstruments(), lim); err != nil {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "unsubscribe: %v", err)
+		}
+		chans, err := checkChannels(u.GetChannels())
+		if err != nil {
+			return bad(pb.ErrorCode_ERROR_CODE_UNKNOWN_CHANNEL, "unsubscribe: %v", err)
+		}
+		u.Channels = chans
+	case *pb.ClientMessage_Resync:
+		r := c.Resync
+		if err := CheckInstrumentID(r.GetInstrument()); err != nil {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "resync: %v", err)
+		}
+		chans, err := checkChannels(r.GetChannels())
+		if err != nil {
+			return bad(pb.ErrorCode_ERROR_CODE_UNKNOWN_CHANNEL, "resync: %v", err)
+		}
+		r.Channels = chans
+	case *pb.ClientMessage_ListInstruments, *pb.ClientMessage_Ping:
+		// nothing to check
+	default:
+		return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "no command set")
+	}
+	return m, nil
+}
+
+func checkInstruments(ids []string, lim Limits) error {
+	if len(ids) == 0 {
+		return errors.New("no instruments")
+	}
+	if len(ids) > lim.MaxInstruments {
+		return fmt.Errorf("%d instruments, at most %d per command", len(ids), lim.MaxInstruments)
+	}
+	for _, id := range ids {
+		if err := CheckInstrumentID(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkChannels returns chans de-duplicated in their first order, or an error for an unknown one.
+func checkChannels(chans []pb.Channel) ([]pb.Channel, error) {
+	var seen [8]bool
+	out := chans[:0]
+	for _, ch := range chans {
+		if ch < pb.Channel_CHANNEL_QUOTE || ch > pb.Channel_CHANNEL_STATS {
+			return nil, fmt.Errorf("unknown channel %d", int32(ch))
+		}
+		if !seen[ch] {
+			seen[ch] = true
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// AllChannels returns every channel, in number order.
+func AllChannels() []pb.Channel {
+	return []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_BOOK, pb.Channel_CHANNEL_TRADES,
+		pb.Channel_CHANNEL_CANDLES, pb.Channel_CHANNEL_STATS}
+}
+
+// MaxInstrumentIDLen bounds an instrument id, venue and symbol together.
+const MaxInstrumentIDLen = 100
+
+// CheckInstrumentID reports whether id is a canonical instrument id "venue:SYMBOL": a venue of
+// lowercase letters, digits, '_' or '-', a colon, and a symbol of printable ASCII without
+// spaces; at most MaxInstrumentIDLen bytes.
+func CheckInstrumentID(id string) error {
+	venue, symbol, ok := strings.Cut(id, ":")
+	switch {
+	case len(id) > MaxInstrumentIDLen:
+		return fmt.Errorf("instrument id longer than %d bytes", MaxInstrumentIDLen)
+	case !ok || venue == "" || symbol == "":
+		return fmt.Errorf("instrument id %q is not venue:SYMBOL", id)
+	}
+	for i := 0; i < len(venue); i++ {
+		c := venue[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("instrument id %q: venue must be [a-z0-9_-]", id)
+		}
+	}
+	for i := 0; i < len(symbol); i++ {
+		if c := symbol[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("instrument id %q: symbol must be printable ASCII without spaces", id)
+		}
+	}
+	return nil
+}
