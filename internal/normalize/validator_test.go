@@ -63,7 +63,11 @@ func TestValidatorRejects(t *testing.T) {
 		{"book off lot", book(false, nil, [][2]int64{{105, 11}}), ErrLot, ReasonLot},
 		{"book zero price", book(false, [][2]int64{{0, 10}}, nil), ErrPrice, ReasonPrice},
 		{"duplicate level", book(true, [][2]int64{{100, 10}, {95, 10}, {100, 20}}, nil), ErrDuplicateLevel, ReasonDuplicateLevel},
-		{"future time", func() *tickwirev1.Event { e := trade(100, 10); e.VenueTimeNs = now.Add(6 * time.Second).UnixNano(); return e }(), ErrFutureTime, ReasonFutureTime},
+		{"future time", func() *tickwirev1.Event {
+			e := trade(100, 10)
+			e.VenueTimeNs = now.Add(6 * time.Second).UnixNano()
+			return e
+		}(), ErrFutureTime, ReasonFutureTime},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

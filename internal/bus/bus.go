@@ -1,0 +1,232 @@
+// Package bus is Tickwire's NATS layer, the only package that imports nats.go and
+// nats-server: event subjects, the embedded server, the JetStream event stream, publishing
+// with de-duplication, and consuming events in stream order.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a connection to NATS.
+type Config struct {
+	// URL of the server(s), comma separated; default nats.DefaultURL.
+	URL string
+	// Name of the connection as the server shows it; default "tickwire".
+	Name string
+	// Stream is the event stream's name; default DefaultStreamName.
+	Stream string
+	// MaxPendingPublishes bounds asynchronous publishes awaiting an ack. When reached,
+	// Publish blocks (backpressure onto the source) until a slot frees or its ctx ends.
+	// Default 4096: enough to keep the pipe full at a few hundred thousand events/s with
+	// millisecond acks, while bounding memory to a few MB of in-flight events.
+	MaxPendingPublishes int
+	// PublishAckTimeout is how long an async publish may wait for its ack before it counts
+	// as failed; default 10 s.
+	PublishAckTimeout time.Duration
+	// ReconnectWait is the base wait between reconnect attempts (jittered); default 1 s.
+	// The connection reconnects forever and may be created before the server listens.
+	ReconnectWait time.Duration
+	// OnPublishError, if set, is called (from a NATS goroutine, must not block) for each
+	// failed async publish with the event's position. The instrument's continuity may be
+	// broken: later events may have been stored while this one was not.
+	OnPublishError func(instrument string, epoch, seq uint64, err error)
+}
+
+func (c *Config) setDefaults() {
+	if c.URL == "" {
+		c.URL = nats.DefaultURL
+	}
+	if c.Name == "" {
+		c.Name = "tickwire"
+	}
+	if c.Stream == "" {
+		c.Stream = DefaultStreamName
+	}
+	if c.MaxPendingPublishes <= 0 {
+		c.MaxPendingPublishes = 4096
+	}
+	if c.PublishAckTimeout <= 0 {
+		c.PublishAckTimeout = 10 * time.Second
+	}
+	if c.ReconnectWait <= 0 {
+		c.ReconnectWait = time.Second
+	}
+}
+
+// Bus is a NATS connection with JetStream, publishing and consuming Tickwire events.
+// Its methods are safe for concurrent use.
+type Bus struct {
+	cfg    Config
+	logger *slog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	m      *metrics
+
+	mu       sync.Mutex
+	stream   jetstream.Stream // guarded by mu; cached by EnsureStream / streamHandle
+	pubErrs  int              // guarded by mu; failed publishes since the last Flush
+	firstErr error            // guarded by mu; first of them
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type metrics struct {
+	published      prometheus.Counter
+	publishErrors  prometheus.Counter
+	consumed       prometheus.Counter
+	decodeErrors   prometheus.Counter
+	asyncErrors    prometheus.Counter
+	reconnects     prometheus.Counter
+}
+
+// register registers c on reg, or returns the collector already registered under the same
+// description (so a second Bus in one process, as in restart tests, shares the counters).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("bus: register metrics: %w", err)
+	}
+	return c, nil
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) (prometheus.Counter, error) {
+		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_bus_" + name, Help: help}))
+	}
+	var m metrics
+	var err error
+	for _, c := range []struct {
+		dst        *prometheus.Counter
+		name, help string
+	}{
+		{&m.published, "published_total", "Events acknowledged by JetStream (including de-duplicated ones)."},
+		{&m.publishErrors, "publish_errors_total", "Event publishes that failed (ack error or timeout)."},
+		{&m.consumed, "consumed_total", "Events delivered to consumers."},
+		{&m.decodeErrors, "decode_errors_total", "Consumed messages that could not be decoded as an Event (skipped)."},
+		{&m.asyncErrors, "async_errors_total", "Asynchronous NATS errors (slow consumer, permissions...)."},
+		{&m.reconnects, "reconnects_total", "Reconnections to NATS."},
+	} {
+		if *c.dst, err = counter(c.name, c.help); err != nil {
+			return nil, err
+		}
+	}
+	return &m, nil
+}
+
+// Connect connects to NATS. It does not wait for the server: with RetryOnFailedConnect the
+// connection keeps trying (forever, with jittered waits) and buffers what is sent meanwhile,
+// so ingest may start before the server listens. Metrics (tickwire_bus_*) are registered on
+// reg (nil: none). Close the Bus when done.
+func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Bus, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "bus")
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg, logger: logger, m: m}
+	nc, err := nats.Connect(cfg.URL,
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(cfg.ReconnectWait),
+		nats.ReconnectJitter(cfg.ReconnectWait/2, cfg.ReconnectWait/2),
+		nats.RetryOnFailedConnect(true),
+		// Buffer up to 64 MB published while disconnected; beyond that Publish fails and
+		// the failure is counted, rather than growing memory without bound.
+		nats.ReconnectBufSize(64<<20),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			m.asyncErrors.Inc()
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			logger.Warn("nats async error", "subject", subj, "err", err)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			m.reconnects.Inc()
+			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats connected", "url", nc.ConnectedUrlRedacted())
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect %s: %w", cfg.URL, err)
+	}
+	b.nc = nc
+	b.js, err = jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxPendingPublishes),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishAckTimeout),
+		jetstream.WithPublishAsyncErrHandler(b.onPublishError),
+		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) {
+			m.published.Inc()
+		}),
+	)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	if _, err := register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tickwire_bus_publish_pending",
+		Help: "Asynchronous publishes awaiting an ack.",
+	}, func() float64 { return float64(b.js.PublishAsyncPending()) })); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Conn returns the underlying connection (for tests and health checks).
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Connected reports whether the connection is currently up.
+func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+
+// Close drains the connection (pending publishes are sent, subscriptions finish their
+// messages) and waits until it is closed. Safe to call more than once; later calls return
+// the first result.
+func (b *Bus) Close() error {
+	b.closeOnce.Do(func() {
+		closed := make(chan struct{})
+		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := b.nc.Drain(); err != nil {
+			// Not connected (never was, or already closed): close outright.
+			b.nc.Close()
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				b.closeErr = fmt.Errorf("bus: drain: %w", err)
+			}
+			return
+		}
+		<-closed // Drain ends with Close, bounded by the connection's DrainTimeout (30 s)
+	})
+	return b.closeErr
+}

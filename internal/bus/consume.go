@@ -1,0 +1,164 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// ConsumeOptions says where a consumer starts and how much it buffers.
+type ConsumeOptions struct {
+	// Subjects to deliver; default EventSubjects (every instrument).
+	Subjects []string
+	// StartSeq, if set, starts at this stream sequence; else StartTime, if set, at the first
+	// message at or after it; else at the first stored message.
+	StartSeq  uint64
+	StartTime time.Time
+	// MaxPending bounds messages fetched ahead of the handler; default 4096. The consumer
+	// pulls more only as the handler takes them, so a slow handler slows delivery (the
+	// stream keeps the rest) instead of growing memory.
+	MaxPending int
+}
+
+// Consumer delivers events to a handler in stream order. Stop it when done.
+type Consumer struct {
+	cc     jetstream.ConsumeContext // set once before ready is closed
+	ready  chan struct{}
+	caught chan struct{}
+	done   chan struct{}
+
+	mu      sync.Mutex // held while the handler runs; Stop takes it to wait for the handler
+	stopped bool       // guarded by mu
+	err     error      // guarded by mu
+
+	stopOnce sync.Once
+	caughtMu sync.Once
+	doneOnce sync.Once
+}
+
+// ConsumeEvents delivers every stored event from the start of the stream (or from
+// opts.StartSeq / opts.StartTime), then live ones, to handle, one at a time in stream order,
+// through an ordered consumer (which recreates itself after a gap or lost heartbeat).
+//
+// CaughtUp is closed once handle has returned for every event stored when ConsumeEvents was
+// called (immediately if there were none). A message that does not decode as an Event is
+// counted (tickwire_bus_decode_errors_total), logged with its subject and stream sequence,
+// and skipped. If handle returns an error, the consumer stops and Err returns it.
+func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle func(*tickwirev1.Event) error) (*Consumer, error) {
+	if len(opts.Subjects) == 0 {
+		opts.Subjects = []string{EventSubjects}
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 4096
+	}
+	s, err := b.streamHandle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bus: stream info: %w", err)
+	}
+	target := info.State.LastSeq // caught up once this stream sequence is handled
+
+	occ := jetstream.OrderedConsumerConfig{FilterSubjects: opts.Subjects, DeliverPolicy: jetstream.DeliverAllPolicy}
+	switch {
+	case opts.StartSeq > 0:
+		occ.DeliverPolicy, occ.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.StartSeq
+	case !opts.StartTime.IsZero():
+		t := opts.StartTime
+		occ.DeliverPolicy, occ.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	cons, err := b.js.OrderedConsumer(ctx, s.CachedInfo().Config.Name, occ)
+	if err != nil {
+		return nil, fmt.Errorf("bus: ordered consumer: %w", err)
+	}
+	c := &Consumer{ready: make(chan struct{}), caught: make(chan struct{}), done: make(chan struct{})}
+	// Nothing to deliver from the start position: caught up now. (NumPending counts the
+	// messages matching the filter from the start position at creation.)
+	if ci := cons.CachedInfo(); target == 0 || (ci != nil && ci.NumPending == 0) {
+		c.markCaughtUp()
+	}
+
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.stopped {
+			return
+		}
+		var streamSeq uint64
+		if md, err := msg.Metadata(); err == nil {
+			streamSeq = md.Sequence.Stream
+		}
+		ev := new(tickwirev1.Event)
+		if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+			b.m.decodeErrors.Inc()
+			b.logger.Error("undecodable event skipped", "subject", msg.Subject(), "stream_seq", streamSeq, "err", err)
+		} else {
+			b.m.consumed.Inc()
+			if err := handle(ev); err != nil {
+				c.stopped = true
+				c.err = fmt.Errorf("bus: handle %s %d/%d (stream seq %d): %w", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), streamSeq, err)
+				go c.Stop() // not inline: Stop waits for this callback's lock
+				return
+			}
+		}
+		if streamSeq >= target {
+			c.markCaughtUp()
+		}
+	},
+		jetstream.PullMaxMessages(opts.MaxPending),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				b.logger.Warn("event consumer error (recreating)", "err", err)
+				return
+			}
+			b.logger.Warn("event consumer error", "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bus: consume: %w", err)
+	}
+	c.cc = cc
+	close(c.ready)
+	return c, nil
+}
+
+func (c *Consumer) markCaughtUp() { c.caughtMu.Do(func() { close(c.caught) }) }
+
+// CaughtUp is closed when every event stored at the consumer's start has been handled.
+func (c *Consumer) CaughtUp() <-chan struct{} { return c.caught }
+
+// Done is closed when the consumer has stopped (Stop, or a handler error).
+func (c *Consumer) Done() <-chan struct{} { return c.done }
+
+// Err returns the handler error that stopped the consumer, or nil.
+func (c *Consumer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Stop stops delivery and waits until the handler is not running and the subscription is
+// closed; the handler is not called after Stop returns. Safe to call more than once.
+func (c *Consumer) Stop() {
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		c.stopped = true
+		c.mu.Unlock()
+		<-c.ready
+		c.cc.Stop()
+		select {
+		case <-c.cc.Closed():
+		case <-time.After(5 * time.Second): // connection gone: nothing left to wait for
+		}
+		c.doneOnce.Do(func() { close(c.done) })
+	})
+}

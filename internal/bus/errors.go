@@ -1,0 +1,19 @@
+package bus
+
+import "errors"
+
+// Sentinel errors. Functions wrap them with %w and context; test with errors.Is.
+var (
+	// ErrInstrument: an instrument id that is not a valid "venue:SYMBOL".
+	ErrInstrument = errors.New("bus: invalid instrument id")
+	// ErrSubject: a subject that is not an event subject made by EventSubject.
+	ErrSubject = errors.New("bus: invalid event subject")
+	// ErrClosed: the Bus was closed.
+	ErrClosed = errors.New("bus: closed")
+	// ErrPublish: one or more asynchronous publishes failed (reported by Flush).
+	ErrPublish = errors.New("bus: publish failed")
+	// ErrEmbedded: the embedded NATS server could not start.
+	ErrEmbedded = errors.New("bus: embedded server")
+	// ErrNoStream: no stream yet; call EnsureStream first.
+	ErrNoStream = errors.New("bus: stream not found")
+)

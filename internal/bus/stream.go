@@ -1,0 +1,144 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// DefaultStreamName is the JetStream stream holding every event.
+const DefaultStreamName = "TICKWIRE_EVENTS"
+
+// Stream defaults. Retention is by age and by size, whichever is hit first; the oldest
+// messages are discarded, so ingest never blocks on a full store.
+const (
+	DefaultMaxAge   = 24 * time.Hour
+	DefaultMaxBytes = 8 << 30 // 8 GiB
+	// DefaultDuplicates is the de-duplication window: a publish retried within it with the
+	// same Nats-Msg-Id is stored once. Two minutes covers reconnects and ack timeouts.
+	DefaultDuplicates = 2 * time.Minute
+)
+
+// StreamConfig configures the event stream. Zero fields take the defaults above.
+type StreamConfig struct {
+	Name       string // default: the Bus's Config.Stream
+	MaxAge     time.Duration
+	MaxBytes   int64
+	Replicas   int // default 1; 3 on a production cluster
+	Duplicates time.Duration
+}
+
+// EnsureStream creates the event stream (subjects EventSubjects, file storage, discard old)
+// or updates it to cfg, and remembers it for publishing and reading.
+func (b *Bus) EnsureStream(ctx context.Context, cfg StreamConfig) error {
+	if cfg.Name == "" {
+		cfg.Name = b.cfg.Stream
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Duplicates <= 0 {
+		cfg.Duplicates = DefaultDuplicates
+	}
+	s, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Name,
+		Description: "Tickwire normalized market events, one subject per instrument",
+		Subjects:    []string{EventSubjects},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    cfg.MaxBytes,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.Duplicates,
+		AllowDirect: true, // LastPosition reads via direct get, served by any replica
+	})
+	if err != nil {
+		return fmt.Errorf("bus: ensure stream %s: %w", cfg.Name, err)
+	}
+	b.mu.Lock()
+	b.stream = s
+	b.mu.Unlock()
+	return nil
+}
+
+// streamHandle returns the cached stream, looking it up if EnsureStream was not called in
+// this process (feed does not create the stream).
+func (b *Bus) streamHandle(ctx context.Context) (jetstream.Stream, error) {
+	b.mu.Lock()
+	s := b.stream
+	b.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := b.js.Stream(ctx, b.cfg.Stream)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrNoStream, b.cfg.Stream)
+		}
+		return nil, fmt.Errorf("bus: stream %s: %w", b.cfg.Stream, err)
+	}
+	b.mu.Lock()
+	b.stream = s
+	b.mu.Unlock()
+	return s, nil
+}
+
+// StreamState is a summary of the stream's contents.
+type StreamState struct {
+	Msgs, Bytes       uint64
+	FirstSeq, LastSeq uint64
+	Subjects          uint64
+}
+
+// StreamState returns the stream's current state.
+func (b *Bus) StreamState(ctx context.Context) (StreamState, error) {
+	s, err := b.streamHandle(ctx)
+	if err != nil {
+		return StreamState{}, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return StreamState{}, fmt.Errorf("bus: stream info: %w", err)
+	}
+	st := info.State
+	return StreamState{Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Subjects: st.NumSubjects}, nil
+}
+
+// LastPosition returns the (epoch, seq) of the last stored event of instrument, found=false
+// if the stream holds none (never published, or aged out). It implements
+// normalize.PositionStore, so ingest continues an instrument's sequence after a restart.
+func (b *Bus) LastPosition(ctx context.Context, instrument string) (epoch, seq uint64, found bool, err error) {
+	subj, err := EventSubject(instrument)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	s, err := b.streamHandle(ctx)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, 0, false, nil
+		}
+		return 0, 0, false, fmt.Errorf("bus: last message of %s: %w", instrument, err)
+	}
+	var ev tickwirev1.Event
+	if err := proto.Unmarshal(msg.Data, &ev); err != nil {
+		return 0, 0, false, fmt.Errorf("bus: decode last message of %s (stream seq %d): %w", instrument, msg.Sequence, err)
+	}
+	return ev.GetEpoch(), ev.GetSeq(), true, nil
+}
