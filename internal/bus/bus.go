@@ -81,12 +81,12 @@ type Bus struct {
 }
 
 type metrics struct {
-	published      prometheus.Counter
-	publishErrors  prometheus.Counter
-	consumed       prometheus.Counter
-	decodeErrors   prometheus.Counter
-	asyncErrors    prometheus.Counter
-	reconnects     prometheus.Counter
+	published     prometheus.Counter
+	publishErrors prometheus.Counter
+	consumed      prometheus.Counter
+	decodeErrors  prometheus.Counter
+	asyncErrors   prometheus.Counter
+	reconnects    prometheus.Counter
 }
 
 // register registers c on reg, or returns the collector already registered under the same
