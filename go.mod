@@ -2,7 +2,10 @@ module github.com/tickwire/tickwire
 
 go 1.26.0
 
-require google.golang.org/protobuf v1.36.12
+require (
+	github.com/lxzan/gws v1.9.1
+	google.golang.org/protobuf v1.36.12
+)
 
 require (
 	github.com/alecthomas/kong v1.17.0 // indirect
@@ -12,7 +15,6 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
-	github.com/lxzan/gws v1.9.1 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect

@@ -1,0 +1,22 @@
+// Package client is the Go SDK for Tickwire bots: a WebSocket client of the feed that keeps an
+// exact, verified copy of the instruments it subscribes to.
+//
+// A Client holds the desired subscriptions and, per instrument, a market.Replica built from the
+// server's snapshots and deltas. Every delta is checked against the stream's position (epoch,
+// seq, prev_seq) and, for the book, the checksum of the top levels; a stream that breaks is
+// resynced on its own (one Resync for that instrument and channel; nothing else is disturbed).
+// Lost connections are retried with jittered exponential backoff, and every subscription is
+// sent again on the new connection, whose snapshots refill the replicas.
+//
+// The caller owns the loop, as with gws: Run reads and dispatches until its context ends, and
+// calls the Handler on its own goroutine. Subscribe, Unsubscribe, Resync, ListInstruments,
+// View and Stats are safe from any goroutine, before or during Run.
+//
+//	c, err := client.New(client.Options{URL: "ws://127.0.0.1:8080/ws", Handler: myHandler{}})
+//	if err != nil { ... }
+//	c.Subscribe(client.Subscription{Instruments: []string{"coinbase:BTC-USD"}})
+//	err = c.Run(ctx) // nil when ctx ends; a *CloseError when the server says not to come back
+//
+// Prices and sizes are integer mantissas at the instrument's scale (InstrumentInfo.price_scale,
+// size_scale); FormatDecimal prints them exactly.
+package client
