@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,10 +36,6 @@ type Config struct {
 	// ReconnectWait is the base wait between reconnect attempts (jittered); default 1 s.
 	// The connection reconnects forever and may be created before the server listens.
 	ReconnectWait time.Duration
-	// OnPublishError, if set, is called (from a NATS goroutine, must not block) for each
-	// failed async publish with the event's position. The instrument's continuity may be
-	// broken: later events may have been stored while this one was not.
-	OnPublishError func(instrument string, epoch, seq uint64, err error)
 }
 
 func (c *Config) setDefaults() {
@@ -75,6 +72,8 @@ type Bus struct {
 	stream   jetstream.Stream // guarded by mu; cached by EnsureStream / streamHandle
 	pubErrs  int              // guarded by mu; failed publishes since the last Flush
 	firstErr error            // guarded by mu; first of them
+
+	onPubErr atomic.Pointer[func(instrument string, epoch, seq uint64, err error)]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -203,6 +202,17 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		return nil, err
 	}
 	return b, nil
+}
+
+// SetPublishErrorHandler sets f (nil: none) to be called for each failed async publish with
+// the event's position, from a NATS goroutine; f must not block. The instrument's
+// continuity may be broken: later events may have been stored while this one was not.
+func (b *Bus) SetPublishErrorHandler(f func(instrument string, epoch, seq uint64, err error)) {
+	if f == nil {
+		b.onPubErr.Store(nil)
+		return
+	}
+	b.onPubErr.Store(&f)
 }
 
 // Conn returns the underlying connection (for tests and health checks).

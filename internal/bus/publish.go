@@ -54,7 +54,7 @@ const stallWait = 250 * time.Millisecond
 //
 // A nil return means the event was handed to the connection, not that it was stored: ack
 // failures are counted (tickwire_bus_publish_errors_total), passed to
-// Config.OnPublishError, and reported by the next Flush.
+// the SetPublishErrorHandler callback, and reported by the next Flush.
 func (b *Bus) Publish(ctx context.Context, ev *tickwirev1.Event) error {
 	subj, err := EventSubject(ev.GetInstrument())
 	if err != nil {
@@ -99,8 +99,8 @@ func (b *Bus) onPublishError(_ jetstream.JetStream, msg *nats.Msg, err error) {
 		b.firstErr = fmt.Errorf("%s %d/%d: %w", inst, epoch, seq, err)
 	}
 	b.mu.Unlock()
-	if b.cfg.OnPublishError != nil {
-		b.cfg.OnPublishError(inst, epoch, seq, err)
+	if f := b.onPubErr.Load(); f != nil {
+		(*f)(inst, epoch, seq, err)
 	}
 }
 

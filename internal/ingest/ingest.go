@@ -1,0 +1,217 @@
+// Package ingest is the ingest pipeline: source -> validate -> sequence -> publish.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwire/tickwire/internal/normalize"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// Source produces normalized events (prices and sizes already mantissas at the
+// instrument's scale). Exchange adapters, file readers and the synthetic market implement it.
+//
+// Run calls emit for each event, in order, from one goroutine, until ctx ends (then it
+// returns nil) or it fails. emit may block (backpressure); if emit returns an error, Run
+// must return it. Each instrument's InstrumentInfo must come before its other events, and a
+// book snapshot before its deltas.
+type Source interface {
+	Name() string
+	Run(ctx context.Context, emit func(*tickwirev1.Event) error) error
+}
+
+// SnapshotRequester is implemented by sources that can send an instrument's InstrumentInfo
+// and full book snapshot on demand. The pipeline asks when an instrument's book chain is
+// broken (a rejected book update, a failed publish); without it, it waits for the source's
+// next snapshot.
+type SnapshotRequester interface {
+	RequestSnapshot(instrument string)
+}
+
+// Publisher stores events; bus.Bus implements it.
+type Publisher interface {
+	Publish(ctx context.Context, ev *tickwirev1.Event) error
+	Flush(ctx context.Context) error
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	// FlushTimeout bounds the wait for outstanding publish acks when Run ends; default 10 s.
+	FlushTimeout time.Duration
+	// Now is the clock for ingest time, epochs and the future-time check; default time.Now.
+	Now func() time.Time
+}
+
+// Pipeline runs one Source into a Publisher: each event is validated (normalize.Validator),
+// given its position (normalize.Sequencer, continuing each instrument from the
+// PositionStore), stamped with ingest_time_ns, and published.
+//
+// Continuity: when a publish fails asynchronously (OnPublishError) the instrument starts a
+// new epoch; when a book update is rejected, its book is out of step. In both cases the
+// pipeline asks the source for a snapshot (SnapshotRequester) and drops the instrument's
+// other events until an InstrumentInfo or book snapshot arrives (counted as
+// tickwire_ingest_dropped_total{reason="awaiting_snapshot"}).
+type Pipeline struct {
+	src    Source
+	pub    Publisher
+	val    *normalize.Validator
+	seq    *normalize.Sequencer
+	cfg    Config
+	logger *slog.Logger
+	m      pipelineMetrics
+
+	awaiting map[string]bool // instruments whose deltas are dropped until a snapshot; Run's goroutine only
+
+	mu     sync.Mutex
+	broken map[string]bool // guarded by mu; instruments whose publish failed, set from NATS goroutines
+}
+
+type pipelineMetrics struct {
+	published   prometheus.Counter
+	dropped     *prometheus.CounterVec
+	latency     prometheus.Histogram
+	instruments prometheus.GaugeFunc
+}
+
+// New returns a Pipeline. positions is where sequences continue from (bus.Bus); reg receives
+// tickwire_ingest_* metrics (nil: none).
+func New(src Source, pub Publisher, positions normalize.PositionStore, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "ingest", "source", src.Name())
+	val, err := normalize.NewValidator(logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		src: src, pub: pub, val: val, cfg: cfg, logger: logger,
+		seq:      normalize.NewSequencer(positions, cfg.Now),
+		awaiting: make(map[string]bool),
+		broken:   make(map[string]bool),
+	}
+	p.m = pipelineMetrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tickwire_ingest_events_total", Help: "Events validated, sequenced and handed to the bus."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickwire_ingest_dropped_total", Help: "Valid events dropped, by reason (awaiting_snapshot: the instrument's book chain broke and waits for a snapshot)."},
+			[]string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tickwire_ingest_publish_seconds",
+			Help:    "Time to hand one event to the bus, including waiting for a free in-flight publish slot.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12), // 1 us .. 4 s
+		}),
+		instruments: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tickwire_ingest_instruments", Help: "Instruments with a position (seen since start)."},
+			func() float64 { return float64(p.seq.Len()) }),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{p.m.published, p.m.dropped, p.m.latency, p.m.instruments} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("ingest: register metrics: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
+// OnPublishError records that an event of instrument failed to publish: the instrument's
+// next event starts a new epoch with a snapshot. Safe from any goroutine; pass it to
+// bus.Bus.SetPublishErrorHandler.
+func (p *Pipeline) OnPublishError(instrument string, epoch, seq uint64, err error) {
+	p.mu.Lock()
+	p.broken[instrument] = true
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) takeBroken(instrument string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.broken[instrument] {
+		return false
+	}
+	delete(p.broken, instrument)
+	return true
+}
+
+// Run runs the source through the pipeline until ctx ends or something fails, then waits
+// (up to FlushTimeout) for outstanding publishes. It returns nil after a cancellation with
+// every publish acknowledged.
+func (p *Pipeline) Run(ctx context.Context) error {
+	p.logger.Info("ingest started")
+	runErr := p.src.Run(ctx, func(ev *tickwirev1.Event) error { return p.handle(ctx, ev) })
+	if ctx.Err() != nil && errors.Is(runErr, ctx.Err()) {
+		runErr = nil // shutting down is not an error
+	}
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
+	defer cancel()
+	flushErr := p.pub.Flush(flushCtx)
+	if flushErr != nil {
+		flushErr = fmt.Errorf("ingest: flush: %w", flushErr)
+	}
+	p.logger.Info("ingest stopped", "instruments", p.seq.Len(), "err", errors.Join(runErr, flushErr))
+	return errors.Join(runErr, flushErr)
+}
+
+func (p *Pipeline) requestSnapshot(instrument string) {
+	p.awaiting[instrument] = true
+	if r, ok := p.src.(SnapshotRequester); ok {
+		r.RequestSnapshot(instrument)
+	}
+}
+
+func (p *Pipeline) handle(ctx context.Context, ev *tickwirev1.Event) error {
+	inst := ev.GetInstrument()
+	now := p.cfg.Now()
+	if p.takeBroken(inst) {
+		epoch, err := p.seq.NewEpoch(ctx, inst)
+		if err != nil {
+			return fmt.Errorf("ingest: new epoch of %s: %w", inst, err)
+		}
+		p.logger.Warn("publish failed: new epoch, awaiting snapshot", "instrument", inst, "epoch", epoch)
+		p.requestSnapshot(inst)
+	}
+	isSnapshot := ev.GetBook().GetSnapshot()
+	if p.awaiting[inst] && !isSnapshot && ev.GetInfo() == nil {
+		p.m.dropped.WithLabelValues("awaiting_snapshot").Inc()
+		return nil
+	}
+	if _, err := p.val.Validate(ev, now); err != nil {
+		p.logger.Debug("event rejected", "instrument", inst, "err", err)
+		if ev.GetBook() != nil && !p.awaiting[inst] {
+			p.logger.Warn("book update rejected: awaiting snapshot", "instrument", inst, "err", err)
+			p.requestSnapshot(inst)
+		}
+		return nil
+	}
+	if isSnapshot {
+		delete(p.awaiting, inst)
+	}
+	if err := p.seq.Assign(ctx, ev); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	ev.IngestTimeNs = time.Now().UnixNano()
+	start := time.Now()
+	if err := p.pub.Publish(ctx, ev); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("ingest: %w", err)
+	}
+	p.m.latency.Observe(time.Since(start).Seconds())
+	p.m.published.Inc()
+	return nil
+}
