@@ -1,0 +1,194 @@
+// Command ingest reads market events from a source (today: the synthetic market), normalizes
+// and sequences them, and publishes them to NATS JetStream for feed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/ingest"
+	"github.com/tickwire/tickwire/internal/synthetic"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1 // a component failed at run time
+	exitConfig = 2 // invalid flags, environment or config file
+)
+
+func main() {
+	var cfg config
+	parser, err := kong.New(&cfg,
+		kong.Name("ingest"),
+		kong.Description("Tickwire ingest: normalize live market events and publish them, sequenced per instrument, to NATS JetStream.\n\n"+
+			"Every flag can also be set in the environment as TICKWIRE_<FLAG> (e.g. TICKWIRE_NATS_URL) or in a JSON --config file; flags win over the environment, which wins over the file."),
+		kong.DefaultEnvars("TICKWIRE"),
+		kong.Configuration(kong.JSON),
+		kong.UsageOnError(),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(exitConfig)
+	}
+	if _, err := parser.Parse(os.Args[1:]); err != nil {
+		parser.Errorf("%s", err)
+		os.Exit(exitConfig)
+	}
+	logger := newLogger(&cfg)
+	logger.Info("starting ingest", cfg.logAttrs()...)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, &cfg, logger); err != nil {
+		logger.Error("ingest failed", "err", err)
+		os.Exit(exitFail)
+	}
+	logger.Info("ingest stopped")
+	os.Exit(exitOK)
+}
+
+func newLogger(cfg *config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.slogLevel()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// run wires the components and runs them until ctx ends or one fails. Shutdown order:
+// pipeline (flushes publishes) -> bus (drains) -> HTTP -> embedded NATS.
+func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	url := cfg.NATSURL
+	if cfg.EmbedNATS {
+		host, port, _ := cfg.natsHostPort() // validated
+		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir}, logger)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		url = srv.ClientURL()
+		logger.Info("embedded NATS started", "url", url, "data_dir", cfg.NATSDataDir)
+	}
+
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "tickwire-ingest"}, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := b.Close(); err != nil {
+			logger.Warn("closing NATS", "err", err)
+		}
+	}()
+	if err := ensureStream(ctx, b, cfg, logger); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while waiting for NATS
+		}
+		return err
+	}
+
+	src, err := synthetic.NewSource(cfg.synthetic(), logger)
+	if err != nil {
+		return err
+	}
+	p, err := ingest.New(src, b, b, ingest.Config{}, logger, reg)
+	if err != nil {
+		return err
+	}
+	b.SetPublishErrorHandler(p.OnPublishError)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	// start runs f in an owned goroutine; its failure cancels everything.
+	start := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+			cancel()
+		}()
+	}
+	start("pipeline", p.Run)
+	if cfg.MetricsListen != "" {
+		start("http", func(ctx context.Context) error { return serveHTTP(ctx, cfg.MetricsListen, reg, b, logger) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ensureStream creates or updates the stream, retrying while NATS is not reachable yet.
+func ensureStream(ctx context.Context, b *bus.Bus, cfg *config, logger *slog.Logger) error {
+	sc := bus.StreamConfig{MaxAge: cfg.StreamMaxAge, MaxBytes: int64(cfg.StreamMaxBytes)}
+	wait := 250 * time.Millisecond
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := b.EnsureStream(rctx, sc)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		logger.Warn("stream not ready; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// serveHTTP serves /metrics and /healthz (200 while connected to NATS) until ctx ends.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, b *bus.Bus, logger *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !b.Connected() {
+			http.Error(w, "nats disconnected", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	logger.Info("http listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
