@@ -1,0 +1,5 @@
+package client_test
+
+import "fmt"
+
+var sprintf = fmt.Sprintf
