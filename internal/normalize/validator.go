@@ -94,6 +94,8 @@ type instState struct {
 	info *tickwirev1.InstrumentInfo
 	bids map[int64]int64
 	asks map[int64]int64
+	// Cached best prices (0: unknown, rescan); kept so the crossed check is O(1) per update.
+	bestBid, bestAsk int64
 }
 
 // NewValidator returns a Validator that registers tickwire_ingest_rejected_total on reg
@@ -285,37 +287,55 @@ func (st *instState) apply(bu *tickwirev1.BookUpdate) {
 	if bu.GetSnapshot() {
 		clear(st.bids)
 		clear(st.asks)
+		st.bestBid, st.bestAsk = 0, 0
 	}
 	for _, l := range bu.GetBids() {
-		setLevel(st.bids, l)
+		p := l.GetPrice()
+		if l.GetSize() == 0 {
+			delete(st.bids, p)
+			if p == st.bestBid {
+				st.bestBid = 0 // rescan when needed
+			}
+			continue
+		}
+		st.bids[p] = l.GetSize()
+		if st.bestBid != 0 && p > st.bestBid {
+			st.bestBid = p
+		}
 	}
 	for _, l := range bu.GetAsks() {
-		setLevel(st.asks, l)
+		p := l.GetPrice()
+		if l.GetSize() == 0 {
+			delete(st.asks, p)
+			if p == st.bestAsk {
+				st.bestAsk = 0
+			}
+			continue
+		}
+		st.asks[p] = l.GetSize()
+		if st.bestAsk != 0 && p < st.bestAsk {
+			st.bestAsk = p
+		}
 	}
 }
 
-func setLevel(side map[int64]int64, l *tickwirev1.Level) {
-	if l.GetSize() == 0 {
-		delete(side, l.GetPrice())
-		return
-	}
-	side[l.GetPrice()] = l.GetSize()
-}
-
-// crossed reports best bid >= best ask. It scans both sides: books here are tens of levels,
-// and the scan avoids keeping a sorted structure for a check.
+// crossed reports best bid >= best ask. A best price removed by an update is found again by
+// scanning its side (books here are tens to hundreds of levels).
 func (st *instState) crossed() bool {
 	if len(st.bids) == 0 || len(st.asks) == 0 {
 		return false
 	}
-	var bestBid int64
-	for p := range st.bids {
-		bestBid = max(bestBid, p)
-	}
-	for p := range st.asks {
-		if p <= bestBid {
-			return true
+	if st.bestBid == 0 {
+		for p := range st.bids {
+			st.bestBid = max(st.bestBid, p)
 		}
 	}
-	return false
+	if st.bestAsk == 0 {
+		for p := range st.asks {
+			if st.bestAsk == 0 || p < st.bestAsk {
+				st.bestAsk = p
+			}
+		}
+	}
+	return st.bestBid >= st.bestAsk
 }

@@ -1,0 +1,106 @@
+package ingest_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/ingest"
+	"github.com/tickwire/tickwire/internal/synthetic"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+func benchBus(b *testing.B, syncAlways bool) *bus.Bus {
+	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: b.TempDir(), SyncAlways: syncAlways}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(srv.Shutdown)
+	bb, err := bus.Connect(context.Background(), bus.Config{URL: srv.ClientURL()}, nil, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bb.Close() })
+	if err := bb.EnsureStream(context.Background(), bus.StreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	return bb
+}
+
+// BenchmarkPublish measures Bus.Publish throughput of synthetic events (100 instruments)
+// into an embedded JetStream file store, including waiting for every ack.
+func BenchmarkPublish(b *testing.B) {
+	for _, bc := range []struct {
+		name       string
+		syncAlways bool
+	}{{"sync=interval", false}, {"sync=always", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			bb := benchBus(b, bc.syncAlways)
+			m, err := synthetic.NewMarket(synthetic.Config{Instruments: 100, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs := make([]*tickwirev1.Event, 1<<14)
+			for i := range evs {
+				evs[i] = m.Next(int64(i))
+			}
+			ctx := context.Background()
+			var seq uint64
+			b.ReportAllocs()
+			for b.Loop() {
+				seq++
+				ev := evs[seq&(1<<14-1)]
+				ev.Epoch, ev.Seq = 1, seq // unique message ids
+				if err := bb.Publish(ctx, ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := bb.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// marketSource emits a synthetic market as fast as it can (no pacing), n events.
+type marketSource struct {
+	m *synthetic.Market
+	n int
+}
+
+func (s *marketSource) Name() string { return "bench" }
+
+func (s *marketSource) Run(ctx context.Context, emit func(*tickwirev1.Event) error) error {
+	now := time.Now().UnixNano()
+	for i := range s.n {
+		if err := emit(s.m.Next(now + int64(i))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkPipeline measures the whole ingest path (generate, validate, sequence, encode,
+// publish, ack) into embedded JetStream.
+func BenchmarkPipeline(b *testing.B) {
+	bb := benchBus(b, false)
+	m, err := synthetic.NewMarket(synthetic.Config{Instruments: 100, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	p, err := ingest.New(&marketSource{m: m, n: b.N}, bb, bb, ingest.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
