@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickwire/tickwire/pkg/book"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -252,6 +254,24 @@ func bodyMatches(ch pb.Channel, body any) bool {
 		return ch == pb.Channel_CHANNEL_CANDLES
 	case *pb.Snapshot_Stats:
 		return ch == pb.Channel_CHANNEL_STATS
+	}
+	return false
+}
+
+// EqualChannel reports whether r and o hold the same data on channel ch (positions aside).
+// Tests use it to compare a client's replica with one built from the server's snapshot.
+func (r *Replica) EqualChannel(o *Replica, ch pb.Channel) bool {
+	switch ch {
+	case pb.Channel_CHANNEL_QUOTE:
+		return r.quote == o.quote
+	case pb.Channel_CHANNEL_BOOK:
+		return r.depth == o.depth && r.book.Equal(&o.book)
+	case pb.Channel_CHANNEL_TRADES:
+		return slices.EqualFunc(r.trades, o.trades, func(a, b *pb.TradeRecord) bool { return proto.Equal(a, b) })
+	case pb.Channel_CHANNEL_CANDLES:
+		return slices.EqualFunc(r.candles, o.candles, func(a, b *pb.Candle) bool { return proto.Equal(a, b) })
+	case pb.Channel_CHANNEL_STATS:
+		return proto.Equal(r.stats, o.stats)
 	}
 	return false
 }

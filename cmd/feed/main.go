@@ -1,0 +1,158 @@
+// Command feed keeps every instrument's state from NATS and streams it to WebSocket clients.
+// It only wires components: see internal/feed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/fanout"
+	"github.com/tickwire/tickwire/internal/feed"
+	"github.com/tickwire/tickwire/pkg/market"
+)
+
+// config is every setting of the feed, from flags, then TICKWIRE_FEED_* environment variables,
+// then an optional JSON file (--config).
+type config struct {
+	Config kong.ConfigFlag `help:"JSON file with settings (flag names as keys)." placeholder:"FILE"`
+
+	Listen      string `default:"127.0.0.1:8080" help:"HTTP and WebSocket listen address."`
+	PublicURL   string `name:"public-url" help:"URL printed for people to open (default from --listen)."`
+	NatsURL     string `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server(s), comma separated."`
+	EmbedNats   bool   `name:"embed-nats" help:"Run a NATS server with JetStream inside this process."`
+	NatsListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"Listen address of the embedded NATS server."`
+	NatsDataDir string `name:"nats-data-dir" default:".data/nats" help:"JetStream store of the embedded NATS server."`
+
+	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
+	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"10000" help:"Concurrent connections per client address (negative: no cap)."`
+	MaxSubscriptions int           `name:"max-subscriptions" default:"10000" help:"Instruments one connection may subscribe to."`
+	Depths           []uint32      `name:"book-depth" default:"10,50" help:"Book depths offered (each is its own stream)."`
+	TradeHistory     int           `name:"trade-history" default:"100" help:"Recent trades kept per instrument."`
+	CandleIntervals  []uint32      `name:"candle-interval" default:"1,60" help:"Candle intervals in seconds."`
+	CandleHistory    int           `name:"candle-history" default:"300" help:"Bars kept per interval."`
+	Owners           int           `default:"8" help:"Goroutines owning instrument shards."`
+	QueueSoft        int           `name:"queue-soft-bytes" default:"1048576" help:"Pending bytes per connection that trigger conflation."`
+	QueueHard        int           `name:"queue-hard-bytes" default:"8388608" help:"Pending bytes per connection that close it (4000)."`
+	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"Write deadline per frame (close 4001 when passed)."`
+	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a frame."`
+	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
+	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
+
+	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
+	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
+}
+
+func (c *config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: %w", c.Listen, err)
+	}
+	if c.EmbedNats {
+		if _, _, err := net.SplitHostPort(c.NatsListen); err != nil {
+			return fmt.Errorf("--nats-listen %q: %w", c.NatsListen, err)
+		}
+	}
+	if c.QueueHard < c.QueueSoft {
+		return fmt.Errorf("--queue-hard-bytes %d below --queue-soft-bytes %d", c.QueueHard, c.QueueSoft)
+	}
+	return c.feedConfig().Validate()
+}
+
+func (c *config) feedConfig() feed.Config {
+	return feed.Config{
+		AllowedOrigins:   c.AllowedOrigins,
+		MaxConnsPerIP:    c.MaxConnsPerIP,
+		MaxSubscriptions: c.MaxSubscriptions,
+		ReadTimeout:      c.ReadTimeout,
+		Owners:           c.Owners,
+		Market: market.Config{Depths: c.Depths, TradeHistory: c.TradeHistory,
+			CandleIntervals: c.CandleIntervals, CandleHistory: c.CandleHistory},
+		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat},
+	}
+}
+
+func main() {
+	var cfg config
+	kong.Parse(&cfg,
+		kong.Name("feed"),
+		kong.Description("Tickwire feed: instrument state from NATS, streamed to WebSocket clients."),
+		kong.DefaultEnvars("TICKWIRE_FEED"),
+		kong.Configuration(kong.JSON),
+	)
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	}
+	log := slog.New(h)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, &cfg, log); err != nil {
+		log.Error("feed failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config, log *slog.Logger) error {
+	log.Info("starting feed", "config", fmt.Sprintf("%+v", *cfg))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	natsURL := cfg.NatsURL
+	if cfg.EmbedNats {
+		host, portStr, _ := net.SplitHostPort(cfg.NatsListen)
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("--nats-listen port: %w", err)
+		}
+		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir}, log.With("component", "nats"))
+		if err != nil {
+			return err
+		}
+		defer emb.Shutdown()
+		natsURL = emb.ClientURL()
+		log.Info("embedded NATS server running", "url", natsURL, "store", cfg.NatsDataDir)
+	}
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed"}, log.With("component", "bus"), reg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	srv, err := feed.New(cfg.feedConfig(), log.With("component", "feed"), reg)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", srv.Handler(feed.FallbackUI()))
+	svc, err := feed.NewService(srv, b, cfg.Listen, mux, log.With("component", "feed"))
+	if err != nil {
+		return err
+	}
+	url := cfg.PublicURL
+	if url == "" {
+		url = "http://" + svc.Addr().String()
+	}
+	log.Info("feed listening", "dashboard", url+"/", "websocket", "ws"+url[len("http"):]+"/ws", "metrics", url+"/metrics")
+	fmt.Fprintf(os.Stderr, "\n  Tickwire dashboard:  %s/\n  WebSocket endpoint:  %s/ws\n  Metrics:             %s/metrics\n\n", url, "ws"+url[len("http"):], url)
+	err = svc.Run(ctx, cfg.ShutdownTimeout)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("feed stopped")
+	return err
+}

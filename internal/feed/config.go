@@ -1,0 +1,90 @@
+package feed
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tickwire/tickwire/internal/fanout"
+	"github.com/tickwire/tickwire/pkg/market"
+)
+
+// Config configures the feed server. The zero value is a working default for one machine.
+type Config struct {
+	// AllowedOrigins lists the browser origins ("http://host:port") allowed to connect; "*"
+	// allows any. With none, a browser must come from the same host it connects to. Requests
+	// without an Origin header (bots) are always allowed: origin checks protect browsers only.
+	AllowedOrigins []string
+	// MaxConnsPerIP caps concurrent connections from one address (0: 10000, negative: none).
+	MaxConnsPerIP int
+	// MaxSubscriptions caps the instruments one connection may hold (0: 10000).
+	MaxSubscriptions int
+	// ReadLimit is the largest client frame accepted, in bytes (0: 16 KiB). Commands are small.
+	ReadLimit int
+	// ReadTimeout closes a connection from which nothing arrived (not even a pong) for this
+	// long (0: 45 s: three ping intervals).
+	ReadTimeout time.Duration
+	// CommandRate and CommandBurst rate-limit client commands per connection (0: 50/s, burst 200).
+	CommandRate  float64
+	CommandBurst int
+	// Owners is the number of goroutines that own instruments (0: 8). Instruments are sharded
+	// over them by a hash of their id; a fixed count keeps an instrument's owner stable.
+	Owners int
+	// OwnerQueue bounds the events waiting for one owner (0: 8192); a full queue holds back the
+	// NATS consumer instead of growing.
+	OwnerQueue int
+	// SocketWriteBuffer sets each connection's kernel send buffer, in bytes (0: 256 KiB;
+	// negative: the system default). Small on purpose: a backlog should build in the bounded,
+	// accounted queue where conflation can act, not in megabytes of kernel memory.
+	SocketWriteBuffer int
+	// Market shapes each instrument's state (book depths offered, history kept).
+	Market market.Config
+	// Conn bounds each connection's outbound queue.
+	Conn fanout.Config
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 10000
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 10000
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 16 << 10
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 45 * time.Second
+	}
+	if c.CommandRate <= 0 {
+		c.CommandRate = 50
+	}
+	if c.CommandBurst <= 0 {
+		c.CommandBurst = 200
+	}
+	if c.Owners <= 0 {
+		c.Owners = 8
+	}
+	if c.SocketWriteBuffer == 0 {
+		c.SocketWriteBuffer = 256 << 10
+	}
+	if c.OwnerQueue <= 0 {
+		c.OwnerQueue = 8192
+	}
+	c.Market = c.Market.WithDefaults()
+	return c
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := c.Market.Validate(); err != nil {
+		return fmt.Errorf("feed: %w", err)
+	}
+	if c.Owners > 1024 {
+		return fmt.Errorf("feed: %d owners is more than 1024", c.Owners)
+	}
+	if c.ReadLimit < 256 {
+		return fmt.Errorf("feed: read limit %d below 256 bytes", c.ReadLimit)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package feed
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// Hub holds the instruments, sharded over owner goroutines, and routes events and session
+// commands to the owner of each instrument.
+type Hub struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	owners  []*owner
+
+	mu sync.RWMutex
+	// guarded by mu:
+	registry   map[string]*entry
+	nextHandle uint32
+}
+
+// entry is the hub's public record of an instrument.
+type entry struct {
+	handle uint32
+	info   *pb.InstrumentInfo // nil until the first Info event
+}
+
+func newHub(cfg Config, log *slog.Logger, m *metrics) *Hub {
+	h := &Hub{cfg: cfg, log: log, metrics: m, registry: make(map[string]*entry)}
+	for range cfg.Owners {
+		h.owners = append(h.owners, newOwner(h, cfg.OwnerQueue))
+	}
+	return h
+}
+
+// start runs every owner with the given launcher; they stop when quit closes.
+func (h *Hub) start(launch func(func()), quit <-chan struct{}) {
+	for _, o := range h.owners {
+		launch(func() { o.run(quit) })
+	}
+}
+
+func (h *Hub) ownerOf(instrument string) *owner {
+	f := fnv.New32a()
+	f.Write([]byte(instrument))
+	return h.owners[f.Sum32()%uint32(len(h.owners))]
+}
+
+// Dispatch hands an event to its instrument's owner, waiting while the owner's queue is full.
+// It returns ctx's error if ctx ends first.
+func (h *Hub) Dispatch(ctx context.Context, ev *pb.Event) error {
+	select {
+	case h.ownerOf(ev.GetInstrument()).events <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// register gives a new instrument its handle. Called by the instrument's owner.
+func (h *Hub) register(id string) uint32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.registry[id]; e != nil {
+		return e.handle
+	}
+	h.nextHandle++
+	h.registry[id] = &entry{handle: h.nextHandle}
+	h.metrics.instruments.Set(float64(len(h.registry)))
+	return h.nextHandle
+}
+
+func (h *Hub) setInfo(id string, info *pb.InstrumentInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.registry[id]; e != nil {
+		e.info = info
+	}
+}
+
+// known reports whether an instrument exists.
+func (h *Hub) known(id string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.registry[id] != nil
+}
+
+// Instruments returns the reference data of every instrument that has any, sorted by id.
+func (h *Hub) Instruments() []*pb.InstrumentInfo {
+	h.mu.RLock()
+	out := make([]*pb.InstrumentInfo, 0, len(h.registry))
+	for _, e := range h.registry {
+		if e.info != nil {
+			out = append(out, proto.CloneOf(e.info))
+		}
+	}
+	h.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
+	return out
+}
+
+// postAll posts a command to every owner (for commands about a whole session).
+func (h *Hub) postAll(c command) {
+	for _, o := range h.owners {
+		o.post(c)
+	}
+}

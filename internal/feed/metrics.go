@@ -1,0 +1,53 @@
+package feed
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the feed's Prometheus series, registered on the registry passed to New.
+type metrics struct {
+	connections    prometheus.Gauge
+	connsRejected  *prometheus.CounterVec // reason
+	closes         *prometheus.CounterVec // code
+	subscriptions  prometheus.Gauge
+	commands       *prometheus.CounterVec // command
+	commandErrors  *prometheus.CounterVec // code
+	frames         prometheus.Counter
+	messages       prometheus.Counter
+	bytes          prometheus.Counter
+	conflations    prometheus.Counter
+	snapshots      *prometheus.CounterVec // reason
+	events         prometheus.Counter
+	eventsRejected *prometheus.CounterVec // reason
+	gaps           *prometheus.CounterVec // instrument
+	instruments    prometheus.Gauge
+	ingestToFeed   prometheus.Histogram
+	ready          prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connections:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_connections", Help: "Open WebSocket connections."}),
+		connsRejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_connections_rejected_total", Help: "Upgrade requests refused, by reason."}, []string{"reason"}),
+		closes:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_closes_total", Help: "Connections closed by the server, by close code."}, []string{"code"}),
+		subscriptions:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_subscriptions", Help: "Instrument subscriptions held by connections."}),
+		commands:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_commands_total", Help: "Client commands received, by command."}, []string{"command"}),
+		commandErrors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_command_errors_total", Help: "Client commands refused, by error code."}, []string{"code"}),
+		frames:         prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_frames_sent_total", Help: "WebSocket frames written."}),
+		messages:       prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_messages_sent_total", Help: "Server messages written (several per frame)."}),
+		bytes:          prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_bytes_sent_total", Help: "Frame payload bytes written."}),
+		conflations:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_conflations_total", Help: "Times a connection fell behind and its pending deltas were replaced by snapshots."}),
+		snapshots:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_snapshots_sent_total", Help: "Snapshots queued, by reason."}, []string{"reason"}),
+		events:         prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_events_total", Help: "Events applied to instrument state."}),
+		eventsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_events_rejected_total", Help: "Events not applied, by reason."}, []string{"reason"}),
+		gaps:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_gaps_total", Help: "Events that did not follow their predecessor, by instrument."}, []string{"instrument"}),
+		instruments:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_instruments", Help: "Instruments known."}),
+		ingestToFeed: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tickwire_feed_ingest_to_apply_seconds",
+			Help: "From ingest time to applied in feed.", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16)}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_ready", Help: "1 when the feed has caught up with stored history and serves."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.connsRejected, m.closes, m.subscriptions, m.commands, m.commandErrors,
+			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.events, m.eventsRejected, m.gaps,
+			m.instruments, m.ingestToFeed, m.ready)
+	}
+	return m
+}

@@ -1,0 +1,414 @@
+package feed
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tickwire/tickwire/internal/fanout"
+	"github.com/tickwire/tickwire/pkg/market"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
+)
+
+// Stream indexes within an instrument: the fixed channels, then one book stream per depth.
+const (
+	streamQuote = iota
+	streamTrades
+	streamCandles
+	streamStats
+	streamBook0
+)
+
+func streamOf(ch pb.Channel, depthIndex int) int {
+	switch ch {
+	case pb.Channel_CHANNEL_QUOTE:
+		return streamQuote
+	case pb.Channel_CHANNEL_TRADES:
+		return streamTrades
+	case pb.Channel_CHANNEL_CANDLES:
+		return streamCandles
+	case pb.Channel_CHANNEL_STATS:
+		return streamStats
+	}
+	return streamBook0 + depthIndex
+}
+
+// sub is one session's subscription to one stream of one instrument. Owned by the owner
+// goroutine of the instrument.
+type sub struct {
+	sess    *session
+	ch      pb.Channel
+	stream  int
+	gen     uint64 // the connection generation at which the stream got its snapshot
+	pending bool   // no snapshot yet: the book was not whole when the stream was subscribed
+	idx     int    // position in instrument.streams[stream]
+}
+
+// instrument is an instrument's state and subscribers. Owned by its owner goroutine.
+type instrument struct {
+	st      *market.State
+	handle  uint32
+	streams [][]*sub
+	bySess  map[*session][]*sub
+}
+
+// command is a request from a session to an owner.
+type command struct {
+	kind       commandKind
+	sess       *session
+	reqID      uint32
+	instrument string
+	channels   []pb.Channel
+	depthIndex int
+}
+
+type commandKind uint8
+
+const (
+	cmdSubscribe commandKind = iota
+	cmdUnsubscribe
+	cmdResync
+	cmdConflated // the session's queue was conflated: snapshot its stale streams
+	cmdClosed    // the session is gone: drop its subscriptions
+)
+
+// owner owns a shard of instruments: it alone applies their events and serves their
+// subscriptions, so a snapshot at seq N is followed by exactly the deltas after N.
+type owner struct {
+	hub    *Hub
+	events chan *pb.Event // bounded: a full queue holds back the NATS consumer
+
+	mu sync.Mutex
+	// guarded by mu:
+	mailbox []command // commands from sessions; bounded by the sessions' command rate limits
+	wake    chan struct{}
+
+	// owned by the owner goroutine:
+	instruments map[string]*instrument
+	sessions    map[*session]map[*instrument]struct{}
+	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
+	log         *slog.Logger
+}
+
+type snapKey struct {
+	in     *instrument
+	stream int
+	reason pb.SnapshotReason
+	json   bool
+}
+
+func newOwner(h *Hub, queue int) *owner {
+	return &owner{
+		hub:         h,
+		events:      make(chan *pb.Event, queue),
+		wake:        make(chan struct{}, 1),
+		instruments: make(map[string]*instrument),
+		sessions:    make(map[*session]map[*instrument]struct{}),
+		snapCache:   make(map[snapKey][]byte),
+		log:         h.log,
+	}
+}
+
+// post queues a command without blocking.
+func (o *owner) post(c command) {
+	o.mu.Lock()
+	o.mailbox = append(o.mailbox, c)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *owner) run(quit <-chan struct{}) {
+	var cmds []command
+	for {
+		select {
+		case <-quit:
+			return
+		case ev := <-o.events:
+			o.apply(ev)
+		case <-o.wake:
+			o.mu.Lock()
+			cmds, o.mailbox = o.mailbox, cmds[:0]
+			o.mu.Unlock()
+			for i := range cmds {
+				o.handle(&cmds[i])
+			}
+			clear(cmds)
+		}
+	}
+}
+
+func (o *owner) apply(ev *pb.Event) {
+	m := o.hub.metrics
+	in := o.instruments[ev.Instrument]
+	if in == nil {
+		if err := wire.CheckInstrumentID(ev.Instrument); err != nil {
+			m.eventsRejected.WithLabelValues("bad_instrument").Inc()
+			return
+		}
+		in = &instrument{st: market.NewState(ev.Instrument, o.hub.cfg.Market), bySess: make(map[*session][]*sub)}
+		in.streams = make([][]*sub, streamBook0+len(o.hub.cfg.Market.Depths))
+		in.handle = o.hub.register(ev.Instrument)
+		o.instruments[ev.Instrument] = in
+	}
+	res, err := in.st.Apply(ev)
+	if err != nil {
+		reason := "bad_event"
+		if errors.Is(err, market.ErrStaleEvent) {
+			reason = "stale"
+		}
+		m.eventsRejected.WithLabelValues(reason).Inc()
+		o.log.Debug("event not applied", "instrument", ev.Instrument, "err", err)
+		return
+	}
+	m.events.Inc()
+	if ev.IngestTimeNs > 0 {
+		m.ingestToFeed.Observe(float64(time.Now().UnixNano()-ev.IngestTimeNs) / 1e9)
+	}
+	if res.Gap {
+		m.gaps.WithLabelValues(ev.Instrument).Inc()
+	}
+	if info, ok := ev.Body.(*pb.Event_Info); ok {
+		o.hub.setInfo(ev.Instrument, info.Info)
+	}
+	clear(o.snapCache)
+	if res.NewEpoch {
+		for stream, subs := range in.streams {
+			for _, s := range subs {
+				o.snapshot(in, s, stream, pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH)
+			}
+		}
+		return
+	}
+	o.deliver(in, streamQuote, res.Quote)
+	o.deliver(in, streamTrades, res.Trades)
+	o.deliver(in, streamCandles, res.Candles)
+	o.deliver(in, streamStats, res.Stats)
+	if res.BookReset {
+		for i := range o.hub.cfg.Market.Depths {
+			for _, s := range in.streams[streamBook0+i] {
+				reason := pb.SnapshotReason_SNAPSHOT_REASON_RESYNC
+				if s.pending {
+					reason = pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE
+				}
+				o.snapshot(in, s, streamBook0+i, reason)
+			}
+		}
+		return
+	}
+	for i, d := range res.Book {
+		o.deliver(in, streamBook0+i, d)
+	}
+}
+
+// deliver sends one delta, encoded once per format, to every subscriber of a stream.
+func (o *owner) deliver(in *instrument, stream int, d *pb.Delta) {
+	subs := in.streams[stream]
+	if d == nil || len(subs) == 0 {
+		return
+	}
+	d.Handle = in.handle
+	var bin, js []byte
+	sent := 0
+	for _, s := range subs {
+		if s.pending {
+			continue
+		}
+		out := s.sess.out
+		var b []byte
+		if out.JSON() {
+			if js == nil {
+				js = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, true)
+			}
+			b = js
+		} else {
+			if bin == nil {
+				bin = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, false)
+			}
+			b = bin
+		}
+		switch out.Enqueue(b, fanout.Delta, s.gen) {
+		case fanout.Queued:
+			sent++
+		case fanout.Stale, fanout.Conflated:
+			// The connection dropped what it had queued: this stream starts again from a
+			// snapshot that already holds this delta.
+			o.snapshot(in, s, stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
+		case fanout.Closed:
+		}
+	}
+}
+
+// snapshot queues a fresh snapshot of one stream for one subscriber, at the connection's
+// current generation. A book that is not whole leaves the subscriber pending.
+func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotReason) {
+	out := s.sess.out
+	key := snapKey{in: in, stream: stream, reason: reason, json: out.JSON()}
+	b, ok := o.snapCache[key]
+	if !ok {
+		snap := in.st.Snapshot(s.ch, max(stream-streamBook0, 0), reason)
+		if snap == nil {
+			s.pending = true
+			return
+		}
+		snap.Handle = in.handle
+		b = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Snapshot{Snapshot: snap}}, key.json)
+		o.snapCache[key] = b
+	}
+	gen := out.Gen()
+	if out.Enqueue(b, fanout.Snapshot, gen) == fanout.Queued {
+		s.gen = gen
+		s.pending = false
+		o.hub.metrics.snapshots.WithLabelValues(reasonLabel(reason)).Inc()
+	}
+	// Otherwise the generation moved on again (a cmdConflated follows) or the connection
+	// closed (a cmdClosed follows).
+}
+
+func reasonLabel(r pb.SnapshotReason) string {
+	switch r {
+	case pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE:
+		return "subscribe"
+	case pb.SnapshotReason_SNAPSHOT_REASON_RESYNC:
+		return "resync"
+	case pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED:
+		return "conflated"
+	case pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH:
+		return "new_epoch"
+	}
+	return "unspecified"
+}
+
+func (o *owner) encode(m *pb.ServerMessage, json bool) []byte {
+	var (
+		b   []byte
+		err error
+	)
+	if json {
+		b, err = wire.MarshalJSONMessage(m)
+	} else {
+		b, err = wire.AppendMessage(nil, m)
+	}
+	if err != nil {
+		// Only a bug can make a generated message unencodable; log it loudly, send nothing.
+		o.log.Error("encode server message", "err", err)
+		return nil
+	}
+	return b
+}
+
+func (o *owner) handle(c *command) {
+	clear(o.snapCache) // snapshots now reflect the state after the last event
+	switch c.kind {
+	case cmdSubscribe:
+		o.subscribe(c)
+	case cmdUnsubscribe:
+		o.unsubscribe(c)
+	case cmdResync:
+		in := o.instruments[c.instrument]
+		if in == nil {
+			return
+		}
+		for _, s := range in.bySess[c.sess] {
+			if len(c.channels) == 0 || containsChannel(c.channels, s.ch) {
+				o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_RESYNC)
+			}
+		}
+	case cmdConflated:
+		gen := c.sess.out.Gen()
+		for in := range o.sessions[c.sess] {
+			for _, s := range in.bySess[c.sess] {
+				if s.gen != gen && !s.pending {
+					o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
+				}
+			}
+		}
+	case cmdClosed:
+		for in := range o.sessions[c.sess] {
+			o.removeSubs(in, c.sess, nil)
+		}
+		delete(o.sessions, c.sess)
+	}
+}
+
+func containsChannel(chans []pb.Channel, ch pb.Channel) bool {
+	for _, c := range chans {
+		if c == ch {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *owner) subscribe(c *command) {
+	in := o.instruments[c.instrument]
+	if in == nil {
+		c.sess.sendError(c.reqID, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, "unknown instrument", c.instrument)
+		return
+	}
+	o.removeSubs(in, c.sess, c.channels) // a repeated subscribe replaces (a new depth, say)
+	depth := uint32(0)
+	var subs []*sub
+	for _, ch := range c.channels {
+		s := &sub{sess: c.sess, ch: ch, stream: streamOf(ch, c.depthIndex)}
+		if ch == pb.Channel_CHANNEL_BOOK {
+			depth = o.hub.cfg.Market.Depths[c.depthIndex]
+		}
+		s.idx = len(in.streams[s.stream])
+		in.streams[s.stream] = append(in.streams[s.stream], s)
+		in.bySess[c.sess] = append(in.bySess[c.sess], s)
+		subs = append(subs, s)
+	}
+	if o.sessions[c.sess] == nil {
+		o.sessions[c.sess] = make(map[*instrument]struct{})
+	}
+	o.sessions[c.sess][in] = struct{}{}
+	c.sess.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Subscribed{Subscribed: &pb.Subscribed{
+		RequestId: c.reqID, Handle: in.handle, Info: in.st.Info(), Channels: c.channels, Depth: depth}}})
+	for _, s := range subs {
+		o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
+	}
+}
+
+func (o *owner) unsubscribe(c *command) {
+	in := o.instruments[c.instrument]
+	if in == nil {
+		return
+	}
+	removed := o.removeSubs(in, c.sess, c.channels)
+	if len(in.bySess[c.sess]) == 0 {
+		delete(o.sessions[c.sess], in)
+	}
+	c.sess.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Unsubscribed{Unsubscribed: &pb.Unsubscribed{
+		RequestId: c.reqID, Handle: in.handle, Channels: removed}}})
+}
+
+// removeSubs removes the session's subscriptions to the given channels of in (all if chans is
+// nil) and returns the channels removed.
+func (o *owner) removeSubs(in *instrument, sess *session, chans []pb.Channel) []pb.Channel {
+	var removed []pb.Channel
+	kept := in.bySess[sess][:0]
+	for _, s := range in.bySess[sess] {
+		if chans != nil && !containsChannel(chans, s.ch) {
+			kept = append(kept, s)
+			continue
+		}
+		list := in.streams[s.stream]
+		last := list[len(list)-1]
+		list[s.idx] = last
+		last.idx = s.idx
+		list[len(list)-1] = nil
+		in.streams[s.stream] = list[:len(list)-1]
+		removed = append(removed, s.ch)
+	}
+	if len(kept) == 0 {
+		delete(in.bySess, sess)
+	} else {
+		in.bySess[sess] = kept
+	}
+	return removed
+}

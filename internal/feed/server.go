@@ -1,0 +1,375 @@
+// Package feed is the feed server: it keeps every instrument's state from the events it is
+// given, and streams snapshots and deltas to WebSocket clients (docs/PROTOCOL.md).
+//
+// Goroutines: one per owner (instrument shards), and per connection the gws read loop and one
+// writer. All are started through Server.launch and awaited by Shutdown.
+package feed
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tickwire/tickwire/internal/fanout"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
+)
+
+// Server is the feed server. Create it with New; it is ready to take events at once, and
+// reports ready on /readyz after SetReady(true).
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	hub     *Hub
+
+	upgradeNamed *gws.Upgrader // for requests that name subprotocols
+	upgradePlain *gws.Upgrader // for requests that name none: binary protobuf
+
+	wg       sync.WaitGroup
+	quit     chan struct{}
+	ready    atomic.Bool
+	stopping atomic.Bool
+	nextID   atomic.Uint64
+
+	mu sync.Mutex
+	// guarded by mu:
+	sessions map[*session]struct{}
+	perIP    map[string]int
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// ErrServerClosed is returned by Shutdown when called again after a completed shutdown.
+var ErrServerClosed = errors.New("feed: server closed")
+
+// New builds a server and starts its owners. A nil logger discards logs; a nil registerer
+// skips metric registration.
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      logger,
+		metrics:  newMetrics(reg),
+		quit:     make(chan struct{}),
+		sessions: make(map[*session]struct{}),
+		perIP:    make(map[string]int),
+	}
+	s.hub = newHub(cfg, logger, s.metrics)
+	opt := func(protocols []string) *gws.ServerOption {
+		return &gws.ServerOption{
+			ReadMaxPayloadSize: cfg.ReadLimit,
+			ParallelEnabled:    false, // a client's commands are handled in order
+			SubProtocols:       protocols,
+			HandshakeTimeout:   5 * time.Second,
+			Logger:             gwsLogger{logger},
+		}
+	}
+	s.upgradeNamed = gws.NewUpgrader(&handler{s}, opt([]string{wire.SubprotocolProto, wire.SubprotocolJSON}))
+	s.upgradePlain = gws.NewUpgrader(&handler{s}, opt(nil))
+	s.hub.start(s.launch, s.quit)
+	return s, nil
+}
+
+// launch runs f on a goroutine that Shutdown waits for.
+func (s *Server) launch(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Dispatch hands an event to its instrument's owner; see Hub.Dispatch.
+func (s *Server) Dispatch(ctx context.Context, ev *pb.Event) error { return s.hub.Dispatch(ctx, ev) }
+
+// Instruments returns the reference data of every known instrument.
+func (s *Server) Instruments() []*pb.InstrumentInfo { return s.hub.Instruments() }
+
+// SetReady sets what /readyz reports.
+func (s *Server) SetReady(ready bool) {
+	s.ready.Store(ready)
+	if ready {
+		s.metrics.ready.Set(1)
+	} else {
+		s.metrics.ready.Set(0)
+	}
+}
+
+// Handler returns the HTTP routes: /ws, /healthz, /readyz, /api/instruments, and ui at /.
+// Mount /metrics yourself: the registry belongs to the caller.
+func (s *Server) Handler(ui http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.stopping.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() || s.stopping.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /api/instruments", func(w http.ResponseWriter, r *http.Request) {
+		b, err := protojson.Marshal(&pb.InstrumentList{Instruments: s.hub.Instruments()})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	})
+	if ui != nil {
+		mux.Handle("/", ui)
+	}
+	return mux
+}
+
+// checkOrigin applies the origin allow-list (see Config.AllowedOrigins).
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, allowed := range s.cfg.AllowedOrigins {
+		if allowed == "*" || strings.EqualFold(allowed, origin) {
+			return true
+		}
+	}
+	if len(s.cfg.AllowedOrigins) > 0 {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.stopping.Load():
+		s.metrics.connsRejected.WithLabelValues("shutting_down").Inc()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	case !s.checkOrigin(r):
+		s.metrics.connsRejected.WithLabelValues("origin").Inc()
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if !s.admit(ip) {
+		s.metrics.connsRejected.WithLabelValues("per_ip_limit").Inc()
+		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	up := s.upgradePlain
+	if r.Header.Get("Sec-WebSocket-Protocol") != "" {
+		up = s.upgradeNamed
+	}
+	conn, err := up.Upgrade(w, r)
+	if err != nil {
+		s.release(ip)
+		s.metrics.connsRejected.WithLabelValues("handshake").Inc()
+		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	sess := &session{
+		id:      s.nextID.Add(1),
+		hub:     s.hub,
+		json:    conn.SubProtocol() == wire.SubprotocolJSON,
+		ip:      ip,
+		log:     s.log,
+		limits:  wire.Limits{MaxDepth: s.cfg.Market.Depths[len(s.cfg.Market.Depths)-1]},
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.CommandRate), s.cfg.CommandBurst),
+		subs:    make(map[string]struct{}),
+	}
+	fcfg := s.cfg.Conn
+	fcfg.JSON = sess.json
+	sess.out = fanout.New(socket{conn: conn, json: sess.json}, fcfg, fanout.Hooks{
+		Conflated: func() {
+			s.metrics.conflations.Inc()
+			s.hub.postAll(command{kind: cmdConflated, sess: sess})
+		},
+		Wrote: func(n, bytes int) {
+			s.metrics.frames.Inc()
+			s.metrics.messages.Add(float64(n))
+			s.metrics.bytes.Add(float64(bytes))
+		},
+		Closed: func(code int, reason string) {
+			s.metrics.closes.WithLabelValues(strconv.Itoa(code)).Inc()
+			if code != wire.CloseNormal && code != wire.CloseGoingAway {
+				s.log.Info("closing connection", "conn", sess.id, "remote", ip, "code", code, "reason", reason)
+			}
+		},
+		Heartbeat: heartbeat,
+	})
+	if tc, ok := conn.NetConn().(*net.TCPConn); ok && s.cfg.SocketWriteBuffer > 0 {
+		_ = tc.SetWriteBuffer(s.cfg.SocketWriteBuffer)
+	}
+	conn.Session().Store("s", sess)
+	s.mu.Lock()
+	s.sessions[sess] = struct{}{}
+	stopping := s.stopping.Load()
+	s.mu.Unlock()
+	if stopping { // Shutdown began while this connection was upgrading
+		sess.out.Close(wire.CloseGoingAway, "server shutting down")
+	}
+	s.metrics.connections.Inc()
+	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	sess.out.Start(s.launch)
+	s.launch(conn.ReadLoop)
+}
+
+func (s *Server) admit(ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *Server) release(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// Shutdown stops taking connections, closes every connection with 1001 (going away), stops the
+// owners and waits for every goroutine, or for ctx. Later calls return the first result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.SetReady(false)
+		s.mu.Lock()
+		s.stopping.Store(true)
+		sessions := make([]*session, 0, len(s.sessions))
+		for sess := range s.sessions {
+			sessions = append(sessions, sess)
+		}
+		s.mu.Unlock()
+		for _, sess := range sessions {
+			sess.out.Close(wire.CloseGoingAway, "server shutting down")
+		}
+		close(s.quit)
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.shutdownErr = ctx.Err()
+		}
+	})
+	return s.shutdownErr
+}
+
+// handler receives gws events for every connection.
+type handler struct{ s *Server }
+
+func sessionOf(c *gws.Conn) *session {
+	v, _ := c.Session().Load("s")
+	sess, _ := v.(*session)
+	return sess
+}
+
+func (h *handler) OnOpen(c *gws.Conn) {}
+
+func (h *handler) OnClose(c *gws.Conn, err error) {
+	sess := sessionOf(c)
+	if sess == nil {
+		return
+	}
+	sess.out.Close(wire.CloseNormal, "")
+	sess.closed()
+	s := h.s
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.release(sess.ip)
+	s.metrics.connections.Dec()
+}
+
+func (h *handler) OnPing(c *gws.Conn, payload []byte) {
+	_ = c.SetReadDeadline(time.Now().Add(h.s.cfg.ReadTimeout))
+	_ = c.WritePong(payload)
+}
+
+func (h *handler) OnPong(c *gws.Conn, payload []byte) {
+	_ = c.SetReadDeadline(time.Now().Add(h.s.cfg.ReadTimeout))
+}
+
+func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	sess := sessionOf(c)
+	_ = c.SetReadDeadline(time.Now().Add(h.s.cfg.ReadTimeout))
+	wantText := sess.json
+	if (m.Opcode == gws.OpcodeText) != wantText {
+		sess.out.Close(wire.CloseProtocolError, "wrong frame type for subprotocol")
+		return
+	}
+	if code, reason := sess.onMessage(m.Bytes()); code != 0 {
+		sess.out.Close(code, reason)
+	}
+}
+
+// socket adapts a gws connection to fanout.Socket.
+type socket struct {
+	conn *gws.Conn
+	json bool
+}
+
+func (k socket) WriteFrame(frame []byte, deadline time.Time) error {
+	if err := k.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	op := gws.OpcodeBinary
+	if k.json {
+		op = gws.OpcodeText
+	}
+	return k.conn.WriteMessage(op, frame)
+}
+
+func (k socket) WritePing(deadline time.Time) error {
+	if err := k.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return k.conn.WritePing(nil)
+}
+
+func (k socket) Close(code int, reason string) {
+	_ = k.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = k.conn.WriteClose(uint16(code), []byte(reason))
+}
+
+// gwsLogger routes gws's own error logs to slog.
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) { l.log.Error("gws", "detail", v) }

@@ -1,0 +1,119 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// EventSource delivers stored then live events in order; *bus.Bus is one.
+type EventSource interface {
+	ConsumeEvents(ctx context.Context, opts bus.ConsumeOptions, handle func(*pb.Event) error) (*bus.Consumer, error)
+}
+
+// Service runs a Server fed from an EventSource behind an HTTP listener.
+type Service struct {
+	Server *Server
+	src    EventSource
+	http   *http.Server
+	ln     net.Listener
+	log    *slog.Logger
+}
+
+// NewService listens on addr (":0" for a random port) and serves handler, which should include
+// Server.Handler. Run starts consuming and serving.
+func NewService(srv *Server, src EventSource, addr string, handler http.Handler, logger *slog.Logger) (*Service, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("feed: listen on %s: %w", addr, err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		Server: srv,
+		src:    src,
+		ln:     ln,
+		log:    logger,
+		http:   &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second},
+	}, nil
+}
+
+// Addr returns the address the service listens on.
+func (s *Service) Addr() net.Addr { return s.ln.Addr() }
+
+// Run consumes every stored event, then reports ready and keeps consuming live ones, while
+// serving HTTP and WebSocket clients. It returns when ctx ends, after a graceful shutdown
+// bounded by shutdownTimeout, or when consuming or serving fails.
+func (s *Service) Run(ctx context.Context, shutdownTimeout time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(s.ln) }()
+	// The stream may not exist yet (ingest creates it): keep trying, not ready meanwhile.
+	var cons *bus.Consumer
+	for {
+		var err error
+		cons, err = s.src.ConsumeEvents(ctx, bus.ConsumeOptions{}, func(ev *pb.Event) error {
+			return s.Server.Dispatch(ctx, ev)
+		})
+		if err == nil {
+			break
+		}
+		s.log.Warn("cannot consume events yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer scancel()
+			return errors.Join(s.http.Shutdown(sctx), s.Server.Shutdown(sctx))
+		case <-time.After(time.Second):
+		}
+	}
+
+	var runErr error
+	caughtUp := cons.CaughtUp()
+loop:
+	for {
+		select {
+		case <-caughtUp:
+			caughtUp = nil
+			s.Server.SetReady(true)
+			s.log.Info("caught up with stored events; ready", "took", time.Since(start).Round(time.Millisecond),
+				"instruments", len(s.Server.Instruments()))
+		case <-cons.Done():
+			if err := cons.Err(); err != nil && ctx.Err() == nil {
+				runErr = fmt.Errorf("feed: consumer stopped: %w", err)
+			}
+			break loop
+		case err := <-serveErr:
+			runErr = fmt.Errorf("feed: serve http: %w", err)
+			serveErr = nil
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+
+	// Shut down: no new connections, clients told 1001, then stop consuming.
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer scancel()
+	s.Server.SetReady(false)
+	httpErr := s.http.Shutdown(sctx)
+	srvErr := s.Server.Shutdown(sctx)
+	cancel()
+	cons.Stop()
+	if serveErr != nil {
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
+			runErr = err
+		}
+	}
+	return errors.Join(runErr, httpErr, srvErr)
+}

@@ -1,0 +1,168 @@
+package feed
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tickwire/tickwire/internal/fanout"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
+)
+
+// session is one client connection: the commands it sent (handled on its gws read goroutine,
+// one at a time, in order) and its outbound queue.
+type session struct {
+	id     uint64
+	hub    *Hub
+	out    *fanout.Conn
+	json   bool
+	ip     string
+	log    *slog.Logger
+	limits wire.Limits
+
+	// owned by the read goroutine:
+	limiter *rate.Limiter
+	strikes int                 // commands refused by the rate limiter in a row
+	subs    map[string]struct{} // subscribed instruments
+}
+
+// maxStrikes is how many rate-limited commands in a row close the connection: a client that
+// ignores RATE_LIMITED errors that long is not going to slow down.
+const maxStrikes = 100
+
+func (s *session) encode(m *pb.ServerMessage) []byte {
+	var (
+		b   []byte
+		err error
+	)
+	if s.json {
+		b, err = wire.MarshalJSONMessage(m)
+	} else {
+		b, err = wire.AppendMessage(nil, m)
+	}
+	if err != nil {
+		s.log.Error("encode server message", "err", err)
+		return nil
+	}
+	return b
+}
+
+func (s *session) sendControl(m *pb.ServerMessage) {
+	if b := s.encode(m); b != nil {
+		s.out.Enqueue(b, fanout.Control, 0)
+	}
+}
+
+func (s *session) sendError(reqID uint32, code pb.ErrorCode, msg, instrument string) {
+	s.hub.metrics.commandErrors.WithLabelValues(code.String()).Inc()
+	s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Error{Error: &pb.Error{
+		RequestId: reqID, Code: code, Message: msg, Instrument: instrument}}})
+}
+
+// onMessage handles one client frame. It returns a close code and reason when the connection
+// must close, or 0.
+func (s *session) onMessage(data []byte) (int, string) {
+	m, err := wire.DecodeClientMessage(data, s.subprotocol(), s.limits)
+	var ce *wire.CommandError
+	switch {
+	case errors.As(err, &ce):
+		s.sendError(ce.ID, ce.Code, ce.Message, "")
+		return 0, ""
+	case err != nil:
+		s.hub.metrics.commandErrors.WithLabelValues("undecodable").Inc()
+		return wire.CloseProtocolError, "undecodable command"
+	}
+	if !s.limiter.Allow() {
+		s.strikes++
+		if s.strikes >= maxStrikes {
+			return wire.CloseRateLimited, "command rate limit"
+		}
+		s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_RATE_LIMITED, "too many commands", "")
+		return 0, ""
+	}
+	s.strikes = 0
+	h := s.hub
+	switch c := m.Command.(type) {
+	case *pb.ClientMessage_Subscribe:
+		h.metrics.commands.WithLabelValues("subscribe").Inc()
+		depthIndex := h.cfg.Market.DepthIndex(c.Subscribe.Depth)
+		for _, id := range c.Subscribe.Instruments {
+			if !h.known(id) {
+				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, "unknown instrument", id)
+				continue
+			}
+			if _, held := s.subs[id]; !held {
+				if len(s.subs) >= h.cfg.MaxSubscriptions {
+					s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS,
+						"at most "+strconv.Itoa(h.cfg.MaxSubscriptions)+" instruments per connection", id)
+					continue
+				}
+				s.subs[id] = struct{}{}
+				h.metrics.subscriptions.Inc()
+			}
+			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
+				channels: c.Subscribe.Channels, depthIndex: depthIndex})
+		}
+	case *pb.ClientMessage_Unsubscribe:
+		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
+		for _, id := range c.Unsubscribe.Instruments {
+			if _, held := s.subs[id]; !held {
+				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
+				continue
+			}
+			chans := c.Unsubscribe.Channels
+			if len(chans) == 0 {
+				chans = wire.AllChannels()
+				delete(s.subs, id)
+				h.metrics.subscriptions.Dec()
+			}
+			h.ownerOf(id).post(command{kind: cmdUnsubscribe, sess: s, reqID: m.Id, instrument: id, channels: chans})
+		}
+	case *pb.ClientMessage_Resync:
+		h.metrics.commands.WithLabelValues("resync").Inc()
+		id := c.Resync.Instrument
+		if _, held := s.subs[id]; !held {
+			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
+			return 0, ""
+		}
+		h.ownerOf(id).post(command{kind: cmdResync, sess: s, reqID: m.Id, instrument: id, channels: c.Resync.Channels})
+	case *pb.ClientMessage_ListInstruments:
+		h.metrics.commands.WithLabelValues("list_instruments").Inc()
+		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentList{InstrumentList: &pb.InstrumentList{
+			RequestId: m.Id, Instruments: h.Instruments()}}})
+	case *pb.ClientMessage_Ping:
+		h.metrics.commands.WithLabelValues("ping").Inc()
+		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pong{Pong: &pb.Pong{RequestId: m.Id, Nonce: c.Ping.Nonce}}})
+	}
+	return 0, ""
+}
+
+func (s *session) subprotocol() string {
+	if s.json {
+		return wire.SubprotocolJSON
+	}
+	return wire.SubprotocolProto
+}
+
+// closed tells every owner to drop the session's subscriptions.
+func (s *session) closed() {
+	s.hub.metrics.subscriptions.Sub(float64(len(s.subs)))
+	s.subs = nil
+	s.hub.postAll(command{kind: cmdClosed, sess: s})
+}
+
+// heartbeat returns an encoded Heartbeat for now.
+func heartbeat(json bool) []byte {
+	m := &pb.ServerMessage{Kind: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{TimeNs: time.Now().UnixNano()}}}
+	var b []byte
+	if json {
+		b, _ = wire.MarshalJSONMessage(m)
+	} else {
+		b, _ = wire.AppendMessage(nil, m)
+	}
+	return b
+}
