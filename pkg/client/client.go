@@ -469,7 +469,10 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 	c.detach()
 	c.stats.disconnects.Add(1)
 	err := s.err
-	if err == nil {
+	switch {
+	case ctx.Err() != nil: // we closed it: Run is ending
+		err = context.Cause(ctx)
+	case err == nil:
 		err = errors.New("client: connection closed")
 	}
 	c.h.OnStateChange(c, Disconnected, err)

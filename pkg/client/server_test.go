@@ -533,8 +533,16 @@ func (g *eventGen) next() *pb.Event {
 		side := pb.Side(1 + g.rng.IntN(2))
 		ev.Body = &pb.Event_Trade{Trade: &pb.Trade{Price: g.mid + int64(g.rng.IntN(5)) - 2, Size: int64(1 + g.rng.IntN(50)), Side: side}}
 	default:
-		g.mid += int64(g.rng.IntN(3)) - 1
+		// Bids stay below mid and asks above it: a level the mid moves onto goes.
 		u := &pb.BookUpdate{}
+		switch g.rng.IntN(3) {
+		case 0:
+			g.mid--
+			u.Bids = append(u.Bids, &pb.Level{Price: g.mid, Size: 0})
+		case 2:
+			g.mid++
+			u.Asks = append(u.Asks, &pb.Level{Price: g.mid, Size: 0})
+		}
 		for range 1 + g.rng.IntN(3) {
 			off := int64(1 + g.rng.IntN(40))
 			size := int64(g.rng.IntN(4)) * int64(1+g.rng.IntN(300))

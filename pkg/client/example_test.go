@@ -1,0 +1,99 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tickwire/tickwire/pkg/client"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// quotePrinter prints the instrument's quote at its exact decimal precision, and stops the
+// client after the first one.
+type quotePrinter struct {
+	client.BaseHandler
+	stop context.CancelFunc
+}
+
+func (p *quotePrinter) OnStateChange(_ *client.Client, s client.ConnState, _ error) {
+	fmt.Println(s)
+}
+
+func (p *quotePrinter) OnSubscribed(_ *client.Client, s *pb.Subscribed) {
+	fmt.Println("subscribed", s.Info.GetId(), "price scale", s.Info.GetPriceScale(), "size scale", s.Info.GetSizeScale())
+}
+
+func (p *quotePrinter) OnSnapshot(_ *client.Client, u client.Update) {
+	q, info := u.Replica.Quote(), u.Info
+	fmt.Printf("%s bid %s x %s ask %s x %s\n", u.Instrument,
+		client.FormatDecimal(q.BidPrice, info.PriceScale), client.FormatDecimal(q.BidSize, info.SizeScale),
+		client.FormatDecimal(q.AskPrice, info.PriceScale), client.FormatDecimal(q.AskSize, info.SizeScale))
+	p.stop()
+}
+
+func (p *quotePrinter) OnUpdate(c *client.Client, u client.Update) {
+	// Deltas come here, with u.Latency = now - the event's ingest time.
+}
+
+// A bot subscribes to the quote of one instrument and prints it. The feed here is the test
+// stand-in; a real bot dials ws://HOST:PORT/ws.
+func ExampleClient() {
+	feed := newFakeServer("synthetic:ACME")
+	defer feed.Close()
+	feed.step(100)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := client.New(client.Options{URL: feed.URL, Handler: &quotePrinter{stop: cancel}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Safe before Run: the subscription is sent on every (re)connect.
+	_ = c.Subscribe(client.Subscription{
+		Instruments: []string{"synthetic:ACME"},
+		Channels:    []pb.Channel{pb.Channel_CHANNEL_QUOTE},
+	})
+	// Run owns this goroutine: it returns nil when ctx ends, or an error when the server closes
+	// the connection for good.
+	if err := c.Run(ctx); err != nil {
+		fmt.Println("stopped:", err)
+	}
+	// Output:
+	// connected
+	// subscribed synthetic:ACME price scale 2 size scale 3
+	// synthetic:ACME bid 100.00 x 0.588 ask 100.07 x 0.126
+	// disconnected
+}
+
+// View gives other goroutines a consistent copy of an instrument's state.
+func ExampleClient_View() {
+	feed := newFakeServer("synthetic:ACME")
+	defer feed.Close()
+	feed.step(100)
+
+	c, _ := client.New(client.Options{URL: feed.URL})
+	_ = c.Subscribe(client.Subscription{Instruments: []string{"synthetic:ACME"}, Depth: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+
+	for {
+		v, _ := c.View("synthetic:ACME")
+		if v.Synced() {
+			best := v.Book.Bids()[0]
+			fmt.Println("depth", v.Depth, "bid levels", len(v.Book.Bids()), "best bid",
+				client.FormatDecimal(best.Price, v.Info.PriceScale), "book position", v.Streams[pb.Channel_CHANNEL_BOOK].Seq)
+			fmt.Println("trades", len(v.Trades), "last", client.FormatDecimal(v.Stats.Last, v.Info.PriceScale))
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	fmt.Println(<-done)
+	// Output:
+	// depth 10 bid levels 10 best bid 100.00 book position 100
+	// trades 14 last 100.06
+	// <nil>
+}
