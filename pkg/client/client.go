@@ -63,7 +63,10 @@ type sub struct {
 	granted  uint32 // book depth granted by the server
 	replica  market.Replica
 	resync   chanSet // channels with a Resync sent and no snapshot since
-	resyncs  uint64
+	// await holds channels added by Subscribe and not yet given a snapshot: deltas still in
+	// flight from an earlier subscription of the channel must not be applied to its old state.
+	await   chanSet
+	resyncs uint64
 }
 
 // chanSet is a set of channels, indexed by pb.Channel.
@@ -143,7 +146,7 @@ type Subscription struct {
 }
 
 // Subscribe adds instruments and channels to the client's subscriptions. Channels already held
-// for an instrument are kept; Depth replaces the instrument's depth. Safe from any goroutine, and
+// for an instrument are kept; when Channels include the book, Depth replaces its depth. Safe from any goroutine, and
 // before Run: the subscription is sent now if connected, and on every (re)connect.
 // It returns an error only for an invalid subscription.
 func (c *Client) Subscribe(s Subscription) error {
@@ -169,9 +172,14 @@ func (c *Client) Subscribe(s Subscription) error {
 		}
 		add := newChanSet(s.Channels)
 		for ch, ok := range add {
-			st.channels[ch] = st.channels[ch] || ok
+			if ok && !st.channels[ch] {
+				st.channels[ch] = true
+				st.await[ch] = true
+			}
 		}
-		st.depth = s.Depth
+		if add[pb.Channel_CHANNEL_BOOK] {
+			st.depth = s.Depth
+		}
 	}
 	c.mu.Unlock()
 	c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{

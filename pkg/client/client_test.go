@@ -233,6 +233,39 @@ func TestChecksumMismatchResyncs(t *testing.T) {
 	}
 }
 
+func TestNewEpoch(t *testing.T) {
+	t.Run("announced", func(t *testing.T) {
+		// The server sends NEW_EPOCH snapshots: the client takes them, nothing breaks.
+		s, r := newSyncedClient(t, client.Options{})
+		s.newEpoch(testIDs[0], false)
+		s.step(300)
+		eventually(t, "new epoch", func() error { return s.mismatch(r.c, 0) })
+		if st := r.c.Stats(); st.Resyncs != 0 || st.EpochChanges != 0 || st.Gaps != 0 {
+			t.Errorf("stats %+v", st)
+		}
+		if v, _ := r.c.View(testIDs[0]); v.Streams[pb.Channel_CHANNEL_QUOTE].Epoch != 1700000001 {
+			t.Errorf("view streams %v", v.Streams)
+		}
+	})
+	t.Run("unannounced", func(t *testing.T) {
+		// Deltas of another epoch arrive without a snapshot: each stream they break is resynced
+		// once. The book gets its snapshot when the new epoch's book is whole, so it never breaks.
+		s, r := newSyncedClient(t, client.Options{})
+		s.newEpoch(testIDs[0], true)
+		s.step(300)
+		eventually(t, "new epoch", func() error { return s.mismatch(r.c, 0) })
+		got := s.resyncCounts()
+		for _, ch := range []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_TRADES, pb.Channel_CHANNEL_CANDLES, pb.Channel_CHANNEL_STATS} {
+			if got[streamKey{testIDs[0], ch}] != 1 {
+				t.Errorf("resyncs %v: want one for %v", got, ch)
+			}
+		}
+		if st := r.c.Stats(); len(got) != 4 || st.Resyncs != 4 || st.EpochChanges != 4 || st.Gaps != 0 {
+			t.Errorf("stats %+v, server resyncs %v", st, got)
+		}
+	})
+}
+
 // checkOneResync checks that exactly one Resync was sent, for (id, ch), and that only that
 // stream got a second snapshot.
 func checkOneResync(t *testing.T, s *fakeServer, r *run, id string, ch pb.Channel, reason error) {
@@ -562,5 +595,43 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	if err := c.Subscribe(client.Subscription{Instruments: testIDs, Channels: []pb.Channel{9}}); err == nil {
 		t.Error("Subscribe accepted a bad channel")
+	}
+}
+
+// TestCommandsFromManyGoroutines drives commands and reads from several goroutines while data
+// flows; -race checks the locking, and the replicas must still end equal to the server's.
+func TestCommandsFromManyGoroutines(t *testing.T) {
+	s, r := newSyncedClient(t, client.Options{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			id := testIDs[g%len(testIDs)]
+			for i := range 50 {
+				switch i % 5 {
+				case 0:
+					_ = r.c.Unsubscribe([]string{id}, pb.Channel_CHANNEL_TRADES)
+				case 1:
+					_ = r.c.Subscribe(client.Subscription{Instruments: []string{id}})
+				case 2:
+					_ = r.c.Resync(id, pb.Channel_CHANNEL_BOOK)
+				case 3:
+					if v, ok := r.c.View(id); ok && v.Book != nil {
+						_ = v.Book.Len(0)
+					}
+				case 4:
+					_ = r.c.Stats()
+				}
+			}
+		})
+	}
+	for range 10 {
+		s.step(50)
+	}
+	wg.Wait()
+	_ = r.c.Subscribe(client.Subscription{Instruments: testIDs})
+	s.step(100)
+	eventually(t, "sync after concurrent commands", func() error { return s.mismatch(r.c, 0) })
+	if st := r.c.Stats(); st.Gaps != 0 || st.ChecksumFailures != 0 || st.DecodeErrors != 0 || st.Connects != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }

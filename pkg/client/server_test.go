@@ -42,6 +42,7 @@ type fakeServer struct {
 	deltas     int            // deltas sent, over every connection
 	drop       map[streamKey]bool
 	corrupt    map[string]bool
+	quiet      map[string]bool // skip the snapshots a new epoch calls for
 	hbStop     chan struct{}
 }
 
@@ -76,6 +77,7 @@ func newFakeServer(ids ...string) *fakeServer {
 		snapshots: map[string]int{},
 		drop:      map[streamKey]bool{},
 		corrupt:   map[string]bool{},
+		quiet:     map[string]bool{},
 	}
 	for i, id := range ids {
 		s.ids = append(s.ids, id)
@@ -312,7 +314,7 @@ func (s *fakeServer) step(n int, ids ...string) {
 				if !fs.chans[ch] {
 					continue
 				}
-				if !fs.sent[ch] || (ch == pb.Channel_CHANNEL_BOOK && res.BookReset) || res.NewEpoch {
+				if !fs.sent[ch] || (ch == pb.Channel_CHANNEL_BOOK && res.BookReset) || (res.NewEpoch && !s.quiet[id]) {
 					out[fc] = s.appendSnapshot(out[fc], id, fs, ch, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
 					continue
 				}
@@ -371,6 +373,17 @@ func (s *fakeServer) dropNext(id string, ch pb.Channel) {
 	s.mu.Lock()
 	s.drop[streamKey{id, ch}] = true
 	s.mu.Unlock()
+}
+
+// newEpoch starts a new epoch of an instrument: continuity lost, state rebuilt from a book
+// snapshot. With quiet set, subscribers get no NEW_EPOCH snapshots, only the deltas after.
+func (s *fakeServer) newEpoch(id string, quiet bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gens[id]
+	g.epoch++
+	g.seq = 0
+	s.quiet[id] = quiet
 }
 
 // corruptNext gives the next book delta of an instrument a wrong checksum.

@@ -133,6 +133,7 @@ func (c *Client) onSnapshot(snap *pb.Snapshot, received, sent time.Time) {
 	err := st.replica.ApplySnapshot(snap)
 	if err == nil {
 		st.resync[ch] = false
+		st.await[ch] = false
 		c.mu.Unlock()
 		c.stats.snapshots.Add(1)
 		c.h.OnSnapshot(c, Update{Instrument: st.id, Info: st.info, Channel: ch, Snapshot: snap,
@@ -158,7 +159,7 @@ func (c *Client) onDelta(d *pb.Delta, received, sent time.Time) {
 	ch := market.ChannelOf(d)
 	c.mu.Lock()
 	st := c.lookupLocked(d.Handle, ch)
-	if st == nil {
+	if st == nil || st.await[ch] {
 		c.mu.Unlock()
 		return
 	}

@@ -68,7 +68,7 @@ func (c *Client) View(instrument string) (View, bool) {
 			continue
 		}
 		ch := pb.Channel(i)
-		v.Streams[ch] = Stream{Position: r.Position(ch), Synced: r.Synced(ch)}
+		v.Streams[ch] = Stream{Position: r.Position(ch), Synced: r.Synced(ch) && !st.await[ch]}
 		switch ch {
 		case pb.Channel_CHANNEL_QUOTE:
 			v.Quote = r.Quote()
