@@ -16,7 +16,7 @@ import (
 // config is every setting of ingest: flags > TICKWIRE_* environment > JSON config file
 // (--config) > defaults.
 type config struct {
-	Config kong.ConfigFlag `help:"JSON file of settings, keyed by flag name (e.g. {\"synthetic-rate\": 5000})." placeholder:"FILE"`
+	Config kong.ConfigFlag `help:"JSON file of settings keyed by flag name with underscores, e.g. {\"synthetic_rate\": 5000}." placeholder:"FILE"`
 
 	NATSURL     string `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma separated. Ignored with --embed-nats." group:"NATS"`
 	EmbedNATS   bool   `name:"embed-nats" help:"Start an embedded NATS server with JetStream in this process and use it." group:"NATS"`
@@ -93,9 +93,9 @@ func (c *config) natsHostPort() (string, int, error) {
 func (c *config) logAttrs() []any {
 	return []any{
 		"nats_url", c.NATSURL, "embed_nats", c.EmbedNATS, "nats_data_dir", c.NATSDataDir, "nats_listen", c.NATSListen,
-		"stream_max_age", c.StreamMaxAge, "stream_max_bytes", c.StreamMaxBytes.String(),
+		"stream_max_age", c.StreamMaxAge.String(), "stream_max_bytes", c.StreamMaxBytes.String(),
 		"source", c.Source, "synthetic_instruments", c.SyntheticInstruments, "synthetic_rate", c.SyntheticRate,
-		"synthetic_seed", c.SyntheticSeed, "synthetic_depth", c.SyntheticDepth, "checkpoint_interval", c.CheckpointInterval,
+		"synthetic_seed", c.SyntheticSeed, "synthetic_depth", c.SyntheticDepth, "checkpoint_interval", c.CheckpointInterval.String(),
 		"metrics_listen", c.MetricsListen, "log_level", c.LogLevel, "log_format", c.LogFormat,
 	}
 }

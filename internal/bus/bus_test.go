@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -187,5 +188,64 @@ func TestConnectBeforeServer(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hung")
+	}
+}
+
+func TestConsumeFilteredAndNoLeaks(t *testing.T) {
+	base := runtime.NumGoroutine()
+	func() {
+		ctx := ctxT(t)
+		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: t.TempDir()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Shutdown()
+		b, err := bus.Connect(ctx, bus.Config{URL: srv.ClientURL()}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		for seq := uint64(1); seq <= 5; seq++ {
+			for _, inst := range []string{"x:A", "x:B"} {
+				if err := b.Publish(ctx, trade(inst, 1, seq)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		subj, _ := bus.EventSubject("x:A")
+		var n int
+		c, err := b.ConsumeEvents(ctx, bus.ConsumeOptions{Subjects: []string{subj}}, func(ev *tickwirev1.Event) error {
+			if ev.GetInstrument() != "x:A" {
+				return fmt.Errorf("got %s", ev.GetInstrument())
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.CaughtUp():
+		case <-time.After(5 * time.Second):
+			t.Fatal("filtered consumer not caught up")
+		}
+		c.Stop()
+		if n != 5 || c.Err() != nil {
+			t.Fatalf("delivered %d, err %v", n, c.Err())
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > base {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after shutdown, %d before\n%s", g, base, buf[:runtime.Stack(buf, true)])
 	}
 }

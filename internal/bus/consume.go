@@ -62,11 +62,18 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 	if err != nil {
 		return nil, err
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("bus: stream info: %w", err)
+	// Caught up once the last stored message matching the filter is handled.
+	var target uint64
+	for _, subj := range opts.Subjects {
+		last, err := s.GetLastMsgForSubject(ctx, subj)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("bus: last message of %s: %w", subj, err)
+		default:
+			target = max(target, last.Sequence)
+		}
 	}
-	target := info.State.LastSeq // caught up once this stream sequence is handled
 
 	occ := jetstream.OrderedConsumerConfig{FilterSubjects: opts.Subjects, DeliverPolicy: jetstream.DeliverAllPolicy}
 	switch {

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/alecthomas/kong"
+)
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want byteSize
+		ok   bool
+	}{
+		{"1024", 1024, true}, {"8GiB", 8 << 30, true}, {"512MiB", 512 << 20, true}, {"1GB", 1e9, true},
+		{"10B", 10, true}, {"", 0, false}, {"-1", 0, false}, {"1.5GiB", 0, false}, {"99999999999TiB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseByteSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseByteSize(%q) = %d, %v", tt.in, got, err)
+		}
+	}
+	if s := byteSize(8 << 30).String(); s != "8GiB" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		args []string
+		ok   bool
+	}{
+		{nil, true},
+		{[]string{"--embed-nats", "--nats-listen", "127.0.0.1:-1", "--stream-max-bytes", "1GiB"}, true},
+		{[]string{"--synthetic-depth", "5"}, false},
+		{[]string{"--synthetic-instruments", "0"}, false},
+		{[]string{"--source", "kraken"}, false},
+		{[]string{"--embed-nats", "--nats-listen", "nohost"}, false},
+		{[]string{"--checkpoint-interval", "0s"}, false},
+		{[]string{"--log-level", "loud"}, false},
+	}
+	for _, tt := range tests {
+		var cfg config
+		p, err := kong.New(&cfg, kong.DefaultEnvars("TICKWIRE_TEST_UNSET"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Parse(tt.args)
+		if (err == nil) != tt.ok {
+			t.Errorf("Parse(%q) err = %v, want ok=%t", tt.args, err, tt.ok)
+		}
+	}
+}
