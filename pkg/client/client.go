@@ -23,13 +23,8 @@ import (
 
 // Client is a connection to a Tickwire feed that survives disconnects. It holds the desired
 // subscriptions and a replica of every subscribed instrument, built from the server's snapshots
-// and deltas with their sequence and checksum checks. Create one with New or Dial and call Run.
-//
-// Lock order: wmu before mu. wmu serializes everything written to the connection and guards
-// which connection that is, so a command is either written to the live connection or recorded
-// as desired state that the next connection is given; mu guards the subscriptions, their
-// replicas and the pending requests. A replica is written only on Run's goroutine (under mu),
-// so Run's goroutine, and the handler on it, reads replicas without mu.
+// and deltas with their sequence and checksum checks. Create one with New or Dial and call Run;
+// its other methods are safe from any goroutine.
 type Client struct {
 	opts Options
 	log  *slog.Logger
@@ -40,18 +35,21 @@ type Client struct {
 	closed  atomic.Bool
 	stats   counters
 
-	wmu     sync.Mutex
-	conn    *gws.Conn          // guarded by wmu; nil when disconnected
-	sess    *session           // guarded by wmu; the session of conn
-	dialed  *session           // guarded by wmu; a connection made by Dial, not yet served by Run
-	cancel  context.CancelFunc // guarded by wmu; ends the current Run
-	scratch []byte             // guarded by wmu
+	// Lock order: wmu before mu. wmu serializes everything written to the connection and
+	// guards which connection that is, so a command is either written to the live connection or
+	// recorded as desired state that the next connection is given. mu guards the subscriptions,
+	// their replicas and the pending requests. A replica is written only on Run's goroutine
+	// (under mu), so Run's goroutine, and the Handler on it, reads replicas without mu.
+	wmu    sync.Mutex
+	conn   *gws.Conn          // guarded by wmu; nil when disconnected
+	sess   *session           // guarded by wmu; the session of conn
+	dialed *session           // guarded by wmu; a connection made by Dial, not yet served by Run
+	cancel context.CancelFunc // guarded by wmu; ends the current Run
 
 	mu    sync.Mutex
 	subs  map[string]*sub            // guarded by mu; by instrument id
 	byHnd map[uint32]string          // guarded by mu; handles of the current connection
 	lists map[uint32]chan listResult // guarded by mu; pending ListInstruments by request id
-	_     [0]func()                  // not comparable
 }
 
 // sub is one instrument the client holds: what to ask for, and the replica.
