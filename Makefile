@@ -3,12 +3,16 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run test proto proto-check tools clean bench fuzz
+.PHONY: all build run test proto proto-check tools clean bench
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Build everything, then run feed (with embedded NATS) and ingest (synthetic market).
+run: build
+	./scripts/run.sh
 
 $(TOOLS)/buf:
 	cd tools && GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf
@@ -31,3 +35,6 @@ test:
 
 clean:
 	rm -rf $(BIN) data
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./internal/...

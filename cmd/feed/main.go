@@ -118,7 +118,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("--nats-listen port: %w", err)
 		}
-		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir}, log.With("component", "nats"))
+		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir}, log)
 		if err != nil {
 			return err
 		}
