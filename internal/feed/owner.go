@@ -367,8 +367,13 @@ func (o *owner) subscribe(c *command) {
 		o.sessions[c.sess] = make(map[*instrument]struct{})
 	}
 	o.sessions[c.sess][in] = struct{}{}
+	info := in.st.Info()
+	if info == nil { // no reference data yet (feed started between checkpoints): the id at least
+		info = &pb.InstrumentInfo{Id: c.instrument}
+	}
 	c.sess.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Subscribed{Subscribed: &pb.Subscribed{
-		RequestId: c.reqID, Handle: in.handle, Info: in.st.Info(), Channels: c.channels, Depth: depth}}})
+		RequestId: c.reqID, Handle: in.handle, Info: info, Channels: c.channels, Depth: depth,
+		TradeHistory: uint32(o.hub.cfg.Market.TradeHistory), CandleHistory: uint32(o.hub.cfg.Market.CandleHistory)}}})
 	for _, s := range subs {
 		o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
 	}

@@ -106,6 +106,9 @@ func (c *Client) onSubscribed(m *pb.Subscribed) {
 	if st != nil {
 		st.info = m.Info
 		st.granted = m.Depth
+		// Trim history exactly as the server does, so the replica equals a fresh snapshot.
+		st.replica.TradeHistory = int(m.TradeHistory)
+		st.replica.CandleHistory = int(m.CandleHistory)
 	}
 	c.mu.Unlock()
 	if st != nil {

@@ -859,7 +859,12 @@ type Subscribed struct {
 	Info     *InstrumentInfo `protobuf:"bytes,3,opt,name=info,proto3" json:"info,omitempty"`
 	Channels []Channel       `protobuf:"varint,4,rep,packed,name=channels,proto3,enum=tickwire.v1.Channel" json:"channels,omitempty"`
 	// The book depth granted (0 if the book channel is not subscribed).
-	Depth         uint32 `protobuf:"varint,5,opt,name=depth,proto3" json:"depth,omitempty"`
+	Depth uint32 `protobuf:"varint,5,opt,name=depth,proto3" json:"depth,omitempty"`
+	// How many recent trades the server keeps per instrument: a client trims its trade list to
+	// this many so that it holds exactly what a fresh snapshot would.
+	TradeHistory uint32 `protobuf:"varint,6,opt,name=trade_history,json=tradeHistory,proto3" json:"trade_history,omitempty"`
+	// How many bars of each candle interval the server keeps; trim to this many the same way.
+	CandleHistory uint32 `protobuf:"varint,7,opt,name=candle_history,json=candleHistory,proto3" json:"candle_history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -925,6 +930,20 @@ func (x *Subscribed) GetChannels() []Channel {
 func (x *Subscribed) GetDepth() uint32 {
 	if x != nil {
 		return x.Depth
+	}
+	return 0
+}
+
+func (x *Subscribed) GetTradeHistory() uint32 {
+	if x != nil {
+		return x.TradeHistory
+	}
+	return 0
+}
+
+func (x *Subscribed) GetCandleHistory() uint32 {
+	if x != nil {
+		return x.CandleHistory
 	}
 	return 0
 }
@@ -2047,7 +2066,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\theartbeat\x18\x06 \x01(\v2\x16.tickwire.v1.HeartbeatH\x00R\theartbeat\x12'\n" +
 	"\x04pong\x18\a \x01(\v2\x11.tickwire.v1.PongH\x00R\x04pong\x12*\n" +
 	"\x05error\x18\b \x01(\v2\x12.tickwire.v1.ErrorH\x00R\x05errorB\x06\n" +
-	"\x04kind\"\xbc\x01\n" +
+	"\x04kind\"\x88\x02\n" +
 	"\n" +
 	"Subscribed\x12\x1d\n" +
 	"\n" +
@@ -2055,7 +2074,9 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x06handle\x18\x02 \x01(\rR\x06handle\x12/\n" +
 	"\x04info\x18\x03 \x01(\v2\x1b.tickwire.v1.InstrumentInfoR\x04info\x120\n" +
 	"\bchannels\x18\x04 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\x12\x14\n" +
-	"\x05depth\x18\x05 \x01(\rR\x05depth\"w\n" +
+	"\x05depth\x18\x05 \x01(\rR\x05depth\x12#\n" +
+	"\rtrade_history\x18\x06 \x01(\rR\ftradeHistory\x12%\n" +
+	"\x0ecandle_history\x18\a \x01(\rR\rcandleHistory\"w\n" +
 	"\fUnsubscribed\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x12\x16\n" +
