@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run test proto proto-check tools clean bench
+.PHONY: all build run test proto proto-check tools clean bench dashboard dashboard-deps feed-ui test-dashboard e2e
 
 all: build
 
@@ -11,8 +11,29 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # Build everything, then run feed (with embedded NATS) and ingest (synthetic market).
-run: build
+run: build feed-ui
 	./scripts/run.sh
+
+# The dashboard (web/dashboard): npm ci when package-lock.json changes, then the Vite build.
+DASHBOARD := web/dashboard
+$(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package-lock.json
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund
+dashboard-deps: $(DASHBOARD)/node_modules/.package-lock.json
+
+dashboard: dashboard-deps
+	cd $(DASHBOARD) && npm run build
+
+# feed with the dashboard embedded (build tag "dashboard"); plain `go build` serves a how-to page.
+feed-ui: build dashboard
+	$(GO) build -tags dashboard -o $(BIN)/ ./cmd/feed
+
+# Dashboard unit tests (Vitest: decoding, state, formatting, shared test vectors).
+test-dashboard: dashboard-deps
+	cd $(DASHBOARD) && npm test
+
+# Browser test: feed + ingest on loopback, the dashboard in headless Chromium (/usr/bin/chromium).
+e2e: build feed-ui
+	cd $(DASHBOARD) && node e2e/run.mjs
 
 $(TOOLS)/buf:
 	cd tools && GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf
@@ -21,13 +42,15 @@ $(TOOLS)/protoc-gen-go:
 
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go
 
-# Regenerate the committed Go code from proto/.
-proto: tools
+# Regenerate the committed Go and TypeScript code from proto/ (protoc-gen-es from npm ci).
+proto: tools dashboard-deps
 	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
 
 # Fail when the committed generated code differs from what proto/ generates.
 proto-check: proto
-	git diff --exit-code -- pkg/proto
+	git diff --exit-code -- pkg/proto web/dashboard/src/gen
+	@test -z "$$(git status --porcelain -- pkg/proto web/dashboard/src/gen)" || \
+		{ echo "untracked generated files:"; git status --porcelain -- pkg/proto web/dashboard/src/gen; exit 1; }
 
 test:
 	$(GO) vet ./...

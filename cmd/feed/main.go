@@ -24,6 +24,7 @@ import (
 	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/pkg/market"
+	"github.com/tickwire/tickwire/web/dashboard"
 )
 
 // config is every setting of the feed, from flags, then TICKWIRE_FEED_* environment variables,
@@ -138,7 +139,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/", srv.Handler(feed.FallbackUI()))
+	mux.Handle("/", srv.Handler(dashboard.Handler()))
 	svc, err := feed.NewService(srv, b, cfg.Listen, mux, log.With("component", "feed"))
 	if err != nil {
 		return err
