@@ -174,6 +174,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.metrics.connsRejected.WithLabelValues("shutting_down").Inc()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
+	case !s.ready.Load():
+		// Still rebuilding state from history: a snapshot now would show the past as current.
+		s.metrics.connsRejected.WithLabelValues("not_ready").Inc()
+		http.Error(w, "catching up with history; retry shortly", http.StatusServiceUnavailable)
+		return
 	case !s.checkOrigin(r):
 		s.metrics.connsRejected.WithLabelValues("origin").Inc()
 		http.Error(w, "origin not allowed", http.StatusForbidden)
