@@ -211,3 +211,44 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAppendQuoteDelta(b *testing.B) {
+	m := &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Handle: 17, Epoch: 1763790000, Seq: 1234567, PrevSeq: 1234560,
+		VenueTimeNs: 1763790000123456789, IngestTimeNs: 1763790000123556789,
+		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 150000, AskPrice: 1234600, AskSize: 90000}}}}}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = AppendMessage(buf[:0], m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(buf)), "bytes/msg")
+}
+
+func BenchmarkAppendBookDelta(b *testing.B) {
+	m := &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Handle: 17, Epoch: 1763790000, Seq: 1234567, PrevSeq: 1234560,
+		Checksum: 0xdeadbeef, VenueTimeNs: 1763790000123456789, IngestTimeNs: 1763790000123556789,
+		Body: &pb.Delta_Book{Book: &pb.BookLevels{Depth: 50, Bids: []*pb.Level{{Price: 1234500, Size: 150000}, {Price: 1234400, Size: 0}}}}}}}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = AppendMessage(buf[:0], m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(buf)), "bytes/msg")
+}
+
+func BenchmarkDecodeClientMessage(b *testing.B) {
+	data, _ := proto.Marshal(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+		Instruments: []string{"synthetic:ACME", "coinbase:BTC-USD"}, Channels: []pb.Channel{1, 2}, Depth: 10}}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeClientMessage(data, SubprotocolProto, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
