@@ -1,0 +1,219 @@
+// The client's copy of one instrument's streams, mirroring pkg/market.Replica in Go rule for rule
+// (the shared vectors in testdata/replica_vectors.json hold both to it).
+//
+// Each (instrument, channel) is a stream with a position (epoch, seq). A snapshot replaces the
+// stream and sets the position. A delta follows on from position p when it is in the same epoch
+// and prev_seq <= p < seq; seq <= p is a redelivery (stale, ignored); anything else is a break:
+// the stream is unsynced and refuses deltas until the next snapshot, and the client asks for a
+// Resync of that channel once.
+
+import { create } from "@bufbuild/protobuf";
+import type { Quote } from "../gen/tickwire/v1/market_pb";
+import { QuoteSchema } from "../gen/tickwire/v1/market_pb";
+import type { Candle, Delta, Snapshot, Stats, TradeRecord } from "../gen/tickwire/v1/stream_pb";
+import { Channel, TradeRecordSchema } from "../gen/tickwire/v1/stream_pb";
+import { Book, Side } from "./book";
+
+/** What applying a message did. Every outcome but "ok" and "stale" leaves the stream unsynced. */
+export type Outcome = "ok" | "stale" | "gap" | "epoch" | "checksum" | "not_synced" | "bad_message";
+
+/** Outcomes after which the client must ask for a resync of the stream. */
+export function needsResync(o: Outcome): boolean {
+  return o === "gap" || o === "epoch" || o === "checksum";
+}
+
+/** The defaults of pkg/market.Config, used when Subscribed did not say (zero). */
+export const defaultTradeHistory = 100;
+export const defaultCandleHistory = 300;
+
+export interface Position {
+  epoch: bigint;
+  seq: bigint;
+  synced: boolean;
+}
+
+/** The data channels, in the order of the Channel enum. */
+export const dataChannels = [Channel.QUOTE, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.STATS] as const;
+
+export function validChannel(ch: number): boolean {
+  return ch >= Channel.QUOTE && ch <= Channel.STATS;
+}
+
+/** The channel a delta belongs to, from its body (UNSPECIFIED without one). */
+export function channelOfDelta(d: Delta): Channel {
+  switch (d.body.case) {
+    case "quote":
+      return Channel.QUOTE;
+    case "book":
+      return Channel.BOOK;
+    case "trade":
+      return Channel.TRADES;
+    case "candles":
+      return Channel.CANDLES;
+    case "stats":
+      return Channel.STATS;
+  }
+  return Channel.UNSPECIFIED;
+}
+
+const bodyOfChannel: Record<number, Snapshot["body"]["case"]> = {
+  [Channel.QUOTE]: "quote",
+  [Channel.BOOK]: "book",
+  [Channel.TRADES]: "trades",
+  [Channel.CANDLES]: "candles",
+  [Channel.STATS]: "stats",
+};
+
+/** Orders candles by interval, then start (compareCandles in Go). */
+export function compareCandles(a: Candle, b: Candle): number {
+  if (a.intervalS !== b.intervalS) return a.intervalS - b.intervalS;
+  return a.startS < b.startS ? -1 : a.startS > b.startS ? 1 : 0;
+}
+
+export class Replica {
+  /** Bounds on trades and bars per interval kept; 0 means the defaults. From Subscribed. */
+  tradeHistory = 0;
+  candleHistory = 0;
+
+  /** By Channel value; index 0 unused. */
+  readonly pos: Position[] = Array.from({ length: 6 }, () => ({ epoch: 0n, seq: 0n, synced: false }));
+
+  depth = 0;
+  quote: Quote = create(QuoteSchema);
+  readonly book = new Book();
+  trades: TradeRecord[] = [];
+  /** Sorted by (interval, start). */
+  candles: Candle[] = [];
+  stats: Stats | undefined;
+
+  synced(ch: Channel): boolean {
+    return validChannel(ch) && this.pos[ch]!.synced;
+  }
+
+  /** Marks a stream as lost (the connection dropped): deltas are refused until a snapshot. */
+  unsync(ch: Channel): void {
+    if (validChannel(ch)) this.pos[ch]!.synced = false;
+  }
+
+  applySnapshot(snap: Snapshot): Outcome {
+    const ch = snap.channel;
+    if (!validChannel(ch) || snap.body.case === undefined || bodyOfChannel[ch] !== snap.body.case) {
+      return "bad_message";
+    }
+    const p = this.pos[ch]!;
+    p.synced = false;
+    const b = snap.body;
+    switch (b.case) {
+      case "quote":
+        this.quote = b.value;
+        break;
+      case "book":
+        this.depth = b.value.depth;
+        this.book.reset();
+        for (const l of b.value.bids) this.book.set(Side.Bid, l.price, l.size);
+        for (const l of b.value.asks) this.book.set(Side.Ask, l.price, l.size);
+        this.book.truncate(this.depth);
+        if (this.book.checksum(this.depth) !== snap.checksum) return "checksum";
+        break;
+      case "trades":
+        this.trades = b.value.trades.slice();
+        this.trimTrades();
+        break;
+      case "candles":
+        this.candles = b.value.candles.slice().sort(compareCandles); // Array.sort is stable
+        this.trimCandles();
+        break;
+      case "stats":
+        this.stats = b.value;
+        break;
+    }
+    p.epoch = snap.epoch;
+    p.seq = snap.seq;
+    p.synced = true;
+    return "ok";
+  }
+
+  /**
+   * Applies a delta to its stream. "stale": already held, nothing changed, still synced.
+   * "not_synced", "epoch", "gap": does not follow on, nothing changed, now unsynced.
+   * "checksum": applied, but the book differs from the server's; unsynced.
+   */
+  applyDelta(d: Delta): Outcome {
+    const ch = channelOfDelta(d);
+    if (ch === Channel.UNSPECIFIED) return "bad_message";
+    const p = this.pos[ch]!;
+    if (!p.synced) return "not_synced";
+    if (d.epoch !== p.epoch) {
+      p.synced = false;
+      return "epoch";
+    }
+    if (d.seq <= p.seq) return "stale";
+    if (d.prevSeq > p.seq) {
+      p.synced = false;
+      return "gap";
+    }
+    const b = d.body;
+    switch (b.case) {
+      case "quote":
+        this.quote = b.value;
+        break;
+      case "book":
+        for (const l of b.value.bids) this.book.set(Side.Bid, l.price, l.size);
+        for (const l of b.value.asks) this.book.set(Side.Ask, l.price, l.size);
+        this.book.truncate(this.depth);
+        if (this.book.checksum(this.depth) !== d.checksum) {
+          p.synced = false;
+          return "checksum";
+        }
+        break;
+      case "trade":
+        this.trades.push(create(TradeRecordSchema, { trade: b.value, seq: d.seq, venueTimeNs: d.venueTimeNs }));
+        this.trimTrades();
+        break;
+      case "candles":
+        for (const c of b.value.candles) this.upsertCandle(c);
+        this.trimCandles();
+        break;
+      case "stats":
+        this.stats = b.value;
+        break;
+    }
+    p.seq = d.seq;
+    return "ok";
+  }
+
+  private upsertCandle(c: Candle): void {
+    const cs = this.candles;
+    // Bars arrive at the end almost always: check there before searching.
+    let lo = 0;
+    let hi = cs.length;
+    if (hi > 0 && compareCandles(cs[hi - 1]!, c) < 0) lo = hi;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareCandles(cs[mid]!, c) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < cs.length && compareCandles(cs[lo]!, c) === 0) cs[lo] = c;
+    else cs.splice(lo, 0, c);
+  }
+
+  private trimTrades(): void {
+    const n = this.tradeHistory > 0 ? this.tradeHistory : defaultTradeHistory;
+    const extra = this.trades.length - n;
+    if (extra > 0) this.trades.splice(0, extra);
+  }
+
+  /** Keeps the newest candleHistory bars of each interval. */
+  private trimCandles(): void {
+    const n = this.candleHistory > 0 ? this.candleHistory : defaultCandleHistory;
+    const cs = this.candles;
+    const out: Candle[] = [];
+    for (let i = 0; i < cs.length; ) {
+      let j = i;
+      while (j < cs.length && cs[j]!.intervalS === cs[i]!.intervalS) j++;
+      for (let k = Math.max(i, j - n); k < j; k++) out.push(cs[k]!);
+      i = j;
+    }
+    if (out.length !== cs.length) this.candles = out;
+  }
+}

@@ -1,0 +1,99 @@
+import { fromBinary, fromJson, equals, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { QuoteSchema } from "../src/gen/tickwire/v1/market_pb";
+import {
+  CandleSchema,
+  Channel,
+  ServerMessageSchema,
+  StatsSchema,
+  TradeRecordSchema,
+} from "../src/gen/tickwire/v1/stream_pb";
+import { Replica, dataChannels, needsResync, type Outcome } from "../src/market/replica";
+
+// The replica vectors written by web/dashboard/vectors_test.go from the Go replica.
+interface Step {
+  note?: string;
+  message: JsonValue;
+  proto: string;
+  outcome: Outcome;
+  resync?: boolean;
+  state: {
+    positions: Record<string, { epoch: string; seq: string; synced: boolean }>;
+    quote: JsonValue;
+    depth: number;
+    bids: [string, string][];
+    asks: [string, string][];
+    trades: JsonValue[];
+    candles: JsonValue[];
+    stats: JsonValue | null;
+  };
+}
+interface Case {
+  name: string;
+  instrument: string;
+  trade_history: number;
+  candle_history: number;
+  steps: Step[];
+}
+const file = JSON.parse(readFileSync(new URL("../testdata/replica_vectors.json", import.meta.url), "utf8")) as {
+  cases: Case[];
+};
+
+const channelName: Record<number, string> = {
+  [Channel.QUOTE]: "CHANNEL_QUOTE",
+  [Channel.BOOK]: "CHANNEL_BOOK",
+  [Channel.TRADES]: "CHANNEL_TRADES",
+  [Channel.CANDLES]: "CHANNEL_CANDLES",
+  [Channel.STATS]: "CHANNEL_STATS",
+};
+
+function stateOf(r: Replica): Step["state"] {
+  const positions: Step["state"]["positions"] = {};
+  for (const ch of dataChannels) {
+    const p = r.pos[ch]!;
+    positions[channelName[ch]!] = { epoch: p.epoch.toString(), seq: p.seq.toString(), synced: p.synced };
+  }
+  const pair = (l: { price: bigint; size: bigint }): [string, string] => [l.price.toString(), l.size.toString()];
+  return {
+    positions,
+    quote: toJson(QuoteSchema, r.quote),
+    depth: r.depth,
+    bids: r.book.bids.map(pair),
+    asks: r.book.asks.map(pair),
+    trades: r.trades.map((t) => toJson(TradeRecordSchema, t)),
+    candles: r.candles.map((c) => toJson(CandleSchema, c)),
+    stats: r.stats ? toJson(StatsSchema, r.stats) : null,
+  };
+}
+
+function bytes(b64: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(b64, "base64"));
+}
+
+describe("replica vectors from the Go replica", () => {
+  it("covers every outcome", () => {
+    const seen = new Set(file.cases.flatMap((c) => c.steps.map((s) => s.outcome)));
+    expect([...seen].sort()).toEqual(["checksum", "epoch", "gap", "not_synced", "ok", "stale"]);
+  });
+  for (const c of file.cases) {
+    it(`${c.name}: ${c.steps.length} steps reach the same outcomes and states`, () => {
+      const r = new Replica();
+      r.tradeHistory = c.trade_history;
+      r.candleHistory = c.candle_history;
+      c.steps.forEach((step, i) => {
+        const where = `step ${i} (${step.note ?? ""})`;
+        const msg = fromBinary(ServerMessageSchema, bytes(step.proto));
+        // The binary and the JSON encodings decode to the same message.
+        expect(equals(ServerMessageSchema, msg, fromJson(ServerMessageSchema, step.message)), where).toBe(true);
+        let outcome: Outcome;
+        if (msg.kind.case === "snapshot") outcome = r.applySnapshot(msg.kind.value);
+        else if (msg.kind.case === "delta") outcome = r.applyDelta(msg.kind.value);
+        else throw new Error(`${where}: unexpected ${msg.kind.case}`);
+        expect(outcome, where).toBe(step.outcome);
+        expect(needsResync(outcome), where).toBe(step.resync ?? false);
+        expect(stateOf(r), where).toEqual(step.state);
+      });
+    });
+  }
+});
