@@ -134,6 +134,9 @@ func (s *session) onMessage(data []byte) (int, string) {
 		h.metrics.commands.WithLabelValues("list_instruments").Inc()
 		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentList{InstrumentList: &pb.InstrumentList{
 			RequestId: m.Id, Instruments: h.Instruments()}}})
+	case *pb.ClientMessage_ReplayControl:
+		h.metrics.commands.WithLabelValues("replay_control").Inc()
+		s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_REPLAY, "replay control on a live connection", "")
 	case *pb.ClientMessage_Ping:
 		h.metrics.commands.WithLabelValues("ping").Inc()
 		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pong{Pong: &pb.Pong{RequestId: m.Id, Nonce: c.Ping.Nonce}}})

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -81,6 +82,17 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 		if s.Depth > lim.MaxDepth {
 			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: depth %d above %d", s.Depth, lim.MaxDepth)
 		}
+		if len(s.Resume) > len(s.Instruments)*len(chans) {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: %d resume positions for %d streams", len(s.Resume), len(s.Instruments)*len(chans))
+		}
+		for _, p := range s.Resume {
+			if !slices.Contains(s.Instruments, p.GetInstrument()) {
+				return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: resume position for %q, which is not subscribed", p.GetInstrument())
+			}
+			if !slices.Contains(chans, p.GetChannel()) {
+				return bad(pb.ErrorCode_ERROR_CODE_UNKNOWN_CHANNEL, "subscribe: resume position on channel %d, which is not subscribed", int32(p.GetChannel()))
+			}
+		}
 	case *pb.ClientMessage_Unsubscribe:
 		u := c.Unsubscribe
 		if err := checkInstruments(u.GetInstruments(), lim); err != nil {
@@ -103,6 +115,20 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 		r.Channels = chans
 	case *pb.ClientMessage_ListInstruments, *pb.ClientMessage_Ping:
 		// nothing to check
+	case *pb.ClientMessage_ReplayControl:
+		switch a := c.ReplayControl.GetAction().(type) {
+		case *pb.ReplayControl_Pause, *pb.ReplayControl_Resume:
+		case *pb.ReplayControl_SeekTimeNs:
+			if a.SeekTimeNs <= 0 {
+				return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "replay control: seek to %d", a.SeekTimeNs)
+			}
+		case *pb.ReplayControl_Speed:
+			if !(a.Speed >= 0 && a.Speed <= MaxReplaySpeed) { // also refuses NaN
+				return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "replay control: speed %v outside 0..%v", a.Speed, MaxReplaySpeed)
+			}
+		default:
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "replay control without action")
+		}
 	default:
 		return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "no command set")
 	}
@@ -145,6 +171,9 @@ func AllChannels() []pb.Channel {
 	return []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_BOOK, pb.Channel_CHANNEL_TRADES,
 		pb.Channel_CHANNEL_CANDLES, pb.Channel_CHANNEL_STATS}
 }
+
+// MaxReplaySpeed bounds a replay's speed factor (0 means as fast as possible).
+const MaxReplaySpeed = 10000
 
 // MaxInstrumentIDLen bounds an instrument id, venue and symbol together.
 const MaxInstrumentIDLen = 100

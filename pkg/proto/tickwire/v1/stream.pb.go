@@ -105,6 +105,9 @@ const (
 	SnapshotReason_SNAPSHOT_REASON_CONFLATED SnapshotReason = 3
 	// The instrument began a new epoch; the previous state is void.
 	SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH SnapshotReason = 4
+	// Subscribe asked to resume from a position the server no longer holds (or never had): this
+	// snapshot replaces the client's state, and what happened in between is not delivered.
+	SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE SnapshotReason = 5
 )
 
 // Enum value maps for SnapshotReason.
@@ -115,13 +118,15 @@ var (
 		2: "SNAPSHOT_REASON_RESYNC",
 		3: "SNAPSHOT_REASON_CONFLATED",
 		4: "SNAPSHOT_REASON_NEW_EPOCH",
+		5: "SNAPSHOT_REASON_HISTORY_GONE",
 	}
 	SnapshotReason_value = map[string]int32{
-		"SNAPSHOT_REASON_UNSPECIFIED": 0,
-		"SNAPSHOT_REASON_SUBSCRIBE":   1,
-		"SNAPSHOT_REASON_RESYNC":      2,
-		"SNAPSHOT_REASON_CONFLATED":   3,
-		"SNAPSHOT_REASON_NEW_EPOCH":   4,
+		"SNAPSHOT_REASON_UNSPECIFIED":  0,
+		"SNAPSHOT_REASON_SUBSCRIBE":    1,
+		"SNAPSHOT_REASON_RESYNC":       2,
+		"SNAPSHOT_REASON_CONFLATED":    3,
+		"SNAPSHOT_REASON_NEW_EPOCH":    4,
+		"SNAPSHOT_REASON_HISTORY_GONE": 5,
 	}
 )
 
@@ -171,6 +176,8 @@ const (
 	ErrorCode_ERROR_CODE_NOT_SUBSCRIBED ErrorCode = 6
 	// The server is not ready or is shutting down.
 	ErrorCode_ERROR_CODE_UNAVAILABLE ErrorCode = 7
+	// A replay command on a live connection, or a replay session that does not answer.
+	ErrorCode_ERROR_CODE_NOT_REPLAY ErrorCode = 8
 )
 
 // Enum value maps for ErrorCode.
@@ -184,6 +191,7 @@ var (
 		5: "ERROR_CODE_RATE_LIMITED",
 		6: "ERROR_CODE_NOT_SUBSCRIBED",
 		7: "ERROR_CODE_UNAVAILABLE",
+		8: "ERROR_CODE_NOT_REPLAY",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":            0,
@@ -194,6 +202,7 @@ var (
 		"ERROR_CODE_RATE_LIMITED":           5,
 		"ERROR_CODE_NOT_SUBSCRIBED":         6,
 		"ERROR_CODE_UNAVAILABLE":            7,
+		"ERROR_CODE_NOT_REPLAY":             8,
 	}
 )
 
@@ -235,6 +244,7 @@ type ClientMessage struct {
 	//	*ClientMessage_Resync
 	//	*ClientMessage_ListInstruments
 	//	*ClientMessage_Ping
+	//	*ClientMessage_ReplayControl
 	Command       isClientMessage_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -329,6 +339,15 @@ func (x *ClientMessage) GetPing() *Ping {
 	return nil
 }
 
+func (x *ClientMessage) GetReplayControl() *ReplayControl {
+	if x != nil {
+		if x, ok := x.Command.(*ClientMessage_ReplayControl); ok {
+			return x.ReplayControl
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Command interface {
 	isClientMessage_Command()
 }
@@ -353,6 +372,11 @@ type ClientMessage_Ping struct {
 	Ping *Ping `protobuf:"bytes,14,opt,name=ping,proto3,oneof"`
 }
 
+type ClientMessage_ReplayControl struct {
+	// Only on a connection to a replay session (/ws?replay=<session>).
+	ReplayControl *ReplayControl `protobuf:"bytes,15,opt,name=replay_control,json=replayControl,proto3,oneof"`
+}
+
 func (*ClientMessage_Subscribe) isClientMessage_Command() {}
 
 func (*ClientMessage_Unsubscribe) isClientMessage_Command() {}
@@ -363,6 +387,8 @@ func (*ClientMessage_ListInstruments) isClientMessage_Command() {}
 
 func (*ClientMessage_Ping) isClientMessage_Command() {}
 
+func (*ClientMessage_ReplayControl) isClientMessage_Command() {}
+
 // Subscribe asks for every channel in channels of every instrument in instruments. Subscribing
 // again to a stream already held replaces it (a new depth, for example) and sends a new snapshot.
 type Subscribe struct {
@@ -370,7 +396,11 @@ type Subscribe struct {
 	Instruments []string               `protobuf:"bytes,1,rep,name=instruments,proto3" json:"instruments,omitempty"`
 	Channels    []Channel              `protobuf:"varint,2,rep,packed,name=channels,proto3,enum=tickwire.v1.Channel" json:"channels,omitempty"`
 	// Book depth per side; 0 means the server default. Rounded up to a depth the server offers.
-	Depth         uint32 `protobuf:"varint,3,opt,name=depth,proto3" json:"depth,omitempty"`
+	Depth uint32 `protobuf:"varint,3,opt,name=depth,proto3" json:"depth,omitempty"`
+	// Positions to resume from, per stream, after a reconnect: for each stream named here the
+	// server sends the deltas after the position instead of a snapshot when it still has them, or
+	// a snapshot with reason HISTORY_GONE when it does not.
+	Resume        []*StreamPosition `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +456,83 @@ func (x *Subscribe) GetDepth() uint32 {
 	return 0
 }
 
+func (x *Subscribe) GetResume() []*StreamPosition {
+	if x != nil {
+		return x.Resume
+	}
+	return nil
+}
+
+// StreamPosition is a client's position on one stream: the seq of the last snapshot or delta it
+// applied there, in an epoch.
+type StreamPosition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instrument    string                 `protobuf:"bytes,1,opt,name=instrument,proto3" json:"instrument,omitempty"`
+	Channel       Channel                `protobuf:"varint,2,opt,name=channel,proto3,enum=tickwire.v1.Channel" json:"channel,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Seq           uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPosition) Reset() {
+	*x = StreamPosition{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPosition) ProtoMessage() {}
+
+func (x *StreamPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPosition.ProtoReflect.Descriptor instead.
+func (*StreamPosition) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StreamPosition) GetInstrument() string {
+	if x != nil {
+		return x.Instrument
+	}
+	return ""
+}
+
+func (x *StreamPosition) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *StreamPosition) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *StreamPosition) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // Unsubscribe stops the given channels of the given instruments (all channels when empty).
 type Unsubscribe struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -437,7 +544,7 @@ type Unsubscribe struct {
 
 func (x *Unsubscribe) Reset() {
 	*x = Unsubscribe{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +556,7 @@ func (x *Unsubscribe) String() string {
 func (*Unsubscribe) ProtoMessage() {}
 
 func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +569,7 @@ func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
 func (*Unsubscribe) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Unsubscribe) GetInstruments() []string {
@@ -491,7 +598,7 @@ type Resync struct {
 
 func (x *Resync) Reset() {
 	*x = Resync{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +610,7 @@ func (x *Resync) String() string {
 func (*Resync) ProtoMessage() {}
 
 func (x *Resync) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +623,7 @@ func (x *Resync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resync.ProtoReflect.Descriptor instead.
 func (*Resync) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Resync) GetInstrument() string {
@@ -542,7 +649,7 @@ type ListInstruments struct {
 
 func (x *ListInstruments) Reset() {
 	*x = ListInstruments{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +661,7 @@ func (x *ListInstruments) String() string {
 func (*ListInstruments) ProtoMessage() {}
 
 func (x *ListInstruments) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +674,7 @@ func (x *ListInstruments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstruments.ProtoReflect.Descriptor instead.
 func (*ListInstruments) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{4}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{5}
 }
 
 // Ping asks for a Pong carrying the same nonce.
@@ -580,7 +687,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +699,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +712,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{5}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -628,7 +735,7 @@ type ServerFrame struct {
 
 func (x *ServerFrame) Reset() {
 	*x = ServerFrame{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +747,7 @@ func (x *ServerFrame) String() string {
 func (*ServerFrame) ProtoMessage() {}
 
 func (x *ServerFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +760,7 @@ func (x *ServerFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerFrame.ProtoReflect.Descriptor instead.
 func (*ServerFrame) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{6}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ServerFrame) GetMessages() []*ServerMessage {
@@ -683,6 +790,7 @@ type ServerMessage struct {
 	//	*ServerMessage_Heartbeat
 	//	*ServerMessage_Pong
 	//	*ServerMessage_Error
+	//	*ServerMessage_ReplayStatus
 	Kind          isServerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -690,7 +798,7 @@ type ServerMessage struct {
 
 func (x *ServerMessage) Reset() {
 	*x = ServerMessage{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +810,7 @@ func (x *ServerMessage) String() string {
 func (*ServerMessage) ProtoMessage() {}
 
 func (x *ServerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +823,7 @@ func (x *ServerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerMessage.ProtoReflect.Descriptor instead.
 func (*ServerMessage) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{7}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ServerMessage) GetKind() isServerMessage_Kind {
@@ -797,6 +905,15 @@ func (x *ServerMessage) GetError() *Error {
 	return nil
 }
 
+func (x *ServerMessage) GetReplayStatus() *ReplayStatus {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_ReplayStatus); ok {
+			return x.ReplayStatus
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Kind interface {
 	isServerMessage_Kind()
 }
@@ -833,6 +950,11 @@ type ServerMessage_Error struct {
 	Error *Error `protobuf:"bytes,8,opt,name=error,proto3,oneof"`
 }
 
+type ServerMessage_ReplayStatus struct {
+	// Only on a connection to a replay session.
+	ReplayStatus *ReplayStatus `protobuf:"bytes,9,opt,name=replay_status,json=replayStatus,proto3,oneof"`
+}
+
 func (*ServerMessage_Snapshot) isServerMessage_Kind() {}
 
 func (*ServerMessage_Delta) isServerMessage_Kind() {}
@@ -848,6 +970,8 @@ func (*ServerMessage_Heartbeat) isServerMessage_Kind() {}
 func (*ServerMessage_Pong) isServerMessage_Kind() {}
 
 func (*ServerMessage_Error) isServerMessage_Kind() {}
+
+func (*ServerMessage_ReplayStatus) isServerMessage_Kind() {}
 
 // Subscribed confirms a subscription to an instrument and names the handle that its snapshots
 // and deltas carry. It comes before the instrument's snapshots.
@@ -865,13 +989,16 @@ type Subscribed struct {
 	TradeHistory uint32 `protobuf:"varint,6,opt,name=trade_history,json=tradeHistory,proto3" json:"trade_history,omitempty"`
 	// How many bars of each candle interval the server keeps; trim to this many the same way.
 	CandleHistory uint32 `protobuf:"varint,7,opt,name=candle_history,json=candleHistory,proto3" json:"candle_history,omitempty"`
+	// Channels resumed from the positions in Subscribe.resume: no snapshot follows for these,
+	// only the deltas after the client's position.
+	Resumed       []Channel `protobuf:"varint,8,rep,packed,name=resumed,proto3,enum=tickwire.v1.Channel" json:"resumed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1010,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1023,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{8}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Subscribed) GetRequestId() uint32 {
@@ -948,6 +1075,13 @@ func (x *Subscribed) GetCandleHistory() uint32 {
 	return 0
 }
 
+func (x *Subscribed) GetResumed() []Channel {
+	if x != nil {
+		return x.Resumed
+	}
+	return nil
+}
+
 // Unsubscribed confirms an Unsubscribe for one instrument.
 type Unsubscribed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -960,7 +1094,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1106,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1119,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Unsubscribed) GetRequestId() uint32 {
@@ -1034,7 +1168,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1180,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1193,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Snapshot) GetHandle() uint32 {
@@ -1218,7 +1352,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1364,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1377,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Delta) GetHandle() uint32 {
@@ -1394,7 +1528,7 @@ type BookLevels struct {
 
 func (x *BookLevels) Reset() {
 	*x = BookLevels{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1540,7 @@ func (x *BookLevels) String() string {
 func (*BookLevels) ProtoMessage() {}
 
 func (x *BookLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1553,7 @@ func (x *BookLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookLevels.ProtoReflect.Descriptor instead.
 func (*BookLevels) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BookLevels) GetDepth() uint32 {
@@ -1453,7 +1587,7 @@ type TradeList struct {
 
 func (x *TradeList) Reset() {
 	*x = TradeList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1599,7 @@ func (x *TradeList) String() string {
 func (*TradeList) ProtoMessage() {}
 
 func (x *TradeList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1612,7 @@ func (x *TradeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeList.ProtoReflect.Descriptor instead.
 func (*TradeList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TradeList) GetTrades() []*TradeRecord {
@@ -1500,7 +1634,7 @@ type TradeRecord struct {
 
 func (x *TradeRecord) Reset() {
 	*x = TradeRecord{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1646,7 @@ func (x *TradeRecord) String() string {
 func (*TradeRecord) ProtoMessage() {}
 
 func (x *TradeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1659,7 @@ func (x *TradeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeRecord.ProtoReflect.Descriptor instead.
 func (*TradeRecord) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TradeRecord) GetTrade() *Trade {
@@ -1569,7 +1703,7 @@ type Candle struct {
 
 func (x *Candle) Reset() {
 	*x = Candle{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1715,7 @@ func (x *Candle) String() string {
 func (*Candle) ProtoMessage() {}
 
 func (x *Candle) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1728,7 @@ func (x *Candle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candle.ProtoReflect.Descriptor instead.
 func (*Candle) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Candle) GetIntervalS() uint32 {
@@ -1664,7 +1798,7 @@ type CandleList struct {
 
 func (x *CandleList) Reset() {
 	*x = CandleList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1810,7 @@ func (x *CandleList) String() string {
 func (*CandleList) ProtoMessage() {}
 
 func (x *CandleList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1823,7 @@ func (x *CandleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandleList.ProtoReflect.Descriptor instead.
 func (*CandleList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CandleList) GetCandles() []*Candle {
@@ -1718,7 +1852,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1864,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1877,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Stats) GetSessionStartS() int64 {
@@ -1813,7 +1947,7 @@ type InstrumentList struct {
 
 func (x *InstrumentList) Reset() {
 	*x = InstrumentList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1959,7 @@ func (x *InstrumentList) String() string {
 func (*InstrumentList) ProtoMessage() {}
 
 func (x *InstrumentList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1972,7 @@ func (x *InstrumentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentList.ProtoReflect.Descriptor instead.
 func (*InstrumentList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InstrumentList) GetRequestId() uint32 {
@@ -1865,7 +1999,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2011,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2024,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Heartbeat) GetTimeNs() int64 {
@@ -1911,7 +2045,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2057,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2070,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Pong) GetRequestId() uint32 {
@@ -1966,7 +2100,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2112,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2125,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Error) GetRequestId() uint32 {
@@ -2026,7 +2160,7 @@ var File_tickwire_v1_stream_proto protoreflect.FileDescriptor
 
 const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x18tickwire/v1/stream.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\"\xc3\x02\n" +
+	"\x18tickwire/v1/stream.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\x1a\x18tickwire/v1/replay.proto\"\x88\x03\n" +
 	"\rClientMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x126\n" +
 	"\tsubscribe\x18\n" +
@@ -2034,12 +2168,21 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vunsubscribe\x18\v \x01(\v2\x18.tickwire.v1.UnsubscribeH\x00R\vunsubscribe\x12-\n" +
 	"\x06resync\x18\f \x01(\v2\x13.tickwire.v1.ResyncH\x00R\x06resync\x12I\n" +
 	"\x10list_instruments\x18\r \x01(\v2\x1c.tickwire.v1.ListInstrumentsH\x00R\x0flistInstruments\x12'\n" +
-	"\x04ping\x18\x0e \x01(\v2\x11.tickwire.v1.PingH\x00R\x04pingB\t\n" +
-	"\acommand\"u\n" +
+	"\x04ping\x18\x0e \x01(\v2\x11.tickwire.v1.PingH\x00R\x04ping\x12C\n" +
+	"\x0ereplay_control\x18\x0f \x01(\v2\x1a.tickwire.v1.ReplayControlH\x00R\rreplayControlB\t\n" +
+	"\acommand\"\xaa\x01\n" +
 	"\tSubscribe\x12 \n" +
 	"\vinstruments\x18\x01 \x03(\tR\vinstruments\x120\n" +
 	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\x12\x14\n" +
-	"\x05depth\x18\x03 \x01(\rR\x05depth\"a\n" +
+	"\x05depth\x18\x03 \x01(\rR\x05depth\x123\n" +
+	"\x06resume\x18\x04 \x03(\v2\x1b.tickwire.v1.StreamPositionR\x06resume\"\x88\x01\n" +
+	"\x0eStreamPosition\x12\x1e\n" +
+	"\n" +
+	"instrument\x18\x01 \x01(\tR\n" +
+	"instrument\x12.\n" +
+	"\achannel\x18\x02 \x01(\x0e2\x14.tickwire.v1.ChannelR\achannel\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\"a\n" +
 	"\vUnsubscribe\x12 \n" +
 	"\vinstruments\x18\x01 \x03(\tR\vinstruments\x120\n" +
 	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"Z\n" +
@@ -2054,7 +2197,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vServerFrame\x126\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1a.tickwire.v1.ServerMessageR\bmessages\x12 \n" +
 	"\fsend_time_ns\x18\x02 \x01(\x03R\n" +
-	"sendTimeNs\"\xc9\x03\n" +
+	"sendTimeNs\"\x8b\x04\n" +
 	"\rServerMessage\x123\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x15.tickwire.v1.SnapshotH\x00R\bsnapshot\x12*\n" +
 	"\x05delta\x18\x02 \x01(\v2\x12.tickwire.v1.DeltaH\x00R\x05delta\x129\n" +
@@ -2065,8 +2208,9 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x0finstrument_list\x18\x05 \x01(\v2\x1b.tickwire.v1.InstrumentListH\x00R\x0einstrumentList\x126\n" +
 	"\theartbeat\x18\x06 \x01(\v2\x16.tickwire.v1.HeartbeatH\x00R\theartbeat\x12'\n" +
 	"\x04pong\x18\a \x01(\v2\x11.tickwire.v1.PongH\x00R\x04pong\x12*\n" +
-	"\x05error\x18\b \x01(\v2\x12.tickwire.v1.ErrorH\x00R\x05errorB\x06\n" +
-	"\x04kind\"\x88\x02\n" +
+	"\x05error\x18\b \x01(\v2\x12.tickwire.v1.ErrorH\x00R\x05error\x12@\n" +
+	"\rreplay_status\x18\t \x01(\v2\x19.tickwire.v1.ReplayStatusH\x00R\freplayStatusB\x06\n" +
+	"\x04kind\"\xb8\x02\n" +
 	"\n" +
 	"Subscribed\x12\x1d\n" +
 	"\n" +
@@ -2076,7 +2220,8 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\bchannels\x18\x04 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\x12\x14\n" +
 	"\x05depth\x18\x05 \x01(\rR\x05depth\x12#\n" +
 	"\rtrade_history\x18\x06 \x01(\rR\ftradeHistory\x12%\n" +
-	"\x0ecandle_history\x18\a \x01(\rR\rcandleHistory\"w\n" +
+	"\x0ecandle_history\x18\a \x01(\rR\rcandleHistory\x12.\n" +
+	"\aresumed\x18\b \x03(\x0e2\x14.tickwire.v1.ChannelR\aresumed\"w\n" +
 	"\fUnsubscribed\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x12\x16\n" +
@@ -2170,13 +2315,14 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\fCHANNEL_BOOK\x10\x02\x12\x12\n" +
 	"\x0eCHANNEL_TRADES\x10\x03\x12\x13\n" +
 	"\x0fCHANNEL_CANDLES\x10\x04\x12\x11\n" +
-	"\rCHANNEL_STATS\x10\x05*\xaa\x01\n" +
+	"\rCHANNEL_STATS\x10\x05*\xcc\x01\n" +
 	"\x0eSnapshotReason\x12\x1f\n" +
 	"\x1bSNAPSHOT_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_SUBSCRIBE\x10\x01\x12\x1a\n" +
 	"\x16SNAPSHOT_REASON_RESYNC\x10\x02\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_CONFLATED\x10\x03\x12\x1d\n" +
-	"\x19SNAPSHOT_REASON_NEW_EPOCH\x10\x04*\x83\x02\n" +
+	"\x19SNAPSHOT_REASON_NEW_EPOCH\x10\x04\x12 \n" +
+	"\x1cSNAPSHOT_REASON_HISTORY_GONE\x10\x05*\x9e\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_MALFORMED\x10\x01\x12!\n" +
@@ -2185,7 +2331,8 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"!ERROR_CODE_TOO_MANY_SUBSCRIPTIONS\x10\x04\x12\x1b\n" +
 	"\x17ERROR_CODE_RATE_LIMITED\x10\x05\x12\x1d\n" +
 	"\x19ERROR_CODE_NOT_SUBSCRIBED\x10\x06\x12\x1a\n" +
-	"\x16ERROR_CODE_UNAVAILABLE\x10\aB?Z=github.com/tickwire/tickwire/pkg/proto/tickwire/v1;tickwirev1b\x06proto3"
+	"\x16ERROR_CODE_UNAVAILABLE\x10\a\x12\x19\n" +
+	"\x15ERROR_CODE_NOT_REPLAY\x10\bB?Z=github.com/tickwire/tickwire/pkg/proto/tickwire/v1;tickwirev1b\x06proto3"
 
 var (
 	file_tickwire_v1_stream_proto_rawDescOnce sync.Once
@@ -2200,83 +2347,91 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_tickwire_v1_stream_proto_goTypes = []any{
 	(Channel)(0),            // 0: tickwire.v1.Channel
 	(SnapshotReason)(0),     // 1: tickwire.v1.SnapshotReason
 	(ErrorCode)(0),          // 2: tickwire.v1.ErrorCode
 	(*ClientMessage)(nil),   // 3: tickwire.v1.ClientMessage
 	(*Subscribe)(nil),       // 4: tickwire.v1.Subscribe
-	(*Unsubscribe)(nil),     // 5: tickwire.v1.Unsubscribe
-	(*Resync)(nil),          // 6: tickwire.v1.Resync
-	(*ListInstruments)(nil), // 7: tickwire.v1.ListInstruments
-	(*Ping)(nil),            // 8: tickwire.v1.Ping
-	(*ServerFrame)(nil),     // 9: tickwire.v1.ServerFrame
-	(*ServerMessage)(nil),   // 10: tickwire.v1.ServerMessage
-	(*Subscribed)(nil),      // 11: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),    // 12: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),        // 13: tickwire.v1.Snapshot
-	(*Delta)(nil),           // 14: tickwire.v1.Delta
-	(*BookLevels)(nil),      // 15: tickwire.v1.BookLevels
-	(*TradeList)(nil),       // 16: tickwire.v1.TradeList
-	(*TradeRecord)(nil),     // 17: tickwire.v1.TradeRecord
-	(*Candle)(nil),          // 18: tickwire.v1.Candle
-	(*CandleList)(nil),      // 19: tickwire.v1.CandleList
-	(*Stats)(nil),           // 20: tickwire.v1.Stats
-	(*InstrumentList)(nil),  // 21: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),       // 22: tickwire.v1.Heartbeat
-	(*Pong)(nil),            // 23: tickwire.v1.Pong
-	(*Error)(nil),           // 24: tickwire.v1.Error
-	(*InstrumentInfo)(nil),  // 25: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),           // 26: tickwire.v1.Quote
-	(*Trade)(nil),           // 27: tickwire.v1.Trade
-	(*Level)(nil),           // 28: tickwire.v1.Level
+	(*StreamPosition)(nil),  // 5: tickwire.v1.StreamPosition
+	(*Unsubscribe)(nil),     // 6: tickwire.v1.Unsubscribe
+	(*Resync)(nil),          // 7: tickwire.v1.Resync
+	(*ListInstruments)(nil), // 8: tickwire.v1.ListInstruments
+	(*Ping)(nil),            // 9: tickwire.v1.Ping
+	(*ServerFrame)(nil),     // 10: tickwire.v1.ServerFrame
+	(*ServerMessage)(nil),   // 11: tickwire.v1.ServerMessage
+	(*Subscribed)(nil),      // 12: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),    // 13: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),        // 14: tickwire.v1.Snapshot
+	(*Delta)(nil),           // 15: tickwire.v1.Delta
+	(*BookLevels)(nil),      // 16: tickwire.v1.BookLevels
+	(*TradeList)(nil),       // 17: tickwire.v1.TradeList
+	(*TradeRecord)(nil),     // 18: tickwire.v1.TradeRecord
+	(*Candle)(nil),          // 19: tickwire.v1.Candle
+	(*CandleList)(nil),      // 20: tickwire.v1.CandleList
+	(*Stats)(nil),           // 21: tickwire.v1.Stats
+	(*InstrumentList)(nil),  // 22: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),       // 23: tickwire.v1.Heartbeat
+	(*Pong)(nil),            // 24: tickwire.v1.Pong
+	(*Error)(nil),           // 25: tickwire.v1.Error
+	(*ReplayControl)(nil),   // 26: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),    // 27: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),  // 28: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),           // 29: tickwire.v1.Quote
+	(*Trade)(nil),           // 30: tickwire.v1.Trade
+	(*Level)(nil),           // 31: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	4,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
-	5,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
-	6,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
-	7,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
-	8,  // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	0,  // 5: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
-	0,  // 6: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
-	0,  // 7: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
-	10, // 8: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	13, // 9: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	14, // 10: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	11, // 11: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	12, // 12: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	21, // 13: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	22, // 14: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	23, // 15: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	24, // 16: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	25, // 17: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
-	0,  // 18: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 19: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 20: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	1,  // 21: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	26, // 22: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	15, // 23: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	16, // 24: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	19, // 25: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	20, // 26: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	26, // 27: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	15, // 28: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	27, // 29: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	19, // 30: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	20, // 31: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	28, // 32: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	28, // 33: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	17, // 34: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	27, // 35: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	18, // 36: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	25, // 37: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	2,  // 38: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	6,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
+	7,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
+	8,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
+	9,  // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
+	26, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	0,  // 6: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
+	5,  // 7: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
+	0,  // 8: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
+	0,  // 9: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
+	0,  // 10: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
+	11, // 11: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
+	14, // 12: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	15, // 13: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	12, // 14: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	13, // 15: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	22, // 16: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	23, // 17: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	24, // 18: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	25, // 19: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	27, // 20: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	28, // 21: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	0,  // 22: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 23: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
+	0,  // 24: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 25: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
+	1,  // 26: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	29, // 27: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	16, // 28: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	17, // 29: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	20, // 30: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	21, // 31: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	29, // 32: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	16, // 33: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	30, // 34: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	20, // 35: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	21, // 36: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	31, // 37: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	31, // 38: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	18, // 39: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	30, // 40: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	19, // 41: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	28, // 42: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	2,  // 43: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_stream_proto_init() }
@@ -2285,14 +2440,16 @@ func file_tickwire_v1_stream_proto_init() {
 		return
 	}
 	file_tickwire_v1_market_proto_init()
+	file_tickwire_v1_replay_proto_init()
 	file_tickwire_v1_stream_proto_msgTypes[0].OneofWrappers = []any{
 		(*ClientMessage_Subscribe)(nil),
 		(*ClientMessage_Unsubscribe)(nil),
 		(*ClientMessage_Resync)(nil),
 		(*ClientMessage_ListInstruments)(nil),
 		(*ClientMessage_Ping)(nil),
+		(*ClientMessage_ReplayControl)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[7].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[8].OneofWrappers = []any{
 		(*ServerMessage_Snapshot)(nil),
 		(*ServerMessage_Delta)(nil),
 		(*ServerMessage_Subscribed)(nil),
@@ -2301,15 +2458,16 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ServerMessage_Heartbeat)(nil),
 		(*ServerMessage_Pong)(nil),
 		(*ServerMessage_Error)(nil),
+		(*ServerMessage_ReplayStatus)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[10].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[11].OneofWrappers = []any{
 		(*Snapshot_Quote)(nil),
 		(*Snapshot_Book)(nil),
 		(*Snapshot_Trades)(nil),
 		(*Snapshot_Candles)(nil),
 		(*Snapshot_Stats)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[11].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[12].OneofWrappers = []any{
 		(*Delta_Quote)(nil),
 		(*Delta_Book)(nil),
 		(*Delta_Trade)(nil),
@@ -2322,7 +2480,7 @@ func file_tickwire_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
