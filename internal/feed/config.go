@@ -36,6 +36,10 @@ type Config struct {
 	// negative: the system default). Small on purpose: a backlog should build in the bounded,
 	// accounted queue where conflation can act, not in megabytes of kernel memory.
 	SocketWriteBuffer int
+	// ResumeHistory is how many recent deltas (all streams together) each instrument keeps so a
+	// reconnecting client can resume from its position (0: 2048; negative: none). It is the
+	// resume window: a client away longer than that gets a HISTORY_GONE snapshot instead.
+	ResumeHistory int
 	// Market shapes each instrument's state (book depths offered, history kept).
 	Market market.Config
 	// Conn bounds each connection's outbound queue.
@@ -66,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SocketWriteBuffer == 0 {
 		c.SocketWriteBuffer = 256 << 10
+	}
+	if c.ResumeHistory == 0 {
+		c.ResumeHistory = 2048
 	}
 	if c.OwnerQueue <= 0 {
 		c.OwnerQueue = 8192

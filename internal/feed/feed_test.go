@@ -29,12 +29,15 @@ type follower struct {
 	trades     map[string]uint64
 	deltas     int
 	snapshots  int
+	reasons    map[pb.SnapshotReason]int
+	resumed    []pb.Channel
 }
 
 func newFollower(c *wsClient, p *publisher, cfg market.Config, depth uint32) *follower {
 	cfg = cfg.WithDefaults()
 	return &follower{c: c, depthIndex: cfg.DepthIndex(depth), ref: &reference{p: p, cfg: cfg, state: map[string]*market.State{}},
-		handles: map[uint32]string{}, replicas: map[string]*market.Replica{}, trades: map[string]uint64{}}
+		handles: map[uint32]string{}, replicas: map[string]*market.Replica{}, trades: map[string]uint64{},
+		reasons: map[pb.SnapshotReason]int{}}
 }
 
 func (f *follower) check(t *testing.T, id string, ch pb.Channel, seq uint64) error {
@@ -81,8 +84,12 @@ func (f *follower) follow(t *testing.T, last map[string]uint64, d time.Duration)
 		for _, m := range fr.Messages {
 			switch k := m.Kind.(type) {
 			case *pb.ServerMessage_Subscribed:
-				f.handles[k.Subscribed.Handle] = k.Subscribed.Info.GetId()
-				f.replicas[k.Subscribed.Info.GetId()] = &market.Replica{TradeHistory: f.ref.cfg.TradeHistory, CandleHistory: f.ref.cfg.CandleHistory}
+				id := k.Subscribed.Info.GetId()
+				f.handles[k.Subscribed.Handle] = id
+				f.resumed = append(f.resumed, k.Subscribed.Resumed...)
+				if f.replicas[id] == nil { // kept across reconnects, to resume from
+					f.replicas[id] = &market.Replica{TradeHistory: f.ref.cfg.TradeHistory, CandleHistory: f.ref.cfg.CandleHistory}
+				}
 			case *pb.ServerMessage_Snapshot:
 				s := k.Snapshot
 				id := f.handles[s.Handle]
@@ -96,6 +103,7 @@ func (f *follower) follow(t *testing.T, last map[string]uint64, d time.Duration)
 					f.trades[id] = s.Seq
 				}
 				f.snapshots++
+				f.reasons[s.Reason]++
 			case *pb.ServerMessage_Delta:
 				d := k.Delta
 				id := f.handles[d.Handle]

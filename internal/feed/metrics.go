@@ -21,6 +21,7 @@ type metrics struct {
 	instruments    prometheus.Gauge
 	ingestToFeed   prometheus.Histogram
 	ready          prometheus.Gauge
+	resumes        *prometheus.CounterVec // outcome
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,11 +44,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ingestToFeed: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tickwire_feed_ingest_to_apply_seconds",
 			Help: "From ingest time to applied in feed.", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16)}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_ready", Help: "1 when the feed has caught up with stored history and serves."}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_resumes_total",
+			Help: "Streams a reconnecting client asked to resume, by outcome (resumed, or snapshot when the position was not held)."}, []string{"outcome"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connsRejected, m.closes, m.subscriptions, m.commands, m.commandErrors,
 			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.events, m.eventsRejected, m.gaps,
-			m.instruments, m.ingestToFeed, m.ready)
+			m.instruments, m.ingestToFeed, m.ready, m.resumes)
 	}
 	return m
 }

@@ -12,28 +12,15 @@ import (
 	"github.com/tickwire/tickwire/pkg/wire"
 )
 
-// Stream indexes within an instrument: the fixed channels, then one book stream per depth.
 const (
-	streamQuote = iota
-	streamTrades
-	streamCandles
-	streamStats
-	streamBook0
+	streamQuote   = market.StreamQuote
+	streamTrades  = market.StreamTrades
+	streamCandles = market.StreamCandles
+	streamStats   = market.StreamStats
+	streamBook0   = market.StreamBook0
 )
 
-func streamOf(ch pb.Channel, depthIndex int) int {
-	switch ch {
-	case pb.Channel_CHANNEL_QUOTE:
-		return streamQuote
-	case pb.Channel_CHANNEL_TRADES:
-		return streamTrades
-	case pb.Channel_CHANNEL_CANDLES:
-		return streamCandles
-	case pb.Channel_CHANNEL_STATS:
-		return streamStats
-	}
-	return streamBook0 + depthIndex
-}
+func streamOf(ch pb.Channel, depthIndex int) int { return market.StreamOf(ch, depthIndex) }
 
 // sub is one session's subscription to one stream of one instrument. Owned by the owner
 // goroutine of the instrument.
@@ -49,6 +36,7 @@ type sub struct {
 // instrument is an instrument's state and subscribers. Owned by its owner goroutine.
 type instrument struct {
 	st      *market.State
+	hist    *deltaHistory
 	handle  uint32
 	streams [][]*sub
 	bySess  map[*session][]*sub
@@ -62,6 +50,7 @@ type command struct {
 	instrument string
 	channels   []pb.Channel
 	depthIndex int
+	resume     map[pb.Channel]market.Position // Subscribe: positions to resume from
 }
 
 type commandKind uint8
@@ -150,7 +139,8 @@ func (o *owner) apply(ev *pb.Event) {
 			m.eventsRejected.WithLabelValues("bad_instrument").Inc()
 			return
 		}
-		in = &instrument{st: market.NewState(ev.Instrument, o.hub.cfg.Market), bySess: make(map[*session][]*sub)}
+		in = &instrument{st: market.NewState(ev.Instrument, o.hub.cfg.Market), bySess: make(map[*session][]*sub),
+			hist: newDeltaHistory(o.hub.cfg.ResumeHistory)}
 		in.streams = make([][]*sub, streamBook0+len(o.hub.cfg.Market.Depths))
 		in.handle = o.hub.register(ev.Instrument)
 		o.instruments[ev.Instrument] = in
@@ -176,6 +166,7 @@ func (o *owner) apply(ev *pb.Event) {
 		o.hub.setInfo(ev.Instrument, info.Info)
 	}
 	clear(o.snapCache)
+	o.remember(in, res)
 	if res.NewEpoch {
 		for stream, subs := range in.streams {
 			for _, s := range subs {
@@ -205,13 +196,31 @@ func (o *owner) apply(ev *pb.Event) {
 	}
 }
 
+// remember stamps the event's deltas with the instrument's handle and keeps them for resumes.
+func (o *owner) remember(in *instrument, res *market.Result) {
+	if res.NewEpoch {
+		in.hist.reset()
+	}
+	for i, d := range [...]*pb.Delta{res.Quote, res.Trades, res.Candles, res.Stats} {
+		if d != nil {
+			d.Handle = in.handle
+			in.hist.push(streamQuote+i, d)
+		}
+	}
+	for i, d := range res.Book {
+		if d != nil {
+			d.Handle = in.handle
+			in.hist.push(streamBook0+i, d)
+		}
+	}
+}
+
 // deliver sends one delta, encoded once per format, to every subscriber of a stream.
 func (o *owner) deliver(in *instrument, stream int, d *pb.Delta) {
 	subs := in.streams[stream]
 	if d == nil || len(subs) == 0 {
 		return
 	}
-	d.Handle = in.handle
 	var bin, js []byte
 	sent := 0
 	for _, s := range subs {
@@ -371,11 +380,62 @@ func (o *owner) subscribe(c *command) {
 	if info == nil { // no reference data yet (feed started between checkpoints): the id at least
 		info = &pb.InstrumentInfo{Id: c.instrument}
 	}
+	// Work out which streams resume from the client's position before saying anything.
+	type resumed struct {
+		s      *sub
+		deltas []*pb.Delta
+	}
+	var resumes []resumed
+	var resumedChans []pb.Channel
+	reasons := make(map[*sub]pb.SnapshotReason, len(subs))
+	epoch, seq := in.st.Position()
+	for _, s := range subs {
+		reasons[s] = pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE
+		pos, asked := c.resume[s.ch]
+		if !asked {
+			continue
+		}
+		switch {
+		case pos.Epoch != epoch:
+			reasons[s] = pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH
+		case pos.Seq > seq, s.ch == pb.Channel_CHANNEL_BOOK && !in.st.BookSynced():
+			// A position from the future is from another history; an unsynced book has no deltas.
+			reasons[s] = pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE
+		default:
+			deltas, ok := in.hist.since(s.stream, pos.Seq, in.st.LastDeltaSeq(s.stream))
+			if !ok {
+				reasons[s] = pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE
+				break
+			}
+			delete(reasons, s)
+			resumes = append(resumes, resumed{s, deltas})
+			resumedChans = append(resumedChans, s.ch)
+		}
+		if _, gone := reasons[s]; gone {
+			o.hub.metrics.resumes.WithLabelValues("snapshot").Inc()
+		} else {
+			o.hub.metrics.resumes.WithLabelValues("resumed").Inc()
+		}
+	}
 	c.sess.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Subscribed{Subscribed: &pb.Subscribed{
 		RequestId: c.reqID, Handle: in.handle, Info: info, Channels: c.channels, Depth: depth,
-		TradeHistory: uint32(o.hub.cfg.Market.TradeHistory), CandleHistory: uint32(o.hub.cfg.Market.CandleHistory)}}})
+		TradeHistory: uint32(o.hub.cfg.Market.TradeHistory), CandleHistory: uint32(o.hub.cfg.Market.CandleHistory),
+		Resumed: resumedChans}}})
 	for _, s := range subs {
-		o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
+		if reason, ok := reasons[s]; ok {
+			o.snapshot(in, s, s.stream, reason)
+		}
+	}
+	for _, r := range resumes {
+		out := r.s.sess.out
+		r.s.gen = out.Gen()
+		for _, d := range r.deltas {
+			b := o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, r.s.sess.json)
+			if res := out.Enqueue(b, fanout.Delta, r.s.gen); res == fanout.Stale || res == fanout.Conflated {
+				o.snapshot(in, r.s, r.s.stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
+				break
+			}
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tickwire/tickwire/internal/fanout"
+	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -90,6 +91,13 @@ func (s *session) onMessage(data []byte) (int, string) {
 	case *pb.ClientMessage_Subscribe:
 		h.metrics.commands.WithLabelValues("subscribe").Inc()
 		depthIndex := h.cfg.Market.DepthIndex(c.Subscribe.Depth)
+		resume := map[string]map[pb.Channel]market.Position{}
+		for _, p := range c.Subscribe.Resume {
+			if resume[p.Instrument] == nil {
+				resume[p.Instrument] = map[pb.Channel]market.Position{}
+			}
+			resume[p.Instrument][p.Channel] = market.Position{Epoch: p.Epoch, Seq: p.Seq}
+		}
 		for _, id := range c.Subscribe.Instruments {
 			if !h.known(id) {
 				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, "unknown instrument", id)
@@ -105,7 +113,7 @@ func (s *session) onMessage(data []byte) (int, string) {
 				h.metrics.subscriptions.Inc()
 			}
 			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
-				channels: c.Subscribe.Channels, depthIndex: depthIndex})
+				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id]})
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()

@@ -20,14 +20,42 @@ import (
 
 const bookChecksumDepth = book.ChecksumDepth
 
-// Stream indexes of the non-book channels; book streams follow, one per depth.
+// Stream indexes: the fixed channels, then one book stream per offered depth (StreamBook0 + the
+// depth's index in Config.Depths). Each stream has its own delta chain.
 const (
-	streamQuote = iota
-	streamTrades
-	streamCandles
-	streamStats
-	numFixedStreams
+	StreamQuote = iota
+	StreamTrades
+	StreamCandles
+	StreamStats
+	StreamBook0
 )
+
+const (
+	streamQuote     = StreamQuote
+	streamTrades    = StreamTrades
+	streamCandles   = StreamCandles
+	streamStats     = StreamStats
+	numFixedStreams = StreamBook0
+)
+
+// StreamOf returns the stream index of channel ch (for the book, at the depth with index
+// depthIndex in Config.Depths).
+func StreamOf(ch pb.Channel, depthIndex int) int {
+	switch ch {
+	case pb.Channel_CHANNEL_QUOTE:
+		return StreamQuote
+	case pb.Channel_CHANNEL_TRADES:
+		return StreamTrades
+	case pb.Channel_CHANNEL_CANDLES:
+		return StreamCandles
+	case pb.Channel_CHANNEL_STATS:
+		return StreamStats
+	}
+	return StreamBook0 + depthIndex
+}
+
+// NumStreams returns how many streams an instrument has under this config.
+func (c Config) NumStreams() int { return StreamBook0 + len(c.WithDefaults().Depths) }
 
 // State is the feed's state of one instrument. It is owned by one goroutine; it is not safe for
 // concurrent use.
@@ -85,6 +113,9 @@ func (s *State) Position() (epoch, seq uint64) { return s.epoch, s.seq }
 // BookSynced reports whether the book is whole (a book snapshot arrived since the epoch began
 // and no event was missed since).
 func (s *State) BookSynced() bool { return s.bookSynced }
+
+// LastDeltaSeq returns the seq of the latest delta on stream i in the current epoch (0 if none).
+func (s *State) LastDeltaSeq(i int) uint64 { return s.last[i] }
 
 // Gaps returns how many times an event did not follow its predecessor within an epoch.
 func (s *State) Gaps() uint64 { return s.gaps }

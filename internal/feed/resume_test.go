@@ -1,0 +1,91 @@
+package feed
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tickwire/tickwire/pkg/market"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
+)
+
+// positions returns the follower's position on every stream it holds, to resume from.
+func (f *follower) positions() []*pb.StreamPosition {
+	var out []*pb.StreamPosition
+	for id, r := range f.replicas {
+		for _, ch := range wire.AllChannels() {
+			if r.Synced(ch) {
+				p := r.Position(ch)
+				out = append(out, &pb.StreamPosition{Instrument: id, Channel: ch, Epoch: p.Epoch, Seq: p.Seq})
+			}
+		}
+	}
+	return out
+}
+
+// TestResume: a client that reconnects with its positions gets exactly the deltas it missed
+// (no snapshot) when the feed still holds them, and a HISTORY_GONE or NEW_EPOCH snapshot when
+// it does not; its state equals the reference either way.
+func TestResume(t *testing.T) {
+	tests := []struct {
+		name       string
+		history    int
+		missed     int // events published while away
+		tamper     func(*pb.StreamPosition)
+		wantResume bool
+		wantReason pb.SnapshotReason
+	}{
+		{name: "within history", history: 100000, missed: 2000, wantResume: true},
+		{name: "beyond history", history: 50, missed: 2000, wantReason: pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE},
+		{name: "other epoch", history: 100000, missed: 10, tamper: func(p *pb.StreamPosition) { p.Epoch++ },
+			wantReason: pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH},
+		{name: "position from the future", history: 100000, missed: 10, tamper: func(p *pb.StreamPosition) { p.Seq += 1_000_000 },
+			wantReason: pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{ResumeHistory: tt.history}
+			e := startEnv(t, cfg)
+			p := newPublisher(t, e.bus, 5)
+			p.publish(500)
+			waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 5 })
+			ids := p.instruments()
+
+			c1 := mustDial(t, e.url, wire.SubprotocolProto)
+			c1.send(subscribe(1, ids, 10))
+			f := newFollower(c1, p, market.Config{}, 10)
+			p.publish(500)
+			if err := f.follow(t, p.finish(), 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			_ = c1.conn.WriteClose(1000, nil)
+
+			p.publish(tt.missed)
+			last := p.finish()
+			c2 := mustDial(t, e.url, wire.SubprotocolProto)
+			f.c, f.handles, f.reasons, f.resumed = c2, map[uint32]string{}, map[pb.SnapshotReason]int{}, nil
+			resume := f.positions()
+			if tt.tamper != nil {
+				for _, rp := range resume {
+					tt.tamper(rp)
+				}
+			}
+			snapsBefore := f.snapshots
+			msg := subscribe(2, ids, 10)
+			msg.GetSubscribe().Resume = resume
+			c2.send(msg)
+			if err := f.follow(t, last, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantResume {
+				if f.snapshots != snapsBefore || len(f.resumed) != len(resume) {
+					t.Fatalf("resumed %d of %d streams, %d snapshots sent", len(f.resumed), len(resume), f.snapshots-snapsBefore)
+				}
+				return
+			}
+			if f.reasons[tt.wantReason] == 0 || len(f.resumed) != 0 {
+				t.Fatalf("snapshot reasons %v, resumed %v; want %v snapshots", f.reasons, f.resumed, tt.wantReason)
+			}
+		})
+	}
+}
