@@ -35,6 +35,15 @@ type SnapshotRequester interface {
 	RequestSnapshot(instrument string)
 }
 
+// BreakReporter is implemented by sources whose venue feed can lose continuity (a gap in the
+// venue's sequence, a failed venue checksum, a reconnect). New calls SetBreakHandler once,
+// before Run; the source calls the handler (from Run's goroutine) right before it emits the
+// instrument's recovering InstrumentInfo and book snapshot, and that instrument alone starts a
+// new epoch with them: downstream replicas of it are void, every other instrument goes on.
+type BreakReporter interface {
+	SetBreakHandler(func(instrument string))
+}
+
 // Publisher stores events; bus.Bus implements it.
 type Publisher interface {
 	Publish(ctx context.Context, ev *tickwirev1.Event) error
@@ -51,7 +60,8 @@ type Config struct {
 
 // Pipeline runs one Source into a Publisher: each event is validated (normalize.Validator),
 // given its position (normalize.Sequencer, continuing each instrument from the
-// PositionStore), stamped with ingest_time_ns, and published.
+// PositionStore), stamped with ingest_time_ns (unless the source set its receive time), and
+// published.
 //
 // Continuity: when a publish fails asynchronously (OnPublishError) the instrument starts a
 // new epoch; when a book update is rejected, its book is out of step. In both cases the
@@ -71,6 +81,9 @@ type Pipeline struct {
 
 	mu     sync.Mutex
 	broken map[string]bool // guarded by mu; instruments whose publish failed, set from NATS goroutines
+	// restart is guarded by mu: instruments whose source reported a break (BreakReporter);
+	// their next event (the source's snapshot) starts a new epoch.
+	restart map[string]bool
 }
 
 type pipelineMetrics struct {
@@ -102,6 +115,10 @@ func New(src Source, pub Publisher, positions normalize.PositionStore, cfg Confi
 		seq:      normalize.NewSequencer(positions, cfg.Now),
 		awaiting: make(map[string]bool),
 		broken:   make(map[string]bool),
+		restart:  make(map[string]bool),
+	}
+	if br, ok := src.(BreakReporter); ok {
+		br.SetBreakHandler(p.onSourceBreak)
 	}
 	p.m = pipelineMetrics{
 		published: prometheus.NewCounter(prometheus.CounterOpts{
@@ -135,6 +152,23 @@ func (p *Pipeline) OnPublishError(instrument string, epoch, seq uint64, err erro
 	p.mu.Lock()
 	p.broken[instrument] = true
 	p.mu.Unlock()
+}
+
+// onSourceBreak records a continuity break reported by the source (BreakReporter).
+func (p *Pipeline) onSourceBreak(instrument string) {
+	p.mu.Lock()
+	p.restart[instrument] = true
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) takeRestart(instrument string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.restart[instrument] {
+		return false
+	}
+	delete(p.restart, instrument)
+	return true
 }
 
 func (p *Pipeline) takeBroken(instrument string) bool {
@@ -184,6 +218,14 @@ func (p *Pipeline) handle(ctx context.Context, ev *tickwirev1.Event) error {
 		p.logger.Warn("publish failed: new epoch, awaiting snapshot", "instrument", inst, "epoch", epoch)
 		p.requestSnapshot(inst)
 	}
+	if p.takeRestart(inst) {
+		epoch, err := p.seq.NewEpoch(ctx, inst)
+		if err != nil {
+			return fmt.Errorf("ingest: new epoch of %s: %w", inst, err)
+		}
+		p.logger.Warn("source lost continuity: new epoch", "instrument", inst, "epoch", epoch)
+		p.awaiting[inst] = true // the source sends its snapshot next; no need to ask
+	}
 	isSnapshot := ev.GetBook().GetSnapshot()
 	if p.awaiting[inst] && !isSnapshot && ev.GetInfo() == nil {
 		p.m.dropped.WithLabelValues("awaiting_snapshot").Inc()
@@ -203,7 +245,9 @@ func (p *Pipeline) handle(ctx context.Context, ev *tickwirev1.Event) error {
 	if err := p.seq.Assign(ctx, ev); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	ev.IngestTimeNs = time.Now().UnixNano()
+	if ev.IngestTimeNs == 0 { // sources that know when the frame arrived set it themselves
+		ev.IngestTimeNs = time.Now().UnixNano()
+	}
 	start := time.Now()
 	if err := p.pub.Publish(ctx, ev); err != nil {
 		if ctx.Err() != nil {

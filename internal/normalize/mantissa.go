@@ -77,3 +77,24 @@ func ParseMantissa(s string, scale int32) (int64, error) {
 func FormatMantissa(m int64, scale int32) string {
 	return decimal.New(m, -scale).StringFixed(scale)
 }
+
+// Decimals returns the number of decimal places a decimal string is written with ("27120.00000":
+// 5, "985": 0, "1e-3": 3). Trailing zeros count: they are the venue's stated precision. It is how
+// sources infer an instrument's scale when the venue publishes none.
+func Decimals(s string) (int32, error) {
+	if s == "" || len(s) > 128 {
+		return 0, fmt.Errorf("%w: %q", ErrSyntax, s)
+	}
+	if strings.ContainsAny(s, "eE") {
+		d, err := decimal.NewFromString(s)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %q: %v", ErrSyntax, s, err)
+		}
+		return max(-d.Exponent(), 0), nil
+	}
+	_, frac, ok := strings.Cut(s, ".")
+	if !ok {
+		return 0, nil
+	}
+	return int32(len(frac)), nil
+}

@@ -30,6 +30,11 @@ const (
 	ReasonFutureTime        = "future_time"
 	// ReasonCrossed is counted but the event is kept (flagged), not rejected.
 	ReasonCrossed = "crossed"
+	// ReasonInexact, ReasonOverflow, ReasonSyntax: a decimal that does not fit the
+	// instrument's scale exactly, does not fit an int64 mantissa, or is not a decimal (sources).
+	ReasonInexact  = "inexact"
+	ReasonOverflow = "overflow"
+	ReasonSyntax   = "syntax"
 	ReasonOther   = "other"
 )
 
@@ -60,6 +65,9 @@ var reasonOf = []struct {
 	{ErrLot, ReasonLot},
 	{ErrDuplicateLevel, ReasonDuplicateLevel},
 	{ErrFutureTime, ReasonFutureTime},
+	{ErrInexact, ReasonInexact},
+	{ErrOverflow, ReasonOverflow},
+	{ErrSyntax, ReasonSyntax},
 }
 
 // Reason maps an error to its metric reason label (ReasonOther if it wraps no known sentinel).

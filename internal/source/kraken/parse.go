@@ -1,0 +1,371 @@
+// Package kraken adapts Kraken's public Spot WebSocket market data, v1 (array frames,
+// book-N with string prices and a checksum on updates) and v2 (JSON objects, JSON-number
+// prices, a checksum on snapshots and updates), into normalized events.
+//
+// Books are verified on every message against Kraken's CRC32 checksum of the top 10 levels,
+// computed from the integer book at the pair's precision (the decimals Kraken writes), never
+// from re-formatted floats. A failed checksum marks the book out of sync and asks for a resync
+// (live: unsubscribe and subscribe the pair's book again).
+package kraken
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tickwire/tickwire/internal/source"
+)
+
+// Kind is the kind of a parsed message.
+type Kind uint8
+
+const (
+	KindOther Kind = iota // status, subscription acks, pongs: nothing to normalize
+	KindHeartbeat
+	KindBook
+	KindTicker
+	KindTrade
+	KindInstrument // v2 instrument channel: reference data
+	KindError      // the venue reported an error (subscription refused, ...)
+)
+
+// Level is one book row: price and size as written, its venue time (v1) and whether Kraken
+// republished it (v1 "r": a level re-entering the top after another left; not new activity).
+type Level struct {
+	Price, Size string
+	Time        string
+	Republish   bool
+}
+
+// BookMsg is a book snapshot or update of one pair.
+type BookMsg struct {
+	Snapshot    bool
+	Bids, Asks  []Level
+	Checksum    uint32
+	HasChecksum bool
+	Depth       int    // v1: from the channel name "book-N"; 0 if unknown
+	Timestamp   string // v2 RFC 3339
+}
+
+// Ticker is the best bid and offer.
+type Ticker struct {
+	BidPrice, BidSize, AskPrice, AskSize string
+	Timestamp                            string // v2, when present
+}
+
+// Trade is one trade.
+type Trade struct {
+	Price, Size string
+	Time        string // v1: Unix seconds with decimals; v2: RFC 3339
+	Side        string // v1 "b"/"s"; v2 "buy"/"sell"
+	ID          string // v2 trade_id
+}
+
+// PairInfo is v2 instrument-channel reference data.
+type PairInfo struct {
+	Symbol                       string
+	PricePrecision, QtyPrecision int32
+	PriceIncrement, QtyIncrement string
+}
+
+// Msg is one parsed frame. Pair is set for book, ticker and trade messages. A v2 frame may
+// carry several pairs: ParseV2 returns one Msg per data entry.
+type Msg struct {
+	Kind   Kind
+	Pair   string
+	Event  string // v1 event / v2 method or channel
+	Book   *BookMsg
+	Ticker *Ticker
+	Trades []Trade
+	Pairs  []PairInfo
+	Err    string
+}
+
+// ParseV1 parses a v1 frame.
+func ParseV1(data []byte) (Msg, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return Msg{}, fmt.Errorf("%w: empty", source.ErrFrame)
+	}
+	if data[0] == '{' {
+		var ev struct {
+			Event        string `json:"event"`
+			Status       string `json:"status"`
+			ErrorMessage string `json:"errorMessage"`
+		}
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return Msg{}, fmt.Errorf("%w: %v", source.ErrFrame, err)
+		}
+		switch {
+		case ev.Event == "heartbeat":
+			return Msg{Kind: KindHeartbeat, Event: ev.Event}, nil
+		case ev.Status == "error" || ev.ErrorMessage != "":
+			return Msg{Kind: KindError, Event: ev.Event, Err: ev.ErrorMessage}, nil
+		}
+		return Msg{Kind: KindOther, Event: ev.Event}, nil
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(data, &parts); err != nil {
+		return Msg{}, fmt.Errorf("%w: %v", source.ErrFrame, err)
+	}
+	if len(parts) < 4 {
+		return Msg{}, fmt.Errorf("%w: array of %d elements", source.ErrFrame, len(parts))
+	}
+	var channel, pair string
+	if err := json.Unmarshal(parts[len(parts)-2], &channel); err != nil {
+		return Msg{}, fmt.Errorf("%w: channel name: %v", source.ErrFrame, err)
+	}
+	if err := json.Unmarshal(parts[len(parts)-1], &pair); err != nil || pair == "" {
+		return Msg{}, fmt.Errorf("%w: pair: %v", source.ErrFrame, err)
+	}
+	payload := parts[1 : len(parts)-2]
+	m := Msg{Pair: pair, Event: channel}
+	switch {
+	case strings.HasPrefix(channel, "book"):
+		b, err := parseV1Book(channel, payload)
+		if err != nil {
+			return Msg{}, err
+		}
+		m.Kind, m.Book = KindBook, b
+	case channel == "ticker":
+		var t struct {
+			A []json.RawMessage `json:"a"`
+			B []json.RawMessage `json:"b"`
+		}
+		if len(payload) != 1 || json.Unmarshal(payload[0], &t) != nil || len(t.A) < 3 || len(t.B) < 3 {
+			return Msg{}, fmt.Errorf("%w: ticker", source.ErrFrame)
+		}
+		var tk Ticker
+		for _, x := range []struct {
+			dst *string
+			src json.RawMessage
+		}{{&tk.AskPrice, t.A[0]}, {&tk.AskSize, t.A[2]}, {&tk.BidPrice, t.B[0]}, {&tk.BidSize, t.B[2]}} {
+			if err := json.Unmarshal(x.src, x.dst); err != nil {
+				return Msg{}, fmt.Errorf("%w: ticker: %v", source.ErrFrame, err)
+			}
+		}
+		m.Kind, m.Ticker = KindTicker, &tk
+	case channel == "trade":
+		var rows [][]json.RawMessage
+		if len(payload) != 1 || json.Unmarshal(payload[0], &rows) != nil {
+			return Msg{}, fmt.Errorf("%w: trade", source.ErrFrame)
+		}
+		for _, r := range rows {
+			if len(r) < 4 {
+				return Msg{}, fmt.Errorf("%w: trade row of %d", source.ErrFrame, len(r))
+			}
+			var t Trade
+			for i, dst := range []*string{&t.Price, &t.Size, &t.Time, &t.Side} {
+				if err := json.Unmarshal(r[i], dst); err != nil {
+					return Msg{}, fmt.Errorf("%w: trade: %v", source.ErrFrame, err)
+				}
+			}
+			m.Trades = append(m.Trades, t)
+		}
+		m.Kind = KindTrade
+	default:
+		m.Kind = KindOther
+	}
+	return m, nil
+}
+
+func parseV1Book(channel string, payload []json.RawMessage) (*BookMsg, error) {
+	b := &BookMsg{}
+	if _, n, ok := strings.Cut(channel, "-"); ok {
+		b.Depth, _ = strconv.Atoi(n)
+	}
+	for _, p := range payload {
+		var d struct {
+			As [][]string `json:"as"`
+			Bs [][]string `json:"bs"`
+			A  [][]string `json:"a"`
+			B  [][]string `json:"b"`
+			C  *string    `json:"c"`
+		}
+		if err := json.Unmarshal(p, &d); err != nil {
+			return nil, fmt.Errorf("%w: book: %v", source.ErrFrame, err)
+		}
+		if d.As != nil || d.Bs != nil {
+			b.Snapshot = true
+		}
+		var err error
+		for _, x := range []struct {
+			dst *[]Level
+			src [][]string
+		}{{&b.Asks, d.As}, {&b.Bids, d.Bs}, {&b.Asks, d.A}, {&b.Bids, d.B}} {
+			if *x.dst, err = appendV1Levels(*x.dst, x.src); err != nil {
+				return nil, err
+			}
+		}
+		if d.C != nil {
+			c, err := strconv.ParseUint(*d.C, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("%w: checksum %q", source.ErrFrame, *d.C)
+			}
+			b.Checksum, b.HasChecksum = uint32(c), true
+		}
+	}
+	return b, nil
+}
+
+func appendV1Levels(dst []Level, rows [][]string) ([]Level, error) {
+	for _, r := range rows {
+		if len(r) < 3 {
+			return nil, fmt.Errorf("%w: book row of %d", source.ErrFrame, len(r))
+		}
+		dst = append(dst, Level{Price: r[0], Size: r[1], Time: r[2], Republish: len(r) > 3 && r[3] == "r"})
+	}
+	return dst, nil
+}
+
+// number keeps a JSON number's text exactly as written (v2 sends prices as JSON numbers).
+type number string
+
+func (n *number) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 1 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*n = number(s)
+		return nil
+	}
+	if len(b) == 0 || !(b[0] == '-' || b[0] >= '0' && b[0] <= '9') {
+		return fmt.Errorf("not a number: %.20q", b)
+	}
+	*n = number(b)
+	return nil
+}
+
+type v2Level struct {
+	Price number `json:"price"`
+	Qty   number `json:"qty"`
+}
+
+// ParseV2 parses a v2 frame into one Msg per data entry (one for control frames).
+func ParseV2(data []byte) ([]Msg, error) {
+	var env struct {
+		Channel string          `json:"channel"`
+		Type    string          `json:"type"`
+		Method  string          `json:"method"`
+		Success *bool           `json:"success"`
+		Error   string          `json:"error"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", source.ErrFrame, err)
+	}
+	if env.Method != "" {
+		if env.Success != nil && !*env.Success {
+			return []Msg{{Kind: KindError, Event: env.Method, Err: env.Error}}, nil
+		}
+		return []Msg{{Kind: KindOther, Event: env.Method}}, nil
+	}
+	snapshot := env.Type == "snapshot"
+	switch env.Channel {
+	case "heartbeat":
+		return []Msg{{Kind: KindHeartbeat, Event: env.Channel}}, nil
+	case "book":
+		var entries []struct {
+			Symbol    string    `json:"symbol"`
+			Bids      []v2Level `json:"bids"`
+			Asks      []v2Level `json:"asks"`
+			Checksum  *uint32   `json:"checksum"`
+			Timestamp string    `json:"timestamp"`
+		}
+		if err := json.Unmarshal(env.Data, &entries); err != nil {
+			return nil, fmt.Errorf("%w: book: %v", source.ErrFrame, err)
+		}
+		out := make([]Msg, 0, len(entries))
+		for _, e := range entries {
+			if e.Symbol == "" {
+				return nil, fmt.Errorf("%w: book without symbol", source.ErrFrame)
+			}
+			b := &BookMsg{Snapshot: snapshot, Timestamp: e.Timestamp, Bids: v2Levels(e.Bids), Asks: v2Levels(e.Asks)}
+			if e.Checksum != nil {
+				b.Checksum, b.HasChecksum = *e.Checksum, true
+			}
+			out = append(out, Msg{Kind: KindBook, Pair: e.Symbol, Event: env.Channel, Book: b})
+		}
+		return out, nil
+	case "ticker":
+		var entries []struct {
+			Symbol    string `json:"symbol"`
+			Bid       number `json:"bid"`
+			BidQty    number `json:"bid_qty"`
+			Ask       number `json:"ask"`
+			AskQty    number `json:"ask_qty"`
+			Timestamp string `json:"timestamp"`
+		}
+		if err := json.Unmarshal(env.Data, &entries); err != nil {
+			return nil, fmt.Errorf("%w: ticker: %v", source.ErrFrame, err)
+		}
+		out := make([]Msg, 0, len(entries))
+		for _, e := range entries {
+			if e.Symbol == "" {
+				return nil, fmt.Errorf("%w: ticker without symbol", source.ErrFrame)
+			}
+			out = append(out, Msg{Kind: KindTicker, Pair: e.Symbol, Event: env.Channel, Ticker: &Ticker{
+				BidPrice: string(e.Bid), BidSize: string(e.BidQty), AskPrice: string(e.Ask), AskSize: string(e.AskQty), Timestamp: e.Timestamp}})
+		}
+		return out, nil
+	case "trade":
+		var entries []struct {
+			Symbol    string `json:"symbol"`
+			Side      string `json:"side"`
+			Price     number `json:"price"`
+			Qty       number `json:"qty"`
+			TradeID   number `json:"trade_id"`
+			Timestamp string `json:"timestamp"`
+		}
+		if err := json.Unmarshal(env.Data, &entries); err != nil {
+			return nil, fmt.Errorf("%w: trade: %v", source.ErrFrame, err)
+		}
+		var out []Msg
+		for _, e := range entries {
+			if e.Symbol == "" {
+				return nil, fmt.Errorf("%w: trade without symbol", source.ErrFrame)
+			}
+			t := Trade{Price: string(e.Price), Size: string(e.Qty), Time: e.Timestamp, Side: e.Side, ID: string(e.TradeID)}
+			if n := len(out); n > 0 && out[n-1].Pair == e.Symbol {
+				out[n-1].Trades = append(out[n-1].Trades, t)
+				continue
+			}
+			out = append(out, Msg{Kind: KindTrade, Pair: e.Symbol, Event: env.Channel, Trades: []Trade{t}})
+		}
+		return out, nil
+	case "instrument":
+		var d struct {
+			Pairs []struct {
+				Symbol         string `json:"symbol"`
+				PricePrecision int32  `json:"price_precision"`
+				QtyPrecision   int32  `json:"qty_precision"`
+				PriceIncrement number `json:"price_increment"`
+				QtyIncrement   number `json:"qty_increment"`
+			} `json:"pairs"`
+		}
+		if err := json.Unmarshal(env.Data, &d); err != nil {
+			return nil, fmt.Errorf("%w: instrument: %v", source.ErrFrame, err)
+		}
+		m := Msg{Kind: KindInstrument, Event: env.Channel}
+		for _, p := range d.Pairs {
+			m.Pairs = append(m.Pairs, PairInfo{Symbol: p.Symbol, PricePrecision: p.PricePrecision, QtyPrecision: p.QtyPrecision,
+				PriceIncrement: string(p.PriceIncrement), QtyIncrement: string(p.QtyIncrement)})
+		}
+		return []Msg{m}, nil
+	case "":
+		return nil, fmt.Errorf("%w: no channel or method", source.ErrFrame)
+	}
+	return []Msg{{Kind: KindOther, Event: env.Channel}}, nil
+}
+
+func v2Levels(in []v2Level) []Level {
+	out := make([]Level, len(in))
+	for i, l := range in {
+		out[i] = Level{Price: string(l.Price), Size: string(l.Qty)}
+	}
+	return out
+}
