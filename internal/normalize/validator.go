@@ -35,7 +35,7 @@ const (
 	ReasonInexact  = "inexact"
 	ReasonOverflow = "overflow"
 	ReasonSyntax   = "syntax"
-	ReasonOther   = "other"
+	ReasonOther    = "other"
 )
 
 // RejectError is the error the Validator returns for a rejected event. It unwraps to one of
