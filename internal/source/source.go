@@ -293,3 +293,24 @@ func (c *Core) SnapshotOf(in *Instrument, b *Book, ingestNs int64, emit Emit) er
 	asks := append([]book.Level(nil), b.Asks()...)
 	return c.Emit(emit, BookEvent(in, f, 0, true, bids, asks))
 }
+
+// Update collects one book update's levels, one per price and side, last write wins (a venue
+// may name a price twice in one message; the normalized update names it once).
+type Update struct {
+	Bids, Asks []book.Level
+}
+
+// Set records the size of price on side (0 deletes).
+func (u *Update) Set(side book.Side, price, size int64) {
+	dst := &u.Asks
+	if side == book.Bid {
+		dst = &u.Bids
+	}
+	for i := range *dst {
+		if (*dst)[i].Price == price {
+			(*dst)[i].Size = size
+			return
+		}
+	}
+	*dst = append(*dst, book.Level{Price: price, Size: size})
+}

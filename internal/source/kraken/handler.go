@@ -247,7 +247,7 @@ func (h *Handler) book(f *source.Frame, m *Msg, emit source.Emit) error {
 		return nil
 	}
 	// Apply rows in order; the emitted update holds each price once, with its final size.
-	var upd update
+	var upd source.Update
 	for _, x := range []struct {
 		side book.Side
 		rows []Level
@@ -259,7 +259,7 @@ func (h *Handler) book(f *source.Frame, m *Msg, emit source.Emit) error {
 				return nil
 			}
 			pb.Set(x.side, p, s)
-			upd.set(x.side, p, s)
+			upd.Set(x.side, p, s)
 		}
 	}
 	// Kraken sends no delete for a level pushed out of the subscribed depth: delete it
@@ -267,7 +267,7 @@ func (h *Handler) book(f *source.Frame, m *Msg, emit source.Emit) error {
 	for _, side := range []book.Side{book.Bid, book.Ask} {
 		levels := pb.Levels(side)
 		for i := pb.depth; i < len(levels); i++ {
-			upd.set(side, levels[i].Price, 0)
+			upd.Set(side, levels[i].Price, 0)
 		}
 	}
 	pb.Truncate(pb.depth)
@@ -283,26 +283,7 @@ func (h *Handler) book(f *source.Frame, m *Msg, emit source.Emit) error {
 	if !h.CheckTime(f, in, venueNs) {
 		venueNs = 0
 	}
-	return h.Emit(emit, source.BookEvent(in, f, venueNs, false, upd.bids, upd.asks))
-}
-
-// update collects an update's levels, one per price and side, last write wins.
-type update struct {
-	bids, asks []book.Level
-}
-
-func (u *update) set(side book.Side, price, size int64) {
-	dst := &u.asks
-	if side == book.Bid {
-		dst = &u.bids
-	}
-	for i := range *dst {
-		if (*dst)[i].Price == price {
-			(*dst)[i].Size = size
-			return
-		}
-	}
-	*dst = append(*dst, book.Level{Price: price, Size: size})
+	return h.Emit(emit, source.BookEvent(in, f, venueNs, false, upd.Bids, upd.Asks))
 }
 
 // precision returns the decimals Kraken writes pair's values with: published (v2 instrument
