@@ -1,0 +1,233 @@
+// The dashboard's state between the feed client and the views.
+//
+// Updates are applied to the replicas as they arrive (in FeedClient); the store only records what
+// changed, as dirty flags, so that the views paint once per animation frame whatever the update
+// rate (100 updates/s on each of 50 instruments is 5000 per second, 80 per frame).
+
+import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
+import { Channel, type Candle, type Delta, type Snapshot } from "../gen/tickwire/v1/stream_pb";
+import type { ConnState, FeedClient, FrameTimes, Subscription } from "../net/client";
+import { nsToMs } from "../net/client";
+import type { Outcome } from "../market/replica";
+
+/** An instrument with no quote or stats update for this long is marked stale. */
+export const staleAfterMs = 5000;
+
+/** Latency samples kept for the percentiles: a few seconds of updates at full rate. */
+const latencySamples = 2048;
+
+export interface Row {
+  id: string;
+  info: InstrumentInfo | undefined;
+  /** Date.now() of the last quote or stats update, 0 before any. */
+  lastUpdateMs: number;
+  stale: boolean;
+  /** Streams of this instrument with a resync in flight. */
+  resyncing: number;
+  breaks: number;
+}
+
+export interface Marker {
+  /** Unix seconds. */
+  timeS: number;
+  text: string;
+}
+
+/** A ring of latency samples in milliseconds with percentiles. */
+export class LatencyRing {
+  private readonly buf = new Float64Array(latencySamples);
+  private n = 0;
+  private next = 0;
+  add(ms: number): void {
+    this.buf[this.next] = ms;
+    this.next = (this.next + 1) % this.buf.length;
+    if (this.n < this.buf.length) this.n++;
+  }
+  count(): number {
+    return this.n;
+  }
+  /** The q-quantile (0..1) of the samples held, or NaN without any. */
+  quantile(q: number): number {
+    if (this.n === 0) return NaN;
+    const sorted = this.buf.slice(0, this.n).sort();
+    return sorted[Math.min(this.n - 1, Math.floor(q * this.n))]!;
+  }
+}
+
+export class Store {
+  readonly rows = new Map<string, Row>();
+  /** Instrument ids in display order (by id). */
+  order: string[] = [];
+  focus: string | undefined;
+  conn: ConnState = "disconnected";
+  connDetail = "";
+  /** Wall-clock ms when the connection was lost, for the "disconnected for" figure. */
+  lostAtMs = 0;
+
+  // Dirty flags, cleared by the painter.
+  readonly dirtyRows = new Set<string>();
+  listDirty = true;
+  bookDirty = false;
+  tapeDirty = false;
+  headerDirty = false;
+  statusDirty = true;
+  /** The focused instrument's candles need a full redraw (a snapshot: open, resync, reconnect). */
+  chartReset = false;
+  /** Bars of the focused instrument changed by deltas since the last paint, in arrival order. */
+  chartBars: Candle[] = [];
+  markersDirty = false;
+
+  /** Gap, resync and reconnect markers per instrument, for the chart. */
+  readonly markers = new Map<string, Marker[]>();
+
+  /** Ingest times (Unix ms) of the deltas applied since the last paint: event-to-screen latency. */
+  pendingIngestMs: number[] = [];
+  /** Event (ingest) to screen, measured at paint. */
+  readonly toScreen = new LatencyRing();
+  /** Feed send (frame send_time_ns) to the browser decoding it. */
+  readonly feedToBrowser = new LatencyRing();
+  updates = 0;
+
+  constructor(readonly client: FeedClient) {}
+
+  sub(id: string | undefined): Subscription | undefined {
+    return id === undefined ? undefined : this.client.subs.get(id);
+  }
+
+  setInstruments(list: InstrumentInfo[]): string[] {
+    const added: string[] = [];
+    for (const info of list) {
+      let r = this.rows.get(info.id);
+      if (!r) {
+        r = { id: info.id, info, lastUpdateMs: 0, stale: false, resyncing: 0, breaks: 0 };
+        this.rows.set(info.id, r);
+        added.push(info.id);
+      } else {
+        r.info = info;
+      }
+      this.dirtyRows.add(info.id);
+    }
+    if (added.length > 0) {
+      this.order = [...this.rows.keys()].sort();
+      this.listDirty = true;
+    }
+    return added;
+  }
+
+  onState(s: ConnState, detail: string): void {
+    if (s !== "connected" && this.conn === "connected") {
+      this.lostAtMs = Date.now();
+      if (this.focus) this.addMarker(this.focus, "disconnected");
+    }
+    if (s === "connected" && this.lostAtMs > 0 && this.focus) this.addMarker(this.focus, "reconnected");
+    if (s === "connected") this.lostAtMs = 0;
+    this.conn = s;
+    this.connDetail = detail;
+    this.statusDirty = true;
+    this.headerDirty = true;
+  }
+
+  onSubscribed(id: string, info: InstrumentInfo | undefined): void {
+    // A Subscribed for an instrument without reference data yet carries only the id.
+    if (info && info.venue !== "") this.setInstruments([info]);
+  }
+
+  private touch(id: string, ch: Channel): void {
+    const r = this.rows.get(id);
+    if (!r) return;
+    if (ch === Channel.QUOTE || ch === Channel.STATS) {
+      r.lastUpdateMs = Date.now();
+      if (r.stale) {
+        r.stale = false;
+        this.listDirty = true; // the stale filter may change
+      }
+      this.dirtyRows.add(id);
+    }
+    if (id === this.focus) {
+      switch (ch) {
+        case Channel.BOOK:
+          this.bookDirty = true;
+          break;
+        case Channel.TRADES:
+          this.tapeDirty = true;
+          break;
+        case Channel.QUOTE:
+        case Channel.STATS:
+          this.headerDirty = true;
+          break;
+      }
+    }
+  }
+
+  onSnapshot(id: string, ch: Channel, snap: Snapshot, sub: Subscription, t: FrameTimes): void {
+    this.touch(id, ch);
+    this.noteFrame(t);
+    const r = this.rows.get(id);
+    if (r) r.resyncing = sub.resync.size;
+    if (id === this.focus && ch === Channel.CANDLES) {
+      this.chartReset = true;
+      this.chartBars = [];
+    }
+    if (snap.reason === 2 /* RESYNC */ || snap.reason === 4 /* NEW_EPOCH */) {
+      this.statusDirty = true;
+      this.headerDirty = true;
+    }
+  }
+
+  onDelta(id: string, ch: Channel, d: Delta, _sub: Subscription, t: FrameTimes): void {
+    this.updates++;
+    this.touch(id, ch);
+    this.noteFrame(t);
+    if (d.ingestTimeNs > 0n) this.pendingIngestMs.push(nsToMs(d.ingestTimeNs));
+    if (id === this.focus && ch === Channel.CANDLES && d.body.case === "candles" && !this.chartReset) {
+      for (const c of d.body.value.candles) this.chartBars.push(c);
+    }
+  }
+
+  private noteFrame(t: FrameTimes): void {
+    if (t.sentMs > 0) this.feedToBrowser.add(t.receivedMs - t.sentMs);
+  }
+
+  onResync(id: string, ch: Channel, why: Outcome): void {
+    const r = this.rows.get(id);
+    if (r) {
+      r.breaks++;
+      r.resyncing = this.sub(id)?.resync.size ?? 0;
+      this.dirtyRows.add(id);
+    }
+    const what = ch === Channel.BOOK ? "book" : ch === Channel.CANDLES ? "bars" : ch === Channel.TRADES ? "trades" : ch === Channel.QUOTE ? "quote" : "stats";
+    this.addMarker(id, `${why} ${what}: resync`);
+    this.statusDirty = true;
+    this.headerDirty = true;
+  }
+
+  addMarker(id: string, text: string): void {
+    let list = this.markers.get(id);
+    if (!list) this.markers.set(id, (list = []));
+    list.push({ timeS: Math.floor(Date.now() / 1000), text });
+    if (list.length > 50) list.shift();
+    if (id === this.focus) this.markersDirty = true;
+  }
+
+  setFocus(id: string): void {
+    if (id === this.focus) return;
+    this.focus = id;
+    this.bookDirty = this.tapeDirty = this.headerDirty = this.markersDirty = true;
+    this.chartReset = true;
+    this.chartBars = [];
+    this.listDirty = true;
+  }
+
+  /** Marks instruments stale (or fresh again) by the clock; run a few times a second. */
+  checkStale(now: number): void {
+    for (const r of this.rows.values()) {
+      const stale = this.conn !== "connected" || r.lastUpdateMs === 0 || now - r.lastUpdateMs > staleAfterMs;
+      if (stale !== r.stale) {
+        r.stale = stale;
+        this.dirtyRows.add(r.id);
+        this.listDirty = true;
+        if (r.id === this.focus) this.headerDirty = true;
+      }
+    }
+  }
+}

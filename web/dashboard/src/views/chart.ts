@@ -1,0 +1,255 @@
+// The candlestick chart with volume for the focused instrument (lightweight-charts 5).
+//
+// A candles snapshot (on open, resync, reconnect) redraws the series with setData; a candles
+// delta only updates the bars it changed with series.update(), so nothing is redrawn from
+// scratch at 100 updates per second. Intervals without any bar (no trades, or an outage) are
+// whitespace points, so the time axis stays honest and an outage shows as a hole, not as bars
+// pulled together; gap, resync and reconnect events are markers on the bar where they happened.
+
+import {
+  CandlestickSeries,
+  ColorType,
+  CrosshairMode,
+  HistogramSeries,
+  createChart,
+  createSeriesMarkers,
+  type CandlestickData,
+  type HistogramData,
+  type IChartApi,
+  type ISeriesApi,
+  type ISeriesMarkersPluginApi,
+  type SeriesMarker,
+  type Time,
+  type UTCTimestamp,
+  type WhitespaceData,
+} from "lightweight-charts";
+import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
+import type { Candle } from "../gen/tickwire/v1/stream_pb";
+import { barsOf, bucketOf, intervals, type Interval } from "../market/candles";
+import { formatDecimal, toChartNumber } from "../market/decimal";
+import type { Marker } from "../app/store";
+import { el } from "./dom";
+
+/** Most whitespace points put in one hole: a long outage at 1 s would otherwise be thousands. */
+const maxWhitespace = 600;
+
+const colors = {
+  up: "#26a69a",
+  down: "#ef5350",
+  upVol: "rgba(38,166,154,0.35)",
+  downVol: "rgba(239,83,80,0.35)",
+  marker: "#f0b429",
+};
+
+export class ChartView {
+  readonly root: HTMLElement;
+  private readonly host: HTMLElement;
+  private readonly buttons = new Map<number, HTMLButtonElement>();
+  private readonly chart: IChartApi;
+  private readonly candles: ISeriesApi<"Candlestick">;
+  private readonly volume: ISeriesApi<"Histogram">;
+  private readonly markers: ISeriesMarkersPluginApi<Time>;
+  interval: Interval = intervals[0]!;
+  private info: InstrumentInfo | undefined;
+  /** Times of every point given to the series (bars and whitespace), ascending. */
+  private times: number[] = [];
+  private bars = 0;
+  onInterval: (iv: Interval) => void = () => {};
+
+  constructor() {
+    const bar = el("div", { class: "chart-bar" });
+    for (const iv of intervals) {
+      const b = el("button", { class: "iv", title: iv.note, "data-iv": String(iv.seconds) }, iv.label);
+      if (iv.source !== iv.seconds) b.append(el("sup", {}, "*"));
+      b.addEventListener("click", () => this.onInterval(iv));
+      this.buttons.set(iv.seconds, b);
+      bar.append(b);
+    }
+    bar.append(el("span", { class: "chart-note", title: intervals[2]!.note }, "* built from 1m bars in the browser"));
+    this.host = el("div", { class: "chart-host" });
+    this.root = el("section", { class: "panel chart", "aria-label": "Chart" }, bar, this.host);
+    this.chart = createChart(this.host, {
+      autoSize: true,
+      layout: {
+        background: { type: ColorType.Solid, color: "transparent" },
+        textColor: "#8b98a9",
+        fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
+        fontSize: 11,
+      },
+      grid: { vertLines: { color: "rgba(139,152,169,0.07)" }, horzLines: { color: "rgba(139,152,169,0.07)" } },
+      crosshair: { mode: CrosshairMode.Normal },
+      rightPriceScale: { borderColor: "rgba(139,152,169,0.2)" },
+      timeScale: { borderColor: "rgba(139,152,169,0.2)", timeVisible: true, secondsVisible: true, rightOffset: 4 },
+    });
+    this.candles = this.chart.addSeries(CandlestickSeries, {
+      upColor: colors.up,
+      downColor: colors.down,
+      borderVisible: false,
+      wickUpColor: colors.up,
+      wickDownColor: colors.down,
+    });
+    this.volume = this.chart.addSeries(HistogramSeries, {
+      priceFormat: { type: "volume" },
+      priceScaleId: "vol",
+      lastValueVisible: false,
+      priceLineVisible: false,
+    });
+    this.chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
+    this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
+    this.markers = createSeriesMarkers(this.candles, []);
+    this.setInterval(this.interval);
+  }
+
+  setInterval(iv: Interval): void {
+    this.interval = iv;
+    for (const [s, b] of this.buttons) b.classList.toggle("active", s === iv.seconds);
+    this.chart.applyOptions({ timeScale: { secondsVisible: iv.seconds < 60 } });
+  }
+
+  /** Instrument precision for the price axis (axis labels come from chart floats, by design). */
+  setInstrument(info: InstrumentInfo | undefined): void {
+    this.info = info;
+    const scale = info?.priceScale ?? 2;
+    const tick = info && info.tickSize > 0n ? toChartNumber(info.tickSize, scale) : 10 ** -scale;
+    this.candles.applyOptions({
+      priceFormat: { type: "price", precision: Math.min(Math.max(scale, 0), 16), minMove: tick },
+    });
+  }
+
+  /** Redraws every bar of the current interval from the replica's candles. */
+  reset(all: readonly Candle[]): void {
+    const bars = barsOf(all, this.interval);
+    const scale = this.info?.priceScale ?? 0;
+    const sizeScale = this.info?.sizeScale ?? 0;
+    const step = this.interval.seconds;
+    const cs: (CandlestickData | WhitespaceData)[] = [];
+    const vs: (HistogramData | WhitespaceData)[] = [];
+    this.times = [];
+    let prev: number | undefined;
+    for (const b of bars) {
+      const t = Number(b.startS);
+      if (prev !== undefined) {
+        for (const w of holes(prev, t, step)) {
+          cs.push({ time: w as UTCTimestamp });
+          vs.push({ time: w as UTCTimestamp });
+          this.times.push(w);
+        }
+      }
+      cs.push(toBar(b, scale));
+      vs.push(toVolume(b, scale, sizeScale));
+      this.times.push(t);
+      prev = t;
+    }
+    this.candles.setData(cs);
+    this.volume.setData(vs);
+    this.bars = bars.length;
+    this.root.dataset.bars = String(this.bars);
+  }
+
+  /**
+   * Applies bars changed by deltas. For an aggregated interval the changed bucket is rebuilt
+   * from the replica's 1 min bars. A bar older than the last one drawn (which the feed never
+   * sends) falls back to a redraw.
+   */
+  update(changed: readonly Candle[], all: readonly Candle[]): void {
+    const iv = this.interval;
+    const scale = this.info?.priceScale ?? 0;
+    const sizeScale = this.info?.sizeScale ?? 0;
+    const seen = new Set<bigint>();
+    for (const c of changed) {
+      if (c.intervalS !== iv.source) continue;
+      let b = c;
+      if (iv.seconds !== iv.source) {
+        const bucket = bucketOf(c.startS, iv.seconds);
+        if (seen.has(bucket)) continue;
+        seen.add(bucket);
+        const agg = barsOf(all, iv).find((x) => x.startS === bucket);
+        if (!agg) continue;
+        b = agg;
+      }
+      const t = Number(b.startS);
+      const last = this.times[this.times.length - 1];
+      if (last !== undefined && t < last) {
+        this.reset(all);
+        return;
+      }
+      if (last !== undefined) {
+        for (const w of holes(last, t, iv.seconds)) {
+          this.candles.update({ time: w as UTCTimestamp });
+          this.volume.update({ time: w as UTCTimestamp });
+          this.times.push(w);
+        }
+      }
+      this.candles.update(toBar(b, scale));
+      this.volume.update(toVolume(b, scale, sizeScale));
+      if (last === undefined || t > last) {
+        this.times.push(t);
+        this.bars++;
+      }
+    }
+    this.root.dataset.bars = String(this.bars);
+  }
+
+  /** Puts each marker on the last point at or before its time (markers need an existing time). */
+  setMarkers(list: readonly Marker[]): void {
+    const out: SeriesMarker<Time>[] = [];
+    const step = this.interval.seconds;
+    for (const m of list) {
+      const t = snap(this.times, Number(bucketOf(BigInt(m.timeS), step)));
+      if (t === undefined) continue;
+      const bad = !m.text.startsWith("reconnected");
+      out.push({
+        time: t as UTCTimestamp,
+        position: "aboveBar",
+        shape: bad ? "arrowDown" : "circle",
+        color: bad ? colors.marker : "#58a6ff",
+        text: m.text,
+      });
+    }
+    // Several markers on one bar: keep the last of each text, in time order.
+    out.sort((a, b) => (a.time as number) - (b.time as number));
+    this.markers.setMarkers(out);
+  }
+
+  /** The last price as text for the chart's legend; exact, from the mantissa. */
+  static priceText(m: bigint, info: InstrumentInfo | undefined): string {
+    return formatDecimal(m, info?.priceScale ?? 0);
+  }
+}
+
+/** The interval starts strictly between a and b, at most maxWhitespace of the latest. */
+function holes(a: number, b: number, step: number): number[] {
+  const out: number[] = [];
+  const first = Math.max(a + step, b - maxWhitespace * step);
+  for (let t = first; t < b; t += step) out.push(t);
+  return out;
+}
+
+function snap(times: number[], t: number): number | undefined {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 ? times[lo - 1] : times[0];
+}
+
+function toBar(b: Candle, scale: number): CandlestickData {
+  return {
+    time: Number(b.startS) as UTCTimestamp,
+    open: toChartNumber(b.open, scale),
+    high: toChartNumber(b.high, scale),
+    low: toChartNumber(b.low, scale),
+    close: toChartNumber(b.close, scale),
+  };
+}
+
+function toVolume(b: Candle, _scale: number, sizeScale: number): HistogramData {
+  return {
+    time: Number(b.startS) as UTCTimestamp,
+    value: toChartNumber(b.volume, sizeScale),
+    color: b.close >= b.open ? colors.upVol : colors.downVol,
+  };
+}

@@ -1,0 +1,87 @@
+// The focused instrument's header: name, last, change, session range, VWAP, volume, position in
+// its sequence, and its honesty badges (live, stale, resyncing).
+
+import type { Store } from "../app/store";
+import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "../market/decimal";
+import { Channel } from "../gen/tickwire/v1/stream_pb";
+import { el, flash, setClass, setText } from "./dom";
+
+export class HeaderView {
+  readonly root: HTMLElement;
+  private readonly name = el("span", { class: "inst-name" });
+  private readonly sub = el("span", { class: "inst-sub" });
+  private readonly last = el("span", { class: "inst-last num" });
+  private readonly chg = el("span", { class: "inst-chg num" });
+  private readonly badge = el("span", { class: "badge" });
+  private readonly fields = new Map<string, HTMLElement>();
+  private pLast: bigint | undefined;
+
+  constructor(private readonly store: Store) {
+    const stats = el("div", { class: "inst-stats" });
+    const add = (key: string, label: string, title: string) => {
+      const v = el("span", { class: "num" });
+      this.fields.set(key, v);
+      stats.append(el("span", { class: "kv", title }, el("span", { class: "k" }, label), v));
+    };
+    add("open", "Open", "Session open (UTC day)");
+    add("high", "High", "Session high");
+    add("low", "Low", "Session low");
+    add("vwap", "VWAP", "Session volume-weighted average price, rounded toward zero by the feed");
+    add("vol", "Volume", "Session volume");
+    add("trades", "Trades", "Trades this session");
+    add("pos", "Seq", "Position of the book stream: epoch / seq");
+    this.root = el(
+      "header",
+      { class: "inst" },
+      el("div", { class: "inst-title" }, this.name, this.badge, this.sub),
+      el("div", { class: "inst-price" }, this.last, this.chg),
+      stats,
+    );
+  }
+
+  paint(): void {
+    const id = this.store.focus;
+    const row = id ? this.store.rows.get(id) : undefined;
+    const sub = this.store.sub(id);
+    const info = row?.info;
+    setText(this.name, info?.symbol || id || "—");
+    setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${formatDecimal(info.tickSize, info.priceScale)}` : "");
+    const stale = !!row?.stale;
+    const resyncing = (sub?.resync.size ?? 0) > 0;
+    setText(this.badge, this.store.conn !== "connected" ? "OFFLINE" : stale ? "STALE" : resyncing ? "RESYNCING" : "LIVE");
+    setClass(this.badge, "live", this.store.conn === "connected" && !stale && !resyncing);
+    setClass(this.badge, "stale", this.store.conn !== "connected" || stale);
+    setClass(this.badge, "resync", this.store.conn === "connected" && !stale && resyncing);
+    const rep = sub?.replica;
+    const st = rep?.stats;
+    const ps = info?.priceScale ?? 0;
+    const ss = info?.sizeScale ?? 0;
+    const f = (k: string, s: string) => setText(this.fields.get(k)!, s);
+    if (st && st.tradeCount > 0n) {
+      setText(this.last, formatDecimal(st.last, ps));
+      if (this.pLast !== undefined && st.last !== this.pLast) flash(this.last, st.last > this.pLast);
+      this.pLast = st.last;
+      const d = st.last - st.open;
+      setText(this.chg, `${formatSigned(d, ps)}  ${formatPercentChange(st.open, st.last)}`);
+      setClass(this.chg, "pos", d > 0n);
+      setClass(this.chg, "neg", d < 0n);
+      f("open", formatDecimal(st.open, ps));
+      f("high", formatDecimal(st.high, ps));
+      f("low", formatDecimal(st.low, ps));
+      f("vwap", formatDecimal(st.vwap, ps));
+      f("vol", formatCompact(st.volume, ss));
+      f("trades", st.tradeCount.toString());
+    } else {
+      setText(this.last, "—");
+      setText(this.chg, "");
+      this.pLast = undefined;
+      for (const k of ["open", "high", "low", "vwap", "vol", "trades"]) f(k, "—");
+    }
+    const p = rep?.pos[Channel.BOOK];
+    f("pos", p && p.epoch > 0n ? `${p.epoch} / ${p.seq}` : "—");
+  }
+
+  resetFlash(): void {
+    this.pLast = undefined;
+  }
+}

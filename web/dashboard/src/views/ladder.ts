@@ -1,0 +1,128 @@
+// The order book ladder: asks above (best ask at the bottom of them), the spread and mid in the
+// middle, bids below; each level with its size, the cumulative size from the best price, and a
+// depth bar proportional to the cumulative size. Rows are built once and updated in place.
+
+import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
+import type { Level } from "../market/book";
+import { formatDecimal, groupThousands } from "../market/decimal";
+import { el, setClass, setText } from "./dom";
+
+interface LevelRow {
+  row: HTMLElement;
+  bar: HTMLElement;
+  price: HTMLElement;
+  size: HTMLElement;
+  cum: HTMLElement;
+  pPrice?: bigint;
+  pSize?: bigint;
+}
+
+export class LadderView {
+  readonly root: HTMLElement;
+  private readonly asks: LevelRow[] = [];
+  private readonly bids: LevelRow[] = [];
+  private readonly spread: HTMLElement;
+  private readonly mid: HTMLElement;
+  private readonly depthLabel: HTMLElement;
+
+  constructor(readonly levels: number) {
+    const mk = (side: "bid" | "ask"): LevelRow => {
+      const bar = el("div", { class: "bar" });
+      const price = el("span", { class: "price" });
+      const size = el("span", { class: "size" });
+      const cum = el("span", { class: "cum" });
+      const row = el("div", { class: `lvl ${side}`, "data-side": side }, bar, price, size, cum);
+      return { row, bar, price, size, cum };
+    };
+    const askBox = el("div", { class: "side asks" });
+    const bidBox = el("div", { class: "side bids" });
+    for (let i = 0; i < levels; i++) {
+      this.asks.push(mk("ask"));
+      this.bids.push(mk("bid"));
+    }
+    // Asks are listed worst first, so the best ask sits just above the spread.
+    for (let i = levels - 1; i >= 0; i--) askBox.append(this.asks[i]!.row);
+    for (const r of this.bids) bidBox.append(r.row);
+    this.spread = el("span", { class: "spread-val" });
+    this.mid = el("span", { class: "mid-val" });
+    this.depthLabel = el("span", { class: "muted" });
+    this.root = el(
+      "section",
+      { class: "panel ladder", "aria-label": "Order book" },
+      el("div", { class: "panel-head" }, el("h2", {}, "Order book"), this.depthLabel),
+      el("div", { class: "lvl head" }, el("span", { class: "price" }, "Price"), el("span", { class: "size" }, "Size"), el("span", { class: "cum" }, "Total")),
+      el("div", { class: "book-body" }, askBox, el("div", { class: "spread" }, el("span", { class: "muted" }, "Spread "), this.spread, el("span", { class: "muted" }, "  Mid "), this.mid), bidBox),
+    );
+  }
+
+  paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean): void {
+    const ps = info?.priceScale ?? 0;
+    const ss = info?.sizeScale ?? 0;
+    setText(this.depthLabel, depth ? `depth ${depth}${synced ? "" : " · resyncing"}` : "");
+    setClass(this.root, "unsynced", !synced);
+    // The depth bars share one scale: the larger cumulative size over the levels shown.
+    const n = this.levels;
+    let cb = 0n;
+    let ca = 0n;
+    for (let i = 0; i < Math.min(n, bids.length); i++) cb += bids[i]!.size;
+    for (let i = 0; i < Math.min(n, asks.length); i++) ca += asks[i]!.size;
+    const max = cb > ca ? cb : ca;
+    this.paintSide(this.bids, bids, ps, ss, max);
+    this.paintSide(this.asks, asks, ps, ss, max);
+    const b = bids[0];
+    const a = asks[0];
+    if (b && a) {
+      const sp = a.price - b.price;
+      const tick = info && info.tickSize > 0n ? info.tickSize : 1n;
+      setText(this.spread, `${formatDecimal(sp, ps)} (${sp / tick} tick${sp / tick === 1n ? "" : "s"})`);
+      setText(this.mid, midText(b.price, a.price, ps));
+    } else {
+      setText(this.spread, "—");
+      setText(this.mid, "—");
+    }
+  }
+
+  private paintSide(rows: LevelRow[], levels: readonly Level[], ps: number, ss: number, max: bigint): void {
+    let cum = 0n;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const l = levels[i];
+      if (!l) {
+        if (r.pPrice !== undefined) {
+          setText(r.price, "");
+          setText(r.size, "");
+          setText(r.cum, "");
+          r.bar.style.transform = "scaleX(0)";
+          r.pPrice = r.pSize = undefined;
+        }
+        continue;
+      }
+      cum += l.size;
+      setText(r.price, formatDecimal(l.price, ps));
+      setText(r.size, groupThousands(formatDecimal(l.size, ss)));
+      setText(r.cum, groupThousands(formatDecimal(cum, ss)));
+      // A float for a bar width is fine: it is a coordinate, not a figure anyone reads.
+      // A transform, not a width: the compositor scales it without a layout of the ladder.
+      const w = max > 0n ? Number((cum * 10000n) / max) / 10000 : 0;
+      r.bar.style.transform = `scaleX(${w})`;
+      // Mark a level whose size changed at the same price: levels update in place.
+      if (r.pPrice === l.price && r.pSize !== undefined && r.pSize !== l.size) tick(r.size);
+      r.pPrice = l.price;
+      r.pSize = l.size;
+    }
+  }
+}
+
+/** Restarts the size highlight by switching between two identical animations (no reflow). */
+function tick(e: HTMLElement): void {
+  const next = e.classList.contains("tick-a") ? "tick-b" : "tick-a";
+  e.classList.remove("tick-a", "tick-b");
+  e.classList.add(next);
+}
+
+/** The exact mid: (bid + ask) / 2 with one more decimal when the sum is odd. */
+export function midText(bid: bigint, ask: bigint, scale: number): string {
+  const sum = bid + ask;
+  if (sum % 2n === 0n) return formatDecimal(sum / 2n, scale);
+  return formatDecimal(sum * 5n, scale + 1);
+}

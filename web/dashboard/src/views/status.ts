@@ -1,0 +1,74 @@
+// The status bar: connection state, end-to-end latency, update rate and stream breaks.
+
+import type { Store } from "../app/store";
+import { el, setClass, setText } from "./dom";
+
+export class StatusView {
+  readonly root: HTMLElement;
+  private readonly dot = el("span", { class: "dot" });
+  private readonly conn = el("span", { class: "conn-text" });
+  private readonly detail = el("span", { class: "conn-detail muted" });
+  private readonly latency = el("span", { class: "num" });
+  private readonly feedLat = el("span", { class: "num" });
+  private readonly rate = el("span", { class: "num" });
+  private readonly breaks = el("span", { class: "num" });
+  private lastUpdates = 0;
+  private lastAt = 0;
+
+  constructor(private readonly store: Store) {
+    this.root = el(
+      "footer",
+      { class: "status", role: "status" },
+      el("span", { class: "conn" }, this.dot, this.conn, this.detail),
+      el(
+        "span",
+        {
+          class: "kv",
+          title:
+            "End-to-end latency, event to screen: from when ingest received the event (ingest_time_ns on each delta) to the frame that painted it, median and 99th percentile over recent updates. Uses this computer's clock against the server's.",
+        },
+        el("span", { class: "k" }, "event→screen"),
+        this.latency,
+      ),
+      el(
+        "span",
+        { class: "kv hide-narrow", title: "From when the feed wrote the frame (send_time_ns) to when the browser decoded it: median and 99th percentile." },
+        el("span", { class: "k" }, "feed→browser"),
+        this.feedLat,
+      ),
+      el("span", { class: "kv", title: "Updates applied per second, all instruments" }, el("span", { class: "k" }, "upd/s"), this.rate),
+      el(
+        "span",
+        { class: "kv", title: "Breaks detected (sequence gaps, checksum mismatches, new epochs) and resyncs asked for, since the page opened" },
+        el("span", { class: "k" }, "breaks"),
+        this.breaks,
+      ),
+    );
+  }
+
+  paint(now: number): void {
+    const s = this.store;
+    const label: Record<string, string> = {
+      connected: "Connected",
+      connecting: "Connecting…",
+      disconnected: "Disconnected",
+      closed: "Closed",
+    };
+    setText(this.conn, label[s.conn] ?? s.conn);
+    for (const c of ["connected", "connecting", "disconnected", "closed"]) setClass(this.dot, c, s.conn === c);
+    let detail = s.connDetail;
+    if (s.conn !== "connected" && s.lostAtMs > 0) detail = `offline ${((Date.now() - s.lostAtMs) / 1000).toFixed(0)} s · ${detail}`;
+    setText(this.detail, detail);
+    const ms = (v: number) => (Number.isNaN(v) ? "—" : v < 10 ? v.toFixed(1) : v.toFixed(0));
+    setText(this.latency, `${ms(s.toScreen.quantile(0.5))} / ${ms(s.toScreen.quantile(0.99))} ms`);
+    setText(this.feedLat, `${ms(s.feedToBrowser.quantile(0.5))} / ${ms(s.feedToBrowser.quantile(0.99))} ms`);
+    if (this.lastAt > 0 && now > this.lastAt) {
+      setText(this.rate, ((s.updates - this.lastUpdates) * 1000 / (now - this.lastAt)).toFixed(0));
+    }
+    this.lastUpdates = s.updates;
+    this.lastAt = now;
+    const st = s.client.stats;
+    setText(this.breaks, `${st.gaps + st.checksum + st.epochs} · resyncs ${st.resyncs}`);
+    document.body.dataset.conn = s.conn;
+  }
+}

@@ -1,0 +1,80 @@
+// The trade tape: the most recent trades, newest first, with side, price, size and time.
+
+import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
+import { Side, type Trade } from "../gen/tickwire/v1/market_pb";
+import type { TradeRecord } from "../gen/tickwire/v1/stream_pb";
+import { formatDecimal, groupThousands } from "../market/decimal";
+import { el, flash, setClass, setText, timeOfNs } from "./dom";
+
+interface TapeRow {
+  row: HTMLElement;
+  time: HTMLElement;
+  side: HTMLElement;
+  price: HTMLElement;
+  size: HTMLElement;
+}
+
+export class TapeView {
+  readonly root: HTMLElement;
+  private readonly rows: TapeRow[] = [];
+  private newestSeq = -1n;
+
+  constructor(readonly max: number) {
+    const body = el("div", { class: "tape-body" });
+    for (let i = 0; i < max; i++) {
+      const r: TapeRow = {
+        row: el("div", { class: "trade" }),
+        time: el("span", { class: "time" }),
+        side: el("span", { class: "side" }),
+        price: el("span", { class: "price" }),
+        size: el("span", { class: "size" }),
+      };
+      r.row.append(r.time, r.side, r.price, r.size);
+      this.rows.push(r);
+      body.append(r.row);
+    }
+    this.root = el(
+      "section",
+      { class: "panel tape", "aria-label": "Trades" },
+      el("div", { class: "panel-head" }, el("h2", {}, "Trades")),
+      el("div", { class: "trade head" }, el("span", { class: "time" }, "Time"), el("span", { class: "side" }, "Side"), el("span", { class: "price" }, "Price"), el("span", { class: "size" }, "Size")),
+      body,
+    );
+  }
+
+  reset(): void {
+    this.newestSeq = -1n;
+  }
+
+  paint(trades: readonly TradeRecord[], info: InstrumentInfo | undefined): void {
+    const ps = info?.priceScale ?? 0;
+    const ss = info?.sizeScale ?? 0;
+    const n = trades.length;
+    const newest = n > 0 ? trades[n - 1]!.seq : -1n;
+    for (let i = 0; i < this.rows.length; i++) {
+      const r = this.rows[i]!;
+      const rec = trades[n - 1 - i];
+      const t: Trade | undefined = rec?.trade;
+      if (!rec || !t) {
+        setText(r.time, "");
+        setText(r.side, "");
+        setText(r.price, "");
+        setText(r.size, "");
+        setClass(r.row, "buy", false);
+        setClass(r.row, "sell", false);
+        continue;
+      }
+      const buy = t.side === Side.BUY;
+      const sell = t.side === Side.SELL;
+      setText(r.time, timeOfNs(rec.venueTimeNs));
+      setText(r.side, buy ? "BUY" : sell ? "SELL" : "—");
+      setText(r.price, formatDecimal(t.price, ps));
+      setText(r.size, groupThousands(formatDecimal(t.size, ss)));
+      setClass(r.row, "buy", buy);
+      setClass(r.row, "sell", sell);
+      // Flash the trades that arrived since the last paint.
+      if (this.newestSeq >= 0n && rec.seq > this.newestSeq) flash(r.row, buy);
+    }
+    this.newestSeq = newest;
+  }
+}

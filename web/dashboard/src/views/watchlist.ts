@@ -1,0 +1,238 @@
+// The watchlist: every instrument with last, bid, ask, change since the session open, volume.
+// Rows are built once per instrument and updated in place; a price cell flashes green or red
+// when it moves. Search by text, filter by movers or stale, arrows move the focus.
+
+import type { Store } from "../app/store";
+import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "../market/decimal";
+import { el, flash, setClass, setText } from "./dom";
+
+type Filter = "all" | "up" | "down" | "stale";
+
+interface RowView {
+  tr: HTMLTableRowElement;
+  sym: HTMLElement;
+  badge: HTMLElement;
+  last: HTMLElement;
+  bid: HTMLElement;
+  ask: HTMLElement;
+  chg: HTMLElement;
+  pct: HTMLElement;
+  vol: HTMLElement;
+  // Last painted mantissas, for the flash direction.
+  pLast?: bigint;
+  pBid?: bigint;
+  pAsk?: bigint;
+}
+
+export class WatchlistView {
+  readonly root: HTMLElement;
+  readonly search: HTMLInputElement;
+  private readonly filterSel: HTMLSelectElement;
+  private readonly tbody: HTMLTableSectionElement;
+  private readonly scroller: HTMLElement;
+  private readonly count: HTMLElement;
+  private readonly rows = new Map<string, RowView>();
+  /** Ids shown, in order, after search and filter. */
+  visible: string[] = [];
+  onFocus: (id: string) => void = () => {};
+
+  constructor(private readonly store: Store) {
+    this.search = el("input", {
+      type: "search",
+      class: "search",
+      placeholder: "Search  ( / )",
+      "aria-label": "Search instruments",
+      spellcheck: "false",
+      autocomplete: "off",
+    });
+    this.filterSel = el(
+      "select",
+      { class: "filter", "aria-label": "Filter instruments" },
+      el("option", { value: "all" }, "All"),
+      el("option", { value: "up" }, "Gainers"),
+      el("option", { value: "down" }, "Losers"),
+      el("option", { value: "stale" }, "Stale"),
+    );
+    this.count = el("span", { class: "count" });
+    this.search.addEventListener("input", () => (store.listDirty = true));
+    this.filterSel.addEventListener("change", () => (store.listDirty = true));
+    this.search.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        this.search.value = "";
+        store.listDirty = true;
+        this.search.blur();
+      } else if (e.key === "Enter" || e.key === "ArrowDown") {
+        const first = this.visible[0];
+        if (first) this.onFocus(first);
+        this.search.blur();
+        e.preventDefault();
+      }
+    });
+    const head = el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", { class: "sym" }, "Instrument"),
+        el("th", {}, "Last"),
+        el("th", { class: "hide-narrow" }, "Bid"),
+        el("th", { class: "hide-narrow" }, "Ask"),
+        el("th", { title: "Change since the session open (UTC day)" }, "Chg"),
+        el("th", { title: "Change since the session open, percent" }, "Chg%"),
+        el("th", { title: "Session volume" }, "Vol"),
+      ),
+    );
+    this.tbody = el("tbody");
+    const table = el("table", { class: "wl" }, head, this.tbody);
+    this.tbody.addEventListener("click", (e) => {
+      const tr = (e.target as HTMLElement).closest("tr");
+      const id = tr?.dataset.id;
+      if (id) this.onFocus(id);
+    });
+    this.scroller = el("div", { class: "scroll" }, table);
+    this.root = el(
+      "section",
+      { class: "panel watchlist", "aria-label": "Watchlist" },
+      el("div", { class: "panel-head" }, this.search, this.filterSel, this.count),
+      this.scroller,
+    );
+  }
+
+  private rowView(id: string): RowView {
+    let v = this.rows.get(id);
+    if (v) return v;
+    const td = (cls: string) => el("td", { class: cls });
+    const sym = el("span", { class: "symtext" });
+    const badge = el("span", { class: "badge" });
+    const tr = el("tr", { "data-id": id });
+    const symTd = el("td", { class: "sym" }, sym, badge);
+    v = {
+      tr,
+      sym,
+      badge,
+      last: td("num last"),
+      bid: td("num bid hide-narrow"),
+      ask: td("num ask hide-narrow"),
+      chg: td("num chg"),
+      pct: td("num pct"),
+      vol: td("num vol"),
+    };
+    tr.append(symTd, v.last, v.bid, v.ask, v.chg, v.pct, v.vol);
+    this.rows.set(id, v);
+    return v;
+  }
+
+  private matches(id: string, q: string, f: Filter): boolean {
+    const r = this.store.rows.get(id)!;
+    if (q) {
+      const info = r.info;
+      const hay = `${id} ${info?.base ?? ""} ${info?.quote ?? ""}`.toLowerCase();
+      if (!hay.includes(q)) return false;
+    }
+    if (f === "stale") return r.stale;
+    if (f === "up" || f === "down") {
+      const st = this.store.sub(id)?.replica.stats;
+      if (!st || st.open === 0n) return false;
+      return f === "up" ? st.last > st.open : st.last < st.open;
+    }
+    return true;
+  }
+
+  /** Rebuilds which rows are shown (search, filter, new instruments, focus). */
+  paintList(): void {
+    const q = this.search.value.trim().toLowerCase();
+    const f = this.filterSel.value as Filter;
+    this.visible = this.store.order.filter((id) => this.matches(id, q, f));
+    const frag = document.createDocumentFragment();
+    for (const id of this.visible) {
+      const v = this.rowView(id);
+      setClass(v.tr, "focused", id === this.store.focus);
+      frag.append(v.tr);
+    }
+    this.tbody.replaceChildren(frag);
+    setText(this.count, `${this.visible.length}/${this.store.order.length}`);
+    const focused = this.store.focus && this.rows.get(this.store.focus);
+    if (focused && focused.tr.isConnected) this.reveal(focused.tr);
+  }
+
+  /**
+   * Scrolls the list (only the list: scrollIntoView would also scroll the page on a narrow
+   * screen, where the list is below the chart) so that the row is visible.
+   */
+  private reveal(tr: HTMLElement): void {
+    const box = this.scroller;
+    const head = this.tbody.previousElementSibling?.getBoundingClientRect().height ?? 0;
+    const top = tr.offsetTop - head;
+    const bottom = tr.offsetTop + tr.offsetHeight;
+    if (top < box.scrollTop) box.scrollTop = top;
+    else if (bottom > box.scrollTop + box.clientHeight) box.scrollTop = bottom - box.clientHeight;
+  }
+
+  paintRow(id: string): void {
+    const r = this.store.rows.get(id);
+    const v = this.rows.get(id);
+    if (!r || !v) return;
+    const info = r.info;
+    const ps = info?.priceScale ?? 0;
+    const ss = info?.sizeScale ?? 0;
+    const rep = this.store.sub(id)?.replica;
+    setText(v.sym, info?.symbol || id);
+    v.sym.title = id;
+    const badge = r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : "";
+    setText(v.badge, badge);
+    setClass(v.badge, "stale", r.stale);
+    setClass(v.badge, "resync", !r.stale && r.resyncing > 0);
+    setClass(v.tr, "is-stale", r.stale);
+    if (!rep) return;
+    const q = rep.quote;
+    const st = rep.stats;
+    // Only a trade moves "last": it flashes. Bid and ask move many times a second on a busy
+    // instrument; flashing them too would turn the list into noise (and cost paint time), so
+    // they show their last move as a colour instead.
+    const cell = (e: HTMLElement, m: bigint | undefined, prev: bigint | undefined, empty: boolean, flashIt: boolean) => {
+      setText(e, m === undefined || empty ? "—" : formatDecimal(m, ps));
+      if (m !== undefined && prev !== undefined && m !== prev && !empty) {
+        if (flashIt) flash(e, m > prev);
+        else {
+          setClass(e, "moved-up", m > prev);
+          setClass(e, "moved-down", m < prev);
+        }
+      }
+      return m;
+    };
+    const hasLast = !!st && st.tradeCount > 0n;
+    v.pLast = cell(v.last, st?.last, v.pLast, !hasLast, true);
+    v.pBid = cell(v.bid, q.bidPrice, v.pBid, q.bidSize === 0n, false);
+    v.pAsk = cell(v.ask, q.askPrice, v.pAsk, q.askSize === 0n, false);
+    if (hasLast && st) {
+      const d = st.last - st.open;
+      setText(v.chg, formatSigned(d, ps));
+      setText(v.pct, formatPercentChange(st.open, st.last));
+      setText(v.vol, formatCompact(st.volume, ss));
+      v.vol.title = formatDecimal(st.volume, ss);
+      const dir = d > 0n ? "pos" : d < 0n ? "neg" : "";
+      for (const e of [v.chg, v.pct]) {
+        setClass(e, "pos", dir === "pos");
+        setClass(e, "neg", dir === "neg");
+      }
+    } else {
+      setText(v.chg, "—");
+      setText(v.pct, "—");
+      setText(v.vol, "—");
+    }
+  }
+
+  /** Whether the filter depends on moving prices (then the list is re-filtered every second). */
+  filterMoves(): boolean {
+    return this.filterSel.value === "up" || this.filterSel.value === "down";
+  }
+
+  /** Moves the focus by delta rows among the visible ones. */
+  move(delta: number): void {
+    if (this.visible.length === 0) return;
+    const i = this.store.focus ? this.visible.indexOf(this.store.focus) : -1;
+    const j = i < 0 ? 0 : Math.min(this.visible.length - 1, Math.max(0, i + delta));
+    this.onFocus(this.visible[j]!);
+  }
+}
