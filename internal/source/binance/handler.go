@@ -37,12 +37,19 @@ type Config struct {
 	// Name names the source in logs and metrics (default: the venue).
 	Name  string
 	Specs source.Specs
+	// Live mode: symbols ("BTCUSDT"), channels (default depth, bookTicker, trade; also
+	// aggTrade), the stream base URL and the REST base URL (defaults per market).
+	Symbols  []string
+	Channels []string
+	URL      string
+	RESTURL  string
 }
 
 // Handler turns Binance frames into normalized events and keeps every symbol's book in step
 // with the update-id chain.
 type Handler struct {
 	*source.Core
+	cfg     Config
 	market  Market
 	books   map[string]*symBook // by symbol
 	resync  []string
@@ -74,7 +81,21 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.Market.Venue()
 	}
-	return &Handler{Core: source.NewCore(cfg.Market.Venue(), cfg.Name, cfg.Specs, logger), market: cfg.Market,
+	if len(cfg.Channels) == 0 {
+		cfg.Channels = []string{"depth", "bookTicker", "trade"}
+	}
+	for _, c := range cfg.Channels {
+		if c != "depth" && c != "bookTicker" && c != "trade" && c != "aggTrade" {
+			return nil, fmt.Errorf("binance: channel %q: want depth, bookTicker, trade or aggTrade", c)
+		}
+	}
+	if cfg.URL == "" {
+		cfg.URL = map[Market]string{Spot: DefaultSpotURL, Futures: DefaultFuturesURL}[cfg.Market]
+	}
+	if cfg.RESTURL == "" {
+		cfg.RESTURL = map[Market]string{Spot: DefaultSpotREST, Futures: DefaultFuturesREST}[cfg.Market]
+	}
+	return &Handler{Core: source.NewCore(cfg.Market.Venue(), cfg.Name, cfg.Specs, logger), cfg: cfg, market: cfg.Market,
 		books: map[string]*symBook{}, lastTID: map[string]int64{}, lastBT: map[string]int64{}}, nil
 }
 

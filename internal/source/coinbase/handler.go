@@ -31,6 +31,11 @@ type Config struct {
 	Feed  Feed
 	Name  string // default "coinbase-advanced" / "coinbase-exchange"
 	Specs source.Specs
+	// Live mode: products ("BTC-USD"), channels (default: advanced level2, ticker,
+	// market_trades, heartbeats; exchange level2_batch, ticker, matches, heartbeat) and URL.
+	Symbols  []string
+	Channels []string
+	URL      string
 }
 
 // Handler turns Coinbase frames into normalized events and keeps every product's book.
@@ -39,6 +44,7 @@ type Config struct {
 // every book of that connection resyncs.
 type Handler struct {
 	*source.Core
+	cfg     Config
 	feed    Feed
 	books   map[string]*prodBook
 	lastSeq map[string]int64 // Exchange: "kind product" -> sequence; Advanced: conn -> sequence_num
@@ -60,7 +66,19 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 	if cfg.Name == "" {
 		cfg.Name = "coinbase-" + string(cfg.Feed)
 	}
-	return &Handler{Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger), feed: cfg.Feed,
+	if len(cfg.Channels) == 0 {
+		cfg.Channels = []string{"level2", "ticker", "market_trades", "heartbeats"}
+		if cfg.Feed == Exchange {
+			cfg.Channels = []string{"level2_batch", "ticker", "matches", "heartbeat"}
+		}
+	}
+	if cfg.URL == "" {
+		cfg.URL = DefaultAdvancedURL
+		if cfg.Feed == Exchange {
+			cfg.URL = DefaultExchangeURL
+		}
+	}
+	return &Handler{Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger), cfg: cfg, feed: cfg.Feed,
 		books: map[string]*prodBook{}, lastSeq: map[string]int64{}, lastTID: map[string]int64{},
 		pending: map[string]bool{}}, nil
 }

@@ -28,12 +28,18 @@ type Config struct {
 	// Name names the source in logs and metrics (default "kraken-v1"/"kraken-v2").
 	Name  string
 	Specs source.Specs
+	// Live mode: the pairs to subscribe ("XBT/USD" in v1, "BTC/USD" in v2), the channels
+	// (default book, ticker, trade) and the WebSocket URL (default DefaultURLV1/V2).
+	Symbols  []string
+	Channels []string
+	URL      string
 }
 
 // Handler turns Kraken frames into normalized events and keeps every pair's book, verified
 // against Kraken's checksum on every message that carries one.
 type Handler struct {
 	*source.Core
+	cfg     Config
 	version int
 	depth   int
 	books   map[string]*pairBook // by pair
@@ -63,9 +69,23 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 	if cfg.Name == "" {
 		cfg.Name = fmt.Sprintf("kraken-v%d", cfg.Version)
 	}
+	if len(cfg.Channels) == 0 {
+		cfg.Channels = []string{"book", "ticker", "trade"}
+	}
+	for _, c := range cfg.Channels {
+		if c != "book" && c != "ticker" && c != "trade" {
+			return nil, fmt.Errorf("kraken: channel %q: want book, ticker or trade", c)
+		}
+	}
+	if cfg.URL == "" {
+		cfg.URL = DefaultURLV1
+		if cfg.Version == 2 {
+			cfg.URL = DefaultURLV2
+		}
+	}
 	return &Handler{
-		Core:    source.NewCore(Venue, cfg.Name, cfg.Specs, logger),
-		version: cfg.Version, depth: cfg.Depth,
+		Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger),
+		cfg:  cfg, version: cfg.Version, depth: cfg.Depth,
 		books: map[string]*pairBook{}, venuePx: map[string]PairInfo{}, pending: map[string]bool{}, lastTID: map[string]int64{},
 	}, nil
 }
@@ -458,4 +478,12 @@ func (h *Handler) BookOf(pair string) (*source.Book, Precision, *source.Instrume
 		return nil, Precision{}, nil
 	}
 	return &pb.Book, pb.prec, pb.in
+}
+
+// DepthOf returns the book depth of pair (v1: from its channel name), 0 if unknown.
+func (h *Handler) DepthOf(pair string) int {
+	if pb := h.books[pair]; pb != nil {
+		return pb.depth
+	}
+	return 0
 }
