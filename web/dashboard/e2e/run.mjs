@@ -1,0 +1,330 @@
+// Browser test of the dashboard against the real system, on loopback only.
+//
+// Starts bin/feed (built with -tags dashboard, so it serves the embedded UI) with an embedded
+// NATS server on a temporary store and random free ports, and bin/ingest with the synthetic
+// market; opens the dashboard in headless Chromium (Debian's /usr/bin/chromium through
+// playwright-core) and checks what a trader would see: the watchlist fills, prices move, the
+// chart has candles, the book has both sides and never crosses, the keyboard works; then stops
+// the feed (SIGTERM to its PID), checks the page says so, starts the feed again on the same
+// store and checks the page recovers on its own. Screenshots go to test-artifacts/dashboard/.
+//
+// Every process it starts is killed by PID on the way out, whatever happened.
+//
+// Usage (from the repository root, after `make feed-ui build`): node web/dashboard/e2e/run.mjs
+// Env: CHROMIUM (default /usr/bin/chromium), E2E_KEEP=1 keeps the temporary store.
+
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const artifacts = join(root, "test-artifacts/dashboard");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+/** The whole run must end well within CI's browser stage budget (~3 min). */
+const overallTimeoutMs = 150_000;
+const t0 = Date.now();
+
+mkdirSync(artifacts, { recursive: true });
+const tmp = mkdtempSync(join(tmpdir(), "tickwire-e2e-"));
+const procs = new Map(); // name -> ChildProcess
+let ctx; // browser context
+const results = [];
+
+function log(...a) {
+  console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+}
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function start(name, bin, args) {
+  const out = createWriteStream(join(artifacts, `${name}.log`), { flags: "a" });
+  out.write(`\n--- ${new Date().toISOString()} ${bin} ${args.join(" ")}\n`);
+  const p = spawn(join(root, bin), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  p.stdout.pipe(out, { end: false });
+  p.stderr.pipe(out, { end: false });
+  p.exited = new Promise((res) => p.on("exit", (code, sig) => res({ code, sig })));
+  p.on("error", (e) => log(`${name}: ${e.message}`));
+  procs.set(name, p);
+  log(`started ${name} pid ${p.pid}`);
+  return p;
+}
+
+/** SIGTERM by PID, SIGKILL after a grace period; resolves when the process is gone. */
+async function stop(name, graceMs = 8000) {
+  const p = procs.get(name);
+  if (!p || p.exitCode !== null || p.signalCode !== null) {
+    procs.delete(name);
+    return;
+  }
+  process.kill(p.pid, "SIGTERM");
+  const timer = setTimeout(() => {
+    log(`${name} pid ${p.pid} did not stop in ${graceMs} ms: SIGKILL`);
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {}
+  }, graceMs);
+  await p.exited;
+  clearTimeout(timer);
+  procs.delete(name);
+  log(`stopped ${name} pid ${p.pid}`);
+}
+
+async function cleanup() {
+  if (ctx) await ctx.close().catch(() => {});
+  ctx = undefined;
+  for (const name of [...procs.keys()].reverse()) await stop(name, 5000).catch(() => {});
+  if (!process.env.E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
+}
+
+async function waitFor(what, f, timeoutMs, everyMs = 200) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await f();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function check(name, f) {
+  const started = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true });
+    log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, err: e });
+    log(`FAIL ${name}: ${e.stack ?? e}`);
+    throw e;
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Decimal strings at one scale compare as the integers of their digits. */
+function mantissa(s) {
+  return BigInt(s.replace(".", "").replace(/^(-?)0+(?=\d)/, "$1"));
+}
+
+async function main() {
+  const httpPort = await freePort();
+  const natsPort = await freePort();
+  const base = `http://127.0.0.1:${httpPort}`;
+  const feedArgs = [
+    "--listen", `127.0.0.1:${httpPort}`,
+    "--embed-nats", "--nats-listen", `127.0.0.1:${natsPort}`,
+    "--nats-data-dir", join(tmp, "nats"),
+  ];
+  // Ready means caught up with the event stream, which ingest creates: wait for health only.
+  const startFeed = async () => {
+    start("feed", "bin/feed", feedArgs);
+    await waitFor("feed /healthz", async () => (await fetch(`${base}/healthz`)).ok, 30_000);
+  };
+  await startFeed();
+  start("ingest", "bin/ingest", [
+    "--nats-url", `nats://127.0.0.1:${natsPort}`,
+    "--source", "synthetic",
+    "--synthetic-instruments", "20",
+    "--synthetic-rate", "1000",
+    "--metrics-listen=",
+  ]);
+
+  await waitFor("feed /readyz", async () => (await fetch(`${base}/readyz`)).ok, 30_000);
+
+  await check("feed serves the embedded dashboard", async () => {
+    const r = await fetch(`${base}/`);
+    const html = await r.text();
+    if (!r.ok || !html.includes('<div id="app">')) throw new Error(`GET / gave ${r.status}: ${html.slice(0, 200)}`);
+    const asset = html.match(/\/assets\/[^"]+\.js/)?.[0];
+    const a = await fetch(base + asset);
+    if (a.headers.get("cache-control") !== "public, max-age=31536000, immutable") {
+      throw new Error(`asset ${asset} cache-control ${a.headers.get("cache-control")}`);
+    }
+    if (!a.headers.get("content-type")?.startsWith("text/javascript")) throw new Error(`asset content-type ${a.headers.get("content-type")}`);
+  });
+
+  ctx = await chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+    viewport: { width: 1440, height: 900 },
+  });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(`console: ${m.text()}`);
+  });
+  // Nothing leaves loopback: abort any request to another host.
+  await page.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname), (r) => r.abort());
+  await page.goto(`${base}/`);
+
+  const lasts = () =>
+    page.$$eval(".wl tbody tr", (rows) => Object.fromEntries(rows.map((r) => [r.dataset.id, [r.querySelector(".last")?.textContent, r.querySelector(".bid")?.textContent, r.querySelector(".ask")?.textContent].join(" ")])));
+
+  await check("the watchlist fills with at least 10 instruments with prices", async () => {
+    await waitFor("10 rows with a bid", async () => {
+      const m = await lasts();
+      return Object.values(m).filter((v) => /\d/.test(v)).length >= 10;
+    }, 30_000);
+  });
+
+  await check("prices change over a few seconds", async () => {
+    const before = await lasts();
+    await sleep(3000);
+    const after = await lasts();
+    const moved = Object.keys(after).filter((id) => before[id] !== after[id]).length;
+    if (moved < 3) throw new Error(`only ${moved} instruments moved in 3 s`);
+    log(`${moved} of ${Object.keys(after).length} instruments moved in 3 s`);
+  });
+
+  await check("the chart has candles", async () => {
+    await waitFor("bars on the chart", async () => Number(await page.getAttribute(".chart", "data-bars")) > 0, 15_000);
+  });
+
+  const bestPrices = () =>
+    page.evaluate(() => {
+      const bid = document.querySelector(".ladder .side.bids .lvl .price")?.textContent ?? "";
+      const askRows = document.querySelectorAll(".ladder .side.asks .lvl .price");
+      const ask = askRows[askRows.length - 1]?.textContent ?? "";
+      return { bid, ask };
+    });
+
+  await check("the book has both sides and never crosses (best bid < best ask on every sample)", async () => {
+    await waitFor("both sides of the book", async () => {
+      const { bid, ask } = await bestPrices();
+      return bid !== "" && ask !== "";
+    }, 15_000);
+    let samples = 0;
+    for (let i = 0; i < 40; i++) {
+      const { bid, ask } = await bestPrices();
+      if (bid === "" || ask === "") throw new Error(`sample ${i}: empty side (bid "${bid}", ask "${ask}")`);
+      if (!(mantissa(bid) < mantissa(ask))) throw new Error(`sample ${i}: crossed book, bid ${bid} >= ask ${ask}`);
+      samples++;
+      await sleep(100);
+    }
+    log(`${samples} book samples, none crossed`);
+  });
+
+  await page.waitForTimeout(1500); // let a few more 1 s bars form for the screenshot
+  await page.screenshot({ path: join(artifacts, "1-desktop.png") });
+
+  await check("arrows move the focus, / searches", async () => {
+    const name = () => page.textContent(".inst-name");
+    const first = await name();
+    await page.keyboard.press("ArrowDown");
+    await waitFor("focus to move", async () => (await name()) !== first, 5000);
+    const second = await name();
+    await waitFor("the new instrument's book", async () => (await bestPrices()).bid !== "", 10_000);
+    await page.keyboard.press("/");
+    const focused = await page.evaluate(() => document.activeElement?.classList.contains("search"));
+    if (!focused) throw new Error("/ did not focus the search box");
+    const sym = second.slice(0, 3);
+    await page.keyboard.type(sym);
+    await waitFor("the list to filter", async () => {
+      const ids = Object.keys(await lasts());
+      return ids.length >= 1 && ids.every((id) => id.toLowerCase().includes(sym.toLowerCase()));
+    }, 5000);
+    await page.keyboard.press("Escape");
+    await waitFor("the list to come back", async () => Object.keys(await lasts()).length >= 10, 5000);
+    await page.keyboard.press("ArrowUp");
+    await waitFor("focus to move back", async () => (await name()) === first, 5000);
+  });
+
+  await check("readable on a narrow screen", async () => {
+    await page.setViewportSize({ width: 420, height: 900 });
+    await page.waitForTimeout(800);
+    await page.screenshot({ path: join(artifacts, "2-narrow.png") });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 2) throw new Error(`page is ${overflow}px wider than a 420px screen`);
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  await check("a stopped feed shows as disconnected and stale", async () => {
+    await stop("feed");
+    await waitFor("data-conn != connected", async () => (await page.getAttribute("body", "data-conn")) !== "connected", 10_000);
+    await waitFor("the status bar to say so", async () => /Disconnected|Connecting/.test((await page.textContent(".status .conn-text")) ?? ""), 5000);
+    await waitFor("stale badges", async () => (await page.$$(".wl .badge.stale")).length >= 10, 10_000);
+    await page.screenshot({ path: join(artifacts, "3-disconnected.png") });
+  });
+
+  await check("the page recovers on its own when the feed is back (same store)", async () => {
+    await startFeed();
+    await waitFor("data-conn = connected", async () => (await page.getAttribute("body", "data-conn")) === "connected", 30_000);
+    await waitFor("stale badges to clear", async () => (await page.$$(".wl .badge.stale")).length < 3, 20_000);
+    const before = await lasts();
+    await sleep(3000);
+    const after = await lasts();
+    const moved = Object.keys(after).filter((id) => before[id] !== after[id]).length;
+    if (moved < 3) throw new Error(`only ${moved} instruments moved in 3 s after the restart`);
+    const { bid, ask } = await bestPrices();
+    if (!(bid && ask && mantissa(bid) < mantissa(ask))) throw new Error(`book after restart: bid "${bid}", ask "${ask}"`);
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: join(artifacts, "4-recovered.png") });
+  });
+
+  await check("no errors in the page", async () => {
+    // The browser logs a failed WebSocket connect while the feed is down: expected.
+    const real = pageErrors.filter((e) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(e));
+    if (real.length > 0) throw new Error(real.join("\n"));
+  });
+}
+
+const guard = setTimeout(() => {
+  log(`overall timeout ${overallTimeoutMs} ms`);
+  results.push({ name: "overall timeout", ok: false });
+  cleanup().finally(() => process.exit(1));
+}, overallTimeoutMs);
+
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+let failed = false;
+try {
+  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} not found: apt-get install -y chromium`);
+  for (const b of ["bin/feed", "bin/ingest"]) {
+    if (!existsSync(join(root, b))) throw new Error(`${b} missing: run make feed-ui build`);
+  }
+  await main();
+} catch (e) {
+  failed = true;
+  if (!results.some((r) => !r.ok)) log(`error: ${e.stack ?? e}`);
+  try {
+    const pages = ctx?.pages() ?? [];
+    if (pages[0]) await pages[0].screenshot({ path: join(artifacts, "failure.png") });
+  } catch {}
+} finally {
+  clearTimeout(guard);
+  await cleanup();
+}
+const passed = results.filter((r) => r.ok).length;
+const nfailed = results.length - passed + (failed && results.every((r) => r.ok) ? 1 : 0);
+log(`screenshots and logs in ${artifacts}`);
+console.log(`e2e: ${passed} passed, ${nfailed} failed`);
+process.exit(failed || nfailed > 0 ? 1 : 0);
