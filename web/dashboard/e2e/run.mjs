@@ -86,7 +86,9 @@ async function stop(name, graceMs = 8000) {
 async function cleanup() {
   if (ctx) await ctx.close().catch(() => {});
   ctx = undefined;
-  for (const name of [...procs.keys()].reverse()) await stop(name, 5000).catch(() => {});
+  // ingest first: with the feed (and its embedded NATS) gone, ingest would wait to flush.
+  const names = [...procs.keys()].sort((a, b) => (a === "ingest" ? -1 : b === "ingest" ? 1 : 0));
+  for (const name of names) await stop(name, 5000).catch(() => {});
   if (!process.env.E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -260,6 +262,50 @@ async function main() {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 2) throw new Error(`page is ${overflow}px wider than a 420px screen`);
     await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  await check("frames lost in transit are detected as gaps and resynced (second tab, proxied socket)", async () => {
+    // A second tab whose WebSocket goes through Playwright, which drops a few server frames:
+    // the deltas after them no longer follow on, so the client must see the breaks, ask for
+    // resyncs, and come back to a whole, uncrossed book on its own.
+    const p2 = await ctx.newPage();
+    p2.on("pageerror", (e) => pageErrors.push(`tab 2: ${e.message}`));
+    let drop = 0;
+    let dropped = 0;
+    await p2.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => server.send(m));
+      server.onMessage((m) => {
+        if (drop > 0 && typeof m !== "string") {
+          drop--;
+          dropped++;
+          return;
+        }
+        ws.send(m);
+      });
+    });
+    await p2.goto(`${base}/`);
+    const breaks = async () => (await p2.textContent(".status"))?.match(/breaks(\d+) · resyncs (\d+)/);
+    await waitFor("tab 2 connected with a book", async () => {
+      const b = await p2.$(".ladder .side.bids .lvl .price");
+      return (await p2.getAttribute("body", "data-conn")) === "connected" && b && (await b.textContent()) !== "";
+    }, 20_000);
+    await p2.waitForTimeout(1000);
+    const before = await breaks();
+    if (!before || before[1] !== "0") throw new Error(`breaks before dropping: ${before?.[0]}`);
+    drop = 3;
+    const m = await waitFor("breaks and resyncs on screen", async () => {
+      const b = await breaks();
+      return b && Number(b[1]) > 0 && Number(b[2]) > 0 ? b : null;
+    }, 10_000);
+    log(`dropped ${dropped} frames: status says "${m[0]}"`);
+    await waitFor("every stream back in sync (no RESYNC badge, book synced)", async () => {
+      const unsynced = await p2.$(".ladder.unsynced");
+      const badges = await p2.$$(".wl .badge.resync");
+      return !unsynced && badges.length === 0;
+    }, 15_000);
+    await p2.screenshot({ path: join(artifacts, "5-after-gap.png") });
+    await p2.close();
   });
 
   await check("a stopped feed shows as disconnected and stale", async () => {

@@ -117,9 +117,9 @@ export class Store {
   onState(s: ConnState, detail: string): void {
     if (s !== "connected" && this.conn === "connected") {
       this.lostAtMs = Date.now();
-      if (this.focus) this.addMarker(this.focus, "disconnected");
+      if (this.focus) this.addMarker(this.focus, "offline");
     }
-    if (s === "connected" && this.lostAtMs > 0 && this.focus) this.addMarker(this.focus, "reconnected");
+    if (s === "connected" && this.lostAtMs > 0 && this.focus) this.addMarker(this.focus, "back");
     if (s === "connected") this.lostAtMs = 0;
     this.conn = s;
     this.connDetail = detail;
@@ -195,8 +195,9 @@ export class Store {
       r.resyncing = this.sub(id)?.resync.size ?? 0;
       this.dirtyRows.add(id);
     }
+    // Short: the marker's text sits on the chart next to the newest bar.
     const what = ch === Channel.BOOK ? "book" : ch === Channel.CANDLES ? "bars" : ch === Channel.TRADES ? "trades" : ch === Channel.QUOTE ? "quote" : "stats";
-    this.addMarker(id, `${why} ${what}: resync`);
+    this.addMarker(id, `${why === "checksum" ? "cksum" : why} ${what}`);
     this.statusDirty = true;
     this.headerDirty = true;
   }

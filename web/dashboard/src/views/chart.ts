@@ -79,7 +79,7 @@ export class ChartView {
       grid: { vertLines: { color: "rgba(139,152,169,0.07)" }, horzLines: { color: "rgba(139,152,169,0.07)" } },
       crosshair: { mode: CrosshairMode.Normal },
       rightPriceScale: { borderColor: "rgba(139,152,169,0.2)" },
-      timeScale: { borderColor: "rgba(139,152,169,0.2)", timeVisible: true, secondsVisible: true, rightOffset: 4 },
+      timeScale: { borderColor: "rgba(139,152,169,0.2)", timeVisible: true, secondsVisible: true, rightOffset: 8 },
     });
     this.candles = this.chart.addSeries(CandlestickSeries, {
       upColor: colors.up,
@@ -197,7 +197,7 @@ export class ChartView {
     for (const m of list) {
       const t = snap(this.times, Number(bucketOf(BigInt(m.timeS), step)));
       if (t === undefined) continue;
-      const bad = !m.text.startsWith("reconnected");
+      const bad = m.text !== "back";
       out.push({
         time: t as UTCTimestamp,
         position: "aboveBar",
