@@ -77,7 +77,8 @@ type Config struct {
 	JSON bool
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
 	if c.SoftLimit <= 0 {
 		c.SoftLimit = 1 << 20
 	}
@@ -148,7 +149,7 @@ var ErrClosed = errors.New("fanout: connection closed")
 // New returns a Conn writing to sock. Start must be called to begin writing.
 func New(sock Socket, cfg Config, hooks Hooks) *Conn {
 	return &Conn{
-		cfg:   cfg.withDefaults(),
+		cfg:   cfg.WithDefaults(),
 		sock:  sock,
 		hooks: hooks,
 		wake:  make(chan struct{}, 1),

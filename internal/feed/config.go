@@ -90,6 +90,9 @@ func (c Config) Validate() error {
 	if c.Owners > 1024 {
 		return fmt.Errorf("feed: %d owners is more than 1024", c.Owners)
 	}
+	if ping := c.Conn.WithDefaults().PingInterval; c.ReadTimeout <= ping {
+		return fmt.Errorf("feed: read timeout %v must exceed the ping interval %v, or answering clients are closed", c.ReadTimeout, ping)
+	}
 	if c.ReadLimit < 256 {
 		return fmt.Errorf("feed: read limit %d below 256 bytes", c.ReadLimit)
 	}

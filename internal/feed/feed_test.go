@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -241,6 +242,12 @@ func TestSlowConsumer(t *testing.T) {
 	closed := testutil.ToFloat64(e.srv.metrics.closes.WithLabelValues("4000")) +
 		testutil.ToFloat64(e.srv.metrics.closes.WithLabelValues("4001"))
 	if conflated == 0 && closed == 0 {
+		mfs, _ := e.reg.Gather()
+		for _, mf := range mfs {
+			if strings.Contains(mf.GetName(), "closes") || strings.Contains(mf.GetName(), "connections") || strings.Contains(mf.GetName(), "snapshots") {
+				t.Logf("%s", mf.String())
+			}
+		}
 		t.Fatal("the stalled client was neither conflated nor closed")
 	}
 	if maxPending > cfg.Conn.HardLimit {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
@@ -70,6 +71,21 @@ func (e *env) startFeed(cfg Config) {
 	e.srv, e.svc = srv, svc
 	e.http = "http://" + svc.Addr().String()
 	e.url = "ws://" + svc.Addr().String() + "/ws"
+	waitFor(t, 10*time.Second, "feed ready", srv.ready.Load)
+}
+
+// waitApplied waits until the feed has applied every event p published.
+func (e *env) waitApplied(p *publisher) {
+	e.t.Helper()
+	p.mu.Lock()
+	total := 0
+	for _, evs := range p.events {
+		total += len(evs)
+	}
+	p.mu.Unlock()
+	waitFor(e.t, 20*time.Second, "feed to apply every event", func() bool {
+		return int(testutil.ToFloat64(e.srv.metrics.events)) >= total
+	})
 }
 
 // waitFor polls cond until it holds or fails the test after d.

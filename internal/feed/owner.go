@@ -40,6 +40,7 @@ type instrument struct {
 	handle  uint32
 	streams [][]*sub
 	bySess  map[*session][]*sub
+	pending int // subscribers waiting for their first snapshot
 }
 
 // command is a request from a session to an owner.
@@ -175,6 +176,9 @@ func (o *owner) apply(ev *pb.Event) {
 		}
 		return
 	}
+	if in.pending > 0 {
+		o.retryPending(in)
+	}
 	o.deliver(in, streamQuote, res.Quote)
 	o.deliver(in, streamTrades, res.Trades)
 	o.deliver(in, streamCandles, res.Candles)
@@ -193,6 +197,21 @@ func (o *owner) apply(ev *pb.Event) {
 	}
 	for i, d := range res.Book {
 		o.deliver(in, streamBook0+i, d)
+	}
+}
+
+// retryPending sends a first snapshot to subscribers that had none because the instrument had
+// no state yet (its first event was rejected, say). Book subscribers wait for BookReset instead.
+func (o *owner) retryPending(in *instrument) {
+	for stream, subs := range in.streams {
+		if stream >= streamBook0 {
+			continue
+		}
+		for _, s := range subs {
+			if s.pending {
+				o.snapshot(in, s, stream, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
+			}
+		}
 	}
 }
 
@@ -261,7 +280,10 @@ func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotR
 	if !ok {
 		snap := in.st.Snapshot(s.ch, max(stream-streamBook0, 0), reason)
 		if snap == nil {
-			s.pending = true
+			if !s.pending {
+				s.pending = true
+				in.pending++
+			}
 			return
 		}
 		snap.Handle = in.handle
@@ -271,7 +293,10 @@ func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotR
 	gen := out.Gen()
 	if out.Enqueue(b, fanout.Snapshot, gen) == fanout.Queued {
 		s.gen = gen
-		s.pending = false
+		if s.pending {
+			s.pending = false
+			in.pending--
+		}
 		o.hub.metrics.snapshots.WithLabelValues(reasonLabel(reason)).Inc()
 	}
 	// Otherwise the generation moved on again (a cmdConflated follows) or the connection
@@ -461,6 +486,9 @@ func (o *owner) removeSubs(in *instrument, sess *session, chans []pb.Channel) []
 		if chans != nil && !containsChannel(chans, s.ch) {
 			kept = append(kept, s)
 			continue
+		}
+		if s.pending {
+			in.pending--
 		}
 		list := in.streams[s.stream]
 		last := list[len(list)-1]

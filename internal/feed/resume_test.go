@@ -62,6 +62,7 @@ func TestResume(t *testing.T) {
 
 			p.publish(tt.missed)
 			last := p.finish()
+			e.waitApplied(p)
 			c2 := mustDial(t, e.url, wire.SubprotocolProto)
 			f.c, f.handles, f.reasons, f.resumed = c2, map[uint32]string{}, map[pb.SnapshotReason]int{}, nil
 			resume := f.positions()

@@ -228,7 +228,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		},
 		Closed: func(code int, reason string) {
 			s.metrics.closes.WithLabelValues(strconv.Itoa(code)).Inc()
-			if code != wire.CloseNormal && code != wire.CloseGoingAway {
+			if code != wire.CloseNormal && code != wire.CloseGoingAway && code != closeLost {
 				s.log.Info("closing connection", "conn", sess.id, "remote", ip, "code", code, "reason", reason)
 			}
 		},
@@ -246,6 +246,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sess.out.Close(wire.CloseGoingAway, "server shutting down")
 	}
 	s.metrics.connections.Inc()
+	sess.lastRead.Store(time.Now().UnixNano())
 	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 	sess.out.Start(s.launch)
 	s.launch(conn.ReadLoop)
@@ -312,7 +313,22 @@ func (h *handler) OnClose(c *gws.Conn, err error) {
 	if sess == nil {
 		return
 	}
-	sess.out.Close(wire.CloseNormal, "")
+	var ce *gws.CloseError
+	if errors.As(err, &ce) { // the client closed
+		sess.out.Close(wire.CloseNormal, "")
+	} else {
+		// A failed write makes gws close the socket and report the write's error here, so an
+		// i/o timeout may be the writer's: give the writer a moment to close with its reason.
+		select {
+		case <-sess.out.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(time.Unix(0, sess.lastRead.Load())) >= h.s.cfg.ReadTimeout {
+			sess.out.Close(wire.ClosePingTimeout, "nothing received within the read timeout")
+		} else {
+			sess.out.Close(closeLost, "connection lost")
+		}
+	}
 	sess.closed()
 	s := h.s
 	s.mu.Lock()
@@ -322,19 +338,30 @@ func (h *handler) OnClose(c *gws.Conn, err error) {
 	s.metrics.connections.Dec()
 }
 
+// closeLost labels a connection that broke without a close handshake (RFC 6455's 1006, which
+// is never sent on the wire).
+const closeLost = 1006
+
+// touch records that the client is alive and extends the read deadline.
+func (h *handler) touch(c *gws.Conn) {
+	now := time.Now()
+	if sess := sessionOf(c); sess != nil {
+		sess.lastRead.Store(now.UnixNano())
+	}
+	_ = c.SetReadDeadline(now.Add(h.s.cfg.ReadTimeout))
+}
+
 func (h *handler) OnPing(c *gws.Conn, payload []byte) {
-	_ = c.SetReadDeadline(time.Now().Add(h.s.cfg.ReadTimeout))
+	h.touch(c)
 	_ = c.WritePong(payload)
 }
 
-func (h *handler) OnPong(c *gws.Conn, payload []byte) {
-	_ = c.SetReadDeadline(time.Now().Add(h.s.cfg.ReadTimeout))
-}
+func (h *handler) OnPong(c *gws.Conn, payload []byte) { h.touch(c) }
 
 func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	sess := sessionOf(c)
-	_ = c.SetReadDeadline(time.Now().Add(h.s.cfg.ReadTimeout))
+	h.touch(c)
 	wantText := sess.json
 	if (m.Opcode == gws.OpcodeText) != wantText {
 		sess.out.Close(wire.CloseProtocolError, "wrong frame type for subprotocol")

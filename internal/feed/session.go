@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,6 +25,8 @@ type session struct {
 	ip     string
 	log    *slog.Logger
 	limits wire.Limits
+	// lastRead is when anything (a frame, a ping, a pong) last came from the client, Unix ns.
+	lastRead atomic.Int64
 
 	// owned by the read goroutine:
 	limiter *rate.Limiter
@@ -67,25 +70,35 @@ func (s *session) sendError(reqID uint32, code pb.ErrorCode, msg, instrument str
 // onMessage handles one client frame. It returns a close code and reason when the connection
 // must close, or 0.
 func (s *session) onMessage(data []byte) (int, string) {
-	m, err := wire.DecodeClientMessage(data, s.subprotocol(), s.limits)
-	var ce *wire.CommandError
-	switch {
-	case errors.As(err, &ce):
-		s.sendError(ce.ID, ce.Code, ce.Message, "")
-		return 0, ""
-	case err != nil:
-		s.hub.metrics.commandErrors.WithLabelValues("undecodable").Inc()
-		return wire.CloseProtocolError, "undecodable command"
-	}
-	if !s.limiter.Allow() {
+	// Every frame counts against the rate limit, valid or not.
+	limited := !s.limiter.Allow()
+	if limited {
 		s.strikes++
 		if s.strikes >= maxStrikes {
 			return wire.CloseRateLimited, "command rate limit"
 		}
-		s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_RATE_LIMITED, "too many commands", "")
+	} else {
+		s.strikes = 0
+	}
+	m, err := wire.DecodeClientMessage(data, s.subprotocol(), s.limits)
+	var ce *wire.CommandError
+	switch {
+	case err != nil && !errors.As(err, &ce):
+		s.hub.metrics.commandErrors.WithLabelValues("undecodable").Inc()
+		return wire.CloseProtocolError, "undecodable command"
+	case limited:
+		id := uint32(0)
+		if m != nil {
+			id = m.Id
+		} else {
+			id = ce.ID
+		}
+		s.sendError(id, pb.ErrorCode_ERROR_CODE_RATE_LIMITED, "too many commands", "")
+		return 0, ""
+	case ce != nil:
+		s.sendError(ce.ID, ce.Code, ce.Message, "")
 		return 0, ""
 	}
-	s.strikes = 0
 	h := s.hub
 	switch c := m.Command.(type) {
 	case *pb.ClientMessage_Subscribe:

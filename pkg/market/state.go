@@ -163,11 +163,21 @@ func (s *State) Apply(ev *pb.Event) (*Result, error) {
 		s.book.Reset()
 		s.bookSynced = false
 		s.quote = quote{}
-		clear(s.last)
+		// Joining an epoch after its start (history cut by retention), nothing is known of the
+		// streams before this event: chain them to seq-1 so that a client positioned earlier
+		// sees a gap instead of a false continuation.
+		for i := range s.last {
+			s.last[i] = ev.Seq - 1
+		}
 	case ev.Seq != s.seq+1:
 		res.Gap = true
 		s.gaps++
 		s.bookSynced = false
+		// Any stream may have changed in the missed events: chain to just before this one, so
+		// that every client of every stream resyncs instead of silently missing them.
+		for i := range s.last {
+			s.last[i] = ev.Seq - 1
+		}
 	}
 	s.seq = ev.Seq
 

@@ -377,3 +377,26 @@ func BenchmarkApply(b *testing.B) {
 		i++
 	}
 }
+
+// TestJoinMidEpochChainsToBefore: a state that starts (or resumes after a gap) in the middle of
+// an epoch chains every stream to the event before, so that no client positioned earlier can
+// take its first deltas for a continuation.
+func TestJoinMidEpochChainsToBefore(t *testing.T) {
+	s := NewState(testID, Config{})
+	trade := func(seq uint64) *pb.Event {
+		return &pb.Event{Instrument: testID, Epoch: 9, Seq: seq, VenueTimeNs: 1e18, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 5, Size: 1}}}
+	}
+	res, err := s.Apply(trade(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Trades.PrevSeq != 99 || res.Stats.PrevSeq != 99 {
+		t.Fatalf("first deltas chain to %d/%d, want 99", res.Trades.PrevSeq, res.Stats.PrevSeq)
+	}
+	if res, _ = s.Apply(trade(101)); res.Trades.PrevSeq != 100 {
+		t.Fatalf("next delta chains to %d, want 100", res.Trades.PrevSeq)
+	}
+	if res, _ = s.Apply(trade(150)); !res.Gap || res.Trades.PrevSeq != 149 {
+		t.Fatalf("after a gap: gap %v, chains to %d, want 149", res.Gap, res.Trades.PrevSeq)
+	}
+}

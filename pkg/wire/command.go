@@ -55,7 +55,9 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 	m := &pb.ClientMessage{}
 	var err error
 	if subprotocol == SubprotocolJSON {
-		err = protojson.UnmarshalOptions{DiscardUnknown: false}.Unmarshal(data, m)
+		// Unknown fields and enum names are ignored, as in binary, so that a client written for a
+		// later minor version still talks to this server.
+		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
 	} else {
 		err = proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
 	}

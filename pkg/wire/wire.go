@@ -83,10 +83,12 @@ func JSONFrame(dst []byte, msgs [][]byte, unixNano int64) []byte {
 // DecodeFrame decodes a server frame in the given subprotocol into f.
 func DecodeFrame(data []byte, subprotocol string, f *pb.ServerFrame) error {
 	var err error
+	// Unknown fields and enum values are skipped so that a client keeps working when the server
+	// adds them (docs/PROTOCOL.md, Versioning).
 	if subprotocol == SubprotocolJSON {
-		err = protojson.Unmarshal(data, f)
+		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, f)
 	} else {
-		err = proto.Unmarshal(data, f)
+		err = proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, f)
 	}
 	if err != nil {
 		return fmt.Errorf("wire: decode server frame: %w", err)

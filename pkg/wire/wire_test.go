@@ -112,7 +112,7 @@ func TestDecodeClientMessage(t *testing.T) {
 		{name: "list", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{}}})},
 		{name: "garbage", data: []byte{0xff, 0xff, 0xff, 0xff}, wantErr: ErrUndecodable},
 		{name: "garbage json", json: true, data: []byte(`{"subscribe":`), wantErr: ErrUndecodable},
-		{name: "unknown json field", json: true, data: []byte(`{"hack":1}`), wantErr: ErrUndecodable},
+		{name: "unknown json field is ignored", json: true, data: []byte(`{"id":1,"ping":{"nonce":"2"},"future":1}`)},
 		{name: "empty", data: nil, wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
 		{name: "no instruments", data: encode(t, sub(nil, nil, 0)), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
 		{name: "bad id", data: encode(t, sub([]string{"ACME"}, nil, 0)), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
