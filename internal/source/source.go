@@ -261,15 +261,16 @@ func (b *Book) Desync() bool {
 }
 
 // Resynced emits the events that (re)start an instrument's book from the levels now in b:
-// after a break, Core.Break, InstrumentInfo and the snapshot; the first time, InstrumentInfo
-// if not sent yet and the snapshot.
+// InstrumentInfo if not sent yet, then the snapshot. After a break it first calls Core.Break,
+// so that the snapshot opens the instrument's new epoch (a new epoch starts with a book
+// snapshot; the reference data carries over).
 func (c *Core) Resynced(in *Instrument, b *Book, f *Frame, venueNs int64, emit Emit) error {
 	broken := b.Broken
 	b.Synced, b.Broken = true, false
-	if broken {
+	if broken && in.announced {
 		c.Break(in)
 	}
-	if err := c.Announce(in, f, broken, emit); err != nil {
+	if err := c.Announce(in, f, false, emit); err != nil {
 		return err
 	}
 	bids := append([]book.Level(nil), b.Bids()...)

@@ -53,6 +53,10 @@ type Config struct {
 	Interval time.Duration
 	// Hold keeps the replay at its start until Release is called (snapshots are still sent).
 	Hold bool
+	// WaitResync makes the venue deterministic for tests: after a Drop, Corrupt or Disconnect
+	// the replay sends the faulted stream's next frame (which shows the break) and then waits
+	// until a client took a snapshot (a REST depth request, or a book subscription).
+	WaitResync bool
 }
 
 // venue is what differs between the Kraken and Binance fakes.
@@ -88,10 +92,14 @@ type Server struct {
 	wg       sync.WaitGroup
 	quit     chan struct{}
 	closing  bool
+	waiting  bool          // WaitResync: no frame until a snapshot was taken
+	armed    string        // WaitResync: wait after the next frame of this key
+	resynced chan struct{} // signalled when waiting ends
 }
 
 func newServer(cfg Config, v venue, start int) *Server {
-	s := &Server{cfg: cfg, v: v, faults: map[int]FaultKind{}, start: start, held: make(chan struct{}), quit: make(chan struct{})}
+	s := &Server{cfg: cfg, v: v, faults: map[int]FaultKind{}, start: start, held: make(chan struct{}), quit: make(chan struct{}),
+		resynced: make(chan struct{}, 1)}
 	for _, f := range cfg.Faults {
 		s.faults[f.At] = f.Kind
 	}
@@ -238,6 +246,9 @@ func (s *Server) stream(c *conn, sock *gws.Conn) {
 			c.started = true
 			s.mu.Lock()
 			snap := s.v.snapshot(k)
+			if snap != nil {
+				s.snapshotTakenLocked()
+			}
 			s.mu.Unlock()
 			if snap != nil && !write(snap) {
 				return false
@@ -265,10 +276,13 @@ func (s *Server) stream(c *conn, sock *gws.Conn) {
 			return
 		default:
 		}
-		if !c.started || !s.isReleased() || s.Done() {
-			var held <-chan struct{}
+		if !c.started || !s.isReleased() || s.Done() || s.isWaiting() {
+			var held, resynced <-chan struct{}
 			if !s.isReleased() {
 				held = s.held
+			}
+			if s.isWaiting() {
+				resynced = s.resynced
 			}
 			select {
 			case msg := <-c.ctl:
@@ -280,6 +294,7 @@ func (s *Server) stream(c *conn, sock *gws.Conn) {
 			case <-s.quit:
 				return
 			case <-held:
+			case <-resynced:
 			}
 			continue
 		}
@@ -304,6 +319,16 @@ func (s *Server) stream(c *conn, sock *gws.Conn) {
 			continue
 		}
 		data := f.Data
+		s.mu.Lock()
+		if s.armed != "" && s.armed == key && s.faults[i] == 0 {
+			s.armed, s.waiting = "", true // after this frame
+		}
+		// A Kraken client resubscribes (and gets snapshots) as it reconnects: no need to wait.
+		_, isKraken := s.v.(*krakenVenue)
+		if k := s.faults[i]; s.cfg.WaitResync && (k == Drop || k == Corrupt || (k == Disconnect && !isKraken)) {
+			s.armed = key
+		}
+		s.mu.Unlock()
 		switch s.faults[i] {
 		case Drop:
 			continue
@@ -322,6 +347,23 @@ func (s *Server) stream(c *conn, sock *gws.Conn) {
 			return // the deferred close drops the connection without a close frame
 		}
 	}
+}
+
+// snapshotTaken ends a WaitResync pause. Call with s.mu held.
+func (s *Server) snapshotTakenLocked() {
+	if s.waiting {
+		s.waiting = false
+		select {
+		case s.resynced <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Server) isWaiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
 }
 
 func (s *Server) isReleased() bool {
@@ -561,6 +603,7 @@ func (s *Server) serveDepth(w http.ResponseWriter, r *http.Request, b *binanceVe
 			return out
 		}
 		body, _ = json.Marshal(map[string]any{"lastUpdateId": last, "bids": rows(bk.Bids()), "asks": rows(bk.Asks())})
+		s.snapshotTakenLocked()
 	}
 	s.mu.Unlock()
 	if body == nil {
