@@ -21,6 +21,12 @@ const focusChannels = [Channel.BOOK, Channel.TRADES, Channel.CANDLES];
 const bookDepth = 20;
 const ladderLevels = 15;
 const tapeRows = 40;
+/**
+ * The ladder and the tape repaint at most this often. Their 70 rows of figures cost the browser
+ * more layout than everything else together, and no one reads a level that lasted less than
+ * 50 ms: 20 paints a second keep them live without taking frames from the chart and the list.
+ */
+const bookPaintMs = 50;
 /** Backlog bounds while the tab is hidden (no animation frames): beyond them, redraw instead. */
 const maxPending = 10_000;
 
@@ -124,6 +130,7 @@ document.addEventListener("keydown", (e) => {
 
 // Painting: all state changes are already applied; draw what is dirty, once per frame.
 let lastStatus = 0;
+let lastBook = 0;
 function frame(now: number): void {
   const wall = performance.timeOrigin + performance.now();
   for (const t of store.pendingIngestMs) store.toScreen.add(wall - t);
@@ -154,11 +161,13 @@ function frame(now: number): void {
     store.markersDirty = false;
     chart.setMarkers(store.focus ? (store.markers.get(store.focus) ?? []) : []);
   }
-  if (store.bookDirty) {
+  const bookDue = now - lastBook >= bookPaintMs;
+  if (bookDue && (store.bookDirty || store.tapeDirty)) lastBook = now;
+  if (store.bookDirty && bookDue) {
     store.bookDirty = false;
     ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!rep?.synced(Channel.BOOK));
   }
-  if (store.tapeDirty) {
+  if (store.tapeDirty && bookDue) {
     store.tapeDirty = false;
     tape.paint(rep?.trades ?? [], row?.info);
   }
