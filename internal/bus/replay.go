@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -38,15 +39,17 @@ const (
 	replayErrorHeader = "Tickwire-Error"
 )
 
-// Pending limits of a replay subscription. A replay at full speed can outrun its subscriber;
-// NATS then drops messages for it (a slow consumer, counted in tickwire_bus_async_errors_total)
-// and the subscriber sees a gap in the session's chains and must resync. 64k messages (about a
-// second of a fast replay) and 64 MiB absorb bursts without letting a stuck subscriber grow
-// memory without bound.
-const (
-	ReplayPendingMsgs  = 64 << 10
-	ReplayPendingBytes = 64 << 20
-)
+// ReplayPendingMsgs bounds the messages a replay subscription holds for its callbacks. A replay
+// at full speed can outrun its subscriber; NATS then drops messages for it (a slow consumer,
+// counted in tickwire_bus_async_errors_total) and the subscriber sees a gap in the session's
+// chains and must resync. 64k messages (a fraction of a second of a full-speed replay, at most
+// a few tens of MB of events) absorb bursts without letting a stuck subscriber grow memory
+// without bound.
+const ReplayPendingMsgs = 64 << 10
+
+// flushTimeout bounds FlushReplay when its context has no deadline: a round trip that takes
+// this long means the connection is down.
+const flushTimeout = 10 * time.Second
 
 // controlPendingMsgs bounds control requests queued for a replayer: they are rare and answered
 // within milliseconds, so a queue this long means the replayer is stuck.
@@ -131,9 +134,14 @@ func (b *Bus) PublishReplayStatus(session string, st *tickwirev1.ReplayStatus) e
 }
 
 // FlushReplay waits until the server has received everything published on core NATS so far (a
-// round trip), or ctx ends. A replayer at full speed calls it every so often so that it cannot
-// run further ahead of the server than that.
+// round trip), or ctx ends (without a deadline on ctx, at most flushTimeout). A replayer at full
+// speed calls it every so often so that it cannot run further ahead of the server than that.
 func (b *Bus) FlushReplay(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
 	if err := b.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("bus: flush: %w", closedErr(err))
 	}
@@ -176,57 +184,78 @@ func (g *guardedSub) stop() {
 
 // SubscribeReplay delivers a replay session's events to onEvent and its status messages to
 // onStatus (either may be nil), in the order the replayer published them, one at a time from
-// one goroutine. A message that does not decode is counted and skipped. Messages beyond the
-// pending limits (ReplayPendingMsgs, ReplayPendingBytes) are dropped by NATS: the subscriber then
-// sees a gap in a chain. stop unsubscribes and waits until no callback runs; it is safe to call
-// more than once.
+// one goroutine. A message that does not decode is counted and skipped. At most
+// ReplayPendingMsgs messages wait for the callbacks; NATS drops what arrives beyond that (a
+// slow consumer, counted in tickwire_bus_async_errors_total), and the subscriber then sees a gap
+// in a chain. stop unsubscribes and waits until no callback runs; it is safe to call more than
+// once.
 func (b *Bus) SubscribeReplay(session string, onEvent func(*tickwirev1.Event), onStatus func(*tickwirev1.ReplayStatus)) (stop func(), err error) {
 	if err := ValidSessionID(session); err != nil {
 		return nil, err
 	}
-	eventsPrefix := replayPrefix + session + ".events."
+	// Two subscriptions (the control subject must not have a responder other than the
+	// replayer) into one channel: the connection's reader pushes in arrival order, so one
+	// goroutine sees events and status in publish order.
+	ch := make(chan *nats.Msg, ReplayPendingMsgs)
 	statusSubj := ReplayStatusSubject(session)
-	g := &guardedSub{}
-	g.mu.Lock() // no callback before g.sub is set
-	defer g.mu.Unlock()
-	// One subscription for events and status, so that one goroutine sees them in publish order.
-	g.sub, err = b.nc.Subscribe(replayPrefix+session+".>", func(msg *nats.Msg) {
-		g.run(func() {
-			switch {
-			case strings.HasPrefix(msg.Subject, eventsPrefix):
-				if onEvent == nil {
-					return
-				}
-				ev := new(tickwirev1.Event)
-				if err := proto.Unmarshal(msg.Data, ev); err != nil {
-					b.m.decodeErrors.Inc()
-					b.logger.Error("undecodable replay event skipped", "subject", msg.Subject, "err", err)
-					return
-				}
-				onEvent(ev)
-			case msg.Subject == statusSubj:
+	evSub, err := b.nc.ChanSubscribe(replayPrefix+session+".events.>", ch)
+	if err != nil {
+		return nil, fmt.Errorf("bus: subscribe replay %s: %w", session, closedErr(err))
+	}
+	stSub, err := b.nc.ChanSubscribe(statusSubj, ch)
+	if err != nil {
+		_ = evSub.Unsubscribe()
+		return nil, fmt.Errorf("bus: subscribe replay %s: %w", session, closedErr(err))
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var msg *nats.Msg
+			select {
+			case msg = <-ch:
+			case <-quit:
+				return
+			}
+			select {
+			case <-quit: // stopped meanwhile: deliver nothing more
+				return
+			default:
+			}
+			if msg.Subject == statusSubj {
 				if onStatus == nil {
-					return
+					continue
 				}
 				st := new(tickwirev1.ReplayStatus)
 				if err := proto.Unmarshal(msg.Data, st); err != nil {
 					b.m.decodeErrors.Inc()
 					b.logger.Error("undecodable replay status skipped", "subject", msg.Subject, "err", err)
-					return
+					continue
 				}
 				onStatus(st)
+				continue
 			}
-			// Anything else (control requests) is not for subscribers.
+			if onEvent == nil {
+				continue
+			}
+			ev := new(tickwirev1.Event)
+			if err := proto.Unmarshal(msg.Data, ev); err != nil {
+				b.m.decodeErrors.Inc()
+				b.logger.Error("undecodable replay event skipped", "subject", msg.Subject, "err", err)
+				continue
+			}
+			onEvent(ev)
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = evSub.Unsubscribe() // fails only if already closed: nothing is delivered then
+			_ = stSub.Unsubscribe()
+			close(quit)
+			<-done
 		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bus: subscribe replay %s: %w", session, closedErr(err))
-	}
-	if err := g.sub.SetPendingLimits(ReplayPendingMsgs, ReplayPendingBytes); err != nil {
-		_ = g.sub.Unsubscribe()
-		return nil, fmt.Errorf("bus: replay pending limits: %w", err)
-	}
-	return g.stop, nil
+	}, nil
 }
 
 // RequestReplayControl sends c to the session's replayer and returns the status after it. It

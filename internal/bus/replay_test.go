@@ -179,6 +179,14 @@ func TestReplayControl(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
+	// A subscriber of the session is not a responder: without a replayer the request fails at
+	// once rather than timing out.
+	stopSub, err := client.SubscribeReplay("nobody", func(*pb.Event) {}, func(*pb.ReplayStatus) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopSub()
+	_ = client.FlushReplay(ctx)
 	if _, err := client.RequestReplayControl(ctx, "nobody", &pb.ReplayControl{}); !errors.Is(err, bus.ErrNoReplay) {
 		t.Fatalf("no replayer: %v", err)
 	}

@@ -1,0 +1,279 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/replay/replaytest"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// session collects what a replay session publishes.
+type session struct {
+	mu       sync.Mutex
+	events   []*pb.Event
+	statuses []*pb.ReplayStatus
+	arrived  []time.Time // per event
+}
+
+func (s *session) lock() func() { s.mu.Lock(); return s.mu.Unlock }
+
+func (s *session) lastStatus() *pb.ReplayStatus {
+	defer s.lock()()
+	if len(s.statuses) == 0 {
+		return nil
+	}
+	return s.statuses[len(s.statuses)-1]
+}
+
+func (s *session) count() int { defer s.lock()(); return len(s.events) }
+
+// generation returns the events of one epoch.
+func (s *session) epochEvents(epoch uint64) []*pb.Event {
+	defer s.lock()()
+	var out []*pb.Event
+	for _, ev := range s.events {
+		if ev.Epoch == epoch {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+type fixture struct {
+	srv    *bus.Embedded
+	b      *bus.Bus
+	stored []*pb.Event
+}
+
+func newFixture(t *testing.T) *fixture {
+	srv := bustest.Start(t)
+	b := bustest.Connect(t, srv)
+	return &fixture{srv: srv, b: b, stored: replaytest.Fill(t, b, replaytest.Config{Instruments: 5, Events: 4000})}
+}
+
+// start subscribes to cfg's session and runs a Replayer for it until the test ends.
+func (f *fixture) start(t *testing.T, cfg Config) (*Replayer, *session) {
+	t.Helper()
+	sub := bustest.Connect(t, f.srv)
+	s := &session{}
+	stop, err := sub.SubscribeReplay(cfg.Session,
+		func(ev *pb.Event) { defer s.lock()(); s.events = append(s.events, ev); s.arrived = append(s.arrived, time.Now()) },
+		func(st *pb.ReplayStatus) { defer s.lock()(); s.statuses = append(s.statuses, st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := sub.FlushReplay(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg, BusSource{Bus: f.b}, f.b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	return r, s
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func finished(s *session, gen uint32) func() bool {
+	return func() bool {
+		st := s.lastStatus()
+		return st != nil && st.State == pb.ReplayState_REPLAY_STATE_FINISHED && st.Generation == gen
+	}
+}
+
+func control(t *testing.T, b *bus.Bus, session string, c *pb.ReplayControl) *pb.ReplayStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := b.RequestReplayControl(ctx, session, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func window(fromMs, toMs int) Window {
+	return Window{From: replaytest.T0.Add(time.Duration(fromMs) * time.Millisecond), To: replaytest.T0.Add(time.Duration(toMs) * time.Millisecond)}
+}
+
+func TestReplayFullSpeed(t *testing.T) {
+	f := newFixture(t)
+	win := window(1500, 3200)
+	r, s := f.start(t, Config{Session: "full", Window: win, Speed: 0})
+	waitFor(t, "finish", 15*time.Second, finished(s, 0))
+	got := s.epochEvents(s.events[0].Epoch)
+	if len(got) != s.count() {
+		t.Fatalf("events of %d epochs", 2)
+	}
+	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch)
+	st := s.lastStatus()
+	if st.Events != uint64(len(got)) || st.ClockNs != win.To.UnixNano() || st.Session != "full" ||
+		st.FromNs != win.From.UnixNano() || st.ToNs != win.To.UnixNano() || len(st.Instruments) != 5 {
+		t.Fatalf("final status %v (%d events)", st, len(got))
+	}
+	if !proto_equal(r.Status(), st) {
+		t.Fatalf("Status() %v, last published %v", r.Status(), st)
+	}
+	// The id is taken while the session runs.
+	r2, err := New(Config{Session: "full", Window: win}, BusSource{Bus: f.b}, f.b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Run(context.Background()); !errors.Is(err, ErrSessionExists) {
+		t.Fatalf("second replayer: %v", err)
+	}
+}
+
+// TestReplayPacing: a 2 s window at 10x takes about 0.2 s, a 0.5 s window at 1x about 0.5 s,
+// and events arrive on their schedule.
+func TestReplayPacing(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name       string
+		win        Window
+		speed      float64
+		lo, hi     time.Duration
+		wantLength time.Duration
+	}{
+		{"10x", window(1000, 3000), 10, 100 * time.Millisecond, time.Second, 200 * time.Millisecond},
+		{"1x", window(2000, 2500), 1, 400 * time.Millisecond, 1500 * time.Millisecond, 500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s := f.start(t, Config{Session: "pace-" + tc.name[:2], Window: tc.win, Speed: tc.speed})
+			waitFor(t, "first event", 10*time.Second, func() bool { return s.count() > 0 })
+			waitFor(t, "finish", 10*time.Second, finished(s, 0))
+			s.mu.Lock()
+			first := s.arrived[0]
+			took := s.arrived[len(s.arrived)-1].Sub(first) // the last event is due shortly before `to`
+			// Each event's arrival against its schedule (up to a constant: the first event's
+			// latency); the spread of these offsets is the pacing error.
+			var offs []time.Duration
+			for i, ev := range s.events {
+				sched := time.Duration(float64(EventTime(ev)-tc.win.From.UnixNano()) / tc.speed)
+				offs = append(offs, s.arrived[i].Sub(first)-sched)
+			}
+			n := len(s.events)
+			s.mu.Unlock()
+			slices.Sort(offs)
+			p50, p99 := offs[len(offs)/2], offs[len(offs)*99/100]
+			t.Logf("%s: %d events over %s of window took %s (ideal %s); arrival vs schedule: median %s, p99-median %s, max-min %s",
+				tc.name, n, tc.win.To.Sub(tc.win.From), took.Round(time.Millisecond), tc.wantLength,
+				p50.Round(time.Microsecond), (p99 - p50).Round(time.Microsecond), (offs[len(offs)-1] - offs[0]).Round(time.Microsecond))
+			if took < tc.lo || took > tc.hi {
+				t.Fatalf("took %s, want %s..%s", took, tc.lo, tc.hi)
+			}
+		})
+	}
+}
+
+func TestReplayPauseResume(t *testing.T) {
+	f := newFixture(t)
+	win := window(1000, 2000)
+	_, s := f.start(t, Config{Session: "pause", Window: win, Speed: 2})
+	waitFor(t, "some events", 10*time.Second, func() bool { return s.count() > 50 })
+	st := control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Pause{Pause: true}})
+	if st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
+		t.Fatalf("after pause: %v", st)
+	}
+	time.Sleep(100 * time.Millisecond) // in flight before the pause
+	n1 := s.count()
+	time.Sleep(300 * time.Millisecond)
+	if n2 := s.count(); n2 != n1 {
+		t.Fatalf("%d events while paused", n2-n1)
+	}
+	if st := control(t, f.b, "pause", &pb.ReplayControl{}); st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
+		t.Fatalf("status query: %v", st)
+	}
+	st = control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Resume{Resume: true}})
+	if st.State != pb.ReplayState_REPLAY_STATE_RUNNING {
+		t.Fatalf("after resume: %v", st)
+	}
+	control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 0}})
+	waitFor(t, "finish", 10*time.Second, finished(s, 0))
+	got := s.epochEvents(s.events[0].Epoch)
+	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch)
+}
+
+// TestReplaySeek: a seek starts a new epoch whose snapshots equal the state rebuilt
+// independently at the target, then the stored events from there; seeking back after the end
+// replays again.
+func TestReplaySeek(t *testing.T) {
+	f := newFixture(t)
+	win := window(500, 3500)
+	_, s := f.start(t, Config{Session: "seek", Window: win, Speed: 0})
+	waitFor(t, "finish", 10*time.Second, finished(s, 0))
+	epoch0 := s.events[0].Epoch
+
+	target := replaytest.T0.Add(2222 * time.Millisecond).UnixNano()
+	st := control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: target}})
+	if st.Generation != 1 || st.State != pb.ReplayState_REPLAY_STATE_RUNNING || st.ClockNs != target {
+		t.Fatalf("after seek: %v", st)
+	}
+	waitFor(t, "finish after seek", 10*time.Second, finished(s, 1))
+	got := s.epochEvents(epoch0 + 1)
+	checkSession(t, f.stored, got, target, win.To.UnixNano(), epoch0+1)
+	if st := s.lastStatus(); st.Events != uint64(len(got)) {
+		t.Fatalf("status counts %d events after the seek, got %d", st.Events, len(got))
+	}
+
+	// A seek outside the window is clamped to it.
+	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 1}})
+	st = control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: 1}})
+	if st.Generation != 2 || st.ClockNs != win.From.UnixNano() || st.State != pb.ReplayState_REPLAY_STATE_RUNNING {
+		t.Fatalf("clamped seek: %v", st)
+	}
+	// A seek while paused publishes the snapshots at once and waits for resume for the rest.
+	if st := control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Pause{Pause: true}}); st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
+		t.Fatalf("pause: %v", st)
+	}
+	st = control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: target}})
+	if st.Generation != 3 || st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
+		t.Fatalf("seek while paused: %v", st)
+	}
+	waitFor(t, "snapshots while paused", 10*time.Second, func() bool { return len(s.epochEvents(epoch0+3)) >= 10 })
+	time.Sleep(100 * time.Millisecond)
+	for _, ev := range s.epochEvents(epoch0 + 3) {
+		if EventTime(ev) > target {
+			t.Fatalf("event at %d published while paused at %d", EventTime(ev), target)
+		}
+	}
+	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 0}})
+	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Resume{Resume: true}})
+	waitFor(t, "finish after resume", 10*time.Second, finished(s, 3))
+	checkSession(t, f.stored, s.epochEvents(epoch0+3), target, win.To.UnixNano(), epoch0+3)
+}
+
+func proto_equal(a, b *pb.ReplayStatus) bool {
+	return a.String() == b.String()
+}
