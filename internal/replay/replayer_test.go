@@ -64,7 +64,11 @@ func (f *fixture) start(t *testing.T, cfg Config) (*Replayer, *session) {
 	sub := bustest.Connect(t, f.srv)
 	s := &session{}
 	stop, err := sub.SubscribeReplay(cfg.Session,
-		func(ev *pb.Event) { defer s.lock()(); s.events = append(s.events, ev); s.arrived = append(s.arrived, time.Now()) },
+		func(ev *pb.Event) {
+			defer s.lock()()
+			s.events = append(s.events, ev)
+			s.arrived = append(s.arrived, time.Now())
+		},
 		func(st *pb.ReplayStatus) { defer s.lock()(); s.statuses = append(s.statuses, st) })
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +146,7 @@ func TestReplayFullSpeed(t *testing.T) {
 		st.FromNs != win.From.UnixNano() || st.ToNs != win.To.UnixNano() || len(st.Instruments) != 5 {
 		t.Fatalf("final status %v (%d events)", st, len(got))
 	}
-	if !proto_equal(r.Status(), st) {
+	if !protoEqual(r.Status(), st) {
 		t.Fatalf("Status() %v, last published %v", r.Status(), st)
 	}
 	// The id is taken while the session runs.
@@ -274,6 +278,6 @@ func TestReplaySeek(t *testing.T) {
 	checkSession(t, f.stored, s.epochEvents(epoch0+3), target, win.To.UnixNano(), epoch0+3)
 }
 
-func proto_equal(a, b *pb.ReplayStatus) bool {
+func protoEqual(a, b *pb.ReplayStatus) bool {
 	return a.String() == b.String()
 }
