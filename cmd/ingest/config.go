@@ -26,12 +26,33 @@ type config struct {
 	StreamMaxAge   time.Duration `default:"24h" help:"Keep events in the JetStream stream at most this long." group:"Stream"`
 	StreamMaxBytes byteSize      `default:"8GiB" help:"Keep at most this much in the stream (e.g. 512MiB, 8GiB); the oldest events go first." group:"Stream"`
 
-	Source               string        `enum:"synthetic" default:"synthetic" help:"Event source (${enum})." group:"Source"`
+	Source               string        `enum:"synthetic,kraken,binance,coinbase,capture,file" default:"synthetic" help:"Event source (${enum}): the synthetic market, a venue's live feed, a recorded capture replayed through a venue adapter, or a history file." group:"Source"`
 	SyntheticInstruments int           `default:"50" help:"Number of synthetic instruments." group:"Source"`
 	SyntheticRate        int           `default:"2000" help:"Synthetic events per second, all instruments together." group:"Source"`
 	SyntheticSeed        uint64        `default:"1" help:"Seed of the synthetic market (same seed, same market)." group:"Source"`
 	SyntheticDepth       int           `default:"25" help:"Synthetic book levels per side (>= 20)." group:"Source"`
 	CheckpointInterval   time.Duration `default:"30s" help:"How often each instrument re-sends its reference data and a full book snapshot." group:"Source"`
+
+	Instruments     []string `help:"Venue symbols to subscribe, comma separated (kraken v1: XBT/USD, v2: BTC/USD; binance: BTCUSDT; coinbase: BTC-USD)." group:"Venues"`
+	Channels        []string `help:"Channels to subscribe (default per venue: kraken book,ticker,trade; binance depth,bookTicker,trade (or aggTrade); coinbase advanced level2,ticker,market_trades,heartbeats)." group:"Venues"`
+	KrakenAPI       string   `enum:"v1,v2" default:"v1" help:"Kraken WebSocket API (${enum}); pair names differ (v1 XBT/USD, v2 BTC/USD)." group:"Venues"`
+	BookDepth       int      `default:"10" help:"Kraken book depth to subscribe (10, 25, 100, 500, 1000); the checksum covers the top 10." group:"Venues"`
+	BinanceMarket   string   `enum:"spot,futures" default:"spot" help:"Binance market (${enum}: USD-M futures)." group:"Venues"`
+	CoinbaseFeed    string   `enum:"advanced,exchange" default:"advanced" help:"Coinbase feed (${enum}: Advanced Trade, or the older Exchange feed)." group:"Venues"`
+	VenueURL        string   `name:"venue-url" help:"WebSocket base URL override (tests, proxies); default the venue's public endpoint." group:"Venues"`
+	RESTURL         string   `name:"rest-url" help:"REST base URL override for Binance depth snapshots." group:"Venues"`
+	Record          string   `type:"path" help:"Live mode: also record every frame received and sent to this NDJSON capture file (replay it with --source capture)." group:"Venues"`
+	InstrumentSpec  []string `sep:"none" help:"Reference data of an instrument the venue does not publish, repeatable: venue:SYMBOL=price_scale,size_scale[,tick[,lot]], e.g. kraken:XBT/USD=1,8,0.1,0.00000001. Without one, scales are inferred from the decimals of the first message (logged)." group:"Venues"`
+	InstrumentSpecs string   `type:"path" help:"JSON file of instrument specs: {\"kraken:XBT/USD\": {\"price_scale\": 1, \"size_scale\": 8, \"tick\": \"0.1\", \"lot\": \"0.00000001\"}}." group:"Venues"`
+
+	CaptureFormat       string   `enum:"kraken-v1,kraken-v2,binance,binance-futures,coinbase-advanced,coinbase-exchange," default:"" help:"Venue adapter a capture is replayed through (${enum})." group:"Replay"`
+	CaptureFile         []string `type:"path" help:"Capture file(s), NDJSON ({\"local_ts\"|\"local_ts_ns\",\"msg\"}) or the python-kraken-sdk JSON; several are merged by time (e.g. Binance frames + REST snapshots)." group:"Replay"`
+	CaptureRecordedTime bool     `help:"Stamp replayed events with the recorded receive time as ingest time (default: the replay clock)." group:"Replay"`
+	FileFormat          string   `enum:"events,tardis-book-l2,tardis-book-snapshot,tardis-trades,tardis-quotes,fx-quotes,lobster-l1," default:"" help:"History file format (${enum})." group:"Replay"`
+	File                []string `type:"path" help:"History file(s); lobster-l1 takes the message file and the orderbook file." group:"Replay"`
+	FileInstrument      string   `help:"Instrument id of files without a symbol column (fx-quotes: e.g. truefx:USD/JPY; lobster-l1 defaults to lobster:<TICKER>)." group:"Replay"`
+	FXSize              int64    `name:"fx-size" default:"1" help:"Size given to each side of an FX quote (the files carry none)." group:"Replay"`
+	Speed               float64  `default:"1" help:"Replay pace of captures and files: 1 original timing, N times faster, 0 as fast as possible." group:"Replay"`
 
 	MetricsListen string `default:"127.0.0.1:9101" help:"host:port serving /metrics and /healthz; empty disables." group:"Operations"`
 	LogLevel      string `enum:"debug,info,warn,error" default:"info" help:"Log level (${enum})." group:"Operations"`
@@ -51,6 +72,9 @@ func (c *config) synthetic() synthetic.Config {
 // Validate is called by kong after parsing.
 func (c *config) Validate() error {
 	if err := c.synthetic().Validate(); err != nil {
+		return err
+	}
+	if err := c.validateSource(); err != nil {
 		return err
 	}
 	if c.CheckpointInterval <= 0 {
@@ -96,6 +120,11 @@ func (c *config) logAttrs() []any {
 		"stream_max_age", c.StreamMaxAge.String(), "stream_max_bytes", c.StreamMaxBytes.String(),
 		"source", c.Source, "synthetic_instruments", c.SyntheticInstruments, "synthetic_rate", c.SyntheticRate,
 		"synthetic_seed", c.SyntheticSeed, "synthetic_depth", c.SyntheticDepth, "checkpoint_interval", c.CheckpointInterval.String(),
+		"instruments", c.Instruments, "channels", c.Channels, "kraken_api", c.KrakenAPI, "book_depth", c.BookDepth,
+		"binance_market", c.BinanceMarket, "coinbase_feed", c.CoinbaseFeed, "venue_url", c.VenueURL, "rest_url", c.RESTURL, "record", c.Record,
+		"instrument_spec", c.InstrumentSpec, "instrument_specs", c.InstrumentSpecs,
+		"capture_format", c.CaptureFormat, "capture_file", c.CaptureFile, "capture_recorded_time", c.CaptureRecordedTime,
+		"file_format", c.FileFormat, "file", c.File, "file_instrument", c.FileInstrument, "fx_size", c.FXSize, "speed", c.Speed,
 		"metrics_listen", c.MetricsListen, "log_level", c.LogLevel, "log_format", c.LogFormat,
 	}
 }

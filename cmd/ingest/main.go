@@ -1,5 +1,6 @@
-// Command ingest reads market events from a source (today: the synthetic market), normalizes
-// and sequences them, and publishes them to NATS JetStream for feed.
+// Command ingest reads market events from a source (the synthetic market, a venue's live feed,
+// a recorded capture or a history file), normalizes and sequences them, and publishes them to
+// NATS JetStream for feed.
 package main
 
 import (
@@ -21,7 +22,6 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/ingest"
-	"github.com/tickwire/tickwire/internal/synthetic"
 )
 
 // Exit codes.
@@ -36,6 +36,12 @@ func main() {
 	parser, err := kong.New(&cfg,
 		kong.Name("ingest"),
 		kong.Description("Tickwire ingest: normalize live market events and publish them, sequenced per instrument, to NATS JetStream.\n\n"+
+			"Sources:\n"+
+			"  ingest --source kraken --instruments XBT/USD,ETH/USD                      (live; --kraken-api v2 with BTC/USD names)\n"+
+			"  ingest --source binance --binance-market futures --instruments BTCUSDT\n"+
+			"  ingest --source coinbase --instruments BTC-USD,ETH-USD --record cb.ndjson   (live, recording a capture)\n"+
+			"  ingest --source capture --capture-format kraken-v1 --capture-file ../shared/data/kraken-v1-2021-cryptofeed/ws_frames.ndjson --speed 10\n"+
+			"  ingest --source file --file-format tardis-trades --file bitmex_trades_XBTUSD.csv --speed 0\n\n"+
 			"Every flag can also be set in the environment as TICKWIRE_<FLAG> (e.g. TICKWIRE_NATS_URL) or in a JSON --config file; flags win over the environment, which wins over the file."),
 		kong.DefaultEnvars("TICKWIRE"),
 		kong.Configuration(kong.JSON),
@@ -103,10 +109,15 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 
-	src, err := synthetic.NewSource(cfg.synthetic(), logger)
+	src, closeSrc, err := newSource(cfg, logger, reg)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err := closeSrc(); err != nil {
+			logger.Warn("closing source", "err", err)
+		}
+	}()
 	p, err := ingest.New(src, b, b, ingest.Config{}, logger, reg)
 	if err != nil {
 		return err
