@@ -159,3 +159,59 @@ func (c *Collector) Emit(ev *tickwirev1.Event) error {
 	c.Events = append(c.Events, ev)
 	return nil
 }
+
+// CheckEvent checks what every emitted event must satisfy, whatever the input: an instrument,
+// a body, positive prices, non-negative sizes (positive for trades).
+func CheckEvent(ev *tickwirev1.Event) error {
+	if ev.GetInstrument() == "" {
+		return fmt.Errorf("event without instrument: %v", ev)
+	}
+	switch b := ev.Body.(type) {
+	case *tickwirev1.Event_Book:
+		for _, side := range [][]*tickwirev1.Level{b.Book.Bids, b.Book.Asks} {
+			for _, l := range side {
+				if l.Price <= 0 || l.Size < 0 || (b.Book.Snapshot && l.Size == 0) {
+					return fmt.Errorf("bad level %v in %v", l, ev)
+				}
+			}
+		}
+	case *tickwirev1.Event_Trade:
+		if b.Trade.Price <= 0 || b.Trade.Size <= 0 {
+			return fmt.Errorf("bad trade %v", ev)
+		}
+	case *tickwirev1.Event_Quote:
+		q := b.Quote
+		if q.BidSize < 0 || q.AskSize < 0 || q.BidPrice < 0 || q.AskPrice < 0 {
+			return fmt.Errorf("bad quote %v", ev)
+		}
+	case *tickwirev1.Event_Info:
+		if b.Info.GetId() != ev.Instrument {
+			return fmt.Errorf("info of %q on %q", b.Info.GetId(), ev.Instrument)
+		}
+	default:
+		return fmt.Errorf("event without body: %v", ev)
+	}
+	return nil
+}
+
+// FuzzHandler handles the prefix frames (to reach a synced state), then data, and checks
+// every event emitted. It must never panic.
+func FuzzHandler(t *testing.T, h interface {
+	Handle(f *source.Frame, emit source.Emit) error
+}, prefix []source.Frame, data []byte) {
+	emit := func(ev *tickwirev1.Event) error {
+		if err := CheckEvent(ev); err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	}
+	for i := range prefix {
+		if err := h.Handle(&prefix[i], emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := source.Frame{N: 1, RecvNs: 1_700_000_000_000_000_000, Data: data}
+	if err := h.Handle(&f, emit); err != nil {
+		t.Fatal(err)
+	}
+}
