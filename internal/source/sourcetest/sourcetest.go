@@ -215,3 +215,28 @@ func FuzzHandler(t *testing.T, h interface {
 		t.Fatal(err)
 	}
 }
+
+// BenchHandler measures frames handled per second: each iteration replays frames through a
+// fresh handler from newHandler (so books start over), and reports frames/s and events/s.
+func BenchHandler(b *testing.B, frames []source.Frame, newHandler func() source.Handler) {
+	b.Helper()
+	var bytes int64
+	for _, f := range frames {
+		bytes += int64(len(f.Data))
+	}
+	b.SetBytes(bytes)
+	b.ReportAllocs()
+	var events int64
+	emit := func(*tickwirev1.Event) error { events++; return nil }
+	for b.Loop() {
+		h := newHandler()
+		for i := range frames {
+			if err := h.Handle(&frames[i], emit); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	secs := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N*len(frames))/secs, "frames/s")
+	b.ReportMetric(float64(events)/secs, "events/s")
+}
