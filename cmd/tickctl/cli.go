@@ -26,8 +26,11 @@ type cli struct {
 	ConnectTimeout time.Duration `default:"5s" help:"How long to wait for NATS to answer before giving up."`
 	LogLevel       string        `enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr (${enum})."`
 
-	Export exportCmd `cmd:"" help:"Export the stored events of a time window to a history file."`
-	Import importCmd `cmd:"" help:"Import a history file into the event store."`
+	Export        exportCmd        `cmd:"" help:"Export the stored events of a time window to a history file."`
+	Import        importCmd        `cmd:"" help:"Import a history file into the event store."`
+	Replay        replayCmd        `cmd:"" help:"Run a replay session of a stored window until interrupted."`
+	ReplayControl replayControlCmd `cmd:"" name:"replay-control" help:"Pause, resume, seek or change the speed of a replay session."`
+	Tail          tailCmd          `cmd:"" help:"Print the messages of a feed (live or a replay session), one line each."`
 }
 
 const description = `Tickwire operations: history export/import, replay sessions, and a terminal subscriber.
@@ -74,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintln(stderr, "tickctl:", err)
 		return exitConfig
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(markSeekValue(args))
 	if err != nil {
 		fmt.Fprintln(stderr, "tickctl:", err)
 		return exitConfig

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,5 +133,83 @@ func TestParseTimeArg(t *testing.T) {
 		if _, err := parseTimeArg(in); err == nil {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestReplayCLI runs "tickctl replay" and steers it with "tickctl replay-control".
+func TestReplayCLI(t *testing.T) {
+	srv := bustest.Start(t)
+	replaytest.Fill(t, bustest.Connect(t, srv), replaytest.Config{Instruments: 3, Events: 3000})
+	url := srv.ClientURL()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"replay", "--nats-url", url, "--session", "cli-test", "--speed", "0.5",
+			"--from", replaytest.T0.Add(time.Second).Format(time.RFC3339Nano),
+			"--to", replaytest.T0.Add(2 * time.Second).Format(time.RFC3339Nano)}, &out, &errOut)
+	}()
+	waitOut := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in:\n%s%s", what, out.String(), errOut.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitOut("open http://127.0.0.1:8080/?replay=cli-test")
+	waitOut("session cli-test: RUNNING")
+
+	ctl := func(args ...string) string {
+		t.Helper()
+		return mustRun(t, append([]string{"replay-control", "--nats-url", url, "--session", "cli-test"}, args...)...)
+	}
+	if o := ctl("pause"); !strings.Contains(o, "PAUSED") {
+		t.Fatal(o)
+	}
+	if o := ctl("seek", replaytest.T0.Add(1300*time.Millisecond).Format(time.RFC3339Nano)); !strings.Contains(o, "generation 1") ||
+		!strings.Contains(o, "PAUSED at 2025-03-14T15:09:27.3Z") {
+		t.Fatal(o)
+	}
+	if o := ctl("seek", "-50ms"); !strings.Contains(o, "generation 2") || !strings.Contains(o, "at 2025-03-14T15:09:27.25Z") {
+		t.Fatal(o)
+	}
+	if o := ctl("speed", "0"); !strings.Contains(o, "speed max") {
+		t.Fatal(o)
+	}
+	ctl("resume")
+	waitOut("FINISHED")
+	if o := ctl("status"); !strings.Contains(o, "FINISHED at 2025-03-14T15:09:28Z") || !strings.Contains(o, "instruments synthetic:") {
+		t.Fatal(o)
+	}
+	for _, bad := range [][]string{{"speed", "fast"}, {"seek"}, {"pause", "now"}} {
+		if code, _, _ := tickctl(t, append([]string{"replay-control", "--nats-url", url, "--session", "cli-test"}, bad...)...); code != exitConfig {
+			t.Errorf("%v: exit %d", bad, code)
+		}
+	}
+	if code, _, errOut := tickctl(t, "replay-control", "--nats-url", url, "--session", "nobody", "status"); code != exitFail || !strings.Contains(errOut, "no such replay session") {
+		t.Errorf("unknown session: %d %s", code, errOut)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("replay exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "replay session cli-test stopped") {
+		t.Fatal(out.String())
 	}
 }

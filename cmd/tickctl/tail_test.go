@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tickwire/tickwire/internal/feed"
+	"github.com/tickwire/tickwire/internal/replay/replaytest"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// startFeed runs a feed server fed directly (no NATS) with a synthetic market; more events
+// are dispatched while the test runs so that tail sees deltas.
+func startFeed(t *testing.T) (url string, instruments []string) {
+	t.Helper()
+	srv, err := feed.New(feed.Config{}, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := replaytest.Events(t, replaytest.Config{Instruments: 3, Events: 20000})
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, ev := range evs[:500] {
+		if err := srv.Dispatch(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.SetReady(true)
+	hs := httptest.NewServer(srv.Handler(nil))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, ev := range evs[500:] {
+			if ctx.Err() != nil || srv.Dispatch(ctx, ev) != nil {
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		hs.Close()
+	})
+	seen := map[string]bool{}
+	for _, ev := range evs[:500] {
+		if !seen[ev.Instrument] {
+			seen[ev.Instrument] = true
+			instruments = append(instruments, ev.Instrument)
+		}
+	}
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", instruments
+}
+
+func TestTailText(t *testing.T) {
+	url, insts := startFeed(t)
+	out := mustRun(t, "tail", "--url", url, "--instrument", insts[0], "--channel", "quote,book,trades,stats", "--count", "40")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	quote := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{6} ` + regexp.QuoteMeta(insts[0]) + ` quote (snap|delta) \d+/\d+( SUBSCRIBE)? bid \d+\.\d\d x \d+\.\d{4} ask \d+\.\d\d x \d+\.\d{4}$`)
+	var quotes, deltas int
+	for _, l := range lines {
+		if quote.MatchString(l) {
+			quotes++
+		}
+		if strings.Contains(l, " delta ") {
+			deltas++
+		}
+	}
+	if !strings.HasPrefix(lines[0], "# connected") || !strings.Contains(out, "# subscribed "+insts[0]+" ") ||
+		quotes == 0 || deltas == 0 || !strings.Contains(out, " book snap ") {
+		t.Fatalf("%d quote lines, %d deltas in:\n%s", quotes, deltas, out)
+	}
+}
+
+func TestTailJSONAllInstruments(t *testing.T) {
+	url, insts := startFeed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"tail", "--url", url, "--format", "json", "--channel", "quote", "--count", "10", "--subprotocol", "json"}, &out, &errOut)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	subscribed := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m pb.ServerMessage
+		if err := protojson.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if s := m.GetSubscribed(); s != nil {
+			subscribed[s.GetInfo().GetId()] = true
+		}
+	}
+	if len(subscribed) != len(insts) {
+		t.Fatalf("subscribed to %v, feed has %v", subscribed, insts)
+	}
+	if !regexp.MustCompile(`tail: \d+ frames, \d+ snapshots, \d+ deltas; 0 gaps, 0 epoch changes, 0 checksum failures, 0 resyncs`).MatchString(errOut.String()) {
+		t.Fatalf("stats: %s", errOut.String())
+	}
+}
+
+func TestTailUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"tail", "--url", "http://x/ws"},
+		{"tail", "--channel", "bogus"},
+		{"tail", "--replay", "Bad_Id"},
+	} {
+		if code, _, errOut := tickctl(t, args...); code != exitConfig {
+			t.Errorf("%v: exit %d %s", args, code, errOut)
+		}
+	}
+}
