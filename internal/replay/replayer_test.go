@@ -3,8 +3,10 @@ package replay
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,4 +282,54 @@ func TestReplaySeek(t *testing.T) {
 
 func protoEqual(a, b *pb.ReplayStatus) bool {
 	return a.String() == b.String()
+}
+
+// TestReplayNoLeaks: a session that seeks and is stopped mid-window, with its subscriber and the
+// server shut down, leaves no goroutine behind.
+func TestReplayNoLeaks(t *testing.T) {
+	base := runtime.NumGoroutine()
+	func() {
+		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: t.TempDir()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Shutdown()
+		b, err := bus.Connect(context.Background(), bus.Config{URL: srv.ClientURL()}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.EnsureStream(context.Background(), bus.StreamConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		replaytest.Publish(t, b, replaytest.Events(t, replaytest.Config{Instruments: 3, Events: 2000}))
+		var n atomic.Int64
+		stop, err := b.SubscribeReplay("leak", func(*pb.Event) { n.Add(1) }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		r, err := New(Config{Session: "leak", Window: window(200, 1900), Speed: 1}, BusSource{Bus: b}, b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		waitFor(t, "events", 10*time.Second, func() bool { return n.Load() > 20 })
+		control(t, b, "leak", &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: window(1000, 0).From.UnixNano()}})
+		waitFor(t, "events after seek", 10*time.Second, func() bool { return n.Load() > 60 })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > base {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after shutdown, %d before\n%s", g, base, buf[:runtime.Stack(buf, true)])
+	}
 }
