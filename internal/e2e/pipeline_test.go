@@ -291,6 +291,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if st.Gaps != 0 || st.ChecksumFailures != 0 || st.EpochChanges != 0 || st.DecodeErrors != 0 {
 		t.Fatalf("bot saw breaks: %+v", st)
 	}
+	// After the feed restart every stream resumed from its position: the new feed rebuilt the
+	// same state and delta chains from NATS, and sent exactly the deltas missed.
+	if want := uint64(instruments * len(channels)); st.Resumed != want || st.Snapshots != want {
+		t.Fatalf("resumed %d streams and took %d snapshots, want %d of each (one subscribe, one resume)", st.Resumed, st.Snapshots, want)
+	}
 	if rec.reasons[pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH] != 0 {
 		t.Fatal("an ingest restart started a new epoch")
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,9 @@ type sub struct {
 	// await holds channels added by Subscribe and not yet given a snapshot: deltas still in
 	// flight from an earlier subscription of the channel must not be applied to its old state.
 	await   chanSet
+	// stale holds channels whose state was kept from a lost connection, to resume from: not in
+	// sync until the next connection resumes them or sends a snapshot.
+	stale chanSet
 	resyncs uint64
 }
 
@@ -498,12 +502,29 @@ func (c *Client) attach(s *session) {
 	var keys []key
 	c.mu.Lock()
 	clear(c.byHnd)
+	// Streams still in sync (held when the last connection dropped) resume from their position:
+	// the server sends what was missed, or a snapshot when it no longer can.
+	resume := map[key][]*pb.StreamPosition{}
 	for id, st := range c.subs {
 		k := key{st.channels, st.depth}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
 		groups[k] = append(groups[k], id)
+		for _, ch := range st.channels.list() {
+			if st.replica.Synced(ch) && !st.await[ch] {
+				p := st.replica.Position(ch)
+				resume[k] = append(resume[k], &pb.StreamPosition{Instrument: id, Channel: ch, Epoch: p.Epoch, Seq: p.Seq})
+			}
+		}
+	}
+	for _, ps := range resume {
+		slices.SortFunc(ps, func(a, b *pb.StreamPosition) int {
+			if a.Instrument != b.Instrument {
+				return strings.Compare(a.Instrument, b.Instrument)
+			}
+			return int(a.Channel) - int(b.Channel)
+		})
 	}
 	lists := make([]uint32, 0, len(c.lists))
 	for id := range c.lists {
@@ -514,7 +535,7 @@ func (c *Client) attach(s *session) {
 		ids := groups[k]
 		slices.Sort(ids)
 		c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
-			Instruments: ids, Channels: k.ch.list(), Depth: k.depth}}})
+			Instruments: ids, Channels: k.ch.list(), Depth: k.depth, Resume: resume[k]}}})
 	}
 	slices.Sort(lists)
 	for _, id := range lists {
@@ -522,17 +543,21 @@ func (c *Client) attach(s *session) {
 	}
 }
 
-// detach forgets the live connection; every stream waits for a snapshot from the next one.
+// detach forgets the live connection. Streams in sync keep their state and position, to resume
+// from on the next connection; streams that were waiting for a resync wait for a snapshot.
 func (c *Client) detach() {
 	c.wmu.Lock()
 	c.conn, c.sess = nil, nil
 	c.wmu.Unlock()
 	c.mu.Lock()
 	for _, st := range c.subs {
-		for ch := range st.channels {
-			st.replica.Unsync(pb.Channel(ch))
+		for ch, resyncing := range st.resync {
+			if resyncing {
+				st.replica.Unsync(pb.Channel(ch))
+			}
 		}
 		st.resync = chanSet{}
+		st.stale = st.channels
 	}
 	clear(c.byHnd)
 	c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -106,6 +107,18 @@ func (c *Client) onSubscribed(m *pb.Subscribed) {
 	if st != nil {
 		st.info = m.Info
 		st.granted = m.Depth
+		// Channels not resumed get a snapshot next: until then their deltas are not ours to apply.
+		for _, ch := range m.Channels {
+			if !slices.Contains(m.Resumed, ch) && int(ch) < len(st.await) {
+				st.await[ch] = true
+			}
+		}
+		for _, ch := range m.Resumed {
+			if int(ch) < len(st.stale) {
+				st.stale[ch] = false
+			}
+		}
+		c.stats.resumes.Add(uint64(len(m.Resumed)))
 		// Trim history exactly as the server does, so the replica equals a fresh snapshot.
 		st.replica.TradeHistory = int(m.TradeHistory)
 		st.replica.CandleHistory = int(m.CandleHistory)
@@ -137,6 +150,7 @@ func (c *Client) onSnapshot(snap *pb.Snapshot, received, sent time.Time) {
 	if err == nil {
 		st.resync[ch] = false
 		st.await[ch] = false
+		st.stale[ch] = false
 		c.mu.Unlock()
 		c.stats.snapshots.Add(1)
 		c.h.OnSnapshot(c, Update{Instrument: st.id, Info: st.info, Channel: ch, Snapshot: snap,

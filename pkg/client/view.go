@@ -68,7 +68,7 @@ func (c *Client) View(instrument string) (View, bool) {
 			continue
 		}
 		ch := pb.Channel(i)
-		v.Streams[ch] = Stream{Position: r.Position(ch), Synced: r.Synced(ch) && !st.await[ch]}
+		v.Streams[ch] = Stream{Position: r.Position(ch), Synced: r.Synced(ch) && !st.await[ch] && !st.stale[ch]}
 		switch ch {
 		case pb.Channel_CHANNEL_QUOTE:
 			v.Quote = r.Quote()
@@ -126,13 +126,16 @@ type Stats struct {
 	DecodeErrors uint64
 	// ServerErrors counts Error messages from the server.
 	ServerErrors uint64
+	// Resumed counts streams resumed after a reconnect without a snapshot (the server sent
+	// exactly the deltas missed).
+	Resumed uint64
 }
 
 type counters struct {
 	connects, disconnects, heartbeatTimeouts      atomic.Uint64
 	frames, snapshots, deltas, stale              atomic.Uint64
 	gaps, epochChanges, checksumFailures, resyncs atomic.Uint64
-	decodeErrors, serverErrors                    atomic.Uint64
+	decodeErrors, serverErrors, resumes           atomic.Uint64
 }
 
 // Stats returns the client's counters. Safe from any goroutine.
@@ -143,5 +146,6 @@ func (c *Client) Stats() Stats {
 		Frames: s.frames.Load(), Snapshots: s.snapshots.Load(), Deltas: s.deltas.Load(), Stale: s.stale.Load(),
 		Gaps: s.gaps.Load(), EpochChanges: s.epochChanges.Load(), ChecksumFailures: s.checksumFailures.Load(),
 		Resyncs: s.resyncs.Load(), DecodeErrors: s.decodeErrors.Load(), ServerErrors: s.serverErrors.Load(),
+		Resumed: s.resumes.Load(),
 	}
 }
