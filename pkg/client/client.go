@@ -64,10 +64,10 @@ type sub struct {
 	resync   chanSet // channels with a Resync sent and no snapshot since
 	// await holds channels added by Subscribe and not yet given a snapshot: deltas still in
 	// flight from an earlier subscription of the channel must not be applied to its old state.
-	await   chanSet
+	await chanSet
 	// stale holds channels whose state was kept from a lost connection, to resume from: not in
 	// sync until the next connection resumes them or sends a snapshot.
-	stale chanSet
+	stale   chanSet
 	resyncs uint64
 }
 
