@@ -2,6 +2,7 @@ package binance
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -42,7 +43,7 @@ func (h *Handler) Resync(symbol string) ([][]byte, string) {
 	if h.market == Futures {
 		path = "/fapi/v1/depth"
 	}
-	q := url.Values{"symbol": {strings.ToUpper(symbol)}, "limit": {"1000"}}
+	q := url.Values{"symbol": {strings.ToUpper(symbol)}, "limit": {strconv.Itoa(SnapshotLimit)}}
 	return nil, strings.TrimRight(h.cfg.RESTURL, "/") + path + "?" + q.Encode()
 }
 
