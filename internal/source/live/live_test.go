@@ -222,3 +222,12 @@ func TestBinanceSpotFaults(t *testing.T) {
 		t.Errorf("resyncs %v, connections %d", st.Resyncs, src.Connections())
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	for n := range 20 {
+		d := live.Backoff(n, 100*time.Millisecond, 2*time.Second)
+		if d < 50*time.Millisecond || d > 2*time.Second {
+			t.Fatalf("Backoff(%d) = %s", n, d)
+		}
+	}
+}
