@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/fanout"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -47,8 +48,10 @@ type Server struct {
 
 	mu sync.Mutex
 	// guarded by mu:
-	sessions map[*session]struct{}
-	perIP    map[string]int
+	sessions  map[*session]struct{}
+	perIP     map[string]int
+	replaySrc ReplaySource
+	replays   map[string]*replaySession
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -74,6 +77,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		quit:     make(chan struct{}),
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[string]int),
+		replays:  make(map[string]*replaySession),
 	}
 	s.hub = newHub(cfg, logger, s.metrics)
 	opt := func(protocols []string) *gws.ServerOption {
@@ -184,11 +188,37 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	var rs *replaySession
+	if id := r.URL.Query().Get("replay"); id != "" {
+		var err error
+		rs, err = s.joinReplay(r.Context(), id)
+		switch {
+		case errors.Is(err, ErrNoReplay):
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		case errors.Is(err, ErrReplayDisabled):
+			http.Error(w, err.Error(), http.StatusNotImplemented)
+			return
+		case errors.Is(err, bus.ErrSessionID):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+	}
+	hub := s.hub
+	if rs != nil {
+		hub = rs.hub
+	}
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
 	if !s.admit(ip) {
+		if rs != nil {
+			s.leaveReplay(rs, nil)
+		}
 		s.metrics.connsRejected.WithLabelValues("per_ip_limit").Inc()
 		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 		return
@@ -199,6 +229,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := up.Upgrade(w, r)
 	if err != nil {
+		if rs != nil {
+			s.leaveReplay(rs, nil)
+		}
 		s.release(ip)
 		s.metrics.connsRejected.WithLabelValues("handshake").Inc()
 		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -206,7 +239,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{
 		id:      s.nextID.Add(1),
-		hub:     s.hub,
+		hub:     hub,
+		replay:  rs,
+		server:  s,
 		json:    conn.SubProtocol() == wire.SubprotocolJSON,
 		ip:      ip,
 		log:     s.log,
@@ -219,7 +254,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	sess.out = fanout.New(socket{conn: conn, json: sess.json}, fcfg, fanout.Hooks{
 		Conflated: func() {
 			s.metrics.conflations.Inc()
-			s.hub.postAll(command{kind: cmdConflated, sess: sess})
+			sess.hub.postAll(command{kind: cmdConflated, sess: sess})
 		},
 		Wrote: func(n, bytes int) {
 			s.metrics.frames.Inc()
@@ -244,6 +279,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if stopping { // Shutdown began while this connection was upgrading
 		sess.out.Close(wire.CloseGoingAway, "server shutting down")
+	}
+	if rs != nil && !rs.add(sess) {
+		sess.out.Close(wire.CloseGoingAway, "replay session ended")
 	}
 	s.metrics.connections.Inc()
 	sess.lastRead.Store(time.Now().UnixNano())
@@ -284,6 +322,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		for _, sess := range sessions {
 			sess.out.Close(wire.CloseGoingAway, "server shutting down")
+		}
+		s.mu.Lock()
+		replays := s.replays
+		s.replays = map[string]*replaySession{}
+		s.mu.Unlock()
+		for _, rs := range replays {
+			rs.mu.Lock()
+			already := rs.closed
+			rs.closed = true
+			rs.mu.Unlock()
+			if !already {
+				rs.close()
+			}
 		}
 		close(s.quit)
 		done := make(chan struct{})
@@ -331,6 +382,9 @@ func (h *handler) OnClose(c *gws.Conn, err error) {
 	}
 	sess.closed()
 	s := h.s
+	if sess.replay != nil {
+		s.leaveReplay(sess.replay, sess)
+	}
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()

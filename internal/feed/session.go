@@ -20,6 +20,8 @@ import (
 type session struct {
 	id     uint64
 	hub    *Hub
+	replay *replaySession // nil on a live connection
+	server *Server
 	out    *fanout.Conn
 	json   bool
 	ip     string
@@ -157,7 +159,7 @@ func (s *session) onMessage(data []byte) (int, string) {
 			RequestId: m.Id, Instruments: h.Instruments()}}})
 	case *pb.ClientMessage_ReplayControl:
 		h.metrics.commands.WithLabelValues("replay_control").Inc()
-		s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_REPLAY, "replay control on a live connection", "")
+		s.server.replayControl(s, m.Id, c.ReplayControl)
 	case *pb.ClientMessage_Ping:
 		h.metrics.commands.WithLabelValues("ping").Inc()
 		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pong{Pong: &pb.Pong{RequestId: m.Id, Nonce: c.Ping.Nonce}}})
