@@ -2,6 +2,7 @@ package live_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -114,6 +115,7 @@ func equalBooks(t *testing.T, got *book.Book, want *source.Book) bool {
 }
 
 func TestKrakenV1Faults(t *testing.T) {
+	baseline := runtime.NumGoroutine()
 	frames, changing := krakenFrames(t)
 	xmr, sc := changing["XMR/USD"], changing["SC/EUR"]
 	faults := []fakeexchange.Fault{
@@ -153,6 +155,9 @@ func TestKrakenV1Faults(t *testing.T) {
 		return true
 	})
 	stop()
+	fake.Close()
+	// Every goroutine of the source (read loop, fetches) and of the fake is gone.
+	waitFor(t, 5*time.Second, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
 	st := h.Stats().Snapshot()
 	t.Logf("%s; connections %d", st, src.Connections())
 	if r.err != nil {
