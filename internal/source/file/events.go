@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tickwire/tickwire/internal/source"
+	"github.com/tickwire/tickwire/pkg/history"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -95,8 +96,19 @@ func openEvents(path string, logger *slog.Logger) (Reader, func() error, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("file: %w", err)
 	}
-	nd := NewNDJSONEvents(f)
 	core := source.NewCore("file", "file:events", nil, logger)
+	// The binary history format (pkg/history, TWHIST) is recognised by its magic; anything else
+	// is read as NDJSON, where a bad line is skipped and counted.
+	br := bufio.NewReaderSize(f, 1<<16)
+	if head, _ := br.Peek(len(history.Magic)); string(head) == history.Magic {
+		hr, err := history.Open(br)
+		if err != nil {
+			_ = f.Close()
+			return nil, nil, fmt.Errorf("file: %s: %w", path, err)
+		}
+		return &eventsReader{er: hr, stats: core.Stats(), core: core, line: func() int64 { return 0 }}, f.Close, nil
+	}
+	nd := NewNDJSONEvents(br)
 	return &eventsReader{er: nd, stats: core.Stats(), core: core, line: nd.Line}, f.Close, nil
 }
 

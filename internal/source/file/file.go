@@ -24,7 +24,7 @@ import (
 type Format string
 
 const (
-	FormatEvents        Format = "events"         // NDJSON of protojson tickwire.v1.Event
+	FormatEvents        Format = "events"         // NDJSON of protojson tickwire.v1.Event, or pkg/history binary
 	FormatTardisBookL2  Format = "tardis-book-l2" // incremental_book_L2
 	FormatTardisSnap    Format = "tardis-book-snapshot"
 	FormatTardisTrades  Format = "tardis-trades"

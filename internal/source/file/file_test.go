@@ -11,6 +11,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/source/kraken"
 	"github.com/tickwire/tickwire/internal/source/sourcetest"
+	"github.com/tickwire/tickwire/pkg/history"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -143,5 +144,31 @@ func TestEventsRoundTrip(t *testing.T) {
 	}
 	if st := src.Stats().Snapshot(); st.Rejects["parse"] != 1 {
 		t.Errorf("stats %s", st)
+	}
+}
+
+// The binary history format (pkg/history) is read through the same EventReader interface.
+func TestEventsBinary(t *testing.T) {
+	evs := []*tickwirev1.Event{
+		{Instrument: "test:A", Epoch: 1, Seq: 1, IngestTimeNs: 5, Body: &tickwirev1.Event_Info{Info: &tickwirev1.InstrumentInfo{Id: "test:A", Venue: "test", Symbol: "A", PriceScale: 2, TickSize: 1, LotSize: 1}}},
+		{Instrument: "test:A", Epoch: 1, Seq: 2, IngestTimeNs: 6, Body: &tickwirev1.Event_Trade{Trade: &tickwirev1.Trade{Price: 100, Size: 1}}},
+	}
+	var buf bytes.Buffer
+	w := history.NewBinaryWriter(&buf)
+	for _, ev := range evs {
+		if err := w.Write(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "events.twh")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readFile(t, Config{Format: FormatEvents, Paths: []string{path}})
+	if len(got) != 2 || got[1].GetTrade().GetPrice() != 100 || got[1].Seq != 0 {
+		t.Fatalf("events %v", got)
 	}
 }
