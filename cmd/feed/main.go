@@ -140,6 +140,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	srv.EnableReplay(b)
+	srv.EnableHistory(b)
 	mux.Handle("/", srv.Handler(dashboard.Handler()))
 	svc, err := feed.NewService(srv, b, cfg.Listen, mux, log.With("component", "feed"))
 	if err != nil {

@@ -51,6 +51,7 @@ type Server struct {
 	sessions  map[*session]struct{}
 	perIP     map[string]int
 	replaySrc ReplaySource
+	history   EventSource
 	replays   map[string]*replaySession
 
 	shutdownOnce sync.Once
@@ -148,6 +149,7 @@ func (s *Server) Handler(ui http.Handler) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
 	})
+	mux.HandleFunc("GET /api/candles", s.serveCandles)
 	if ui != nil {
 		mux.Handle("/", ui)
 	}
