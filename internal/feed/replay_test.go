@@ -71,7 +71,10 @@ func TestReplaySession(t *testing.T) {
 	ids := []string{list.Instruments[0].Id}
 	c.send(subscribe(2, ids, 10))
 
-	// Seek back to the window start: the session restarts as a new epoch, from snapshots.
+	// Seek back to the window start at 3x (20 s of market in about 7 s, so that it is still
+	// running when paused below): the session restarts as a new epoch, from snapshots.
+	c.send(&pb.ClientMessage{Id: 5, Command: &pb.ClientMessage_ReplayControl{ReplayControl: &pb.ReplayControl{
+		Action: &pb.ReplayControl_Speed{Speed: 3}}}})
 	c.send(&pb.ClientMessage{Id: 3, Command: &pb.ClientMessage_ReplayControl{ReplayControl: &pb.ReplayControl{
 		Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: from.Add(5 * time.Second).UnixNano()}}}})
 	var rep market.Replica

@@ -111,6 +111,9 @@ func (s *Server) Dispatch(ctx context.Context, ev *pb.Event) error { return s.hu
 // Instruments returns the reference data of every known instrument.
 func (s *Server) Instruments() []*pb.InstrumentInfo { return s.hub.Instruments() }
 
+// Ready reports whether the server has caught up with stored history and serves clients.
+func (s *Server) Ready() bool { return s.ready.Load() && !s.stopping.Load() }
+
 // SetReady sets what /readyz reports.
 func (s *Server) SetReady(ready bool) {
 	s.ready.Store(ready)
