@@ -25,6 +25,7 @@ type config struct {
 
 	StreamMaxAge   time.Duration `default:"24h" help:"Keep events in the JetStream stream at most this long." group:"Stream"`
 	StreamMaxBytes byteSize      `default:"8GiB" help:"Keep at most this much in the stream (e.g. 512MiB, 8GiB); the oldest events go first." group:"Stream"`
+	StreamReplicas int           `default:"1" help:"Copies of the stream on a NATS cluster (3 in production; 1 with --embed-nats)." group:"Stream"`
 
 	Source               string        `enum:"synthetic,kraken,binance,coinbase,capture,file" default:"synthetic" help:"Event source (${enum}): the synthetic market, a venue's live feed, a recorded capture replayed through a venue adapter, or a history file." group:"Source"`
 	SyntheticInstruments int           `default:"50" help:"Number of synthetic instruments." group:"Source"`
@@ -79,6 +80,9 @@ func (c *config) Validate() error {
 	}
 	if c.CheckpointInterval <= 0 {
 		return fmt.Errorf("--checkpoint-interval must be > 0")
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		return fmt.Errorf("--stream-replicas %d outside 1..5", c.StreamReplicas)
 	}
 	if c.StreamMaxAge <= 0 || c.StreamMaxBytes <= 0 {
 		return fmt.Errorf("--stream-max-age and --stream-max-bytes must be > 0")
