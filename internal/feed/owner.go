@@ -255,7 +255,7 @@ func (o *owner) deliver(in *instrument, stream int, d *pb.Delta) {
 			b = js
 		} else {
 			if bin == nil {
-				bin = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, false)
+				bin = wire.AppendDeltaMessage(make([]byte, 0, 64), d)
 			}
 			b = bin
 		}
