@@ -38,6 +38,7 @@ type config struct {
 	EmbedNats   bool   `name:"embed-nats" help:"Run a NATS server with JetStream inside this process."`
 	NatsListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"Listen address of the embedded NATS server."`
 	NatsDataDir string `name:"nats-data-dir" default:".data/nats" help:"JetStream store of the embedded NATS server."`
+	NatsSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)."`
 
 	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
 	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"10000" help:"Concurrent connections per client address (negative: no cap)."`
@@ -65,6 +66,9 @@ func (c *config) Validate() error {
 	if c.EmbedNats {
 		if _, _, err := net.SplitHostPort(c.NatsListen); err != nil {
 			return fmt.Errorf("--nats-listen %q: %w", c.NatsListen, err)
+		}
+		if _, _, err := bus.ParseSync(c.NatsSync); err != nil {
+			return fmt.Errorf("--nats-sync: %w", err)
 		}
 	}
 	if c.QueueHard < c.QueueSoft {
@@ -119,7 +123,9 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("--nats-listen port: %w", err)
 		}
-		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir}, log)
+		interval, always, _ := bus.ParseSync(cfg.NatsSync) // validated
+		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir,
+			SyncInterval: interval, SyncAlways: always}, log)
 		if err != nil {
 			return err
 		}

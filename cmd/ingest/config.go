@@ -10,6 +10,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/synthetic"
 )
 
@@ -21,6 +22,7 @@ type config struct {
 	NATSURL     string `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma separated. Ignored with --embed-nats." group:"NATS"`
 	EmbedNATS   bool   `name:"embed-nats" help:"Start an embedded NATS server with JetStream in this process and use it." group:"NATS"`
 	NATSDataDir string `name:"nats-data-dir" default:".data/nats" type:"path" help:"JetStream store directory of the embedded server." group:"NATS"`
+	NATSSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)." group:"NATS"`
 	NATSListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"host:port the embedded server listens on." group:"NATS"`
 
 	StreamMaxAge   time.Duration `default:"24h" help:"Keep events in the JetStream stream at most this long." group:"Stream"`
@@ -93,6 +95,9 @@ func (c *config) Validate() error {
 		}
 		if c.NATSDataDir == "" {
 			return fmt.Errorf("--nats-data-dir is required with --embed-nats")
+		}
+		if _, _, err := bus.ParseSync(c.NATSSync); err != nil {
+			return fmt.Errorf("--nats-sync: %w", err)
 		}
 	} else if c.NATSURL == "" {
 		return fmt.Errorf("--nats-url is required (or --embed-nats)")

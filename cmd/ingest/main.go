@@ -83,8 +83,10 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 
 	url := cfg.NATSURL
 	if cfg.EmbedNATS {
-		host, port, _ := cfg.natsHostPort() // validated
-		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir}, logger)
+		host, port, _ := cfg.natsHostPort()                // validated
+		interval, always, _ := bus.ParseSync(cfg.NATSSync) // validated
+		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir,
+			SyncInterval: interval, SyncAlways: always}, logger)
 		if err != nil {
 			return err
 		}

@@ -108,3 +108,16 @@ func (n *natsLogger) Fatalf(format string, v ...any)  { n.log(slog.LevelError, f
 func (n *natsLogger) Errorf(format string, v ...any)  { n.log(slog.LevelError, format, v) }
 func (n *natsLogger) Debugf(format string, v ...any)  { n.log(slog.LevelDebug, format, v) }
 func (n *natsLogger) Tracef(format string, v ...any)  { n.log(slog.LevelDebug-4, format, v) }
+
+// ParseSync reads a JetStream durability setting: "always" fsyncs every write; a duration
+// ("2m", "10s") fsyncs at that interval. See docs/OPERATIONS.md, Durability.
+func ParseSync(s string) (interval time.Duration, always bool, err error) {
+	if s == "always" {
+		return 0, true, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("bus: sync %q: want \"always\" or a positive duration", s)
+	}
+	return d, false, nil
+}
