@@ -20,25 +20,30 @@ func (b *Book) Checksum() uint32 {
 // Checksum computes the checksum of the given sides, best first; only the first ChecksumDepth
 // levels of each count.
 func Checksum(bids, asks []Level) uint32 {
+	var buf [checksumInputMax]byte
+	return crc32.ChecksumIEEE(AppendChecksumInput(buf[:0], bids, asks))
+}
+
+// checksumInputMax is the longest checksum input: two count bytes and 16 bytes per level.
+const checksumInputMax = 2 + 2*ChecksumDepth*16
+
+// AppendChecksumInput appends the bytes the checksum covers (see Checksum) to dst. Servers that
+// checksum every update reuse dst to avoid an allocation per call.
+func AppendChecksumInput(dst []byte, bids, asks []Level) []byte {
 	if len(bids) > ChecksumDepth {
 		bids = bids[:ChecksumDepth]
 	}
 	if len(asks) > ChecksumDepth {
 		asks = asks[:ChecksumDepth]
 	}
-	var buf [2 + 2*ChecksumDepth*16]byte
-	buf[0] = byte(len(asks))
-	buf[1] = byte(len(bids))
-	n := 2
+	dst = append(dst, byte(len(asks)), byte(len(bids)))
 	for _, l := range asks {
-		binary.LittleEndian.PutUint64(buf[n:], uint64(l.Price))
-		binary.LittleEndian.PutUint64(buf[n+8:], uint64(l.Size))
-		n += 16
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Price))
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Size))
 	}
 	for _, l := range bids {
-		binary.LittleEndian.PutUint64(buf[n:], uint64(l.Price))
-		binary.LittleEndian.PutUint64(buf[n+8:], uint64(l.Size))
-		n += 16
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Price))
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Size))
 	}
-	return crc32.ChecksumIEEE(buf[:n])
+	return dst
 }

@@ -12,6 +12,7 @@ package market
 
 import (
 	"fmt"
+	"hash/crc32"
 	"math/bits"
 
 	"github.com/tickwire/tickwire/pkg/book"
@@ -79,6 +80,7 @@ type State struct {
 	last []uint64
 
 	scratchBids, scratchAsks []book.Level
+	scratchSum               []byte // checksum input, reused
 	gaps                     uint64
 }
 
@@ -269,7 +271,8 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 		}
 		k := ChecksumDepth(d)
 		delta := s.newDelta(ev, numFixedStreams+i)
-		delta.Checksum = book.Checksum(s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
+		s.scratchSum = book.AppendChecksumInput(s.scratchSum[:0], s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
+		delta.Checksum = crc32.ChecksumIEEE(s.scratchSum)
 		delta.Body = &pb.Delta_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(bids), Asks: fromLevels(asks)}}
 		res.Book[i] = delta
 	}
