@@ -1,0 +1,146 @@
+// Command loadgen drives a Tickwire feed with many WebSocket clients over loopback and reports
+// what it delivers (docs/LOAD.md). It only parses flags and wires internal/loadgen.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/tickwire/tickwire/internal/loadgen"
+)
+
+type cli struct {
+	Run       runCmd       `cmd:"" default:"withargs" help:"Run a load test (the default command)."`
+	ServeNats serveNATSCmd `cmd:"" name:"serve-nats" hidden:"" help:"Run an embedded NATS server (child of --spawn)."`
+	ServeFeed serveFeedCmd `cmd:"" name:"serve-feed" hidden:"" help:"Run the feed with a CPU profile (child of --spawn --feed-profile)."`
+}
+
+type runCmd struct {
+	Scenario string `help:"Preset: fanout-1k, latency-100k, fanout-5k, idle-10k, firehose, snapshot-latency, stalled. Flags override it." placeholder:"NAME"`
+
+	Spawn         bool     `help:"Start NATS and the feed as child processes on random loopback ports (killed at the end)."`
+	InProcess     bool     `name:"inprocess" help:"Run NATS and the feed inside this process (use with --cpuprofile)."`
+	FeedURL       string   `name:"feed-url" help:"WebSocket URL of a running feed (loopback only), e.g. ws://127.0.0.1:8080/ws."`
+	NatsURL       string   `name:"nats-url" help:"NATS URL of the running system (loopback only), e.g. nats://127.0.0.1:4222."`
+	FeedPID       int      `name:"feed-pid" help:"PID of the running feed (default: found by its listening port)."`
+	FeedBin       string   `name:"feed-bin" default:"bin/feed" help:"Feed binary for --spawn."`
+	FeedArg       []string `name:"feed-arg" help:"Extra flag for the spawned feed (repeatable), e.g. --feed-arg=--owners=4."`
+	FeedEmbedNats bool     `name:"feed-embed-nats" help:"With --spawn: run NATS inside the feed process (--embed-nats) instead of its own."`
+	FeedProfile   string   `name:"feed-profile" help:"With --spawn: run the feed from this binary and write its CPU profile here." placeholder:"FILE"`
+	CPUProfile    string   `name:"cpuprofile" help:"Write this process's CPU profile here (with --inprocess: feed and load together)." placeholder:"FILE"`
+	KeepTemp      bool     `name:"keep-temp" help:"Keep the spawned processes' temp dir (logs, store)."`
+
+	Clients         int           `help:"Connections (max 20000)."`
+	Instruments     int           `help:"Instruments."`
+	Subscribers     int           `help:"Subscribers per instrument."`
+	Channels        string        `help:"Channels: quote,book,trades,candles,stats or all (default quote)."`
+	Depth           uint32        `help:"Book depth requested."`
+	Mode            string        `help:"step, fixed, idle or stalled."`
+	Rate            float64       `help:"Events/s: the first step's, or the fixed rate."`
+	TargetDelivered float64       `name:"target-delivered" help:"Fixed/stalled modes: choose the event rate that delivers this many updates/s."`
+	StepFactor      float64       `name:"step-factor" help:"Rate multiplier between steps (default 1.5)."`
+	MaxRate         float64       `name:"max-rate" help:"Highest event rate to try."`
+	Warmup          time.Duration `help:"Settling time before each measured window (default 1s)."`
+	Hold            time.Duration `help:"Measured window per step (default 3s)."`
+	Duration        time.Duration `help:"Bound on the whole run (default 60s)."`
+	MaxP99          time.Duration `name:"max-p99" help:"A step with a higher p99 latency is not sustained (default 50ms)."`
+	MinRatio        float64       `name:"min-ratio" help:"A step delivering less than this fraction of the expected updates is not sustained (default 0.95)."`
+	SnapshotProbe   bool          `name:"snapshot-probe" help:"Time depth-50 book snapshots on subscribe from a side connection."`
+	Seed            uint64        `help:"Synthetic market seed."`
+
+	JSON     string     `name:"json" help:"Also write the report as JSON to this file (- for stdout)." placeholder:"FILE"`
+	LogLevel slog.Level `name:"log-level" default:"warn" help:"debug, info, warn or error."`
+}
+
+func (c *runCmd) config() (loadgen.Config, error) {
+	chans, err := loadgen.ParseChannels(c.Channels)
+	if err != nil {
+		return loadgen.Config{}, err
+	}
+	return loadgen.Config{
+		Scenario: c.Scenario, Spawn: c.Spawn, InProcess: c.InProcess, FeedURL: c.FeedURL, NATSURL: c.NatsURL,
+		FeedPID: c.FeedPID, FeedBin: c.FeedBin, FeedArgs: c.FeedArg, FeedEmbedNATS: c.FeedEmbedNats,
+		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp,
+		Clients: c.Clients, Instruments: c.Instruments, Subscribers: c.Subscribers, Channels: chans, Depth: c.Depth,
+		Mode: c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
+		Warmup: c.Warmup, Hold: c.Hold, Duration: c.Duration, MaxP99: c.MaxP99, MinRatio: c.MinRatio,
+		SnapshotProbe: c.SnapshotProbe, Seed: c.Seed,
+	}, nil
+}
+
+func (c *runCmd) Run() error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	rep, err := loadgen.Run(ctx, cfg, log, os.Stderr)
+	if rep != nil {
+		fmt.Println()
+		rep.WriteTable(os.Stdout)
+		if c.JSON != "" {
+			out := os.Stdout
+			if c.JSON != "-" {
+				f, ferr := os.Create(c.JSON)
+				if ferr != nil {
+					return errors.Join(err, ferr)
+				}
+				defer f.Close()
+				out = f
+			}
+			if jerr := rep.WriteJSON(out); jerr != nil {
+				return errors.Join(err, jerr)
+			}
+		}
+	}
+	return err
+}
+
+type serveNATSCmd struct {
+	Port int    `required:"" help:"Port on 127.0.0.1."`
+	Dir  string `required:"" help:"JetStream store directory."`
+}
+
+func (c *serveNATSCmd) Run() error { return loadgen.ServeNATS(c.Port, c.Dir) }
+
+type serveFeedCmd struct {
+	Listen     string `required:"" help:"HTTP and WebSocket listen address."`
+	NatsURL    string `name:"nats-url" required:"" help:"NATS URL."`
+	CPUProfile string `name:"cpuprofile" help:"CPU profile file."`
+}
+
+func (c *serveFeedCmd) Run() error { return loadgen.ServeFeed(c.Listen, c.NatsURL, c.CPUProfile) }
+
+func main() {
+	var c cli
+	kctx := kong.Parse(&c,
+		kong.Name("loadgen"),
+		kong.Description("Tickwire load generator: N WebSocket clients over loopback against a feed, a controlled event rate into NATS; reports delivered updates/s, latency, gaps, resyncs, closes, feed CPU and RSS."),
+	)
+	if err := kctx.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

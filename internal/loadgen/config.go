@@ -1,0 +1,269 @@
+// Package loadgen drives a running Tickwire ingest side and feed with many WebSocket clients
+// over loopback and measures what the feed delivers: updates, frames and bytes per second,
+// ingest-to-client latency, gaps, resyncs, conflations, closes, and the feed's CPU and memory.
+// It steps the event rate up until delivery falls behind and reports the highest sustained rate.
+//
+// Events are synthetic (internal/synthetic), published into NATS JetStream through internal/bus
+// with this run's epoch, gapless seqs and ingest_time_ns = now. A shadow of each instrument's
+// feed state (pkg/market) counts the deltas the feed must deliver, so delivered/expected is
+// exact. Clients are lean: a gws reader per connection walks each frame with protowire (no
+// allocation per message), checks every stream's chain (prev_seq <= position < seq) and records
+// latency in a per-client log-linear histogram.
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tickwire/tickwire/internal/feed"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// ErrConfig is an invalid configuration.
+var ErrConfig = errors.New("loadgen: invalid config")
+
+// MaxClients is the hard cap on connections: 20 000 client sockets plus the feed's side of
+// them is what one machine's file and port limits allow.
+const MaxClients = 20_000
+
+// Run modes.
+const (
+	ModeStep    = "step"    // raise the rate geometrically until delivery falls behind
+	ModeFixed   = "fixed"   // hold one rate for the whole run
+	ModeIdle    = "idle"    // connect and subscribe, publish slowly: memory per connection
+	ModeStalled = "stalled" // fixed rate, then one client stops reading; compare
+)
+
+// Config is one run. Zero fields are unset: Merge fills them from a preset, then defaults.
+type Config struct {
+	Scenario string `json:"scenario"`
+
+	// Target: exactly one of Spawn, InProcess, or FeedURL+NATSURL.
+	Spawn         bool        `json:"spawn,omitempty"`
+	InProcess     bool        `json:"inprocess,omitempty"`
+	FeedURL       string      `json:"feed_url,omitempty"`
+	NATSURL       string      `json:"nats_url,omitempty"`
+	FeedPID       int         `json:"feed_pid,omitempty"`
+	FeedBin       string      `json:"feed_bin,omitempty"`
+	FeedArgs      []string    `json:"feed_args,omitempty"`
+	FeedEmbedNATS bool        `json:"feed_embed_nats,omitempty"`
+	FeedProfile   string      `json:"feed_profile,omitempty"`
+	KeepTemp      bool        `json:"-"`
+	InProcessFeed feed.Config `json:"-"`
+
+	// Load shape: Clients connections; Instruments instruments with exactly Subscribers
+	// subscribers each, so each client holds Instruments*Subscribers/Clients of them.
+	Clients     int          `json:"clients"`
+	Instruments int          `json:"instruments"`
+	Subscribers int          `json:"subscribers_per_instrument"`
+	Channels    []pb.Channel `json:"-"`
+	Depth       uint32       `json:"depth,omitempty"`
+
+	Mode string `json:"mode"`
+	// Rate is the first step's (or the fixed) event rate, events/s into NATS.
+	Rate float64 `json:"rate,omitempty"`
+	// TargetDelivered, if set for a fixed run, picks the event rate that should deliver this
+	// many updates/s (calibrated on the synthetic market through shadow states).
+	TargetDelivered float64       `json:"target_delivered,omitempty"`
+	StepFactor      float64       `json:"step_factor,omitempty"`
+	MaxRate         float64       `json:"max_rate,omitempty"`
+	Warmup          time.Duration `json:"warmup_ns"`
+	Hold            time.Duration `json:"hold_ns"`
+	Duration        time.Duration `json:"duration_ns"`
+	// A step is sustained when delivered/expected >= MinRatio, p99 <= MaxP99, and no gap,
+	// conflation or close happened.
+	MaxP99   time.Duration `json:"max_p99_ns"`
+	MinRatio float64       `json:"min_ratio"`
+
+	SnapshotProbe bool `json:"snapshot_probe,omitempty"`
+	// ConnectConcurrency bounds the handshakes in flight during the ramp.
+	ConnectConcurrency int    `json:"connect_concurrency"`
+	Venue              string `json:"venue"`
+	Seed               uint64 `json:"seed"`
+}
+
+// Presets are the standard scenarios of issue #6 (docs/LOAD.md).
+var Presets = map[string]Config{
+	// 1. 1,000 clients x 100 instruments, 10 subscribers per instrument, quotes: step the rate.
+	"fanout-1k": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStep, Rate: 2000},
+	// 2. Latency at 100,000 delivered updates/s, same layout.
+	"latency-100k": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeFixed, TargetDelivered: 100_000,
+		Warmup: 2 * time.Second, Hold: 10 * time.Second},
+	// 3. 5,000 clients, 50 subscribers per instrument.
+	"fanout-5k": {Clients: 5000, Instruments: 100, Subscribers: 50, Mode: ModeStep, Rate: 500},
+	// 4. 10,000 idle subscribed connections: feed RSS per connection.
+	"idle-10k": {Clients: 10000, Instruments: 100, Subscribers: 100, Mode: ModeIdle, Rate: 10,
+		Warmup: 3 * time.Second, Hold: 5 * time.Second, Duration: 120 * time.Second},
+	// 5. One bot subscribed to every channel of 1000 instruments on one connection.
+	"firehose": {Clients: 1, Instruments: 1000, Subscribers: 1, Mode: ModeStep, Rate: 2000,
+		Channels: []pb.Channel{1, 2, 3, 4, 5}, Depth: 10},
+	// 7. Book snapshot (depth 50) on subscribe while scenario 1's layout runs at 100k/s.
+	"snapshot-latency": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeFixed, TargetDelivered: 100_000,
+		SnapshotProbe: true, Warmup: 2 * time.Second, Hold: 15 * time.Second},
+	// 9. One stalled client among 1,000 at 100k/s: the others' throughput with and without it.
+	"stalled": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStalled, TargetDelivered: 100_000,
+		Warmup: 2 * time.Second, Hold: 10 * time.Second},
+}
+
+// PresetNames returns the scenario names, sorted.
+func PresetNames() []string {
+	var n []string
+	for k := range Presets {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Merge returns c with its unset fields taken from the scenario preset (if any), then from
+// the defaults.
+func (c Config) Merge() (Config, error) {
+	if c.Scenario != "" {
+		p, ok := Presets[c.Scenario]
+		if !ok {
+			return c, fmt.Errorf("%w: unknown scenario %q (one of %s)", ErrConfig, c.Scenario, strings.Join(PresetNames(), ", "))
+		}
+		c = fill(c, p)
+	}
+	return fill(c, Config{Clients: 100, Instruments: 100, Subscribers: 1, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE},
+		Mode: ModeStep, Rate: 1000, StepFactor: 1.5, MaxRate: 1e7, Warmup: time.Second, Hold: 3 * time.Second,
+		Duration: 60 * time.Second, MaxP99: 50 * time.Millisecond, MinRatio: 0.95, ConnectConcurrency: 64,
+		Venue: "loadgen", Seed: 1, FeedBin: "bin/feed"}), nil
+}
+
+func fill(c, d Config) Config {
+	set := func(dst *int, v int) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	setF := func(dst *float64, v float64) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	setD := func(dst *time.Duration, v time.Duration) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	set(&c.Clients, d.Clients)
+	set(&c.Instruments, d.Instruments)
+	set(&c.Subscribers, d.Subscribers)
+	set(&c.ConnectConcurrency, d.ConnectConcurrency)
+	if len(c.Channels) == 0 {
+		c.Channels = d.Channels
+	}
+	if c.Depth == 0 {
+		c.Depth = d.Depth
+	}
+	if c.Mode == "" {
+		c.Mode = d.Mode
+	}
+	setF(&c.Rate, d.Rate)
+	setF(&c.TargetDelivered, d.TargetDelivered)
+	setF(&c.StepFactor, d.StepFactor)
+	setF(&c.MaxRate, d.MaxRate)
+	setF(&c.MinRatio, d.MinRatio)
+	setD(&c.Warmup, d.Warmup)
+	setD(&c.Hold, d.Hold)
+	setD(&c.Duration, d.Duration)
+	setD(&c.MaxP99, d.MaxP99)
+	c.SnapshotProbe = c.SnapshotProbe || d.SnapshotProbe
+	if c.Venue == "" {
+		c.Venue = d.Venue
+	}
+	if c.Seed == 0 {
+		c.Seed = d.Seed
+	}
+	if c.FeedBin == "" {
+		c.FeedBin = d.FeedBin
+	}
+	return c
+}
+
+// PerClient returns how many instruments each client subscribes to.
+func (c Config) PerClient() int { return c.Instruments * c.Subscribers / max(c.Clients, 1) }
+
+// Validate checks a merged config.
+func (c Config) Validate() error {
+	targets := 0
+	for _, b := range []bool{c.Spawn, c.InProcess, c.FeedURL != "" || c.NATSURL != ""} {
+		if b {
+			targets++
+		}
+	}
+	switch {
+	case targets != 1:
+		return fmt.Errorf("%w: choose one of --spawn, --inprocess, or --feed-url with --nats-url", ErrConfig)
+	case !c.Spawn && !c.InProcess && (c.FeedURL == "" || c.NATSURL == ""):
+		return fmt.Errorf("%w: --feed-url and --nats-url go together", ErrConfig)
+	case c.Clients < 1 || c.Clients > MaxClients:
+		return fmt.Errorf("%w: clients %d not in 1..%d", ErrConfig, c.Clients, MaxClients)
+	case c.Instruments < 1 || c.Instruments > 100_000:
+		return fmt.Errorf("%w: instruments %d not in 1..100000", ErrConfig, c.Instruments)
+	case c.Subscribers < 1 || c.Subscribers > c.Clients:
+		return fmt.Errorf("%w: subscribers per instrument %d not in 1..clients (%d)", ErrConfig, c.Subscribers, c.Clients)
+	case c.Instruments*c.Subscribers%c.Clients != 0:
+		return fmt.Errorf("%w: instruments x subscribers (%d) must be a multiple of clients (%d) so every instrument has exactly %d subscribers",
+			ErrConfig, c.Instruments*c.Subscribers, c.Clients, c.Subscribers)
+	case c.PerClient() > c.Instruments:
+		return fmt.Errorf("%w: %d instruments per client of %d", ErrConfig, c.PerClient(), c.Instruments)
+	case !slices.Contains([]string{ModeStep, ModeFixed, ModeIdle, ModeStalled}, c.Mode):
+		return fmt.Errorf("%w: mode %q", ErrConfig, c.Mode)
+	case c.Rate <= 0 || c.StepFactor <= 1:
+		return fmt.Errorf("%w: rate %g must be > 0 and step factor %g > 1", ErrConfig, c.Rate, c.StepFactor)
+	case c.Mode == ModeStalled && c.Clients < 2:
+		return fmt.Errorf("%w: the stalled mode needs at least 2 clients", ErrConfig)
+	case c.Warmup < 0 || c.Hold <= 0 || c.Duration <= 0:
+		return fmt.Errorf("%w: warmup, hold and duration", ErrConfig)
+	}
+	for _, ch := range c.Channels {
+		if ch < 1 || ch > 5 {
+			return fmt.Errorf("%w: channel %d", ErrConfig, ch)
+		}
+	}
+	return nil
+}
+
+// layout returns the instruments (indexes) of client i: k consecutive ones from (i*k) mod M,
+// so that with N*k = M*S every instrument has exactly S subscribers.
+func layout(i, k, m int) []int {
+	out := make([]int, k)
+	for j := range k {
+		out[j] = (i*k + j) % m
+	}
+	return out
+}
+
+// ChannelNames formats channels for reports.
+func ChannelNames(chs []pb.Channel) string {
+	var s []string
+	for _, ch := range chs {
+		s = append(s, strings.ToLower(strings.TrimPrefix(ch.String(), "CHANNEL_")))
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseChannels parses "quote,book,..." (or "all").
+func ParseChannels(s string) ([]pb.Channel, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if s == "all" {
+		return []pb.Channel{1, 2, 3, 4, 5}, nil
+	}
+	var out []pb.Channel
+	for _, name := range strings.Split(s, ",") {
+		v, ok := pb.Channel_value["CHANNEL_"+strings.ToUpper(strings.TrimSpace(name))]
+		if !ok || v == 0 {
+			return nil, fmt.Errorf("%w: channel %q", ErrConfig, name)
+		}
+		out = append(out, pb.Channel(v))
+	}
+	return out, nil
+}

@@ -1,0 +1,221 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of the frames walked (proto/tickwire/v1/stream.proto). walk_test.go checks the
+// walker against proto.Unmarshal on frames encoded by pkg/wire, so a renumbering fails there.
+const (
+	fFrameMessages = 1
+	fFrameSendTime = 2
+
+	fMsgSnapshot   = 1
+	fMsgDelta      = 2
+	fMsgSubscribed = 3
+	fMsgError      = 8
+
+	// Delta and Snapshot share handle = 1 and their bodies at 10..14 (quote, book, trades or
+	// trade, candles, stats): body field - 9 is the Channel number.
+	fHandle    = 1
+	fBodyFirst = 10
+	fBodyLast  = 14
+
+	fDeltaEpoch    = 2
+	fDeltaSeq      = 3
+	fDeltaPrevSeq  = 4
+	fDeltaIngestNs = 7
+
+	fSnapChannel = 2
+	fSnapEpoch   = 3
+	fSnapSeq     = 4
+	fSnapReason  = 6
+)
+
+var errMalformed = errors.New("loadgen: malformed frame")
+
+// deltaInfo is what the load client needs of a Delta: its stream, position and ingest time.
+type deltaInfo struct {
+	Handle   uint32
+	Channel  uint8 // pb.Channel number, from the body's field number; 0 if no known body
+	Epoch    uint64
+	Seq      uint64
+	PrevSeq  uint64
+	IngestNs int64
+}
+
+// snapInfo is what the load client needs of a Snapshot.
+type snapInfo struct {
+	Handle  uint32
+	Channel uint8
+	Epoch   uint64
+	Seq     uint64
+	Reason  uint8
+}
+
+// frameVisitor receives the messages of a frame in order. The structs passed are reused: copy
+// what must outlive the call. other gets every message kind besides snapshots and deltas with
+// its encoded body (subscribed, errors, heartbeats...), which is rare enough to decode fully.
+type frameVisitor interface {
+	delta(d *deltaInfo)
+	snapshot(s *snapInfo)
+	other(kind protowire.Number, body []byte)
+}
+
+// walkFrame walks a binary ServerFrame without allocating: for each ServerMessage it reads
+// only the fields above and calls v. It returns the frame's send_time_ns.
+func walkFrame(b []byte, v frameVisitor) (sendNs int64, err error) {
+	var d deltaInfo
+	var s snapInfo
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, fmt.Errorf("%w: tag: %w", errMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == fFrameMessages && typ == protowire.BytesType:
+			msg, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return 0, fmt.Errorf("%w: message: %w", errMalformed, protowire.ParseError(n))
+			}
+			b = b[n:]
+			if err := walkMessage(msg, v, &d, &s); err != nil {
+				return 0, err
+			}
+		case num == fFrameSendTime && typ == protowire.VarintType:
+			x, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return 0, fmt.Errorf("%w: send time: %w", errMalformed, protowire.ParseError(n))
+			}
+			b = b[n:]
+			sendNs = int64(x)
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return 0, fmt.Errorf("%w: field %d: %w", errMalformed, num, protowire.ParseError(n))
+			}
+			b = b[n:]
+		}
+	}
+	return sendNs, nil
+}
+
+// walkMessage walks one ServerMessage (a oneof: one field, or none that this walker knows).
+func walkMessage(b []byte, v frameVisitor, d *deltaInfo, s *snapInfo) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: message tag: %w", errMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fmt.Errorf("%w: message field %d: %w", errMalformed, num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			continue
+		}
+		body, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return fmt.Errorf("%w: message body: %w", errMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch num {
+		case fMsgDelta:
+			*d = deltaInfo{}
+			if err := walkDelta(body, d); err != nil {
+				return err
+			}
+			v.delta(d)
+		case fMsgSnapshot:
+			*s = snapInfo{}
+			if err := walkSnapshot(body, s); err != nil {
+				return err
+			}
+			v.snapshot(s)
+		default:
+			v.other(num, body)
+		}
+	}
+	return nil
+}
+
+func walkDelta(b []byte, d *deltaInfo) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: delta tag: %w", errMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ == protowire.VarintType {
+			x, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return fmt.Errorf("%w: delta field %d: %w", errMalformed, num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			switch num {
+			case fHandle:
+				d.Handle = uint32(x)
+			case fDeltaEpoch:
+				d.Epoch = x
+			case fDeltaSeq:
+				d.Seq = x
+			case fDeltaPrevSeq:
+				d.PrevSeq = x
+			case fDeltaIngestNs:
+				d.IngestNs = int64(x)
+			}
+			continue
+		}
+		if num >= fBodyFirst && num <= fBodyLast && typ == protowire.BytesType {
+			d.Channel = uint8(num - fBodyFirst + 1)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return fmt.Errorf("%w: delta field %d: %w", errMalformed, num, protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func walkSnapshot(b []byte, s *snapInfo) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: snapshot tag: %w", errMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ == protowire.VarintType {
+			x, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return fmt.Errorf("%w: snapshot field %d: %w", errMalformed, num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			switch num {
+			case fHandle:
+				s.Handle = uint32(x)
+			case fSnapChannel:
+				s.Channel = uint8(x)
+			case fSnapEpoch:
+				s.Epoch = x
+			case fSnapSeq:
+				s.Seq = x
+			case fSnapReason:
+				s.Reason = uint8(x)
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return fmt.Errorf("%w: snapshot field %d: %w", errMalformed, num, protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return nil
+}
