@@ -67,6 +67,7 @@ type client struct {
 	chains  []chain        // 6 per handle, indexed by channel number (0 unused)
 	names   []string       // per handle slot: instrument id (for Resync)
 	nowNs   int64          // receipt time of the frame being walked
+	walker  walker
 	nextID  uint32
 
 	stalled   atomic.Bool
@@ -189,7 +190,7 @@ func (c *client) OnMessage(_ *gws.Conn, m *gws.Message) {
 	data := m.Bytes()
 	c.stats.frames.Add(1)
 	c.stats.bytes.Add(uint64(len(data)))
-	if _, err := walkFrame(data, c); err != nil {
+	if _, err := c.walker.walk(data, c); err != nil {
 		c.stats.malformed.Add(1)
 	}
 	m.Close()

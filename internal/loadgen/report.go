@@ -77,8 +77,29 @@ type Report struct {
 	Steps      []StepReport   `json:"steps"`
 	Best       *StepReport    `json:"highest_sustained,omitempty"`
 	Stalled    *StalledReport `json:"stalled,omitempty"`
+	Totals     Totals         `json:"totals"`
 	CloseCodes map[int]int    `json:"close_codes,omitempty"`
 	Seconds    float64        `json:"seconds"`
+}
+
+// Totals are the counts over the whole run, from the publisher's start (every client connected
+// and subscribed) to the end, after the publisher stopped and deliveries settled (up to drainTimeout): with nothing lost,
+// Delivered equals Expected.
+type Totals struct {
+	Published   uint64 `json:"published_events"`
+	Expected    uint64 `json:"expected_updates"`
+	Delivered   uint64 `json:"delivered_updates"`
+	Frames      uint64 `json:"frames"`
+	Bytes       uint64 `json:"bytes"`
+	Snapshots   uint64 `json:"snapshots"`
+	Gaps        uint64 `json:"gaps"`
+	Resyncs     uint64 `json:"resyncs"`
+	Conflations uint64 `json:"conflations"`
+	Duplicates  uint64 `json:"duplicates"`
+	Unsynced    uint64 `json:"ignored_unsynced"`
+	Errors      uint64 `json:"errors"`
+	Malformed   uint64 `json:"malformed_frames"`
+	Closes      int    `json:"closes"`
 }
 
 // StalledReport compares the others' delivery with and without a client that stopped reading.
@@ -165,6 +186,9 @@ func (r *Report) WriteTable(w io.Writer) {
 				r.Steps[i].Name, sl.Count, ms(sl.P50), ms(sl.P99), ms(sl.Max))
 		}
 	}
+	t := r.Totals
+	fmt.Fprintf(w, "totals (measured clients, from the publisher's start, after settling): %d events published, %d updates expected, %d delivered, %d frames, %.1f MiB, %d snapshots, %d gaps, %d resyncs, %d conflations, %d duplicates, %d ignored while unsynced, %d errors, %d malformed frames, %d closes\n",
+		t.Published, t.Expected, t.Delivered, t.Frames, float64(t.Bytes)/(1<<20), t.Snapshots, t.Gaps, t.Resyncs, t.Conflations, t.Duplicates, t.Unsynced, t.Errors, t.Malformed, t.Closes)
 	if len(r.CloseCodes) > 0 {
 		var parts []string
 		codes := make([]int, 0, len(r.CloseCodes))

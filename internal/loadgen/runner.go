@@ -31,6 +31,7 @@ type runner struct {
 	probe    *probe
 	feedRSS  rssTracker
 	self     int
+	base     snapshotTotals // at the publisher's start
 }
 
 // rssTracker samples the feed's RSS in the background and keeps the maximum since reset.
@@ -107,6 +108,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 		}
 	}()
 	err = r.run(ctx, rep)
+	httpClient.CloseIdleConnections()
 	rep.Seconds = time.Since(start).Seconds()
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && len(rep.Steps) > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("the run reached --duration %s", cfg.Duration))
@@ -178,6 +180,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	}
 	defer r.closeClients()
 
+	r.base = r.totals(false) // totals count from here: the Prime events' deltas went to nobody
 	var pubErr error
 	pctx, pcancel := context.WithCancel(ctx)
 	var pwg sync.WaitGroup
@@ -197,7 +200,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		defer r.probe.stop()
+		defer r.probe.stop() // idempotent
 	}
 
 	fmt.Fprintf(r.progress, "%s: %d clients connected, %d/%d streams synced; running %s mode\n",
@@ -238,6 +241,10 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	}
 	pcancel()
 	pwg.Wait()
+	if r.probe != nil {
+		r.probe.stop()
+	}
+	rep.Totals = r.settle(ctx)
 	rep.CloseCodes = r.closeCodes()
 	if err == nil && pubErr != nil {
 		err = fmt.Errorf("loadgen: publisher: %w", pubErr)
@@ -246,6 +253,29 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		err = ctx.Err()
 	}
 	return err
+}
+
+// drainTimeout bounds the wait for deliveries in flight after the publisher stops.
+const drainTimeout = 3 * time.Second
+
+// settle waits until the measured clients received every expected update (or drainTimeout,
+// or the run's end) and returns the run's totals.
+func (r *runner) settle(ctx context.Context) Totals {
+	deadline := time.Now().Add(drainTimeout)
+	var t snapshotTotals
+	for {
+		t = r.totals(false)
+		if t.updates >= t.expected || time.Now().After(deadline) || sleepCtx(ctx, 50*time.Millisecond) != nil {
+			break
+		}
+	}
+	b := &r.base
+	reason := func(x pb.SnapshotReason) uint64 { return t.reasons[x] - b.reasons[x] }
+	return Totals{Published: t.published - b.published, Expected: t.expected - b.expected, Delivered: t.updates - b.updates,
+		Frames: t.frames - b.frames, Bytes: t.bytes - b.bytes, Snapshots: t.snapshots - b.snapshots, Gaps: t.gaps - b.gaps,
+		Resyncs: reason(pb.SnapshotReason_SNAPSHOT_REASON_RESYNC), Conflations: reason(pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED),
+		Duplicates: t.dups - b.dups, Unsynced: t.unsyn - b.unsyn, Errors: t.errs - b.errs, Malformed: t.malformed - b.malformed,
+		Closes: t.closes - b.closes}
 }
 
 // remaining shortens d so that a measurement ends before the run's deadline.
@@ -463,7 +493,7 @@ func (r *runner) totals(takeMax bool) snapshotTotals {
 		if c == nil || i == r.exclude {
 			continue
 		}
-		for _, x := range r.insts[i] {
+		for _, x := range r.insts[i] { // O(instruments per client): fine up to the firehose's 1000
 			t.expected += r.pub.Expected(x)
 		}
 		s := &c.stats
@@ -632,11 +662,12 @@ func (t *rssTracker) seriesCopy() []int64 {
 // snapshot, unsubscribes, and again, about ten times a second (within the feed's command rate
 // limit of 50/s: two commands per round).
 type probe struct {
-	c      *client
-	hist   Histogram
-	got    chan int64
-	cancel context.CancelFunc
-	done   chan struct{}
+	c        *client
+	hist     Histogram
+	got      chan int64
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 const (
@@ -686,9 +717,11 @@ func startProbe(ctx context.Context, wsURL, instrument string) (*probe, error) {
 }
 
 func (p *probe) stop() {
-	p.cancel()
-	<-p.done
-	p.c.Close()
+	p.stopOnce.Do(func() {
+		p.cancel()
+		<-p.done
+		p.c.Close()
+	})
 }
 
 // Summary returns the report's one-line outcome (for logs).

@@ -286,12 +286,15 @@ func waitTCP(ctx context.Context, c *child, addr string, d time.Duration) error 
 	}
 }
 
+// httpClient asks the feed's HTTP endpoints; Run closes its idle connections at the end.
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
 // waitReady polls the feed's /readyz until 200.
 func waitReady(ctx context.Context, httpURL string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, httpURL+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpClient.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -313,7 +316,7 @@ func waitReady(ctx context.Context, httpURL string, d time.Duration) error {
 // countInstruments returns how many instruments of venue the feed lists (GET /api/instruments).
 func countInstruments(ctx context.Context, httpURL, venue string) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, httpURL+"/api/instruments", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("loadgen: list instruments: %w", err)
 	}

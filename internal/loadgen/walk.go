@@ -65,11 +65,23 @@ type frameVisitor interface {
 	other(kind protowire.Number, body []byte)
 }
 
-// walkFrame walks a binary ServerFrame without allocating: for each ServerMessage it reads
-// only the fields above and calls v. It returns the frame's send_time_ns.
-func walkFrame(b []byte, v frameVisitor) (sendNs int64, err error) {
-	var d deltaInfo
-	var s snapInfo
+// walker holds the structs passed to a visitor, so that walking allocates nothing (a struct
+// passed through an interface method escapes: it is allocated once here, not per message).
+type walker struct {
+	d deltaInfo
+	s snapInfo
+}
+
+// walkFrame walks a frame with a fresh walker (tests; the client keeps one).
+func walkFrame(b []byte, v frameVisitor) (int64, error) {
+	var w walker
+	return w.walk(b, v)
+}
+
+// walk walks a binary ServerFrame without allocating: for each ServerMessage it reads only the
+// fields above and calls v. It returns the frame's send_time_ns.
+func (w *walker) walk(b []byte, v frameVisitor) (sendNs int64, err error) {
+	d, s := &w.d, &w.s
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -83,7 +95,7 @@ func walkFrame(b []byte, v frameVisitor) (sendNs int64, err error) {
 				return 0, fmt.Errorf("%w: message: %w", errMalformed, protowire.ParseError(n))
 			}
 			b = b[n:]
-			if err := walkMessage(msg, v, &d, &s); err != nil {
+			if err := walkMessage(msg, v, d, s); err != nil {
 				return 0, err
 			}
 		case num == fFrameSendTime && typ == protowire.VarintType:

@@ -1,0 +1,106 @@
+package loadgen
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/bus/bustest"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// TestRunInProcess runs the tool end to end against an in-process NATS server (bustest) and
+// feed (internal/feed): 20 clients, every channel, a low rate for 2 s. Nothing may be lost, so
+// after settling every expected update is delivered, with no gap, and the report adds up.
+func TestRunInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	before := runtime.NumGoroutine()
+	nats := bustest.Start(t)
+	cfg := Config{
+		// The external mode against in-process servers: the feed's pid is this process.
+		FeedPID: 1, Clients: 20, Instruments: 10, Subscribers: 4, Channels: []pb.Channel{1, 2, 3, 4, 5}, Depth: 10,
+		Mode: ModeFixed, Rate: 300, Warmup: 500 * time.Millisecond, Hold: 2 * time.Second, Duration: 25 * time.Second,
+		Venue: "lgtest",
+	}
+	feedURL, stop := startFeed(t, nats)
+	cfg.FeedURL, cfg.NATSURL = feedURL, nats.ClientURL()
+	cfg.FeedPID = pidSelf()
+	rep, err := Run(context.Background(), cfg, nil, nil)
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	rep.WriteTable(&b)
+	t.Log("\n" + b.String())
+
+	if rep.Setup.Connected != 20 || rep.Setup.StreamsSynced != rep.Setup.StreamsWanted || rep.Setup.StreamsWanted != 20*2*5 {
+		// 20 clients x 2 instruments x 5 channels
+		t.Fatalf("setup %+v", rep.Setup)
+	}
+	tot := rep.Totals
+	if tot.Expected == 0 || tot.Delivered != tot.Expected {
+		t.Errorf("delivered %d of %d expected updates", tot.Delivered, tot.Expected)
+	}
+	if tot.Gaps != 0 || tot.Conflations != 0 || tot.Closes != 0 || tot.Malformed != 0 || tot.Duplicates != 0 || tot.Errors != 0 {
+		t.Errorf("totals %+v", tot)
+	}
+	if len(rep.Steps) != 1 {
+		t.Fatalf("%d steps", len(rep.Steps))
+	}
+	s := rep.Steps[0]
+	if !s.OK || s.Ratio < 0.9 || s.Ratio > 1.1 || s.Latency.Count == 0 || s.Latency.P50 <= 0 || s.FramesPerSec == 0 {
+		t.Errorf("step %+v", s)
+	}
+	if pub := s.PublishedRate; pub < 250 || pub > 350 {
+		t.Errorf("published %.0f events/s at a target of 300", pub)
+	}
+	if rep.Best == nil {
+		t.Error("no sustained step")
+	}
+	// Goroutines back to baseline (the NATS server stops in Cleanup: allow its own).
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+40 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+40 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after the run, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func pidSelf() int { return ownPID }
+
+// startFeed runs internal/feed against nats as cmd/feed wires it, on a random port.
+func startFeed(t *testing.T, nats *bus.Embedded) (string, func()) {
+	t.Helper()
+	bustest.Connect(t, nats) // creates the stream, as ingest would
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- runFeed(ctx, nats.ClientURL(), "127.0.0.1:0", feedTestConfig, nil, addr) }()
+	var a string
+	select {
+	case a = <-addr:
+	case err := <-done:
+		cancel()
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("feed: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	return "ws://" + a + "/ws", stop
+}
