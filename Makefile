@@ -59,5 +59,14 @@ test:
 clean:
 	rm -rf $(BIN) data
 
-bench:
+# Micro benchmarks, then the standard load scenarios of docs/LOAD.md through cmd/loadgen, each against
+# its own spawned NATS and feed processes on loopback (about 6 minutes; reports in $(BIN)/load/).
+# Pick scenarios with LOAD_SCENARIOS="fanout-1k firehose"; skip them with LOAD_SCENARIOS=.
+LOAD_SCENARIOS ?= fanout-1k latency-100k fanout-5k idle-10k firehose snapshot-latency stalled
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./internal/...
+	@mkdir -p $(BIN)/load
+	@for s in $(LOAD_SCENARIOS); do \
+		echo "== loadgen --scenario $$s"; \
+		./$(BIN)/loadgen --spawn --feed-bin ./$(BIN)/feed --scenario $$s --json $(BIN)/load/$$s.json || exit 1; \
+	done
