@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -50,6 +51,8 @@ type clientConfig struct {
 	Channels    []pb.Channel
 	Depth       uint32
 	ReadBuffer  int
+	// SocketReadBuffer, if set, is the kernel receive buffer (SO_RCVBUF) of the connection.
+	SocketReadBuffer int
 	// OnSnapshot, if set, is called on the reader goroutine for every snapshot, with the
 	// instrument id, the receipt time (Unix ns) and the snapshot.
 	OnSnapshot func(instrument string, nowNs int64, s *snapInfo)
@@ -90,7 +93,15 @@ func dialClient(ctx context.Context, cfg clientConfig) (*client, error) {
 		ReadMaxPayloadSize: 16 << 20,
 		HandshakeTimeout:   10 * time.Second,
 		NewDialer: func() (gws.Dialer, error) {
-			return &net.Dialer{Timeout: 10 * time.Second}, nil
+			d := &net.Dialer{Timeout: 10 * time.Second}
+			if n := cfg.SocketReadBuffer; n > 0 {
+				d.Control = func(_, _ string, rc syscall.RawConn) error {
+					var serr error
+					err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n) })
+					return errors.Join(err, serr)
+				}
+			}
+			return d, nil
 		},
 	})
 	if err != nil {

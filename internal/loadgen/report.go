@@ -108,6 +108,8 @@ type StalledReport struct {
 	StalledDelivered   float64 `json:"with_stalled_delivered_per_s"`
 	Change             float64 `json:"change"`
 	StalledCloseCode   int     `json:"stalled_close_code"`
+	StalledUpdates     uint64  `json:"stalled_client_updates"`
+	StalledConflations uint64  `json:"stalled_client_conflations"`
 	StalledClosedAfter float64 `json:"stalled_closed_after_s,omitempty"`
 	FeedRSSMaxBaseline int64   `json:"feed_rss_max_baseline_bytes"`
 	FeedRSSMaxStalled  int64   `json:"feed_rss_max_stalled_bytes"`
@@ -206,8 +208,12 @@ func (r *Report) WriteTable(w io.Writer) {
 			mib(s.FeedRSSBase), mib(s.FeedRSSConns), s.Connected, s.RSSPerConn/1024, s.LoadgenPerConn/1024)
 	}
 	if st := r.Stalled; st != nil {
-		fmt.Fprintf(w, "SUMMARY stalled: others delivered %s/s without, %s/s with a stalled client (%+.1f%%); stalled client closed with %d after %.1f s; feed RSS max %s MiB without, %s MiB with\n",
-			si(st.BaselineDelivered), si(st.StalledDelivered), 100*st.Change, st.StalledCloseCode, st.StalledClosedAfter,
+		closed := "was not closed"
+		if st.StalledCloseCode != 0 {
+			closed = fmt.Sprintf("was closed with %d after %.1f s", st.StalledCloseCode, st.StalledClosedAfter)
+		}
+		fmt.Fprintf(w, "SUMMARY stalled: the others received %s updates/s with the extra client reading, %s/s with it stalled (%+.1f%%); the stalled client got %d conflated snapshots and %s; feed RSS max %s MiB without, %s MiB with\n",
+			si(st.BaselineDelivered), si(st.StalledDelivered), 100*st.Change, st.StalledConflations, closed,
 			mib(st.FeedRSSMaxBaseline), mib(st.FeedRSSMaxStalled))
 	}
 	if b := r.Best; b != nil {

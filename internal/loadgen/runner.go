@@ -27,7 +27,7 @@ type runner struct {
 	pub      *publisher
 	clients  []*client // nil where the connection failed
 	insts    [][]int   // per client: instrument indexes
-	exclude  int       // client left out of the aggregates (the stalled one), -1 for none
+	extra    *client   // stalled mode: the client that stops reading (not in the aggregates)
 	probe    *probe
 	feedRSS  rssTracker
 	self     int
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 	// The whole run, setup included, is bounded by Duration; stopping gets its own time.
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	r := &runner{cfg: cfg, log: logger, progress: progress, exclude: -1, self: os.Getpid()}
+	r := &runner{cfg: cfg, log: logger, progress: progress, self: os.Getpid()}
 
 	switch {
 	case cfg.Spawn:
@@ -310,8 +310,24 @@ func (r *runner) runSteps(ctx context.Context, rate float64, emit func(StepRepor
 	}
 }
 
+// stalledReadBuffer is the kernel receive buffer of the client that stalls: small, so that
+// its backlog builds in the feed's bounded queue within seconds rather than in megabytes of
+// loopback socket buffers.
+const stalledReadBuffer = 16 << 10
+
+// runStalled measures the clients of the layout at a fixed rate while one more client,
+// subscribed to every channel of every instrument, reads (baseline), then while it has stopped
+// reading (stalled).
 func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepReport), rep *Report) error {
-	r.exclude = 0 // the client that will stall is never part of the aggregates
+	stalled, err := dialClient(ctx, clientConfig{URL: r.tgt.WSURL, Instruments: r.pub.IDs(),
+		Channels: []pb.Channel{1, 2, 3, 4, 5}, Depth: 10, ReadBuffer: 64 << 10, SocketReadBuffer: stalledReadBuffer})
+	if err != nil {
+		return err
+	}
+	r.extra = stalled
+	defer stalled.Close()
+	rep.Notes = append(rep.Notes, fmt.Sprintf("stalled client: one more connection subscribed to every channel of all %d instruments (depth 10, %d KiB socket receive buffer), reading in the baseline step, not reading in the stalled step; it is not part of the step figures",
+		len(r.pub.IDs()), stalledReadBuffer>>10))
 	r.feedRSS.reset()
 	base, err := r.measure(ctx, "baseline", rate, r.cfg.Warmup, r.cfg.Hold)
 	if err != nil {
@@ -319,10 +335,6 @@ func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepRep
 	}
 	emit(base)
 	r.feedRSS.reset()
-	stalled := r.clients[0]
-	if stalled == nil {
-		return fmt.Errorf("loadgen: the client to stall did not connect")
-	}
 	stallAt := time.Now()
 	stalled.Stall()
 	var closedAfter atomic.Int64
@@ -346,7 +358,8 @@ func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepRep
 		rep.Best = &rep.Steps[0]
 	}
 	rep.Stalled = &StalledReport{BaselineDelivered: base.DeliveredPerSec, StalledDelivered: with.DeliveredPerSec,
-		StalledCloseCode: int(stalled.stats.closeCode.Load()), StalledClosedAfter: time.Duration(closedAfter.Load()).Seconds(),
+		StalledCloseCode: int(stalled.stats.closeCode.Load()), StalledUpdates: stalled.stats.updates.Load(),
+		StalledConflations: stalled.stats.reasons[pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED].Load(), StalledClosedAfter: time.Duration(closedAfter.Load()).Seconds(),
 		FeedRSSMaxBaseline: base.FeedRSSMax, FeedRSSMaxStalled: with.FeedRSSMax, FeedRSSSeries: r.feedRSS.seriesCopy()}
 	if base.DeliveredPerSec > 0 {
 		rep.Stalled.Change = with.DeliveredPerSec/base.DeliveredPerSec - 1
@@ -490,7 +503,7 @@ func (r *runner) totals(takeMax bool) snapshotTotals {
 	t.dropped = r.pub.dropped.Load()
 	var h HistSnapshot
 	for i, c := range r.clients {
-		if c == nil || i == r.exclude {
+		if c == nil {
 			continue
 		}
 		for _, x := range r.insts[i] { // O(instruments per client): fine up to the firehose's 1000
