@@ -104,16 +104,16 @@ type Totals struct {
 
 // StalledReport compares the others' delivery with and without a client that stopped reading.
 type StalledReport struct {
-	BaselineDelivered  float64 `json:"baseline_delivered_per_s"`
-	StalledDelivered   float64 `json:"with_stalled_delivered_per_s"`
-	Change             float64 `json:"change"`
-	StalledCloseCode   int     `json:"stalled_close_code"`
-	StalledUpdates     uint64  `json:"stalled_client_updates"`
-	StalledConflations uint64  `json:"stalled_client_conflations"`
-	StalledClosedAfter float64 `json:"stalled_closed_after_s,omitempty"`
-	FeedRSSMaxBaseline int64   `json:"feed_rss_max_baseline_bytes"`
-	FeedRSSMaxStalled  int64   `json:"feed_rss_max_stalled_bytes"`
-	FeedRSSSeries      []int64 `json:"feed_rss_series_bytes"`
+	BaselineDelivered  float64        `json:"baseline_delivered_per_s"`
+	StalledDelivered   float64        `json:"with_stalled_delivered_per_s"`
+	Change             float64        `json:"change"`
+	StalledCloseCode   int            `json:"stalled_close_code"`
+	FeedConflations    float64        `json:"feed_conflations"`
+	FeedCloses         map[string]int `json:"feed_closes,omitempty"`
+	StalledClosedAfter float64        `json:"stalled_closed_after_s,omitempty"`
+	FeedRSSMaxBaseline int64          `json:"feed_rss_max_baseline_bytes"`
+	FeedRSSMaxStalled  int64          `json:"feed_rss_max_stalled_bytes"`
+	FeedRSSSeries      []int64        `json:"feed_rss_series_bytes"`
 }
 
 // WriteJSON writes the report as one JSON object.
@@ -212,8 +212,8 @@ func (r *Report) WriteTable(w io.Writer) {
 		if st.StalledCloseCode != 0 {
 			closed = fmt.Sprintf("was closed with %d after %.1f s", st.StalledCloseCode, st.StalledClosedAfter)
 		}
-		fmt.Fprintf(w, "SUMMARY stalled: the others received %s updates/s with the extra client reading, %s/s with it stalled (%+.1f%%); the stalled client got %d conflated snapshots and %s; feed RSS max %s MiB without, %s MiB with\n",
-			si(st.BaselineDelivered), si(st.StalledDelivered), 100*st.Change, st.StalledConflations, closed,
+		fmt.Fprintf(w, "SUMMARY stalled: the others received %s updates/s with the extra client reading, %s/s with it stalled (%+.1f%%); the feed conflated %.0f times and the stalled client %s; feed RSS max %s MiB without, %s MiB with\n",
+			si(st.BaselineDelivered), si(st.StalledDelivered), 100*st.Change, st.FeedConflations, closed,
 			mib(st.FeedRSSMaxBaseline), mib(st.FeedRSSMaxStalled))
 	}
 	if b := r.Best; b != nil {

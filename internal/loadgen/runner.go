@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -335,37 +336,43 @@ func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepRep
 	}
 	emit(base)
 	r.feedRSS.reset()
+	before := scrapeFeed(ctx, r.tgt.HTTPURL)
 	stallAt := time.Now()
 	stalled.Stall()
 	var closedAfter atomic.Int64
+	var closeCode atomic.Int64
 	watch, unwatch := context.WithCancel(ctx)
 	defer unwatch()
-	go func() {
-		for watch.Err() == nil {
-			if c := stalled.stats.closeCode.Load(); c != 0 && c != closeByUs {
+	go func() { // the stalled reader cannot see its close: ask the feed
+		for sleepCtx(watch, 250*time.Millisecond) == nil {
+			now := scrapeFeed(watch, r.tgt.HTTPURL)
+			for code := range now.closesSince(before) {
+				c, _ := strconv.Atoi(code)
+				closeCode.Store(int64(c))
 				closedAfter.Store(int64(time.Since(stallAt)))
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 	with, err := r.measure(ctx, "stalled", rate, 0, r.cfg.Hold+r.cfg.Warmup)
 	if err != nil {
 		return err
 	}
+	unwatch()
+	after := scrapeFeed(ctx, r.tgt.HTTPURL)
 	emit(with)
 	if base.OK {
 		rep.Best = &rep.Steps[0]
 	}
 	rep.Stalled = &StalledReport{BaselineDelivered: base.DeliveredPerSec, StalledDelivered: with.DeliveredPerSec,
-		StalledCloseCode: int(stalled.stats.closeCode.Load()), StalledUpdates: stalled.stats.updates.Load(),
-		StalledConflations: stalled.stats.reasons[pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED].Load(), StalledClosedAfter: time.Duration(closedAfter.Load()).Seconds(),
+		StalledCloseCode: int(closeCode.Load()), StalledClosedAfter: time.Duration(closedAfter.Load()).Seconds(),
+		FeedConflations: after.conflations - before.conflations, FeedCloses: after.closesSince(before),
 		FeedRSSMaxBaseline: base.FeedRSSMax, FeedRSSMaxStalled: with.FeedRSSMax, FeedRSSSeries: r.feedRSS.seriesCopy()}
+	if !before.ok {
+		rep.Notes = append(rep.Notes, "the feed's /metrics could not be read: the stalled client's conflations and close are unknown")
+	}
 	if base.DeliveredPerSec > 0 {
 		rep.Stalled.Change = with.DeliveredPerSec/base.DeliveredPerSec - 1
-	}
-	if rep.Stalled.StalledCloseCode == closeByUs {
-		rep.Stalled.StalledCloseCode = 0
 	}
 	return nil
 }

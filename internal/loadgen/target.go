@@ -431,3 +431,54 @@ func ServeFeed(listen, natsURL, cpuprofile string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return runFeed(ctx, natsURL, listen, feed.Config{MaxConnsPerIP: -1}, logger, make(chan string, 1))
 }
+
+// feedCounters are counters the feed exposes on /metrics, as the feed sees them.
+type feedCounters struct {
+	ok          bool
+	conflations float64
+	closes      map[string]float64 // by close code
+}
+
+// scrapeFeed reads the feed's conflation and close counters from its /metrics (text format).
+func scrapeFeed(ctx context.Context, httpURL string) feedCounters {
+	fc := feedCounters{closes: map[string]float64{}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, httpURL+"/metrics", nil)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fc
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fc
+	}
+	fc.ok = true
+	for _, line := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == "tickwire_feed_conflations_total":
+			fc.conflations = v
+		case strings.HasPrefix(name, `tickwire_feed_closes_total{code="`):
+			fc.closes[strings.TrimSuffix(strings.TrimPrefix(name, `tickwire_feed_closes_total{code="`), `"}`)] = v
+		}
+	}
+	return fc
+}
+
+// closesSince returns the closes by code between two scrapes.
+func (fc feedCounters) closesSince(before feedCounters) map[string]int {
+	out := map[string]int{}
+	for code, v := range fc.closes {
+		if d := int(v - before.closes[code]); d > 0 {
+			out[code] = d
+		}
+	}
+	return out
+}
