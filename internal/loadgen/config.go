@@ -104,8 +104,9 @@ var Presets = map[string]Config{
 	// 7. Book snapshot (depth 50) on subscribe while scenario 1's layout runs at 100k/s.
 	"snapshot-latency": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeFixed, TargetDelivered: 100_000,
 		SnapshotProbe: true, Warmup: 2 * time.Second, Hold: 15 * time.Second},
-	// 9. One stalled client among 1,000 at 100k/s: the others' throughput with and without it.
-	"stalled": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStalled, TargetDelivered: 100_000,
+	// 9. One stalled client among 1,000: the others' throughput with and without it. 30k/s:
+	// 100k/s plus an everything-subscriber was beyond this 2-core machine (docs/LOAD.md).
+	"stalled": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStalled, TargetDelivered: 30_000,
 		Warmup: 2 * time.Second, Hold: 10 * time.Second},
 }
 
