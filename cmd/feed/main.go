@@ -50,7 +50,8 @@ type config struct {
 	Owners           int           `default:"8" help:"Goroutines owning instrument shards."`
 	QueueSoft        int           `name:"queue-soft-bytes" default:"1048576" help:"Pending bytes per connection that trigger conflation."`
 	QueueHard        int           `name:"queue-hard-bytes" default:"8388608" help:"Pending bytes per connection that close it (4000)."`
-	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"Write deadline per frame (close 4001 when passed)."`
+	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"A write blocked this long fails and closes the connection (4001); checked between half and all of it."`
+	FlushInterval    time.Duration `name:"flush-interval" default:"2ms" help:"Least time between two writes to one connection: a busy connection's updates are gathered this long into one frame (negative: none)."`
 	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a frame."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
@@ -86,7 +87,8 @@ func (c *config) feedConfig() feed.Config {
 		Owners:           c.Owners,
 		Market: market.Config{Depths: c.Depths, TradeHistory: c.TradeHistory,
 			CandleIntervals: c.CandleIntervals, CandleHistory: c.CandleHistory},
-		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat},
+		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat,
+			FlushInterval: c.FlushInterval},
 	}
 }
 

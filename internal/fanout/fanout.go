@@ -73,6 +73,11 @@ type Config struct {
 	PingInterval time.Duration
 	// MaxConflations within a minute before the connection is closed as a slow consumer. Default 10.
 	MaxConflations int
+	// FlushInterval is the least time between two writes to the connection (0: 2 ms). A write
+	// costs a system call (about 10 us here) whatever it carries, so under load a connection's
+	// updates are gathered for up to this long and leave in one frame; an update to a connection
+	// that has not been written to for this long leaves at once. Negative: no gathering.
+	FlushInterval time.Duration
 	// JSON frames the messages as JSON (subprotocol tickwire.v1.json) instead of protobuf.
 	JSON bool
 }
@@ -102,6 +107,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxConflations <= 0 {
 		c.MaxConflations = 10
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 2 * time.Millisecond
 	}
 	return c
 }
@@ -270,10 +278,14 @@ func (c *Conn) writeLoop() {
 	defer idle.Stop()
 	ping := time.NewTicker(c.cfg.PingInterval)
 	defer ping.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	var (
-		batch []item
-		frame []byte
-		jsons [][]byte
+		batch     []item
+		frame     []byte
+		jsons     [][]byte
+		lastWrite time.Time
 	)
 	for {
 		select {
@@ -294,6 +306,16 @@ func (c *Conn) writeLoop() {
 				c.mu.Unlock()
 			}
 		case <-c.wake:
+			// Written to a moment ago: gather what else comes until FlushInterval has passed,
+			// so that a busy connection pays one write per interval, not one per update.
+			if wait := c.cfg.FlushInterval - time.Since(lastWrite); wait > 0 {
+				linger.Reset(wait)
+				select {
+				case <-c.quit:
+					return
+				case <-linger.C:
+				}
+			}
 		}
 		c.mu.Lock()
 		batch, c.pending = c.pending, batch[:0]
@@ -320,6 +342,7 @@ func (c *Conn) writeLoop() {
 				}
 				frame = wire.AppendSendTime(frame, now.UnixNano())
 			}
+			lastWrite = now
 			if err := c.sock.WriteFrame(frame, now.Add(c.cfg.WriteTimeout)); err != nil {
 				c.Close(wire.CloseWriteTimeout, "write failed or timed out")
 				return

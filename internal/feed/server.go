@@ -256,7 +256,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	fcfg := s.cfg.Conn
 	fcfg.JSON = sess.json
-	sess.out = fanout.New(socket{conn: conn, json: sess.json}, fcfg, fanout.Hooks{
+	sess.out = fanout.New(&socket{conn: conn, json: sess.json}, fcfg, fanout.Hooks{
 		Conflated: func() {
 			s.metrics.conflations.Inc()
 			sess.hub.postAll(command{kind: cmdConflated, sess: sess})
@@ -431,14 +431,28 @@ func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 	}
 }
 
-// socket adapts a gws connection to fanout.Socket.
+// socket adapts a gws connection to fanout.Socket. Only the connection's writer goroutine
+// calls WriteFrame and WritePing.
 type socket struct {
-	conn *gws.Conn
-	json bool
+	conn  *gws.Conn
+	json  bool
+	armed time.Time // the write deadline set on the connection
 }
 
-func (k socket) WriteFrame(frame []byte, deadline time.Time) error {
-	if err := k.conn.SetWriteDeadline(deadline); err != nil {
+// arm sets the write deadline only when the one set is more than half spent: setting it costs
+// a timer update per frame otherwise. A write may so fail after between half and all of the
+// write timeout.
+func (k *socket) arm(deadline time.Time) error {
+	now := time.Now()
+	if k.armed.Sub(now) > deadline.Sub(now)/2 {
+		return nil
+	}
+	k.armed = deadline
+	return k.conn.SetWriteDeadline(deadline)
+}
+
+func (k *socket) WriteFrame(frame []byte, deadline time.Time) error {
+	if err := k.arm(deadline); err != nil {
 		return err
 	}
 	op := gws.OpcodeBinary
@@ -448,14 +462,14 @@ func (k socket) WriteFrame(frame []byte, deadline time.Time) error {
 	return k.conn.WriteMessage(op, frame)
 }
 
-func (k socket) WritePing(deadline time.Time) error {
-	if err := k.conn.SetWriteDeadline(deadline); err != nil {
+func (k *socket) WritePing(deadline time.Time) error {
+	if err := k.arm(deadline); err != nil {
 		return err
 	}
 	return k.conn.WritePing(nil)
 }
 
-func (k socket) Close(code int, reason string) {
+func (k *socket) Close(code int, reason string) {
 	_ = k.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = k.conn.WriteClose(uint16(code), []byte(reason))
 }
