@@ -309,3 +309,29 @@ func BenchmarkEnqueue(b *testing.B) {
 		}
 	}
 }
+
+// TestFlushIntervalGathers: the first update to a quiet connection leaves at once; updates that
+// follow within the flush interval are gathered into one frame.
+func TestFlushIntervalGathers(t *testing.T) {
+	sock := newFakeSocket()
+	c := start(t, sock, Config{FlushInterval: 100 * time.Millisecond}, Hooks{})
+	c.Enqueue(msg(t, 1), Delta, 0)
+	select {
+	case <-sock.written:
+	case <-time.After(50 * time.Millisecond):
+		t.Fatal("the first update to a quiet connection waited")
+	}
+	for i := range uint64(10) {
+		c.Enqueue(msg(t, i+2), Delta, 0)
+	}
+	select {
+	case <-sock.written:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no second write")
+	}
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	if n := len(decode(t, sock.frames[1]).Messages); len(sock.frames) != 2 || n != 10 {
+		t.Fatalf("%d frames, the second with %d messages; want the 10 gathered in one", len(sock.frames), n)
+	}
+}
