@@ -5,8 +5,12 @@
 // market; opens the dashboard in headless Chromium (Debian's /usr/bin/chromium through
 // playwright-core) and checks what a trader would see: the watchlist fills, prices move, the
 // chart has candles, the book has both sides and never crosses, the keyboard works; then stops
-// the feed (SIGTERM to its PID), checks the page says so, starts the feed again on the same
-// store and checks the page recovers on its own. Screenshots go to test-artifacts/dashboard/.
+// ingest and the feed (SIGTERM to their PIDs), checks the page says so, starts the feed again on
+// the same store and checks the page resumes every stream from its position on its own (no
+// snapshot, no gap marker), then ingest again and prices move. The 5m chart backfills from
+// /api/candles. A replay session (bin/tickctl replay) is watched at /?replay=<session>: banner,
+// moving replay clock, watchlist, speed, seek, pause and resume; an unknown session says so.
+// Screenshots go to test-artifacts/dashboard/.
 //
 // Every process it starts is killed by PID on the way out, whatever happened.
 //
@@ -54,6 +58,8 @@ function start(name, bin, args) {
   const out = createWriteStream(join(artifacts, `${name}.log`), { flags: "a" });
   out.write(`\n--- ${new Date().toISOString()} ${bin} ${args.join(" ")}\n`);
   const p = spawn(join(root, bin), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  p.text = "";
+  p.stdout.on("data", (d) => (p.text += d));
   p.stdout.pipe(out, { end: false });
   p.stderr.pipe(out, { end: false });
   p.exited = new Promise((res) => p.on("exit", (code, sig) => res({ code, sig })));
@@ -86,8 +92,9 @@ async function stop(name, graceMs = 8000) {
 async function cleanup() {
   if (ctx) await ctx.close().catch(() => {});
   ctx = undefined;
-  // ingest first: with the feed (and its embedded NATS) gone, ingest would wait to flush.
-  const names = [...procs.keys()].sort((a, b) => (a === "ingest" ? -1 : b === "ingest" ? 1 : 0));
+  // ingest and tickctl first: with the feed (and its embedded NATS) gone, they would wait.
+  const rank = (n) => (n === "feed" ? 1 : 0);
+  const names = [...procs.keys()].sort((a, b) => rank(a) - rank(b));
   for (const name of names) await stop(name, 5000).catch(() => {});
   if (!process.env.E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
 }
@@ -142,13 +149,15 @@ async function main() {
     await waitFor("feed /healthz", async () => (await fetch(`${base}/healthz`)).ok, 30_000);
   };
   await startFeed();
-  start("ingest", "bin/ingest", [
-    "--nats-url", `nats://127.0.0.1:${natsPort}`,
-    "--source", "synthetic",
-    "--synthetic-instruments", "20",
-    "--synthetic-rate", "1000",
-    "--metrics-listen=",
-  ]);
+  const startIngest = () =>
+    start("ingest", "bin/ingest", [
+      "--nats-url", `nats://127.0.0.1:${natsPort}`,
+      "--source", "synthetic",
+      "--synthetic-instruments", "20",
+      "--synthetic-rate", "1000",
+      "--metrics-listen=",
+    ]);
+  startIngest();
 
   await waitFor("feed /readyz", async () => (await fetch(`${base}/readyz`)).ok, 30_000);
 
@@ -308,17 +317,48 @@ async function main() {
     await p2.close();
   });
 
+  const stats = () => page.evaluate(() => ({ ...window.__tickwire.stats }));
+  const gapMarkers = async () => Number((await page.getAttribute(".chart", "data-gap-markers")) ?? "0");
+  let before;
+
   await check("a stopped feed shows as disconnected and stale", async () => {
+    // Ingest stops first: with the feed's embedded NATS gone it would fail to publish and start
+    // new epochs (data lost upstream, which the page would rightly mark as gaps). Here nothing is
+    // lost, so every stream must come back by resuming, without a snapshot or a gap marker.
+    await stop("ingest");
+    await sleep(300); // the last events reach the page
+    before = await stats();
     await stop("feed");
     await waitFor("data-conn != connected", async () => (await page.getAttribute("body", "data-conn")) !== "connected", 10_000);
     await waitFor("the status bar to say so", async () => /Disconnected|Connecting/.test((await page.textContent(".status .conn-text")) ?? ""), 5000);
     await waitFor("stale badges", async () => (await page.$$(".wl .badge.stale")).length >= 10, 10_000);
+    if (!(await page.$(".ladder.unsynced"))) throw new Error("the ladder still shows a book kept from the lost connection as in sync");
     await page.screenshot({ path: join(artifacts, "3-disconnected.png") });
   });
 
-  await check("the page recovers on its own when the feed is back (same store)", async () => {
+  await check("the feed restarted on the same store: the page resumes every stream from its position, no snapshot, no gap marker", async () => {
     await startFeed();
     await waitFor("data-conn = connected", async () => (await page.getAttribute("body", "data-conn")) === "connected", 30_000);
+    const after = await waitFor("streams resumed", async () => {
+      const st = await stats();
+      return st.resumed > before.resumed ? st : null;
+    }, 10_000);
+    await waitFor("the ladder back in sync", async () => !(await page.$(".ladder.unsynced")), 5000);
+    await sleep(500);
+    const st = await stats();
+    const resumed = st.resumed - before.resumed;
+    const snapshots = st.snapshots - before.snapshots;
+    log(`resumed ${resumed} streams; snapshots since the restart ${snapshots} (history gone ${st.historyGone}, new epochs ${st.newEpochs}); gap markers ${await gapMarkers()}`);
+    // Every stream of 20 instruments (quote, stats) and the focused one's book, trades, bars.
+    if (resumed < 20 * 2 + 3) throw new Error(`only ${resumed} streams resumed`);
+    if (snapshots !== 0) throw new Error(`${snapshots} snapshots after the restart: streams were rebuilt, not resumed`);
+    if ((await gapMarkers()) !== 0) throw new Error(`gap markers on the chart: ${await gapMarkers()}`);
+    if (st.gaps + st.checksum + st.epochs !== before.gaps + before.checksum + before.epochs) throw new Error(`breaks after the restart: ${JSON.stringify(st)}`);
+    void after;
+  });
+
+  await check("ingest back: prices move again, the book is whole and uncrossed", async () => {
+    startIngest();
     await waitFor("stale badges to clear", async () => (await page.$$(".wl .badge.stale")).length < 3, 20_000);
     const before = await lasts();
     await sleep(3000);
@@ -327,13 +367,102 @@ async function main() {
     if (moved < 3) throw new Error(`only ${moved} instruments moved in 3 s after the restart`);
     const { bid, ask } = await bestPrices();
     if (!(bid && ask && mantissa(bid) < mantissa(ask))) throw new Error(`book after restart: bid "${bid}", ask "${ask}"`);
-    await page.waitForTimeout(1000);
+    log(`after ingest restart: ${JSON.stringify(await stats())}, gap markers ${await gapMarkers()}`);
     await page.screenshot({ path: join(artifacts, "4-recovered.png") });
+  });
+
+  await check("the 5m chart backfills from /api/candles", async () => {
+    const asked = page.waitForResponse((r) => r.url().includes("/api/candles") && r.url().includes("interval=300"), { timeout: 10_000 });
+    await page.click('.chart .iv[data-iv="300"]');
+    const r = await asked;
+    if (r.status() !== 200) throw new Error(`/api/candles answered ${r.status()}: ${await r.text()}`);
+    const body = await r.json();
+    await waitFor("history state ok", async () => (await page.getAttribute(".chart", "data-history")) === "ok", 10_000);
+    const hist = Number(await page.getAttribute(".chart", "data-history-bars"));
+    const bars = Number(await page.getAttribute(".chart", "data-bars"));
+    const note = await page.textContent(".chart .chart-note");
+    log(`5m: ${r.url().replace(base, "")} gave ${body.candles?.length ?? 0} bars, chart has ${bars}; note "${note}"`);
+    if (!(hist >= 1 && hist === (body.candles?.length ?? 0))) throw new Error(`history bars ${hist}, response ${body.candles?.length}`);
+    if (bars < 1) throw new Error("no bars on the 5m chart");
+    if (!/history/.test(note ?? "")) throw new Error(`history note "${note}"`);
+    await page.screenshot({ path: join(artifacts, "6-5m-history.png") });
+    await page.click('.chart .iv[data-iv="1"]');
+  });
+
+  await check("a replay session: banner, moving replay clock, watchlist, speed, seek, pause and resume", async () => {
+    const tc = start("tickctl", "bin/tickctl", [
+      "replay", "--nats-url", `nats://127.0.0.1:${natsPort}`,
+      "--from", "-20s", "--to", "-3s", "--speed", "5", "--session", "e2e-replay", "--feed-url", base,
+    ]);
+    await waitFor("tickctl replay to start", async () => tc.text.includes("?replay=e2e-replay") || (tc.exitCode !== null ? Promise.reject(new Error(`tickctl exited ${tc.exitCode}`)) : false), 10_000, 100);
+    const p3 = await ctx.newPage();
+    p3.on("pageerror", (e) => pageErrors.push(`replay tab: ${e.message}`));
+    p3.on("console", (m) => {
+      if (m.type() === "error") pageErrors.push(`replay tab console: ${m.text()}`);
+    });
+    await p3.goto(`${base}/?replay=e2e-replay`);
+    const banner = async () => ({
+      text: (await p3.textContent(".replay-bar")) ?? "",
+      clock: BigInt((await p3.getAttribute(".replay-bar", "data-clock-ns")) || "0"),
+      state: await p3.getAttribute(".replay-bar", "data-state"),
+    });
+    await waitFor("the banner with the session and a clock", async () => {
+      const b = await banner();
+      return b.text.includes("REPLAY") && b.text.includes("e2e-replay") && b.clock > 0n;
+    }, 15_000);
+    // At 5x the 17 s window lasts under 4 s: slow it to 1x and seek back to its start, which
+    // also exercises both controls.
+    await p3.click('.replay-speed[data-speed="1"]');
+    await waitFor("speed 1x active", async () => (await p3.$('.replay-speed.active[data-speed="1"]')) !== null, 5000);
+    const box = await p3.locator(".replay-progress").boundingBox();
+    const from = BigInt(await p3.evaluate(() => window.__tickwire.store.replayStatus.fromNs.toString()));
+    const to = BigInt(await p3.evaluate(() => window.__tickwire.store.replayStatus.toNs.toString()));
+    await p3.mouse.click(box.x + box.width * 0.05, box.y + box.height / 2);
+    await waitFor("the seek: running near the window start", async () => {
+      const b = await banner();
+      return b.state === "running" && b.clock < from + (to - from) / 3n;
+    }, 8000);
+    const c1 = (await banner()).clock;
+    await sleep(2200);
+    const c2 = (await banner()).clock;
+    if (!(c2 > c1)) throw new Error(`replay clock did not move: ${c1} -> ${c2}`);
+    log(`replay clock moved ${Number(c2 - c1) / 1e6} ms in 2.2 s at 1x: "${(await p3.textContent(".replay-clock"))}"`);
+    await waitFor("the replay watchlist fills", async () => {
+      const n = await p3.$$eval(".wl tbody tr", (rows) => rows.filter((r) => /\d/.test(r.querySelector(".bid")?.textContent ?? "")).length);
+      return n >= 10;
+    }, 10_000);
+    const lat = await p3.textContent(".status");
+    if (!/n\/a in replay/.test(lat ?? "")) throw new Error(`latency not labelled in replay: ${lat}`);
+    await p3.screenshot({ path: join(artifacts, "7-replay.png") });
+
+    await p3.click(".replay-toggle");
+    await waitFor("paused", async () => (await banner()).state === "paused", 5000);
+    await sleep(1200); // an event already on its way at the pause may still move the clock once
+    const p1 = (await banner()).clock;
+    await sleep(1500);
+    const p2 = (await banner()).clock;
+    if (p2 !== p1) throw new Error(`clock moved while paused: ${p1} -> ${p2}`);
+    if ((await p3.$$(".wl .badge.stale")).length > 0) throw new Error("stale badges on a paused replay (stale must follow the replay clock)");
+    await p3.screenshot({ path: join(artifacts, "8-replay-paused.png") });
+    await p3.click(".replay-toggle");
+    await waitFor("running again", async () => (await banner()).state === "running", 5000);
+    await waitFor("the clock moving again", async () => (await banner()).clock > p2, 5000);
+    await p3.close();
+  });
+
+  await check("an unknown replay session is said plainly (404)", async () => {
+    const p4 = await ctx.newPage();
+    await p4.goto(`${base}/?replay=no-such-session`);
+    await waitFor("the 404 message", async () => /No replay session "no-such-session".*404/.test((await p4.textContent(".replay-error")) ?? ""), 10_000);
+    await p4.screenshot({ path: join(artifacts, "9-replay-404.png") });
+    await p4.close();
+    await stop("tickctl");
   });
 
   await check("no errors in the page", async () => {
     // The browser logs a failed WebSocket connect while the feed is down: expected.
-    const real = pageErrors.filter((e) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(e));
+    // So does a replay tab asking for a session that does not exist (404, on purpose).
+    const real = pageErrors.filter((e) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|status of 404/.test(e));
     if (real.length > 0) throw new Error(real.join("\n"));
   });
 }
@@ -354,7 +483,7 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 let failed = false;
 try {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} not found: apt-get install -y chromium`);
-  for (const b of ["bin/feed", "bin/ingest"]) {
+  for (const b of ["bin/feed", "bin/ingest", "bin/tickctl"]) {
     if (!existsSync(join(root, b))) throw new Error(`${b} missing: run make feed-ui build`);
   }
   await main();
@@ -363,7 +492,7 @@ try {
   if (!results.some((r) => !r.ok)) log(`error: ${e.stack ?? e}`);
   try {
     const pages = ctx?.pages() ?? [];
-    if (pages[0]) await pages[0].screenshot({ path: join(artifacts, "failure.png") });
+    for (const [i, p] of pages.entries()) await p.screenshot({ path: join(artifacts, i === 0 ? "failure.png" : `failure-tab${i + 1}.png`) });
   } catch {}
 } finally {
   clearTimeout(guard);

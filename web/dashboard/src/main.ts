@@ -1,14 +1,17 @@
 // The dashboard: wires the feed client, the store and the views, and paints once per frame.
 
 import "./styles.css";
-import { Channel } from "./gen/tickwire/v1/stream_pb";
+import { Channel, ErrorCode } from "./gen/tickwire/v1/stream_pb";
 import { FeedClient, type ClientEvents } from "./net/client";
 import { Store } from "./app/store";
-import { intervals, type Interval } from "./market/candles";
+import { barsOf, intervals, type Interval } from "./market/candles";
+import { HistoryError, fetchHistory, historyBars, historyWindow } from "./market/history";
+import { formatUtc, visibleCandles, visibleTrades } from "./market/replay";
 import { ChartView } from "./views/chart";
 import { el } from "./views/dom";
 import { HeaderView } from "./views/header";
 import { LadderView } from "./views/ladder";
+import { ReplayView } from "./views/replay";
 import { StatusView } from "./views/status";
 import { TapeView } from "./views/tape";
 import { WatchlistView } from "./views/watchlist";
@@ -30,25 +33,70 @@ const bookPaintMs = 50;
 /** Backlog bounds while the tab is hidden (no animation frames): beyond them, redraw instead. */
 const maxPending = 10_000;
 
+/** A replay session to watch (/?replay=<session>), or null for the live market. */
+const replayId = new URLSearchParams(location.search).get("replay");
+
 function feedURL(): string {
   const override = new URLSearchParams(location.search).get("feed");
-  if (override) return override;
-  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+  const base = override ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+  if (!replayId) return base;
+  return `${base}${base.includes("?") ? "&" : "?"}replay=${encodeURIComponent(replayId)}`;
 }
 
 // The client is built first and reports to the store through this object, filled in below.
 const events: ClientEvents = {};
 const client = new FeedClient({ url: feedURL() }, events);
-const store = new Store(client);
+const store = new Store(client, { replay: !!replayId });
 const watchlist = new WatchlistView(store);
 const header = new HeaderView(store);
 const chart = new ChartView();
 const ladder = new LadderView(ladderLevels);
 const tape = new TapeView(tapeRows);
 const status = new StatusView(store);
+const replay = replayId ? new ReplayView(store, replayId) : undefined;
+if (replay) replay.onControl = (a) => client.replayControl(a);
+
+// For the browser test and for anyone debugging in the console: counters and state, read-only.
+(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId };
+
+/**
+ * A browser WebSocket that fails at the handshake only says 1006; the feed answers a replay
+ * connection it cannot serve with an HTTP status (404 no such session, 400 malformed id, 501 no
+ * replay support). Ask the same URL over plain HTTP to learn which, and say it plainly.
+ */
+let probing = false;
+async function probeReplay(): Promise<void> {
+  if (!replayId || probing) return;
+  probing = true;
+  try {
+    const url = feedURL().replace(/^ws/, "http");
+    const r = await fetch(url, { cache: "no-store" });
+    const id = JSON.stringify(replayId);
+    if (r.status === 404) {
+      store.replayError = `No replay session ${id} on this feed (404). Start one with: tickctl replay --session ${replayId} --from -15m; retrying…`;
+    } else if (r.status === 400) {
+      store.replayError = `${id} is not a valid replay session id (400): lower-case letters, digits and dashes.`;
+      client.stop();
+    } else if (r.status === 501) {
+      store.replayError = "This feed does not serve replay sessions (501).";
+      client.stop();
+    } else if (r.status === 503) {
+      store.replayError = "The feed is not ready yet (503); retrying…";
+    }
+  } catch {
+    // The feed itself is unreachable: the status bar already says so.
+  } finally {
+    probing = false;
+    store.replayDirty = true;
+  }
+}
 
 Object.assign(events, {
-  onState: (s, detail) => store.onState(s, detail),
+  onState: (s, detail) => {
+    store.onState(s, detail);
+    if (s === "disconnected" && !client.opened) void probeReplay();
+    if (s === "connected" && chart.root.dataset.history === "error") loadHistory(true);
+  },
   onInstruments: (list) => {
     const added = store.setInstruments(list);
     if (added.length > 0) client.subscribe(added, listChannels);
@@ -57,11 +105,70 @@ Object.assign(events, {
       focus(store.rows.has(want) ? want : store.order[0]);
     }
   },
-  onSubscribed: (id, m) => store.onSubscribed(id, m.info),
+  onSubscribed: (id, m, sub) => store.onSubscribed(id, m, sub),
   onSnapshot: (id, ch, snap, sub, t) => store.onSnapshot(id, ch, snap, sub, t),
   onDelta: (id, ch, d, sub, t) => store.onDelta(id, ch, d, sub, t),
   onResync: (id, ch, why) => store.onResync(id, ch, why),
+  onReplayStatus: (st) => {
+    if (store.replayStatus && st.generation !== store.replayStatus.generation) tape.reset(); // seqs restart
+    store.onReplayStatus(st);
+    // A session's instruments reach the feed with their first replayed events, possibly after
+    // this connection listed them: ask again while the status names some the list lacked.
+    if (client.state === "connected" && st.instruments.some((id) => !store.rows.has(id))) client.listInstruments();
+    loadHistory(); // the first status gives the clock the history ends at; a seek moves it
+  },
+  onError: (e) => {
+    if (e.code === ErrorCode.NOT_REPLAY && replayId) {
+      store.replayError = `The replay session did not answer: ${e.message}`;
+      store.replayDirty = true;
+    }
+  },
 } satisfies ClientEvents);
+
+/**
+ * Candle history of the focused instrument and interval from the feed's store (/api/candles),
+ * up to the current bar by the store's clock (the replay clock in a replay), merged into the
+ * chart. Asked again when the instrument, the interval or the replay's generation (a seek)
+ * changes; a failure leaves the live bars and says why.
+ */
+let histCtl: AbortController | undefined;
+let histKey = "";
+function loadHistory(force = false): void {
+  const id = store.focus;
+  if (!id) return;
+  const iv = chart.interval;
+  if (store.replay && store.replayClockMs === 0) return; // the first status brings the clock
+  const key = `${id}/${iv.seconds}/${store.replayStatus?.generation ?? 0}`;
+  if (!force && key === histKey) return;
+  histCtl?.abort();
+  histCtl = undefined;
+  histKey = key;
+  chart.setHistory(undefined);
+  store.chartReset = true;
+  const live = barsOf(store.sub(id)?.replica.candles ?? [], iv);
+  const w = historyWindow(iv, BigInt(Math.floor(store.nowMs() / 1000)), live);
+  if (!w) {
+    chart.setHistoryState("none", "", iv.note);
+    return;
+  }
+  chart.setHistoryState("loading", "loading history…", `Asking the feed for up to ${historyBars} stored ${iv.label} bars`);
+  const ctl = new AbortController();
+  histCtl = ctl;
+  fetchHistory(id, iv, w, ctl.signal).then(
+    (bars) => {
+      if (histCtl !== ctl) return;
+      chart.setHistory({ instrument: id, intervalS: iv.seconds, bars, cutoffS: w.cutoffS });
+      const span = `${formatUtc(w.fromS * 1_000_000_000n, false)} → ${formatUtc(w.toS * 1_000_000_000n, false)}`;
+      chart.setHistoryState("ok", `history: ${bars.length} bar${bars.length === 1 ? "" : "s"}`, `${bars.length} stored ${iv.label} bars for ${span}; newer bars are live`);
+      store.chartReset = true;
+    },
+    (e: unknown) => {
+      if (histCtl !== ctl || ctl.signal.aborted) return;
+      const note = e instanceof HistoryError ? e.note : "history failed";
+      chart.setHistoryState("error", note, `${note}. The chart shows the bars the feed keeps live.`);
+    },
+  );
+}
 
 function focus(id: string | undefined): void {
   if (!id || id === store.focus) return;
@@ -72,12 +179,14 @@ function focus(id: string | undefined): void {
   tape.reset();
   header.resetFlash();
   history.replaceState(null, "", `#${encodeURIComponent(id)}`);
+  loadHistory();
 }
 
 function setInterval_(iv: Interval): void {
   chart.setInterval(iv);
   store.chartReset = true;
   store.markersDirty = true;
+  loadHistory();
 }
 
 watchlist.onFocus = focus;
@@ -85,17 +194,19 @@ chart.onInterval = setInterval_;
 
 // Layout.
 const app = document.getElementById("app")!;
+if (replayId) document.title = `Replay ${replayId} · Tickwire`;
 app.append(
   el(
     "div",
-    { class: "app" },
+    { class: replay ? "app replay" : "app" },
     el(
       "div",
       { class: "topbar" },
       el("span", { class: "logo" }, "tickwire"),
-      el("span", { class: "muted hide-narrow" }, "live market data · exact prices · gaps shown"),
+      el("span", { class: "muted hide-narrow" }, replay ? "replay of stored market data · not live · exact prices" : "live market data · exact prices · gaps shown"),
       el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–4 interval"),
     ),
+    ...(replay ? [replay.root] : []),
     el(
       "main",
       { class: "grid" },
@@ -147,14 +258,18 @@ function frame(now: number): void {
   const sub = store.sub(store.focus);
   const row = store.focus ? store.rows.get(store.focus) : undefined;
   const rep = sub?.replica;
+  // In a replay, nothing later than the replay clock (a seek back leaves the old run's later
+  // trades and bars in the feed's snapshots: see visibleTrades).
+  const clockNs = BigInt(Math.floor(store.replayClockMs)) * 1_000_000n;
+  const candles = rep ? (store.replay ? visibleCandles(rep.candles, clockNs) : rep.candles) : [];
   if (store.chartReset) {
     store.chartReset = false;
     store.chartBars = [];
     chart.setInstrument(row?.info);
-    chart.reset(rep?.candles ?? []);
+    chart.reset(candles);
     store.markersDirty = true;
   } else if (store.chartBars.length > 0) {
-    chart.update(store.chartBars, rep?.candles ?? []);
+    chart.update(store.chartBars, candles);
     store.chartBars = [];
   }
   if (store.markersDirty) {
@@ -165,15 +280,19 @@ function frame(now: number): void {
   if (bookDue && (store.bookDirty || store.tapeDirty)) lastBook = now;
   if (store.bookDirty && bookDue) {
     store.bookDirty = false;
-    ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!rep?.synced(Channel.BOOK));
+    ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!sub?.inSync(Channel.BOOK));
   }
   if (store.tapeDirty && bookDue) {
     store.tapeDirty = false;
-    tape.paint(rep?.trades ?? [], row?.info);
+    tape.paint(rep ? (store.replay ? visibleTrades(rep.trades, clockNs) : rep.trades) : [], row?.info);
   }
   if (store.headerDirty) {
     store.headerDirty = false;
     header.paint();
+  }
+  if (replay && store.replayDirty) {
+    store.replayDirty = false;
+    replay.paint();
   }
   if (now - lastStatus > 250 || store.statusDirty) {
     store.statusDirty = false;
@@ -188,7 +307,7 @@ requestAnimationFrame(frame);
 setInterval(() => {
   if (store.pendingIngestMs.length > maxPending) store.pendingIngestMs.length = 0;
   if (store.chartBars.length > maxPending) store.chartReset = true;
-  store.checkStale(Date.now());
+  store.checkStale();
   if (store.conn !== "connected") store.statusDirty = true;
 }, 500);
 setInterval(() => (store.listDirty ||= watchlist.filterMoves()), 1000);

@@ -4,6 +4,7 @@ import {
   Channel,
   ClientMessageSchema,
   ServerFrameSchema,
+  ServerMessageSchema,
   type ClientMessage,
 } from "../src/gen/tickwire/v1/stream_pb";
 import { checksum } from "../src/market/book";
@@ -166,7 +167,11 @@ describe("FeedClient", () => {
     subscribeAndSnapshot();
     sock().drop(1001, "server shutting down");
     expect(client.state).toBe("disconnected");
-    expect(client.subs.get("synthetic:ACME")!.replica.synced(Channel.BOOK)).toBe(false);
+    // The book is kept, to resume from, but it is not live: stale until the next connection.
+    const s = client.subs.get("synthetic:ACME")!;
+    expect(s.replica.synced(Channel.BOOK)).toBe(true);
+    expect(s.inSync(Channel.BOOK)).toBe(false);
+    expect([...s.stale].sort()).toEqual([Channel.QUOTE, Channel.BOOK]);
     expect(sockets.length).toBe(1);
     timers.advance(backoffMin * 2 - 1); // attempt 0 waits at most min*2 (rand=1 -> exactly that)
     expect(sockets.length).toBe(1);
@@ -181,6 +186,10 @@ describe("FeedClient", () => {
     expect(sub.case === "subscribe" && sub.value.instruments).toEqual(["synthetic:ACME"]);
     expect(sub.case === "subscribe" && sub.value.channels).toEqual([Channel.QUOTE, Channel.BOOK]);
     expect(sub.case === "subscribe" && sub.value.depth).toBe(10);
+    // The book was in sync: resumed from its position. The quote never had its snapshot: not.
+    expect(sub.case === "subscribe" && sub.value.resume.map((p) => [p.instrument, p.channel, p.epoch, p.seq])).toEqual([
+      ["synthetic:ACME", Channel.BOOK, 1n, 10n],
+    ]);
   });
 
   it("drops a silent connection after the heartbeat timeout", () => {
@@ -202,6 +211,194 @@ describe("FeedClient", () => {
     expect(client.state).toBe("closed");
     timers.advance(60_000);
     expect(sockets.length).toBe(1);
+  });
+});
+
+describe("FeedClient resume (PROTOCOL.md §13.2, pkg/client attach/detach/onSubscribed)", () => {
+  let sockets: FakeSocket[];
+  let timers: FakeTimers;
+  let events: string[];
+  let client: FeedClient;
+  const sock = () => sockets[sockets.length - 1]!;
+  const id = "synthetic:ACME";
+
+  beforeEach(() => {
+    sockets = [];
+    timers = new FakeTimers();
+    events = [];
+    client = new FeedClient(
+      {
+        url: "ws://feed/ws",
+        newSocket: (url, protocols) => {
+          const s = new FakeSocket(url, protocols);
+          sockets.push(s);
+          return s;
+        },
+        timers,
+        rand: () => 0,
+      },
+      {
+        onResync: (i, ch, why) => events.push(`resync:${ch}:${why}`),
+        onDelta: (i, ch, d) => events.push(`delta:${ch}:${d.seq}`),
+        onSnapshot: (i, ch, snap) => events.push(`snapshot:${ch}:${snap.reason}:${snap.seq}`),
+        onSubscribed: (i, m) => events.push(`subscribed:${m.handle}:resumed=${m.resumed.join(",")}`),
+      },
+    );
+  });
+
+  const subscribed = (handle: number, resumed: Channel[]) => ({
+    kind: { case: "subscribed" as const, value: { handle, info: { id }, channels: [Channel.QUOTE, Channel.BOOK], depth: 10, resumed } },
+  });
+  const bookSnap = (handle: number, epoch: bigint, seq: bigint, reason = 1) => ({
+    kind: { case: "snapshot" as const, value: { handle, channel: Channel.BOOK, epoch, seq, checksum: bookSum, reason, body: { case: "book" as const, value: bookLevels } } },
+  });
+  const quoteSnap = (handle: number, epoch: bigint, seq: bigint, reason = 1) => ({
+    kind: { case: "snapshot" as const, value: { handle, channel: Channel.QUOTE, epoch, seq, reason, body: { case: "quote" as const, value: { bidPrice: 100n, askPrice: 101n } } } },
+  });
+  const bookDelta = (handle: number, epoch: bigint, seq: bigint, prevSeq: bigint) => ({
+    kind: { case: "delta" as const, value: { handle, epoch, seq, prevSeq, checksum: bookSum, body: { case: "book" as const, value: { depth: 10 } } } },
+  });
+  const quoteDelta = (handle: number, epoch: bigint, seq: bigint, prevSeq: bigint) => ({
+    kind: { case: "delta" as const, value: { handle, epoch, seq, prevSeq, body: { case: "quote" as const, value: { bidPrice: 99n, askPrice: 101n } } } },
+  });
+
+  /** Connected, subscribed to quote and book of ACME, both in sync at (1, 10). */
+  function synced(): void {
+    client.start();
+    sock().open();
+    client.subscribe([id], [Channel.QUOTE, Channel.BOOK], 10);
+    sock().frame({ messages: [subscribed(3, []), quoteSnap(3, 1n, 10n), bookSnap(3, 1n, 10n)] });
+    events.length = 0;
+  }
+
+  /** The connection drops and the next one opens; returns the Subscribe it sent. */
+  function reconnect() {
+    sock().drop(1006);
+    timers.advance(backoffMax);
+    sock().open();
+    const subs = sock().sent.filter((m) => m.command.case === "subscribe");
+    expect(subs.length).toBe(1);
+    const c = subs[0]!.command;
+    if (c.case !== "subscribe") throw new Error("not a subscribe");
+    return c.value;
+  }
+
+  it("resumes every stream in sync: resumed channels get no snapshot and go on from the kept position", () => {
+    synced();
+    const cmd = reconnect();
+    expect(cmd.resume.map((p) => [p.instrument, p.channel, p.epoch, p.seq])).toEqual([
+      [id, Channel.QUOTE, 1n, 10n],
+      [id, Channel.BOOK, 1n, 10n],
+    ]);
+    const s = client.subs.get(id)!;
+    expect(s.inSync(Channel.BOOK)).toBe(false); // stale until the feed answers
+    // The feed resumes both under a new handle: the missed deltas, then live ones. No snapshot.
+    sock().frame({ messages: [subscribed(9, [Channel.QUOTE, Channel.BOOK]), bookDelta(3, 1n, 12n, 10n), bookDelta(9, 1n, 12n, 10n), bookDelta(9, 1n, 14n, 12n), quoteDelta(9, 1n, 13n, 10n)] });
+    expect(events).toEqual([`subscribed:9:resumed=${Channel.QUOTE},${Channel.BOOK}`, `delta:${Channel.BOOK}:12`, `delta:${Channel.BOOK}:14`, `delta:${Channel.QUOTE}:13`]);
+    expect(client.stats.resumed).toBe(2);
+    expect(client.stats.snapshots).toBe(2); // the two of the first subscribe only
+    expect(s.inSync(Channel.BOOK) && s.inSync(Channel.QUOTE)).toBe(true);
+    expect(s.stale.size).toBe(0);
+    expect(s.replica.pos[Channel.BOOK]!.seq).toBe(14n);
+    // A break after resuming is still a break: one Resync.
+    sock().frame({ messages: [bookDelta(9, 1n, 20n, 18n)] });
+    expect(sock().sent.filter((m) => m.command.case === "resync").length).toBe(1);
+  });
+
+  it("a channel the feed cannot resume waits for its snapshot (HISTORY_GONE), which replaces the kept state", () => {
+    synced();
+    reconnect();
+    sock().frame({ messages: [subscribed(9, [Channel.QUOTE]), quoteDelta(9, 1n, 11n, 10n), bookDelta(9, 1n, 12n, 10n)] });
+    const s = client.subs.get(id)!;
+    // The book delta does not count as following on from the kept book: the snapshot is coming.
+    expect(events).toEqual([`subscribed:9:resumed=${Channel.QUOTE}`, `delta:${Channel.QUOTE}:11`]);
+    expect(s.inSync(Channel.BOOK)).toBe(false);
+    expect(s.await.has(Channel.BOOK)).toBe(true);
+    sock().frame({ messages: [bookSnap(9, 1n, 5000n, 5 /* HISTORY_GONE */), bookDelta(9, 1n, 5001n, 4000n)] });
+    expect(events.slice(2)).toEqual([`snapshot:${Channel.BOOK}:5:5000`, `delta:${Channel.BOOK}:5001`]);
+    expect(client.stats.historyGone).toBe(1);
+    expect(s.inSync(Channel.BOOK)).toBe(true);
+    expect(events.some((e) => e.startsWith("resync"))).toBe(false);
+  });
+
+  it("a new epoch on resume: NEW_EPOCH snapshots replace, deltas of the new epoch follow on", () => {
+    synced();
+    reconnect();
+    sock().frame({ messages: [subscribed(9, []), quoteSnap(9, 2n, 3n, 4), bookSnap(9, 2n, 3n, 4), bookDelta(9, 2n, 4n, 1n)] });
+    expect(client.stats.newEpochs).toBe(2);
+    expect(client.stats.resumed).toBe(0);
+    expect(client.subs.get(id)!.replica.pos[Channel.BOOK]).toEqual({ epoch: 2n, seq: 4n, synced: true });
+  });
+
+  it("does not resume a stream that was waiting for a resync when the connection dropped", () => {
+    synced();
+    sock().frame({ messages: [bookDelta(3, 1n, 14n, 12n)] }); // a gap: Resync sent
+    expect(events).toEqual([`resync:${Channel.BOOK}:gap`]);
+    const cmd = reconnect();
+    expect(cmd.resume.map((p) => p.channel)).toEqual([Channel.QUOTE]);
+    expect(client.subs.get(id)!.resync.size).toBe(0); // asked again by the new Subscribe, not by a Resync
+  });
+
+  it("resumes again after a second drop before the feed answered (positions kept, not lost)", () => {
+    synced();
+    reconnect();
+    const cmd = reconnect();
+    expect(cmd.resume.map((p) => p.seq)).toEqual([10n, 10n]);
+  });
+
+  it("splits a long Subscribe below 1000 instruments and 16 KiB, each with its own positions", () => {
+    client.start();
+    sock().open();
+    const ids = Array.from({ length: 2500 }, (_, i) => `venue-with-a-long-name:SYMBOL-${String(i).padStart(5, "0")}`);
+    client.subscribe(ids, [Channel.QUOTE, Channel.STATS]);
+    const handles = new Map<string, number>();
+    const frames: MessageInitShape<typeof ServerMessageSchema>[] = [];
+    ids.forEach((inst, i) => {
+      handles.set(inst, i + 1);
+      frames.push({ kind: { case: "subscribed", value: { handle: i + 1, info: { id: inst }, channels: [Channel.QUOTE, Channel.STATS] } } });
+      frames.push({ kind: { case: "snapshot", value: { handle: i + 1, channel: Channel.QUOTE, epoch: 7n, seq: 123456789n, body: { case: "quote", value: {} } } } });
+      frames.push({ kind: { case: "snapshot", value: { handle: i + 1, channel: Channel.STATS, epoch: 7n, seq: 123456789n, body: { case: "stats", value: {} } } } });
+    });
+    sock().frame({ messages: frames });
+    sock().drop(1006);
+    timers.advance(backoffMax);
+    sock().open();
+    const subs = sock().sent.filter((m) => m.command.case === "subscribe");
+    expect(subs.length).toBeGreaterThan(2);
+    let n = 0;
+    let positions = 0;
+    for (const m of subs) {
+      if (m.command.case !== "subscribe") continue;
+      const v = m.command.value;
+      expect(v.instruments.length).toBeLessThanOrEqual(1000);
+      expect(toBinary(ClientMessageSchema, m).length).toBeLessThan(16 * 1024);
+      const mine = new Set(v.instruments);
+      for (const p of v.resume) expect(mine.has(p.instrument)).toBe(true);
+      n += v.instruments.length;
+      positions += v.resume.length;
+    }
+    expect(n).toBe(2500);
+    expect(positions).toBe(5000);
+  });
+
+  it("sends ReplayControl and hands ReplayStatus to the app", () => {
+    const got: string[] = [];
+    const c = new FeedClient(
+      { url: "ws://feed/ws?replay=s1", newSocket: (u, p) => (sockets.push(new FakeSocket(u, p)), sock()), timers },
+      { onReplayStatus: (st) => got.push(`${st.session}:${st.state}:${st.clockNs}`) },
+    );
+    expect(c.replayControl({ case: "pause", value: true })).toBe(false); // not connected yet
+    c.start();
+    sock().open();
+    expect(c.replayControl({ case: "speed", value: 0 })).toBe(true);
+    expect(c.replayControl({ case: "seekTimeNs", value: 1768480000000000000n })).toBe(true);
+    const rc = sock().sent.filter((m) => m.command.case === "replayControl").map((m) => (m.command.case === "replayControl" ? m.command.value.action : undefined));
+    expect(rc).toEqual([
+      { case: "speed", value: 0 },
+      { case: "seekTimeNs", value: 1768480000000000000n },
+    ]);
+    sock().frame({ messages: [{ kind: { case: "replayStatus", value: { session: "s1", state: 2, clockNs: 5n } } }] });
+    expect(got).toEqual(["s1:2:5"]);
   });
 });
 

@@ -5,7 +5,8 @@
 // rate (100 updates/s on each of 50 instruments is 5000 per second, 80 per frame).
 
 import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
-import { Channel, type Candle, type Delta, type Snapshot } from "../gen/tickwire/v1/stream_pb";
+import type { ReplayStatus } from "../gen/tickwire/v1/replay_pb";
+import { Channel, SnapshotReason, type Candle, type Delta, type Snapshot, type Subscribed } from "../gen/tickwire/v1/stream_pb";
 import type { ConnState, FeedClient, FrameTimes, Subscription } from "../net/client";
 import { nsToMs } from "../net/client";
 import type { Outcome } from "../market/replica";
@@ -19,7 +20,7 @@ const latencySamples = 2048;
 export interface Row {
   id: string;
   info: InstrumentInfo | undefined;
-  /** Date.now() of the last quote or stats update, 0 before any. */
+  /** Store clock (wall clock, or the replay clock in a replay) of the last quote or stats update, 0 before any. */
   lastUpdateMs: number;
   stale: boolean;
   /** Streams of this instrument with a resync in flight. */
@@ -28,9 +29,14 @@ export interface Row {
 }
 
 export interface Marker {
-  /** Unix seconds. */
+  /** Unix seconds, by the store's clock (the replay clock in a replay). */
   timeS: number;
   text: string;
+  /**
+   * "gap": data was lost and replaced (a break and its resync, a HISTORY_GONE or NEW_EPOCH
+   * snapshot); "conn": the connection went away or came back (nothing lost by itself).
+   */
+  kind: "gap" | "conn";
 }
 
 /** A ring of latency samples in milliseconds with percentiles. */
@@ -88,7 +94,51 @@ export class Store {
   readonly feedToBrowser = new LatencyRing();
   updates = 0;
 
-  constructor(readonly client: FeedClient) {}
+  /** A replay session (/?replay=<session>): its last status, and the replay clock. */
+  readonly replay: boolean;
+  replayStatus: ReplayStatus | undefined;
+  /**
+   * The replay clock in Unix ms: the newest of the last status's clock_ns and the venue times
+   * of the deltas applied since (the status comes once a second; the events in between move
+   * the clock too). Reset to the status clock on a seek (a new generation).
+   */
+  replayClockMs = 0;
+  replayDirty = true;
+  /** A problem with the replay session, in words (no such session, NOT_REPLAY, ...). */
+  replayError = "";
+
+  constructor(
+    readonly client: FeedClient,
+    opts: { replay?: boolean } = {},
+  ) {
+    this.replay = !!opts.replay;
+  }
+
+  /** The store's clock, Unix ms: the wall clock live, the replay clock in a replay. */
+  nowMs(): number {
+    return this.replay ? this.replayClockMs : Date.now();
+  }
+
+  onReplayStatus(st: ReplayStatus): void {
+    const prev = this.replayStatus;
+    this.replayStatus = st;
+    const clock = nsToMs(st.clockNs);
+    if (prev && st.generation !== prev.generation) {
+      // A seek: a new epoch for every stream, and a clock that may have gone back. The
+      // markers of the old run describe another time line.
+      this.replayClockMs = clock;
+      this.markers.clear();
+      this.markersDirty = true;
+      this.chartReset = true;
+      this.tapeDirty = true;
+      for (const r of this.rows.values()) r.lastUpdateMs = 0;
+    } else {
+      this.replayClockMs = Math.max(this.replayClockMs, clock);
+    }
+    this.replayError = "";
+    this.replayDirty = true;
+    this.statusDirty = true;
+  }
 
   sub(id: string | undefined): Subscription | undefined {
     return id === undefined ? undefined : this.client.subs.get(id);
@@ -117,26 +167,34 @@ export class Store {
   onState(s: ConnState, detail: string): void {
     if (s !== "connected" && this.conn === "connected") {
       this.lostAtMs = Date.now();
-      if (this.focus) this.addMarker(this.focus, "offline");
+      if (this.focus) this.addMarker(this.focus, "offline", "conn");
     }
-    if (s === "connected" && this.lostAtMs > 0 && this.focus) this.addMarker(this.focus, "back");
+    if (s === "connected" && this.lostAtMs > 0 && this.focus) this.addMarker(this.focus, "back", "conn");
     if (s === "connected") this.lostAtMs = 0;
     this.conn = s;
     this.connDetail = detail;
     this.statusDirty = true;
     this.headerDirty = true;
+    this.bookDirty = true; // the ladder shows a book kept from a lost connection as not in sync
+    this.replayDirty = true;
   }
 
-  onSubscribed(id: string, info: InstrumentInfo | undefined): void {
+  onSubscribed(id: string, m: Subscribed, _sub: Subscription): void {
     // A Subscribed for an instrument without reference data yet carries only the id.
-    if (info && info.venue !== "") this.setInstruments([info]);
+    if (m.info && m.info.venue !== "") this.setInstruments([m.info]);
+    if (m.resumed.length > 0) {
+      // Resumed streams are live again from where they were; their missed deltas follow.
+      this.dirtyRows.add(id);
+      if (id === this.focus) this.bookDirty = this.headerDirty = this.tapeDirty = true;
+      this.statusDirty = true;
+    }
   }
 
   private touch(id: string, ch: Channel): void {
     const r = this.rows.get(id);
     if (!r) return;
     if (ch === Channel.QUOTE || ch === Channel.STATS) {
-      r.lastUpdateMs = Date.now();
+      r.lastUpdateMs = Math.max(r.lastUpdateMs, this.nowMs());
       if (r.stale) {
         r.stale = false;
         this.listDirty = true; // the stale filter may change
@@ -161,6 +219,12 @@ export class Store {
 
   onSnapshot(id: string, ch: Channel, snap: Snapshot, sub: Subscription, t: FrameTimes): void {
     this.touch(id, ch);
+    // What happened between the kept position and this snapshot is not delivered: a gap on the
+    // chart, as for a resync. One marker per instrument, not one per stream. In a replay a new
+    // epoch is a seek (the banner shows it, and the chart is redrawn from the new time): no gap.
+    if (snap.reason === SnapshotReason.HISTORY_GONE || (snap.reason === SnapshotReason.NEW_EPOCH && !this.replay)) {
+      this.addMarker(id, snap.reason === SnapshotReason.HISTORY_GONE ? "gap" : "epoch", "gap");
+    }
     this.noteFrame(t);
     const r = this.rows.get(id);
     if (r) r.resyncing = sub.resync.size;
@@ -168,7 +232,7 @@ export class Store {
       this.chartReset = true;
       this.chartBars = [];
     }
-    if (snap.reason === 2 /* RESYNC */ || snap.reason === 4 /* NEW_EPOCH */) {
+    if (snap.reason !== SnapshotReason.SUBSCRIBE) {
       this.statusDirty = true;
       this.headerDirty = true;
     }
@@ -176,9 +240,12 @@ export class Store {
 
   onDelta(id: string, ch: Channel, d: Delta, _sub: Subscription, t: FrameTimes): void {
     this.updates++;
+    // In a replay the events' venue times are the replay clock (the status lags by up to 1 s).
+    if (this.replay && d.venueTimeNs > 0n) this.replayClockMs = Math.max(this.replayClockMs, nsToMs(d.venueTimeNs));
     this.touch(id, ch);
     this.noteFrame(t);
-    if (d.ingestTimeNs > 0n) this.pendingIngestMs.push(nsToMs(d.ingestTimeNs));
+    // A replayed event's ingest time is historical: no event-to-screen latency in a replay.
+    if (d.ingestTimeNs > 0n && !this.replay) this.pendingIngestMs.push(nsToMs(d.ingestTimeNs));
     if (id === this.focus && ch === Channel.CANDLES && d.body.case === "candles" && !this.chartReset) {
       for (const c of d.body.value.candles) this.chartBars.push(c);
     }
@@ -197,17 +264,25 @@ export class Store {
     }
     // Short: the marker's text sits on the chart next to the newest bar.
     const what = ch === Channel.BOOK ? "book" : ch === Channel.CANDLES ? "bars" : ch === Channel.TRADES ? "trades" : ch === Channel.QUOTE ? "quote" : "stats";
-    this.addMarker(id, `${why === "checksum" ? "cksum" : why} ${what}`);
+    this.addMarker(id, `${why === "checksum" ? "cksum" : why} ${what}`, "gap");
     this.statusDirty = true;
     this.headerDirty = true;
   }
 
-  addMarker(id: string, text: string): void {
+  addMarker(id: string, text: string, kind: Marker["kind"]): void {
     let list = this.markers.get(id);
     if (!list) this.markers.set(id, (list = []));
-    list.push({ timeS: Math.floor(Date.now() / 1000), text });
+    const timeS = Math.floor(this.nowMs() / 1000);
+    // The same event on several streams of the instrument (a new epoch snapshots all five) is one mark.
+    if (list.some((m) => m.text === text && m.timeS >= timeS - 1)) return;
+    list.push({ timeS, text, kind });
     if (list.length > 50) list.shift();
     if (id === this.focus) this.markersDirty = true;
+  }
+
+  /** Gap markers (data lost) of an instrument. */
+  gapMarkers(id: string | undefined): number {
+    return id === undefined ? 0 : (this.markers.get(id) ?? []).filter((m) => m.kind === "gap").length;
   }
 
   setFocus(id: string): void {
@@ -219,8 +294,12 @@ export class Store {
     this.listDirty = true;
   }
 
-  /** Marks instruments stale (or fresh again) by the clock; run a few times a second. */
-  checkStale(now: number): void {
+  /**
+   * Marks instruments stale (or fresh again) by the store's clock (nowMs(): the replay clock in
+   * a replay, so a paused replay is not stale and a fast one is judged in its own time); run a
+   * few times a second.
+   */
+  checkStale(now: number = this.nowMs()): void {
     for (const r of this.rows.values()) {
       const stale = this.conn !== "connected" || r.lastUpdateMs === 0 || now - r.lastUpdateMs > staleAfterMs;
       if (stale !== r.stale) {

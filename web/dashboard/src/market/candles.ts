@@ -1,6 +1,6 @@
 // Candle intervals offered by the chart. The feed keeps 1 s and 1 min bars (Config.CandleIntervals);
-// 5 min and 1 h bars are built here by aggregating the 1 min bars, so they cover only the history
-// the feed keeps (candle_history bars of 1 min: 5 h by default).
+// the live 5 min and 1 h bars are built here by aggregating the 1 min bars. Older bars of 1 m, 5 m
+// and 1 h come from the feed's store (GET /api/candles, market/history.ts).
 
 import { create } from "@bufbuild/protobuf";
 import { CandleSchema, type Candle } from "../gen/tickwire/v1/stream_pb";
@@ -14,10 +14,10 @@ export interface Interval {
 }
 
 export const intervals: Interval[] = [
-  { label: "1s", seconds: 1, source: 1, note: "1-second bars from the feed" },
-  { label: "1m", seconds: 60, source: 60, note: "1-minute bars from the feed" },
-  { label: "5m", seconds: 300, source: 60, note: "5-minute bars built in the browser from the feed's 1-minute bars" },
-  { label: "1h", seconds: 3600, source: 60, note: "1-hour bars built in the browser from the feed's 1-minute bars (as much history as the feed keeps)" },
+  { label: "1s", seconds: 1, source: 1, note: "1-second bars from the feed (the last 5 minutes it keeps)" },
+  { label: "1m", seconds: 60, source: 60, note: "1-minute bars from the feed; older ones from its stored history" },
+  { label: "5m", seconds: 300, source: 60, note: "5-minute bars: history from the feed's store (/api/candles); the current bar built live from the feed's 1-minute bars" },
+  { label: "1h", seconds: 3600, source: 60, note: "1-hour bars: history from the feed's store (/api/candles); the current bar built live from the feed's 1-minute bars" },
 ];
 
 /** The bucket start of a bar start for an interval (floor division, exact for negative times). */

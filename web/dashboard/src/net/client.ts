@@ -1,26 +1,35 @@
 // The feed connection: the dashboard's counterpart of pkg/client in Go.
 //
 // It keeps the desired subscriptions and one Replica per subscribed instrument, survives
-// disconnects (reconnect with jittered exponential backoff, then subscribe again and rebuild
-// every replica from fresh snapshots), learns handles from Subscribed, and asks for a Resync of
-// one channel of one instrument, once, when its chain or checksum breaks, exactly as the Go SDK.
+// disconnects (reconnect with jittered exponential backoff, then subscribe again, resuming every
+// stream that was in sync from its position: PROTOCOL.md §13.2), learns handles from Subscribed,
+// and asks for a Resync of one channel of one instrument, once, when its chain or checksum
+// breaks, exactly as the Go SDK (pkg/client: attach, detach, onSubscribed).
+//
+// While disconnected, every stream keeps its data and position but is stale (not in sync for
+// the views). On reconnect, Subscribe carries a resume position for each stream that was in sync
+// (not waiting for a snapshot); Subscribed.resumed names those the feed continues (their missed
+// deltas follow, by the usual rule, from the kept position); every other channel waits for its
+// snapshot (HISTORY_GONE, NEW_EPOCH or SUBSCRIBE), whatever replica of the feed answers.
 //
 // It speaks the binary subprotocol "tickwire.v1.proto": one ServerFrame per WebSocket message,
 // decoded with the TypeScript generated from proto/ (int64 arrives as bigint).
 
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
+import type { ReplayControl, ReplayStatus } from "../gen/tickwire/v1/replay_pb";
 import {
   Channel,
   ClientMessageSchema,
   ServerFrameSchema,
+  SnapshotReason,
   type Delta,
   type Error as FeedError,
   type ServerFrame,
   type Snapshot,
   type Subscribed,
 } from "../gen/tickwire/v1/stream_pb";
-import { Replica, channelOfDelta, dataChannels, needsResync, type Outcome } from "../market/replica";
+import { Replica, channelOfDelta, needsResync, validChannel, type Outcome } from "../market/replica";
 
 export const subprotocol = "tickwire.v1.proto";
 
@@ -33,6 +42,25 @@ export const backoffMin = 250;
 export const backoffMax = 5000;
 /** Three feed heartbeat intervals (5 s): a connection silent this long is dead. */
 export const heartbeatTimeout = 15000;
+
+/**
+ * Bounds of one Subscribe: the feed takes at most 1000 instruments per command and closes the
+ * connection (1009) on a message over 16 KiB, so long lists (and their resume positions) are
+ * split well below that.
+ */
+export const maxSubscribeIds = 1000;
+export const maxSubscribeBytes = 12 * 1024;
+
+/** A stream position for Subscribe.resume (StreamPosition). */
+export interface ResumePosition {
+  instrument: string;
+  channel: Channel;
+  epoch: bigint;
+  seq: bigint;
+}
+
+/** One action of a ReplayControl: pause, resume, seekTimeNs or speed. */
+export type ReplayAction = Exclude<ReplayControl["action"], { case: undefined }>;
 
 /**
  * The wait before reconnect attempt n (0 for the first after a loss): uniform in
@@ -88,12 +116,15 @@ export interface FrameTimes {
 export interface ClientEvents {
   onState?(state: ConnState, detail: string): void;
   onInstruments?(list: InstrumentInfo[]): void;
-  onSubscribed?(id: string, m: Subscribed): void;
+  /** After the subscription took m in: m.resumed are the channels continued from a position. */
+  onSubscribed?(id: string, m: Subscribed, sub: Subscription): void;
   onSnapshot?(id: string, ch: Channel, snap: Snapshot, sub: Subscription, t: FrameTimes): void;
   onDelta?(id: string, ch: Channel, d: Delta, sub: Subscription, t: FrameTimes): void;
   /** A break in a stream: a Resync for it was just sent (or will be, for a bad snapshot). */
   onResync?(id: string, ch: Channel, why: Outcome): void;
   onError?(e: FeedError): void;
+  /** Only on a connection to a replay session (/ws?replay=<session>). */
+  onReplayStatus?(st: ReplayStatus): void;
 }
 
 /** One instrument the client holds: what to ask for, and the replica. */
@@ -110,15 +141,46 @@ export class Subscription {
    * earlier subscription of the channel must not be applied to its old state.
    */
   readonly await = new Set<Channel>();
+  /**
+   * Channels whose state was kept from a lost connection, to resume from: not in sync until the
+   * next connection resumes them (Subscribed.resumed) or sends a snapshot.
+   */
+  readonly stale = new Set<Channel>();
   resyncs = 0;
   constructor(readonly id: string) {}
+
+  /** In sync for the views: the replica follows the feed now (View.Streams[ch].Synced in Go). */
+  inSync(ch: Channel): boolean {
+    return this.replica.synced(ch) && !this.await.has(ch) && !this.stale.has(ch);
+  }
 }
 
 export class FeedClient {
   readonly subs = new Map<string, Subscription>();
   state: ConnState = "disconnected";
   /** Counters for the status bar. */
-  readonly stats = { frames: 0, bytes: 0, deltas: 0, snapshots: 0, stale: 0, gaps: 0, checksum: 0, epochs: 0, resyncs: 0, connects: 0, decodeErrors: 0 };
+  readonly stats = {
+    frames: 0,
+    bytes: 0,
+    deltas: 0,
+    snapshots: 0,
+    stale: 0,
+    gaps: 0,
+    checksum: 0,
+    epochs: 0,
+    resyncs: 0,
+    connects: 0,
+    decodeErrors: 0,
+    /** Streams continued from their position after a reconnect, without a snapshot. */
+    resumed: 0,
+    /** Snapshots that replaced a stream because the feed could not continue it on resume. */
+    historyGone: 0,
+    /** Snapshots of a new epoch (continuity lost upstream, or a replay seek). */
+    newEpochs: 0,
+    serverErrors: 0,
+  };
+  /** Whether the last connection attempt got as far as the WebSocket opening. */
+  opened = false;
 
   private readonly opts: Required<ClientOptions>;
   private sock: SocketLike | undefined;
@@ -180,7 +242,7 @@ export class FeedClient {
       }
       if (channels.includes(Channel.BOOK)) s.depth = depth;
     }
-    if (ids.length > 0) this.send({ command: { case: "subscribe", value: { instruments: ids, channels, depth } } });
+    this.sendSubscribe(ids, channels, depth, []);
   }
 
   /** Drops channels of instruments; an instrument left with none is forgotten with its replica. */
@@ -194,6 +256,7 @@ export class FeedClient {
         s.channels.delete(ch);
         s.await.delete(ch);
         s.resync.delete(ch);
+        s.stale.delete(ch);
         s.replica.unsync(ch);
       }
       if (s.channels.size === 0) this.subs.delete(id);
@@ -205,14 +268,58 @@ export class FeedClient {
     this.send({ id: this.nextId++, command: { case: "listInstruments", value: {} } });
   }
 
+  /**
+   * Sends a ReplayControl (only meaningful on a replay session's connection; a live feed answers
+   * NOT_REPLAY). Returns false when there is no connection to send it on.
+   */
+  replayControl(action: ReplayAction): boolean {
+    return this.send({ id: this.nextId++, command: { case: "replayControl", value: { action } } });
+  }
+
   private setState(s: ConnState, detail: string): void {
     this.state = s;
     this.ev.onState?.(s, detail);
   }
 
-  private send(m: MessageInitShape<typeof ClientMessageSchema>): void {
-    if (!this.sock || this.state !== "connected") return; // the next connection gets the desired state
+  private send(m: MessageInitShape<typeof ClientMessageSchema>): boolean {
+    if (!this.sock || this.state !== "connected") return false; // the next connection gets the desired state
     this.sock.send(toBinary(ClientMessageSchema, create(ClientMessageSchema, m)));
+    return true;
+  }
+
+  /**
+   * Sends Subscribe for ids (sorted by the caller if it cares), in commands of at most
+   * maxSubscribeIds instruments and about maxSubscribeBytes, each with the resume positions of
+   * its own instruments (a position for an instrument not in the command is MALFORMED).
+   */
+  private sendSubscribe(ids: string[], channels: Channel[], depth: number, resume: ResumePosition[]): void {
+    if (ids.length === 0 || !this.sock || this.state !== "connected") return;
+    const byId = new Map<string, ResumePosition[]>();
+    for (const p of resume) {
+      let l = byId.get(p.instrument);
+      if (!l) byId.set(p.instrument, (l = []));
+      l.push(p);
+    }
+    let chunk: string[] = [];
+    let pos: ResumePosition[] = [];
+    let bytes = 64;
+    const flush = () => {
+      if (chunk.length === 0) return;
+      this.send({ command: { case: "subscribe", value: { instruments: chunk, channels, depth, resume: pos } } });
+      chunk = [];
+      pos = [];
+      bytes = 64;
+    };
+    for (const id of ids) {
+      const ps = byId.get(id) ?? [];
+      // An id costs its length and a tag; a position its id again and up to ~30 bytes of numbers.
+      const cost = id.length + 3 + ps.length * (id.length + 32);
+      if (chunk.length > 0 && (chunk.length >= maxSubscribeIds || bytes + cost > maxSubscribeBytes)) flush();
+      chunk.push(id);
+      pos = pos.concat(ps);
+      bytes += cost;
+    }
+    flush();
   }
 
   private connect(): void {
@@ -227,9 +334,11 @@ export class FeedClient {
     }
     this.sock = sock;
     this.gotFrame = false;
+    this.opened = false;
     sock.binaryType = "arraybuffer";
     sock.onopen = () => {
       if (this.sock !== sock) return;
+      this.opened = true;
       this.stats.connects++;
       this.lastFrameAt = this.opts.timers.now();
       this.armDeadTimer();
@@ -265,7 +374,11 @@ export class FeedClient {
     }, Math.max(wait, 100));
   }
 
-  /** The connection is gone: every stream waits for a snapshot from the next one. */
+  /**
+   * The connection is gone (detach in Go): streams in sync keep their state and position, to
+   * resume from on the next connection, and are stale until then; streams that were waiting for
+   * a resync wait for a snapshot.
+   */
   private lost(why: string, code: number): void {
     const t = this.opts.timers;
     t.clearTimeout(this.deadTimer);
@@ -275,8 +388,10 @@ export class FeedClient {
     this.sock = undefined;
     this.byHandle.clear();
     for (const s of this.subs.values()) {
-      for (const ch of dataChannels) s.replica.unsync(ch);
+      for (const ch of s.resync) s.replica.unsync(ch);
       s.resync.clear();
+      s.stale.clear();
+      for (const ch of s.channels) s.stale.add(ch);
     }
     if (this.stopped) return;
     if (!reconnectable(code)) {
@@ -290,20 +405,31 @@ export class FeedClient {
     this.retryTimer = t.setTimeout(() => this.connect(), wait);
   }
 
+  /**
+   * Gives a new connection every subscription (attach in Go): one Subscribe per (channels,
+   * depth) group, with a resume position for every stream still in sync (held when the last
+   * connection dropped and not waiting for a snapshot), sorted by instrument then channel.
+   */
   private resubscribeAll(): void {
     this.listInstruments();
-    // One Subscribe per (channels, depth) group, as the Go SDK's attach.
-    const groups = new Map<string, { ids: string[]; channels: Channel[]; depth: number }>();
+    const groups = new Map<string, { ids: string[]; channels: Channel[]; depth: number; resume: ResumePosition[] }>();
     for (const s of this.subs.values()) {
       const channels = [...s.channels].sort((a, b) => a - b);
       const key = `${channels.join(",")}/${s.depth}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { ids: [], channels, depth: s.depth }));
+      if (!g) groups.set(key, (g = { ids: [], channels, depth: s.depth, resume: [] }));
       g.ids.push(s.id);
+      for (const ch of channels) {
+        if (s.replica.synced(ch) && !s.await.has(ch)) {
+          const p = s.replica.pos[ch]!;
+          g.resume.push({ instrument: s.id, channel: ch, epoch: p.epoch, seq: p.seq });
+        }
+      }
     }
     for (const g of groups.values()) {
       g.ids.sort();
-      this.send({ command: { case: "subscribe", value: { instruments: g.ids, channels: g.channels, depth: g.depth } } });
+      g.resume.sort((a, b) => (a.instrument < b.instrument ? -1 : a.instrument > b.instrument ? 1 : a.channel - b.channel));
+      this.sendSubscribe(g.ids, g.channels, g.depth, g.resume);
     }
   }
 
@@ -341,11 +467,15 @@ export class FeedClient {
           this.ev.onInstruments?.(m.kind.value.instruments);
           break;
         case "error":
+          this.stats.serverErrors++;
           if (m.kind.value.code === 2 /* UNKNOWN_INSTRUMENT */ && m.kind.value.instrument) {
             // It would be asked for again on every reconnect.
             this.subs.delete(m.kind.value.instrument);
           }
           this.ev.onError?.(m.kind.value);
+          break;
+        case "replayStatus":
+          this.ev.onReplayStatus?.(m.kind.value);
           break;
         default:
           // Heartbeat, Pong, Unsubscribed: any frame already proved the connection alive.
@@ -361,10 +491,17 @@ export class FeedClient {
     if (!s) return;
     this.byHandle.set(m.handle, s);
     s.info = m.info;
+    // Channels not resumed get a snapshot next: until then their deltas are not ours to apply.
+    for (const ch of m.channels) {
+      if (!m.resumed.includes(ch) && validChannel(ch)) s.await.add(ch);
+    }
+    // Resumed channels continue from the kept position: their missed deltas follow.
+    for (const ch of m.resumed) s.stale.delete(ch);
+    this.stats.resumed += m.resumed.length;
     // Trim history exactly as the server does, so the replica equals a fresh snapshot.
     s.replica.tradeHistory = m.tradeHistory;
     s.replica.candleHistory = m.candleHistory;
-    this.ev.onSubscribed?.(id, m);
+    this.ev.onSubscribed?.(id, m, s);
   }
 
   private lookup(handle: number, ch: Channel): Subscription | undefined {
@@ -379,7 +516,10 @@ export class FeedClient {
     if (out === "ok") {
       s.resync.delete(snap.channel);
       s.await.delete(snap.channel);
+      s.stale.delete(snap.channel);
       this.stats.snapshots++;
+      if (snap.reason === SnapshotReason.HISTORY_GONE) this.stats.historyGone++;
+      if (snap.reason === SnapshotReason.NEW_EPOCH) this.stats.newEpochs++;
       this.ev.onSnapshot?.(s.id, snap.channel, snap, s, t);
       return;
     }

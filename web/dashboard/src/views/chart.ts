@@ -5,6 +5,7 @@
 // scratch at 100 updates per second. Intervals without any bar (no trades, or an outage) are
 // whitespace points, so the time axis stays honest and an outage shows as a hole, not as bars
 // pulled together; gap, resync and reconnect events are markers on the bar where they happened.
+// Bars older than the replica holds come from the feed's store (setHistory), merged by start.
 
 import {
   CandlestickSeries,
@@ -26,9 +27,10 @@ import {
 import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
 import type { Candle } from "../gen/tickwire/v1/stream_pb";
 import { barsOf, bucketOf, intervals, type Interval } from "../market/candles";
+import { mergeBars } from "../market/history";
 import { formatDecimal, toChartNumber } from "../market/decimal";
 import type { Marker } from "../app/store";
-import { el } from "./dom";
+import { el, setClass, setText } from "./dom";
 
 /** Most whitespace points put in one hole: a long outage at 1 s would otherwise be thousands. */
 const maxWhitespace = 600;
@@ -39,7 +41,19 @@ const colors = {
   upVol: "rgba(38,166,154,0.35)",
   downVol: "rgba(239,83,80,0.35)",
   marker: "#f0b429",
+  back: "#58a6ff",
+  offline: "#6f7b8b",
 };
+
+/** Stored bars of one instrument and interval, and where the live bars take over. */
+export interface ChartHistory {
+  instrument: string;
+  intervalS: number;
+  bars: Candle[];
+  cutoffS: bigint;
+}
+
+export type HistoryState = "none" | "loading" | "ok" | "error";
 
 export class ChartView {
   readonly root: HTMLElement;
@@ -54,18 +68,20 @@ export class ChartView {
   /** Times of every point given to the series (bars and whitespace), ascending. */
   private times: number[] = [];
   private bars = 0;
+  /** Stored bars for the current instrument and interval, when loaded. */
+  private history: ChartHistory | undefined;
+  private readonly histNote = el("span", { class: "chart-note" });
   onInterval: (iv: Interval) => void = () => {};
 
   constructor() {
     const bar = el("div", { class: "chart-bar" });
     for (const iv of intervals) {
       const b = el("button", { class: "iv", title: iv.note, "data-iv": String(iv.seconds) }, iv.label);
-      if (iv.source !== iv.seconds) b.append(el("sup", {}, "*"));
       b.addEventListener("click", () => this.onInterval(iv));
       this.buttons.set(iv.seconds, b);
       bar.append(b);
     }
-    bar.append(el("span", { class: "chart-note", title: intervals[2]!.note }, "* built from 1m bars in the browser"));
+    bar.append(this.histNote);
     this.host = el("div", { class: "chart-host" });
     this.root = el("section", { class: "panel chart", "aria-label": "Chart" }, bar, this.host);
     this.chart = createChart(this.host, {
@@ -98,6 +114,35 @@ export class ChartView {
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
     this.markers = createSeriesMarkers(this.candles, []);
     this.setInterval(this.interval);
+    this.setHistoryState("none", "");
+  }
+
+  /** Stored bars to merge (undefined: live bars only). Takes effect on the next reset. */
+  setHistory(h: ChartHistory | undefined): void {
+    this.history = h;
+    this.root.dataset.historyBars = String(h?.bars.length ?? 0);
+  }
+
+  /** The small note next to the interval buttons: history loading, loaded, or why not. */
+  setHistoryState(state: HistoryState, text: string, title = ""): void {
+    this.root.dataset.history = state;
+    setText(this.histNote, text);
+    this.histNote.title = title || text;
+    for (const s of ["none", "loading", "ok", "error"]) setClass(this.histNote, s, s === state);
+  }
+
+  /** The bars of the current interval: stored ones merged with the replica's. */
+  private barsFor(all: readonly Candle[]): Candle[] {
+    const live = barsOf(all, this.interval);
+    const h = this.history;
+    return h && h.intervalS === this.interval.seconds ? mergeBars(h.bars, live, h.cutoffS) : live;
+  }
+
+  /** Whether a bar start belongs to the stored history (which wins before the cutoff). */
+  private stored(startS: bigint): boolean {
+    const h = this.history;
+    if (!h || h.intervalS !== this.interval.seconds || startS >= h.cutoffS) return false;
+    return h.bars.some((b) => b.startS === startS);
   }
 
   setInterval(iv: Interval): void {
@@ -116,9 +161,9 @@ export class ChartView {
     });
   }
 
-  /** Redraws every bar of the current interval from the replica's candles. */
+  /** Redraws every bar of the current interval from the replica's candles and the history. */
   reset(all: readonly Candle[]): void {
-    const bars = barsOf(all, this.interval);
+    const bars = this.barsFor(all);
     const scale = this.info?.priceScale ?? 0;
     const sizeScale = this.info?.sizeScale ?? 0;
     const step = this.interval.seconds;
@@ -167,6 +212,7 @@ export class ChartView {
         if (!agg) continue;
         b = agg;
       }
+      if (this.stored(b.startS)) continue; // a complete stored bar beats a live fragment of it
       const t = Number(b.startS);
       const last = this.times[this.times.length - 1];
       if (last !== undefined && t < last) {
@@ -190,22 +236,29 @@ export class ChartView {
     this.root.dataset.bars = String(this.bars);
   }
 
-  /** Puts each marker on the last point at or before its time (markers need an existing time). */
+  /**
+   * Puts each marker on the last point at or before its time (markers need an existing time):
+   * gaps (data lost) as amber arrows, connection changes as small circles.
+   */
   setMarkers(list: readonly Marker[]): void {
     const out: SeriesMarker<Time>[] = [];
     const step = this.interval.seconds;
+    let gaps = 0;
     for (const m of list) {
       const t = snap(this.times, Number(bucketOf(BigInt(m.timeS), step)));
       if (t === undefined) continue;
-      const bad = m.text !== "back";
+      const gap = m.kind === "gap";
+      if (gap) gaps++;
       out.push({
         time: t as UTCTimestamp,
         position: "aboveBar",
-        shape: bad ? "arrowDown" : "circle",
-        color: bad ? colors.marker : "#58a6ff",
+        shape: gap ? "arrowDown" : "circle",
+        color: gap ? colors.marker : m.text === "back" ? colors.back : colors.offline,
         text: m.text,
       });
     }
+    this.root.dataset.gapMarkers = String(gaps);
+    this.root.dataset.markers = String(out.length);
     // Several markers on one bar: keep the last of each text, in time order.
     out.sort((a, b) => (a.time as number) - (b.time as number));
     this.markers.setMarkers(out);

@@ -47,8 +47,9 @@ export class HeaderView {
     setText(this.name, info?.symbol || id || "—");
     setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${formatDecimal(info.tickSize, info.priceScale)}` : "");
     const stale = !!row?.stale;
-    const resyncing = (sub?.resync.size ?? 0) > 0;
-    setText(this.badge, this.store.conn !== "connected" ? "OFFLINE" : stale ? "STALE" : resyncing ? "RESYNCING" : "LIVE");
+    // Waiting for a Resync's snapshot, or for a snapshot after a reconnect that could not resume.
+    const resyncing = (sub?.resync.size ?? 0) > 0 || (this.store.conn === "connected" && (sub?.stale.size ?? 0) > 0);
+    setText(this.badge, this.store.conn !== "connected" ? "OFFLINE" : stale ? "STALE" : resyncing ? "RESYNCING" : this.store.replay ? "REPLAY" : "LIVE");
     setClass(this.badge, "live", this.store.conn === "connected" && !stale && !resyncing);
     setClass(this.badge, "stale", this.store.conn !== "connected" || stale);
     setClass(this.badge, "resync", this.store.conn === "connected" && !stale && resyncing);

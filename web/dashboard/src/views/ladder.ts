@@ -58,7 +58,7 @@ export class LadderView {
   paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean): void {
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
-    setText(this.depthLabel, depth ? `depth ${depth}${synced ? "" : " · resyncing"}` : "");
+    setText(this.depthLabel, depth ? `depth ${depth}${synced ? "" : " · not in sync"}` : "");
     setClass(this.root, "unsynced", !synced);
     // The depth bars share one scale: the larger cumulative size over the levels shown.
     const n = this.levels;

@@ -9,6 +9,8 @@ export class StatusView {
   private readonly conn = el("span", { class: "conn-text" });
   private readonly detail = el("span", { class: "conn-detail muted" });
   private readonly latency = el("span", { class: "num" });
+  private readonly latencyBox: HTMLElement;
+  private readonly resumed = el("span", { class: "num" });
   private readonly feedLat = el("span", { class: "num" });
   private readonly rate = el("span", { class: "num" });
   private readonly breaks = el("span", { class: "num" });
@@ -16,20 +18,22 @@ export class StatusView {
   private lastAt = 0;
 
   constructor(private readonly store: Store) {
+    this.latencyBox = el(
+      "span",
+      {
+        class: "kv",
+        title: store.replay
+          ? "Not meaningful in a replay: the events' ingest times are historical, so event-to-screen latency would be the age of the recording."
+          : "End-to-end latency, event to screen: from when ingest received the event (ingest_time_ns on each delta) to the frame that painted it, median and 99th percentile over recent updates. Uses this computer's clock against the server's.",
+      },
+      el("span", { class: "k" }, "event→screen"),
+      this.latency,
+    );
     this.root = el(
       "footer",
       { class: "status", role: "status" },
       el("span", { class: "conn" }, this.dot, this.conn, this.detail),
-      el(
-        "span",
-        {
-          class: "kv",
-          title:
-            "End-to-end latency, event to screen: from when ingest received the event (ingest_time_ns on each delta) to the frame that painted it, median and 99th percentile over recent updates. Uses this computer's clock against the server's.",
-        },
-        el("span", { class: "k" }, "event→screen"),
-        this.latency,
-      ),
+      this.latencyBox,
       el(
         "span",
         { class: "kv hide-narrow", title: "From when the feed wrote the frame (send_time_ns) to when the browser decoded it: median and 99th percentile." },
@@ -42,6 +46,16 @@ export class StatusView {
         { class: "kv", title: "Breaks detected (sequence gaps, checksum mismatches, new epochs) and resyncs asked for, since the page opened" },
         el("span", { class: "k" }, "breaks"),
         this.breaks,
+      ),
+      el(
+        "span",
+        {
+          class: "kv hide-narrow",
+          title:
+            "Streams resumed from their position after a reconnect (nothing lost, no snapshot), and streams the feed could not resume (history gone: replaced by a snapshot, a gap on the chart)",
+        },
+        el("span", { class: "k" }, "resumed"),
+        this.resumed,
       ),
     );
   }
@@ -60,7 +74,7 @@ export class StatusView {
     if (s.conn !== "connected" && s.lostAtMs > 0) detail = `offline ${((Date.now() - s.lostAtMs) / 1000).toFixed(0)} s · ${detail}`;
     setText(this.detail, detail);
     const ms = (v: number) => (Number.isNaN(v) ? "—" : v < 10 ? v.toFixed(1) : v.toFixed(0));
-    setText(this.latency, `${ms(s.toScreen.quantile(0.5))} / ${ms(s.toScreen.quantile(0.99))} ms`);
+    setText(this.latency, s.replay ? "n/a in replay" : `${ms(s.toScreen.quantile(0.5))} / ${ms(s.toScreen.quantile(0.99))} ms`);
     setText(this.feedLat, `${ms(s.feedToBrowser.quantile(0.5))} / ${ms(s.feedToBrowser.quantile(0.99))} ms`);
     if (this.lastAt > 0 && now > this.lastAt) {
       setText(this.rate, ((s.updates - this.lastUpdates) * 1000 / (now - this.lastAt)).toFixed(0));
@@ -69,6 +83,7 @@ export class StatusView {
     this.lastAt = now;
     const st = s.client.stats;
     setText(this.breaks, `${st.gaps + st.checksum + st.epochs} · resyncs ${st.resyncs}`);
+    setText(this.resumed, st.historyGone > 0 ? `${st.resumed} · gone ${st.historyGone}` : String(st.resumed));
     document.body.dataset.conn = s.conn;
   }
 }

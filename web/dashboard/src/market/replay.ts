@@ -1,0 +1,134 @@
+// Replay sessions (PROTOCOL.md §18): formatting of ReplayStatus for the banner, and the
+// arithmetic of seeking. Times are Unix nanoseconds as bigint, as on the wire.
+
+import { ReplayState, type ReplayStatus } from "../gen/tickwire/v1/replay_pb";
+
+/** Speeds offered by the banner; 0 is "as fast as possible". */
+export const replaySpeeds = [0.5, 1, 2, 5, 10, 0] as const;
+
+const p2 = (n: number) => String(n).padStart(2, "0");
+
+/** "2026-11-22 06:19:37.529 UTC" (ms: 3 digits, or none with ms = false); "—" for 0. */
+export function formatUtc(ns: bigint, ms = true): string {
+  if (ns <= 0n) return "—";
+  const d = new Date(Number(ns / 1_000_000n));
+  const date = `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}`;
+  const time = `${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())}`;
+  return `${date} ${time}${ms ? `.${String(d.getUTCMilliseconds()).padStart(3, "0")}` : ""} UTC`;
+}
+
+/** The window, "2026-11-22 06:19:07 → 06:19:32 UTC" (the date once when both ends share it). */
+export function formatWindow(fromNs: bigint, toNs: bigint): string {
+  const a = formatUtc(fromNs, false);
+  const b = formatUtc(toNs, false);
+  if (a === "—" || b === "—") return `${a} → ${b}`;
+  return a.slice(0, 10) === b.slice(0, 10) ? `${a.slice(0, -4)} → ${b.slice(11)}` : `${a.slice(0, -4)} → ${b}`;
+}
+
+export function stateLabel(s: ReplayState): string {
+  switch (s) {
+    case ReplayState.RUNNING:
+      return "running";
+    case ReplayState.PAUSED:
+      return "paused";
+    case ReplayState.FINISHED:
+      return "finished";
+    default:
+      return "unknown";
+  }
+}
+
+/** "max" for 0 (as fast as possible), else "0.5×", "1×", "10×". */
+export function speedLabel(speed: number): string {
+  if (!(speed > 0)) return "max";
+  return `${Number(speed.toFixed(2))}×`;
+}
+
+/** Where the clock is in the window, 0..1. */
+export function progress(st: Pick<ReplayStatus, "clockNs" | "fromNs" | "toNs">): number {
+  const span = st.toNs - st.fromNs;
+  if (span <= 0n) return 0;
+  const done = st.clockNs - st.fromNs;
+  if (done <= 0n) return 0;
+  if (done >= span) return 1;
+  return Number((done * 1_000_000n) / span) / 1_000_000;
+}
+
+/** "0:12 / 0:25": replay time elapsed in the window and its length (h:mm:ss past an hour). */
+export function formatElapsed(st: Pick<ReplayStatus, "clockNs" | "fromNs" | "toNs">): string {
+  const dur = (ns: bigint) => {
+    const s = ns > 0n ? Number(ns / 1_000_000_000n) : 0;
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    return h > 0 ? `${h}:${p2(m)}:${p2(s % 60)}` : `${m}:${p2(s % 60)}`;
+  };
+  const span = st.toNs - st.fromNs;
+  let done = st.clockNs - st.fromNs;
+  if (done > span) done = span;
+  return `${dur(done)} / ${dur(span)}`;
+}
+
+/** The venue time at a fraction (0..1, clamped) of the window. */
+export function seekAt(st: Pick<ReplayStatus, "fromNs" | "toNs">, fraction: number): bigint {
+  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+  return st.fromNs + ((st.toNs - st.fromNs) * BigInt(Math.round(f * 1_000_000))) / 1_000_000n;
+}
+
+/**
+ * Parses what was typed into the seek box, as UTC: "HH:MM", "HH:MM:SS" or "HH:MM:SS.mmm" on the
+ * day of the replay clock (or of the window start), or a full "YYYY-MM-DD HH:MM:SS" (also with
+ * a "T" and a "Z"). Returns the time in Unix ns, or a message for a bad entry or one outside
+ * the window.
+ */
+export function parseSeek(text: string, st: Pick<ReplayStatus, "clockNs" | "fromNs" | "toNs">): bigint | string {
+  const s = text.trim().replace(/\s*UTC$/i, "").replace(/Z$/i, "");
+  const m = /^(?:(\d{4})-(\d{2})-(\d{2})[T ])?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/.exec(s);
+  if (!m) return "enter a UTC time like 06:19:30 or 2026-11-22 06:19:30";
+  const [, y, mo, d, hh, mi, ss, frac] = m;
+  let dayMs: number;
+  if (y) {
+    dayMs = Date.UTC(Number(y), Number(mo) - 1, Number(d));
+  } else {
+    const ref = new Date(Number((st.clockNs > 0n ? st.clockNs : st.fromNs) / 1_000_000n));
+    dayMs = Date.UTC(ref.getUTCFullYear(), ref.getUTCMonth(), ref.getUTCDate());
+  }
+  const h = Number(hh);
+  const min = Number(mi);
+  const sec = Number(ss ?? "0");
+  if (h > 23 || min > 59 || sec > 59) return "not a time of day";
+  const ms = dayMs + ((h * 60 + min) * 60 + sec) * 1000 + Number((frac ?? "0").padEnd(3, "0"));
+  const ns = BigInt(ms) * 1_000_000n;
+  if (ns < st.fromNs || ns > st.toNs) return `outside the window (${formatWindow(st.fromNs, st.toNs)})`;
+  return ns;
+}
+
+/**
+ * The trades of a replay's replica that belong on screen at clockNs. The feed keeps an
+ * instrument's trade history across a new epoch (right for live data); after a seek back, the
+ * NEW_EPOCH snapshot therefore still holds trades of the old run that lie after the new clock,
+ * and the new run replays them again as the clock passes. Display only (the replica stays as
+ * the feed's): trades later than the clock are left out, and a trade seen twice (same time,
+ * price, size and side) is shown once, as its newer copy.
+ */
+export function visibleTrades<T extends { venueTimeNs: bigint; trade?: { price: bigint; size: bigint; side: number } }>(trades: readonly T[], clockNs: bigint): T[] {
+  const out: T[] = [];
+  const seen = new Set<string>();
+  for (let i = trades.length - 1; i >= 0; i--) {
+    const r = trades[i]!;
+    if (clockNs > 0n && r.venueTimeNs > clockNs) continue;
+    const t = r.trade;
+    const key = `${r.venueTimeNs}/${t?.price}/${t?.size}/${t?.side}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(r);
+  }
+  return out.reverse();
+}
+
+/** The bars of a replay's replica up to the clock (see visibleTrades: after a seek back, the
+ * old run's later bars are still held until the new run's replace them). */
+export function visibleCandles<C extends { startS: bigint }>(candles: readonly C[], clockNs: bigint): readonly C[] {
+  if (clockNs <= 0n) return candles;
+  const s = clockNs / 1_000_000_000n;
+  return candles.some((c) => c.startS > s) ? candles.filter((c) => c.startS <= s) : candles;
+}

@@ -1,0 +1,131 @@
+// The replay banner (/?replay=<session>): says plainly that this is a replay, which session,
+// where its clock is (UTC, the venue time of the last event replayed), its state, speed, window
+// and progress; and controls it: pause/resume, speed, seek (click the progress bar or type a
+// time). Commands go out as ClientMessage.replay_control; the feed answers with a ReplayStatus.
+
+import { ReplayState } from "../gen/tickwire/v1/replay_pb";
+import type { Store } from "../app/store";
+import type { ReplayAction } from "../net/client";
+import { formatElapsed, formatUtc, formatWindow, parseSeek, progress, replaySpeeds, seekAt, speedLabel, stateLabel } from "../market/replay";
+import { el, setClass, setText } from "./dom";
+
+export class ReplayView {
+  readonly root: HTMLElement;
+  private readonly session = el("span", { class: "replay-session num" });
+  private readonly clock = el("span", { class: "replay-clock num", title: "Replay clock: venue time of the last event replayed (UTC)" });
+  private readonly state = el("span", { class: "replay-state" });
+  private readonly toggle = el("button", { class: "replay-toggle", type: "button" }, "Pause");
+  private readonly speeds = new Map<number, HTMLButtonElement>();
+  private readonly bar = el("div", { class: "replay-progress", role: "slider", "aria-label": "Replay position: click to seek", tabindex: "0" });
+  private readonly fill = el("div", { class: "replay-fill" });
+  private readonly head = el("div", { class: "replay-head" });
+  private readonly window = el("span", { class: "replay-window num muted" });
+  private readonly elapsed = el("span", { class: "replay-elapsed num muted" });
+  private readonly seek = el("input", { class: "replay-seek num", type: "text", placeholder: "seek: hh:mm:ss UTC", spellcheck: "false", "aria-label": "Seek to a UTC time" });
+  private readonly error = el("span", { class: "replay-error", role: "alert" });
+  private note = "";
+  onControl: (a: ReplayAction) => boolean = () => false;
+
+  constructor(
+    private readonly store: Store,
+    sessionId: string,
+  ) {
+    setText(this.session, sessionId);
+    const speedBox = el("span", { class: "replay-speeds", role: "group", "aria-label": "Replay speed" });
+    for (const sp of replaySpeeds) {
+      const b = el("button", { class: "replay-speed", type: "button", "data-speed": String(sp), title: sp === 0 ? "As fast as possible" : `${sp} times the original pace` }, speedLabel(sp));
+      b.addEventListener("click", () => this.send({ case: "speed", value: sp }, `speed ${speedLabel(sp)}`));
+      this.speeds.set(sp, b);
+      speedBox.append(b);
+    }
+    this.toggle.addEventListener("click", () => {
+      const st = this.store.replayStatus;
+      if (st?.state === ReplayState.RUNNING) this.send({ case: "pause", value: true }, "pause");
+      else if (st?.state === ReplayState.FINISHED) this.send({ case: "seekTimeNs", value: st.fromNs > 0n ? st.fromNs : 1n }, "restart");
+      else this.send({ case: "resume", value: true }, "resume");
+    });
+    this.bar.append(this.fill, this.head);
+    this.bar.addEventListener("click", (e) => {
+      const st = this.store.replayStatus;
+      if (!st) return;
+      const r = this.bar.getBoundingClientRect();
+      const t = seekAt(st, (e.clientX - r.left) / Math.max(1, r.width));
+      this.send({ case: "seekTimeNs", value: t > 0n ? t : 1n }, `seek to ${formatUtc(t, false)}`);
+    });
+    this.bar.addEventListener("keydown", (e) => {
+      const st = this.store.replayStatus;
+      if (!st || (e.key !== "ArrowLeft" && e.key !== "ArrowRight")) return;
+      e.preventDefault();
+      const f = progress(st) + (e.key === "ArrowLeft" ? -0.05 : 0.05);
+      const t = seekAt(st, f);
+      this.send({ case: "seekTimeNs", value: t > 0n ? t : 1n }, `seek to ${formatUtc(t, false)}`);
+    });
+    this.seek.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      const st = this.store.replayStatus;
+      if (!st) return;
+      const t = parseSeek(this.seek.value, st);
+      if (typeof t === "string") {
+        this.note = `seek: ${t}`;
+        this.store.replayDirty = true;
+        return;
+      }
+      if (this.send({ case: "seekTimeNs", value: t }, `seek to ${formatUtc(t, false)}`)) this.seek.blur();
+    });
+    this.root = el(
+      "section",
+      { class: "replay-bar", "aria-label": "Replay session" },
+      el(
+        "div",
+        { class: "replay-row" },
+        el("span", { class: "replay-tag", title: "Not live: a stored window of events re-streamed by a replay session" }, "REPLAY"),
+        el("span", { class: "replay-kv" }, el("span", { class: "k" }, "session"), this.session),
+        this.clock,
+        this.state,
+        this.toggle,
+        speedBox,
+        this.seek,
+        this.error,
+        el("a", { class: "replay-live", href: "/", title: "Leave the replay for the live market" }, "← back to live"),
+      ),
+      el("div", { class: "replay-row replay-track" }, this.elapsed, this.bar, this.window),
+    );
+  }
+
+  private send(a: ReplayAction, what: string): boolean {
+    const ok = this.onControl(a);
+    this.note = ok ? "" : `${what}: not connected`;
+    this.store.replayDirty = true;
+    return ok;
+  }
+
+  paint(): void {
+    const s = this.store;
+    const st = s.replayStatus;
+    const connected = s.conn === "connected";
+    setText(this.clock, st ? formatUtc(st.clockNs) : "—");
+    this.root.dataset.clockNs = st ? st.clockNs.toString() : "";
+    const state = st ? stateLabel(st.state) : connected ? "waiting for status" : "not connected";
+    setText(this.state, state);
+    this.root.dataset.state = st ? stateLabel(st.state) : "";
+    for (const c of ["running", "paused", "finished"]) setClass(this.state, c, state === c);
+    setText(this.toggle, st?.state === ReplayState.RUNNING ? "❚❚ Pause" : st?.state === ReplayState.FINISHED ? "↺ Restart" : "▶ Resume");
+    this.toggle.disabled = !st || !connected;
+    for (const [sp, b] of this.speeds) {
+      setClass(b, "active", !!st && (sp === 0 ? !(st.speed > 0) : Math.abs(st.speed - sp) < 1e-9));
+      b.disabled = !connected;
+    }
+    this.seek.disabled = !st || !connected;
+    const f = st ? progress(st) : 0;
+    this.fill.style.width = `${(f * 100).toFixed(2)}%`;
+    this.head.style.left = `${(f * 100).toFixed(2)}%`;
+    this.bar.setAttribute("aria-valuenow", (f * 100).toFixed(0));
+    setText(this.window, st ? formatWindow(st.fromNs, st.toNs) : "");
+    setText(this.elapsed, st ? formatElapsed(st) : "");
+    this.bar.title = st ? `Window ${formatWindow(st.fromNs, st.toNs)} · ${st.events} events · ${st.instruments.length} instruments · click to seek` : "";
+    const err = s.replayError || this.note;
+    setText(this.error, err);
+    setClass(this.root, "has-error", err !== "");
+    setClass(this.root, "offline", !connected);
+  }
+}

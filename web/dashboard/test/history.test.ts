@@ -1,0 +1,76 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { CandleSchema } from "../src/gen/tickwire/v1/stream_pb";
+import { intervals } from "../src/market/candles";
+import { HistoryError, candlesURL, fetchHistory, historyNote, historyWindow, mergeBars, parseCandleList } from "../src/market/history";
+
+const [s1, m1, m5, h1] = intervals as [(typeof intervals)[0], (typeof intervals)[0], (typeof intervals)[0], (typeof intervals)[0]];
+const bar = (start: number, close: number, iv = 300) =>
+  create(CandleSchema, { intervalS: iv, startS: BigInt(start), open: 100n, high: 200n, low: 50n, close: BigInt(close), volume: 1n, tradeCount: 1 });
+
+describe("candle history", () => {
+  it("asks for up to 300 bars up to now; 1m only before the oldest live bar; none for 1s", () => {
+    expect(historyWindow(s1, 10_000n, [])).toBeUndefined();
+    // 300 bars: 299 before the current one, and the current one so far.
+    expect(historyWindow(m5, 1_000_223n, [], 300)).toEqual({ fromS: 1_000_200n - 299n * 300n, toS: 1_000_224n, cutoffS: 1_000_200n });
+    expect(historyWindow(h1, 7_300n, [], 300)).toEqual({ fromS: 7_200n - 299n * 3600n, toS: 7_301n, cutoffS: 7_200n });
+    const live = [bar(600_000, 1, 60), bar(600_060, 1, 60)];
+    expect(historyWindow(m1, 600_130n, live, 300)).toEqual({ fromS: 600_120n - 299n * 60n, toS: 600_000n, cutoffS: 600_120n });
+    expect(historyWindow(m1, 600_130n, [], 300)).toEqual({ fromS: 600_120n - 299n * 60n, toS: 600_131n, cutoffS: 600_120n });
+    // The feed holds all 300 1m bars: nothing older worth asking for within the cap.
+    const full = Array.from({ length: 300 }, (_, i) => bar(600_120 - (299 - i) * 60, 1, 60));
+    expect(historyWindow(m1, 600_130n, full, 300)).toBeUndefined();
+    expect(historyWindow(m5, 0n, [])).toBeUndefined(); // no clock yet (a replay before its first status)
+  });
+
+  it("builds the request URL in Unix seconds", () => {
+    expect(candlesURL("coinbase:BTC-USD", m5, { fromS: 100n, toS: 400n, cutoffS: 400n })).toBe("/api/candles?instrument=coinbase%3ABTC-USD&interval=300&from=100&to=400");
+  });
+
+  it("merges by start: stored bars win before the cutoff, live bars from it on (the current bar)", () => {
+    const hist = [bar(0, 1), bar(300, 2), bar(600, 3), bar(900, 4)]; // 900 was partial when asked
+    const live = [bar(600, 30), bar(900, 40), bar(1200, 50)];
+    const out = mergeBars(hist, live, 900n);
+    expect(out.map((b) => [Number(b.startS), Number(b.close)])).toEqual([
+      [0, 1],
+      [300, 2],
+      [600, 3],
+      [900, 40],
+      [1200, 50],
+    ]);
+    // Holes stay holes (the chart draws whitespace); a bar only one side has is kept.
+    expect(mergeBars([bar(0, 1)], [bar(1500, 9)], 900n).map((b) => Number(b.startS))).toEqual([0, 1500]);
+    expect(mergeBars([], live, 900n)).toEqual(live);
+    expect(mergeBars(hist, [], 900n)).toEqual(hist);
+  });
+
+  it("parses the feed's protojson CandleList exactly (int64 as strings stay bigint)", () => {
+    const json = {
+      candles: [
+        { intervalS: 300, startS: "1768480200", open: "9007199254740993", high: "9007199254740999", low: "9007199254740990", close: "9007199254740995", volume: "12", tradeCount: 3 },
+        { intervalS: 300, startS: "1768479900", open: "1", high: "2", low: "1", close: "2", volume: "1", tradeCount: 1 },
+        { intervalS: 60, startS: "1768480200", open: "1", high: "2", low: "1", close: "2", volume: "1", tradeCount: 1 },
+      ],
+    };
+    const bars = parseCandleList(json, 300);
+    expect(bars.map((b) => b.startS)).toEqual([1768479900n, 1768480200n]);
+    expect(bars[1]!.close).toBe(9007199254740995n);
+    expect(parseCandleList({}, 300)).toEqual([]);
+  });
+
+  it("turns 501, 400 and network failures into a short note", async () => {
+    expect(historyNote(501, "candle history not enabled\n")).toMatch(/no stored history/);
+    expect(historyNote(400, "feed: 20000 bars asked, at most 10000\n")).toBe("history refused: feed: 20000 bars asked, at most 10000");
+    expect(historyNote(0, "")).toMatch(/network/);
+    const w = { fromS: 0n, toS: 300n, cutoffS: 300n };
+    const res = (status: number, body: string) => (async () => new Response(body, { status })) as typeof fetch;
+    await expect(fetchHistory("x:Y", m5, w, undefined, res(501, "candle history not enabled"))).rejects.toMatchObject({ status: 501 });
+    await expect(fetchHistory("x:Y", m5, w, undefined, res(400, "bad"))).rejects.toBeInstanceOf(HistoryError);
+    const down = (async () => {
+      throw new TypeError("fetch failed");
+    }) as typeof fetch;
+    await expect(fetchHistory("x:Y", m5, w, undefined, down)).rejects.toMatchObject({ status: 0 });
+    const ok = await fetchHistory("x:Y", m5, w, undefined, res(200, JSON.stringify({ candles: [{ intervalS: 300, startS: "0", open: "1", high: "1", low: "1", close: "1", volume: "1", tradeCount: 1 }] })));
+    expect(ok.length).toBe(1);
+  });
+});

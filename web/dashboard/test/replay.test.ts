@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { ReplayState } from "../src/gen/tickwire/v1/replay_pb";
+import { formatElapsed, formatUtc, formatWindow, parseSeek, progress, seekAt, speedLabel, stateLabel, visibleCandles, visibleTrades } from "../src/market/replay";
+
+const ns = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n;
+const st = { fromNs: ns("2026-01-15T12:00:00Z"), toNs: ns("2026-01-15T12:00:40Z"), clockNs: ns("2026-01-15T12:00:10.250Z") };
+
+describe("replay status formatting", () => {
+  it("formats the replay clock as a UTC date-time", () => {
+    expect(formatUtc(ns("2026-01-15T12:00:10.250Z"))).toBe("2026-01-15 12:00:10.250 UTC");
+    expect(formatUtc(ns("2026-01-15T02:03:04.005Z"), false)).toBe("2026-01-15 02:03:04 UTC");
+    expect(formatUtc(0n)).toBe("—");
+  });
+  it("formats the window, the date once when both ends share it", () => {
+    expect(formatWindow(st.fromNs, st.toNs)).toBe("2026-01-15 12:00:00 → 12:00:40 UTC");
+    expect(formatWindow(ns("2026-01-15T23:59:00Z"), ns("2026-01-16T00:01:00Z"))).toBe("2026-01-15 23:59:00 → 2026-01-16 00:01:00 UTC");
+  });
+  it("names states and speeds", () => {
+    expect(stateLabel(ReplayState.RUNNING)).toBe("running");
+    expect(stateLabel(ReplayState.PAUSED)).toBe("paused");
+    expect(stateLabel(ReplayState.FINISHED)).toBe("finished");
+    expect(stateLabel(ReplayState.UNSPECIFIED)).toBe("unknown");
+    expect([0.5, 1, 2, 5, 10, 0].map(speedLabel)).toEqual(["0.5×", "1×", "2×", "5×", "10×", "max"]);
+  });
+  it("computes progress and elapsed time, clamped to the window", () => {
+    expect(progress(st)).toBeCloseTo(0.25625, 6);
+    expect(progress({ ...st, clockNs: 0n })).toBe(0);
+    expect(progress({ ...st, clockNs: st.toNs + 5n })).toBe(1);
+    expect(progress({ ...st, toNs: st.fromNs })).toBe(0);
+    expect(formatElapsed(st)).toBe("0:10 / 0:40");
+    expect(formatElapsed({ fromNs: 0n, toNs: 3_725_000_000_000n, clockNs: 3_725_000_000_000n })).toBe("1:02:05 / 1:02:05");
+  });
+  it("seeks by fraction of the window and by a typed UTC time", () => {
+    expect(seekAt(st, 0)).toBe(st.fromNs);
+    expect(seekAt(st, 0.5)).toBe(ns("2026-01-15T12:00:20Z"));
+    expect(seekAt(st, 7)).toBe(st.toNs);
+    expect(parseSeek("12:00:30", st)).toBe(ns("2026-01-15T12:00:30Z"));
+    expect(parseSeek(" 12:00:30.5 UTC ", st)).toBe(ns("2026-01-15T12:00:30.500Z"));
+    expect(parseSeek("2026-01-15T12:00:05Z", st)).toBe(ns("2026-01-15T12:00:05Z"));
+    expect(parseSeek("2026-01-15 12:00", st)).toBe(st.fromNs);
+    expect(parseSeek("13:00:00", st)).toMatch(/outside the window/);
+    expect(parseSeek("noon", st)).toMatch(/UTC time/);
+    expect(parseSeek("25:00", st)).toMatch(/not a time/);
+  });
+});
+
+describe("replay display after a seek back", () => {
+  const rec = (ms: number, price: bigint, seq: bigint) => ({ venueTimeNs: BigInt(ms) * 1_000_000n, seq, trade: { price, size: 1n, side: 1 } });
+  it("leaves out trades after the clock and shows a replayed trade once (its newer copy)", () => {
+    // The old run went to 9 s; the seek went back to 3 s; the new run replayed 3 s and 4 s again.
+    const old = [rec(1000, 10n, 100n), rec(3000, 11n, 101n), rec(4000, 12n, 102n), rec(9000, 13n, 103n)];
+    const fresh = [rec(3000, 11n, 3n), rec(4000, 12n, 4n)];
+    const out = visibleTrades([...old, ...fresh], 4_500_000_000n);
+    expect(out.map((r) => [Number(r.venueTimeNs / 1_000_000n), r.seq])).toEqual([
+      [1000, 100n],
+      [3000, 3n],
+      [4000, 4n],
+    ]);
+    expect(visibleTrades(old, 0n)).toHaveLength(4); // no clock yet: everything
+  });
+  it("leaves out bars that start after the clock", () => {
+    const bars = [{ startS: 10n }, { startS: 11n }, { startS: 19n }];
+    expect(visibleCandles(bars, 11_500_000_000n)).toEqual([{ startS: 10n }, { startS: 11n }]);
+    expect(visibleCandles(bars, 30_000_000_000n)).toBe(bars);
+  });
+});
