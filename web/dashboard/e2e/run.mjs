@@ -447,6 +447,11 @@ async function main() {
     await p3.click(".replay-toggle");
     await waitFor("running again", async () => (await banner()).state === "running", 5000);
     await waitFor("the clock moving again", async () => (await banner()).clock > p2, 5000);
+    await p3.setViewportSize({ width: 420, height: 900 });
+    await p3.waitForTimeout(600);
+    await p3.screenshot({ path: join(artifacts, "10-replay-narrow.png") });
+    const overflow = await p3.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 2) throw new Error(`replay page is ${overflow}px wider than a 420px screen`);
     await p3.close();
   });
 

@@ -116,6 +116,7 @@ export class ReplayView {
       b.disabled = !connected;
     }
     this.seek.disabled = !st || !connected;
+    setClass(this.bar, "empty", !st);
     const f = st ? progress(st) : 0;
     this.fill.style.width = `${(f * 100).toFixed(2)}%`;
     this.head.style.left = `${(f * 100).toFixed(2)}%`;
