@@ -59,7 +59,7 @@ test:
 clean:
 	rm -rf $(BIN) data
 
-# Micro benchmarks, then the standard load scenarios of docs/LOAD.md through cmd/loadgen, each against
+# Micro benchmarks, then the standard load scenarios of docs/BENCHMARKS.md, Load through cmd/loadgen, each against
 # its own spawned NATS and feed processes on loopback (about 6 minutes; reports in $(BIN)/load/).
 # Pick scenarios with LOAD_SCENARIOS="fanout-1k firehose"; skip them with LOAD_SCENARIOS=.
 LOAD_SCENARIOS ?= fanout-1k latency-100k fanout-5k idle-10k firehose snapshot-latency stalled

@@ -1,5 +1,5 @@
 // Command loadgen drives a Tickwire feed with many WebSocket clients over loopback and reports
-// what it delivers (docs/LOAD.md). It only parses flags and wires internal/loadgen.
+// what it delivers (docs/BENCHMARKS.md, Load). It only parses flags and wires internal/loadgen.
 package main
 
 import (

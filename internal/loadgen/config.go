@@ -86,7 +86,7 @@ type Config struct {
 	Seed               uint64 `json:"seed"`
 }
 
-// Presets are the standard scenarios of issue #6 (docs/LOAD.md).
+// Presets are the standard scenarios of issue #6 (docs/BENCHMARKS.md, Load).
 var Presets = map[string]Config{
 	// 1. 1,000 clients x 100 instruments, 10 subscribers per instrument, quotes: step the rate.
 	"fanout-1k": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStep, Rate: 2000},
@@ -105,7 +105,7 @@ var Presets = map[string]Config{
 	"snapshot-latency": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeFixed, TargetDelivered: 100_000,
 		SnapshotProbe: true, Warmup: 2 * time.Second, Hold: 15 * time.Second},
 	// 9. One stalled client among 1,000: the others' throughput with and without it. 30k/s:
-	// 100k/s plus an everything-subscriber was beyond this 2-core machine (docs/LOAD.md).
+	// 100k/s plus an everything-subscriber was beyond this 2-core machine (docs/BENCHMARKS.md, Load).
 	"stalled": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStalled, TargetDelivered: 30_000,
 		Warmup: 2 * time.Second, Hold: 10 * time.Second},
 }
