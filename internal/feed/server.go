@@ -86,11 +86,11 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 			ReadMaxPayloadSize: cfg.ReadLimit,
 			// Commands are small and rare: a 1 KiB read buffer (gws's default is 4 KiB) keeps an
 			// idle connection cheap; a larger frame is read through it.
-			ReadBufferSize: 1024,
-			ParallelEnabled:    false, // a client's commands are handled in order
-			SubProtocols:       protocols,
-			HandshakeTimeout:   5 * time.Second,
-			Logger:             gwsLogger{logger},
+			ReadBufferSize:   1024,
+			ParallelEnabled:  false, // a client's commands are handled in order
+			SubProtocols:     protocols,
+			HandshakeTimeout: 5 * time.Second,
+			Logger:           gwsLogger{logger},
 		}
 	}
 	s.upgradeNamed = gws.NewUpgrader(&handler{s}, opt([]string{wire.SubprotocolProto, wire.SubprotocolJSON}))
