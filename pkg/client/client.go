@@ -184,10 +184,17 @@ func (c *Client) Subscribe(s Subscription) error {
 		}
 	}
 	c.mu.Unlock()
-	c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
-		Instruments: slices.Clone(s.Instruments), Channels: slices.Clone(s.Channels), Depth: s.Depth}}})
+	for ids := range slices.Chunk(s.Instruments, subscribeChunk) {
+		c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+			Instruments: slices.Clone(ids), Channels: slices.Clone(s.Channels), Depth: s.Depth}}})
+	}
 	return nil
 }
+
+// subscribeChunk is how many instruments one Subscribe carries: with a resume position for each
+// of five channels (about 180 bytes an instrument), 50 stay well under the server's 16 KiB read
+// limit and its 1000-instrument cap.
+const subscribeChunk = 50
 
 // Unsubscribe removes channels (all when none are given) of instruments from the client's
 // subscriptions; an instrument left with no channel is dropped with its replica. Safe from any
@@ -534,8 +541,16 @@ func (c *Client) attach(s *session) {
 	for _, k := range keys {
 		ids := groups[k]
 		slices.Sort(ids)
-		c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
-			Instruments: ids, Channels: k.ch.list(), Depth: k.depth, Resume: resume[k]}}})
+		for chunk := range slices.Chunk(ids, subscribeChunk) {
+			var positions []*pb.StreamPosition
+			for _, p := range resume[k] {
+				if _, in := slices.BinarySearch(chunk, p.Instrument); in {
+					positions = append(positions, p)
+				}
+			}
+			c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+				Instruments: chunk, Channels: k.ch.list(), Depth: k.depth, Resume: positions}}})
+		}
 	}
 	slices.Sort(lists)
 	for _, id := range lists {

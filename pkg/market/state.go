@@ -81,6 +81,7 @@ type State struct {
 
 	scratchBids, scratchAsks []book.Level
 	scratchSum               []byte // checksum input, reused
+	lastTimeNs               int64  // latest event time applied
 	gaps                     uint64
 }
 
@@ -115,6 +116,17 @@ func (s *State) Position() (epoch, seq uint64) { return s.epoch, s.seq }
 // BookSynced reports whether the book is whole (a book snapshot arrived since the epoch began
 // and no event was missed since).
 func (s *State) BookSynced() bool { return s.bookSynced }
+
+// resetHistory forgets trades, candles and session statistics.
+func (s *State) resetHistory() {
+	s.trades = newRing[*pb.TradeRecord](s.cfg.TradeHistory)
+	for i := range s.candles {
+		s.candles[i] = newRing[*pb.Candle](s.cfg.CandleHistory)
+	}
+	s.stats = nil
+	s.notional = uint128{}
+	s.lastTimeNs = 0
+}
 
 // LastDeltaSeq returns the seq of the latest delta on stream i in the current epoch (0 if none).
 func (s *State) LastDeltaSeq(i int) uint64 { return s.last[i] }
@@ -165,6 +177,11 @@ func (s *State) Apply(ev *pb.Event) (*Result, error) {
 		s.book.Reset()
 		s.bookSynced = false
 		s.quote = quote{}
+		if eventTimeNs(ev) < s.lastTimeNs {
+			// Time went backwards (a replay sought back): trades, candles and statistics from
+			// the later run are not history of this one.
+			s.resetHistory()
+		}
 		// Joining an epoch after its start (history cut by retention), nothing is known of the
 		// streams before this event: chain them to seq-1 so that a client positioned earlier
 		// sees a gap instead of a false continuation.
@@ -182,6 +199,7 @@ func (s *State) Apply(ev *pb.Event) (*Result, error) {
 		}
 	}
 	s.seq = ev.Seq
+	s.lastTimeNs = max(s.lastTimeNs, eventTimeNs(ev))
 
 	switch b := ev.Body.(type) {
 	case *pb.Event_Info:

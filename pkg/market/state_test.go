@@ -400,3 +400,34 @@ func TestJoinMidEpochChainsToBefore(t *testing.T) {
 		t.Fatalf("after a gap: gap %v, chains to %d, want 149", res.Gap, res.Trades.PrevSeq)
 	}
 }
+
+// TestEpochBackInTimeForgetsHistory: a new epoch whose events are older than what was applied (a
+// replay sought back) drops trades, candles and statistics of the later run; a new epoch that
+// goes on in time (a live reconnect) keeps them.
+func TestEpochBackInTimeForgetsHistory(t *testing.T) {
+	trade := func(epoch, seq uint64, ts int64) *pb.Event {
+		return &pb.Event{Instrument: testID, Epoch: epoch, Seq: seq, VenueTimeNs: ts, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 5, Size: 1}}}
+	}
+	for _, tt := range []struct {
+		name       string
+		ts         int64
+		wantTrades int
+	}{{"forward", 2e18 + 1e9, 2}, {"backward", 2e18 - 1e9, 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewState(testID, Config{})
+			if _, err := s.Apply(trade(1, 1, 2e18)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Apply(trade(2, 1, tt.ts)); err != nil {
+				t.Fatal(err)
+			}
+			snap := s.Snapshot(pb.Channel_CHANNEL_TRADES, 0, 0)
+			if got := len(snap.GetTrades().Trades); got != tt.wantTrades {
+				t.Fatalf("%d trades, want %d", got, tt.wantTrades)
+			}
+			if st := s.Snapshot(pb.Channel_CHANNEL_STATS, 0, 0).GetStats(); st.TradeCount != uint64(tt.wantTrades) {
+				t.Fatalf("stats count %d, want %d", st.TradeCount, tt.wantTrades)
+			}
+		})
+	}
+}
