@@ -317,19 +317,14 @@ func reasonLabel(r pb.SnapshotReason) string {
 	return "unspecified"
 }
 
-func (o *owner) encode(m *pb.ServerMessage, json bool) []byte {
-	var (
-		b   []byte
-		err error
-	)
-	if json {
-		b, err = wire.MarshalJSONMessage(m)
-	} else {
-		b, err = wire.AppendMessage(nil, m)
-	}
+func (o *owner) encode(m *pb.ServerMessage, json bool) []byte { return encode(o.log, m, json) }
+
+// encode encodes a server message for a connection's subprotocol. Only a bug can make a generated
+// message unencodable: it is logged loudly and nothing is sent.
+func encode(log *slog.Logger, m *pb.ServerMessage, json bool) []byte {
+	b, err := wire.EncodeMessage(m, json)
 	if err != nil {
-		// Only a bug can make a generated message unencodable; log it loudly, send nothing.
-		o.log.Error("encode server message", "err", err)
+		log.Error("encode server message", "err", err)
 		return nil
 	}
 	return b

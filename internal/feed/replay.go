@@ -10,7 +10,6 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/fanout"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
-	"github.com/tickwire/tickwire/pkg/wire"
 )
 
 // ReplaySource is where replay sessions come from (tickctl replay publishes them); *bus.Bus
@@ -130,24 +129,19 @@ func (rs *replaySession) add(sess *session) bool {
 // broadcast sends a status to every connection watching, encoded once per format.
 func (rs *replaySession) broadcast(st *pb.ReplayStatus) {
 	m := &pb.ServerMessage{Kind: &pb.ServerMessage_ReplayStatus{ReplayStatus: st}}
-	var bin, js []byte
+	var encoded [2][]byte // binary, JSON: each encoded at most once
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.status = st
 	for sess := range rs.sessions {
-		var b []byte
+		i := 0
 		if sess.json {
-			if js == nil {
-				js, _ = wire.MarshalJSONMessage(m)
-			}
-			b = js
-		} else {
-			if bin == nil {
-				bin, _ = wire.AppendMessage(nil, m)
-			}
-			b = bin
+			i = 1
 		}
-		sess.out.Enqueue(b, fanout.Control, 0)
+		if encoded[i] == nil {
+			encoded[i] = encode(sess.log, m, sess.json)
+		}
+		sess.out.Enqueue(encoded[i], fanout.Control, 0)
 	}
 }
 

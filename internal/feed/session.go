@@ -40,22 +40,7 @@ type session struct {
 // ignores RATE_LIMITED errors that long is not going to slow down.
 const maxStrikes = 100
 
-func (s *session) encode(m *pb.ServerMessage) []byte {
-	var (
-		b   []byte
-		err error
-	)
-	if s.json {
-		b, err = wire.MarshalJSONMessage(m)
-	} else {
-		b, err = wire.AppendMessage(nil, m)
-	}
-	if err != nil {
-		s.log.Error("encode server message", "err", err)
-		return nil
-	}
-	return b
-}
+func (s *session) encode(m *pb.ServerMessage) []byte { return encode(s.log, m, s.json) }
 
 func (s *session) sendControl(m *pb.ServerMessage) {
 	if b := s.encode(m); b != nil {
@@ -183,12 +168,6 @@ func (s *session) closed() {
 
 // heartbeat returns an encoded Heartbeat for now.
 func heartbeat(json bool) []byte {
-	m := &pb.ServerMessage{Kind: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{TimeNs: time.Now().UnixNano()}}}
-	var b []byte
-	if json {
-		b, _ = wire.MarshalJSONMessage(m)
-	} else {
-		b, _ = wire.AppendMessage(nil, m)
-	}
+	b, _ := wire.EncodeMessage(&pb.ServerMessage{Kind: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{TimeNs: time.Now().UnixNano()}}}, json)
 	return b
 }

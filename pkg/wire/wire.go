@@ -65,6 +65,15 @@ func MarshalJSONMessage(m *pb.ServerMessage) ([]byte, error) {
 	return b, nil
 }
 
+// EncodeMessage encodes m once for connections of one subprotocol: for JSON, as JSONFrame joins
+// it; for binary, as one entry of ServerFrame.messages.
+func EncodeMessage(m *pb.ServerMessage, json bool) ([]byte, error) {
+	if json {
+		return MarshalJSONMessage(m)
+	}
+	return AppendMessage(nil, m)
+}
+
 // JSONFrame appends to dst the JSON form of a ServerFrame holding msgs (each from
 // MarshalJSONMessage) and the send time.
 func JSONFrame(dst []byte, msgs [][]byte, unixNano int64) []byte {
