@@ -325,6 +325,22 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("same-origin dial: %v", err)
 		}
 	})
+	t.Run("replay sessions", func(t *testing.T) {
+		// This server has no replay source: 501; with one, a malformed id is 400.
+		for _, tc := range []struct {
+			enable bool
+			query  string
+			status int
+		}{{false, "?replay=some-session", http.StatusNotImplemented}, {true, "?replay=Bad_ID", http.StatusBadRequest}} {
+			if tc.enable {
+				e.srv.EnableReplay(e.bus)
+			}
+			_, err := dial(t, e.url+tc.query, "", nil)
+			if he, ok := err.(*httpError); !ok || he.status != tc.status {
+				t.Fatalf("%s: %v, want %d", tc.query, err, tc.status)
+			}
+		}
+	})
 	t.Run("unknown subprotocol", func(t *testing.T) {
 		if _, err := dial(t, e.url, "tickwire.v9", nil); err == nil {
 			t.Fatal("handshake with an unknown subprotocol succeeded")
