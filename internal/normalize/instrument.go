@@ -3,8 +3,6 @@ package normalize
 import (
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -52,18 +50,16 @@ func ValidateVenue(venue string) error {
 	return nil
 }
 
-// ValidateSymbol checks a symbol: non-empty, valid UTF-8, printable (no spaces or control
-// characters), at most MaxSymbolLen bytes.
+// ValidateSymbol checks a symbol: non-empty, printable ASCII without spaces (the rule of
+// pkg/wire.CheckInstrumentID, so that feed and clients accept every id ingest publishes), at most
+// MaxSymbolLen bytes.
 func ValidateSymbol(symbol string) error {
 	if symbol == "" || len(symbol) > MaxSymbolLen {
 		return fmt.Errorf("%w: symbol %q: length must be 1..%d bytes", ErrInstrumentID, symbol, MaxSymbolLen)
 	}
-	if !utf8.ValidString(symbol) {
-		return fmt.Errorf("%w: symbol %q: not UTF-8", ErrInstrumentID, symbol)
-	}
-	for _, r := range symbol {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return fmt.Errorf("%w: symbol %q: rune %q not printable", ErrInstrumentID, symbol, r)
+	for i := 0; i < len(symbol); i++ {
+		if c := symbol[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("%w: symbol %q: byte %q is not printable ASCII", ErrInstrumentID, symbol, c)
 		}
 	}
 	return nil

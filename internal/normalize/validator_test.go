@@ -137,6 +137,7 @@ func TestParseInstrumentID(t *testing.T) {
 		{"coinbase:", "", "", false},
 		{"coinbase:BTC USD", "", "", false},
 		{"coinbase:BTC\x00", "", "", false},
+		{"x:é", "", "", false}, // feed and clients take printable ASCII only
 		{"coinbase:" + strings.Repeat("A", 65), "", "", false},
 		{"coinbase:" + strings.Repeat("A", 64), "coinbase", strings.Repeat("A", 64), true},
 	}
