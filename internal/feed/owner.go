@@ -12,16 +12,6 @@ import (
 	"github.com/tickwire/tickwire/pkg/wire"
 )
 
-const (
-	streamQuote   = market.StreamQuote
-	streamTrades  = market.StreamTrades
-	streamCandles = market.StreamCandles
-	streamStats   = market.StreamStats
-	streamBook0   = market.StreamBook0
-)
-
-func streamOf(ch pb.Channel, depthIndex int) int { return market.StreamOf(ch, depthIndex) }
-
 // sub is one session's subscription to one stream of one instrument. Owned by the owner
 // goroutine of the instrument.
 type sub struct {
@@ -142,7 +132,7 @@ func (o *owner) apply(ev *pb.Event) {
 		}
 		in = &instrument{st: market.NewState(ev.Instrument, o.hub.cfg.Market), bySess: make(map[*session][]*sub),
 			hist: newDeltaHistory(o.hub.cfg.ResumeHistory)}
-		in.streams = make([][]*sub, streamBook0+len(o.hub.cfg.Market.Depths))
+		in.streams = make([][]*sub, o.hub.cfg.Market.NumStreams())
 		in.handle = o.hub.register(ev.Instrument)
 		o.instruments[ev.Instrument] = in
 	}
@@ -179,24 +169,24 @@ func (o *owner) apply(ev *pb.Event) {
 	if in.pending > 0 {
 		o.retryPending(in)
 	}
-	o.deliver(in, streamQuote, res.Quote)
-	o.deliver(in, streamTrades, res.Trades)
-	o.deliver(in, streamCandles, res.Candles)
-	o.deliver(in, streamStats, res.Stats)
+	o.deliver(in, market.StreamQuote, res.Quote)
+	o.deliver(in, market.StreamTrades, res.Trades)
+	o.deliver(in, market.StreamCandles, res.Candles)
+	o.deliver(in, market.StreamStats, res.Stats)
 	if res.BookReset {
 		for i := range o.hub.cfg.Market.Depths {
-			for _, s := range in.streams[streamBook0+i] {
+			for _, s := range in.streams[market.StreamBook0+i] {
 				reason := pb.SnapshotReason_SNAPSHOT_REASON_RESYNC
 				if s.pending {
 					reason = pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE
 				}
-				o.snapshot(in, s, streamBook0+i, reason)
+				o.snapshot(in, s, market.StreamBook0+i, reason)
 			}
 		}
 		return
 	}
 	for i, d := range res.Book {
-		o.deliver(in, streamBook0+i, d)
+		o.deliver(in, market.StreamBook0+i, d)
 	}
 }
 
@@ -204,7 +194,7 @@ func (o *owner) apply(ev *pb.Event) {
 // no state yet (its first event was rejected, say). Book subscribers wait for BookReset instead.
 func (o *owner) retryPending(in *instrument) {
 	for stream, subs := range in.streams {
-		if stream >= streamBook0 {
+		if stream >= market.StreamBook0 {
 			continue
 		}
 		for _, s := range subs {
@@ -223,13 +213,13 @@ func (o *owner) remember(in *instrument, res *market.Result) {
 	for i, d := range [...]*pb.Delta{res.Quote, res.Trades, res.Candles, res.Stats} {
 		if d != nil {
 			d.Handle = in.handle
-			in.hist.push(streamQuote+i, d)
+			in.hist.push(market.StreamQuote+i, d)
 		}
 	}
 	for i, d := range res.Book {
 		if d != nil {
 			d.Handle = in.handle
-			in.hist.push(streamBook0+i, d)
+			in.hist.push(market.StreamBook0+i, d)
 		}
 	}
 }
@@ -278,7 +268,7 @@ func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotR
 	key := snapKey{in: in, stream: stream, reason: reason, json: out.JSON()}
 	b, ok := o.snapCache[key]
 	if !ok {
-		snap := in.st.Snapshot(s.ch, max(stream-streamBook0, 0), reason)
+		snap := in.st.Snapshot(s.ch, max(stream-market.StreamBook0, 0), reason)
 		if snap == nil {
 			if !s.pending {
 				s.pending = true
@@ -383,7 +373,7 @@ func (o *owner) subscribe(c *command) {
 	depth := uint32(0)
 	var subs []*sub
 	for _, ch := range c.channels {
-		s := &sub{sess: c.sess, ch: ch, stream: streamOf(ch, c.depthIndex)}
+		s := &sub{sess: c.sess, ch: ch, stream: market.StreamOf(ch, c.depthIndex)}
 		if ch == pb.Channel_CHANNEL_BOOK {
 			depth = o.hub.cfg.Market.Depths[c.depthIndex]
 		}

@@ -124,7 +124,7 @@ func (r *Replica) ApplySnapshot(snap *pb.Snapshot) error {
 // follow on (unchanged, and now unsynced); ErrChecksum for a book that differs from the server's
 // after applying it (unsynced). After any error but ErrStale, ask for a resync of the channel.
 func (r *Replica) ApplyDelta(d *pb.Delta) error {
-	ch := channelOfDelta(d)
+	ch := ChannelOf(d)
 	if ch == pb.Channel_CHANNEL_UNSPECIFIED {
 		return fmt.Errorf("%w: delta without body", ErrBadMessage)
 	}
@@ -222,8 +222,8 @@ func compareCandles(a, b *pb.Candle) int {
 	return 0
 }
 
-// ChannelOfDelta returns the channel a delta belongs to, from its body.
-func channelOfDelta(d *pb.Delta) pb.Channel {
+// ChannelOf returns the channel a delta belongs to, from its body (UNSPECIFIED for none).
+func ChannelOf(d *pb.Delta) pb.Channel {
 	switch d.GetBody().(type) {
 	case *pb.Delta_Quote:
 		return pb.Channel_CHANNEL_QUOTE
@@ -238,9 +238,6 @@ func channelOfDelta(d *pb.Delta) pb.Channel {
 	}
 	return pb.Channel_CHANNEL_UNSPECIFIED
 }
-
-// ChannelOf returns the channel a delta belongs to, from its body (UNSPECIFIED for none).
-func ChannelOf(d *pb.Delta) pb.Channel { return channelOfDelta(d) }
 
 func bodyMatches(ch pb.Channel, body any) bool {
 	switch body.(type) {

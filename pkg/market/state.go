@@ -31,14 +31,6 @@ const (
 	StreamBook0
 )
 
-const (
-	streamQuote     = StreamQuote
-	streamTrades    = StreamTrades
-	streamCandles   = StreamCandles
-	streamStats     = StreamStats
-	numFixedStreams = StreamBook0
-)
-
 // StreamOf returns the stream index of channel ch (for the book, at the depth with index
 // depthIndex in Config.Depths).
 func StreamOf(ch pb.Channel, depthIndex int) int {
@@ -93,7 +85,7 @@ func NewState(id string, cfg Config) *State {
 		id:      id,
 		trades:  newRing[*pb.TradeRecord](cfg.TradeHistory),
 		candles: make([]ring[*pb.Candle], len(cfg.CandleIntervals)),
-		last:    make([]uint64, numFixedStreams+len(cfg.Depths)),
+		last:    make([]uint64, cfg.NumStreams()),
 	}
 	for i := range s.candles {
 		s.candles[i] = newRing[*pb.Candle](cfg.CandleHistory)
@@ -288,7 +280,7 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 			continue
 		}
 		k := ChecksumDepth(d)
-		delta := s.newDelta(ev, numFixedStreams+i)
+		delta := s.newDelta(ev, StreamBook0+i)
 		s.scratchSum = book.AppendChecksumInput(s.scratchSum[:0], s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
 		delta.Checksum = crc32.ChecksumIEEE(s.scratchSum)
 		delta.Body = &pb.Delta_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(bids), Asks: fromLevels(asks)}}
@@ -344,7 +336,7 @@ func (s *State) setQuote(ev *pb.Event, q quote, res *Result) {
 		return
 	}
 	s.quote = q
-	d := s.newDelta(ev, streamQuote)
+	d := s.newDelta(ev, StreamQuote)
 	d.Body = &pb.Delta_Quote{Quote: q.proto()}
 	res.Quote = d
 }
@@ -360,7 +352,7 @@ func eventTimeNs(ev *pb.Event) int64 {
 func (s *State) applyTrade(ev *pb.Event, t *pb.Trade, res *Result) {
 	rec := &pb.TradeRecord{Trade: t, Seq: ev.Seq, VenueTimeNs: ev.VenueTimeNs}
 	s.trades.push(rec)
-	d := s.newDelta(ev, streamTrades)
+	d := s.newDelta(ev, StreamTrades)
 	d.Body = &pb.Delta_Trade{Trade: t}
 	res.Trades = d
 
@@ -372,7 +364,7 @@ func (s *State) applyTrade(ev *pb.Event, t *pb.Trade, res *Result) {
 		}
 	}
 	if len(changed) > 0 {
-		d := s.newDelta(ev, streamCandles)
+		d := s.newDelta(ev, StreamCandles)
 		d.Body = &pb.Delta_Candles{Candles: &pb.CandleList{Candles: changed}}
 		res.Candles = d
 	}
@@ -396,7 +388,7 @@ func (s *State) applyTrade(ev *pb.Event, t *pb.Trade, res *Result) {
 	s.notional = s.notional.add(mul64(uint64(t.Price), uint64(t.Size)))
 	st.Vwap = s.notional.div(uint64(st.Volume))
 	s.stats = st
-	sd := s.newDelta(ev, streamStats)
+	sd := s.newDelta(ev, StreamStats)
 	sd.Body = &pb.Delta_Stats{Stats: st}
 	res.Stats = sd
 }
