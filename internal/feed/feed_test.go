@@ -11,6 +11,7 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/fanout"
@@ -399,8 +400,10 @@ func TestPingListAndResync(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !proto.Equal(&pb.InstrumentList{}, &pb.InstrumentList{}) || len(body) < 100 {
-		t.Fatalf("/api/instruments: %d %s", resp.StatusCode, body)
+	var httpList pb.InstrumentList
+	if err := protojson.Unmarshal(body, &httpList); resp.StatusCode != 200 || err != nil ||
+		!proto.Equal(&httpList, &pb.InstrumentList{Instruments: list.Instruments}) {
+		t.Fatalf("/api/instruments: %d %v %s; want the ListInstruments answer", resp.StatusCode, err, body)
 	}
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/nope": 404} {
 		resp, err := http.Get(e.http + path)
