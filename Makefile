@@ -52,7 +52,8 @@ proto-check: proto
 	@test -z "$$(git status --porcelain -- pkg/proto web/dashboard/src/gen)" || \
 		{ echo "untracked generated files:"; git status --porcelain -- pkg/proto web/dashboard/src/gen; exit 1; }
 
-test:
+# Every Go test (race detector on) and the dashboard's unit tests; the browser test is `make e2e`.
+test: test-dashboard
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
