@@ -89,7 +89,9 @@ func TestTailJSONAllInstruments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code := run(ctx, []string{"tail", "--url", url, "--format", "json", "--channel", "quote", "--count", "10", "--subprotocol", "json"}, &out, &errOut)
+	// The three Subscribed replies may interleave with deltas of instruments already
+	// subscribed (owners answer in parallel), so the count leaves room for many of them.
+	code := run(ctx, []string{"tail", "--url", url, "--format", "json", "--channel", "quote", "--count", "150", "--subprotocol", "json"}, &out, &errOut)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
