@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -52,11 +53,13 @@ type config struct {
 	QueueSoft        int           `name:"queue-soft-bytes" default:"1048576" help:"Pending bytes per connection that trigger conflation."`
 	QueueHard        int           `name:"queue-hard-bytes" default:"8388608" help:"Pending bytes per connection that close it (4000)."`
 	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"A write blocked this long fails and closes the connection (4001); checked between half and all of it."`
-	FlushInterval    time.Duration `name:"flush-interval" default:"2ms" help:"Least time between two writes to one connection: a busy connection's updates are gathered this long into one frame (negative: none)."`
+	FlushInterval    time.Duration `name:"flush-interval" default:"2ms" help:"After a pass that wrote, a writer gathers updates this long before the next: under load each connection is written once per interval (negative: no gathering)."`
+	Writers          int           `default:"0" help:"Goroutines writing connections, each its share (0: one per core)."`
 	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a frame."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
 	GoMaxProcs       int           `name:"gomaxprocs" default:"0" help:"Cores the Go scheduler uses (0: all). On a machine shared with NATS, fewer can mean fewer thread wake-ups per delivered update."`
+	CPUProfile       string        `name:"cpu-profile" placeholder:"FILE" help:"Write a CPU profile of the whole run to FILE (go tool pprof)."`
 
 	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
 	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
@@ -73,6 +76,9 @@ func (c *config) Validate() error {
 		if _, _, err := bus.ParseSync(c.NatsSync); err != nil {
 			return fmt.Errorf("--nats-sync: %w", err)
 		}
+	}
+	if c.Writers < 0 {
+		return fmt.Errorf("--writers %d is negative", c.Writers)
 	}
 	if c.GoMaxProcs < 0 {
 		return fmt.Errorf("--gomaxprocs %d is negative", c.GoMaxProcs)
@@ -93,7 +99,7 @@ func (c *config) feedConfig() feed.Config {
 		Market: market.Config{Depths: c.Depths, TradeHistory: c.TradeHistory,
 			CandleIntervals: c.CandleIntervals, CandleHistory: c.CandleHistory},
 		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat,
-			FlushInterval: c.FlushInterval},
+			FlushInterval: c.FlushInterval, Shards: c.Writers},
 	}
 }
 
@@ -122,6 +128,17 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	log.Info("starting feed", "config", fmt.Sprintf("%+v", *cfg))
 	if cfg.GoMaxProcs > 0 {
 		runtime.GOMAXPROCS(cfg.GoMaxProcs)
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -21,7 +21,6 @@ import (
 type cli struct {
 	Run       runCmd       `cmd:"" default:"withargs" help:"Run a load test (the default command)."`
 	ServeNats serveNATSCmd `cmd:"" name:"serve-nats" hidden:"" help:"Run an embedded NATS server (child of --spawn)."`
-	ServeFeed serveFeedCmd `cmd:"" name:"serve-feed" hidden:"" help:"Run the feed with a CPU profile (child of --spawn --feed-profile)."`
 }
 
 type runCmd struct {
@@ -35,7 +34,7 @@ type runCmd struct {
 	FeedBin       string   `name:"feed-bin" default:"bin/feed" help:"Feed binary for --spawn."`
 	FeedArg       []string `name:"feed-arg" help:"Extra flag for the spawned feed (repeatable), e.g. --feed-arg=--owners=4."`
 	FeedEmbedNats bool     `name:"feed-embed-nats" help:"With --spawn: run NATS inside the feed process (--embed-nats) instead of its own."`
-	FeedProfile   string   `name:"feed-profile" help:"With --spawn: run the feed from this binary and write its CPU profile here." placeholder:"FILE"`
+	FeedProfile   string   `name:"feed-profile" help:"With --spawn: the feed writes a CPU profile of the run here (its --cpu-profile)." placeholder:"FILE"`
 	CPUProfile    string   `name:"cpuprofile" help:"Write this process's CPU profile here (with --inprocess: feed and load together)." placeholder:"FILE"`
 	KeepTemp      bool     `name:"keep-temp" help:"Keep the spawned processes' temp dir (logs, store)."`
 
@@ -124,14 +123,6 @@ type serveNATSCmd struct {
 }
 
 func (c *serveNATSCmd) Run() error { return loadgen.ServeNATS(c.Port, c.Dir) }
-
-type serveFeedCmd struct {
-	Listen     string `required:"" help:"HTTP and WebSocket listen address."`
-	NatsURL    string `name:"nats-url" required:"" help:"NATS URL."`
-	CPUProfile string `name:"cpuprofile" help:"CPU profile file."`
-}
-
-func (c *serveFeedCmd) Run() error { return loadgen.ServeFeed(c.Listen, c.NatsURL, c.CPUProfile) }
 
 func main() {
 	var c cli

@@ -1,32 +1,27 @@
-// Package fanout delivers pre-encoded server messages to one WebSocket connection through a
-// queue bounded in bytes, coalescing everything pending into one frame per write.
+// Package fanout delivers pre-encoded server messages to WebSocket connections through queues
+// bounded in bytes, coalescing everything a connection has pending into one write.
 //
-// Messages are encoded once by their producer and shared by every connection: the queue holds
-// references, never copies. Policy when a connection falls behind (DESIGN.md decision 6):
+// Messages are encoded once by their producer and shared by every connection: the queues hold
+// references, never copies. Connections are written by a Writer: a few shard goroutines, each
+// owning a share of the connections, that write raw WebSocket frames without blocking, so that
+// no goroutine wakes per connection and a full socket never holds up the others (its unwritten
+// bytes wait for the next pass). Policy when a connection falls behind (DESIGN.md decision 6):
 //   - past SoftLimit pending bytes, the connection is conflated: every pending stream message is
 //     dropped and the connection's generation moves on. Producers see the new generation and send
 //     each of the connection's streams one fresh snapshot instead of the deltas it missed.
-//   - past HardLimit pending bytes, or when a write does not finish within WriteTimeout, or after
-//     MaxConflations within a minute, the connection is closed with a documented close code.
+//   - past HardLimit pending bytes, or when a write is not taken by the socket within
+//     WriteTimeout, or after MaxConflations within a minute, the connection is closed with a
+//     documented close code.
 package fanout
 
 import (
-	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tickwire/tickwire/pkg/wire"
 )
-
-// Socket is the write side of a connection. A gws.Conn adapter implements it; tests use fakes.
-type Socket interface {
-	// WriteFrame writes one whole WebSocket message, failing after the deadline.
-	WriteFrame(frame []byte, deadline time.Time) error
-	// WritePing writes a WebSocket ping.
-	WritePing(deadline time.Time) error
-	// Close sends a close frame with code and reason (best effort) and closes the connection.
-	Close(code int, reason string)
-}
 
 // Kind says how a queued message is treated when the connection is conflated.
 type Kind uint8
@@ -56,16 +51,18 @@ const (
 	Closed
 )
 
-// Config bounds one connection. Zero fields take the defaults.
+// Config bounds every connection of a Writer. Zero fields take the defaults.
 type Config struct {
 	// SoftLimit in pending bytes triggers conflation. Default 1 MiB: about a second of a busy
 	// firehose, so only a client that is really behind is conflated.
 	SoftLimit int
 	// HardLimit in pending bytes closes the connection with CloseSlowConsumer. Default 8 MiB.
 	HardLimit int
-	// MaxFrame bounds one written frame; more pending bytes go in several frames. Default 1 MiB.
+	// MaxFrame bounds one WebSocket frame; more pending bytes go in several frames (of one
+	// write). Default 1 MiB.
 	MaxFrame int
-	// WriteTimeout is the write deadline. Default 5 s.
+	// WriteTimeout: a connection whose socket has not taken everything written to it for this
+	// long is closed with CloseWriteTimeout. Default 5 s.
 	WriteTimeout time.Duration
 	// Heartbeat is sent after this long without a frame. Default 5 s.
 	Heartbeat time.Duration
@@ -73,13 +70,14 @@ type Config struct {
 	PingInterval time.Duration
 	// MaxConflations within a minute before the connection is closed as a slow consumer. Default 10.
 	MaxConflations int
-	// FlushInterval is the least time between two writes to the connection (0: 2 ms). A write
-	// costs a system call (about 10 us here) whatever it carries, so under load a connection's
-	// updates are gathered for up to this long and leave in one frame; an update to a connection
-	// that has not been written to for this long leaves at once. Negative: no gathering.
+	// FlushInterval is how long a shard gathers updates after a pass that wrote (0: 2 ms). A
+	// write costs a system call whatever it carries, so under load every connection's updates
+	// of the interval leave in one write; a shard that was idle writes at once. Negative: no
+	// gathering (a pass as soon as there is work).
 	FlushInterval time.Duration
-	// JSON frames the messages as JSON (subprotocol tickwire.v1.json) instead of protobuf.
-	JSON bool
+	// Shards is the number of writer goroutines (0: GOMAXPROCS). Each writes its connections
+	// in turn.
+	Shards int
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -111,6 +109,9 @@ func (c Config) WithDefaults() Config {
 	if c.FlushInterval == 0 {
 		c.FlushInterval = 2 * time.Millisecond
 	}
+	if c.Shards <= 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
 	return c
 }
 
@@ -118,9 +119,9 @@ func (c Config) WithDefaults() Config {
 type Hooks struct {
 	// Conflated is called (without locks held) after the queue was conflated.
 	Conflated func()
-	// Wrote is called after each frame with the number of messages and bytes in it.
+	// Wrote is called after each write with the number of messages and bytes in it.
 	Wrote func(messages, bytes int)
-	// Closed is called once, when the connection closes, with the close code and reason.
+	// Closed is called once, when Close is first called, with the close code and reason.
 	Closed func(code int, reason string)
 	// Heartbeat returns the encoded Heartbeat message to send when idle.
 	Heartbeat func(json bool) []byte
@@ -131,46 +132,45 @@ type item struct {
 	kind Kind
 }
 
-// Conn is the outbound side of one connection: a bounded queue and the goroutine that writes it.
+// maxControl bounds the control frames (pongs, pings) waiting for one connection: a client
+// that pings faster than it reads loses pongs, not memory.
+const maxControl = 4 << 10
+
+// Conn is the outbound side of one connection: a bounded queue that its shard writes.
 type Conn struct {
-	cfg   Config
+	cfg   *Config
+	json  bool
 	sock  Socket
 	hooks Hooks
+	shard *shard
 
 	mu sync.Mutex
 	// guarded by mu:
 	pending     []item
 	pendingSize int
+	control     []byte // raw WebSocket control frames (ping, pong) to write before the data
+	closeFrame  []byte // set by Close; written after everything already framed
 	gen         uint64
 	closed      bool
+	queued      bool        // in the shard's dirty list
 	conflations []time.Time // within the last minute
 
-	wake chan struct{} // capacity 1: the writer has work
-	quit chan struct{}
-	done chan struct{}
+	// owned by the shard goroutine:
+	unsent      []byte    // framed bytes the socket has not taken yet
+	unsentSince time.Time // when the socket first refused what is in unsent
+	lastWrite   time.Time
+	lastPing    time.Time
+	closeBy     time.Time // after Close: give up on writing the close frame at this time
+	pass        uint64    // the last pass that visited the connection
+
+	finished atomic.Bool // the socket is closed (set once, by finish)
+
 	once sync.Once
+	done chan struct{}
 }
-
-// ErrClosed is returned by Close after the first call.
-var ErrClosed = errors.New("fanout: connection closed")
-
-// New returns a Conn writing to sock. Start must be called to begin writing.
-func New(sock Socket, cfg Config, hooks Hooks) *Conn {
-	return &Conn{
-		cfg:   cfg.WithDefaults(),
-		sock:  sock,
-		hooks: hooks,
-		wake:  make(chan struct{}, 1),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-	}
-}
-
-// Start runs the writer; start is the caller's goroutine launcher (so the owner can track it).
-func (c *Conn) Start(start func(func())) { start(c.writeLoop) }
 
 // JSON reports whether the connection takes JSON messages.
-func (c *Conn) JSON() bool { return c.cfg.JSON }
+func (c *Conn) JSON() bool { return c.json }
 
 // Gen returns the connection's generation. Producers remember the generation at which they
 // sent a stream its snapshot, and pass it to Enqueue.
@@ -212,12 +212,29 @@ func (c *Conn) Enqueue(msg []byte, kind Kind, gen uint64) Result {
 	}
 	c.pending = append(c.pending, item{b: msg, kind: kind})
 	c.pendingSize = size
+	mark := !c.queued
+	c.queued = true
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if mark {
+		c.shard.mark(c)
 	}
 	return Queued
+}
+
+// Pong queues a WebSocket pong answering a client's ping.
+func (c *Conn) Pong(payload []byte) {
+	c.mu.Lock()
+	if c.closed || len(c.control)+2+len(payload) > maxControl {
+		c.mu.Unlock()
+		return
+	}
+	c.control = appendControl(c.control, opPong, payload)
+	mark := !c.queued
+	c.queued = true
+	c.mu.Unlock()
+	if mark {
+		c.shard.mark(c)
+	}
 }
 
 // conflateLocked drops every pending non-control message and moves the generation on. It
@@ -245,117 +262,36 @@ func (c *Conn) conflateLocked() bool {
 	return len(c.conflations) > c.cfg.MaxConflations
 }
 
-// Pending returns the bytes waiting to be written.
+// Pending returns the bytes queued and not yet framed.
 func (c *Conn) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pendingSize
 }
 
-// Close closes the connection with a close code, once; later calls do nothing. It does not wait
-// for the writer: use Done.
+// Close closes the connection with a close code, once; later calls do nothing. What is queued
+// is dropped; the shard writes the close frame after any frame already partly written (waiting
+// at most a second for the socket to take it), then closes the socket. Close does not wait:
+// use Done.
 func (c *Conn) Close(code int, reason string) {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closed = true
 		clear(c.pending)
 		c.pending, c.pendingSize = nil, 0
+		c.control = nil
+		c.closeFrame = appendClose(nil, code, reason)
+		mark := !c.queued
+		c.queued = true
 		c.mu.Unlock()
-		close(c.quit)
-		c.sock.Close(code, reason)
 		if c.hooks.Closed != nil {
 			c.hooks.Closed(code, reason)
+		}
+		if mark {
+			c.shard.mark(c)
 		}
 	})
 }
 
-// Done is closed when the writer has stopped.
+// Done is closed when the socket has been closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
-
-func (c *Conn) writeLoop() {
-	defer close(c.done)
-	idle := time.NewTimer(c.cfg.Heartbeat)
-	defer idle.Stop()
-	ping := time.NewTicker(c.cfg.PingInterval)
-	defer ping.Stop()
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	defer linger.Stop()
-	var (
-		batch     []item
-		frame     []byte
-		jsons     [][]byte
-		lastWrite time.Time
-	)
-	for {
-		select {
-		case <-c.quit:
-			return
-		case <-ping.C:
-			if err := c.sock.WritePing(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
-				c.Close(wire.CloseWriteTimeout, "ping write failed")
-				return
-			}
-			continue
-		case <-idle.C:
-			if c.hooks.Heartbeat != nil {
-				c.mu.Lock()
-				if !c.closed && len(c.pending) == 0 {
-					c.pending = append(c.pending, item{b: c.hooks.Heartbeat(c.cfg.JSON), kind: Control})
-				}
-				c.mu.Unlock()
-			}
-		case <-c.wake:
-			// Written to a moment ago: gather what else comes until FlushInterval has passed,
-			// so that a busy connection pays one write per interval, not one per update.
-			if wait := c.cfg.FlushInterval - time.Since(lastWrite); wait > 0 {
-				linger.Reset(wait)
-				select {
-				case <-c.quit:
-					return
-				case <-linger.C:
-				}
-			}
-		}
-		c.mu.Lock()
-		batch, c.pending = c.pending, batch[:0]
-		c.pendingSize = 0
-		c.mu.Unlock()
-		for start := 0; start < len(batch); {
-			n := 0
-			size := 0
-			for start+n < len(batch) && (n == 0 || size+len(batch[start+n].b) <= c.cfg.MaxFrame) {
-				size += len(batch[start+n].b)
-				n++
-			}
-			now := time.Now()
-			frame = frame[:0]
-			if c.cfg.JSON {
-				jsons = jsons[:0]
-				for _, it := range batch[start : start+n] {
-					jsons = append(jsons, it.b)
-				}
-				frame = wire.JSONFrame(frame, jsons, now.UnixNano())
-			} else {
-				for _, it := range batch[start : start+n] {
-					frame = append(frame, it.b...)
-				}
-				frame = wire.AppendSendTime(frame, now.UnixNano())
-			}
-			lastWrite = now
-			if err := c.sock.WriteFrame(frame, now.Add(c.cfg.WriteTimeout)); err != nil {
-				c.Close(wire.CloseWriteTimeout, "write failed or timed out")
-				return
-			}
-			if c.hooks.Wrote != nil {
-				c.hooks.Wrote(n, len(frame))
-			}
-			start += n
-		}
-		clear(batch)
-		if frame != nil && cap(frame) > 4*c.cfg.MaxFrame {
-			frame = nil // do not keep a huge buffer for an idle connection
-		}
-		idle.Reset(c.cfg.Heartbeat)
-	}
-}

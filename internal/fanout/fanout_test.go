@@ -1,7 +1,9 @@
 package fanout
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -10,51 +12,92 @@ import (
 	"github.com/tickwire/tickwire/pkg/wire"
 )
 
-// fakeSocket records frames; block makes every write wait until unblocked or the deadline.
+// fakeSocket takes writes into one byte stream. accept bounds what one TryWrite takes (nil:
+// everything); a negative bound refuses everything.
 type fakeSocket struct {
 	mu      sync.Mutex
-	frames  [][]byte
-	pings   int
-	code    int
+	stream  []byte
+	writes  int
+	accept  func(n int) int
+	err     error
 	closed  chan struct{}
-	block   chan struct{}
-	written chan struct{}
+	once    sync.Once
+	written chan struct{} // a token per write that took bytes
 }
 
 func newFakeSocket() *fakeSocket {
-	return &fakeSocket{closed: make(chan struct{}), written: make(chan struct{}, 1024)}
+	return &fakeSocket{closed: make(chan struct{}), written: make(chan struct{}, 1<<16)}
 }
 
-func (f *fakeSocket) WriteFrame(b []byte, deadline time.Time) error {
-	if f.block != nil {
-		select {
-		case <-f.block:
-		case <-time.After(time.Until(deadline)):
-			return errors.New("i/o timeout")
-		}
+func (f *fakeSocket) TryWrite(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return 0, f.err
 	}
-	f.mu.Lock()
-	f.frames = append(f.frames, append([]byte(nil), b...))
-	f.mu.Unlock()
-	f.written <- struct{}{}
+	n := len(b)
+	if f.accept != nil {
+		n = max(min(f.accept(n), n), 0)
+	}
+	if n > 0 {
+		f.stream = append(f.stream, b[:n]...)
+		f.writes++
+		f.written <- struct{}{}
+	}
+	return n, nil
+}
+
+func (f *fakeSocket) Close() error {
+	f.once.Do(func() { close(f.closed) })
 	return nil
 }
 
-func (f *fakeSocket) WritePing(time.Time) error {
+func (f *fakeSocket) setAccept(a func(int) int) {
 	f.mu.Lock()
-	f.pings++
+	f.accept = a
 	f.mu.Unlock()
-	return nil
 }
 
-func (f *fakeSocket) Close(code int, _ string) {
-	f.mu.Lock()
-	f.code = code
-	f.mu.Unlock()
-	close(f.closed)
+// frame is one parsed WebSocket frame.
+type frame struct {
+	op      byte
+	payload []byte
 }
 
-func msg(t *testing.T, seq uint64) []byte {
+// frames parses the stream written so far; a frame cut at the end is left out.
+func (f *fakeSocket) frames(t *testing.T) []frame {
+	t.Helper()
+	f.mu.Lock()
+	b := append([]byte(nil), f.stream...)
+	f.mu.Unlock()
+	var out []frame
+	for len(b) >= 2 {
+		if b[0]&0x80 == 0 || b[1]&0x80 != 0 {
+			t.Fatalf("frame header %x: want FIN set and no mask", b[:2])
+		}
+		op, n, h := b[0]&0x0f, int(b[1]&0x7f), 2
+		switch n {
+		case 126:
+			if len(b) < 4 {
+				return out
+			}
+			n, h = int(binary.BigEndian.Uint16(b[2:])), 4
+		case 127:
+			if len(b) < 10 {
+				return out
+			}
+			n, h = int(binary.BigEndian.Uint64(b[2:])), 10
+		}
+		if len(b) < h+n {
+			return out
+		}
+		out = append(out, frame{op: op, payload: b[h : h+n]})
+		b = b[h+n:]
+	}
+	return out
+}
+
+func msg(t testing.TB, seq uint64) []byte {
 	t.Helper()
 	b, err := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: seq}}})
 	if err != nil {
@@ -63,101 +106,144 @@ func msg(t *testing.T, seq uint64) []byte {
 	return b
 }
 
-func start(t *testing.T, sock Socket, cfg Config, hooks Hooks) *Conn {
+// startWriter runs a Writer until the test ends.
+func startWriter(t *testing.T, cfg Config) *Writer {
 	t.Helper()
-	c := New(sock, cfg, hooks)
-	c.Start(func(f func()) { go f() })
-	t.Cleanup(func() {
-		c.Close(wire.CloseNormal, "")
-		<-c.Done()
-	})
-	return c
+	w := NewWriter(cfg)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
+	t.Cleanup(func() { close(quit); wg.Wait() })
+	return w
 }
 
-func decode(t *testing.T, frame []byte) *pb.ServerFrame {
+func decode(t *testing.T, fr frame) *pb.ServerFrame {
 	t.Helper()
+	if fr.op != opBinary {
+		t.Fatalf("opcode %d, want binary", fr.op)
+	}
 	var f pb.ServerFrame
-	if err := wire.DecodeFrame(frame, wire.SubprotocolProto, &f); err != nil {
+	if err := wire.DecodeFrame(fr.payload, wire.SubprotocolProto, &f); err != nil {
 		t.Fatal(err)
 	}
 	return &f
 }
 
-// TestCoalesces: messages queued while the writer is busy leave in one frame, in order.
+// dataFrames returns the binary frames written so far, decoded.
+func dataFrames(t *testing.T, sock *fakeSocket) []*pb.ServerFrame {
+	t.Helper()
+	var out []*pb.ServerFrame
+	for _, fr := range sock.frames(t) {
+		if fr.op == opBinary {
+			out = append(out, decode(t, fr))
+		}
+	}
+	return out
+}
+
+// seqs lists the delta seqs carried by frames, in order.
+func seqs(frames []*pb.ServerFrame) []uint64 {
+	var out []uint64
+	for _, f := range frames {
+		for _, m := range f.Messages {
+			out = append(out, m.GetDelta().GetSeq())
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCoalesces: messages queued while the socket is full leave in one frame, in order, after
+// the frame the socket refused.
 func TestCoalesces(t *testing.T) {
 	sock := newFakeSocket()
-	sock.block = make(chan struct{})
-	c := start(t, sock, Config{}, Hooks{})
+	sock.setAccept(func(int) int { return 0 })
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, false, Hooks{})
 	for i := range uint64(50) {
-		if r := c.Enqueue(msg(t, i+1), Delta, 0); r != Queued {
-			t.Fatalf("enqueue %d: %v", i, r)
+		c.Enqueue(msg(t, i+1), Delta, 0)
+	}
+	time.Sleep(20 * time.Millisecond) // several passes find the socket full
+	sock.setAccept(nil)
+	waitFor(t, "50 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 50 })
+	frames := dataFrames(t, sock)
+	if len(frames) > 2 {
+		t.Fatalf("50 messages took %d frames, want 1 or 2 (the first may leave alone)", len(frames))
+	}
+	for i, s := range seqs(frames) {
+		if s != uint64(i+1) {
+			t.Fatalf("message %d has seq %d", i, s)
 		}
 	}
-	close(sock.block)
-	for range 2 {
-		select {
-		case <-sock.written:
-		case <-time.After(5 * time.Second):
-			t.Fatal("no write")
-		}
-		sock.mu.Lock()
-		n := 0
-		for _, f := range sock.frames {
-			n += len(decode(t, f).Messages)
-		}
-		sock.mu.Unlock()
-		if n == 50 {
-			break
-		}
-	}
-	sock.mu.Lock()
-	defer sock.mu.Unlock()
-	if len(sock.frames) > 2 {
-		t.Fatalf("50 messages took %d frames, want 1 or 2 (the first may leave alone)", len(sock.frames))
-	}
-	var seq uint64
-	for _, f := range sock.frames {
-		fr := decode(t, f)
-		if fr.SendTimeNs == 0 {
-			t.Fatal("frame without send time")
-		}
-		for _, m := range fr.Messages {
-			seq++
-			if m.GetDelta().Seq != seq {
-				t.Fatalf("message %d has seq %d", seq, m.GetDelta().Seq)
-			}
-		}
+	if frames[len(frames)-1].SendTimeNs == 0 {
+		t.Fatal("frame without send time")
 	}
 }
 
 func TestMaxFrameSplits(t *testing.T) {
 	sock := newFakeSocket()
-	sock.block = make(chan struct{})
-	one := msg(t, 1)
-	c := start(t, sock, Config{MaxFrame: 3 * len(one)}, Hooks{})
-	for range 10 {
-		c.Enqueue(one, Delta, 0)
+	w := NewWriter(Config{MaxFrame: 100}) // started after the queue is full
+	c := w.NewConn(sock, false, Hooks{})
+	m := msg(t, 1)
+	for range 20 {
+		c.Enqueue(m, Delta, 0)
 	}
-	close(sock.block)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		sock.mu.Lock()
-		total := 0
-		for _, f := range sock.frames {
-			n := len(decode(t, f).Messages)
-			if n > 3 {
-				t.Fatalf("frame with %d messages, max 3", n)
-			}
-			total += n
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
+	defer func() { close(quit); wg.Wait() }()
+	waitFor(t, "20 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 20 })
+	frames := sock.frames(t)
+	per := 100 / len(m)
+	if want := (20 + per - 1) / per; len(frames) != want {
+		t.Fatalf("%d frames, want %d", len(frames), want)
+	}
+	sock.mu.Lock()
+	writes := sock.writes
+	sock.mu.Unlock()
+	if writes != 1 {
+		t.Fatalf("%d writes, want the frames in one", writes)
+	}
+	for _, fr := range frames {
+		if len(fr.payload) > 100+16 { // 16: the send time
+			t.Fatalf("frame payload of %d bytes", len(fr.payload))
 		}
-		sock.mu.Unlock()
-		if total == 10 {
-			return
+	}
+}
+
+// TestPartialWrites: a socket that takes a few bytes at a time still gets every message once,
+// in order, in whole frames.
+func TestPartialWrites(t *testing.T) {
+	sock := newFakeSocket()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var rmu sync.Mutex
+	sock.setAccept(func(n int) int { rmu.Lock(); defer rmu.Unlock(); return rng.IntN(40) - 5 })
+	w := startWriter(t, Config{FlushInterval: -1})
+	c := w.NewConn(sock, false, Hooks{})
+	const total = 2000
+	for i := range uint64(total) {
+		if r := c.Enqueue(msg(t, i+1), Delta, 0); r != Queued {
+			t.Fatalf("enqueue %d: %v", i, r)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 10 messages written", total)
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, "every message", func() bool { return len(seqs(dataFrames(t, sock))) == total })
+	for i, s := range seqs(dataFrames(t, sock)) {
+		if s != uint64(i+1) {
+			t.Fatalf("message %d has seq %d", i, s)
+		}
 	}
 }
 
@@ -165,11 +251,11 @@ func TestMaxFrameSplits(t *testing.T) {
 // dropped, control messages kept, and the generation moves on.
 func TestConflation(t *testing.T) {
 	sock := newFakeSocket()
-	sock.block = make(chan struct{}) // writer stuck on its first frame
-	conflated := 0
+	conflated, code := 0, 0
 	m := msg(t, 1)
-	c := New(sock, Config{SoftLimit: 10 * len(m), HardLimit: 100 * len(m)}, Hooks{Conflated: func() { conflated++ }})
+	w := NewWriter(Config{SoftLimit: 10 * len(m), HardLimit: 100 * len(m)})
 	// not started: nothing is written, everything stays pending
+	c := w.NewConn(sock, false, Hooks{Conflated: func() { conflated++ }, Closed: func(c int, _ string) { code = c }})
 	c.Enqueue([]byte("ctl"), Control, 0)
 	for range 9 {
 		if r := c.Enqueue(m, Delta, 0); r != Queued {
@@ -196,9 +282,8 @@ func TestConflation(t *testing.T) {
 	if r := c.Enqueue(m, Snapshot, 1); r != Closed {
 		t.Fatalf("over the hard limit: %v", r)
 	}
-	<-sock.closed
-	if sock.code != wire.CloseSlowConsumer {
-		t.Fatalf("close code %d", sock.code)
+	if code != wire.CloseSlowConsumer {
+		t.Fatalf("close code %d", code)
 	}
 	if r := c.Enqueue([]byte("x"), Control, 0); r != Closed {
 		t.Fatalf("after close: %v", r)
@@ -208,113 +293,155 @@ func TestConflation(t *testing.T) {
 func TestTooManyConflationsClose(t *testing.T) {
 	sock := newFakeSocket()
 	m := msg(t, 1)
-	c := New(sock, Config{SoftLimit: len(m), MaxConflations: 3}, Hooks{})
+	code := 0
+	c := NewWriter(Config{SoftLimit: len(m), MaxConflations: 3}).NewConn(sock, false, Hooks{Closed: func(c int, _ string) { code = c }})
 	var last Result
 	for i := 0; i < 20 && last != Closed; i++ {
 		c.Enqueue(m, Delta, c.Gen())
 		last = c.Enqueue(m, Delta, c.Gen())
 	}
-	if last != Closed || sock.code != wire.CloseSlowConsumer {
-		t.Fatalf("last %v code %d", last, sock.code)
+	if last != Closed || code != wire.CloseSlowConsumer {
+		t.Fatalf("last %v code %d", last, code)
 	}
 }
 
+// TestWriteTimeoutCloses: a socket that takes nothing for WriteTimeout is closed, and the
+// connection is done.
 func TestWriteTimeoutCloses(t *testing.T) {
 	sock := newFakeSocket()
-	sock.block = make(chan struct{}) // never unblocked
-	c := start(t, sock, Config{WriteTimeout: 50 * time.Millisecond}, Hooks{})
+	sock.setAccept(func(int) int { return 0 })
+	var mu sync.Mutex
+	code := 0
+	w := startWriter(t, Config{WriteTimeout: 50 * time.Millisecond})
+	c := w.NewConn(sock, false, Hooks{Closed: func(c int, _ string) { mu.Lock(); code = c; mu.Unlock() }})
 	c.Enqueue(msg(t, 1), Delta, 0)
 	select {
-	case <-sock.closed:
+	case <-c.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("not closed")
 	}
-	if sock.code != wire.CloseWriteTimeout {
-		t.Fatalf("close code %d", sock.code)
+	<-sock.closed
+	mu.Lock()
+	defer mu.Unlock()
+	if code != wire.CloseWriteTimeout {
+		t.Fatalf("close code %d", code)
 	}
-	<-c.Done()
+}
+
+// TestWriteErrorCloses: a socket error closes the connection at once.
+func TestWriteErrorCloses(t *testing.T) {
+	sock := newFakeSocket()
+	sock.err = errors.New("broken pipe")
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, false, Hooks{})
+	c.Enqueue(msg(t, 1), Delta, 0)
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not closed")
+	}
+	if r := c.Enqueue(msg(t, 2), Delta, 0); r != Closed {
+		t.Fatalf("after the error: %v", r)
+	}
 }
 
 func TestHeartbeatWhenIdleAndPings(t *testing.T) {
 	sock := newFakeSocket()
 	hb := msg(t, 99)
-	start(t, sock, Config{Heartbeat: 20 * time.Millisecond, PingInterval: 15 * time.Millisecond},
-		Hooks{Heartbeat: func(bool) []byte { return hb }})
-	select {
-	case <-sock.written:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no heartbeat")
-	}
-	sock.mu.Lock()
-	first := sock.frames[0]
-	sock.mu.Unlock()
-	if got := decode(t, first).Messages[0].GetDelta().GetSeq(); got != 99 {
+	w := startWriter(t, Config{Heartbeat: 20 * time.Millisecond, PingInterval: 15 * time.Millisecond})
+	w.NewConn(sock, false, Hooks{Heartbeat: func(bool) []byte { return hb }})
+	var pings int
+	var beat *pb.ServerFrame
+	waitFor(t, "a heartbeat and a ping", func() bool {
+		pings = 0
+		for _, fr := range sock.frames(t) {
+			switch fr.op {
+			case opPing:
+				pings++
+			case opBinary:
+				if beat == nil {
+					beat = decode(t, fr)
+				}
+			}
+		}
+		return pings > 0 && beat != nil
+	})
+	if got := beat.Messages[0].GetDelta().GetSeq(); got != 99 {
 		t.Fatalf("first idle frame is not the heartbeat: %d", got)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		sock.mu.Lock()
-		pings := sock.pings
-		sock.mu.Unlock()
-		if pings > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no ping")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
+func TestPong(t *testing.T) {
+	sock := newFakeSocket()
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, false, Hooks{})
+	c.Pong([]byte("nonce"))
+	waitFor(t, "the pong", func() bool { return len(sock.frames(t)) == 1 })
+	if fr := sock.frames(t)[0]; fr.op != opPong || string(fr.payload) != "nonce" {
+		t.Fatalf("frame %d %q", fr.op, fr.payload)
+	}
+}
+
+// TestCloseIdempotent: Close writes one close frame with the first code, closes the socket,
+// and calls the hook once.
 func TestCloseIdempotent(t *testing.T) {
 	sock := newFakeSocket()
 	calls := 0
-	c := start(t, sock, Config{}, Hooks{Closed: func(int, string) { calls++ }})
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, false, Hooks{Closed: func(int, string) { calls++ }})
 	c.Close(wire.CloseGoingAway, "bye")
 	c.Close(wire.CloseNormal, "again")
 	<-c.Done()
-	if calls != 1 || sock.code != wire.CloseGoingAway {
-		t.Fatalf("closed %d times, code %d", calls, sock.code)
+	<-sock.closed
+	frames := sock.frames(t)
+	if calls != 1 || len(frames) != 1 || frames[0].op != opClose ||
+		binary.BigEndian.Uint16(frames[0].payload) != wire.CloseGoingAway || string(frames[0].payload[2:]) != "bye" {
+		t.Fatalf("hook called %d times, frames %+v", calls, frames)
+	}
+}
+
+// TestCloseAfterPartialFrame: a close frame waits for the end of a frame the socket took only
+// part of.
+func TestCloseAfterPartialFrame(t *testing.T) {
+	sock := newFakeSocket()
+	sock.setAccept(func(int) int { return 3 })
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, false, Hooks{})
+	c.Enqueue(msg(t, 7), Delta, 0)
+	waitFor(t, "a partial write", func() bool { sock.mu.Lock(); defer sock.mu.Unlock(); return sock.writes > 0 })
+	c.Close(wire.CloseSlowConsumer, "test")
+	sock.setAccept(nil)
+	<-c.Done()
+	frames := sock.frames(t)
+	if len(frames) != 2 || frames[0].op != opBinary || frames[1].op != opClose ||
+		binary.BigEndian.Uint16(frames[1].payload) != wire.CloseSlowConsumer {
+		t.Fatalf("frames %+v", frames)
+	}
+	if s := seqs([]*pb.ServerFrame{decode(t, frames[0])}); len(s) != 1 || s[0] != 7 {
+		t.Fatalf("seqs %v", s)
 	}
 }
 
 func TestJSONFrames(t *testing.T) {
 	sock := newFakeSocket()
-	c := start(t, sock, Config{JSON: true}, Hooks{})
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, true, Hooks{})
 	m1, _ := wire.MarshalJSONMessage(&pb.ServerMessage{Kind: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{TimeNs: 1}}})
 	c.Enqueue(m1, Control, 0)
-	<-sock.written
-	sock.mu.Lock()
-	defer sock.mu.Unlock()
+	waitFor(t, "a frame", func() bool { return len(sock.frames(t)) == 1 })
+	fr := sock.frames(t)[0]
 	var f pb.ServerFrame
-	if err := wire.DecodeFrame(sock.frames[0], wire.SubprotocolJSON, &f); err != nil || len(f.Messages) != 1 {
-		t.Fatalf("%v %s", err, sock.frames[0])
+	if err := wire.DecodeFrame(fr.payload, wire.SubprotocolJSON, &f); fr.op != opText || err != nil || len(f.Messages) != 1 {
+		t.Fatalf("op %d: %v %s", fr.op, err, fr.payload)
 	}
 }
 
-// BenchmarkEnqueue measures queuing one shared message for one connection: the per-subscriber
-// cost of the fan-out path. It must not allocate.
-func BenchmarkEnqueue(b *testing.B) {
-	sock := newFakeSocket()
-	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3}}})
-	c := New(sock, Config{SoftLimit: 1 << 30, HardLimit: 1 << 30}, Hooks{})
-	c.pending = make([]item, 0, 1<<16)
-	b.ReportAllocs()
-	for b.Loop() {
-		if c.Enqueue(m, Delta, 0) != Queued {
-			b.Fatal("not queued")
-		}
-		if len(c.pending) == cap(c.pending) {
-			c.pending, c.pendingSize = c.pending[:0], 0
-		}
-	}
-}
-
-// TestFlushIntervalGathers: the first update to a quiet connection leaves at once; updates that
+// TestFlushIntervalGathers: the first update to a quiet shard leaves at once; updates that
 // follow within the flush interval are gathered into one frame.
 func TestFlushIntervalGathers(t *testing.T) {
 	sock := newFakeSocket()
-	c := start(t, sock, Config{FlushInterval: 100 * time.Millisecond}, Hooks{})
+	w := startWriter(t, Config{FlushInterval: 100 * time.Millisecond})
+	c := w.NewConn(sock, false, Hooks{})
 	c.Enqueue(msg(t, 1), Delta, 0)
 	select {
 	case <-sock.written:
@@ -329,33 +456,114 @@ func TestFlushIntervalGathers(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no second write")
 	}
-	sock.mu.Lock()
-	defer sock.mu.Unlock()
-	if n := len(decode(t, sock.frames[1]).Messages); len(sock.frames) != 2 || n != 10 {
-		t.Fatalf("%d frames, the second with %d messages; want the 10 gathered in one", len(sock.frames), n)
+	frames := dataFrames(t, sock)
+	if len(frames) != 2 || len(frames[1].Messages) != 10 {
+		t.Fatalf("%d frames; want the 10 later ones gathered in the second", len(frames))
 	}
 }
 
-// nullSocket accepts every write at once.
-type nullSocket struct{ frames chan int }
+// TestStopClosesEverything: stopping the writer closes every socket after writing the close
+// frames queued before, and a connection made afterwards is closed at once.
+func TestStopClosesEverything(t *testing.T) {
+	w := NewWriter(Config{})
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
+	var socks []*fakeSocket
+	var conns []*Conn
+	for range 10 {
+		s := newFakeSocket()
+		socks = append(socks, s)
+		conns = append(conns, w.NewConn(s, false, Hooks{}))
+	}
+	conns[0].Close(wire.CloseGoingAway, "server shutting down")
+	close(quit)
+	wg.Wait()
+	for i, c := range conns {
+		select {
+		case <-c.Done():
+		default:
+			t.Fatalf("connection %d not done after stop", i)
+		}
+		<-socks[i].closed
+	}
+	if fr := socks[0].frames(t); len(fr) != 1 || fr[0].op != opClose {
+		t.Fatalf("frames %+v", fr)
+	}
+	late := newFakeSocket()
+	c := w.NewConn(late, false, Hooks{})
+	<-c.Done()
+	if r := c.Enqueue(msg(t, 1), Delta, 0); r != Closed {
+		t.Fatalf("enqueue after stop: %v", r)
+	}
+}
 
-func (s nullSocket) WriteFrame(b []byte, _ time.Time) error { s.frames <- len(b); return nil }
-func (s nullSocket) WritePing(time.Time) error              { return nil }
-func (s nullSocket) Close(int, string)                      {}
+// BenchmarkEnqueue measures queuing one shared message for one connection: the per-subscriber
+// cost of the fan-out path. It must not allocate.
+func BenchmarkEnqueue(b *testing.B) {
+	sock := newFakeSocket()
+	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3}}})
+	c := NewWriter(Config{SoftLimit: 1 << 30, HardLimit: 1 << 30}).NewConn(sock, false, Hooks{})
+	c.pending = make([]item, 0, 1<<16)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.Enqueue(m, Delta, 0) != Queued {
+			b.Fatal("not queued")
+		}
+		if len(c.pending) == cap(c.pending) {
+			c.pending, c.pendingSize = c.pending[:0], 0
+		}
+	}
+}
 
-// BenchmarkDeliver measures one update's whole way through a connection: queued, joined into a
-// frame with the send time, written. Allocations per op must be 0: the frame buffer and the
-// batch are reused.
+// nullSocket takes every write at once.
+type nullSocket struct{ writes chan int }
+
+func (s nullSocket) TryWrite(b []byte) (int, error) {
+	if s.writes != nil {
+		s.writes <- len(b)
+	}
+	return len(b), nil
+}
+func (s nullSocket) Close() error { return nil }
+
+// BenchmarkDeliver measures one update's whole way through a connection: queued, marked,
+// framed with the send time by the shard, written. Allocations per op must be 0.
 func BenchmarkDeliver(b *testing.B) {
-	sock := nullSocket{frames: make(chan int, 1)}
+	sock := nullSocket{writes: make(chan int, 1)}
 	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
 		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
-	c := New(sock, Config{FlushInterval: -1}, Hooks{})
-	c.Start(func(f func()) { go f() })
-	defer c.Close(wire.CloseNormal, "")
+	w := NewWriter(Config{FlushInterval: -1, Shards: 1})
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
+	defer func() { close(quit); wg.Wait() }()
+	c := w.NewConn(sock, false, Hooks{})
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Enqueue(m, Delta, 0)
-		<-sock.frames
+		<-sock.writes
 	}
+}
+
+// BenchmarkPass measures one shard pass over 1,000 connections with one update each (socket
+// cost excluded): the writer's own cost per connection written.
+func BenchmarkPass(b *testing.B) {
+	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
+		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
+	w := NewWriter(Config{Shards: 1}) // not started: the benchmark runs the passes
+	s := w.shards[0]
+	conns := make([]*Conn, 1000)
+	for i := range conns {
+		conns[i] = w.NewConn(nullSocket{}, false, Hooks{})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, c := range conns {
+			c.Enqueue(m, Delta, 0)
+		}
+		<-s.wake
+		s.pass()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/conn")
 }

@@ -1,8 +1,10 @@
 // Package feed is the feed server: it keeps every instrument's state from the events it is
 // given, and streams snapshots and deltas to WebSocket clients (docs/PROTOCOL.md).
 //
-// Goroutines: one per owner (instrument shards), and per connection the gws read loop and one
-// writer. All are started through Server.launch and awaited by Shutdown.
+// Goroutines: one per owner (instrument shards), the fanout.Writer's shards (each writes its
+// share of the connections), and per connection the gws read loop. All are started through
+// Server.launch and awaited by Shutdown. Every write to a connection goes through its
+// fanout.Conn (pongs too), so the writer never interleaves with anyone.
 package feed
 
 import (
@@ -36,6 +38,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	hub     *Hub
+	writer  *fanout.Writer // writes every connection
 
 	upgradeNamed *gws.Upgrader // for requests that name subprotocols
 	upgradePlain *gws.Upgrader // for requests that name none: binary protobuf
@@ -96,6 +99,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	s.upgradeNamed = gws.NewUpgrader(&handler{s}, opt([]string{wire.SubprotocolProto, wire.SubprotocolJSON}))
 	s.upgradePlain = gws.NewUpgrader(&handler{s}, opt(nil))
 	s.hub.start(s.launch, s.quit)
+	s.writer = fanout.NewWriter(cfg.Conn)
+	s.writer.Start(s.launch, s.quit)
 	return s, nil
 }
 
@@ -257,9 +262,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		limiter: rate.NewLimiter(rate.Limit(s.cfg.CommandRate), s.cfg.CommandBurst),
 		subs:    make(map[string]struct{}),
 	}
-	fcfg := s.cfg.Conn
-	fcfg.JSON = sess.json
-	sess.out = fanout.New(&socket{conn: conn, json: sess.json}, fcfg, fanout.Hooks{
+	sess.out = s.writer.NewConn(fanout.NetSocket(conn.NetConn()), sess.json, fanout.Hooks{
 		Conflated: func() {
 			s.metrics.conflations.Inc()
 			sess.hub.postAll(command{kind: cmdConflated, sess: sess})
@@ -294,7 +297,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.metrics.connections.Inc()
 	sess.lastRead.Store(time.Now().UnixNano())
 	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	sess.out.Start(s.launch)
 	s.launch(conn.ReadLoop)
 }
 
@@ -376,8 +378,8 @@ func (h *handler) OnClose(c *gws.Conn, err error) {
 	if errors.As(err, &ce) { // the client closed
 		sess.out.Close(wire.CloseNormal, "")
 	} else {
-		// A failed write makes gws close the socket and report the write's error here, so an
-		// i/o timeout may be the writer's: give the writer a moment to close with its reason.
+		// The writer closes the socket when a write fails or times out, and the read loop
+		// reports that here: give the writer a moment to have closed with its reason.
 		select {
 		case <-sess.out.Done():
 		case <-time.After(100 * time.Millisecond):
@@ -415,7 +417,9 @@ func (h *handler) touch(c *gws.Conn) {
 
 func (h *handler) OnPing(c *gws.Conn, payload []byte) {
 	h.touch(c)
-	_ = c.WritePong(payload)
+	if sess := sessionOf(c); sess != nil {
+		sess.out.Pong(payload) // every write goes through the connection's queue
+	}
 }
 
 func (h *handler) OnPong(c *gws.Conn, payload []byte) { h.touch(c) }
@@ -432,49 +436,6 @@ func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
 	if code, reason := sess.onMessage(m.Bytes()); code != 0 {
 		sess.out.Close(code, reason)
 	}
-}
-
-// socket adapts a gws connection to fanout.Socket. Only the connection's writer goroutine
-// calls WriteFrame and WritePing.
-type socket struct {
-	conn  *gws.Conn
-	json  bool
-	armed time.Time // the write deadline set on the connection
-}
-
-// arm sets the write deadline only when the one set is more than half spent: setting it costs
-// a timer update per frame otherwise. A write may so fail after between half and all of the
-// write timeout.
-func (k *socket) arm(deadline time.Time) error {
-	now := time.Now()
-	if k.armed.Sub(now) > deadline.Sub(now)/2 {
-		return nil
-	}
-	k.armed = deadline
-	return k.conn.SetWriteDeadline(deadline)
-}
-
-func (k *socket) WriteFrame(frame []byte, deadline time.Time) error {
-	if err := k.arm(deadline); err != nil {
-		return err
-	}
-	op := gws.OpcodeBinary
-	if k.json {
-		op = gws.OpcodeText
-	}
-	return k.conn.WriteMessage(op, frame)
-}
-
-func (k *socket) WritePing(deadline time.Time) error {
-	if err := k.arm(deadline); err != nil {
-		return err
-	}
-	return k.conn.WritePing(nil)
-}
-
-func (k *socket) Close(code int, reason string) {
-	_ = k.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = k.conn.WriteClose(uint16(code), []byte(reason))
 }
 
 // gwsLogger routes gws's own error logs to slog.

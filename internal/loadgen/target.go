@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,7 +170,7 @@ func tail(path string, n int) string {
 }
 
 // spawnTarget starts NATS (a child running this binary's serve-nats, or embedded in the feed)
-// and the feed (bin/feed, or this binary's serve-feed when profiling) as child processes on
+// and the feed (bin/feed, with --cpu-profile when profiling) as child processes on
 // random loopback ports with a temporary store, so that their CPU and memory are measured apart
 // from the load generator's. Close kills them by pid.
 func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
@@ -229,24 +228,20 @@ func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
 			return nil, err
 		}
 	}
-	var fc *child
-	if cfg.FeedProfile != "" {
-		fc, err = startChild("feed", filepath.Join(dir, "feed.log"), self, "serve-feed",
-			"--listen", listen, "--nats-url", t.NATSURL, "--cpuprofile", cfg.FeedProfile)
-		t.Notes = append(t.Notes, "feed: this binary's serve-feed (internal/feed wired as cmd/feed, max-conns-per-ip off) with a CPU profile to "+cfg.FeedProfile)
+	args := []string{"--listen", listen, "--max-conns-per-ip=-1", "--log-level", "warn"}
+	if cfg.FeedEmbedNATS {
+		args = append(args, "--embed-nats", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
+			"--nats-data-dir", filepath.Join(dir, "nats"))
+		t.Notes = append(t.Notes, "NATS embedded in the feed process: feed CPU and RSS include JetStream's")
 	} else {
-		args := []string{"--listen", listen, "--max-conns-per-ip=-1", "--log-level", "warn"}
-		if cfg.FeedEmbedNATS {
-			args = append(args, "--embed-nats", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
-				"--nats-data-dir", filepath.Join(dir, "nats"))
-			t.Notes = append(t.Notes, "NATS embedded in the feed process: feed CPU and RSS include JetStream's")
-		} else {
-			args = append(args, "--nats-url", t.NATSURL)
-		}
-		args = append(args, cfg.FeedArgs...)
-		fc, err = startChild("feed", filepath.Join(dir, "feed.log"), cfg.FeedBin, args...)
-		t.Notes = append(t.Notes, "feed: "+cfg.FeedBin+" "+strings.Join(args, " "))
+		args = append(args, "--nats-url", t.NATSURL)
 	}
+	if cfg.FeedProfile != "" {
+		args = append(args, "--cpu-profile", cfg.FeedProfile)
+	}
+	args = append(args, cfg.FeedArgs...)
+	fc, err := startChild("feed", filepath.Join(dir, "feed.log"), cfg.FeedBin, args...)
+	t.Notes = append(t.Notes, "feed: "+cfg.FeedBin+" "+strings.Join(args, " "))
 	if err != nil {
 		return nil, err
 	}
@@ -410,26 +405,6 @@ func ServeNATS(port int, dir string) error {
 	<-ctx.Done()
 	emb.Shutdown()
 	return nil
-}
-
-// ServeFeed runs internal/feed (as cmd/feed wires it, without a per-address connection cap)
-// until SIGTERM or SIGINT, writing a CPU profile of the whole run to cpuprofile if set.
-func ServeFeed(listen, natsURL, cpuprofile string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
-			return fmt.Errorf("loadgen: cpu profile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("loadgen: cpu profile: %w", err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return runFeed(ctx, natsURL, listen, feed.Config{MaxConnsPerIP: -1}, logger, make(chan string, 1))
 }
 
 // feedCounters are counters the feed exposes on /metrics, as the feed sees them.

@@ -1,0 +1,76 @@
+package fanout
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Socket is the byte stream under one WebSocket connection, as a Writer's shard uses it.
+type Socket interface {
+	// TryWrite writes as much of b as the socket takes now, without waiting: n < len(b) with a
+	// nil error means its send buffer is full, and the rest is offered again on a later pass.
+	TryWrite(b []byte) (n int, err error)
+	// Close closes the socket. It may be called more than once.
+	Close() error
+}
+
+// NetSocket returns a Socket writing to c: directly to the file descriptor, without blocking,
+// when c exposes one (a TCP or Unix connection); otherwise through c.Write with a deadline of
+// a millisecond, a timeout counting as a full buffer.
+func NetSocket(c net.Conn) Socket {
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil && rawSupported {
+			return &rawSocket{conn: c, rc: rc}
+		}
+	}
+	return &deadlineSocket{conn: c}
+}
+
+// rawSocket writes to the descriptor in the runtime's non-blocking mode: a write the kernel
+// cannot take at once returns EAGAIN instead of parking the shard.
+type rawSocket struct {
+	conn net.Conn
+	rc   syscall.RawConn
+}
+
+func (s *rawSocket) TryWrite(b []byte) (int, error) {
+	var n int
+	var werr error
+	if err := s.rc.Write(func(fd uintptr) bool {
+		n, werr = rawWrite(fd, b)
+		return true // never wait for writability: the shard comes back on its next pass
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case werr == nil:
+		return n, nil
+	case errors.Is(werr, syscall.EAGAIN):
+		return 0, nil
+	default:
+		return 0, os.NewSyscallError("write", werr)
+	}
+}
+
+func (s *rawSocket) Close() error { return s.conn.Close() }
+
+// deadlineSocket is the fallback for connections without a descriptor (TLS, pipes).
+type deadlineSocket struct{ conn net.Conn }
+
+func (s *deadlineSocket) TryWrite(b []byte) (int, error) {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(time.Millisecond)); err != nil {
+		return 0, err
+	}
+	n, err := s.conn.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Taken as a full buffer. (A TLS connection fails every write after a timed-out one:
+		// the next TryWrite then returns that error and the connection is closed.)
+		return n, nil
+	}
+	return n, err
+}
+
+func (s *deadlineSocket) Close() error { return s.conn.Close() }
