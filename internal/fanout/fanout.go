@@ -158,11 +158,13 @@ type Conn struct {
 	// owned by the shard goroutine:
 	unsent      []byte    // framed bytes the socket has not taken yet
 	unsentSince time.Time // when the socket first refused what is in unsent
-	lastWrite   time.Time
+	lastWrite   time.Time // for heartbeats
+	lastFlush   time.Time // for gathering (FlushInterval)
 	lastPing    time.Time
 	closeBy     time.Time // after Close: give up on writing the close frame at this time
 	pass        uint64    // the last pass that visited the connection
 
+	closing  atomic.Bool // Close was called (read by the shard without taking mu)
 	finished atomic.Bool // the socket is closed (set once, by finish)
 
 	once sync.Once
@@ -275,6 +277,7 @@ func (c *Conn) Pending() int {
 // use Done.
 func (c *Conn) Close(code int, reason string) {
 	c.once.Do(func() {
+		c.closing.Store(true)
 		c.mu.Lock()
 		c.closed = true
 		clear(c.pending)

@@ -551,7 +551,7 @@ func BenchmarkDeliver(b *testing.B) {
 func BenchmarkPass(b *testing.B) {
 	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
 		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
-	w := NewWriter(Config{Shards: 1}) // not started: the benchmark runs the passes
+	w := NewWriter(Config{Shards: 1, FlushInterval: -1}) // not started: the benchmark runs the passes
 	s := w.shards[0]
 	conns := make([]*Conn, 1000)
 	for i := range conns {
@@ -563,7 +563,7 @@ func BenchmarkPass(b *testing.B) {
 			c.Enqueue(m, Delta, 0)
 		}
 		<-s.wake
-		s.pass()
+		s.pass(time.Now())
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/conn")
 }

@@ -80,12 +80,15 @@ type shard struct {
 	work      []*Conn // the dirty list being written
 	retry     []*Conn // connections whose socket was full: visited on every pass
 	retrying  []*Conn // the retry list being visited
+	held      []*Conn // dirty connections written less than FlushInterval ago
+	holding   []*Conn // the held list being visited
 	house     []*Conn // scratch for housekeeping
 	passes    uint64
 	items     []item
 	buf       []byte
 	framer    framer
 	lastHouse time.Time
+	draining  bool // stopping: nothing is held
 }
 
 // mark puts c on the dirty list. The caller set c.queued under c.mu, so c is listed once.
@@ -110,9 +113,9 @@ func (s *shard) mark(c *Conn) {
 func (s *shard) run(quit <-chan struct{}) {
 	house := time.NewTicker(s.tick)
 	defer house.Stop()
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	defer linger.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	s.lastHouse = time.Now()
 	for {
 		select {
@@ -121,37 +124,31 @@ func (s *shard) run(quit <-chan struct{}) {
 			return
 		case <-s.wake:
 		case <-house.C:
+		case <-timer.C:
 		}
-		for {
-			wrote, waiting := s.pass()
-			if !wrote && !waiting {
-				break
-			}
-			// Something was written: gather what comes in the next FlushInterval, so that a
-			// busy shard writes each connection once per interval, not once per update. A
-			// full socket is offered its bytes again at the same pace, at least 1 ms apart.
-			wait := s.cfg.FlushInterval
-			if !wrote {
-				wait = max(wait, time.Millisecond)
-			}
-			if wait > 0 {
-				linger.Reset(wait)
-				select {
-				case <-quit:
-					s.stop()
-					return
-				case <-linger.C:
-				}
-			}
+		start := time.Now()
+		if next := s.pass(start); !next.IsZero() {
+			// Passes on the timer come at most every quarter interval: connections falling
+			// due meanwhile are written in the same pass.
+			next = maxTime(next, start.Add(s.cfg.FlushInterval/4))
+			timer.Reset(time.Until(next))
 		}
 	}
 }
 
-// pass writes every dirty connection and retries the ones whose socket was full, after
-// housekeeping when it is due. It reports whether it wrote anything and whether a connection is
-// waiting for its socket.
-func (s *shard) pass() (wrote, waiting bool) {
-	now := time.Now()
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// pass writes every dirty connection that is due, retries the ones whose socket was full, and
+// does housekeeping when that is due. A connection written less than FlushInterval ago is held
+// until the interval has passed, gathering what else comes for it meanwhile: a quiet
+// connection is written at once, a busy one once per interval. pass returns when the next
+// pass is needed for the connections held or retried (zero: only when woken).
+func (s *shard) pass(now time.Time) (next time.Time) {
 	if now.Sub(s.lastHouse) >= s.tick-s.tick/8 {
 		s.lastHouse = now
 		s.housekeep(now)
@@ -160,21 +157,36 @@ func (s *shard) pass() (wrote, waiting bool) {
 	s.work, s.dirty = s.dirty, s.work[:0]
 	s.mu.Unlock()
 	s.retrying, s.retry = s.retry, s.retrying[:0]
+	s.holding, s.held = s.held, s.holding[:0]
 	s.passes++
-	for _, list := range [2][]*Conn{s.retrying, s.work} {
+	gap := s.cfg.FlushInterval
+	for _, list := range [3][]*Conn{s.retrying, s.holding, s.work} {
 		for _, c := range list {
 			if c.pass == s.passes || c.finished.Load() {
 				continue // listed twice, or gone
 			}
 			c.pass = s.passes
-			if s.flush(c, now) {
-				wrote = true
+			if gap > 0 && !s.draining && len(c.unsent) == 0 && !c.closing.Load() {
+				if due := c.lastFlush.Add(gap); now.Before(due) {
+					s.held = append(s.held, c)
+					if next.IsZero() || due.Before(next) {
+						next = due
+					}
+					continue
+				}
 			}
+			s.flush(c, now)
+		}
+	}
+	if len(s.retry) > 0 {
+		if retry := now.Add(max(gap, time.Millisecond)); next.IsZero() || retry.Before(next) {
+			next = retry
 		}
 	}
 	clear(s.retrying)
+	clear(s.holding)
 	clear(s.work)
-	return wrote, len(s.retry) > 0
+	return next
 }
 
 // flush writes what c has: first what its socket refused before, then its control frames, its
@@ -192,7 +204,6 @@ func (s *shard) flush(c *Conn, now time.Time) bool {
 			return n > 0
 		}
 		c.unsent = nil
-		c.lastWrite = now
 	}
 	c.mu.Lock()
 	s.items = append(s.items[:0], c.pending...)
@@ -222,15 +233,17 @@ func (s *shard) flush(c *Conn, now time.Time) bool {
 			return false
 		}
 		wrote = n > 0
+		c.lastFlush = now
 		if c.hooks.Wrote != nil && messages > 0 {
 			c.hooks.Wrote(messages, len(buf))
+		}
+		if messages > 0 {
+			c.lastWrite = now // a data frame: no heartbeat needed (a ping is invisible to apps)
 		}
 		if n < len(buf) {
 			c.unsent = append([]byte(nil), buf[n:]...)
 			c.unsentSince = now
 			s.waitSocket(c, now)
-		} else {
-			c.lastWrite = now
 		}
 	}
 	s.keep(buf)
@@ -337,7 +350,8 @@ func (s *shard) housekeep(now time.Time) {
 // stop makes a last attempt to write every connection's pending frames (close frames, after
 // Shutdown closed them), closes every socket, and refuses connections from now on.
 func (s *shard) stop() {
-	s.pass()
+	s.draining = true // everything held is due
+	s.pass(time.Now())
 	s.mu.Lock()
 	s.stopped = true
 	conns := make([]*Conn, 0, len(s.conns))
