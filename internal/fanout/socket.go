@@ -23,29 +23,43 @@ type Socket interface {
 func NetSocket(c net.Conn) Socket {
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil && rawSupported {
-			return &rawSocket{conn: c, rc: rc}
+			return newRawSocket(c, rc)
 		}
 	}
 	return &deadlineSocket{conn: c}
 }
 
 // rawSocket writes to the descriptor in the runtime's non-blocking mode: a write the kernel
-// cannot take at once returns EAGAIN instead of parking the shard.
+// cannot take at once returns EAGAIN instead of parking the shard. Only the connection's shard
+// calls TryWrite.
 type rawSocket struct {
 	conn net.Conn
 	rc   syscall.RawConn
+	// The callback and what it works on are made once: a closure per write would allocate.
+	write func(fd uintptr) bool
+	b     []byte
+	n     int
+	err   error
+}
+
+func newRawSocket(c net.Conn, rc syscall.RawConn) *rawSocket {
+	s := &rawSocket{conn: c, rc: rc}
+	s.write = func(fd uintptr) bool {
+		s.n, s.err = rawWrite(fd, s.b)
+		return true // never wait for writability: the shard comes back on its next pass
+	}
+	return s
 }
 
 func (s *rawSocket) TryWrite(b []byte) (int, error) {
-	var n int
-	var werr error
-	if err := s.rc.Write(func(fd uintptr) bool {
-		n, werr = rawWrite(fd, b)
-		return true // never wait for writability: the shard comes back on its next pass
-	}); err != nil {
-		return 0, err
-	}
+	s.b = b
+	err := s.rc.Write(s.write)
+	s.b = nil
+	n, werr := s.n, s.err
+	s.n, s.err = 0, nil
 	switch {
+	case err != nil:
+		return 0, err
 	case werr == nil:
 		return n, nil
 	case errors.Is(werr, syscall.EAGAIN):

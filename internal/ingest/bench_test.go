@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/ingest"
@@ -96,6 +97,39 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	p, err := ingest.New(&marketSource{m: m, n: b.N}, bb, bb, ingest.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// encodeOnly is a Publisher that encodes each event as bus.Bus does and drops it: the
+// pipeline's own cost, without NATS.
+type encodeOnly struct{ bytes int }
+
+func (p *encodeOnly) Publish(_ context.Context, ev *tickwirev1.Event) error {
+	b, err := proto.Marshal(ev)
+	p.bytes += len(b)
+	return err
+}
+
+func (p *encodeOnly) Flush(context.Context) error { return nil }
+
+// BenchmarkPipelineEncodeOnly measures ingest's own work per event (generate, validate,
+// sequence, encode) with the publish left out; BenchmarkPublishCore in internal/bus measures
+// a core NATS publish, and BenchmarkPublish the JetStream path.
+func BenchmarkPipelineEncodeOnly(b *testing.B) {
+	m, err := synthetic.NewMarket(synthetic.Config{Instruments: 100, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := &encodeOnly{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	p, err := ingest.New(&marketSource{m: m, n: b.N}, pub, nil, ingest.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
