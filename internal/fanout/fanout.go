@@ -72,8 +72,8 @@ type Config struct {
 	MaxConflations int
 	// FlushInterval is how long a shard gathers updates after a pass that wrote (0: 2 ms). A
 	// write costs a system call whatever it carries, so under load every connection's updates
-	// of the interval leave in one write; a shard that was idle writes at once. Negative: no
-	// gathering (a pass as soon as there is work).
+	// of the interval leave in one write; a quiet connection is written at once, and so is one
+	// with a snapshot or control message pending. Negative: no gathering.
 	FlushInterval time.Duration
 	// Shards is the number of writer goroutines (0: GOMAXPROCS). Each writes its connections
 	// in turn.
@@ -165,6 +165,7 @@ type Conn struct {
 	pass        uint64    // the last pass that visited the connection
 
 	closing  atomic.Bool // Close was called (read by the shard without taking mu)
+	urgent   atomic.Bool // a snapshot or control message is pending: written without holding
 	finished atomic.Bool // the socket is closed (set once, by finish)
 
 	once sync.Once
@@ -214,6 +215,9 @@ func (c *Conn) Enqueue(msg []byte, kind Kind, gen uint64) Result {
 	}
 	c.pending = append(c.pending, item{b: msg, kind: kind})
 	c.pendingSize = size
+	if kind != Delta {
+		c.urgent.Store(true) // a reply or a (re)subscription's snapshot does not wait to be gathered
+	}
 	mark := !c.queued
 	c.queued = true
 	c.mu.Unlock()
@@ -231,6 +235,7 @@ func (c *Conn) Pong(payload []byte) {
 		return
 	}
 	c.control = appendControl(c.control, opPong, payload)
+	c.urgent.Store(true)
 	mark := !c.queued
 	c.queued = true
 	c.mu.Unlock()

@@ -462,6 +462,25 @@ func TestFlushIntervalGathers(t *testing.T) {
 	}
 }
 
+// TestSnapshotsAndRepliesNotHeld: within the flush interval deltas wait, but a snapshot or a
+// control message (and the deltas queued before it) leaves at once.
+func TestSnapshotsAndRepliesNotHeld(t *testing.T) {
+	for _, kind := range []Kind{Snapshot, Control} {
+		sock := newFakeSocket()
+		w := startWriter(t, Config{FlushInterval: time.Hour})
+		c := w.NewConn(sock, false, Hooks{})
+		c.Enqueue(msg(t, 1), Delta, 0) // a quiet connection: written at once
+		waitFor(t, "the first write", func() bool { return len(seqs(dataFrames(t, sock))) == 1 })
+		c.Enqueue(msg(t, 2), Delta, 0) // held for the interval (an hour)
+		time.Sleep(20 * time.Millisecond)
+		if n := len(seqs(dataFrames(t, sock))); n != 1 {
+			t.Fatalf("kind %d: a delta within the interval was not held (%d messages out)", kind, n)
+		}
+		c.Enqueue(msg(t, 3), kind, 0)
+		waitFor(t, "the urgent message", func() bool { return len(seqs(dataFrames(t, sock))) == 3 })
+	}
+}
+
 // TestStopClosesEverything: stopping the writer closes every socket after writing the close
 // frames queued before, and a connection made afterwards is closed at once.
 func TestStopClosesEverything(t *testing.T) {

@@ -146,7 +146,8 @@ func maxTime(a, b time.Time) time.Time {
 // pass writes every dirty connection that is due, retries the ones whose socket was full, and
 // does housekeeping when that is due. A connection written less than FlushInterval ago is held
 // until the interval has passed, gathering what else comes for it meanwhile: a quiet
-// connection is written at once, a busy one once per interval. pass returns when the next
+// connection is written at once, a busy one once per interval. Deltas only are held: a
+// connection with a snapshot, a control message or a pong pending is written in this pass. pass returns when the next
 // pass is needed for the connections held or retried (zero: only when woken).
 func (s *shard) pass(now time.Time) (next time.Time) {
 	if now.Sub(s.lastHouse) >= s.tick-s.tick/8 {
@@ -166,7 +167,7 @@ func (s *shard) pass(now time.Time) (next time.Time) {
 				continue // listed twice, or gone
 			}
 			c.pass = s.passes
-			if gap > 0 && !s.draining && len(c.unsent) == 0 && !c.closing.Load() {
+			if gap > 0 && !s.draining && len(c.unsent) == 0 && !c.closing.Load() && !c.urgent.Load() {
 				if due := c.lastFlush.Add(gap); now.Before(due) {
 					s.held = append(s.held, c)
 					if next.IsZero() || due.Before(next) {
@@ -218,6 +219,7 @@ func (s *shard) flush(c *Conn, now time.Time) bool {
 	c.closeFrame = nil
 	closed := c.closed
 	c.queued = false
+	c.urgent.Store(false)
 	c.mu.Unlock()
 
 	buf = s.framer.appendFrames(buf, s.items, c.json, s.cfg.MaxFrame, now)
