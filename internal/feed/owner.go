@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -69,6 +71,7 @@ type owner struct {
 	instruments map[string]*instrument
 	sessions    map[*session]map[*instrument]struct{}
 	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
+	enc         [][]byte           // per event: each stream's delta, encoded (see remember)
 	log         *slog.Logger
 }
 
@@ -87,6 +90,7 @@ func newOwner(h *Hub, queue int) *owner {
 		instruments: make(map[string]*instrument),
 		sessions:    make(map[*session]map[*instrument]struct{}),
 		snapCache:   make(map[snapKey][]byte),
+		enc:         make([][]byte, h.cfg.Market.NumStreams()),
 		log:         h.log,
 	}
 }
@@ -157,7 +161,9 @@ func (o *owner) apply(ev *pb.Event) {
 		o.hub.setInfo(ev.Instrument, info.Info)
 	}
 	clear(o.snapCache)
-	o.remember(in, res)
+	enc := o.enc[:len(in.streams)]
+	clear(enc)
+	o.remember(in, res, enc)
 	if res.NewEpoch {
 		for stream, subs := range in.streams {
 			for _, s := range subs {
@@ -169,10 +175,10 @@ func (o *owner) apply(ev *pb.Event) {
 	if in.pending > 0 {
 		o.retryPending(in)
 	}
-	o.deliver(in, market.StreamQuote, res.Quote)
-	o.deliver(in, market.StreamTrades, res.Trades)
-	o.deliver(in, market.StreamCandles, res.Candles)
-	o.deliver(in, market.StreamStats, res.Stats)
+	o.deliver(in, market.StreamQuote, res.Quote, enc[market.StreamQuote])
+	o.deliver(in, market.StreamTrades, res.Trades, enc[market.StreamTrades])
+	o.deliver(in, market.StreamCandles, res.Candles, enc[market.StreamCandles])
+	o.deliver(in, market.StreamStats, res.Stats, enc[market.StreamStats])
 	if res.BookReset {
 		for i := range o.hub.cfg.Market.Depths {
 			for _, s := range in.streams[market.StreamBook0+i] {
@@ -186,7 +192,7 @@ func (o *owner) apply(ev *pb.Event) {
 		return
 	}
 	for i, d := range res.Book {
-		o.deliver(in, market.StreamBook0+i, d)
+		o.deliver(in, market.StreamBook0+i, d, enc[market.StreamBook0+i])
 	}
 }
 
@@ -205,58 +211,54 @@ func (o *owner) retryPending(in *instrument) {
 	}
 }
 
-// remember stamps the event's deltas with the instrument's handle and keeps them for resumes.
-func (o *owner) remember(in *instrument, res *market.Result) {
+// remember stamps the event's deltas with the instrument's handle, encodes each once and keeps
+// them for resumes. enc[stream] is the encoding of the stream's delta, nil if it has none.
+func (o *owner) remember(in *instrument, res *market.Result, enc [][]byte) {
 	if res.NewEpoch {
 		in.hist.reset()
 	}
-	for i, d := range [...]*pb.Delta{res.Quote, res.Trades, res.Candles, res.Stats} {
-		if d != nil {
-			d.Handle = in.handle
-			in.hist.push(market.StreamQuote+i, d)
+	keep := func(stream int, d *pb.Delta) {
+		if d == nil {
+			return
 		}
+		d.Handle = in.handle
+		enc[stream] = encodeDelta(d)
+		in.hist.push(stream, d, enc[stream])
+	}
+	for i, d := range [...]*pb.Delta{res.Quote, res.Trades, res.Candles, res.Stats} {
+		keep(market.StreamQuote+i, d)
 	}
 	for i, d := range res.Book {
-		if d != nil {
-			d.Handle = in.handle
-			in.hist.push(market.StreamBook0+i, d)
-		}
+		keep(market.StreamBook0+i, d)
 	}
 }
 
-// deliver sends one delta, encoded once per format, to every subscriber of a stream.
-func (o *owner) deliver(in *instrument, stream int, d *pb.Delta) {
+// deliver sends one delta to every subscriber of a stream: bin, its binary encoding, to
+// protobuf connections, and its JSON encoding, made once, to JSON ones.
+func (o *owner) deliver(in *instrument, stream int, d *pb.Delta, bin []byte) {
 	subs := in.streams[stream]
 	if d == nil || len(subs) == 0 {
 		return
 	}
-	var bin, js []byte
-	sent := 0
+	var js []byte
 	for _, s := range subs {
 		if s.pending {
 			continue
 		}
 		out := s.sess.out
-		var b []byte
+		b := bin
 		if out.JSON() {
 			if js == nil {
 				js = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, true)
 			}
 			b = js
-		} else {
-			if bin == nil {
-				bin = wire.AppendDeltaMessage(make([]byte, 0, 64), d)
-			}
-			b = bin
 		}
 		switch out.Enqueue(b, fanout.Delta, s.gen) {
-		case fanout.Queued:
-			sent++
 		case fanout.Stale, fanout.Conflated:
 			// The connection dropped what it had queued: this stream starts again from a
 			// snapshot that already holds this delta.
 			o.snapshot(in, s, stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
-		case fanout.Closed:
+		case fanout.Queued, fanout.Closed:
 		}
 	}
 }
@@ -308,6 +310,17 @@ func reasonLabel(r pb.SnapshotReason) string {
 }
 
 func (o *owner) encode(m *pb.ServerMessage, json bool) []byte { return encode(o.log, m, json) }
+
+// jsonOf re-encodes a binary server message kept in history for a JSON connection. The kept
+// bytes are a ServerFrame messages entry (wire.AppendMessage), so they decode as a frame.
+func (o *owner) jsonOf(bin []byte) []byte {
+	var f pb.ServerFrame
+	if err := proto.Unmarshal(bin, &f); err != nil || len(f.Messages) != 1 {
+		o.log.Error("decode kept server message", "err", err, "messages", len(f.Messages))
+		return nil
+	}
+	return o.encode(f.Messages[0], true)
+}
 
 // encode encodes a server message for a connection's subprotocol. Only a bug can make a generated
 // message unencodable: it is logged loudly and nothing is sent.
@@ -393,7 +406,7 @@ func (o *owner) subscribe(c *command) {
 	// Work out which streams resume from the client's position before saying anything.
 	type resumed struct {
 		s      *sub
-		deltas []*pb.Delta
+		deltas [][]byte // binary ServerMessages
 	}
 	var resumes []resumed
 	var resumedChans []pb.Channel
@@ -439,8 +452,12 @@ func (o *owner) subscribe(c *command) {
 	for _, r := range resumes {
 		out := r.s.sess.out
 		r.s.gen = out.Gen()
-		for _, d := range r.deltas {
-			b := o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, r.s.sess.json)
+		for _, b := range r.deltas {
+			if r.s.sess.json {
+				if b = o.jsonOf(b); b == nil {
+					continue // logged; the client sees the gap and resyncs
+				}
+			}
 			if res := out.Enqueue(b, fanout.Delta, r.s.gen); res == fanout.Stale || res == fanout.Conflated {
 				o.snapshot(in, r.s, r.s.stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
 				break

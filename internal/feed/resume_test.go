@@ -32,10 +32,12 @@ func TestResume(t *testing.T) {
 		history    int
 		missed     int // events published while away
 		tamper     func(*pb.StreamPosition)
+		json       bool // resume over the JSON subprotocol (history keeps binary encodings)
 		wantResume bool
 		wantReason pb.SnapshotReason
 	}{
 		{name: "within history", history: 100000, missed: 2000, wantResume: true},
+		{name: "within history, JSON", history: 100000, missed: 2000, json: true, wantResume: true},
 		{name: "beyond history", history: 50, missed: 2000, wantReason: pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE},
 		{name: "other epoch", history: 100000, missed: 10, tamper: func(p *pb.StreamPosition) { p.Epoch++ },
 			wantReason: pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH},
@@ -63,7 +65,11 @@ func TestResume(t *testing.T) {
 			p.publish(tt.missed)
 			last := p.finish()
 			e.waitApplied(p)
-			c2 := mustDial(t, e.url, wire.SubprotocolProto)
+			sub := wire.SubprotocolProto
+			if tt.json {
+				sub = wire.SubprotocolJSON
+			}
+			c2 := mustDial(t, e.url, sub)
 			f.c, f.handles, f.reasons, f.resumed = c2, map[uint32]string{}, map[pb.SnapshotReason]int{}, nil
 			resume := f.positions()
 			if tt.tamper != nil {
