@@ -434,3 +434,55 @@ func TestShutdownSays1001(t *testing.T) {
 		t.Fatalf("second Shutdown: %v", err)
 	}
 }
+
+// TestUnsubscribeChannelsFreesSlot: an instrument counts against the subscription cap until
+// its last channel is unsubscribed, whether channel by channel or all at once.
+func TestUnsubscribeChannelsFreesSlot(t *testing.T) {
+	e := startEnv(t, Config{MaxSubscriptions: 2})
+	p := newPublisher(t, e.bus, 3)
+	p.publish(200)
+	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 3 })
+	ids := p.instruments()
+	c := mustDial(t, e.url, wire.SubprotocolProto)
+	unsubscribe := func(id uint32, inst string, chans ...pb.Channel) *pb.ClientMessage {
+		return &pb.ClientMessage{Id: id, Command: &pb.ClientMessage_Unsubscribe{Unsubscribe: &pb.Unsubscribe{
+			Instruments: []string{inst}, Channels: chans}}}
+	}
+	// answer waits for the reply to request id: its Error code, or 0 for a Subscribed. Replies
+	// to other requests read meanwhile are kept (one frame may carry several).
+	answers := map[uint32]pb.ErrorCode{}
+	answer := func(id uint32) pb.ErrorCode {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if code, ok := answers[id]; ok {
+				return code
+			}
+			for _, m := range c.next(5 * time.Second) {
+				if s := m.GetSubscribed(); s != nil {
+					answers[s.RequestId] = 0
+				}
+				if er := m.GetError(); er != nil {
+					answers[er.RequestId] = er.Code
+				}
+			}
+		}
+		t.Fatalf("no answer to request %d", id)
+		return 0
+	}
+	c.send(subscribe(1, ids[:1], 0, pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_TRADES))
+	c.send(subscribe(2, ids[1:2], 0, pb.Channel_CHANNEL_QUOTE))
+	if a, b := answer(1), answer(2); a != 0 || b != 0 {
+		t.Fatalf("first subscriptions: %v %v", a, b)
+	}
+	c.send(unsubscribe(3, ids[0], pb.Channel_CHANNEL_TRADES)) // quote still held
+	c.send(subscribe(4, ids[2:3], 0, pb.Channel_CHANNEL_QUOTE))
+	if got := answer(4); got != pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS {
+		t.Fatalf("third instrument with two held: %v", got)
+	}
+	c.send(unsubscribe(5, ids[0], pb.Channel_CHANNEL_QUOTE)) // its last channel: slot freed
+	c.send(subscribe(6, ids[2:3], 0, pb.Channel_CHANNEL_QUOTE))
+	if got := answer(6); got != 0 {
+		t.Fatalf("after the last channel went: %v", got)
+	}
+}

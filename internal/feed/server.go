@@ -260,7 +260,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		log:     s.log,
 		limits:  wire.Limits{MaxDepth: s.cfg.Market.Depths[len(s.cfg.Market.Depths)-1]},
 		limiter: rate.NewLimiter(rate.Limit(s.cfg.CommandRate), s.cfg.CommandBurst),
-		subs:    make(map[string]struct{}),
+		subs:    make(map[string]chanSet),
 	}
 	sess.out = s.writer.NewConn(fanout.NetSocket(conn.NetConn()), sess.json, fanout.Hooks{
 		Conflated: func() {

@@ -33,7 +33,18 @@ type session struct {
 	// owned by the read goroutine:
 	limiter *rate.Limiter
 	strikes int                 // commands refused by the rate limiter in a row
-	subs    map[string]struct{} // subscribed instruments
+	subs    map[string]chanSet // subscribed instruments and their channels
+}
+
+// chanSet is a set of channels, one bit per channel number.
+type chanSet uint8
+
+func chanSetOf(chans []pb.Channel) chanSet {
+	var set chanSet
+	for _, ch := range chans {
+		set |= 1 << uint(ch)
+	}
+	return set
 }
 
 // maxStrikes is how many rate-limited commands in a row close the connection: a client that
@@ -109,9 +120,9 @@ func (s *session) onMessage(data []byte) (int, string) {
 						"at most "+strconv.Itoa(h.cfg.MaxSubscriptions)+" instruments per connection", id)
 					continue
 				}
-				s.subs[id] = struct{}{}
 				h.metrics.subscriptions.Inc()
 			}
+			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
 			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
 				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id]})
 		}
@@ -125,6 +136,9 @@ func (s *session) onMessage(data []byte) (int, string) {
 			chans := c.Unsubscribe.Channels
 			if len(chans) == 0 {
 				chans = wire.AllChannels()
+			}
+			// The instrument's slot under the subscription cap is freed with its last channel.
+			if s.subs[id] &^= chanSetOf(chans); s.subs[id] == 0 {
 				delete(s.subs, id)
 				h.metrics.subscriptions.Dec()
 			}
