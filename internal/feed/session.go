@@ -32,7 +32,7 @@ type session struct {
 
 	// owned by the read goroutine:
 	limiter *rate.Limiter
-	strikes int                 // commands refused by the rate limiter in a row
+	strikes int                // commands refused by the rate limiter in a row
 	subs    map[string]chanSet // subscribed instruments and their channels
 }
 
