@@ -207,6 +207,13 @@ func (p *printer) OnUpdate(_ *client.Client, u client.Update) {
 	p.counted()
 }
 
+// OnInstrument prints a change of reference data (a halt, say): tail is a client.InstrumentHandler.
+func (p *printer) OnInstrument(_ *client.Client, info *pb.InstrumentInfo) {
+	p.emit(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{Info: info}}}, func() []byte {
+		return fmt.Appendf(p.buf[:0], "# instrument %s status %s", info.GetId(), strings.TrimPrefix(info.GetStatus().String(), "INSTRUMENT_STATUS_"))
+	})
+}
+
 func (p *printer) OnResync(_ *client.Client, instrument string, ch pb.Channel, reason error) {
 	if !p.json {
 		fmt.Fprintf(p.w, "# resync %s %s: %v\n", instrument, channelName(ch), reason)

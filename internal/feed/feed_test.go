@@ -486,3 +486,83 @@ func TestUnsubscribeChannelsFreesSlot(t *testing.T) {
 		t.Fatalf("after the last channel went: %v", got)
 	}
 }
+
+// TestInstrumentUpdate: a change of an instrument's reference data (a halt) reaches every
+// connection subscribed to it, binary and JSON, with the handle of its Subscribed; a
+// connection subscribed to another instrument gets none.
+func TestInstrumentUpdate(t *testing.T) {
+	e := startEnv(t, Config{})
+	p := newPublisher(t, e.bus, 2)
+	p.publish(200)
+	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
+	ids := p.instruments()
+	var halted *pb.InstrumentInfo
+	for _, info := range p.m.Instruments() {
+		if info.Id == ids[0] {
+			halted = proto.CloneOf(info)
+		}
+	}
+	halted.Status = pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED
+
+	bin := mustDial(t, e.url, wire.SubprotocolProto)
+	js := mustDial(t, e.url, wire.SubprotocolJSON)
+	other := mustDial(t, e.url, wire.SubprotocolProto)
+	bin.send(subscribe(1, ids[:1], 0, pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_TRADES))
+	js.send(subscribe(1, ids[:1], 0, pb.Channel_CHANNEL_TRADES))
+	other.send(subscribe(1, ids[1:], 0, pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_TRADES))
+	// read until the client saw its Subscribed and an InstrumentUpdate, or the trade that
+	// follows the halt in the stream.
+	// Every client holds the trades channel; frames may carry several messages, so what
+	// follows the one returned is kept for the next call.
+	pending := map[*wsClient][]*pb.ServerMessage{}
+	read := func(c *wsClient) *pb.InstrumentUpdate {
+		t.Helper()
+		for {
+			if len(pending[c]) == 0 {
+				pending[c] = c.next(5 * time.Second)
+			}
+			m := pending[c][0]
+			pending[c] = pending[c][1:]
+			if u := m.GetInstrumentUpdate(); u != nil {
+				return u
+			}
+			if d := m.GetDelta(); d != nil && d.GetTrade().GetPrice() == 100 && d.GetTrade().GetSize() == 7 {
+				return nil
+			}
+		}
+	}
+	// the first Subscribed of each, so that the halt comes after the subscriptions
+	handles := map[*wsClient]uint32{}
+	for _, c := range []*wsClient{bin, js, other} {
+		handles[c] = waitForSubscribed(t, c).Handle
+	}
+	p.publishEvent(&pb.Event{Instrument: ids[0], Body: &pb.Event_Info{Info: halted}})
+	p.publishEvent(&pb.Event{Instrument: ids[0], Body: &pb.Event_Info{Info: halted}}) // a repeat: no update
+	for _, id := range ids {
+		p.publishEvent(&pb.Event{Instrument: id, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 100, Size: 7, Side: pb.Side_SIDE_BUY}}})
+	}
+	for name, c := range map[string]*wsClient{"binary": bin, "json": js} {
+		u := read(c)
+		if u == nil || u.Info.GetStatus() != pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED || u.Info.GetId() != ids[0] || u.Handle != handles[c] {
+			t.Fatalf("%s: update %v, handle %d", name, u, handles[c])
+		}
+		if again := read(c); again != nil {
+			t.Fatalf("%s: a repeat of the same data was announced: %v", name, again)
+		}
+	}
+	if u := read(other); u != nil {
+		t.Fatalf("a client of another instrument got %v", u)
+	}
+}
+
+// waitForSubscribed reads c until a Subscribed arrives.
+func waitForSubscribed(t *testing.T, c *wsClient) *pb.Subscribed {
+	t.Helper()
+	for {
+		for _, m := range c.next(5 * time.Second) {
+			if s := m.GetSubscribed(); s != nil {
+				return s
+			}
+		}
+	}
+}

@@ -77,12 +77,16 @@ func (h *Hub) register(id string) uint32 {
 	return h.nextHandle
 }
 
-func (h *Hub) setInfo(id string, info *pb.InstrumentInfo) {
+// setInfo records an instrument's reference data. It reports whether it replaced different
+// data (not the first, and not a repeat): subscribers are then told.
+func (h *Hub) setInfo(id string, info *pb.InstrumentInfo) (changed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e := h.registry[id]; e != nil {
+		changed = e.info != nil && !proto.Equal(e.info, info)
 		e.info = info
 	}
+	return changed
 }
 
 // known reports whether an instrument exists.

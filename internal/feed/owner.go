@@ -157,8 +157,8 @@ func (o *owner) apply(ev *pb.Event) {
 	if res.Gap {
 		m.gaps.WithLabelValues(ev.Instrument).Inc()
 	}
-	if info, ok := ev.Body.(*pb.Event_Info); ok {
-		o.hub.setInfo(ev.Instrument, info.Info)
+	if info, ok := ev.Body.(*pb.Event_Info); ok && o.hub.setInfo(ev.Instrument, info.Info) {
+		o.announceInfo(in, info.Info)
 	}
 	clear(o.snapCache)
 	enc := o.enc[:len(in.streams)]
@@ -193,6 +193,29 @@ func (o *owner) apply(ev *pb.Event) {
 	}
 	for i, d := range res.Book {
 		o.deliver(in, market.StreamBook0+i, d, enc[market.StreamBook0+i])
+	}
+}
+
+// announceInfo tells every session subscribed to in that its reference data changed: one
+// InstrumentUpdate per session, encoded once per format, queued in order with the deltas.
+func (o *owner) announceInfo(in *instrument, info *pb.InstrumentInfo) {
+	m := &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
+		Handle: in.handle, Info: info}}}
+	var enc [2][]byte // binary, JSON
+	for sess, subs := range in.bySess {
+		if len(subs) == 0 {
+			continue // unsubscribed from every channel
+		}
+		i := 0
+		if sess.json {
+			i = 1
+		}
+		if enc[i] == nil {
+			if enc[i] = o.encode(m, sess.json); enc[i] == nil {
+				continue
+			}
+		}
+		sess.out.Enqueue(enc[i], fanout.Control, 0)
 	}
 }
 

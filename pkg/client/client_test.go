@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/pkg/client"
 	"github.com/tickwire/tickwire/pkg/market"
@@ -29,6 +32,7 @@ type recorder struct {
 	resyncs    []string
 	resyncErrs []error
 	errors     []*pb.Error
+	infos      []*pb.InstrumentInfo
 	updates    int
 	latencyOK  bool
 }
@@ -69,13 +73,19 @@ func (r *recorder) OnError(_ *client.Client, e *pb.Error) {
 	r.errors = append(r.errors, e)
 }
 
+func (r *recorder) OnInstrument(_ *client.Client, info *pb.InstrumentInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.infos = append(r.infos, info)
+}
+
 func (r *recorder) snapshot() recorder {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return recorder{states: append([]client.ConnState(nil), r.states...), stateErrs: append([]error(nil), r.stateErrs...),
 		subscribed: append([]*pb.Subscribed(nil), r.subscribed...), resyncs: append([]string(nil), r.resyncs...),
 		resyncErrs: append([]error(nil), r.resyncErrs...), errors: append([]*pb.Error(nil), r.errors...),
-		updates: r.updates, latencyOK: r.latencyOK}
+		infos: append([]*pb.InstrumentInfo(nil), r.infos...), updates: r.updates, latencyOK: r.latencyOK}
 }
 
 // run is a Client running in the background, stopped and awaited at the end of the test.
@@ -230,6 +240,29 @@ func TestChecksumMismatchResyncs(t *testing.T) {
 	checkOneResync(t, s, r, broken, pb.Channel_CHANNEL_BOOK, market.ErrChecksum)
 	if st := r.c.Stats(); st.Gaps != 0 || st.ChecksumFailures != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestInstrumentUpdate: new reference data (a halt) reaches an InstrumentHandler and the
+// instrument's view; an update whose handle names another instrument is ignored.
+func TestInstrumentUpdate(t *testing.T) {
+	s, r := newSyncedClient(t, client.Options{})
+	v, _ := r.c.View(testIDs[0])
+	halted := proto.CloneOf(v.Info)
+	halted.Status = pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED
+	s.announce(testIDs[0], testIDs[1], halted) // mismatched handle: ignored
+	s.announce(testIDs[0], testIDs[0], halted)
+	eventually(t, "the halt", func() error {
+		if rec := r.rec.snapshot(); len(rec.infos) != 1 || rec.infos[0].GetStatus() != pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED {
+			return fmt.Errorf("OnInstrument calls %v", rec.infos)
+		}
+		return nil
+	})
+	if v, _ := r.c.View(testIDs[0]); v.Info.GetStatus() != pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED {
+		t.Fatalf("view info %v", v.Info)
+	}
+	if v, _ := r.c.View(testIDs[1]); v.Info.GetStatus() == pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED {
+		t.Fatalf("the other instrument's view changed: %v", v.Info)
 	}
 }
 

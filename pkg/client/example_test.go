@@ -97,3 +97,48 @@ func ExampleClient_View() {
 	// trades 14 last 100.06
 	// <nil>
 }
+
+// haltWatcher reports halts: implementing client.InstrumentHandler next to Handler is enough
+// for the client to call it.
+type haltWatcher struct {
+	client.BaseHandler
+	stop context.CancelFunc
+}
+
+func (h *haltWatcher) OnInstrument(_ *client.Client, info *pb.InstrumentInfo) {
+	fmt.Println(info.GetId(), info.GetStatus())
+	h.stop()
+}
+
+// A bot learns that an instrument stopped trading from an InstrumentUpdate, pushed by the feed
+// in order with the instrument's updates.
+func ExampleInstrumentHandler() {
+	feed := newFakeServer("synthetic:ACME")
+	defer feed.Close()
+	feed.step(100)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &haltWatcher{stop: cancel}
+	c, err := client.New(client.Options{URL: feed.URL, Handler: h})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = c.Subscribe(client.Subscription{Instruments: []string{"synthetic:ACME"}, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE}})
+	go func() {
+		// The stand-in feed halts the instrument once the client holds it.
+		for {
+			if v, ok := c.View("synthetic:ACME"); ok && v.Info != nil {
+				halted := v.Info
+				halted.Status = pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED
+				feed.announce("synthetic:ACME", "synthetic:ACME", halted)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_ = c.Run(ctx)
+	// Output:
+	// synthetic:ACME INSTRUMENT_STATUS_HALTED
+}

@@ -40,6 +40,15 @@ type Handler interface {
 	OnError(c *Client, e *pb.Error)
 }
 
+// InstrumentHandler is implemented by handlers that want to hear when a subscribed instrument's
+// reference data changes (InstrumentInfo.status: a halt, a resumption, a close). It is
+// optional: the client checks for it, so Handler itself is unchanged. OnInstrument is called
+// like Handler's methods, in order with the instrument's updates; later Updates and Views carry
+// the new data either way.
+type InstrumentHandler interface {
+	OnInstrument(c *Client, info *pb.InstrumentInfo)
+}
+
 // BaseHandler implements Handler with methods that do nothing.
 type BaseHandler struct{}
 

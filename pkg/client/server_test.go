@@ -569,3 +569,16 @@ func (g *eventGen) next() *pb.Event {
 	}
 	return ev
 }
+
+// announce sends an InstrumentUpdate with info to every connection subscribed to id, with the
+// connection's handle for handleOf (id itself, or another instrument to test a mismatch).
+func (s *fakeServer) announce(id, handleOf string, info *pb.InstrumentInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, fc := range s.conns {
+		if fc.subs[id] != nil {
+			fc.write(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
+				Handle: fc.handles[handleOf], Info: info}}})
+		}
+	}
+}

@@ -90,8 +90,28 @@ func (c *Client) dispatch(m *pb.ServerMessage, received, sent time.Time) {
 		}
 	case *pb.ServerMessage_Error:
 		c.onError(k.Error)
+	case *pb.ServerMessage_InstrumentUpdate:
+		c.onInstrumentUpdate(k.InstrumentUpdate)
 	case *pb.ServerMessage_Unsubscribed, *pb.ServerMessage_Heartbeat, *pb.ServerMessage_Pong:
 		// Nothing to do: the desired state already changed, and any frame extends the deadline.
+	}
+}
+
+// onInstrumentUpdate keeps an instrument's new reference data (a halt, say): later updates and
+// views carry it, and an InstrumentHandler hears of it.
+func (c *Client) onInstrumentUpdate(m *pb.InstrumentUpdate) {
+	c.mu.Lock()
+	id := c.byHnd[m.Handle]
+	st := c.subs[id]
+	if st != nil && m.Info.GetId() == id {
+		st.info = m.Info
+	}
+	c.mu.Unlock()
+	if st == nil || m.Info.GetId() != id {
+		return // not (or no longer) subscribed, or an update that does not match its handle
+	}
+	if ih, ok := c.h.(InstrumentHandler); ok {
+		ih.OnInstrument(c, m.Info)
 	}
 }
 

@@ -106,6 +106,7 @@ Object.assign(events, {
     }
   },
   onSubscribed: (id, m, sub) => store.onSubscribed(id, m, sub),
+  onInstrument: (info) => store.setInstruments([info]),
   onSnapshot: (id, ch, snap, sub, t) => store.onSnapshot(id, ch, snap, sub, t),
   onDelta: (id, ch, d, sub, t) => store.onDelta(id, ch, d, sub, t),
   onResync: (id, ch, why) => store.onResync(id, ch, why),

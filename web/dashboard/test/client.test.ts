@@ -103,6 +103,7 @@ describe("FeedClient", () => {
         onResync: (id, ch, why) => events.push(`resync:${id}:${ch}:${why}`),
         onDelta: (id, ch) => events.push(`delta:${id}:${ch}`),
         onSnapshot: (id, ch) => events.push(`snapshot:${id}:${ch}`),
+        onInstrument: (info) => events.push(`instrument:${info.id}:${info.status}`),
       },
     );
   });
@@ -150,6 +151,21 @@ describe("FeedClient", () => {
     sock().frame({ messages: [bookDelta(17n, 16n, bookSum ^ 1)] });
     expect(sock().sent.filter((m) => m.command.case === "resync").length).toBe(2);
     expect(client.stats.checksum).toBe(1);
+  });
+
+  it("takes an InstrumentUpdate (a halt) for the instrument its handle names, and no other", () => {
+    client.start();
+    sock().open();
+    subscribeAndSnapshot();
+    sock().frame({
+      messages: [
+        { kind: { case: "instrumentUpdate", value: { handle: 9, info: { id: "synthetic:ACME", status: 2 } } } }, // unknown handle
+        { kind: { case: "instrumentUpdate", value: { handle: 3, info: { id: "synthetic:OTHER", status: 2 } } } }, // id mismatch
+        { kind: { case: "instrumentUpdate", value: { handle: 3, info: { id: "synthetic:ACME", priceScale: 2, status: 2 } } } },
+      ],
+    });
+    expect(events.filter((e) => e.startsWith("instrument"))).toEqual(["instrument:synthetic:ACME:2"]);
+    expect(client.subs.get("synthetic:ACME")?.info?.status).toBe(2);
   });
 
   it("ignores deltas of an instrument it did not subscribe to, or before its snapshot", () => {

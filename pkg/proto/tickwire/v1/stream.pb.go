@@ -791,6 +791,7 @@ type ServerMessage struct {
 	//	*ServerMessage_Pong
 	//	*ServerMessage_Error
 	//	*ServerMessage_ReplayStatus
+	//	*ServerMessage_InstrumentUpdate
 	Kind          isServerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -914,6 +915,15 @@ func (x *ServerMessage) GetReplayStatus() *ReplayStatus {
 	return nil
 }
 
+func (x *ServerMessage) GetInstrumentUpdate() *InstrumentUpdate {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_InstrumentUpdate); ok {
+			return x.InstrumentUpdate
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Kind interface {
 	isServerMessage_Kind()
 }
@@ -955,6 +965,10 @@ type ServerMessage_ReplayStatus struct {
 	ReplayStatus *ReplayStatus `protobuf:"bytes,9,opt,name=replay_status,json=replayStatus,proto3,oneof"`
 }
 
+type ServerMessage_InstrumentUpdate struct {
+	InstrumentUpdate *InstrumentUpdate `protobuf:"bytes,10,opt,name=instrument_update,json=instrumentUpdate,proto3,oneof"`
+}
+
 func (*ServerMessage_Snapshot) isServerMessage_Kind() {}
 
 func (*ServerMessage_Delta) isServerMessage_Kind() {}
@@ -972,6 +986,64 @@ func (*ServerMessage_Pong) isServerMessage_Kind() {}
 func (*ServerMessage_Error) isServerMessage_Kind() {}
 
 func (*ServerMessage_ReplayStatus) isServerMessage_Kind() {}
+
+func (*ServerMessage_InstrumentUpdate) isServerMessage_Kind() {}
+
+// InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
+// a close), in order with the instrument's snapshots and deltas. Sent to every connection
+// holding any channel of the instrument, whenever the data differs from what Subscribed (or the
+// previous InstrumentUpdate) carried.
+type InstrumentUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint32                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Info          *InstrumentInfo        `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstrumentUpdate) Reset() {
+	*x = InstrumentUpdate{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstrumentUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstrumentUpdate) ProtoMessage() {}
+
+func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstrumentUpdate.ProtoReflect.Descriptor instead.
+func (*InstrumentUpdate) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *InstrumentUpdate) GetHandle() uint32 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *InstrumentUpdate) GetInfo() *InstrumentInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
 
 // Subscribed confirms a subscription to an instrument and names the handle that its snapshots
 // and deltas carry. It comes before the instrument's snapshots.
@@ -998,7 +1070,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1082,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1095,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Subscribed) GetRequestId() uint32 {
@@ -1094,7 +1166,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1178,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1191,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Unsubscribed) GetRequestId() uint32 {
@@ -1168,7 +1240,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1252,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1265,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Snapshot) GetHandle() uint32 {
@@ -1352,7 +1424,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1436,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1449,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Delta) GetHandle() uint32 {
@@ -1528,7 +1600,7 @@ type BookLevels struct {
 
 func (x *BookLevels) Reset() {
 	*x = BookLevels{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1612,7 @@ func (x *BookLevels) String() string {
 func (*BookLevels) ProtoMessage() {}
 
 func (x *BookLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1625,7 @@ func (x *BookLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookLevels.ProtoReflect.Descriptor instead.
 func (*BookLevels) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BookLevels) GetDepth() uint32 {
@@ -1587,7 +1659,7 @@ type TradeList struct {
 
 func (x *TradeList) Reset() {
 	*x = TradeList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1671,7 @@ func (x *TradeList) String() string {
 func (*TradeList) ProtoMessage() {}
 
 func (x *TradeList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1684,7 @@ func (x *TradeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeList.ProtoReflect.Descriptor instead.
 func (*TradeList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TradeList) GetTrades() []*TradeRecord {
@@ -1634,7 +1706,7 @@ type TradeRecord struct {
 
 func (x *TradeRecord) Reset() {
 	*x = TradeRecord{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1718,7 @@ func (x *TradeRecord) String() string {
 func (*TradeRecord) ProtoMessage() {}
 
 func (x *TradeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1731,7 @@ func (x *TradeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeRecord.ProtoReflect.Descriptor instead.
 func (*TradeRecord) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TradeRecord) GetTrade() *Trade {
@@ -1703,7 +1775,7 @@ type Candle struct {
 
 func (x *Candle) Reset() {
 	*x = Candle{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1787,7 @@ func (x *Candle) String() string {
 func (*Candle) ProtoMessage() {}
 
 func (x *Candle) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1800,7 @@ func (x *Candle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candle.ProtoReflect.Descriptor instead.
 func (*Candle) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Candle) GetIntervalS() uint32 {
@@ -1798,7 +1870,7 @@ type CandleList struct {
 
 func (x *CandleList) Reset() {
 	*x = CandleList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1882,7 @@ func (x *CandleList) String() string {
 func (*CandleList) ProtoMessage() {}
 
 func (x *CandleList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1895,7 @@ func (x *CandleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandleList.ProtoReflect.Descriptor instead.
 func (*CandleList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CandleList) GetCandles() []*Candle {
@@ -1852,7 +1924,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +1936,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +1949,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Stats) GetSessionStartS() int64 {
@@ -1947,7 +2019,7 @@ type InstrumentList struct {
 
 func (x *InstrumentList) Reset() {
 	*x = InstrumentList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2031,7 @@ func (x *InstrumentList) String() string {
 func (*InstrumentList) ProtoMessage() {}
 
 func (x *InstrumentList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2044,7 @@ func (x *InstrumentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentList.ProtoReflect.Descriptor instead.
 func (*InstrumentList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InstrumentList) GetRequestId() uint32 {
@@ -1999,7 +2071,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2083,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2096,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Heartbeat) GetTimeNs() int64 {
@@ -2045,7 +2117,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2129,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2142,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Pong) GetRequestId() uint32 {
@@ -2100,7 +2172,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2184,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2197,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Error) GetRequestId() uint32 {
@@ -2197,7 +2269,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vServerFrame\x126\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1a.tickwire.v1.ServerMessageR\bmessages\x12 \n" +
 	"\fsend_time_ns\x18\x02 \x01(\x03R\n" +
-	"sendTimeNs\"\x8b\x04\n" +
+	"sendTimeNs\"\xd9\x04\n" +
 	"\rServerMessage\x123\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x15.tickwire.v1.SnapshotH\x00R\bsnapshot\x12*\n" +
 	"\x05delta\x18\x02 \x01(\v2\x12.tickwire.v1.DeltaH\x00R\x05delta\x129\n" +
@@ -2209,8 +2281,13 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\theartbeat\x18\x06 \x01(\v2\x16.tickwire.v1.HeartbeatH\x00R\theartbeat\x12'\n" +
 	"\x04pong\x18\a \x01(\v2\x11.tickwire.v1.PongH\x00R\x04pong\x12*\n" +
 	"\x05error\x18\b \x01(\v2\x12.tickwire.v1.ErrorH\x00R\x05error\x12@\n" +
-	"\rreplay_status\x18\t \x01(\v2\x19.tickwire.v1.ReplayStatusH\x00R\freplayStatusB\x06\n" +
-	"\x04kind\"\xb8\x02\n" +
+	"\rreplay_status\x18\t \x01(\v2\x19.tickwire.v1.ReplayStatusH\x00R\freplayStatus\x12L\n" +
+	"\x11instrument_update\x18\n" +
+	" \x01(\v2\x1d.tickwire.v1.InstrumentUpdateH\x00R\x10instrumentUpdateB\x06\n" +
+	"\x04kind\"[\n" +
+	"\x10InstrumentUpdate\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\rR\x06handle\x12/\n" +
+	"\x04info\x18\x02 \x01(\v2\x1b.tickwire.v1.InstrumentInfoR\x04info\"\xb8\x02\n" +
 	"\n" +
 	"Subscribed\x12\x1d\n" +
 	"\n" +
@@ -2347,40 +2424,41 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_tickwire_v1_stream_proto_goTypes = []any{
-	(Channel)(0),            // 0: tickwire.v1.Channel
-	(SnapshotReason)(0),     // 1: tickwire.v1.SnapshotReason
-	(ErrorCode)(0),          // 2: tickwire.v1.ErrorCode
-	(*ClientMessage)(nil),   // 3: tickwire.v1.ClientMessage
-	(*Subscribe)(nil),       // 4: tickwire.v1.Subscribe
-	(*StreamPosition)(nil),  // 5: tickwire.v1.StreamPosition
-	(*Unsubscribe)(nil),     // 6: tickwire.v1.Unsubscribe
-	(*Resync)(nil),          // 7: tickwire.v1.Resync
-	(*ListInstruments)(nil), // 8: tickwire.v1.ListInstruments
-	(*Ping)(nil),            // 9: tickwire.v1.Ping
-	(*ServerFrame)(nil),     // 10: tickwire.v1.ServerFrame
-	(*ServerMessage)(nil),   // 11: tickwire.v1.ServerMessage
-	(*Subscribed)(nil),      // 12: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),    // 13: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),        // 14: tickwire.v1.Snapshot
-	(*Delta)(nil),           // 15: tickwire.v1.Delta
-	(*BookLevels)(nil),      // 16: tickwire.v1.BookLevels
-	(*TradeList)(nil),       // 17: tickwire.v1.TradeList
-	(*TradeRecord)(nil),     // 18: tickwire.v1.TradeRecord
-	(*Candle)(nil),          // 19: tickwire.v1.Candle
-	(*CandleList)(nil),      // 20: tickwire.v1.CandleList
-	(*Stats)(nil),           // 21: tickwire.v1.Stats
-	(*InstrumentList)(nil),  // 22: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),       // 23: tickwire.v1.Heartbeat
-	(*Pong)(nil),            // 24: tickwire.v1.Pong
-	(*Error)(nil),           // 25: tickwire.v1.Error
-	(*ReplayControl)(nil),   // 26: tickwire.v1.ReplayControl
-	(*ReplayStatus)(nil),    // 27: tickwire.v1.ReplayStatus
-	(*InstrumentInfo)(nil),  // 28: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),           // 29: tickwire.v1.Quote
-	(*Trade)(nil),           // 30: tickwire.v1.Trade
-	(*Level)(nil),           // 31: tickwire.v1.Level
+	(Channel)(0),             // 0: tickwire.v1.Channel
+	(SnapshotReason)(0),      // 1: tickwire.v1.SnapshotReason
+	(ErrorCode)(0),           // 2: tickwire.v1.ErrorCode
+	(*ClientMessage)(nil),    // 3: tickwire.v1.ClientMessage
+	(*Subscribe)(nil),        // 4: tickwire.v1.Subscribe
+	(*StreamPosition)(nil),   // 5: tickwire.v1.StreamPosition
+	(*Unsubscribe)(nil),      // 6: tickwire.v1.Unsubscribe
+	(*Resync)(nil),           // 7: tickwire.v1.Resync
+	(*ListInstruments)(nil),  // 8: tickwire.v1.ListInstruments
+	(*Ping)(nil),             // 9: tickwire.v1.Ping
+	(*ServerFrame)(nil),      // 10: tickwire.v1.ServerFrame
+	(*ServerMessage)(nil),    // 11: tickwire.v1.ServerMessage
+	(*InstrumentUpdate)(nil), // 12: tickwire.v1.InstrumentUpdate
+	(*Subscribed)(nil),       // 13: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),     // 14: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),         // 15: tickwire.v1.Snapshot
+	(*Delta)(nil),            // 16: tickwire.v1.Delta
+	(*BookLevels)(nil),       // 17: tickwire.v1.BookLevels
+	(*TradeList)(nil),        // 18: tickwire.v1.TradeList
+	(*TradeRecord)(nil),      // 19: tickwire.v1.TradeRecord
+	(*Candle)(nil),           // 20: tickwire.v1.Candle
+	(*CandleList)(nil),       // 21: tickwire.v1.CandleList
+	(*Stats)(nil),            // 22: tickwire.v1.Stats
+	(*InstrumentList)(nil),   // 23: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),        // 24: tickwire.v1.Heartbeat
+	(*Pong)(nil),             // 25: tickwire.v1.Pong
+	(*Error)(nil),            // 26: tickwire.v1.Error
+	(*ReplayControl)(nil),    // 27: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),     // 28: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),   // 29: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),            // 30: tickwire.v1.Quote
+	(*Trade)(nil),            // 31: tickwire.v1.Trade
+	(*Level)(nil),            // 32: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	4,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
@@ -2388,50 +2466,52 @@ var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	7,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
 	8,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
 	9,  // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	26, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	27, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
 	0,  // 6: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
 	5,  // 7: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
 	0,  // 8: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
 	0,  // 9: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
 	0,  // 10: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
 	11, // 11: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	14, // 12: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	15, // 13: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	12, // 14: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	13, // 15: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	22, // 16: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	23, // 17: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	24, // 18: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	25, // 19: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	27, // 20: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
-	28, // 21: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
-	0,  // 22: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 23: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
-	0,  // 24: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 25: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	1,  // 26: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	29, // 27: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	16, // 28: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	17, // 29: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	20, // 30: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	21, // 31: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	29, // 32: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	16, // 33: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	30, // 34: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	20, // 35: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	21, // 36: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	31, // 37: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	31, // 38: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	18, // 39: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	30, // 40: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	19, // 41: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	28, // 42: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	2,  // 43: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	15, // 12: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	16, // 13: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	13, // 14: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	14, // 15: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	23, // 16: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	24, // 17: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	25, // 18: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	26, // 19: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	28, // 20: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	12, // 21: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
+	29, // 22: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
+	29, // 23: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	0,  // 24: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 25: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
+	0,  // 26: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 27: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
+	1,  // 28: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	30, // 29: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	17, // 30: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	18, // 31: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	21, // 32: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	22, // 33: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	30, // 34: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	17, // 35: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	31, // 36: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	21, // 37: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	22, // 38: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	32, // 39: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	32, // 40: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	19, // 41: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	31, // 42: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	20, // 43: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	29, // 44: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	2,  // 45: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_stream_proto_init() }
@@ -2459,15 +2539,16 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ServerMessage_Pong)(nil),
 		(*ServerMessage_Error)(nil),
 		(*ServerMessage_ReplayStatus)(nil),
+		(*ServerMessage_InstrumentUpdate)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[11].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[12].OneofWrappers = []any{
 		(*Snapshot_Quote)(nil),
 		(*Snapshot_Book)(nil),
 		(*Snapshot_Trades)(nil),
 		(*Snapshot_Candles)(nil),
 		(*Snapshot_Stats)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[12].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[13].OneofWrappers = []any{
 		(*Delta_Quote)(nil),
 		(*Delta_Book)(nil),
 		(*Delta_Trade)(nil),
@@ -2480,7 +2561,7 @@ func file_tickwire_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

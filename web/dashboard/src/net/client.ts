@@ -123,6 +123,8 @@ export interface ClientEvents {
   /** A break in a stream: a Resync for it was just sent (or will be, for a bad snapshot). */
   onResync?(id: string, ch: Channel, why: Outcome): void;
   onError?(e: FeedError): void;
+  /** New reference data of a subscribed instrument (a halt, a resumption, a close). */
+  onInstrument?(info: InstrumentInfo): void;
   /** Only on a connection to a replay session (/ws?replay=<session>). */
   onReplayStatus?(st: ReplayStatus): void;
 }
@@ -477,6 +479,16 @@ export class FeedClient {
         case "replayStatus":
           this.ev.onReplayStatus?.(m.kind.value);
           break;
+        case "instrumentUpdate": {
+          // Ours only if the handle names the same instrument (handles are per connection).
+          const u = m.kind.value;
+          const s = this.byHandle.get(u.handle);
+          if (s && u.info && u.info.id === s.id) {
+            s.info = u.info;
+            this.ev.onInstrument?.(u.info);
+          }
+          break;
+        }
         default:
           // Heartbeat, Pong, Unsubscribed: any frame already proved the connection alive.
           break;

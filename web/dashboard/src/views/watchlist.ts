@@ -3,6 +3,7 @@
 // when it moves. Search by text, filter by movers or stale, arrows move the focus.
 
 import type { Store } from "../app/store";
+import { InstrumentStatus } from "../gen/tickwire/v1/market_pb";
 import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "../market/decimal";
 import { el, flash, setClass, setText } from "./dom";
 
@@ -179,10 +180,13 @@ export class WatchlistView {
     const rep = this.store.sub(id)?.replica;
     setText(v.sym, info?.symbol || id);
     v.sym.title = id;
-    const badge = r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : "";
+    // A halt explains the silence that would otherwise read as stale: it comes first.
+    const halt = haltLabel(info?.status);
+    const badge = halt || (r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : "");
     setText(v.badge, badge);
-    setClass(v.badge, "stale", r.stale);
-    setClass(v.badge, "resync", !r.stale && r.resyncing > 0);
+    setClass(v.badge, "halted", halt !== "");
+    setClass(v.badge, "stale", !halt && r.stale);
+    setClass(v.badge, "resync", !halt && !r.stale && r.resyncing > 0);
     setClass(v.tr, "is-stale", r.stale);
     if (!rep) return;
     const q = rep.quote;
@@ -234,5 +238,17 @@ export class WatchlistView {
     const i = this.store.focus ? this.visible.indexOf(this.store.focus) : -1;
     const j = i < 0 ? 0 : Math.min(this.visible.length - 1, Math.max(0, i + delta));
     this.onFocus(this.visible[j]!);
+  }
+}
+
+/** The watchlist badge for an instrument that is not trading ("" when it is). */
+export function haltLabel(status: InstrumentStatus | undefined): string {
+  switch (status) {
+    case InstrumentStatus.HALTED:
+      return "HALTED";
+    case InstrumentStatus.CLOSED:
+      return "CLOSED";
+    default:
+      return "";
   }
 }

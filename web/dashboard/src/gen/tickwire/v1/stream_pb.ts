@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/stream.proto.
  */
 export const file_tickwire_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIr4CCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIAEIJCgdjb21tYW5kIoQBCglTdWJzY3JpYmUSEwoLaW5zdHJ1bWVudHMYASADKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAMgASgNEisKBnJlc3VtZRgEIAMoCzIbLnRpY2t3aXJlLnYxLlN0cmVhbVBvc2l0aW9uImcKDlN0cmVhbVBvc2l0aW9uEhIKCmluc3RydW1lbnQYASABKAkSJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEIkoKC1Vuc3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJECgZSZXN5bmMSEgoKaW5zdHJ1bWVudBgBIAEoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiEQoPTGlzdEluc3RydW1lbnRzIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiUQoLU2VydmVyRnJhbWUSLAoIbWVzc2FnZXMYASADKAsyGi50aWNrd2lyZS52MS5TZXJ2ZXJNZXNzYWdlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyKqAwoNU2VydmVyTWVzc2FnZRIpCghzbmFwc2hvdBgBIAEoCzIVLnRpY2t3aXJlLnYxLlNuYXBzaG90SAASIwoFZGVsdGEYAiABKAsyEi50aWNrd2lyZS52MS5EZWx0YUgAEi0KCnN1YnNjcmliZWQYAyABKAsyFy50aWNrd2lyZS52MS5TdWJzY3JpYmVkSAASMQoMdW5zdWJzY3JpYmVkGAQgASgLMhkudGlja3dpcmUudjEuVW5zdWJzY3JpYmVkSAASNgoPaW5zdHJ1bWVudF9saXN0GAUgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudExpc3RIABIrCgloZWFydGJlYXQYBiABKAsyFi50aWNrd2lyZS52MS5IZWFydGJlYXRIABIhCgRwb25nGAcgASgLMhEudGlja3dpcmUudjEuUG9uZ0gAEiMKBWVycm9yGAggASgLMhIudGlja3dpcmUudjEuRXJyb3JIABIyCg1yZXBsYXlfc3RhdHVzGAkgASgLMhkudGlja3dpcmUudjEuUmVwbGF5U3RhdHVzSABCBgoEa2luZCLoAQoKU3Vic2NyaWJlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBmhhbmRsZRgCIAEoDRIpCgRpbmZvGAMgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8SJgoIY2hhbm5lbHMYBCADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAUgASgNEhUKDXRyYWRlX2hpc3RvcnkYBiABKA0SFgoOY2FuZGxlX2hpc3RvcnkYByABKA0SJQoHcmVzdW1lZBgIIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiWgoMVW5zdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEiYKCGNoYW5uZWxzGAMgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCLtAgoIU25hcHNob3QSDgoGaGFuZGxlGAEgASgNEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIrCgZyZWFzb24YBiABKA4yGy50aWNrd2lyZS52MS5TbmFwc2hvdFJlYXNvbhIjCgVxdW90ZRgKIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlSAASJwoEYm9vaxgLIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tMZXZlbHNIABIoCgZ0cmFkZXMYDCABKAsyFi50aWNrd2lyZS52MS5UcmFkZUxpc3RIABIqCgdjYW5kbGVzGA0gASgLMhcudGlja3dpcmUudjEuQ2FuZGxlTGlzdEgAEiMKBXN0YXRzGA4gASgLMhIudGlja3dpcmUudjEuU3RhdHNIAEIGCgRib2R5ItICCgVEZWx0YRIOCgZoYW5kbGUYASABKA0SDQoFZXBvY2gYAiABKAQSCwoDc2VxGAMgASgEEhAKCHByZXZfc2VxGAQgASgEEhAKCGNoZWNrc3VtGAUgASgNEhUKDXZlbnVlX3RpbWVfbnMYBiABKAMSFgoOaW5nZXN0X3RpbWVfbnMYByABKAMSIwoFcXVvdGUYCiABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEicKBGJvb2sYCyABKAsyFy50aWNrd2lyZS52MS5Cb29rTGV2ZWxzSAASIwoFdHJhZGUYDCABKAsyEi50aWNrd2lyZS52MS5UcmFkZUgAEioKB2NhbmRsZXMYDSABKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0SAASIwoFc3RhdHMYDiABKAsyEi50aWNrd2lyZS52MS5TdGF0c0gAQgYKBGJvZHkiXwoKQm9va0xldmVscxINCgVkZXB0aBgBIAEoDRIgCgRiaWRzGAIgAygLMhIudGlja3dpcmUudjEuTGV2ZWwSIAoEYXNrcxgDIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsIjUKCVRyYWRlTGlzdBIoCgZ0cmFkZXMYASADKAsyGC50aWNrd2lyZS52MS5UcmFkZVJlY29yZCJUCgtUcmFkZVJlY29yZBIhCgV0cmFkZRgBIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlEgsKA3NlcRgCIAEoBBIVCg12ZW51ZV90aW1lX25zGAMgASgDIooBCgZDYW5kbGUSEgoKaW50ZXJ2YWxfcxgBIAEoDRIPCgdzdGFydF9zGAIgASgDEgwKBG9wZW4YAyABKAMSDAoEaGlnaBgEIAEoAxILCgNsb3cYBSABKAMSDQoFY2xvc2UYBiABKAMSDgoGdm9sdW1lGAcgASgDEhMKC3RyYWRlX2NvdW50GAggASgNIjIKCkNhbmRsZUxpc3QSJAoHY2FuZGxlcxgBIAMoCzITLnRpY2t3aXJlLnYxLkNhbmRsZSKKAQoFU3RhdHMSFwoPc2Vzc2lvbl9zdGFydF9zGAEgASgDEgwKBG9wZW4YAiABKAMSDAoEaGlnaBgDIAEoAxILCgNsb3cYBCABKAMSDAoEbGFzdBgFIAEoAxIOCgZ2b2x1bWUYBiABKAMSDAoEdndhcBgHIAEoAxITCgt0cmFkZV9jb3VudBgIIAEoBCJWCg5JbnN0cnVtZW50TGlzdBISCgpyZXF1ZXN0X2lkGAEgASgNEjAKC2luc3RydW1lbnRzGAIgAygLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8iHAoJSGVhcnRiZWF0Eg8KB3RpbWVfbnMYASABKAMiKQoEUG9uZxISCgpyZXF1ZXN0X2lkGAEgASgNEg0KBW5vbmNlGAIgASgEImYKBUVycm9yEhIKCnJlcXVlc3RfaWQYASABKA0SJAoEY29kZRgCIAEoDjIWLnRpY2t3aXJlLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAMgASgJEhIKCmluc3RydW1lbnQYBCABKAkqgwEKB0NoYW5uZWwSFwoTQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhEKDUNIQU5ORUxfUVVPVEUQARIQCgxDSEFOTkVMX0JPT0sQAhISCg5DSEFOTkVMX1RSQURFUxADEhMKD0NIQU5ORUxfQ0FORExFUxAEEhEKDUNIQU5ORUxfU1RBVFMQBSrMAQoOU25hcHNob3RSZWFzb24SHwobU05BUFNIT1RfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZU05BUFNIT1RfUkVBU09OX1NVQlNDUklCRRABEhoKFlNOQVBTSE9UX1JFQVNPTl9SRVNZTkMQAhIdChlTTkFQU0hPVF9SRUFTT05fQ09ORkxBVEVEEAMSHQoZU05BUFNIT1RfUkVBU09OX05FV19FUE9DSBAEEiAKHFNOQVBTSE9UX1JFQVNPTl9ISVNUT1JZX0dPTkUQBSqeAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIYChRFUlJPUl9DT0RFX01BTEZPUk1FRBABEiEKHUVSUk9SX0NPREVfVU5LTk9XTl9JTlNUUlVNRU5UEAISHgoaRVJST1JfQ09ERV9VTktOT1dOX0NIQU5ORUwQAxIlCiFFUlJPUl9DT0RFX1RPT19NQU5ZX1NVQlNDUklQVElPTlMQBBIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBAFEh0KGUVSUk9SX0NPREVfTk9UX1NVQlNDUklCRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcSGQoVRVJST1JfQ09ERV9OT1RfUkVQTEFZEAhCP1o9Z2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9wa2cvcHJvdG8vdGlja3dpcmUvdjE7dGlja3dpcmV2MWIGcHJvdG8z", [file_tickwire_v1_market, file_tickwire_v1_replay]);
+  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIr4CCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIAEIJCgdjb21tYW5kIoQBCglTdWJzY3JpYmUSEwoLaW5zdHJ1bWVudHMYASADKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAMgASgNEisKBnJlc3VtZRgEIAMoCzIbLnRpY2t3aXJlLnYxLlN0cmVhbVBvc2l0aW9uImcKDlN0cmVhbVBvc2l0aW9uEhIKCmluc3RydW1lbnQYASABKAkSJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEIkoKC1Vuc3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJECgZSZXN5bmMSEgoKaW5zdHJ1bWVudBgBIAEoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiEQoPTGlzdEluc3RydW1lbnRzIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiUQoLU2VydmVyRnJhbWUSLAoIbWVzc2FnZXMYASADKAsyGi50aWNrd2lyZS52MS5TZXJ2ZXJNZXNzYWdlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyLmAwoNU2VydmVyTWVzc2FnZRIpCghzbmFwc2hvdBgBIAEoCzIVLnRpY2t3aXJlLnYxLlNuYXBzaG90SAASIwoFZGVsdGEYAiABKAsyEi50aWNrd2lyZS52MS5EZWx0YUgAEi0KCnN1YnNjcmliZWQYAyABKAsyFy50aWNrd2lyZS52MS5TdWJzY3JpYmVkSAASMQoMdW5zdWJzY3JpYmVkGAQgASgLMhkudGlja3dpcmUudjEuVW5zdWJzY3JpYmVkSAASNgoPaW5zdHJ1bWVudF9saXN0GAUgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudExpc3RIABIrCgloZWFydGJlYXQYBiABKAsyFi50aWNrd2lyZS52MS5IZWFydGJlYXRIABIhCgRwb25nGAcgASgLMhEudGlja3dpcmUudjEuUG9uZ0gAEiMKBWVycm9yGAggASgLMhIudGlja3dpcmUudjEuRXJyb3JIABIyCg1yZXBsYXlfc3RhdHVzGAkgASgLMhkudGlja3dpcmUudjEuUmVwbGF5U3RhdHVzSAASOgoRaW5zdHJ1bWVudF91cGRhdGUYCiABKAsyHS50aWNrd2lyZS52MS5JbnN0cnVtZW50VXBkYXRlSABCBgoEa2luZCJNChBJbnN0cnVtZW50VXBkYXRlEg4KBmhhbmRsZRgBIAEoDRIpCgRpbmZvGAIgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8i6AEKClN1YnNjcmliZWQSEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZoYW5kbGUYAiABKA0SKQoEaW5mbxgDIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvEiYKCGNoYW5uZWxzGAQgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgFIAEoDRIVCg10cmFkZV9oaXN0b3J5GAYgASgNEhYKDmNhbmRsZV9oaXN0b3J5GAcgASgNEiUKB3Jlc3VtZWQYCCADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIloKDFVuc3Vic2NyaWJlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBmhhbmRsZRgCIAEoDRImCghjaGFubmVscxgDIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwi7QIKCFNuYXBzaG90Eg4KBmhhbmRsZRgBIAEoDRIlCgdjaGFubmVsGAIgASgOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVlcG9jaBgDIAEoBBILCgNzZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SKwoGcmVhc29uGAYgASgOMhsudGlja3dpcmUudjEuU25hcHNob3RSZWFzb24SIwoFcXVvdGUYCiABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEicKBGJvb2sYCyABKAsyFy50aWNrd2lyZS52MS5Cb29rTGV2ZWxzSAASKAoGdHJhZGVzGAwgASgLMhYudGlja3dpcmUudjEuVHJhZGVMaXN0SAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSLSAgoFRGVsdGESDgoGaGFuZGxlGAEgASgNEg0KBWVwb2NoGAIgASgEEgsKA3NlcRgDIAEoBBIQCghwcmV2X3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIVCg12ZW51ZV90aW1lX25zGAYgASgDEhYKDmluZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEiMKBXRyYWRlGAwgASgLMhIudGlja3dpcmUudjEuVHJhZGVIABIqCgdjYW5kbGVzGA0gASgLMhcudGlja3dpcmUudjEuQ2FuZGxlTGlzdEgAEiMKBXN0YXRzGA4gASgLMhIudGlja3dpcmUudjEuU3RhdHNIAEIGCgRib2R5Il8KCkJvb2tMZXZlbHMSDQoFZGVwdGgYASABKA0SIAoEYmlkcxgCIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsEiAKBGFza3MYAyADKAsyEi50aWNrd2lyZS52MS5MZXZlbCI1CglUcmFkZUxpc3QSKAoGdHJhZGVzGAEgAygLMhgudGlja3dpcmUudjEuVHJhZGVSZWNvcmQiVAoLVHJhZGVSZWNvcmQSIQoFdHJhZGUYASABKAsyEi50aWNrd2lyZS52MS5UcmFkZRILCgNzZXEYAiABKAQSFQoNdmVudWVfdGltZV9ucxgDIAEoAyKKAQoGQ2FuZGxlEhIKCmludGVydmFsX3MYASABKA0SDwoHc3RhcnRfcxgCIAEoAxIMCgRvcGVuGAMgASgDEgwKBGhpZ2gYBCABKAMSCwoDbG93GAUgASgDEg0KBWNsb3NlGAYgASgDEg4KBnZvbHVtZRgHIAEoAxITCgt0cmFkZV9jb3VudBgIIAEoDSIyCgpDYW5kbGVMaXN0EiQKB2NhbmRsZXMYASADKAsyEy50aWNrd2lyZS52MS5DYW5kbGUiigEKBVN0YXRzEhcKD3Nlc3Npb25fc3RhcnRfcxgBIAEoAxIMCgRvcGVuGAIgASgDEgwKBGhpZ2gYAyABKAMSCwoDbG93GAQgASgDEgwKBGxhc3QYBSABKAMSDgoGdm9sdW1lGAYgASgDEgwKBHZ3YXAYByABKAMSEwoLdHJhZGVfY291bnQYCCABKAQiVgoOSW5zdHJ1bWVudExpc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIwCgtpbnN0cnVtZW50cxgCIAMoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIhwKCUhlYXJ0YmVhdBIPCgd0aW1lX25zGAEgASgDIikKBFBvbmcSEgoKcmVxdWVzdF9pZBgBIAEoDRINCgVub25jZRgCIAEoBCJmCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEiQKBGNvZGUYAiABKA4yFi50aWNrd2lyZS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgDIAEoCRISCgppbnN0cnVtZW50GAQgASgJKoMBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABIRCg1DSEFOTkVMX1FVT1RFEAESEAoMQ0hBTk5FTF9CT09LEAISEgoOQ0hBTk5FTF9UUkFERVMQAxITCg9DSEFOTkVMX0NBTkRMRVMQBBIRCg1DSEFOTkVMX1NUQVRTEAUqzAEKDlNuYXBzaG90UmVhc29uEh8KG1NOQVBTSE9UX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVNOQVBTSE9UX1JFQVNPTl9TVUJTQ1JJQkUQARIaChZTTkFQU0hPVF9SRUFTT05fUkVTWU5DEAISHQoZU05BUFNIT1RfUkVBU09OX0NPTkZMQVRFRBADEh0KGVNOQVBTSE9UX1JFQVNPTl9ORVdfRVBPQ0gQBBIgChxTTkFQU0hPVF9SRUFTT05fSElTVE9SWV9HT05FEAUqngIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGAoURVJST1JfQ09ERV9NQUxGT1JNRUQQARIhCh1FUlJPUl9DT0RFX1VOS05PV05fSU5TVFJVTUVOVBACEh4KGkVSUk9SX0NPREVfVU5LTk9XTl9DSEFOTkVMEAMSJQohRVJST1JfQ09ERV9UT09fTUFOWV9TVUJTQ1JJUFRJT05TEAQSGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQBRIdChlFUlJPUl9DT0RFX05PVF9TVUJTQ1JJQkVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHEhkKFUVSUk9SX0NPREVfTk9UX1JFUExBWRAIQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw", [file_tickwire_v1_market, file_tickwire_v1_replay]);
 
 /**
  * ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -335,6 +335,12 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
      */
     value: ReplayStatus;
     case: "replayStatus";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.InstrumentUpdate instrument_update = 10;
+     */
+    value: InstrumentUpdate;
+    case: "instrumentUpdate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -344,6 +350,33 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
  */
 export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_stream, 8);
+
+/**
+ * InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
+ * a close), in order with the instrument's snapshots and deltas. Sent to every connection
+ * holding any channel of the instrument, whenever the data differs from what Subscribed (or the
+ * previous InstrumentUpdate) carried.
+ *
+ * @generated from message tickwire.v1.InstrumentUpdate
+ */
+export type InstrumentUpdate = Message<"tickwire.v1.InstrumentUpdate"> & {
+  /**
+   * @generated from field: uint32 handle = 1;
+   */
+  handle: number;
+
+  /**
+   * @generated from field: tickwire.v1.InstrumentInfo info = 2;
+   */
+  info?: InstrumentInfo | undefined;
+};
+
+/**
+ * Describes the message tickwire.v1.InstrumentUpdate.
+ * Use `create(InstrumentUpdateSchema)` to create a new message.
+ */
+export const InstrumentUpdateSchema: GenMessage<InstrumentUpdate> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_stream, 9);
 
 /**
  * Subscribed confirms a subscription to an instrument and names the handle that its snapshots
@@ -410,7 +443,7 @@ export type Subscribed = Message<"tickwire.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 9);
+  messageDesc(file_tickwire_v1_stream, 10);
 
 /**
  * Unsubscribed confirms an Unsubscribe for one instrument.
@@ -439,7 +472,7 @@ export type Unsubscribed = Message<"tickwire.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 10);
+  messageDesc(file_tickwire_v1_stream, 11);
 
 /**
  * Snapshot is the whole state of one (instrument, channel) stream at position (epoch, seq).
@@ -521,7 +554,7 @@ export type Snapshot = Message<"tickwire.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 11);
+  messageDesc(file_tickwire_v1_stream, 12);
 
 /**
  * Delta is one change to one (instrument, channel) stream, caused by the event at (epoch, seq).
@@ -612,7 +645,7 @@ export type Delta = Message<"tickwire.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 12);
+  messageDesc(file_tickwire_v1_stream, 13);
 
 /**
  * BookLevels is a book (in a snapshot: the top depth levels, best first) or a book change (in a
@@ -642,7 +675,7 @@ export type BookLevels = Message<"tickwire.v1.BookLevels"> & {
  * Use `create(BookLevelsSchema)` to create a new message.
  */
 export const BookLevelsSchema: GenMessage<BookLevels> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 13);
+  messageDesc(file_tickwire_v1_stream, 14);
 
 /**
  * TradeList is the most recent trades, oldest first.
@@ -661,7 +694,7 @@ export type TradeList = Message<"tickwire.v1.TradeList"> & {
  * Use `create(TradeListSchema)` to create a new message.
  */
 export const TradeListSchema: GenMessage<TradeList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 14);
+  messageDesc(file_tickwire_v1_stream, 15);
 
 /**
  * TradeRecord is a trade with the time and position of its event.
@@ -690,7 +723,7 @@ export type TradeRecord = Message<"tickwire.v1.TradeRecord"> & {
  * Use `create(TradeRecordSchema)` to create a new message.
  */
 export const TradeRecordSchema: GenMessage<TradeRecord> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 15);
+  messageDesc(file_tickwire_v1_stream, 16);
 
 /**
  * Candle is one OHLCV bar built from trades.
@@ -750,7 +783,7 @@ export type Candle = Message<"tickwire.v1.Candle"> & {
  * Use `create(CandleSchema)` to create a new message.
  */
 export const CandleSchema: GenMessage<Candle> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 16);
+  messageDesc(file_tickwire_v1_stream, 17);
 
 /**
  * CandleList is candles: in a snapshot, the recent bars of every interval, oldest first; in a
@@ -770,7 +803,7 @@ export type CandleList = Message<"tickwire.v1.CandleList"> & {
  * Use `create(CandleListSchema)` to create a new message.
  */
 export const CandleListSchema: GenMessage<CandleList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 17);
+  messageDesc(file_tickwire_v1_stream, 18);
 
 /**
  * Stats is the session's statistics. A session is a UTC day.
@@ -828,7 +861,7 @@ export type Stats = Message<"tickwire.v1.Stats"> & {
  * Use `create(StatsSchema)` to create a new message.
  */
 export const StatsSchema: GenMessage<Stats> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 18);
+  messageDesc(file_tickwire_v1_stream, 19);
 
 /**
  * InstrumentList answers ListInstruments.
@@ -852,7 +885,7 @@ export type InstrumentList = Message<"tickwire.v1.InstrumentList"> & {
  * Use `create(InstrumentListSchema)` to create a new message.
  */
 export const InstrumentListSchema: GenMessage<InstrumentList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 19);
+  messageDesc(file_tickwire_v1_stream, 20);
 
 /**
  * Heartbeat is sent when the connection has been idle for the heartbeat interval.
@@ -871,7 +904,7 @@ export type Heartbeat = Message<"tickwire.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 20);
+  messageDesc(file_tickwire_v1_stream, 21);
 
 /**
  * Pong answers Ping.
@@ -895,7 +928,7 @@ export type Pong = Message<"tickwire.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 21);
+  messageDesc(file_tickwire_v1_stream, 22);
 
 /**
  * Error reports a failed command; the connection stays open.
@@ -929,7 +962,7 @@ export type Error = Message<"tickwire.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 22);
+  messageDesc(file_tickwire_v1_stream, 23);
 
 /**
  * Channel is one kind of data about an instrument. Each (instrument, channel) is its own stream
