@@ -90,9 +90,11 @@ type Config struct {
 var Presets = map[string]Config{
 	// 1. 1,000 clients x 100 instruments, 10 subscribers per instrument, quotes: step the rate.
 	"fanout-1k": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStep, Rate: 2000},
-	// 2. Latency at 100,000 delivered updates/s, same layout.
+	// 2. Latency at 100,000 delivered updates/s, same layout with quotes and depth-10 books:
+	// quotes alone need about 36,000 events/s for 100k/s, the publisher's limit on two shared
+	// cores; with books about 11,500 (docs/BENCHMARKS.md, Load).
 	"latency-100k": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeFixed, TargetDelivered: 100_000,
-		Warmup: 2 * time.Second, Hold: 10 * time.Second},
+		Channels: []pb.Channel{1, 2}, Depth: 10, Warmup: 2 * time.Second, Hold: 10 * time.Second},
 	// 3. 5,000 clients, 50 subscribers per instrument.
 	"fanout-5k": {Clients: 5000, Instruments: 100, Subscribers: 50, Mode: ModeStep, Rate: 500},
 	// 4. 10,000 idle subscribed connections: feed RSS per connection.
