@@ -64,8 +64,21 @@ type frame struct {
 	payload []byte
 }
 
-// frames parses the stream written so far; a frame cut at the end is left out.
+// frames parses the stream written so far, leaving out pings (a connection's first write may
+// carry one: ping phases are random) and a frame cut at the end.
 func (f *fakeSocket) frames(t *testing.T) []frame {
+	t.Helper()
+	var out []frame
+	for _, fr := range f.allFrames(t) {
+		if fr.op != opPing {
+			out = append(out, fr)
+		}
+	}
+	return out
+}
+
+// allFrames is frames with the pings.
+func (f *fakeSocket) allFrames(t *testing.T) []frame {
 	t.Helper()
 	f.mu.Lock()
 	b := append([]byte(nil), f.stream...)
@@ -354,7 +367,7 @@ func TestHeartbeatWhenIdleAndPings(t *testing.T) {
 	var beat *pb.ServerFrame
 	waitFor(t, "a heartbeat and a ping", func() bool {
 		pings = 0
-		for _, fr := range sock.frames(t) {
+		for _, fr := range sock.allFrames(t) {
 			switch fr.op {
 			case opPing:
 				pings++
@@ -585,4 +598,20 @@ func BenchmarkPass(b *testing.B) {
 		s.pass(time.Now())
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(conns)), "ns/conn")
+}
+
+// TestPingPhasesSpread: connections made together do not all ping together (thousands of
+// pings in one pass would stall the shard): their phases cover the interval.
+func TestPingPhasesSpread(t *testing.T) {
+	w := NewWriter(Config{PingInterval: time.Second})
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	now := time.Now()
+	for range 200 {
+		c := w.NewConn(newFakeSocket(), false, Hooks{})
+		age := now.Sub(c.lastPing)
+		lo, hi = min(lo, age), max(hi, age)
+	}
+	if hi-lo < 800*time.Millisecond || hi > time.Second+100*time.Millisecond {
+		t.Fatalf("ping ages of 200 new connections span %v..%v, want most of the 1 s interval", lo, hi)
+	}
 }

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,10 @@ func (w *Writer) NewConn(sock Socket, json bool, hooks Hooks) *Conn {
 	s := w.shards[int(w.next.Add(1))%len(w.shards)]
 	c := &Conn{cfg: &w.cfg, json: json, sock: sock, hooks: hooks, shard: s, done: make(chan struct{})}
 	now := time.Now()
-	c.lastWrite, c.lastPing = now, now
+	// Pings of connections made together would all fall due together, thousands of writes
+	// in one pass: each connection starts at a random point of the interval instead.
+	c.lastWrite = now
+	c.lastPing = now.Add(-time.Duration(rand.Int64N(int64(w.cfg.PingInterval))))
 	s.mu.Lock()
 	stopped := s.stopped
 	if !stopped {
@@ -215,6 +219,11 @@ func (s *shard) flush(c *Conn, now time.Time) bool {
 	}
 	buf := append(s.buf[:0], c.control...)
 	c.control = c.control[:0]
+	if !c.closed && now.Sub(c.lastPing) >= s.cfg.PingInterval-s.cfg.PingInterval/4 {
+		// Due soon: ride along with this write rather than cost a write of its own later.
+		buf = appendControl(buf, opPing, nil)
+		c.lastPing = now
+	}
 	closeFrame := c.closeFrame
 	c.closeFrame = nil
 	closed := c.closed
