@@ -55,6 +55,9 @@ func (w *Writer) NewConn(sock Socket, json bool, hooks Hooks) *Conn {
 	// in one pass: each connection starts at a random point of the interval instead.
 	c.lastWrite = now
 	c.lastPing = now.Add(-time.Duration(rand.Int64N(int64(w.cfg.PingInterval))))
+	// Likewise heartbeats: connections idle since the same moment would beat together forever;
+	// periods that differ a little drift apart.
+	c.heartbeatEvery = w.cfg.Heartbeat - time.Duration(rand.Int64N(int64(w.cfg.Heartbeat/4)+1))
 	s.mu.Lock()
 	stopped := s.stopped
 	if !stopped {
@@ -328,7 +331,7 @@ func (s *shard) housekeep(now time.Time) {
 			continue // a full socket is on the retry list, which checks its write timeout
 		}
 		ping := now.Sub(c.lastPing) >= s.cfg.PingInterval
-		heartbeat := now.Sub(c.lastWrite) >= s.cfg.Heartbeat && c.hooks.Heartbeat != nil
+		heartbeat := now.Sub(c.lastWrite) >= c.heartbeatEvery && c.hooks.Heartbeat != nil
 		if !ping && !heartbeat {
 			continue
 		}
