@@ -453,12 +453,15 @@ func TestJSONFrames(t *testing.T) {
 // follow within the flush interval are gathered into one frame.
 func TestFlushIntervalGathers(t *testing.T) {
 	sock := newFakeSocket()
-	w := startWriter(t, Config{FlushInterval: 100 * time.Millisecond})
+	// An interval far longer than any scheduling delay of a loaded test machine, so that
+	// "at once" and "held" cannot be confused.
+	w := startWriter(t, Config{FlushInterval: 3 * time.Second})
 	c := w.NewConn(sock, false, Hooks{})
+	start := time.Now()
 	c.Enqueue(msg(t, 1), Delta, 0)
 	select {
 	case <-sock.written:
-	case <-time.After(50 * time.Millisecond):
+	case <-time.After(time.Second):
 		t.Fatal("the first update to a quiet connection waited")
 	}
 	for i := range uint64(10) {
@@ -466,8 +469,11 @@ func TestFlushIntervalGathers(t *testing.T) {
 	}
 	select {
 	case <-sock.written:
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("no second write")
+	}
+	if held := time.Since(start); held < 2*time.Second {
+		t.Fatalf("the second write came %v after the first update, within the flush interval", held)
 	}
 	frames := dataFrames(t, sock)
 	if len(frames) != 2 || len(frames[1].Messages) != 10 {
