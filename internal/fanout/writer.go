@@ -34,9 +34,6 @@ func NewWriter(cfg Config) *Writer {
 	return w
 }
 
-// Config returns the Writer's configuration with defaults applied.
-func (w *Writer) Config() Config { return w.cfg }
-
 // Start runs the shards; start is the caller's goroutine launcher (so the owner can track
 // them). They stop when quit is closed, after closing every connection's socket.
 func (w *Writer) Start(start func(func()), quit <-chan struct{}) {
