@@ -53,7 +53,7 @@ type config struct {
 	QueueSoft        int           `name:"queue-soft-bytes" default:"1048576" help:"Pending bytes per connection that trigger conflation."`
 	QueueHard        int           `name:"queue-hard-bytes" default:"8388608" help:"Pending bytes per connection that close it (4000)."`
 	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"A write blocked this long fails and closes the connection (4001); checked between half and all of it."`
-	FlushInterval    time.Duration `name:"flush-interval" default:"2ms" help:"After a pass that wrote, a writer gathers updates this long before the next: under load each connection is written once per interval (negative: no gathering)."`
+	FlushInterval    time.Duration `name:"flush-interval" default:"2ms" help:"A connection written less than this ago has its next updates gathered until it has passed, then written in one frame; a quiet connection, a snapshot or a reply is written at once (negative: no gathering)."`
 	Writers          int           `default:"0" help:"Goroutines writing connections, each its share (0: one per core)."`
 	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a frame."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
