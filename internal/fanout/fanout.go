@@ -72,10 +72,10 @@ type Config struct {
 	PingInterval time.Duration
 	// MaxConflations within a minute before the connection is closed as a slow consumer. Default 10.
 	MaxConflations int
-	// FlushInterval is how long a shard gathers updates after a pass that wrote (0: 2 ms). A
-	// write costs a system call whatever it carries, so under load every connection's updates
-	// of the interval leave in one write; a quiet connection is written at once, and so is one
-	// with a snapshot or control message pending. Negative: no gathering.
+	// FlushInterval is the least time between two writes of deltas to one connection (0: 2 ms).
+	// A write costs a system call whatever it carries, so a busy connection's deltas of the
+	// interval leave in one write; a quiet connection is written at once, and so is one with
+	// a snapshot or control message pending. Negative: no gathering.
 	FlushInterval time.Duration
 	// Shards is the number of writer goroutines (0: GOMAXPROCS). Each writes its connections
 	// in turn.
