@@ -85,3 +85,28 @@ func BenchmarkWriterLoopback(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(out)), "ns/write")
 }
+
+// BenchmarkLoopbackWriteParallel is the machine's ceiling for small frames: every core writes
+// 40-byte messages to its own loopback sockets, drained by readers in this process (as a load
+// generator on the same machine would). frames/s is the total rate.
+func BenchmarkLoopbackWriteParallel(b *testing.B) {
+	conns := loopbackPairs(b, 1000)
+	msg := make([]byte, 40)
+	var next sync.Mutex
+	slot := 0
+	b.RunParallel(func(pb *testing.PB) {
+		next.Lock()
+		first := slot
+		slot++
+		next.Unlock()
+		i := first * 97
+		for pb.Next() {
+			if _, err := conns[i%len(conns)].Write(msg); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
