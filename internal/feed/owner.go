@@ -115,6 +115,13 @@ func (o *owner) run(quit <-chan struct{}) {
 		case ev := <-o.events:
 			o.apply(ev)
 		case <-o.wake:
+			// Events already queued come first: a command (a subscribe, a resume) must be
+			// answered from the state after every event the feed has taken in, or a feed that
+			// just caught up with the store would answer from the past (a snapshot older than
+			// a resuming client's position, then deltas it already had).
+			for n := len(o.events); n > 0; n-- {
+				o.apply(<-o.events)
+			}
 			o.mu.Lock()
 			cmds, o.mailbox = o.mailbox, cmds[:0]
 			o.mu.Unlock()
