@@ -19,7 +19,7 @@ import (
 // feed that just caught up with the store would answer from the past: a resuming client with a
 // newer position would get a snapshot older than what it holds, and see deltas twice.
 func TestSubscribeSeesQueuedEvents(t *testing.T) {
-	for round := range 5 {
+	for round := range 3 {
 		srv, err := New(Config{Owners: 1, OwnerQueue: 1 << 16}, nil, prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
