@@ -40,6 +40,11 @@ type Config struct {
 	// reconnecting client can resume from its position (0: 2048; negative: none). It is the
 	// resume window: a client away longer than that gets a HISTORY_GONE snapshot instead.
 	ResumeHistory int
+	// ResumeWait is how long a resume whose position this feed has not reached yet waits for
+	// it (0: 2 s; negative: not at all). Such a client comes from a replica that is ahead:
+	// answered at once it would get a HISTORY_GONE snapshot older than what it holds, and then
+	// deltas it already had.
+	ResumeWait time.Duration
 	// Market shapes each instrument's state (book depths offered, history kept).
 	Market market.Config
 	// Conn bounds each connection's outbound queue.
@@ -73,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResumeHistory == 0 {
 		c.ResumeHistory = 2048
+	}
+	if c.ResumeWait == 0 {
+		c.ResumeWait = 2 * time.Second
 	}
 	if c.OwnerQueue <= 0 {
 		c.OwnerQueue = 8192

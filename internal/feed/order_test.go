@@ -59,3 +59,119 @@ func TestSubscribeSeesQueuedEvents(t *testing.T) {
 		hs.Close()
 	}
 }
+
+// TestResumeWaitsForAReplicaBehind: a client that resumes on a replica that has not yet
+// reached its positions (it comes from one that is ahead) is held until the replica gets there,
+// then resumed without a snapshot and without a delta twice; if the replica does not get there
+// within ResumeWait, it gets HISTORY_GONE snapshots as before.
+func TestResumeWaitsForAReplicaBehind(t *testing.T) {
+	evs := replaytest.Events(t, replaytest.Config{Instruments: 1, Events: 3000})
+	id := evs[0].Instrument
+	chans := []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_TRADES}
+	ctx := context.Background()
+	start := func(cfg Config, evs []*pb.Event) (*Server, string) {
+		srv, err := New(cfg, nil, prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv.Handler(nil))
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			hs.Close()
+		})
+		for _, ev := range evs {
+			if err := srv.Dispatch(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		srv.SetReady(true)
+		return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	}
+	// The client's positions on the replica that is ahead (all 2,000 events applied).
+	_, urlA := start(Config{}, evs[:2000])
+	a := mustDial(t, urlA, wire.SubprotocolProto)
+	a.send(subscribe(1, []string{id}, 0, chans...))
+	pos := map[pb.Channel]*pb.StreamPosition{}
+	for len(pos) < len(chans) {
+		for _, m := range a.next(5 * time.Second) {
+			if s := m.GetSnapshot(); s != nil {
+				pos[s.Channel] = &pb.StreamPosition{Instrument: id, Channel: s.Channel, Epoch: s.Epoch, Seq: s.Seq}
+			}
+		}
+	}
+	instrument := id
+	resume := func(id uint32) *pb.ClientMessage {
+		m := subscribe(id, []string{instrument}, 0, chans...)
+		for _, p := range pos {
+			m.GetSubscribe().Resume = append(m.GetSubscribe().Resume, p)
+		}
+		return m
+	}
+
+	t.Run("replica catches up", func(t *testing.T) {
+		b, urlB := start(Config{}, evs[:1500]) // behind
+		c := mustDial(t, urlB, wire.SubprotocolProto)
+		c.t = t
+		c.send(resume(2))
+		time.Sleep(50 * time.Millisecond) // the resume is held: nothing to say yet
+		for _, ev := range evs[1500:] {
+			if err := b.Dispatch(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var sub *pb.Subscribed
+		seen := map[pb.Channel]uint64{} // last seq per channel, from the resume position
+		for ch, p := range pos {
+			seen[ch] = p.Seq
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			for _, m := range c.next(5 * time.Second) {
+				switch {
+				case m.GetSubscribed() != nil:
+					sub = m.GetSubscribed()
+				case m.GetSnapshot() != nil:
+					t.Fatalf("a snapshot (%v) where the resume should continue", m.GetSnapshot().Reason)
+				case m.GetDelta() != nil:
+					d := m.GetDelta()
+					ch := pb.Channel_CHANNEL_QUOTE
+					if d.GetTrade() != nil {
+						ch = pb.Channel_CHANNEL_TRADES
+					}
+					// The delta rule (PROTOCOL.md §7.4): prev_seq <= position < seq, or a gap
+					// (prev_seq above) or a repeat (seq not above).
+					if d.PrevSeq > seen[ch] || d.Seq <= seen[ch] {
+						t.Fatalf("%v delta %d (prev %d) does not follow the client's position %d", ch, d.Seq, d.PrevSeq, seen[ch])
+					}
+					seen[ch] = d.Seq
+				}
+			}
+			if sub != nil && seen[pb.Channel_CHANNEL_TRADES] >= evs[len(evs)-1].Seq-50 {
+				break
+			}
+		}
+		if sub == nil || len(sub.Resumed) != len(chans) {
+			t.Fatalf("subscribed %v, want both channels resumed", sub)
+		}
+	})
+
+	t.Run("replica stays behind", func(t *testing.T) {
+		_, urlB := start(Config{ResumeWait: 200 * time.Millisecond}, evs[:1500])
+		c := mustDial(t, urlB, wire.SubprotocolProto)
+		c.t = t
+		sent := time.Now()
+		c.send(resume(3))
+		gone := 0
+		for gone < len(chans) {
+			for _, m := range c.next(5 * time.Second) {
+				if s := m.GetSnapshot(); s != nil && s.Reason == pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE {
+					gone++
+				}
+			}
+		}
+		if waited := time.Since(sent); waited < 150*time.Millisecond {
+			t.Fatalf("HISTORY_GONE after %v, before the resume wait", waited)
+		}
+	})
+}

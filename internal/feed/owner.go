@@ -44,6 +44,13 @@ type command struct {
 	channels   []pb.Channel
 	depthIndex int
 	resume     map[pb.Channel]market.Position // Subscribe: positions to resume from
+	waited     bool                           // Subscribe: held for its positions already (see parkFuture)
+}
+
+// parked is a Subscribe waiting for the instrument to reach the client's positions.
+type parked struct {
+	cmd   command
+	until time.Time
 }
 
 type commandKind uint8
@@ -70,6 +77,7 @@ type owner struct {
 	// owned by the owner goroutine:
 	instruments map[string]*instrument
 	sessions    map[*session]map[*instrument]struct{}
+	parked      []parked           // resumes from positions not reached yet (see parkFuture)
 	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
 	enc         [][]byte           // per event: each stream's delta, encoded (see remember)
 	log         *slog.Logger
@@ -108,12 +116,21 @@ func (o *owner) post(c command) {
 
 func (o *owner) run(quit <-chan struct{}) {
 	var cmds []command
+	tick := time.NewTicker(100 * time.Millisecond) // for the parked resumes' deadlines
+	defer tick.Stop()
 	for {
 		select {
 		case <-quit:
 			return
+		case <-tick.C:
+			if len(o.parked) > 0 {
+				o.releaseParked(time.Now())
+			}
 		case ev := <-o.events:
 			o.apply(ev)
+			if len(o.parked) > 0 {
+				o.releaseParked(time.Now())
+			}
 		case <-o.wake:
 			// Events already queued come first: a command (a subscribe, a resume) must be
 			// answered from the state after every event the feed has taken in, or a feed that
@@ -390,6 +407,7 @@ func (o *owner) handle(c *command) {
 			}
 		}
 	case cmdClosed:
+		o.unpark(c.sess, "", nil)
 		for in := range o.sessions[c.sess] {
 			o.removeSubs(in, c.sess, nil)
 		}
@@ -410,6 +428,10 @@ func (o *owner) subscribe(c *command) {
 	in := o.instruments[c.instrument]
 	if in == nil {
 		c.sess.sendError(c.reqID, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, "unknown instrument", c.instrument)
+		return
+	}
+	o.unpark(c.sess, c.instrument, nil) // a repeated subscribe replaces one still waiting
+	if o.parkFuture(in, c) {
 		return
 	}
 	o.removeSubs(in, c.sess, c.channels) // a repeated subscribe replaces (a new depth, say)
@@ -496,7 +518,86 @@ func (o *owner) subscribe(c *command) {
 	}
 }
 
+// parkFuture holds a resume from positions of the instrument's current epoch that this feed
+// has not reached yet: the client comes from a replica that is ahead. Answered now it would get a
+// HISTORY_GONE snapshot older than what it holds, then deltas it already had; held, it is
+// answered (resumed, no snapshot) once the instrument gets there, or after ResumeWait as before.
+func (o *owner) parkFuture(in *instrument, c *command) bool {
+	if c.waited || len(c.resume) == 0 || o.hub.cfg.ResumeWait < 0 {
+		return false
+	}
+	epoch, seq := in.st.Position()
+	for _, ch := range c.channels {
+		if pos, ok := c.resume[ch]; ok && pos.Epoch == epoch && pos.Seq > seq {
+			o.parked = append(o.parked, parked{cmd: *c, until: time.Now().Add(o.hub.cfg.ResumeWait)})
+			return true
+		}
+	}
+	return false
+}
+
+// releaseParked answers the parked resumes whose instrument reached their positions (or left
+// their epoch), and those that waited long enough.
+func (o *owner) releaseParked(now time.Time) {
+	kept := o.parked[:0]
+	var due []command
+	for _, p := range o.parked {
+		in := o.instruments[p.cmd.instrument]
+		ready := in == nil || now.After(p.until)
+		if !ready {
+			epoch, seq := in.st.Position()
+			ready = true
+			for _, ch := range p.cmd.channels {
+				if pos, ok := p.cmd.resume[ch]; ok && pos.Epoch == epoch && pos.Seq > seq {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			p.cmd.waited = true
+			due = append(due, p.cmd)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	clear(o.parked[len(kept):])
+	o.parked = kept
+	for i := range due {
+		o.handle(&due[i])
+	}
+}
+
+// unpark drops the given channels (all if chans is nil) from sess's parked resumes of
+// instrument (every instrument if instrument is ""), and a resume left without channels.
+func (o *owner) unpark(sess *session, instrument string, chans []pb.Channel) {
+	if len(o.parked) == 0 {
+		return
+	}
+	kept := o.parked[:0]
+	for _, p := range o.parked {
+		if p.cmd.sess == sess && (instrument == "" || p.cmd.instrument == instrument) {
+			if chans == nil {
+				continue
+			}
+			var left []pb.Channel
+			for _, ch := range p.cmd.channels {
+				if !containsChannel(chans, ch) {
+					left = append(left, ch)
+				}
+			}
+			if len(left) == 0 {
+				continue
+			}
+			p.cmd.channels = left
+		}
+		kept = append(kept, p)
+	}
+	clear(o.parked[len(kept):])
+	o.parked = kept
+}
+
 func (o *owner) unsubscribe(c *command) {
+	o.unpark(c.sess, c.instrument, c.channels)
 	in := o.instruments[c.instrument]
 	if in == nil {
 		return
