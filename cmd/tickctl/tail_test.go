@@ -33,6 +33,11 @@ func startFeed(t *testing.T) (url string, instruments []string) {
 			t.Fatal(err)
 		}
 	}
+	// Dispatch only queues: let the owners apply everything (the instruments' reference data
+	// among it) before serving, as the feed's service does.
+	if err := srv.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	srv.SetReady(true)
 	hs := httptest.NewServer(srv.Handler(nil))
 	var wg sync.WaitGroup
@@ -54,10 +59,10 @@ func startFeed(t *testing.T) (url string, instruments []string) {
 		_ = srv.Shutdown(sctx)
 		hs.Close()
 	})
-	seen := map[string]bool{}
+	listed := map[string]bool{}
 	for _, ev := range evs[:500] {
-		if !seen[ev.Instrument] {
-			seen[ev.Instrument] = true
+		if !listed[ev.Instrument] {
+			listed[ev.Instrument] = true
 			instruments = append(instruments, ev.Instrument)
 		}
 	}

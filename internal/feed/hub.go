@@ -111,6 +111,24 @@ func (h *Hub) Instruments() []*pb.InstrumentInfo {
 }
 
 // postAll posts a command to every owner (for commands about a whole session).
+// Sync returns once every owner has applied every event dispatched before the call, or with
+// ctx's error.
+func (h *Hub) Sync(ctx context.Context) error {
+	dones := make([]chan struct{}, len(h.owners))
+	for i, o := range h.owners {
+		dones[i] = make(chan struct{})
+		o.post(command{kind: cmdBarrier, done: dones[i]})
+	}
+	for _, d := range dones {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 func (h *Hub) postAll(c command) {
 	for _, o := range h.owners {
 		o.post(c)

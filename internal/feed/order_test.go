@@ -175,3 +175,36 @@ func TestResumeWaitsForAReplicaBehind(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncWaitsForQueuedEvents: Sync returns only once every event dispatched before it has been
+// applied (the service calls it before reporting ready).
+func TestSyncWaitsForQueuedEvents(t *testing.T) {
+	srv, err := New(Config{Owners: 2, OwnerQueue: 1 << 16}, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	evs := replaytest.Events(t, replaytest.Config{Instruments: 3, Events: 30000})
+	last := map[string]uint64{}
+	ctx := context.Background()
+	for _, ev := range evs {
+		if err := srv.Dispatch(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		last[ev.Instrument] = ev.Seq
+	}
+	if err := srv.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing more is dispatched, so the owners' state can be read here.
+	for id, seq := range last {
+		in := srv.hub.ownerOf(id).instruments[id]
+		if _, at := in.st.Position(); at != seq {
+			t.Errorf("%s applied up to %d after Sync, dispatched up to %d", id, at, seq)
+		}
+	}
+}

@@ -45,6 +45,7 @@ type command struct {
 	depthIndex int
 	resume     map[pb.Channel]market.Position // Subscribe: positions to resume from
 	waited     bool                           // Subscribe: held for its positions already (see parkFuture)
+	done       chan struct{}                  // Barrier: closed when handled
 }
 
 // parked is a Subscribe waiting for the instrument to reach the client's positions.
@@ -61,6 +62,7 @@ const (
 	cmdResync
 	cmdConflated // the session's queue was conflated: snapshot its stale streams
 	cmdClosed    // the session is gone: drop its subscriptions
+	cmdBarrier   // close done: every event dispatched before the command has been applied
 )
 
 // owner owns a shard of instruments: it alone applies their events and serves their
@@ -406,6 +408,8 @@ func (o *owner) handle(c *command) {
 				}
 			}
 		}
+	case cmdBarrier:
+		close(c.done) // the events queued before it were applied first (see run)
 	case cmdClosed:
 		o.unpark(c.sess, "", nil)
 		for in := range o.sessions[c.sess] {

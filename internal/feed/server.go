@@ -116,6 +116,11 @@ func (s *Server) launch(f func()) {
 // Dispatch hands an event to its instrument's owner; see Hub.Dispatch.
 func (s *Server) Dispatch(ctx context.Context, ev *pb.Event) error { return s.hub.Dispatch(ctx, ev) }
 
+// Sync returns once every event dispatched before the call has been applied (Dispatch only
+// queues), or with ctx's error. Call it before SetReady(true), so that a ready server answers
+// from the state after everything it has taken in.
+func (s *Server) Sync(ctx context.Context) error { return s.hub.Sync(ctx) }
+
 // Instruments returns the reference data of every known instrument.
 func (s *Server) Instruments() []*pb.InstrumentInfo { return s.hub.Instruments() }
 

@@ -85,6 +85,11 @@ loop:
 		select {
 		case <-caughtUp:
 			caughtUp = nil
+			// Every stored event is dispatched; wait until the owners applied them too, so
+			// that the instrument list and first snapshots show the present.
+			if err := s.Server.Sync(ctx); err != nil {
+				break loop
+			}
 			s.Server.SetReady(true)
 			s.log.Info("caught up with stored events; ready", "took", time.Since(start).Round(time.Millisecond),
 				"instruments", len(s.Server.Instruments()))
