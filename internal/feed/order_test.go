@@ -86,6 +86,9 @@ func TestResumeWaitsForAReplicaBehind(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := srv.Sync(ctx); err != nil { // as the service does before it reports ready
+			t.Fatal(err)
+		}
 		srv.SetReady(true)
 		return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
 	}
