@@ -221,13 +221,22 @@ func (c *Conn) Enqueue(msg []byte, kind Kind, gen uint64) Result {
 	if kind != Delta {
 		c.urgent.Store(true) // a reply or a (re)subscription's snapshot does not wait to be gathered
 	}
-	mark := !c.queued
-	c.queued = true
+	mark := c.queueLocked()
 	c.mu.Unlock()
 	if mark {
 		c.shard.mark(c)
 	}
 	return Queued
+}
+
+// queueLocked records that c has something to write and reports whether the caller must put
+// it on its shard's dirty list (it is not there yet). c.mu must be held.
+func (c *Conn) queueLocked() bool {
+	if c.queued {
+		return false
+	}
+	c.queued = true
+	return true
 }
 
 // Pong queues a WebSocket pong answering a client's ping.
@@ -239,8 +248,7 @@ func (c *Conn) Pong(payload []byte) {
 	}
 	c.control = appendControl(c.control, opPong, payload)
 	c.urgent.Store(true)
-	mark := !c.queued
-	c.queued = true
+	mark := c.queueLocked()
 	c.mu.Unlock()
 	if mark {
 		c.shard.mark(c)
@@ -292,8 +300,7 @@ func (c *Conn) Close(code int, reason string) {
 		c.pending, c.pendingSize = nil, 0
 		c.control = nil
 		c.closeFrame = appendClose(nil, code, reason)
-		mark := !c.queued
-		c.queued = true
+		mark := c.queueLocked()
 		c.mu.Unlock()
 		if c.hooks.Closed != nil {
 			c.hooks.Closed(code, reason)

@@ -150,9 +150,10 @@ func maxTime(a, b time.Time) time.Time {
 // pass writes every dirty connection that is due, retries the ones whose socket was full, and
 // does housekeeping when that is due. A connection written less than FlushInterval ago is held
 // until the interval has passed, gathering what else comes for it meanwhile: a quiet
-// connection is written at once, a busy one once per interval. Deltas only are held: a
-// connection with a snapshot, a control message or a pong pending is written in this pass. pass returns when the next
-// pass is needed for the connections held or retried (zero: only when woken).
+// connection is written at once, a busy one once per interval. Only deltas are held: a
+// connection with a snapshot, a control message or a pong pending is written in this pass.
+// pass returns when the next pass is needed for the connections held or retried (zero: only
+// when woken).
 func (s *shard) pass(now time.Time) (next time.Time) {
 	if now.Sub(s.lastHouse) >= s.tick-s.tick/8 {
 		s.lastHouse = now
@@ -195,18 +196,18 @@ func (s *shard) pass(now time.Time) (next time.Time) {
 }
 
 // flush writes what c has: first what its socket refused before, then its control frames, its
-// queued messages as frames and its close frame, in one write. It reports whether it wrote.
-func (s *shard) flush(c *Conn, now time.Time) bool {
+// queued messages as frames and its close frame, in one write.
+func (s *shard) flush(c *Conn, now time.Time) {
 	if len(c.unsent) > 0 {
 		n, err := c.sock.TryWrite(c.unsent)
 		if err != nil {
 			c.fail()
-			return false
+			return
 		}
 		c.unsent = c.unsent[n:]
 		if len(c.unsent) > 0 {
 			s.waitSocket(c, now)
-			return n > 0
+			return
 		}
 		c.unsent = nil
 	}
@@ -235,15 +236,13 @@ func (s *shard) flush(c *Conn, now time.Time) bool {
 	buf = append(buf, closeFrame...)
 	messages := len(s.items)
 	clear(s.items)
-	wrote := false
 	if len(buf) > 0 {
 		n, err := c.sock.TryWrite(buf)
 		if err != nil {
 			s.keep(buf)
 			c.fail()
-			return false
+			return
 		}
-		wrote = n > 0
 		c.lastFlush = now
 		if c.hooks.Wrote != nil && messages > 0 {
 			c.hooks.Wrote(messages, len(buf))
@@ -261,7 +260,6 @@ func (s *shard) flush(c *Conn, now time.Time) bool {
 	if closed && len(c.unsent) == 0 {
 		c.finish()
 	}
-	return wrote
 }
 
 // closeGrace is how long a closing connection's socket may take to accept its last frames.
@@ -279,9 +277,7 @@ func (s *shard) keep(buf []byte) {
 // every pass, and closed once it has been stuck for WriteTimeout or, when closing, for
 // closeGrace.
 func (s *shard) waitSocket(c *Conn, now time.Time) {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
+	closed := c.closing.Load()
 	switch {
 	case closed && c.closeBy.IsZero():
 		c.closeBy = now.Add(closeGrace)
@@ -346,13 +342,10 @@ func (s *shard) housekeep(now time.Time) {
 			c.pending = append(c.pending, item{b: hb, kind: Control})
 			c.pendingSize += len(hb)
 		}
-		mark := !c.queued
-		c.queued = true
+		mark := c.queueLocked()
 		c.mu.Unlock()
 		if mark {
-			s.mu.Lock()
-			s.dirty = append(s.dirty, c)
-			s.mu.Unlock()
+			s.mark(c) // taken by the pass that called housekeep
 		}
 	}
 	clear(s.house)
