@@ -527,13 +527,19 @@ func (o *owner) subscribe(c *command) {
 // HISTORY_GONE snapshot older than what it holds, then deltas it already had; held, it is
 // answered (resumed, no snapshot) once the instrument gets there, or after ResumeWait as before.
 func (o *owner) parkFuture(in *instrument, c *command) bool {
-	if c.waited || len(c.resume) == 0 || o.hub.cfg.ResumeWait < 0 {
+	if c.waited || o.hub.cfg.ResumeWait < 0 || !aheadOf(in, c) {
 		return false
 	}
+	o.parked = append(o.parked, parked{cmd: *c, until: time.Now().Add(o.hub.cfg.ResumeWait)})
+	return true
+}
+
+// aheadOf reports whether any of c's resume positions is in in's current epoch but past its
+// position.
+func aheadOf(in *instrument, c *command) bool {
 	epoch, seq := in.st.Position()
 	for _, ch := range c.channels {
 		if pos, ok := c.resume[ch]; ok && pos.Epoch == epoch && pos.Seq > seq {
-			o.parked = append(o.parked, parked{cmd: *c, until: time.Now().Add(o.hub.cfg.ResumeWait)})
 			return true
 		}
 	}
@@ -547,17 +553,7 @@ func (o *owner) releaseParked(now time.Time) {
 	var due []command
 	for _, p := range o.parked {
 		in := o.instruments[p.cmd.instrument]
-		ready := in == nil || now.After(p.until)
-		if !ready {
-			epoch, seq := in.st.Position()
-			ready = true
-			for _, ch := range p.cmd.channels {
-				if pos, ok := p.cmd.resume[ch]; ok && pos.Epoch == epoch && pos.Seq > seq {
-					ready = false
-				}
-			}
-		}
-		if ready {
+		if in == nil || now.After(p.until) || !aheadOf(in, &p.cmd) {
 			p.cmd.waited = true
 			due = append(due, p.cmd)
 		} else {
