@@ -52,10 +52,10 @@ type config struct {
 	Owners           int           `default:"8" help:"Goroutines owning instrument shards."`
 	QueueSoft        int           `name:"queue-soft-bytes" default:"1048576" help:"Pending bytes per connection that trigger conflation."`
 	QueueHard        int           `name:"queue-hard-bytes" default:"8388608" help:"Pending bytes per connection that close it (4000)."`
-	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"A write blocked this long fails and closes the connection (4001); checked between half and all of it."`
+	WriteTimeout     time.Duration `name:"write-timeout" default:"5s" help:"A connection whose socket has not taken what was written to it for this long is closed (4001)."`
 	FlushInterval    time.Duration `name:"flush-interval" default:"2ms" help:"A connection written less than this ago has its next updates gathered until it has passed, then written in one frame; a quiet connection, a snapshot or a reply is written at once (negative: no gathering)."`
 	Writers          int           `default:"0" help:"Goroutines writing connections, each its share (0: one per core)."`
-	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a frame."`
+	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a message (each connection a little sooner, by up to a quarter, so idle ones do not beat together)."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
 	GoMaxProcs       int           `name:"gomaxprocs" default:"0" help:"Cores the Go scheduler uses (0: all). On a machine shared with NATS, fewer can mean fewer thread wake-ups per delivered update."`
