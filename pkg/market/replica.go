@@ -33,6 +33,9 @@ type Replica struct {
 
 	depth   uint32
 	quote   quote
+	// quoteIngest is the ingest time of the quote stream's latest update: the base of a
+	// CompactQuote.
+	quoteIngest int64
 	book    book.Book
 	trades  []*pb.TradeRecord
 	candles []*pb.Candle // sorted by (interval, start)
@@ -91,6 +94,7 @@ func (r *Replica) ApplySnapshot(snap *pb.Snapshot) error {
 	switch b := snap.Body.(type) {
 	case *pb.Snapshot_Quote:
 		r.quote = quoteOf(b.Quote)
+		r.quoteIngest = snap.LastIngestTimeNs
 	case *pb.Snapshot_Book:
 		r.depth = b.Book.GetDepth()
 		r.book.Reset()
@@ -144,6 +148,7 @@ func (r *Replica) ApplyDelta(d *pb.Delta) error {
 	switch b := d.Body.(type) {
 	case *pb.Delta_Quote:
 		r.quote = quoteOf(b.Quote)
+		r.quoteIngest = d.IngestTimeNs
 	case *pb.Delta_Book:
 		for _, l := range b.Book.GetBids() {
 			r.book.Set(book.Bid, l.Price, l.Size)
@@ -174,6 +179,36 @@ func (r *Replica) ApplyDelta(d *pb.Delta) error {
 	}
 	p.Seq = d.Seq
 	return nil
+}
+
+// ExpandCompactQuote returns the quote Delta that c stands for, relative to the quote stream's
+// epoch, quote and latest ingest time held (see CompactQuote in proto/tickwire/v1/stream.proto).
+// Apply the result with ApplyDelta, which checks that it follows on. It returns ErrNotSynced
+// while the quote channel holds no snapshot, and the replica is unchanged either way.
+func (r *Replica) ExpandCompactQuote(c *pb.CompactQuote) (*pb.Delta, error) {
+	p := &r.pos[pb.Channel_CHANNEL_QUOTE]
+	if !p.synced {
+		return nil, fmt.Errorf("%w: compact quote at %d", ErrNotSynced, c.GetSeq())
+	}
+	if c.GetSeqStep() == 0 || c.GetSeqStep() > c.GetSeq() {
+		return nil, fmt.Errorf("%w: compact quote at %d with step %d", ErrBadMessage, c.GetSeq(), c.GetSeqStep())
+	}
+	ingest := r.quoteIngest + c.GetIngestTimeStepNs()
+	q := r.quote
+	return &pb.Delta{
+		Handle:       c.GetHandle(),
+		Epoch:        p.Epoch,
+		Seq:          c.GetSeq(),
+		PrevSeq:      c.GetSeq() - c.GetSeqStep(),
+		IngestTimeNs: ingest,
+		VenueTimeNs:  ingest - c.GetVenueLagNs(),
+		Body: &pb.Delta_Quote{Quote: &pb.Quote{
+			BidPrice: q.bidPrice + c.GetBidPriceChange(),
+			BidSize:  q.bidSize + c.GetBidSizeChange(),
+			AskPrice: q.askPrice + c.GetAskPriceChange(),
+			AskSize:  q.askSize + c.GetAskSizeChange(),
+		}},
+	}, nil
 }
 
 func (r *Replica) checksum() uint32 {

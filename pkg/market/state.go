@@ -70,6 +70,9 @@ type State struct {
 
 	// last holds the seq of the latest delta per stream: fixed streams, then one per depth.
 	last []uint64
+	// lastIngest holds the ingest time of the delta at last[i]; 0 while last[i] only chains
+	// to seq-1 (no delta of this state).
+	lastIngest []int64
 
 	scratchBids, scratchAsks []book.Level
 	scratchSum               []byte // checksum input, reused
@@ -86,6 +89,8 @@ func NewState(id string, cfg Config) *State {
 		trades:  newRing[*pb.TradeRecord](cfg.TradeHistory),
 		candles: make([]ring[*pb.Candle], len(cfg.CandleIntervals)),
 		last:    make([]uint64, cfg.NumStreams()),
+
+		lastIngest: make([]int64, cfg.NumStreams()),
 	}
 	for i := range s.candles {
 		s.candles[i] = newRing[*pb.Candle](cfg.CandleHistory)
@@ -144,6 +149,33 @@ type Result struct {
 	Quote, Trades, Candles, Stats *pb.Delta
 	// Book has one entry per cfg.Depths.
 	Book []*pb.Delta
+
+	// What the quote stream held before Quote: the base of its compact form.
+	quoteBefore       quote
+	quoteIngestBefore int64
+}
+
+// CompactQuote fills c with the compact form of r.Quote (all but the handle), relative to the
+// quote and ingest time the stream held before it; it returns false when the event changed no
+// quote.
+func (r *Result) CompactQuote(c *pb.CompactQuote) bool {
+	d := r.Quote
+	if d == nil {
+		return false
+	}
+	q := d.GetQuote()
+	*c = pb.CompactQuote{
+		Handle:           d.Handle,
+		Seq:              d.Seq,
+		SeqStep:          d.Seq - d.PrevSeq,
+		IngestTimeStepNs: d.IngestTimeNs - r.quoteIngestBefore,
+		VenueLagNs:       d.IngestTimeNs - d.VenueTimeNs,
+		BidPriceChange:   q.GetBidPrice() - r.quoteBefore.bidPrice,
+		BidSizeChange:    q.GetBidSize() - r.quoteBefore.bidSize,
+		AskPriceChange:   q.GetAskPrice() - r.quoteBefore.askPrice,
+		AskSizeChange:    q.GetAskSize() - r.quoteBefore.askSize,
+	}
+	return true
 }
 
 // Apply applies one event. It returns ErrStaleEvent for an event at or before the current
@@ -180,6 +212,7 @@ func (s *State) Apply(ev *pb.Event) (*Result, error) {
 		for i := range s.last {
 			s.last[i] = ev.Seq - 1
 		}
+		clear(s.lastIngest)
 	case ev.Seq != s.seq+1:
 		res.Gap = true
 		s.gaps++
@@ -189,6 +222,7 @@ func (s *State) Apply(ev *pb.Event) (*Result, error) {
 		for i := range s.last {
 			s.last[i] = ev.Seq - 1
 		}
+		clear(s.lastIngest)
 	}
 	s.seq = ev.Seq
 	s.lastTimeNs = max(s.lastTimeNs, eventTimeNs(ev))
@@ -335,6 +369,7 @@ func (s *State) setQuote(ev *pb.Event, q quote, res *Result) {
 	if q == s.quote {
 		return
 	}
+	res.quoteBefore, res.quoteIngestBefore = s.quote, s.lastIngest[StreamQuote]
 	s.quote = q
 	d := s.newDelta(ev, StreamQuote)
 	d.Body = &pb.Delta_Quote{Quote: q.proto()}
@@ -439,6 +474,7 @@ func floorDiv(a, b int64) int64 {
 func (s *State) newDelta(ev *pb.Event, i int) *pb.Delta {
 	d := &pb.Delta{Epoch: ev.Epoch, Seq: ev.Seq, PrevSeq: s.last[i], VenueTimeNs: ev.VenueTimeNs, IngestTimeNs: ev.IngestTimeNs}
 	s.last[i] = ev.Seq
+	s.lastIngest[i] = ev.IngestTimeNs
 	return d
 }
 
@@ -449,7 +485,8 @@ func (s *State) Snapshot(ch pb.Channel, depthIndex int, reason pb.SnapshotReason
 	if s.epoch == 0 {
 		return nil
 	}
-	snap := &pb.Snapshot{Channel: ch, Epoch: s.epoch, Seq: s.seq, Reason: reason}
+	snap := &pb.Snapshot{Channel: ch, Epoch: s.epoch, Seq: s.seq, Reason: reason,
+		LastIngestTimeNs: s.lastIngest[StreamOf(ch, depthIndex)]}
 	switch ch {
 	case pb.Channel_CHANNEL_QUOTE:
 		snap.Body = &pb.Snapshot_Quote{Quote: s.quote.proto()}

@@ -190,3 +190,29 @@ func appendStats(b []byte, s *pb.Stats) []byte {
 	b = appendI(b, 7, s.GetVwap())
 	return appendU(b, 8, s.GetTradeCount())
 }
+
+// AppendCompactQuoteMessage appends ServerMessage{compact_quote: c} as one entry of
+// ServerFrame.messages, the same bytes as AppendMessage produces, written directly (it is
+// encoded once per quote update for the compact subscribers of the stream).
+func AppendCompactQuoteMessage(dst []byte, c *pb.CompactQuote) []byte {
+	cs := sizeU(uint64(c.Handle)) + sizeU(c.Seq) + sizeU(c.SeqStep) + sizeZ(c.IngestTimeStepNs) +
+		sizeZ(c.VenueLagNs) + sizeZ(c.BidPriceChange) + sizeZ(c.BidSizeChange) +
+		sizeZ(c.AskPriceChange) + sizeZ(c.AskSizeChange)
+	ms := sizeMsg(cs) // ServerMessage.compact_quote = 11
+	dst = appendLen(dst, 1, ms)
+	dst = appendLen(dst, 11, cs)
+	dst = appendU(dst, 1, uint64(c.Handle))
+	dst = appendU(dst, 2, c.Seq)
+	dst = appendU(dst, 3, c.SeqStep)
+	dst = appendZ(dst, 4, c.IngestTimeStepNs)
+	dst = appendZ(dst, 5, c.VenueLagNs)
+	dst = appendZ(dst, 6, c.BidPriceChange)
+	dst = appendZ(dst, 7, c.BidSizeChange)
+	dst = appendZ(dst, 8, c.AskPriceChange)
+	return appendZ(dst, 9, c.AskSizeChange)
+}
+
+// sizeZ and appendZ write sint64 fields (zigzag varints).
+func sizeZ(v int64) int { return sizeU(protowire.EncodeZigZag(v)) }
+
+func appendZ(b []byte, num byte, v int64) []byte { return appendU(b, num, protowire.EncodeZigZag(v)) }

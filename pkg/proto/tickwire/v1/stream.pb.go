@@ -400,7 +400,11 @@ type Subscribe struct {
 	// Positions to resume from, per stream, after a reconnect: for each stream named here the
 	// server sends the deltas after the position instead of a snapshot when it still has them, or
 	// a snapshot with reason HISTORY_GONE when it does not.
-	Resume        []*StreamPosition `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
+	Resume []*StreamPosition `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
+	// Quote streams opened by this Subscribe send their deltas as CompactQuote (about 20 bytes
+	// instead of about 60) whenever the client holds the update they are relative to; otherwise,
+	// and on the JSON subprotocol, as Delta. See docs/PROTOCOL.md, "Compact quotes".
+	CompactQuotes bool `protobuf:"varint,5,opt,name=compact_quotes,json=compactQuotes,proto3" json:"compact_quotes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -461,6 +465,13 @@ func (x *Subscribe) GetResume() []*StreamPosition {
 		return x.Resume
 	}
 	return nil
+}
+
+func (x *Subscribe) GetCompactQuotes() bool {
+	if x != nil {
+		return x.CompactQuotes
+	}
+	return false
 }
 
 // StreamPosition is a client's position on one stream: the seq of the last snapshot or delta it
@@ -792,6 +803,7 @@ type ServerMessage struct {
 	//	*ServerMessage_Error
 	//	*ServerMessage_ReplayStatus
 	//	*ServerMessage_InstrumentUpdate
+	//	*ServerMessage_CompactQuote
 	Kind          isServerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -924,6 +936,15 @@ func (x *ServerMessage) GetInstrumentUpdate() *InstrumentUpdate {
 	return nil
 }
 
+func (x *ServerMessage) GetCompactQuote() *CompactQuote {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_CompactQuote); ok {
+			return x.CompactQuote
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Kind interface {
 	isServerMessage_Kind()
 }
@@ -969,6 +990,11 @@ type ServerMessage_InstrumentUpdate struct {
 	InstrumentUpdate *InstrumentUpdate `protobuf:"bytes,10,opt,name=instrument_update,json=instrumentUpdate,proto3,oneof"`
 }
 
+type ServerMessage_CompactQuote struct {
+	// Only to a quote stream subscribed with compact_quotes.
+	CompactQuote *CompactQuote `protobuf:"bytes,11,opt,name=compact_quote,json=compactQuote,proto3,oneof"`
+}
+
 func (*ServerMessage_Snapshot) isServerMessage_Kind() {}
 
 func (*ServerMessage_Delta) isServerMessage_Kind() {}
@@ -989,6 +1015,128 @@ func (*ServerMessage_ReplayStatus) isServerMessage_Kind() {}
 
 func (*ServerMessage_InstrumentUpdate) isServerMessage_Kind() {}
 
+func (*ServerMessage_CompactQuote) isServerMessage_Kind() {}
+
+// CompactQuote is a quote delta written relative to what the client holds on the stream: the
+// quote and the ingest time of the last snapshot or delta it applied there (Snapshot.
+// last_ingest_time_ns for a snapshot). It stands for the Delta with
+//
+//	handle = handle, seq = seq, prev_seq = seq - seq_step, epoch = the stream's epoch,
+//	ingest_time_ns = held ingest time + ingest_time_step_ns,
+//	venue_time_ns = ingest_time_ns - venue_lag_ns,
+//	quote = held quote + the four changes,
+//
+// and follows on under the same rule as that Delta (prev_seq <= position < seq). The feed sends
+// one only to a client that received the stream's last update from this feed (a snapshot or a
+// Delta), so the client's base is the feed's. Numbers a field leaves out are 0, as always.
+type CompactQuote struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Handle           uint32                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Seq              uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	SeqStep          uint64                 `protobuf:"varint,3,opt,name=seq_step,json=seqStep,proto3" json:"seq_step,omitempty"`
+	IngestTimeStepNs int64                  `protobuf:"zigzag64,4,opt,name=ingest_time_step_ns,json=ingestTimeStepNs,proto3" json:"ingest_time_step_ns,omitempty"`
+	VenueLagNs       int64                  `protobuf:"zigzag64,5,opt,name=venue_lag_ns,json=venueLagNs,proto3" json:"venue_lag_ns,omitempty"`
+	BidPriceChange   int64                  `protobuf:"zigzag64,6,opt,name=bid_price_change,json=bidPriceChange,proto3" json:"bid_price_change,omitempty"`
+	BidSizeChange    int64                  `protobuf:"zigzag64,7,opt,name=bid_size_change,json=bidSizeChange,proto3" json:"bid_size_change,omitempty"`
+	AskPriceChange   int64                  `protobuf:"zigzag64,8,opt,name=ask_price_change,json=askPriceChange,proto3" json:"ask_price_change,omitempty"`
+	AskSizeChange    int64                  `protobuf:"zigzag64,9,opt,name=ask_size_change,json=askSizeChange,proto3" json:"ask_size_change,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CompactQuote) Reset() {
+	*x = CompactQuote{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactQuote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactQuote) ProtoMessage() {}
+
+func (x *CompactQuote) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactQuote.ProtoReflect.Descriptor instead.
+func (*CompactQuote) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CompactQuote) GetHandle() uint32 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetSeqStep() uint64 {
+	if x != nil {
+		return x.SeqStep
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetIngestTimeStepNs() int64 {
+	if x != nil {
+		return x.IngestTimeStepNs
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetVenueLagNs() int64 {
+	if x != nil {
+		return x.VenueLagNs
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetBidPriceChange() int64 {
+	if x != nil {
+		return x.BidPriceChange
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetBidSizeChange() int64 {
+	if x != nil {
+		return x.BidSizeChange
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetAskPriceChange() int64 {
+	if x != nil {
+		return x.AskPriceChange
+	}
+	return 0
+}
+
+func (x *CompactQuote) GetAskSizeChange() int64 {
+	if x != nil {
+		return x.AskSizeChange
+	}
+	return 0
+}
+
 // InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
 // a close), in order with the instrument's snapshots and deltas. Sent to every connection
 // holding any channel of the instrument, whenever the data differs from what Subscribed (or the
@@ -1003,7 +1151,7 @@ type InstrumentUpdate struct {
 
 func (x *InstrumentUpdate) Reset() {
 	*x = InstrumentUpdate{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1163,7 @@ func (x *InstrumentUpdate) String() string {
 func (*InstrumentUpdate) ProtoMessage() {}
 
 func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1176,7 @@ func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentUpdate.ProtoReflect.Descriptor instead.
 func (*InstrumentUpdate) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InstrumentUpdate) GetHandle() uint32 {
@@ -1070,7 +1218,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1230,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1243,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Subscribed) GetRequestId() uint32 {
@@ -1166,7 +1314,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1326,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1339,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Unsubscribed) GetRequestId() uint32 {
@@ -1226,6 +1374,9 @@ type Snapshot struct {
 	// Book channel: checksum of the top levels (docs/PROTOCOL.md); 0 for other channels.
 	Checksum uint32         `protobuf:"varint,5,opt,name=checksum,proto3" json:"checksum,omitempty"`
 	Reason   SnapshotReason `protobuf:"varint,6,opt,name=reason,proto3,enum=tickwire.v1.SnapshotReason" json:"reason,omitempty"`
+	// Ingest time of the stream's latest delta (the one the next delta's prev_seq names), Unix
+	// nanoseconds; 0 when this feed has none in the epoch. CompactQuote times count from it.
+	LastIngestTimeNs int64 `protobuf:"varint,7,opt,name=last_ingest_time_ns,json=lastIngestTimeNs,proto3" json:"last_ingest_time_ns,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Snapshot_Quote
@@ -1240,7 +1391,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1403,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1416,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Snapshot) GetHandle() uint32 {
@@ -1308,6 +1459,13 @@ func (x *Snapshot) GetReason() SnapshotReason {
 		return x.Reason
 	}
 	return SnapshotReason_SNAPSHOT_REASON_UNSPECIFIED
+}
+
+func (x *Snapshot) GetLastIngestTimeNs() int64 {
+	if x != nil {
+		return x.LastIngestTimeNs
+	}
+	return 0
 }
 
 func (x *Snapshot) GetBody() isSnapshot_Body {
@@ -1424,7 +1582,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1594,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1607,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Delta) GetHandle() uint32 {
@@ -1600,7 +1758,7 @@ type BookLevels struct {
 
 func (x *BookLevels) Reset() {
 	*x = BookLevels{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1770,7 @@ func (x *BookLevels) String() string {
 func (*BookLevels) ProtoMessage() {}
 
 func (x *BookLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1783,7 @@ func (x *BookLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookLevels.ProtoReflect.Descriptor instead.
 func (*BookLevels) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BookLevels) GetDepth() uint32 {
@@ -1659,7 +1817,7 @@ type TradeList struct {
 
 func (x *TradeList) Reset() {
 	*x = TradeList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1829,7 @@ func (x *TradeList) String() string {
 func (*TradeList) ProtoMessage() {}
 
 func (x *TradeList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1842,7 @@ func (x *TradeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeList.ProtoReflect.Descriptor instead.
 func (*TradeList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TradeList) GetTrades() []*TradeRecord {
@@ -1706,7 +1864,7 @@ type TradeRecord struct {
 
 func (x *TradeRecord) Reset() {
 	*x = TradeRecord{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1876,7 @@ func (x *TradeRecord) String() string {
 func (*TradeRecord) ProtoMessage() {}
 
 func (x *TradeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1889,7 @@ func (x *TradeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeRecord.ProtoReflect.Descriptor instead.
 func (*TradeRecord) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TradeRecord) GetTrade() *Trade {
@@ -1775,7 +1933,7 @@ type Candle struct {
 
 func (x *Candle) Reset() {
 	*x = Candle{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1945,7 @@ func (x *Candle) String() string {
 func (*Candle) ProtoMessage() {}
 
 func (x *Candle) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1958,7 @@ func (x *Candle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candle.ProtoReflect.Descriptor instead.
 func (*Candle) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Candle) GetIntervalS() uint32 {
@@ -1870,7 +2028,7 @@ type CandleList struct {
 
 func (x *CandleList) Reset() {
 	*x = CandleList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2040,7 @@ func (x *CandleList) String() string {
 func (*CandleList) ProtoMessage() {}
 
 func (x *CandleList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2053,7 @@ func (x *CandleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandleList.ProtoReflect.Descriptor instead.
 func (*CandleList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CandleList) GetCandles() []*Candle {
@@ -1924,7 +2082,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2094,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2107,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Stats) GetSessionStartS() int64 {
@@ -2019,7 +2177,7 @@ type InstrumentList struct {
 
 func (x *InstrumentList) Reset() {
 	*x = InstrumentList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2189,7 @@ func (x *InstrumentList) String() string {
 func (*InstrumentList) ProtoMessage() {}
 
 func (x *InstrumentList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2202,7 @@ func (x *InstrumentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentList.ProtoReflect.Descriptor instead.
 func (*InstrumentList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InstrumentList) GetRequestId() uint32 {
@@ -2071,7 +2229,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2241,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2254,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Heartbeat) GetTimeNs() int64 {
@@ -2117,7 +2275,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2287,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2300,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Pong) GetRequestId() uint32 {
@@ -2172,7 +2330,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2342,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2355,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Error) GetRequestId() uint32 {
@@ -2242,12 +2400,13 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x10list_instruments\x18\r \x01(\v2\x1c.tickwire.v1.ListInstrumentsH\x00R\x0flistInstruments\x12'\n" +
 	"\x04ping\x18\x0e \x01(\v2\x11.tickwire.v1.PingH\x00R\x04ping\x12C\n" +
 	"\x0ereplay_control\x18\x0f \x01(\v2\x1a.tickwire.v1.ReplayControlH\x00R\rreplayControlB\t\n" +
-	"\acommand\"\xaa\x01\n" +
+	"\acommand\"\xd1\x01\n" +
 	"\tSubscribe\x12 \n" +
 	"\vinstruments\x18\x01 \x03(\tR\vinstruments\x120\n" +
 	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\x12\x14\n" +
 	"\x05depth\x18\x03 \x01(\rR\x05depth\x123\n" +
-	"\x06resume\x18\x04 \x03(\v2\x1b.tickwire.v1.StreamPositionR\x06resume\"\x88\x01\n" +
+	"\x06resume\x18\x04 \x03(\v2\x1b.tickwire.v1.StreamPositionR\x06resume\x12%\n" +
+	"\x0ecompact_quotes\x18\x05 \x01(\bR\rcompactQuotes\"\x88\x01\n" +
 	"\x0eStreamPosition\x12\x1e\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\tR\n" +
@@ -2269,7 +2428,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vServerFrame\x126\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1a.tickwire.v1.ServerMessageR\bmessages\x12 \n" +
 	"\fsend_time_ns\x18\x02 \x01(\x03R\n" +
-	"sendTimeNs\"\xd9\x04\n" +
+	"sendTimeNs\"\x9b\x05\n" +
 	"\rServerMessage\x123\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x15.tickwire.v1.SnapshotH\x00R\bsnapshot\x12*\n" +
 	"\x05delta\x18\x02 \x01(\v2\x12.tickwire.v1.DeltaH\x00R\x05delta\x129\n" +
@@ -2283,8 +2442,20 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x05error\x18\b \x01(\v2\x12.tickwire.v1.ErrorH\x00R\x05error\x12@\n" +
 	"\rreplay_status\x18\t \x01(\v2\x19.tickwire.v1.ReplayStatusH\x00R\freplayStatus\x12L\n" +
 	"\x11instrument_update\x18\n" +
-	" \x01(\v2\x1d.tickwire.v1.InstrumentUpdateH\x00R\x10instrumentUpdateB\x06\n" +
-	"\x04kind\"[\n" +
+	" \x01(\v2\x1d.tickwire.v1.InstrumentUpdateH\x00R\x10instrumentUpdate\x12@\n" +
+	"\rcompact_quote\x18\v \x01(\v2\x19.tickwire.v1.CompactQuoteH\x00R\fcompactQuoteB\x06\n" +
+	"\x04kind\"\xc8\x02\n" +
+	"\fCompactQuote\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x19\n" +
+	"\bseq_step\x18\x03 \x01(\x04R\aseqStep\x12-\n" +
+	"\x13ingest_time_step_ns\x18\x04 \x01(\x12R\x10ingestTimeStepNs\x12 \n" +
+	"\fvenue_lag_ns\x18\x05 \x01(\x12R\n" +
+	"venueLagNs\x12(\n" +
+	"\x10bid_price_change\x18\x06 \x01(\x12R\x0ebidPriceChange\x12&\n" +
+	"\x0fbid_size_change\x18\a \x01(\x12R\rbidSizeChange\x12(\n" +
+	"\x10ask_price_change\x18\b \x01(\x12R\x0easkPriceChange\x12&\n" +
+	"\x0fask_size_change\x18\t \x01(\x12R\raskSizeChange\"[\n" +
 	"\x10InstrumentUpdate\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12/\n" +
 	"\x04info\x18\x02 \x01(\v2\x1b.tickwire.v1.InstrumentInfoR\x04info\"\xb8\x02\n" +
@@ -2303,14 +2474,15 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x12\x16\n" +
 	"\x06handle\x18\x02 \x01(\rR\x06handle\x120\n" +
-	"\bchannels\x18\x03 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"\xc1\x03\n" +
+	"\bchannels\x18\x03 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"\xf0\x03\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12.\n" +
 	"\achannel\x18\x02 \x01(\x0e2\x14.tickwire.v1.ChannelR\achannel\x12\x14\n" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x1a\n" +
 	"\bchecksum\x18\x05 \x01(\rR\bchecksum\x123\n" +
-	"\x06reason\x18\x06 \x01(\x0e2\x1b.tickwire.v1.SnapshotReasonR\x06reason\x12*\n" +
+	"\x06reason\x18\x06 \x01(\x0e2\x1b.tickwire.v1.SnapshotReasonR\x06reason\x12-\n" +
+	"\x13last_ingest_time_ns\x18\a \x01(\x03R\x10lastIngestTimeNs\x12*\n" +
 	"\x05quote\x18\n" +
 	" \x01(\v2\x12.tickwire.v1.QuoteH\x00R\x05quote\x12-\n" +
 	"\x04book\x18\v \x01(\v2\x17.tickwire.v1.BookLevelsH\x00R\x04book\x120\n" +
@@ -2424,7 +2596,7 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_tickwire_v1_stream_proto_goTypes = []any{
 	(Channel)(0),             // 0: tickwire.v1.Channel
 	(SnapshotReason)(0),      // 1: tickwire.v1.SnapshotReason
@@ -2438,27 +2610,28 @@ var file_tickwire_v1_stream_proto_goTypes = []any{
 	(*Ping)(nil),             // 9: tickwire.v1.Ping
 	(*ServerFrame)(nil),      // 10: tickwire.v1.ServerFrame
 	(*ServerMessage)(nil),    // 11: tickwire.v1.ServerMessage
-	(*InstrumentUpdate)(nil), // 12: tickwire.v1.InstrumentUpdate
-	(*Subscribed)(nil),       // 13: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),     // 14: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),         // 15: tickwire.v1.Snapshot
-	(*Delta)(nil),            // 16: tickwire.v1.Delta
-	(*BookLevels)(nil),       // 17: tickwire.v1.BookLevels
-	(*TradeList)(nil),        // 18: tickwire.v1.TradeList
-	(*TradeRecord)(nil),      // 19: tickwire.v1.TradeRecord
-	(*Candle)(nil),           // 20: tickwire.v1.Candle
-	(*CandleList)(nil),       // 21: tickwire.v1.CandleList
-	(*Stats)(nil),            // 22: tickwire.v1.Stats
-	(*InstrumentList)(nil),   // 23: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),        // 24: tickwire.v1.Heartbeat
-	(*Pong)(nil),             // 25: tickwire.v1.Pong
-	(*Error)(nil),            // 26: tickwire.v1.Error
-	(*ReplayControl)(nil),    // 27: tickwire.v1.ReplayControl
-	(*ReplayStatus)(nil),     // 28: tickwire.v1.ReplayStatus
-	(*InstrumentInfo)(nil),   // 29: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),            // 30: tickwire.v1.Quote
-	(*Trade)(nil),            // 31: tickwire.v1.Trade
-	(*Level)(nil),            // 32: tickwire.v1.Level
+	(*CompactQuote)(nil),     // 12: tickwire.v1.CompactQuote
+	(*InstrumentUpdate)(nil), // 13: tickwire.v1.InstrumentUpdate
+	(*Subscribed)(nil),       // 14: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),     // 15: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),         // 16: tickwire.v1.Snapshot
+	(*Delta)(nil),            // 17: tickwire.v1.Delta
+	(*BookLevels)(nil),       // 18: tickwire.v1.BookLevels
+	(*TradeList)(nil),        // 19: tickwire.v1.TradeList
+	(*TradeRecord)(nil),      // 20: tickwire.v1.TradeRecord
+	(*Candle)(nil),           // 21: tickwire.v1.Candle
+	(*CandleList)(nil),       // 22: tickwire.v1.CandleList
+	(*Stats)(nil),            // 23: tickwire.v1.Stats
+	(*InstrumentList)(nil),   // 24: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),        // 25: tickwire.v1.Heartbeat
+	(*Pong)(nil),             // 26: tickwire.v1.Pong
+	(*Error)(nil),            // 27: tickwire.v1.Error
+	(*ReplayControl)(nil),    // 28: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),     // 29: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),   // 30: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),            // 31: tickwire.v1.Quote
+	(*Trade)(nil),            // 32: tickwire.v1.Trade
+	(*Level)(nil),            // 33: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	4,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
@@ -2466,52 +2639,53 @@ var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	7,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
 	8,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
 	9,  // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	27, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	28, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
 	0,  // 6: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
 	5,  // 7: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
 	0,  // 8: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
 	0,  // 9: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
 	0,  // 10: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
 	11, // 11: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	15, // 12: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	16, // 13: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	13, // 14: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	14, // 15: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	23, // 16: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	24, // 17: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	25, // 18: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	26, // 19: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	28, // 20: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
-	12, // 21: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
-	29, // 22: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
-	29, // 23: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
-	0,  // 24: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 25: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
-	0,  // 26: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 27: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	1,  // 28: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	30, // 29: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	17, // 30: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	18, // 31: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	21, // 32: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	22, // 33: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	30, // 34: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	17, // 35: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	31, // 36: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	21, // 37: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	22, // 38: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	32, // 39: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	32, // 40: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	19, // 41: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	31, // 42: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	20, // 43: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	29, // 44: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	2,  // 45: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	16, // 12: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	17, // 13: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	14, // 14: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	15, // 15: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	24, // 16: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	25, // 17: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	26, // 18: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	27, // 19: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	29, // 20: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	13, // 21: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
+	12, // 22: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
+	30, // 23: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
+	30, // 24: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	0,  // 25: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 26: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
+	0,  // 27: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 28: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
+	1,  // 29: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	31, // 30: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	18, // 31: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	19, // 32: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	22, // 33: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	23, // 34: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	31, // 35: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	18, // 36: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	32, // 37: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	22, // 38: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	23, // 39: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	33, // 40: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	33, // 41: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	20, // 42: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	32, // 43: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	21, // 44: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	30, // 45: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	2,  // 46: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_stream_proto_init() }
@@ -2540,15 +2714,16 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ServerMessage_Error)(nil),
 		(*ServerMessage_ReplayStatus)(nil),
 		(*ServerMessage_InstrumentUpdate)(nil),
+		(*ServerMessage_CompactQuote)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[12].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[13].OneofWrappers = []any{
 		(*Snapshot_Quote)(nil),
 		(*Snapshot_Book)(nil),
 		(*Snapshot_Trades)(nil),
 		(*Snapshot_Candles)(nil),
 		(*Snapshot_Stats)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[13].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[14].OneofWrappers = []any{
 		(*Delta_Quote)(nil),
 		(*Delta_Book)(nil),
 		(*Delta_Trade)(nil),
@@ -2561,7 +2736,7 @@ func file_tickwire_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

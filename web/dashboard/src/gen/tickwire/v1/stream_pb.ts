@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/stream.proto.
  */
 export const file_tickwire_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIr4CCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIAEIJCgdjb21tYW5kIoQBCglTdWJzY3JpYmUSEwoLaW5zdHJ1bWVudHMYASADKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAMgASgNEisKBnJlc3VtZRgEIAMoCzIbLnRpY2t3aXJlLnYxLlN0cmVhbVBvc2l0aW9uImcKDlN0cmVhbVBvc2l0aW9uEhIKCmluc3RydW1lbnQYASABKAkSJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEIkoKC1Vuc3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJECgZSZXN5bmMSEgoKaW5zdHJ1bWVudBgBIAEoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiEQoPTGlzdEluc3RydW1lbnRzIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiUQoLU2VydmVyRnJhbWUSLAoIbWVzc2FnZXMYASADKAsyGi50aWNrd2lyZS52MS5TZXJ2ZXJNZXNzYWdlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyLmAwoNU2VydmVyTWVzc2FnZRIpCghzbmFwc2hvdBgBIAEoCzIVLnRpY2t3aXJlLnYxLlNuYXBzaG90SAASIwoFZGVsdGEYAiABKAsyEi50aWNrd2lyZS52MS5EZWx0YUgAEi0KCnN1YnNjcmliZWQYAyABKAsyFy50aWNrd2lyZS52MS5TdWJzY3JpYmVkSAASMQoMdW5zdWJzY3JpYmVkGAQgASgLMhkudGlja3dpcmUudjEuVW5zdWJzY3JpYmVkSAASNgoPaW5zdHJ1bWVudF9saXN0GAUgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudExpc3RIABIrCgloZWFydGJlYXQYBiABKAsyFi50aWNrd2lyZS52MS5IZWFydGJlYXRIABIhCgRwb25nGAcgASgLMhEudGlja3dpcmUudjEuUG9uZ0gAEiMKBWVycm9yGAggASgLMhIudGlja3dpcmUudjEuRXJyb3JIABIyCg1yZXBsYXlfc3RhdHVzGAkgASgLMhkudGlja3dpcmUudjEuUmVwbGF5U3RhdHVzSAASOgoRaW5zdHJ1bWVudF91cGRhdGUYCiABKAsyHS50aWNrd2lyZS52MS5JbnN0cnVtZW50VXBkYXRlSABCBgoEa2luZCJNChBJbnN0cnVtZW50VXBkYXRlEg4KBmhhbmRsZRgBIAEoDRIpCgRpbmZvGAIgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8i6AEKClN1YnNjcmliZWQSEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZoYW5kbGUYAiABKA0SKQoEaW5mbxgDIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvEiYKCGNoYW5uZWxzGAQgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgFIAEoDRIVCg10cmFkZV9oaXN0b3J5GAYgASgNEhYKDmNhbmRsZV9oaXN0b3J5GAcgASgNEiUKB3Jlc3VtZWQYCCADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIloKDFVuc3Vic2NyaWJlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBmhhbmRsZRgCIAEoDRImCghjaGFubmVscxgDIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwi7QIKCFNuYXBzaG90Eg4KBmhhbmRsZRgBIAEoDRIlCgdjaGFubmVsGAIgASgOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVlcG9jaBgDIAEoBBILCgNzZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SKwoGcmVhc29uGAYgASgOMhsudGlja3dpcmUudjEuU25hcHNob3RSZWFzb24SIwoFcXVvdGUYCiABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEicKBGJvb2sYCyABKAsyFy50aWNrd2lyZS52MS5Cb29rTGV2ZWxzSAASKAoGdHJhZGVzGAwgASgLMhYudGlja3dpcmUudjEuVHJhZGVMaXN0SAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSLSAgoFRGVsdGESDgoGaGFuZGxlGAEgASgNEg0KBWVwb2NoGAIgASgEEgsKA3NlcRgDIAEoBBIQCghwcmV2X3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIVCg12ZW51ZV90aW1lX25zGAYgASgDEhYKDmluZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEiMKBXRyYWRlGAwgASgLMhIudGlja3dpcmUudjEuVHJhZGVIABIqCgdjYW5kbGVzGA0gASgLMhcudGlja3dpcmUudjEuQ2FuZGxlTGlzdEgAEiMKBXN0YXRzGA4gASgLMhIudGlja3dpcmUudjEuU3RhdHNIAEIGCgRib2R5Il8KCkJvb2tMZXZlbHMSDQoFZGVwdGgYASABKA0SIAoEYmlkcxgCIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsEiAKBGFza3MYAyADKAsyEi50aWNrd2lyZS52MS5MZXZlbCI1CglUcmFkZUxpc3QSKAoGdHJhZGVzGAEgAygLMhgudGlja3dpcmUudjEuVHJhZGVSZWNvcmQiVAoLVHJhZGVSZWNvcmQSIQoFdHJhZGUYASABKAsyEi50aWNrd2lyZS52MS5UcmFkZRILCgNzZXEYAiABKAQSFQoNdmVudWVfdGltZV9ucxgDIAEoAyKKAQoGQ2FuZGxlEhIKCmludGVydmFsX3MYASABKA0SDwoHc3RhcnRfcxgCIAEoAxIMCgRvcGVuGAMgASgDEgwKBGhpZ2gYBCABKAMSCwoDbG93GAUgASgDEg0KBWNsb3NlGAYgASgDEg4KBnZvbHVtZRgHIAEoAxITCgt0cmFkZV9jb3VudBgIIAEoDSIyCgpDYW5kbGVMaXN0EiQKB2NhbmRsZXMYASADKAsyEy50aWNrd2lyZS52MS5DYW5kbGUiigEKBVN0YXRzEhcKD3Nlc3Npb25fc3RhcnRfcxgBIAEoAxIMCgRvcGVuGAIgASgDEgwKBGhpZ2gYAyABKAMSCwoDbG93GAQgASgDEgwKBGxhc3QYBSABKAMSDgoGdm9sdW1lGAYgASgDEgwKBHZ3YXAYByABKAMSEwoLdHJhZGVfY291bnQYCCABKAQiVgoOSW5zdHJ1bWVudExpc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIwCgtpbnN0cnVtZW50cxgCIAMoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIhwKCUhlYXJ0YmVhdBIPCgd0aW1lX25zGAEgASgDIikKBFBvbmcSEgoKcmVxdWVzdF9pZBgBIAEoDRINCgVub25jZRgCIAEoBCJmCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEiQKBGNvZGUYAiABKA4yFi50aWNrd2lyZS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgDIAEoCRISCgppbnN0cnVtZW50GAQgASgJKoMBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABIRCg1DSEFOTkVMX1FVT1RFEAESEAoMQ0hBTk5FTF9CT09LEAISEgoOQ0hBTk5FTF9UUkFERVMQAxITCg9DSEFOTkVMX0NBTkRMRVMQBBIRCg1DSEFOTkVMX1NUQVRTEAUqzAEKDlNuYXBzaG90UmVhc29uEh8KG1NOQVBTSE9UX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVNOQVBTSE9UX1JFQVNPTl9TVUJTQ1JJQkUQARIaChZTTkFQU0hPVF9SRUFTT05fUkVTWU5DEAISHQoZU05BUFNIT1RfUkVBU09OX0NPTkZMQVRFRBADEh0KGVNOQVBTSE9UX1JFQVNPTl9ORVdfRVBPQ0gQBBIgChxTTkFQU0hPVF9SRUFTT05fSElTVE9SWV9HT05FEAUqngIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGAoURVJST1JfQ09ERV9NQUxGT1JNRUQQARIhCh1FUlJPUl9DT0RFX1VOS05PV05fSU5TVFJVTUVOVBACEh4KGkVSUk9SX0NPREVfVU5LTk9XTl9DSEFOTkVMEAMSJQohRVJST1JfQ09ERV9UT09fTUFOWV9TVUJTQ1JJUFRJT05TEAQSGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQBRIdChlFUlJPUl9DT0RFX05PVF9TVUJTQ1JJQkVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHEhkKFUVSUk9SX0NPREVfTk9UX1JFUExBWRAIQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw", [file_tickwire_v1_market, file_tickwire_v1_replay]);
+  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIr4CCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIAEIJCgdjb21tYW5kIpwBCglTdWJzY3JpYmUSEwoLaW5zdHJ1bWVudHMYASADKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAMgASgNEisKBnJlc3VtZRgEIAMoCzIbLnRpY2t3aXJlLnYxLlN0cmVhbVBvc2l0aW9uEhYKDmNvbXBhY3RfcXVvdGVzGAUgASgIImcKDlN0cmVhbVBvc2l0aW9uEhIKCmluc3RydW1lbnQYASABKAkSJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEIkoKC1Vuc3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJECgZSZXN5bmMSEgoKaW5zdHJ1bWVudBgBIAEoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiEQoPTGlzdEluc3RydW1lbnRzIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiUQoLU2VydmVyRnJhbWUSLAoIbWVzc2FnZXMYASADKAsyGi50aWNrd2lyZS52MS5TZXJ2ZXJNZXNzYWdlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyKaBAoNU2VydmVyTWVzc2FnZRIpCghzbmFwc2hvdBgBIAEoCzIVLnRpY2t3aXJlLnYxLlNuYXBzaG90SAASIwoFZGVsdGEYAiABKAsyEi50aWNrd2lyZS52MS5EZWx0YUgAEi0KCnN1YnNjcmliZWQYAyABKAsyFy50aWNrd2lyZS52MS5TdWJzY3JpYmVkSAASMQoMdW5zdWJzY3JpYmVkGAQgASgLMhkudGlja3dpcmUudjEuVW5zdWJzY3JpYmVkSAASNgoPaW5zdHJ1bWVudF9saXN0GAUgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudExpc3RIABIrCgloZWFydGJlYXQYBiABKAsyFi50aWNrd2lyZS52MS5IZWFydGJlYXRIABIhCgRwb25nGAcgASgLMhEudGlja3dpcmUudjEuUG9uZ0gAEiMKBWVycm9yGAggASgLMhIudGlja3dpcmUudjEuRXJyb3JIABIyCg1yZXBsYXlfc3RhdHVzGAkgASgLMhkudGlja3dpcmUudjEuUmVwbGF5U3RhdHVzSAASOgoRaW5zdHJ1bWVudF91cGRhdGUYCiABKAsyHS50aWNrd2lyZS52MS5JbnN0cnVtZW50VXBkYXRlSAASMgoNY29tcGFjdF9xdW90ZRgLIAEoCzIZLnRpY2t3aXJlLnYxLkNvbXBhY3RRdW90ZUgAQgYKBGtpbmQi1gEKDENvbXBhY3RRdW90ZRIOCgZoYW5kbGUYASABKA0SCwoDc2VxGAIgASgEEhAKCHNlcV9zdGVwGAMgASgEEhsKE2luZ2VzdF90aW1lX3N0ZXBfbnMYBCABKBISFAoMdmVudWVfbGFnX25zGAUgASgSEhgKEGJpZF9wcmljZV9jaGFuZ2UYBiABKBISFwoPYmlkX3NpemVfY2hhbmdlGAcgASgSEhgKEGFza19wcmljZV9jaGFuZ2UYCCABKBISFwoPYXNrX3NpemVfY2hhbmdlGAkgASgSIk0KEEluc3RydW1lbnRVcGRhdGUSDgoGaGFuZGxlGAEgASgNEikKBGluZm8YAiABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyLoAQoKU3Vic2NyaWJlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBmhhbmRsZRgCIAEoDRIpCgRpbmZvGAMgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8SJgoIY2hhbm5lbHMYBCADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAUgASgNEhUKDXRyYWRlX2hpc3RvcnkYBiABKA0SFgoOY2FuZGxlX2hpc3RvcnkYByABKA0SJQoHcmVzdW1lZBgIIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiWgoMVW5zdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEiYKCGNoYW5uZWxzGAMgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCKKAwoIU25hcHNob3QSDgoGaGFuZGxlGAEgASgNEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIrCgZyZWFzb24YBiABKA4yGy50aWNrd2lyZS52MS5TbmFwc2hvdFJlYXNvbhIbChNsYXN0X2luZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEigKBnRyYWRlcxgMIAEoCzIWLnRpY2t3aXJlLnYxLlRyYWRlTGlzdEgAEioKB2NhbmRsZXMYDSABKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0SAASIwoFc3RhdHMYDiABKAsyEi50aWNrd2lyZS52MS5TdGF0c0gAQgYKBGJvZHki0gIKBURlbHRhEg4KBmhhbmRsZRgBIAEoDRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSEAoIcHJldl9zZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SFQoNdmVudWVfdGltZV9ucxgGIAEoAxIWCg5pbmdlc3RfdGltZV9ucxgHIAEoAxIjCgVxdW90ZRgKIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlSAASJwoEYm9vaxgLIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tMZXZlbHNIABIjCgV0cmFkZRgMIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSJfCgpCb29rTGV2ZWxzEg0KBWRlcHRoGAEgASgNEiAKBGJpZHMYAiADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIgCgRhc2tzGAMgAygLMhIudGlja3dpcmUudjEuTGV2ZWwiNQoJVHJhZGVMaXN0EigKBnRyYWRlcxgBIAMoCzIYLnRpY2t3aXJlLnYxLlRyYWRlUmVjb3JkIlQKC1RyYWRlUmVjb3JkEiEKBXRyYWRlGAEgASgLMhIudGlja3dpcmUudjEuVHJhZGUSCwoDc2VxGAIgASgEEhUKDXZlbnVlX3RpbWVfbnMYAyABKAMiigEKBkNhbmRsZRISCgppbnRlcnZhbF9zGAEgASgNEg8KB3N0YXJ0X3MYAiABKAMSDAoEb3BlbhgDIAEoAxIMCgRoaWdoGAQgASgDEgsKA2xvdxgFIAEoAxINCgVjbG9zZRgGIAEoAxIOCgZ2b2x1bWUYByABKAMSEwoLdHJhZGVfY291bnQYCCABKA0iMgoKQ2FuZGxlTGlzdBIkCgdjYW5kbGVzGAEgAygLMhMudGlja3dpcmUudjEuQ2FuZGxlIooBCgVTdGF0cxIXCg9zZXNzaW9uX3N0YXJ0X3MYASABKAMSDAoEb3BlbhgCIAEoAxIMCgRoaWdoGAMgASgDEgsKA2xvdxgEIAEoAxIMCgRsYXN0GAUgASgDEg4KBnZvbHVtZRgGIAEoAxIMCgR2d2FwGAcgASgDEhMKC3RyYWRlX2NvdW50GAggASgEIlYKDkluc3RydW1lbnRMaXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoLaW5zdHJ1bWVudHMYAiADKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyIcCglIZWFydGJlYXQSDwoHdGltZV9ucxgBIAEoAyIpCgRQb25nEhIKCnJlcXVlc3RfaWQYASABKA0SDQoFbm9uY2UYAiABKAQiZgoFRXJyb3ISEgoKcmVxdWVzdF9pZBgBIAEoDRIkCgRjb2RlGAIgASgOMhYudGlja3dpcmUudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAyABKAkSEgoKaW5zdHJ1bWVudBgEIAEoCSqDAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEQoNQ0hBTk5FTF9RVU9URRABEhAKDENIQU5ORUxfQk9PSxACEhIKDkNIQU5ORUxfVFJBREVTEAMSEwoPQ0hBTk5FTF9DQU5ETEVTEAQSEQoNQ0hBTk5FTF9TVEFUUxAFKswBCg5TbmFwc2hvdFJlYXNvbhIfChtTTkFQU0hPVF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTTkFQU0hPVF9SRUFTT05fU1VCU0NSSUJFEAESGgoWU05BUFNIT1RfUkVBU09OX1JFU1lOQxACEh0KGVNOQVBTSE9UX1JFQVNPTl9DT05GTEFURUQQAxIdChlTTkFQU0hPVF9SRUFTT05fTkVXX0VQT0NIEAQSIAocU05BUFNIT1RfUkVBU09OX0hJU1RPUllfR09ORRAFKp4CCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhgKFEVSUk9SX0NPREVfTUFMRk9STUVEEAESIQodRVJST1JfQ09ERV9VTktOT1dOX0lOU1RSVU1FTlQQAhIeChpFUlJPUl9DT0RFX1VOS05PV05fQ0hBTk5FTBADEiUKIUVSUk9SX0NPREVfVE9PX01BTllfU1VCU0NSSVBUSU9OUxAEEhsKF0VSUk9SX0NPREVfUkFURV9MSU1JVEVEEAUSHQoZRVJST1JfQ09ERV9OT1RfU1VCU0NSSUJFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQBxIZChVFUlJPUl9DT0RFX05PVF9SRVBMQVkQCEI/Wj1naXRodWIuY29tL3RpY2t3aXJlL3RpY2t3aXJlL3BrZy9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM", [file_tickwire_v1_market, file_tickwire_v1_replay]);
 
 /**
  * ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -116,6 +116,15 @@ export type Subscribe = Message<"tickwire.v1.Subscribe"> & {
    * @generated from field: repeated tickwire.v1.StreamPosition resume = 4;
    */
   resume: StreamPosition[];
+
+  /**
+   * Quote streams opened by this Subscribe send their deltas as CompactQuote (about 20 bytes
+   * instead of about 60) whenever the client holds the update they are relative to; otherwise,
+   * and on the JSON subprotocol, as Delta. See docs/PROTOCOL.md, "Compact quotes".
+   *
+   * @generated from field: bool compact_quotes = 5;
+   */
+  compactQuotes: boolean;
 };
 
 /**
@@ -341,6 +350,14 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
      */
     value: InstrumentUpdate;
     case: "instrumentUpdate";
+  } | {
+    /**
+     * Only to a quote stream subscribed with compact_quotes.
+     *
+     * @generated from field: tickwire.v1.CompactQuote compact_quote = 11;
+     */
+    value: CompactQuote;
+    case: "compactQuote";
   } | { case: undefined; value?: undefined };
 };
 
@@ -350,6 +367,74 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
  */
 export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_stream, 8);
+
+/**
+ * CompactQuote is a quote delta written relative to what the client holds on the stream: the
+ * quote and the ingest time of the last snapshot or delta it applied there (Snapshot.
+ * last_ingest_time_ns for a snapshot). It stands for the Delta with
+ *   handle = handle, seq = seq, prev_seq = seq - seq_step, epoch = the stream's epoch,
+ *   ingest_time_ns = held ingest time + ingest_time_step_ns,
+ *   venue_time_ns = ingest_time_ns - venue_lag_ns,
+ *   quote = held quote + the four changes,
+ * and follows on under the same rule as that Delta (prev_seq <= position < seq). The feed sends
+ * one only to a client that received the stream's last update from this feed (a snapshot or a
+ * Delta), so the client's base is the feed's. Numbers a field leaves out are 0, as always.
+ *
+ * @generated from message tickwire.v1.CompactQuote
+ */
+export type CompactQuote = Message<"tickwire.v1.CompactQuote"> & {
+  /**
+   * @generated from field: uint32 handle = 1;
+   */
+  handle: number;
+
+  /**
+   * @generated from field: uint64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: uint64 seq_step = 3;
+   */
+  seqStep: bigint;
+
+  /**
+   * @generated from field: sint64 ingest_time_step_ns = 4;
+   */
+  ingestTimeStepNs: bigint;
+
+  /**
+   * @generated from field: sint64 venue_lag_ns = 5;
+   */
+  venueLagNs: bigint;
+
+  /**
+   * @generated from field: sint64 bid_price_change = 6;
+   */
+  bidPriceChange: bigint;
+
+  /**
+   * @generated from field: sint64 bid_size_change = 7;
+   */
+  bidSizeChange: bigint;
+
+  /**
+   * @generated from field: sint64 ask_price_change = 8;
+   */
+  askPriceChange: bigint;
+
+  /**
+   * @generated from field: sint64 ask_size_change = 9;
+   */
+  askSizeChange: bigint;
+};
+
+/**
+ * Describes the message tickwire.v1.CompactQuote.
+ * Use `create(CompactQuoteSchema)` to create a new message.
+ */
+export const CompactQuoteSchema: GenMessage<CompactQuote> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_stream, 9);
 
 /**
  * InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
@@ -376,7 +461,7 @@ export type InstrumentUpdate = Message<"tickwire.v1.InstrumentUpdate"> & {
  * Use `create(InstrumentUpdateSchema)` to create a new message.
  */
 export const InstrumentUpdateSchema: GenMessage<InstrumentUpdate> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 9);
+  messageDesc(file_tickwire_v1_stream, 10);
 
 /**
  * Subscribed confirms a subscription to an instrument and names the handle that its snapshots
@@ -443,7 +528,7 @@ export type Subscribed = Message<"tickwire.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 10);
+  messageDesc(file_tickwire_v1_stream, 11);
 
 /**
  * Unsubscribed confirms an Unsubscribe for one instrument.
@@ -472,7 +557,7 @@ export type Unsubscribed = Message<"tickwire.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 11);
+  messageDesc(file_tickwire_v1_stream, 12);
 
 /**
  * Snapshot is the whole state of one (instrument, channel) stream at position (epoch, seq).
@@ -512,6 +597,14 @@ export type Snapshot = Message<"tickwire.v1.Snapshot"> & {
    * @generated from field: tickwire.v1.SnapshotReason reason = 6;
    */
   reason: SnapshotReason;
+
+  /**
+   * Ingest time of the stream's latest delta (the one the next delta's prev_seq names), Unix
+   * nanoseconds; 0 when this feed has none in the epoch. CompactQuote times count from it.
+   *
+   * @generated from field: int64 last_ingest_time_ns = 7;
+   */
+  lastIngestTimeNs: bigint;
 
   /**
    * @generated from oneof tickwire.v1.Snapshot.body
@@ -554,7 +647,7 @@ export type Snapshot = Message<"tickwire.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 12);
+  messageDesc(file_tickwire_v1_stream, 13);
 
 /**
  * Delta is one change to one (instrument, channel) stream, caused by the event at (epoch, seq).
@@ -645,7 +738,7 @@ export type Delta = Message<"tickwire.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 13);
+  messageDesc(file_tickwire_v1_stream, 14);
 
 /**
  * BookLevels is a book (in a snapshot: the top depth levels, best first) or a book change (in a
@@ -675,7 +768,7 @@ export type BookLevels = Message<"tickwire.v1.BookLevels"> & {
  * Use `create(BookLevelsSchema)` to create a new message.
  */
 export const BookLevelsSchema: GenMessage<BookLevels> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 14);
+  messageDesc(file_tickwire_v1_stream, 15);
 
 /**
  * TradeList is the most recent trades, oldest first.
@@ -694,7 +787,7 @@ export type TradeList = Message<"tickwire.v1.TradeList"> & {
  * Use `create(TradeListSchema)` to create a new message.
  */
 export const TradeListSchema: GenMessage<TradeList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 15);
+  messageDesc(file_tickwire_v1_stream, 16);
 
 /**
  * TradeRecord is a trade with the time and position of its event.
@@ -723,7 +816,7 @@ export type TradeRecord = Message<"tickwire.v1.TradeRecord"> & {
  * Use `create(TradeRecordSchema)` to create a new message.
  */
 export const TradeRecordSchema: GenMessage<TradeRecord> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 16);
+  messageDesc(file_tickwire_v1_stream, 17);
 
 /**
  * Candle is one OHLCV bar built from trades.
@@ -783,7 +876,7 @@ export type Candle = Message<"tickwire.v1.Candle"> & {
  * Use `create(CandleSchema)` to create a new message.
  */
 export const CandleSchema: GenMessage<Candle> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 17);
+  messageDesc(file_tickwire_v1_stream, 18);
 
 /**
  * CandleList is candles: in a snapshot, the recent bars of every interval, oldest first; in a
@@ -803,7 +896,7 @@ export type CandleList = Message<"tickwire.v1.CandleList"> & {
  * Use `create(CandleListSchema)` to create a new message.
  */
 export const CandleListSchema: GenMessage<CandleList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 18);
+  messageDesc(file_tickwire_v1_stream, 19);
 
 /**
  * Stats is the session's statistics. A session is a UTC day.
@@ -861,7 +954,7 @@ export type Stats = Message<"tickwire.v1.Stats"> & {
  * Use `create(StatsSchema)` to create a new message.
  */
 export const StatsSchema: GenMessage<Stats> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 19);
+  messageDesc(file_tickwire_v1_stream, 20);
 
 /**
  * InstrumentList answers ListInstruments.
@@ -885,7 +978,7 @@ export type InstrumentList = Message<"tickwire.v1.InstrumentList"> & {
  * Use `create(InstrumentListSchema)` to create a new message.
  */
 export const InstrumentListSchema: GenMessage<InstrumentList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 20);
+  messageDesc(file_tickwire_v1_stream, 21);
 
 /**
  * Heartbeat is sent when the connection has been idle for the heartbeat interval.
@@ -904,7 +997,7 @@ export type Heartbeat = Message<"tickwire.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 21);
+  messageDesc(file_tickwire_v1_stream, 22);
 
 /**
  * Pong answers Ping.
@@ -928,7 +1021,7 @@ export type Pong = Message<"tickwire.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 22);
+  messageDesc(file_tickwire_v1_stream, 23);
 
 /**
  * Error reports a failed command; the connection stays open.
@@ -962,7 +1055,7 @@ export type Error = Message<"tickwire.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 23);
+  messageDesc(file_tickwire_v1_stream, 24);
 
 /**
  * Channel is one kind of data about an instrument. Each (instrument, channel) is its own stream
