@@ -31,15 +31,15 @@ type Replica struct {
 
 	pos [6]streamPos // by pb.Channel
 
-	depth   uint32
-	quote   quote
+	depth uint32
+	quote quote
 	// quoteIngest is the ingest time of the quote stream's latest update: the base of a
 	// CompactQuote.
 	quoteIngest int64
-	book    book.Book
-	trades  []*pb.TradeRecord
-	candles []*pb.Candle // sorted by (interval, start)
-	stats   *pb.Stats
+	book        book.Book
+	trades      []*pb.TradeRecord
+	candles     []*pb.Candle // sorted by (interval, start)
+	stats       *pb.Stats
 }
 
 // Synced reports whether channel ch holds a snapshot and every delta since.
