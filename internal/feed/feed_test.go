@@ -30,6 +30,7 @@ type follower struct {
 	replicas   map[string]*market.Replica
 	trades     map[string]uint64
 	deltas     int
+	compact    int // deltas that came as CompactQuote
 	snapshots  int
 	reasons    map[pb.SnapshotReason]int
 	resumed    []pb.Channel
@@ -120,6 +121,23 @@ func (f *follower) follow(t *testing.T, last map[string]uint64, d time.Duration)
 					f.trades[id] = d.Seq
 				}
 				f.deltas++
+			case *pb.ServerMessage_CompactQuote:
+				id := f.handles[k.CompactQuote.Handle]
+				d, err := f.replicas[id].ExpandCompactQuote(k.CompactQuote)
+				if err == nil {
+					err = f.replicas[id].ApplyDelta(d)
+				}
+				if err != nil {
+					return fmt.Errorf("%s compact quote: %w", id, err)
+				}
+				if err := f.check(t, id, pb.Channel_CHANNEL_QUOTE, d.Seq); err != nil {
+					return err
+				}
+				if want := f.ref.at(t, id, d.Seq).Snapshot(pb.Channel_CHANNEL_QUOTE, 0, 0); d.IngestTimeNs != want.LastIngestTimeNs {
+					return fmt.Errorf("%s compact quote %d: ingest time %d, want %d", id, d.Seq, d.IngestTimeNs, want.LastIngestTimeNs)
+				}
+				f.deltas++
+				f.compact++
 			case *pb.ServerMessage_Error:
 				return fmt.Errorf("server error: %v", k.Error)
 			}
@@ -129,8 +147,8 @@ func (f *follower) follow(t *testing.T, last map[string]uint64, d time.Duration)
 }
 
 // TestReplicasMatchFeedAtEverySeq: events published to NATS reach clients (binary and JSON, two
-// depths) whose replicas equal a reference built from the same events at every seq of every
-// instrument, with every book checksum verified, over more than 10,000 events.
+// depths, compact quotes) whose replicas equal a reference built from the same events at every
+// seq of every instrument, with every book checksum verified, over more than 10,000 events.
 func TestReplicasMatchFeedAtEverySeq(t *testing.T) {
 	cfg := Config{Market: market.Config{Depths: []uint32{10, 50}, TradeHistory: 30, CandleHistory: 60}}
 	e := startEnv(t, cfg)
@@ -141,18 +159,22 @@ func TestReplicasMatchFeedAtEverySeq(t *testing.T) {
 
 	ids := p.instruments()
 	clients := []struct {
-		proto string
-		depth uint32
-		ids   []string
+		proto   string
+		depth   uint32
+		ids     []string
+		compact bool
 	}{
-		{wire.SubprotocolProto, 10, ids},
-		{wire.SubprotocolProto, 50, ids},
-		{wire.SubprotocolJSON, 0, ids[:5]},
+		{wire.SubprotocolProto, 10, ids, false},
+		{wire.SubprotocolProto, 50, ids, false},
+		{wire.SubprotocolJSON, 0, ids[:5], false},
+		{wire.SubprotocolProto, 10, ids[5:], true},
 	}
 	var followers []*follower
 	for i, c := range clients {
 		ws := mustDial(t, e.url, c.proto)
-		ws.send(subscribe(uint32(i+1), c.ids, c.depth))
+		sub := subscribe(uint32(i+1), c.ids, c.depth)
+		sub.GetSubscribe().CompactQuotes = c.compact
+		ws.send(sub)
 		followers = append(followers, newFollower(ws, p, cfg.Market, c.depth))
 	}
 	var pub sync.WaitGroup
@@ -177,9 +199,12 @@ func TestReplicasMatchFeedAtEverySeq(t *testing.T) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 		f := followers[i]
-		t.Logf("client %d (%s depth %d): %d snapshots, %d deltas verified", i, clients[i].proto, clients[i].depth, f.snapshots, f.deltas)
+		t.Logf("client %d (%s depth %d): %d snapshots, %d deltas verified (%d compact quotes)", i, clients[i].proto, clients[i].depth, f.snapshots, f.deltas, f.compact)
 		if f.deltas < 1000 {
 			t.Fatalf("client %d verified only %d deltas", i, f.deltas)
+		}
+		if clients[i].compact != (f.compact > 100) {
+			t.Fatalf("client %d (compact quotes %v) got %d compact quotes", i, clients[i].compact, f.compact)
 		}
 	}
 	if total := len(p.events); total != 20 {

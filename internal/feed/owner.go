@@ -23,6 +23,11 @@ type sub struct {
 	gen     uint64 // the connection generation at which the stream got its snapshot
 	pending bool   // no snapshot yet: the book was not whole when the stream was subscribed
 	idx     int    // position in instrument.streams[stream]
+	// compact: quote deltas go as CompactQuote once based: the client holds this feed's latest
+	// update of the stream (a snapshot or a Delta from here), the base a CompactQuote is
+	// relative to. A stream resumed from another replica's position is not based until its
+	// first Delta from here.
+	compact, based bool
 }
 
 // instrument is an instrument's state and subscribers. Owned by its owner goroutine.
@@ -45,6 +50,7 @@ type command struct {
 	depthIndex int
 	resume     map[pb.Channel]market.Position // Subscribe: positions to resume from
 	waited     bool                           // Subscribe: held for its positions already (see parkFuture)
+	compact    bool                           // Subscribe: compact quotes (binary connections only)
 	done       chan struct{}                  // Barrier: closed when handled
 }
 
@@ -82,6 +88,7 @@ type owner struct {
 	parked      []parked           // resumes from positions not reached yet (see parkFuture)
 	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
 	enc         [][]byte           // per event: each stream's delta, encoded (see remember)
+	compact     pb.CompactQuote    // per event: scratch for the quote delta's compact form
 	log         *slog.Logger
 }
 
@@ -201,10 +208,10 @@ func (o *owner) apply(ev *pb.Event) {
 	if in.pending > 0 {
 		o.retryPending(in)
 	}
-	o.deliver(in, market.StreamQuote, res.Quote, enc[market.StreamQuote])
-	o.deliver(in, market.StreamTrades, res.Trades, enc[market.StreamTrades])
-	o.deliver(in, market.StreamCandles, res.Candles, enc[market.StreamCandles])
-	o.deliver(in, market.StreamStats, res.Stats, enc[market.StreamStats])
+	o.deliver(in, market.StreamQuote, res.Quote, enc[market.StreamQuote], res)
+	o.deliver(in, market.StreamTrades, res.Trades, enc[market.StreamTrades], nil)
+	o.deliver(in, market.StreamCandles, res.Candles, enc[market.StreamCandles], nil)
+	o.deliver(in, market.StreamStats, res.Stats, enc[market.StreamStats], nil)
 	if res.BookReset {
 		for i := range o.hub.cfg.Market.Depths {
 			for _, s := range in.streams[market.StreamBook0+i] {
@@ -218,7 +225,7 @@ func (o *owner) apply(ev *pb.Event) {
 		return
 	}
 	for i, d := range res.Book {
-		o.deliver(in, market.StreamBook0+i, d, enc[market.StreamBook0+i])
+		o.deliver(in, market.StreamBook0+i, d, enc[market.StreamBook0+i], nil)
 	}
 }
 
@@ -283,31 +290,43 @@ func (o *owner) remember(in *instrument, res *market.Result, enc [][]byte) {
 }
 
 // deliver sends one delta to every subscriber of a stream: bin, its binary encoding, to
-// protobuf connections, and its JSON encoding, made once, to JSON ones.
-func (o *owner) deliver(in *instrument, stream int, d *pb.Delta, bin []byte) {
+// protobuf connections, and its JSON encoding, made once, to JSON ones. For the quote stream
+// res is the event's result, whose compact form, made once, goes to the compact subscribers
+// that hold this feed's previous update.
+func (o *owner) deliver(in *instrument, stream int, d *pb.Delta, bin []byte, res *market.Result) {
 	subs := in.streams[stream]
 	if d == nil || len(subs) == 0 {
 		return
 	}
-	var js []byte
+	var js, cq []byte
 	for _, s := range subs {
 		if s.pending {
 			continue
 		}
 		out := s.sess.out
 		b := bin
-		if out.JSON() {
+		switch {
+		case out.JSON():
 			if js == nil {
 				js = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}}, true)
 			}
 			b = js
+		case s.compact && s.based && res != nil:
+			if cq == nil && res.CompactQuote(&o.compact) {
+				cq = wire.AppendCompactQuoteMessage(make([]byte, 0, 32), &o.compact)
+			}
+			if cq != nil {
+				b = cq
+			}
 		}
 		switch out.Enqueue(b, fanout.Delta, s.gen) {
 		case fanout.Stale, fanout.Conflated:
 			// The connection dropped what it had queued: this stream starts again from a
 			// snapshot that already holds this delta.
 			o.snapshot(in, s, stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
-		case fanout.Queued, fanout.Closed:
+		case fanout.Queued:
+			s.based = true
+		case fanout.Closed:
 		}
 	}
 }
@@ -334,6 +353,7 @@ func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotR
 	gen := out.Gen()
 	if out.Enqueue(b, fanout.Snapshot, gen) == fanout.Queued {
 		s.gen = gen
+		s.based = true
 		if s.pending {
 			s.pending = false
 			in.pending--
@@ -442,7 +462,8 @@ func (o *owner) subscribe(c *command) {
 	depth := uint32(0)
 	var subs []*sub
 	for _, ch := range c.channels {
-		s := &sub{sess: c.sess, ch: ch, stream: market.StreamOf(ch, c.depthIndex)}
+		s := &sub{sess: c.sess, ch: ch, stream: market.StreamOf(ch, c.depthIndex),
+			compact: c.compact && ch == pb.Channel_CHANNEL_QUOTE}
 		if ch == pb.Channel_CHANNEL_BOOK {
 			depth = o.hub.cfg.Market.Depths[c.depthIndex]
 		}
@@ -514,10 +535,15 @@ func (o *owner) subscribe(c *command) {
 					continue // logged; the client sees the gap and resyncs
 				}
 			}
-			if res := out.Enqueue(b, fanout.Delta, r.s.gen); res == fanout.Stale || res == fanout.Conflated {
+			switch out.Enqueue(b, fanout.Delta, r.s.gen) {
+			case fanout.Stale, fanout.Conflated:
 				o.snapshot(in, r.s, r.s.stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
-				break
+			case fanout.Queued:
+				r.s.based = true // this feed's latest delta of the stream is the last one here
+				continue
+			case fanout.Closed:
 			}
+			break
 		}
 	}
 }

@@ -33,11 +33,15 @@ func TestResume(t *testing.T) {
 		missed     int // events published while away
 		tamper     func(*pb.StreamPosition)
 		json       bool // resume over the JSON subprotocol (history keeps binary encodings)
+		compact    bool // compact quotes before and after (history keeps Deltas)
+		otherBase  bool // the client's quotes differ from this feed's (as if from a diverged replica)
 		wantResume bool
 		wantReason pb.SnapshotReason
 	}{
 		{name: "within history", history: 100000, missed: 2000, wantResume: true},
 		{name: "within history, JSON", history: 100000, missed: 2000, json: true, wantResume: true},
+		{name: "within history, compact quotes", history: 100000, missed: 2000, compact: true, wantResume: true},
+		{name: "nothing missed, compact quotes, other base", history: 100000, missed: 0, compact: true, otherBase: true, wantResume: true},
 		{name: "beyond history", history: 50, missed: 2000, wantReason: pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE},
 		{name: "other epoch", history: 100000, missed: 10, tamper: func(p *pb.StreamPosition) { p.Epoch++ },
 			wantReason: pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH},
@@ -54,7 +58,9 @@ func TestResume(t *testing.T) {
 			ids := p.instruments()
 
 			c1 := mustDial(t, e.url, wire.SubprotocolProto)
-			c1.send(subscribe(1, ids, 10))
+			msg := subscribe(1, ids, 10)
+			msg.GetSubscribe().CompactQuotes = tt.compact
+			c1.send(msg)
 			f := newFollower(c1, p, market.Config{}, 10)
 			p.publish(500)
 			if err := f.follow(t, p.finish(), 20*time.Second); err != nil {
@@ -77,12 +83,35 @@ func TestResume(t *testing.T) {
 					tt.tamper(rp)
 				}
 			}
-			snapsBefore := f.snapshots
-			msg := subscribe(2, ids, 10)
+			if tt.otherBase {
+				// Same positions, other quotes and times: a CompactQuote relative to this feed's
+				// would leave the client wrong, so the feed must send a Delta first.
+				for _, r := range f.replicas {
+					pos := r.Position(pb.Channel_CHANNEL_QUOTE)
+					if err := r.ApplySnapshot(&pb.Snapshot{Channel: pb.Channel_CHANNEL_QUOTE, Epoch: pos.Epoch, Seq: pos.Seq, LastIngestTimeNs: 1,
+						Body: &pb.Snapshot_Quote{Quote: &pb.Quote{BidPrice: 1, BidSize: 1, AskPrice: 2, AskSize: 1}}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			snapsBefore, compactBefore := f.snapshots, f.compact
+			if tt.compact && f.compact == 0 {
+				t.Fatal("no compact quotes before the reconnect")
+			}
+			msg = subscribe(2, ids, 10)
 			msg.GetSubscribe().Resume = resume
+			msg.GetSubscribe().CompactQuotes = tt.compact
 			c2.send(msg)
+			if tt.compact {
+				// Resumed quote streams go on as Delta until this feed sent one, then compact.
+				p.publish(500)
+				last = p.finish()
+			}
 			if err := f.follow(t, last, 20*time.Second); err != nil {
 				t.Fatal(err)
+			}
+			if tt.compact && f.compact == compactBefore {
+				t.Fatal("no compact quotes after the resume")
 			}
 			if tt.wantResume {
 				if f.snapshots != snapsBefore || len(f.resumed) != len(resume) {

@@ -124,7 +124,8 @@ func (s *session) onMessage(data []byte) (int, string) {
 			}
 			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
 			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
-				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id]})
+				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id],
+				compact: c.Subscribe.CompactQuotes && !s.json})
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
