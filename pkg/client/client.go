@@ -186,7 +186,8 @@ func (c *Client) Subscribe(s Subscription) error {
 	c.mu.Unlock()
 	for ids := range slices.Chunk(s.Instruments, subscribeChunk) {
 		c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
-			Instruments: slices.Clone(ids), Channels: slices.Clone(s.Channels), Depth: s.Depth}}})
+			Instruments: slices.Clone(ids), Channels: slices.Clone(s.Channels), Depth: s.Depth,
+			CompactQuotes: c.opts.CompactQuotes}}})
 	}
 	return nil
 }
@@ -549,7 +550,8 @@ func (c *Client) attach(s *session) {
 				}
 			}
 			c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
-				Instruments: chunk, Channels: k.ch.list(), Depth: k.depth, Resume: positions}}})
+				Instruments: chunk, Channels: k.ch.list(), Depth: k.depth, Resume: positions,
+				CompactQuotes: c.opts.CompactQuotes}}})
 		}
 	}
 	slices.Sort(lists)

@@ -179,9 +179,10 @@ func newSyncedClient(t *testing.T, opts client.Options) (*fakeServer, *run) {
 }
 
 func TestReplicasMatchServer(t *testing.T) {
-	for _, sp := range []string{wire.SubprotocolProto, wire.SubprotocolJSON} {
-		t.Run(sp, func(t *testing.T) {
-			s, r := newSyncedClient(t, client.Options{Subprotocol: sp})
+	for _, o := range []client.Options{{Subprotocol: wire.SubprotocolProto}, {Subprotocol: wire.SubprotocolJSON},
+		{Subprotocol: wire.SubprotocolProto, CompactQuotes: true}} {
+		t.Run(fmt.Sprintf("%s compact %v", o.Subprotocol, o.CompactQuotes), func(t *testing.T) {
+			s, r := newSyncedClient(t, o)
 			for range 30 {
 				s.step(100)
 			}
@@ -195,6 +196,9 @@ func TestReplicasMatchServer(t *testing.T) {
 			}
 			if st.Deltas < 2000 || st.Snapshots != 15 {
 				t.Errorf("stats %+v: want >= 2000 deltas and 15 snapshots", st)
+			}
+			if n := s.compactSent(); o.CompactQuotes != (n > 100) {
+				t.Errorf("%d compact quotes sent", n)
 			}
 			rec := r.rec.snapshot()
 			if len(rec.subscribed) != 3 || rec.subscribed[0].Info.GetPriceScale() != 2 {
@@ -212,9 +216,13 @@ func TestReplicasMatchServer(t *testing.T) {
 }
 
 func TestGapResyncsOneStream(t *testing.T) {
-	for _, ch := range []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_BOOK, pb.Channel_CHANNEL_TRADES} {
-		t.Run(ch.String(), func(t *testing.T) {
-			s, r := newSyncedClient(t, client.Options{})
+	for _, ch := range []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_BOOK, pb.Channel_CHANNEL_TRADES, -1} {
+		compact := ch == -1 // a lost CompactQuote
+		if compact {
+			ch = pb.Channel_CHANNEL_QUOTE
+		}
+		t.Run(fmt.Sprintf("%v compact %v", ch, compact), func(t *testing.T) {
+			s, r := newSyncedClient(t, client.Options{CompactQuotes: compact})
 			broken := testIDs[1]
 			s.dropNext(broken, ch)
 			for range 10 {

@@ -142,3 +142,62 @@ func ExampleInstrumentHandler() {
 	// Output:
 	// synthetic:ACME INSTRUMENT_STATUS_HALTED
 }
+
+// compactCounter prints the first quote updates a compact subscription brings: each arrives as
+// a CompactQuote of about 20 bytes and reaches the handler as the whole Delta it stands for.
+type compactCounter struct {
+	client.BaseHandler
+	ready chan struct{}
+	n     int
+	stop  context.CancelFunc
+}
+
+func (h *compactCounter) OnSnapshot(_ *client.Client, u client.Update) { close(h.ready) }
+
+func (h *compactCounter) OnUpdate(_ *client.Client, u client.Update) {
+	if h.n++; h.n > 3 {
+		return
+	}
+	q := u.Delta.GetQuote()
+	fmt.Printf("seq %d bid %s ask %s, ingest time set: %v\n", u.Delta.Seq,
+		client.FormatDecimal(q.BidPrice, u.Info.PriceScale), client.FormatDecimal(q.AskPrice, u.Info.PriceScale),
+		u.Delta.IngestTimeNs > 0)
+	if h.n == 3 {
+		h.stop()
+	}
+}
+
+// A bot that only needs quotes asks for them in the compact form, a third of the bytes.
+func ExampleOptions_compactQuotes() {
+	feed := newFakeServer("synthetic:ACME")
+	defer feed.Close()
+	feed.step(100)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &compactCounter{ready: make(chan struct{}), stop: cancel}
+	c, err := client.New(client.Options{URL: feed.URL, Handler: h, CompactQuotes: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = c.Subscribe(client.Subscription{Instruments: []string{"synthetic:ACME"}, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE}})
+	go func() {
+		select {
+		case <-h.ready: // subscribed: now the market moves
+		case <-ctx.Done():
+			return
+		}
+		for ctx.Err() == nil {
+			feed.step(20)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_ = c.Run(ctx)
+	fmt.Println("compact quotes sent:", feed.compactSent() >= 3)
+	// Output:
+	// seq 101 bid 99.98 ask 100.07, ingest time set: true
+	// seq 106 bid 99.97 ask 100.07, ingest time set: true
+	// seq 107 bid 99.95 ask 100.07, ingest time set: true
+	// compact quotes sent: true
+}

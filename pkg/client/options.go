@@ -68,6 +68,10 @@ type Options struct {
 	// MaxFrameSize is the largest server frame accepted, in bytes; a larger one drops the
 	// connection.
 	MaxFrameSize int
+	// CompactQuotes asks the feed for quote deltas in their compact form (about a third of the
+	// bytes; binary subprotocol only). Updates carry the whole Delta either way: the client
+	// expands each CompactQuote against the quote it holds (docs/PROTOCOL.md, "Compact quotes").
+	CompactQuotes bool
 }
 
 // withDefaults returns o with its defaults applied, or an error for an invalid field.

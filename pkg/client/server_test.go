@@ -40,6 +40,7 @@ type fakeServer struct {
 	resyncs    map[streamKey]int
 	snapshots  map[string]int // snapshots sent per instrument
 	deltas     int            // deltas sent, over every connection
+	compact    int            // of which CompactQuotes
 	drop       map[streamKey]bool
 	corrupt    map[string]bool
 	quiet      map[string]bool // skip the snapshots a new epoch calls for
@@ -64,6 +65,7 @@ type fsub struct {
 	depthIdx int
 	chans    [6]bool
 	sent     [6]bool // a snapshot of the channel was sent (deltas may follow)
+	compact  bool    // quote deltas as CompactQuote
 }
 
 var allChannels = wire.AllChannels()
@@ -177,6 +179,7 @@ func (s *fakeServer) command(c *gws.Conn, data []byte) {
 				fc.subs[id] = fs
 			}
 			fs.depthIdx = st.Config().DepthIndex(cmd.Subscribe.Depth)
+			fs.compact = cmd.Subscribe.CompactQuotes && !fc.json
 			info := st.Info()
 			if info == nil {
 				info = &pb.InstrumentInfo{Id: id}
@@ -333,8 +336,15 @@ func (s *fakeServer) step(n int, ids ...string) {
 					used[k] = true
 					d.Checksum ^= 0xdeadbeef
 				}
-				out[fc] = append(out[fc], &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}})
 				s.deltas++
+				var cq pb.CompactQuote
+				if ch == pb.Channel_CHANNEL_QUOTE && fs.compact && res.CompactQuote(&cq) {
+					cq.Handle = fs.handle
+					out[fc] = append(out[fc], &pb.ServerMessage{Kind: &pb.ServerMessage_CompactQuote{CompactQuote: &cq}})
+					s.compact++
+					continue
+				}
+				out[fc] = append(out[fc], &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: d}})
 			}
 		}
 		for k := range used {
@@ -436,6 +446,12 @@ func (s *fakeServer) deltasSent() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.deltas
+}
+
+func (s *fakeServer) compactSent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.compact
 }
 
 func (s *fakeServer) resyncCounts() map[streamKey]int {

@@ -78,6 +78,8 @@ func (c *Client) dispatch(m *pb.ServerMessage, received, sent time.Time) {
 		c.onSnapshot(k.Snapshot, received, sent)
 	case *pb.ServerMessage_Delta:
 		c.onDelta(k.Delta, received, sent)
+	case *pb.ServerMessage_CompactQuote:
+		c.onCompactQuote(k.CompactQuote, received, sent)
 	case *pb.ServerMessage_Subscribed:
 		c.onSubscribed(k.Subscribed)
 	case *pb.ServerMessage_InstrumentList:
@@ -190,6 +192,28 @@ func (c *Client) onSnapshot(snap *pb.Snapshot, received, sent time.Time) {
 	st.resyncs++
 	c.mu.Unlock()
 	c.resync(st.id, ch, err)
+}
+
+// onCompactQuote expands a compact quote against the quote held and handles the Delta it
+// stands for.
+func (c *Client) onCompactQuote(q *pb.CompactQuote, received, sent time.Time) {
+	c.mu.Lock()
+	st := c.lookupLocked(q.Handle, pb.Channel_CHANNEL_QUOTE)
+	if st == nil || st.await[pb.Channel_CHANNEL_QUOTE] {
+		c.mu.Unlock()
+		return
+	}
+	d, err := st.replica.ExpandCompactQuote(q)
+	c.mu.Unlock()
+	switch {
+	case errors.Is(err, market.ErrNotSynced):
+		return // waiting for a snapshot, as for a Delta
+	case err != nil:
+		c.stats.decodeErrors.Add(1)
+		c.log.Warn("tickwire client: bad compact quote", "instrument", st.id, "err", err)
+		return
+	}
+	c.onDelta(d, received, sent)
 }
 
 func (c *Client) onDelta(d *pb.Delta, received, sent time.Time) {
