@@ -43,6 +43,7 @@ type runCmd struct {
 	Subscribers     int           `help:"Subscribers per instrument."`
 	Channels        string        `help:"Channels: quote,book,trades,candles,stats or all (default quote)."`
 	Depth           uint32        `help:"Book depth requested."`
+	CompactQuotes   bool          `name:"compact-quotes" help:"Subscribe with compact_quotes (quote deltas as CompactQuote)."`
 	Mode            string        `help:"step, fixed, idle or stalled."`
 	Rate            float64       `help:"Events/s: the first step's, or the fixed rate."`
 	TargetDelivered float64       `name:"target-delivered" help:"Fixed/stalled modes: choose the event rate that delivers this many updates/s."`
@@ -70,6 +71,7 @@ func (c *runCmd) config() (loadgen.Config, error) {
 		FeedPID: c.FeedPID, FeedBin: c.FeedBin, FeedArgs: c.FeedArg, FeedEmbedNATS: c.FeedEmbedNats,
 		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp,
 		Clients: c.Clients, Instruments: c.Instruments, Subscribers: c.Subscribers, Channels: chans, Depth: c.Depth,
+		CompactQuotes: c.CompactQuotes,
 		Mode: c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
 		Warmup: c.Warmup, Hold: c.Hold, Duration: c.Duration, MaxP99: c.MaxP99, MinRatio: c.MinRatio,
 		SnapshotProbe: c.SnapshotProbe, Seed: c.Seed,

@@ -6,6 +6,8 @@ type chain struct {
 	epoch  uint64
 	pos    uint64
 	synced bool
+	// ingestNs is the ingest time of the stream's latest update: the base of a CompactQuote.
+	ingestNs int64
 }
 
 // deltaVerdict is what a delta did to its stream.

@@ -50,7 +50,9 @@ type clientConfig struct {
 	Instruments []string
 	Channels    []pb.Channel
 	Depth       uint32
-	ReadBuffer  int
+	// CompactQuotes asks for quote deltas as CompactQuote.
+	CompactQuotes bool
+	ReadBuffer    int
 	// SocketReadBuffer, if set, is the kernel receive buffer (SO_RCVBUF) of the connection.
 	SocketReadBuffer int
 	// OnSnapshot, if set, is called on the reader goroutine for every snapshot, with the
@@ -138,7 +140,8 @@ func (c *client) subscribe(instruments []string) error {
 	for len(instruments) > 0 {
 		n := min(len(instruments), maxPerSubscribe)
 		if err := c.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
-			Instruments: instruments[:n], Channels: c.cfg.Channels, Depth: c.cfg.Depth}}}); err != nil {
+			Instruments: instruments[:n], Channels: c.cfg.Channels, Depth: c.cfg.Depth,
+			CompactQuotes: c.cfg.CompactQuotes}}}); err != nil {
 			return err
 		}
 		instruments = instruments[n:]
@@ -215,8 +218,13 @@ func (c *client) delta(d *deltaInfo) {
 		c.stats.unsynced.Add(1)
 		return
 	}
-	switch c.chains[base+int(d.Channel)].delta(d.Epoch, d.Seq, d.PrevSeq) {
+	ch := &c.chains[base+int(d.Channel)]
+	if d.Compact { // relative to the stream's epoch and latest ingest time
+		d.Epoch, d.IngestNs = ch.epoch, ch.ingestNs+d.IngestNs
+	}
+	switch ch.delta(d.Epoch, d.Seq, d.PrevSeq) {
 	case deltaApplied:
+		ch.ingestNs = d.IngestNs
 		c.stats.updates.Add(1)
 		c.stats.hist.Record(c.nowNs - d.IngestNs)
 	case deltaUnsynced:
@@ -246,6 +254,7 @@ func (c *client) snapshot(s *snapInfo) {
 		c.stats.synced.Add(1)
 	}
 	ch.snapshot(s.Epoch, s.Seq)
+	ch.ingestNs = s.IngestNs
 	if c.cfg.OnSnapshot != nil {
 		c.cfg.OnSnapshot(c.names[base/6], c.nowNs, s)
 	}

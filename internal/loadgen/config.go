@@ -62,6 +62,8 @@ type Config struct {
 	Subscribers int          `json:"subscribers_per_instrument"`
 	Channels    []pb.Channel `json:"-"`
 	Depth       uint32       `json:"depth,omitempty"`
+	// CompactQuotes subscribes with compact_quotes: quote deltas as CompactQuote.
+	CompactQuotes bool `json:"compact_quotes,omitempty"`
 
 	Mode string `json:"mode"`
 	// Rate is the first step's (or the fixed) event rate, events/s into NATS.
@@ -164,6 +166,7 @@ func fill(c, d Config) Config {
 	if c.Depth == 0 {
 		c.Depth = d.Depth
 	}
+	c.CompactQuotes = c.CompactQuotes || d.CompactQuotes
 	if c.Mode == "" {
 		c.Mode = d.Mode
 	}

@@ -164,8 +164,12 @@ func stepRow(s *StepReport) string {
 
 // WriteTable writes the human report: the steps and a summary.
 func (r *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "scenario %s: %d clients x %d instruments (%d subscribers each, %d per client), channels %s, depth %d, mode %s, target %s\n",
-		r.Scenario, r.Config.Clients, r.Config.Instruments, r.Config.Subscribers, r.PerClient, r.Channels, r.Config.Depth, r.Config.Mode, r.Target)
+	compact := ""
+	if r.Config.CompactQuotes {
+		compact = " (compact quotes)"
+	}
+	fmt.Fprintf(w, "scenario %s: %d clients x %d instruments (%d subscribers each, %d per client), channels %s%s, depth %d, mode %s, target %s\n",
+		r.Scenario, r.Config.Clients, r.Config.Instruments, r.Config.Subscribers, r.PerClient, r.Channels, compact, r.Config.Depth, r.Config.Mode, r.Target)
 	fmt.Fprintf(w, "machine: %d x %s, %.1f GiB, Linux %s, %s\n", r.Machine.CPUs, r.Machine.Model, r.Machine.MemGiB, r.Machine.Kernel, r.Machine.Go)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -19,13 +20,19 @@ func TestRunInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compact quotes %v", compact), func(t *testing.T) { testRunInProcess(t, compact) })
+	}
+}
+
+func testRunInProcess(t *testing.T, compact bool) {
 	before := runtime.NumGoroutine()
 	nats := bustest.Start(t)
 	cfg := Config{
 		// The external mode against in-process servers: the feed's pid is this process.
 		FeedPID: 1, Clients: 20, Instruments: 10, Subscribers: 4, Channels: []pb.Channel{1, 2, 3, 4, 5}, Depth: 10,
 		Mode: ModeFixed, Rate: 300, Warmup: 500 * time.Millisecond, Hold: 2 * time.Second, Duration: 25 * time.Second,
-		Venue: "lgtest",
+		Venue: "lgtest", CompactQuotes: compact,
 	}
 	feedURL, stop := startFeed(t, nats)
 	cfg.FeedURL, cfg.NATSURL = feedURL, nats.ClientURL()
@@ -56,6 +63,9 @@ func TestRunInProcess(t *testing.T) {
 	s := rep.Steps[0]
 	if !s.OK || s.Ratio < 0.9 || s.Ratio > 1.1 || s.Latency.Count == 0 || s.Latency.P50 <= 0 || s.FramesPerSec == 0 {
 		t.Errorf("step %+v", s)
+	}
+	if s.Latency.Max > 10*time.Second { // a CompactQuote counted from the wrong base shows here
+		t.Errorf("latency max %v", s.Latency.Max)
 	}
 	if pub := s.PublishedRate; pub < 250 || pub > 350 {
 		t.Errorf("published %.0f events/s at a target of 300", pub)

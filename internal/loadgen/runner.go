@@ -426,7 +426,7 @@ func (r *runner) connect(ctx context.Context, rep *Report) error {
 					names[j] = ids[x]
 				}
 				c, err := dialClient(ctx, clientConfig{URL: r.tgt.WSURL, Instruments: names, Channels: cfg.Channels,
-					Depth: cfg.Depth, ReadBuffer: readBuf})
+					Depth: cfg.Depth, CompactQuotes: cfg.CompactQuotes, ReadBuffer: readBuf})
 				mu.Lock()
 				r.insts[i] = idx
 				if err != nil {

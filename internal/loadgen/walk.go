@@ -15,8 +15,9 @@ const (
 
 	fMsgSnapshot   = 1
 	fMsgDelta      = 2
-	fMsgSubscribed = 3
-	fMsgError      = 8
+	fMsgSubscribed   = 3
+	fMsgError        = 8
+	fMsgCompactQuote = 11
 
 	// Delta and Snapshot share handle = 1 and their bodies at 10..14 (quote, book, trades or
 	// trade, candles, stats): body field - 9 is the Channel number.
@@ -33,6 +34,11 @@ const (
 	fSnapEpoch   = 3
 	fSnapSeq     = 4
 	fSnapReason  = 6
+	fSnapIngest  = 7
+
+	fCompactSeq        = 2
+	fCompactSeqStep    = 3
+	fCompactIngestStep = 4
 )
 
 var errMalformed = errors.New("loadgen: malformed frame")
@@ -45,6 +51,9 @@ type deltaInfo struct {
 	Seq      uint64
 	PrevSeq  uint64
 	IngestNs int64
+	// Compact: a CompactQuote. Epoch is 0 and IngestNs the step from the stream's previous
+	// update: the client completes both from what it holds.
+	Compact bool
 }
 
 // snapInfo is what the load client needs of a Snapshot.
@@ -54,6 +63,8 @@ type snapInfo struct {
 	Epoch   uint64
 	Seq     uint64
 	Reason  uint8
+	// IngestNs is the stream's last_ingest_time_ns: the base of the next CompactQuote.
+	IngestNs int64
 }
 
 // frameVisitor receives the messages of a frame in order. The structs passed are reused: copy
@@ -144,6 +155,12 @@ func walkMessage(b []byte, v frameVisitor, d *deltaInfo, s *snapInfo) error {
 				return err
 			}
 			v.delta(d)
+		case fMsgCompactQuote:
+			*d = deltaInfo{Channel: 1, Compact: true}
+			if err := walkCompactQuote(body, d); err != nil {
+				return err
+			}
+			v.delta(d)
 		case fMsgSnapshot:
 			*s = snapInfo{}
 			if err := walkSnapshot(body, s); err != nil {
@@ -220,6 +237,8 @@ func walkSnapshot(b []byte, s *snapInfo) error {
 				s.Seq = x
 			case fSnapReason:
 				s.Reason = uint8(x)
+			case fSnapIngest:
+				s.IngestNs = int64(x)
 			}
 			continue
 		}
@@ -229,5 +248,41 @@ func walkSnapshot(b []byte, s *snapInfo) error {
 		}
 		b = b[n:]
 	}
+	return nil
+}
+
+// walkCompactQuote reads a CompactQuote's handle, seq, prev_seq (seq - seq_step) and ingest
+// time step; the price changes are not needed to count and time updates.
+func walkCompactQuote(b []byte, d *deltaInfo) error {
+	var step uint64
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: compact quote tag: %w", errMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ != protowire.VarintType {
+			return fmt.Errorf("%w: compact quote field %d of type %d", errMalformed, num, typ)
+		}
+		x, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return fmt.Errorf("%w: compact quote field %d: %w", errMalformed, num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch num {
+		case fHandle:
+			d.Handle = uint32(x)
+		case fCompactSeq:
+			d.Seq = x
+		case fCompactSeqStep:
+			step = x
+		case fCompactIngestStep:
+			d.IngestNs = protowire.DecodeZigZag(x)
+		}
+	}
+	if step == 0 || step > d.Seq {
+		return fmt.Errorf("%w: compact quote at %d with step %d", errMalformed, d.Seq, step)
+	}
+	d.PrevSeq = d.Seq - step
 	return nil
 }

@@ -64,6 +64,10 @@ func realFrame(t testing.TB, n int) []byte {
 			t.Fatal(err)
 		}
 		h := handles[ev.Instrument]
+		if cq := new(pb.CompactQuote); i%2 == 1 && res.CompactQuote(cq) { // both forms, as for two subscribers
+			cq.Handle = h
+			msgs = append(msgs, &pb.ServerMessage{Kind: &pb.ServerMessage_CompactQuote{CompactQuote: cq}})
+		}
 		for _, d := range append([]*pb.Delta{res.Quote, res.Trades, res.Candles, res.Stats}, res.Book...) {
 			if d != nil {
 				d.Handle = h
@@ -106,7 +110,7 @@ func TestWalkFrameMatchesUnmarshal(t *testing.T) {
 	if send != want.SendTimeNs {
 		t.Fatalf("send time %d, want %d", send, want.SendTimeNs)
 	}
-	var di, si, oi int
+	var di, si, oi, cq int
 	for _, m := range want.Messages {
 		switch k := m.Kind.(type) {
 		case *pb.ServerMessage_Delta:
@@ -117,10 +121,19 @@ func TestWalkFrameMatchesUnmarshal(t *testing.T) {
 			if g != w {
 				t.Fatalf("delta %d: walked %+v, unmarshalled %+v", di-1, g, w)
 			}
+		case *pb.ServerMessage_CompactQuote:
+			c, g := k.CompactQuote, got.deltas[di]
+			di++
+			cq++
+			w := deltaInfo{Handle: c.Handle, Channel: 1, Seq: c.Seq, PrevSeq: c.Seq - c.SeqStep, IngestNs: c.IngestTimeStepNs, Compact: true}
+			if g != w {
+				t.Fatalf("compact quote %d: walked %+v, unmarshalled %+v", di-1, g, w)
+			}
 		case *pb.ServerMessage_Snapshot:
 			s, g := k.Snapshot, got.snaps[si]
 			si++
-			w := snapInfo{Handle: s.Handle, Channel: uint8(s.Channel), Epoch: s.Epoch, Seq: s.Seq, Reason: uint8(s.Reason)}
+			w := snapInfo{Handle: s.Handle, Channel: uint8(s.Channel), Epoch: s.Epoch, Seq: s.Seq, Reason: uint8(s.Reason),
+				IngestNs: s.LastIngestTimeNs}
 			if g != w {
 				t.Fatalf("snapshot %d: walked %+v, unmarshalled %+v", si-1, g, w)
 			}
@@ -131,8 +144,8 @@ func TestWalkFrameMatchesUnmarshal(t *testing.T) {
 	if di != len(got.deltas) || si != len(got.snaps) || oi-1 != len(got.others) { // the empty message has no kind to report
 		t.Fatalf("walked %d deltas %d snapshots %d others; unmarshal has %d %d %d", len(got.deltas), len(got.snaps), len(got.others), di, si, oi)
 	}
-	if di < 300 || si < 10 {
-		t.Fatalf("frame too small to test: %d deltas, %d snapshots", di, si)
+	if di < 300 || si < 10 || cq < 20 {
+		t.Fatalf("frame too small to test: %d deltas (%d compact), %d snapshots", di, cq, si)
 	}
 }
 
