@@ -72,7 +72,7 @@ func (c *runCmd) config() (loadgen.Config, error) {
 		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp,
 		Clients: c.Clients, Instruments: c.Instruments, Subscribers: c.Subscribers, Channels: chans, Depth: c.Depth,
 		CompactQuotes: c.CompactQuotes,
-		Mode: c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
+		Mode:          c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
 		Warmup: c.Warmup, Hold: c.Hold, Duration: c.Duration, MaxP99: c.MaxP99, MinRatio: c.MinRatio,
 		SnapshotProbe: c.SnapshotProbe, Seed: c.Seed,
 	}, nil

@@ -13,8 +13,8 @@ const (
 	fFrameMessages = 1
 	fFrameSendTime = 2
 
-	fMsgSnapshot   = 1
-	fMsgDelta      = 2
+	fMsgSnapshot     = 1
+	fMsgDelta        = 2
 	fMsgSubscribed   = 3
 	fMsgError        = 8
 	fMsgCompactQuote = 11
