@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -219,8 +220,9 @@ func (c *client) delta(d *deltaInfo) {
 		return
 	}
 	ch := &c.chains[base+int(d.Channel)]
-	if d.Compact { // relative to the stream's epoch and latest ingest time
-		d.Epoch, d.IngestNs = ch.epoch, ch.ingestNs+d.IngestNs
+	if d.Compact { // relative to the stream's epoch and latest ingest time, in microseconds
+		_, base := market.TruncateTimes(0, ch.ingestNs)
+		d.Epoch, d.IngestNs = ch.epoch, base+d.IngestNs*1000
 	}
 	switch ch.delta(d.Epoch, d.Seq, d.PrevSeq) {
 	case deltaApplied:

@@ -51,8 +51,8 @@ type deltaInfo struct {
 	Seq      uint64
 	PrevSeq  uint64
 	IngestNs int64
-	// Compact: a CompactQuote. Epoch is 0 and IngestNs the step from the stream's previous
-	// update: the client completes both from what it holds.
+	// Compact: a CompactQuote. Epoch is 0 and IngestNs the step in microseconds from the
+	// stream's previous update: the client completes both from what it holds.
 	Compact bool
 }
 

@@ -125,7 +125,7 @@ func TestWalkFrameMatchesUnmarshal(t *testing.T) {
 			c, g := k.CompactQuote, got.deltas[di]
 			di++
 			cq++
-			w := deltaInfo{Handle: c.Handle, Channel: 1, Seq: c.Seq, PrevSeq: c.Seq - c.SeqStep, IngestNs: c.IngestTimeStepNs, Compact: true}
+			w := deltaInfo{Handle: c.Handle, Channel: 1, Seq: c.Seq, PrevSeq: c.Seq - c.SeqStep, IngestNs: c.IngestTimeStepUs, Compact: true}
 			if g != w {
 				t.Fatalf("compact quote %d: walked %+v, unmarshalled %+v", di-1, g, w)
 			}

@@ -182,7 +182,8 @@ func (r *Replica) ApplyDelta(d *pb.Delta) error {
 }
 
 // ExpandCompactQuote returns the quote Delta that c stands for, relative to the quote stream's
-// epoch, quote and latest ingest time held (see CompactQuote in proto/tickwire/v1/stream.proto).
+// epoch, quote and latest ingest time held (see CompactQuote in proto/tickwire/v1/stream.proto):
+// prices and sizes exact, venue and ingest times truncated to the microsecond (TruncateTimes).
 // Apply the result with ApplyDelta, which checks that it follows on. It returns ErrNotSynced
 // while the quote channel holds no snapshot, and the replica is unchanged either way.
 func (r *Replica) ExpandCompactQuote(c *pb.CompactQuote) (*pb.Delta, error) {
@@ -193,15 +194,15 @@ func (r *Replica) ExpandCompactQuote(c *pb.CompactQuote) (*pb.Delta, error) {
 	if c.GetSeqStep() == 0 || c.GetSeqStep() > c.GetSeq() {
 		return nil, fmt.Errorf("%w: compact quote at %d with step %d", ErrBadMessage, c.GetSeq(), c.GetSeqStep())
 	}
-	ingest := r.quoteIngest + c.GetIngestTimeStepNs()
+	ingestUs := micros(r.quoteIngest) + c.GetIngestTimeStepUs()
 	q := r.quote
 	return &pb.Delta{
 		Handle:       c.GetHandle(),
 		Epoch:        p.Epoch,
 		Seq:          c.GetSeq(),
 		PrevSeq:      c.GetSeq() - c.GetSeqStep(),
-		IngestTimeNs: ingest,
-		VenueTimeNs:  ingest - c.GetVenueLagNs(),
+		IngestTimeNs: ingestUs * 1000,
+		VenueTimeNs:  (ingestUs - c.GetVenueLagUs()) * 1000,
 		Body: &pb.Delta_Quote{Quote: &pb.Quote{
 			BidPrice: q.bidPrice + c.GetBidPriceChange(),
 			BidSize:  q.bidSize + c.GetBidSizeChange(),
@@ -209,6 +210,12 @@ func (r *Replica) ExpandCompactQuote(c *pb.CompactQuote) (*pb.Delta, error) {
 			AskSize:  q.askSize + c.GetAskSizeChange(),
 		}},
 	}, nil
+}
+
+// TruncateTimes returns venue and ingest times (Unix ns) as a CompactQuote carries them:
+// rounded down to whole microseconds.
+func TruncateTimes(venueNs, ingestNs int64) (int64, int64) {
+	return micros(venueNs) * 1000, micros(ingestNs) * 1000
 }
 
 func (r *Replica) checksum() uint32 {

@@ -168,8 +168,8 @@ func (r *Result) CompactQuote(c *pb.CompactQuote) bool {
 		Handle:           d.Handle,
 		Seq:              d.Seq,
 		SeqStep:          d.Seq - d.PrevSeq,
-		IngestTimeStepNs: d.IngestTimeNs - r.quoteIngestBefore,
-		VenueLagNs:       d.IngestTimeNs - d.VenueTimeNs,
+		IngestTimeStepUs: micros(d.IngestTimeNs) - micros(r.quoteIngestBefore),
+		VenueLagUs:       micros(d.IngestTimeNs) - micros(d.VenueTimeNs),
 		BidPriceChange:   q.GetBidPrice() - r.quoteBefore.bidPrice,
 		BidSizeChange:    q.GetBidSize() - r.quoteBefore.bidSize,
 		AskPriceChange:   q.GetAskPrice() - r.quoteBefore.askPrice,
@@ -461,6 +461,9 @@ func updateCandles(r *ring[*pb.Candle], iv uint32, ts int64, t *pb.Trade) *pb.Ca
 	r.push(n)
 	return n
 }
+
+// micros returns Unix nanoseconds ns as whole microseconds, rounded down.
+func micros(ns int64) int64 { return floorDiv(ns, 1000) }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -195,8 +195,8 @@ func appendStats(b []byte, s *pb.Stats) []byte {
 // ServerFrame.messages, the same bytes as AppendMessage produces, written directly (it is
 // encoded once per quote update for the compact subscribers of the stream).
 func AppendCompactQuoteMessage(dst []byte, c *pb.CompactQuote) []byte {
-	cs := sizeU(uint64(c.Handle)) + sizeU(c.Seq) + sizeU(c.SeqStep) + sizeZ(c.IngestTimeStepNs) +
-		sizeZ(c.VenueLagNs) + sizeZ(c.BidPriceChange) + sizeZ(c.BidSizeChange) +
+	cs := sizeU(uint64(c.Handle)) + sizeU(c.Seq) + sizeU(c.SeqStep) + sizeZ(c.IngestTimeStepUs) +
+		sizeZ(c.VenueLagUs) + sizeZ(c.BidPriceChange) + sizeZ(c.BidSizeChange) +
 		sizeZ(c.AskPriceChange) + sizeZ(c.AskSizeChange)
 	ms := sizeMsg(cs) // ServerMessage.compact_quote = 11
 	dst = appendLen(dst, 1, ms)
@@ -204,8 +204,8 @@ func AppendCompactQuoteMessage(dst []byte, c *pb.CompactQuote) []byte {
 	dst = appendU(dst, 1, uint64(c.Handle))
 	dst = appendU(dst, 2, c.Seq)
 	dst = appendU(dst, 3, c.SeqStep)
-	dst = appendZ(dst, 4, c.IngestTimeStepNs)
-	dst = appendZ(dst, 5, c.VenueLagNs)
+	dst = appendZ(dst, 4, c.IngestTimeStepUs)
+	dst = appendZ(dst, 5, c.VenueLagUs)
 	dst = appendZ(dst, 6, c.BidPriceChange)
 	dst = appendZ(dst, 7, c.BidSizeChange)
 	dst = appendZ(dst, 8, c.AskPriceChange)

@@ -92,8 +92,8 @@ func BenchmarkAppendDeltaMessageQuote(b *testing.B) {
 func TestAppendCompactQuoteMessageMatchesProto(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
-		c := &pb.CompactQuote{Handle: r.Uint32N(1 << 20), Seq: r.Uint64(), SeqStep: r.Uint64N(3), IngestTimeStepNs: randInt(r),
-			VenueLagNs: randInt(r), BidPriceChange: randInt(r), BidSizeChange: randInt(r), AskPriceChange: randInt(r), AskSizeChange: randInt(r)}
+		c := &pb.CompactQuote{Handle: r.Uint32N(1 << 20), Seq: r.Uint64(), SeqStep: r.Uint64N(3), IngestTimeStepUs: randInt(r),
+			VenueLagUs: randInt(r), BidPriceChange: randInt(r), BidSizeChange: randInt(r), AskPriceChange: randInt(r), AskSizeChange: randInt(r)}
 		want, err := AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_CompactQuote{CompactQuote: c}})
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +107,7 @@ func TestAppendCompactQuoteMessageMatchesProto(t *testing.T) {
 // BenchmarkAppendCompactQuoteMessage encodes a typical compact quote: one side's size changed,
 // a millisecond after the previous quote, 40 ms after the venue's time.
 func BenchmarkAppendCompactQuoteMessage(b *testing.B) {
-	c := &pb.CompactQuote{Handle: 17, Seq: 1234567, SeqStep: 2, IngestTimeStepNs: 1_012_345, VenueLagNs: 40_123_456,
+	c := &pb.CompactQuote{Handle: 17, Seq: 1234567, SeqStep: 2, IngestTimeStepUs: 1_012, VenueLagUs: 40_123,
 		BidSizeChange: -25000}
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()

@@ -1019,23 +1019,27 @@ func (*ServerMessage_CompactQuote) isServerMessage_Kind() {}
 
 // CompactQuote is a quote delta written relative to what the client holds on the stream: the
 // quote and the ingest time of the last snapshot or delta it applied there (Snapshot.
-// last_ingest_time_ns for a snapshot). It stands for the Delta with
+// last_ingest_time_ns for a snapshot). Its times are whole microseconds. With
+//
+//	ingest_us = floor(held ingest time ns / 1000) + ingest_time_step_us,
+//
+// it stands for the Delta with
 //
 //	handle = handle, seq = seq, prev_seq = seq - seq_step, epoch = the stream's epoch,
-//	ingest_time_ns = held ingest time + ingest_time_step_ns,
-//	venue_time_ns = ingest_time_ns - venue_lag_ns,
+//	ingest_time_ns = ingest_us * 1000, venue_time_ns = (ingest_us - venue_lag_us) * 1000,
 //	quote = held quote + the four changes,
 //
-// and follows on under the same rule as that Delta (prev_seq <= position < seq). The feed sends
-// one only to a client that received the stream's last update from this feed (a snapshot or a
-// Delta), so the client's base is the feed's. Numbers a field leaves out are 0, as always.
+// and follows on under the same rule as that Delta (prev_seq <= position < seq): prices and
+// sizes exact, times truncated to the microsecond. The feed sends one only to a client that
+// received the stream's last update from this feed (a snapshot or a Delta), so the client's
+// base is the feed's. Numbers a field leaves out are 0, as always.
 type CompactQuote struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Handle           uint32                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	Seq              uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	SeqStep          uint64                 `protobuf:"varint,3,opt,name=seq_step,json=seqStep,proto3" json:"seq_step,omitempty"`
-	IngestTimeStepNs int64                  `protobuf:"zigzag64,4,opt,name=ingest_time_step_ns,json=ingestTimeStepNs,proto3" json:"ingest_time_step_ns,omitempty"`
-	VenueLagNs       int64                  `protobuf:"zigzag64,5,opt,name=venue_lag_ns,json=venueLagNs,proto3" json:"venue_lag_ns,omitempty"`
+	IngestTimeStepUs int64                  `protobuf:"zigzag64,4,opt,name=ingest_time_step_us,json=ingestTimeStepUs,proto3" json:"ingest_time_step_us,omitempty"`
+	VenueLagUs       int64                  `protobuf:"zigzag64,5,opt,name=venue_lag_us,json=venueLagUs,proto3" json:"venue_lag_us,omitempty"`
 	BidPriceChange   int64                  `protobuf:"zigzag64,6,opt,name=bid_price_change,json=bidPriceChange,proto3" json:"bid_price_change,omitempty"`
 	BidSizeChange    int64                  `protobuf:"zigzag64,7,opt,name=bid_size_change,json=bidSizeChange,proto3" json:"bid_size_change,omitempty"`
 	AskPriceChange   int64                  `protobuf:"zigzag64,8,opt,name=ask_price_change,json=askPriceChange,proto3" json:"ask_price_change,omitempty"`
@@ -1095,16 +1099,16 @@ func (x *CompactQuote) GetSeqStep() uint64 {
 	return 0
 }
 
-func (x *CompactQuote) GetIngestTimeStepNs() int64 {
+func (x *CompactQuote) GetIngestTimeStepUs() int64 {
 	if x != nil {
-		return x.IngestTimeStepNs
+		return x.IngestTimeStepUs
 	}
 	return 0
 }
 
-func (x *CompactQuote) GetVenueLagNs() int64 {
+func (x *CompactQuote) GetVenueLagUs() int64 {
 	if x != nil {
-		return x.VenueLagNs
+		return x.VenueLagUs
 	}
 	return 0
 }
@@ -2449,9 +2453,9 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x19\n" +
 	"\bseq_step\x18\x03 \x01(\x04R\aseqStep\x12-\n" +
-	"\x13ingest_time_step_ns\x18\x04 \x01(\x12R\x10ingestTimeStepNs\x12 \n" +
-	"\fvenue_lag_ns\x18\x05 \x01(\x12R\n" +
-	"venueLagNs\x12(\n" +
+	"\x13ingest_time_step_us\x18\x04 \x01(\x12R\x10ingestTimeStepUs\x12 \n" +
+	"\fvenue_lag_us\x18\x05 \x01(\x12R\n" +
+	"venueLagUs\x12(\n" +
 	"\x10bid_price_change\x18\x06 \x01(\x12R\x0ebidPriceChange\x12&\n" +
 	"\x0fbid_size_change\x18\a \x01(\x12R\rbidSizeChange\x12(\n" +
 	"\x10ask_price_change\x18\b \x01(\x12R\x0easkPriceChange\x12&\n" +
