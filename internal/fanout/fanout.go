@@ -218,10 +218,15 @@ func (c *Conn) Enqueue(msg []byte, kind Kind, gen uint64) Result {
 	}
 	c.pending = append(c.pending, item{b: msg, kind: kind})
 	c.pendingSize = size
-	if kind != Delta {
-		c.urgent.Store(true) // a reply or a (re)subscription's snapshot does not wait to be gathered
-	}
 	mark := c.queueLocked()
+	if kind != Delta {
+		// A reply or a (re)subscription's snapshot does not wait to be gathered, nor for the
+		// rest of a pass: the shard writes it first.
+		c.urgent.Store(true)
+		c.mu.Unlock()
+		c.shard.markUrgent(c)
+		return Queued
+	}
 	c.mu.Unlock()
 	if mark {
 		c.shard.mark(c)
@@ -248,11 +253,9 @@ func (c *Conn) Pong(payload []byte) {
 	}
 	c.control = appendControl(c.control, opPong, payload)
 	c.urgent.Store(true)
-	mark := c.queueLocked()
+	c.queueLocked()
 	c.mu.Unlock()
-	if mark {
-		c.shard.mark(c)
-	}
+	c.shard.markUrgent(c)
 }
 
 // conflateLocked drops every pending non-control message and moves the generation on. It

@@ -482,11 +482,12 @@ func TestFlushIntervalGathers(t *testing.T) {
 }
 
 // TestSnapshotsAndRepliesNotHeld: within the flush interval deltas wait, but a snapshot or a
-// control message (and the deltas queued before it) leaves at once.
+// control message (and the deltas queued before it) leaves at once, though its connection is
+// already waiting on the held list (no housekeeping round comes within the test's patience).
 func TestSnapshotsAndRepliesNotHeld(t *testing.T) {
 	for _, kind := range []Kind{Snapshot, Control} {
 		sock := newFakeSocket()
-		w := startWriter(t, Config{FlushInterval: time.Hour})
+		w := startWriter(t, Config{FlushInterval: time.Hour, Heartbeat: time.Minute, PingInterval: time.Minute, WriteTimeout: time.Minute})
 		c := w.NewConn(sock, false, Hooks{})
 		c.Enqueue(msg(t, 1), Delta, 0) // a quiet connection: written at once
 		waitFor(t, "the first write", func() bool { return len(seqs(dataFrames(t, sock))) == 1 })

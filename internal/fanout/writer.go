@@ -77,11 +77,15 @@ type shard struct {
 	mu sync.Mutex
 	// guarded by mu:
 	dirty   []*Conn
+	urgent  []*Conn // connections with a snapshot, reply or pong to write before anything else
 	conns   map[*Conn]struct{} // every connection not finished
 	stopped bool
 
+	urgentPending atomic.Bool // urgent is not empty: checked between writes of a pass
+
 	// owned by the shard goroutine:
-	work      []*Conn // the dirty list being written
+	work       []*Conn // the dirty list being written
+	urgentWork []*Conn // the urgent list being written
 	retry     []*Conn // connections whose socket was full: visited on every pass
 	retrying  []*Conn // the retry list being visited
 	held      []*Conn // dirty connections written less than FlushInterval ago
@@ -112,6 +116,49 @@ func (s *shard) mark(c *Conn) {
 		default:
 		}
 	}
+}
+
+// markUrgent puts c on the urgent list, even if it is on the dirty or held list already, and
+// wakes the shard: what is urgent is written at the start of the next pass, or within a few
+// writes of the pass under way.
+func (s *shard) markUrgent(c *Conn) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		c.finish()
+		return
+	}
+	s.urgent = append(s.urgent, c)
+	s.mu.Unlock()
+	s.urgentPending.Store(true)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// urgentEvery is how many connections a pass writes between looks at the urgent list.
+const urgentEvery = 16
+
+// flushUrgent writes the connections on the urgent list that still have something urgent (a
+// normal flush since may have taken it).
+func (s *shard) flushUrgent() {
+	s.urgentPending.Store(false)
+	s.mu.Lock()
+	s.urgentWork, s.urgent = s.urgent, s.urgentWork[:0]
+	s.mu.Unlock()
+	if len(s.urgentWork) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, c := range s.urgentWork {
+		if c.finished.Load() || !c.urgent.Load() {
+			continue
+		}
+		c.pass = s.passes // written in this pass: skipped if met again on another list
+		s.flush(c, now)
+	}
+	clear(s.urgentWork)
 }
 
 func (s *shard) run(quit <-chan struct{}) {
@@ -165,9 +212,14 @@ func (s *shard) pass(now time.Time) (next time.Time) {
 	s.retrying, s.retry = s.retry, s.retrying[:0]
 	s.holding, s.held = s.held, s.holding[:0]
 	s.passes++
+	s.flushUrgent()
 	gap := s.cfg.FlushInterval
+	written := 0
 	for _, list := range [3][]*Conn{s.retrying, s.holding, s.work} {
 		for _, c := range list {
+			if written++; written%urgentEvery == 0 && s.urgentPending.Load() {
+				s.flushUrgent()
+			}
 			if c.pass == s.passes || c.finished.Load() {
 				continue // listed twice, or gone
 			}
