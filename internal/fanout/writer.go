@@ -77,7 +77,7 @@ type shard struct {
 	mu sync.Mutex
 	// guarded by mu:
 	dirty   []*Conn
-	urgent  []*Conn // connections with a snapshot, reply or pong to write before anything else
+	urgent  []*Conn            // connections with a snapshot, reply or pong to write before anything else
 	conns   map[*Conn]struct{} // every connection not finished
 	stopped bool
 
@@ -86,17 +86,17 @@ type shard struct {
 	// owned by the shard goroutine:
 	work       []*Conn // the dirty list being written
 	urgentWork []*Conn // the urgent list being written
-	retry     []*Conn // connections whose socket was full: visited on every pass
-	retrying  []*Conn // the retry list being visited
-	held      []*Conn // dirty connections written less than FlushInterval ago
-	holding   []*Conn // the held list being visited
-	house     []*Conn // scratch for housekeeping
-	passes    uint64
-	items     []item
-	buf       []byte
-	framer    framer
-	lastHouse time.Time
-	draining  bool // stopping: nothing is held
+	retry      []*Conn // connections whose socket was full: visited on every pass
+	retrying   []*Conn // the retry list being visited
+	held       []*Conn // dirty connections written less than FlushInterval ago
+	holding    []*Conn // the held list being visited
+	house      []*Conn // scratch for housekeeping
+	passes     uint64
+	items      []item
+	buf        []byte
+	framer     framer
+	lastHouse  time.Time
+	draining   bool // stopping: nothing is held
 }
 
 // mark puts c on the dirty list. The caller set c.queued under c.mu, so c is listed once.
