@@ -19,4 +19,9 @@
 //
 // Prices and sizes are integer mantissas at the instrument's scale (InstrumentInfo.price_scale,
 // size_scale); FormatDecimal prints them exactly.
+//
+// Options.CompactQuotes asks for quote deltas in the compact form (about 22 bytes instead of
+// about 55, for bots following many quotes over a thin link): the client expands each one
+// against the quote it holds, checks it like any delta, and hands the handler the whole Delta,
+// with its times truncated to the microsecond.
 package client
