@@ -193,8 +193,15 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // TestPipelineEndToEnd runs the whole system in-process and checks that a bot's state equals a
 // reference rebuilt from the stored events at every seq it saw, across a feed restart (the bot
-// reconnects and resyncs) and an ingest restart (sequences continue in the same epoch).
+// reconnects and resyncs) and an ingest restart (sequences continue in the same epoch); once with
+// plain deltas, once with compact quotes.
 func TestPipelineEndToEnd(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compact quotes %v", compact), func(t *testing.T) { testPipeline(t, compact) })
+	}
+}
+
+func testPipeline(t *testing.T, compact bool) {
 	nats := bustest.Start(t)
 	b := bustest.Connect(t, nats)
 
@@ -203,7 +210,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	rec := &recorder{states: map[key][32]byte{}, counts: map[key]int{}, reasons: map[pb.SnapshotReason]int{}, epochs: map[string]map[uint64]bool{}}
 	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Handler: rec,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, CompactQuotes: compact})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +297,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 	t.Logf("bot: %d deltas, %d snapshots by reason %v, stats %+v", rec.deltaCount(), len(rec.states), rec.reasons, st)
 	if st.Gaps != 0 || st.ChecksumFailures != 0 || st.EpochChanges != 0 || st.DecodeErrors != 0 {
 		t.Fatalf("bot saw breaks: %+v", st)
+	}
+	if compact != (st.CompactQuotes > 500) {
+		t.Fatalf("compact quotes asked %v, %d received", compact, st.CompactQuotes)
 	}
 	// After the feed restart every stream resumed from its position: the new feed rebuilt the
 	// same state and delta chains from NATS, and sent exactly the deltas missed.

@@ -197,8 +197,8 @@ func TestReplicasMatchServer(t *testing.T) {
 			if st.Deltas < 2000 || st.Snapshots != 15 {
 				t.Errorf("stats %+v: want >= 2000 deltas and 15 snapshots", st)
 			}
-			if n := s.compactSent(); o.CompactQuotes != (n > 100) {
-				t.Errorf("%d compact quotes sent", n)
+			if n := s.compactSent(); o.CompactQuotes != (n > 100) || uint64(n) != st.CompactQuotes {
+				t.Errorf("%d compact quotes sent, %d received", n, st.CompactQuotes)
 			}
 			rec := r.rec.snapshot()
 			if len(rec.subscribed) != 3 || rec.subscribed[0].Info.GetPriceScale() != 2 {

@@ -213,6 +213,7 @@ func (c *Client) onCompactQuote(q *pb.CompactQuote, received, sent time.Time) {
 		c.log.Warn("tickwire client: bad compact quote", "instrument", st.id, "err", err)
 		return
 	}
+	c.stats.compactQuotes.Add(1)
 	c.onDelta(d, received, sent)
 }
 

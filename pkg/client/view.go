@@ -129,6 +129,9 @@ type Stats struct {
 	// Resumed counts streams resumed after a reconnect without a snapshot (the server sent
 	// exactly the deltas missed).
 	Resumed uint64
+	// CompactQuotes counts quote deltas that arrived as CompactQuote (Options.CompactQuotes)
+	// and were expanded; those applied are in Deltas too.
+	CompactQuotes uint64
 }
 
 type counters struct {
@@ -136,6 +139,7 @@ type counters struct {
 	frames, snapshots, deltas, stale              atomic.Uint64
 	gaps, epochChanges, checksumFailures, resyncs atomic.Uint64
 	decodeErrors, serverErrors, resumes           atomic.Uint64
+	compactQuotes                                 atomic.Uint64
 }
 
 // Stats returns the client's counters. Safe from any goroutine.
@@ -146,6 +150,6 @@ func (c *Client) Stats() Stats {
 		Frames: s.frames.Load(), Snapshots: s.snapshots.Load(), Deltas: s.deltas.Load(), Stale: s.stale.Load(),
 		Gaps: s.gaps.Load(), EpochChanges: s.epochChanges.Load(), ChecksumFailures: s.checksumFailures.Load(),
 		Resyncs: s.resyncs.Load(), DecodeErrors: s.decodeErrors.Load(), ServerErrors: s.serverErrors.Load(),
-		Resumed: s.resumes.Load(),
+		Resumed: s.resumes.Load(), CompactQuotes: s.compactQuotes.Load(),
 	}
 }
