@@ -86,6 +86,7 @@ type owner struct {
 	instruments map[string]*instrument
 	sessions    map[*session]map[*instrument]struct{}
 	parked      []parked           // resumes from positions not reached yet (see parkFuture)
+	parkTick    *time.Ticker       // runs while parked is not empty, for its deadlines (an idle owner sleeps)
 	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
 	enc         [][]byte           // per event: each stream's delta, encoded (see remember)
 	compact     pb.CompactQuote    // per event: scratch for the quote delta's compact form
@@ -125,16 +126,26 @@ func (o *owner) post(c command) {
 
 func (o *owner) run(quit <-chan struct{}) {
 	var cmds []command
-	tick := time.NewTicker(100 * time.Millisecond) // for the parked resumes' deadlines
-	defer tick.Stop()
+	defer func() {
+		if o.parkTick != nil {
+			o.parkTick.Stop()
+		}
+	}()
 	for {
+		var tick <-chan time.Time // nil, blocking, unless a resume is parked
+		if o.parkTick != nil {
+			if len(o.parked) == 0 {
+				o.parkTick.Stop()
+				o.parkTick = nil
+			} else {
+				tick = o.parkTick.C
+			}
+		}
 		select {
 		case <-quit:
 			return
-		case <-tick.C:
-			if len(o.parked) > 0 {
-				o.releaseParked(time.Now())
-			}
+		case <-tick:
+			o.releaseParked(time.Now())
 		case ev := <-o.events:
 			o.apply(ev)
 			if len(o.parked) > 0 {
@@ -557,6 +568,9 @@ func (o *owner) parkFuture(in *instrument, c *command) bool {
 		return false
 	}
 	o.parked = append(o.parked, parked{cmd: *c, until: time.Now().Add(o.hub.cfg.ResumeWait)})
+	if o.parkTick == nil {
+		o.parkTick = time.NewTicker(100 * time.Millisecond) // for the deadlines
+	}
 	return true
 }
 
