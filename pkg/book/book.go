@@ -183,7 +183,15 @@ func equalLevels(a, b []Level) bool {
 // whose top of that side equals before and truncating it to len(after)'s depth gives after.
 func Diff(dst []Level, s Side, before, after []Level) []Level {
 	i, j := 0, 0
-	for i < len(before) || j < len(after) {
+	for {
+		// Most levels of a view are unchanged: skip equal ones without ranking them.
+		for i < len(before) && j < len(after) && before[i] == after[j] {
+			i++
+			j++
+		}
+		if i == len(before) && j == len(after) {
+			return dst
+		}
 		switch {
 		case j == len(after) || (i < len(before) && better(s, before[i].Price, after[j].Price)):
 			dst = append(dst, Level{Price: before[i].Price})
@@ -199,7 +207,6 @@ func Diff(dst []Level, s Side, before, after []Level) []Level {
 			j++
 		}
 	}
-	return dst
 }
 
 // better reports whether price a ranks before price b on side s.

@@ -75,7 +75,8 @@ type State struct {
 	lastIngest []int64
 
 	scratchBids, scratchAsks []book.Level
-	scratchSum               []byte // checksum input, reused
+	scratchDiff              []book.Level // one side's changes, before they become pb.Levels
+	scratchSum               []byte       // checksum input, reused
 	lastTimeNs               int64  // latest event time applied
 	gaps                     uint64
 }
@@ -304,20 +305,22 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 		res.BookReset = true
 	}
 	res.Book = make([]*pb.Delta, len(s.cfg.Depths))
+	sumDepth, sum := -1, uint32(0) // depths with the same checksum depth share one checksum
 	for i, d := range s.cfg.Depths {
-		before := topOf(s.scratchBids, int(d))
-		beforeAsk := topOf(s.scratchAsks, int(d))
-		var bids, asks []book.Level
-		bids = book.Diff(nil, book.Bid, before, s.book.Top(book.Bid, int(d)))
-		asks = book.Diff(nil, book.Ask, beforeAsk, s.book.Top(book.Ask, int(d)))
-		if len(bids) == 0 && len(asks) == 0 && wasSynced {
+		s.scratchDiff = book.Diff(s.scratchDiff[:0], book.Bid, topOf(s.scratchBids, int(d)), s.book.Top(book.Bid, int(d)))
+		nBids := len(s.scratchDiff)
+		s.scratchDiff = book.Diff(s.scratchDiff, book.Ask, topOf(s.scratchAsks, int(d)), s.book.Top(book.Ask, int(d)))
+		if len(s.scratchDiff) == 0 && wasSynced {
 			continue
 		}
-		k := ChecksumDepth(d)
+		if k := ChecksumDepth(d); k != sumDepth {
+			s.scratchSum = book.AppendChecksumInput(s.scratchSum[:0], s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
+			sumDepth, sum = k, crc32.ChecksumIEEE(s.scratchSum)
+		}
 		delta := s.newDelta(ev, StreamBook0+i)
-		s.scratchSum = book.AppendChecksumInput(s.scratchSum[:0], s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
-		delta.Checksum = crc32.ChecksumIEEE(s.scratchSum)
-		delta.Body = &pb.Delta_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(bids), Asks: fromLevels(asks)}}
+		delta.Checksum = sum
+		delta.Body = &pb.Delta_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(s.scratchDiff[:nBids]),
+			Asks: fromLevels(s.scratchDiff[nBids:])}}
 		res.Book[i] = delta
 	}
 	s.setQuote(ev, s.bookQuote(), res)
