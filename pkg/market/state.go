@@ -77,7 +77,7 @@ type State struct {
 	scratchBids, scratchAsks []book.Level
 	scratchDiff              []book.Level // one side's changes, before they become pb.Levels
 	scratchSum               []byte       // checksum input, reused
-	lastTimeNs               int64  // latest event time applied
+	lastTimeNs               int64        // latest event time applied
 	gaps                     uint64
 }
 
