@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -88,6 +87,7 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 		return nil, fmt.Errorf("bus: ordered consumer: %w", err)
 	}
 	c := &Consumer{ready: make(chan struct{}), caught: make(chan struct{}), done: make(chan struct{})}
+	var dec eventDecoder // used under c.mu
 	// Nothing to deliver from the start position: caught up now. (NumPending counts the
 	// messages matching the filter from the start position at creation.)
 	if ci := cons.CachedInfo(); target == 0 || (ci != nil && ci.NumPending == 0) {
@@ -105,7 +105,7 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 			streamSeq = md.Sequence.Stream
 		}
 		ev := new(tickwirev1.Event)
-		if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+		if err := dec.decode(msg.Data(), ev); err != nil {
 			b.m.decodeErrors.Inc()
 			b.logger.Error("undecodable event skipped", "subject", msg.Subject(), "stream_seq", streamSeq, "err", err)
 		} else {

@@ -210,6 +210,7 @@ func (b *Bus) SubscribeReplay(session string, onEvent func(*tickwirev1.Event), o
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
+		var dec eventDecoder
 		for {
 			var msg *nats.Msg
 			select {
@@ -239,7 +240,7 @@ func (b *Bus) SubscribeReplay(session string, onEvent func(*tickwirev1.Event), o
 				continue
 			}
 			ev := new(tickwirev1.Event)
-			if err := proto.Unmarshal(msg.Data, ev); err != nil {
+			if err := dec.decode(msg.Data, ev); err != nil {
 				b.m.decodeErrors.Inc()
 				b.logger.Error("undecodable replay event skipped", "subject", msg.Subject, "err", err)
 				continue
