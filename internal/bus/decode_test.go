@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -9,23 +8,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/prototest"
 	"github.com/tickwire/tickwire/internal/synthetic"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
-func randInt(r *rand.Rand) int64 {
-	switch r.IntN(5) {
-	case 0:
-		return 0
-	case 1:
-		return -r.Int64N(1 << 40)
-	case 2:
-		return math.MaxInt64 - r.Int64N(10)
-	case 3:
-		return math.MinInt64 + r.Int64N(10)
-	}
-	return r.Int64N(1 << 30)
-}
+var randInt = prototest.EdgeInt64
 
 func randEvent(r *rand.Rand) *tickwirev1.Event {
 	ev := &tickwirev1.Event{Instrument: []string{"", "synthetic:A", "coinbase:BTC-USD", "kraken:XBT/€"}[r.IntN(4)],

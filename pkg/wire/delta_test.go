@@ -2,26 +2,14 @@ package wire
 
 import (
 	"bytes"
-	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/tickwire/tickwire/internal/prototest"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
-func randInt(r *rand.Rand) int64 {
-	switch r.IntN(5) {
-	case 0:
-		return 0
-	case 1:
-		return -r.Int64N(1 << 40)
-	case 2:
-		return math.MaxInt64 - r.Int64N(10)
-	case 3:
-		return math.MinInt64 + r.Int64N(10)
-	}
-	return r.Int64N(1 << 30)
-}
+var randInt = prototest.EdgeInt64
 
 func randDelta(r *rand.Rand) *pb.Delta {
 	d := &pb.Delta{Handle: r.Uint32N(1 << 20), Epoch: r.Uint64N(1 << 40), Seq: r.Uint64(), PrevSeq: r.Uint64N(3),
