@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +88,14 @@ type recorder struct {
 	deltas    int
 	reasons   map[pb.SnapshotReason]int
 	epochs    map[string]map[uint64]bool
+	start     time.Time
+	events    []string // connection changes, for the log of a failed run
+}
+
+func (r *recorder) OnStateChange(_ *client.Client, s client.ConnState, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("%.2fs %v (%v) after %d deltas", time.Since(r.start).Seconds(), s, err, r.deltas))
 }
 
 func (r *recorder) record(u client.Update, seq, epoch uint64) {
@@ -208,7 +217,20 @@ func testPipeline(t *testing.T, compact bool) {
 	ing := startIngest(t, b)
 	fd, addr := startFeed(t, b, "127.0.0.1:0")
 
-	rec := &recorder{states: map[key][32]byte{}, counts: map[key]int{}, reasons: map[pb.SnapshotReason]int{}, epochs: map[string]map[uint64]bool{}}
+	rec := &recorder{states: map[key][32]byte{}, counts: map[key]int{}, reasons: map[pb.SnapshotReason]int{}, epochs: map[string]map[uint64]bool{},
+		start: time.Now()}
+	step := func(what string) {
+		rec.mu.Lock()
+		rec.events = append(rec.events, fmt.Sprintf("%.2fs %s after %d deltas", time.Since(rec.start).Seconds(), what, rec.deltas))
+		rec.mu.Unlock()
+	}
+	defer func() {
+		if t.Failed() {
+			rec.mu.Lock()
+			t.Logf("connection log:\n%s", strings.Join(rec.events, "\n"))
+			rec.mu.Unlock()
+		}
+	}()
 	c, err := client.New(client.Options{URL: "ws://" + addr + "/ws", Handler: rec,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, CompactQuotes: compact})
 	if err != nil {
@@ -241,15 +263,19 @@ func testPipeline(t *testing.T, compact bool) {
 	waitFor(t, 20*time.Second, "4000 deltas", func() bool { return rec.deltaCount() >= 4000 })
 
 	// The feed restarts: the bot is told 1001, reconnects, resubscribes, gets fresh snapshots.
+	step("feed stops")
 	fd.stop(t)
 	fd, _ = startFeed(t, b, addr)
+	step("feed started")
 	waitFor(t, 20*time.Second, "reconnect", func() bool { return c.Stats().Connects >= 2 })
 	mark := rec.deltaCount()
 	waitFor(t, 20*time.Second, "3000 deltas after the feed restart", func() bool { return rec.deltaCount() >= mark+3000 })
 
 	// Ingest restarts: sequences continue from JetStream, in the same epoch.
+	step("ingest stops")
 	ing.stop(t)
 	ing = startIngest(t, b)
+	step("ingest started")
 	mark = rec.deltaCount()
 	waitFor(t, 20*time.Second, "3000 deltas after the ingest restart", func() bool { return rec.deltaCount() >= mark+3000 })
 	ing.stop(t)
