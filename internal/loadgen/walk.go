@@ -174,110 +174,113 @@ func walkMessage(b []byte, v frameVisitor, d *deltaInfo, s *snapInfo) error {
 	return nil
 }
 
+// field is one field of a message as the walkers see it: number, wire type and, for a varint,
+// its value (a field of another type is skipped).
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	x   uint64
+}
+
+// nextField reads the field at the start of b and returns it with the rest of b; what names
+// the message in errors.
+func nextField(b []byte, what string) (field, []byte, error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return field{}, nil, fmt.Errorf("%w: %s tag: %w", errMalformed, what, protowire.ParseError(n))
+	}
+	b = b[n:]
+	f := field{num: num, typ: typ}
+	if typ == protowire.VarintType {
+		f.x, n = protowire.ConsumeVarint(b)
+	} else {
+		n = protowire.ConsumeFieldValue(num, typ, b)
+	}
+	if n < 0 {
+		return field{}, nil, fmt.Errorf("%w: %s field %d: %w", errMalformed, what, num, protowire.ParseError(n))
+	}
+	return f, b[n:], nil
+}
+
 func walkDelta(b []byte, d *deltaInfo) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: delta tag: %w", errMalformed, protowire.ParseError(n))
+		f, rest, err := nextField(b, "delta")
+		if err != nil {
+			return err
 		}
-		b = b[n:]
-		if typ == protowire.VarintType {
-			x, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return fmt.Errorf("%w: delta field %d: %w", errMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
-			switch num {
+		b = rest
+		switch {
+		case f.typ == protowire.VarintType:
+			switch f.num {
 			case fHandle:
-				d.Handle = uint32(x)
+				d.Handle = uint32(f.x)
 			case fDeltaEpoch:
-				d.Epoch = x
+				d.Epoch = f.x
 			case fDeltaSeq:
-				d.Seq = x
+				d.Seq = f.x
 			case fDeltaPrevSeq:
-				d.PrevSeq = x
+				d.PrevSeq = f.x
 			case fDeltaIngestNs:
-				d.IngestNs = int64(x)
+				d.IngestNs = int64(f.x)
 			}
-			continue
+		case f.num >= fBodyFirst && f.num <= fBodyLast && f.typ == protowire.BytesType:
+			d.Channel = uint8(f.num - fBodyFirst + 1)
 		}
-		if num >= fBodyFirst && num <= fBodyLast && typ == protowire.BytesType {
-			d.Channel = uint8(num - fBodyFirst + 1)
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return fmt.Errorf("%w: delta field %d: %w", errMalformed, num, protowire.ParseError(n))
-		}
-		b = b[n:]
 	}
 	return nil
 }
 
 func walkSnapshot(b []byte, s *snapInfo) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: snapshot tag: %w", errMalformed, protowire.ParseError(n))
+		f, rest, err := nextField(b, "snapshot")
+		if err != nil {
+			return err
 		}
-		b = b[n:]
-		if typ == protowire.VarintType {
-			x, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return fmt.Errorf("%w: snapshot field %d: %w", errMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
-			switch num {
-			case fHandle:
-				s.Handle = uint32(x)
-			case fSnapChannel:
-				s.Channel = uint8(x)
-			case fSnapEpoch:
-				s.Epoch = x
-			case fSnapSeq:
-				s.Seq = x
-			case fSnapReason:
-				s.Reason = uint8(x)
-			case fSnapIngest:
-				s.IngestNs = int64(x)
-			}
+		b = rest
+		if f.typ != protowire.VarintType {
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return fmt.Errorf("%w: snapshot field %d: %w", errMalformed, num, protowire.ParseError(n))
+		switch f.num {
+		case fHandle:
+			s.Handle = uint32(f.x)
+		case fSnapChannel:
+			s.Channel = uint8(f.x)
+		case fSnapEpoch:
+			s.Epoch = f.x
+		case fSnapSeq:
+			s.Seq = f.x
+		case fSnapReason:
+			s.Reason = uint8(f.x)
+		case fSnapIngest:
+			s.IngestNs = int64(f.x)
 		}
-		b = b[n:]
 	}
 	return nil
 }
 
 // walkCompactQuote reads a CompactQuote's handle, seq, prev_seq (seq - seq_step) and ingest
-// time step; the price changes are not needed to count and time updates.
+// time step; the price changes are not needed to count and time updates. Every field of a
+// CompactQuote is a varint.
 func walkCompactQuote(b []byte, d *deltaInfo) error {
 	var step uint64
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: compact quote tag: %w", errMalformed, protowire.ParseError(n))
+		f, rest, err := nextField(b, "compact quote")
+		if err != nil {
+			return err
 		}
-		b = b[n:]
-		if typ != protowire.VarintType {
-			return fmt.Errorf("%w: compact quote field %d of type %d", errMalformed, num, typ)
+		b = rest
+		if f.typ != protowire.VarintType {
+			return fmt.Errorf("%w: compact quote field %d of type %d", errMalformed, f.num, f.typ)
 		}
-		x, n := protowire.ConsumeVarint(b)
-		if n < 0 {
-			return fmt.Errorf("%w: compact quote field %d: %w", errMalformed, num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		switch num {
+		switch f.num {
 		case fHandle:
-			d.Handle = uint32(x)
+			d.Handle = uint32(f.x)
 		case fCompactSeq:
-			d.Seq = x
+			d.Seq = f.x
 		case fCompactSeqStep:
-			step = x
+			step = f.x
 		case fCompactIngestStep:
-			d.IngestNs = protowire.DecodeZigZag(x)
+			d.IngestNs = protowire.DecodeZigZag(f.x)
 		}
 	}
 	if step == 0 || step > d.Seq {
