@@ -198,3 +198,38 @@ func BenchmarkWalkFrame(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*msgs), "ns/msg")
 	})
 }
+
+// TestWalkCompactQuoteRefuses: a compact quote whose step names no possible previous delta, or
+// with a field that is not a varint, makes the frame malformed instead of a wrong position.
+func TestWalkCompactQuoteRefuses(t *testing.T) {
+	frame := func(c []byte) []byte {
+		msg := protowire.AppendBytes(protowire.AppendTag(nil, fMsgCompactQuote, protowire.BytesType), c)
+		return protowire.AppendBytes(protowire.AppendTag(nil, fFrameMessages, protowire.BytesType), msg)
+	}
+	varint := func(b []byte, num protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
+	}
+	ok := varint(varint(varint(nil, fHandle, 3), fCompactSeq, 10), fCompactSeqStep, 2)
+	tests := []struct {
+		name string
+		c    []byte
+		bad  bool
+	}{
+		{"follows", ok, false},
+		{"no step", varint(varint(nil, fHandle, 3), fCompactSeq, 10), true},
+		{"step past seq", varint(varint(nil, fCompactSeq, 10), fCompactSeqStep, 11), true},
+		{"bytes field", protowire.AppendBytes(protowire.AppendTag(ok, 6, protowire.BytesType), []byte{1}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got recorder
+			_, err := walkFrame(frame(tt.c), &got)
+			if tt.bad != errors.Is(err, errMalformed) {
+				t.Fatalf("error %v, want malformed: %v", err, tt.bad)
+			}
+			if !tt.bad && (len(got.deltas) != 1 || got.deltas[0] != deltaInfo{Handle: 3, Channel: 1, Seq: 10, PrevSeq: 8, Compact: true}) {
+				t.Fatalf("walked %+v", got.deltas)
+			}
+		})
+	}
+}

@@ -251,6 +251,22 @@ func TestChecksumMismatchResyncs(t *testing.T) {
 	}
 }
 
+// TestBadCompactQuoteResyncs: a compact quote that names no previous delta is counted as a
+// decode error and not applied; the next quote shows the gap and the stream resyncs.
+func TestBadCompactQuoteResyncs(t *testing.T) {
+	s, r := newSyncedClient(t, client.Options{CompactQuotes: true})
+	broken := testIDs[1]
+	s.badStepNext(broken)
+	for range 10 {
+		s.step(60)
+	}
+	eventually(t, "recovery", func() error { return s.mismatch(r.c, 0) })
+	checkOneResync(t, s, r, broken, pb.Channel_CHANNEL_QUOTE, market.ErrGap)
+	if st := r.c.Stats(); st.DecodeErrors != 1 || st.Gaps != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 // TestInstrumentUpdate: new reference data (a halt) reaches an InstrumentHandler and the
 // instrument's view; an update whose handle names another instrument is ignored.
 func TestInstrumentUpdate(t *testing.T) {

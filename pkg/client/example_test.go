@@ -152,7 +152,13 @@ type compactCounter struct {
 	stop  context.CancelFunc
 }
 
-func (h *compactCounter) OnSnapshot(_ *client.Client, u client.Update) { close(h.ready) }
+func (h *compactCounter) OnSnapshot(_ *client.Client, u client.Update) {
+	select {
+	case <-h.ready: // a later snapshot (a resync): already going
+	default:
+		close(h.ready)
+	}
+}
 
 func (h *compactCounter) OnUpdate(_ *client.Client, u client.Update) {
 	if h.n++; h.n > 3 {

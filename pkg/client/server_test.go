@@ -43,6 +43,7 @@ type fakeServer struct {
 	compact    int            // of which CompactQuotes
 	drop       map[streamKey]bool
 	corrupt    map[string]bool
+	badStep    map[string]bool // the next CompactQuote of an instrument names no previous delta
 	quiet      map[string]bool // skip the snapshots a new epoch calls for
 	hbStop     chan struct{}
 }
@@ -79,6 +80,7 @@ func newFakeServer(ids ...string) *fakeServer {
 		snapshots: map[string]int{},
 		drop:      map[streamKey]bool{},
 		corrupt:   map[string]bool{},
+		badStep:   map[string]bool{},
 		quiet:     map[string]bool{},
 	}
 	for i, id := range ids {
@@ -340,6 +342,10 @@ func (s *fakeServer) step(n int, ids ...string) {
 				var cq pb.CompactQuote
 				if ch == pb.Channel_CHANNEL_QUOTE && fs.compact && res.CompactQuote(&cq) {
 					cq.Handle = fs.handle
+					if s.badStep[id] {
+						delete(s.badStep, id)
+						cq.SeqStep = 0
+					}
 					out[fc] = append(out[fc], &pb.ServerMessage{Kind: &pb.ServerMessage_CompactQuote{CompactQuote: &cq}})
 					s.compact++
 					continue
@@ -394,6 +400,13 @@ func (s *fakeServer) newEpoch(id string, quiet bool) {
 	g.epoch++
 	g.seq = 0
 	s.quiet[id] = quiet
+}
+
+// badStepNext sends the next compact quote of an instrument with seq_step 0.
+func (s *fakeServer) badStepNext(id string) {
+	s.mu.Lock()
+	s.badStep[id] = true
+	s.mu.Unlock()
 }
 
 // corruptNext gives the next book delta of an instrument a wrong checksum.

@@ -519,3 +519,43 @@ func TestCompactQuoteExpandsToDelta(t *testing.T) {
 		t.Fatalf("replica quote %v, state %v", got, want)
 	}
 }
+
+// TestExpandCompactQuoteRefuses: a compact quote on a stream without a snapshot, or with a seq
+// step that names no possible previous delta, is refused and leaves the replica as it was.
+func TestExpandCompactQuoteRefuses(t *testing.T) {
+	var synced Replica
+	if err := synced.ApplySnapshot(&pb.Snapshot{Channel: pb.Channel_CHANNEL_QUOTE, Epoch: 3, Seq: 10, LastIngestTimeNs: 5000,
+		Body: &pb.Snapshot_Quote{Quote: &pb.Quote{BidPrice: 100, BidSize: 1, AskPrice: 101, AskSize: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		r    Replica
+		c    *pb.CompactQuote
+		want error
+	}{
+		{"no snapshot", Replica{}, &pb.CompactQuote{Seq: 11, SeqStep: 1}, ErrNotSynced},
+		{"step 0", synced, &pb.CompactQuote{Seq: 11}, ErrBadMessage},
+		{"step past seq 0", synced, &pb.CompactQuote{Seq: 11, SeqStep: 12}, ErrBadMessage},
+		{"follows", synced, &pb.CompactQuote{Seq: 11, SeqStep: 1, IngestTimeStepUs: 2, BidSizeChange: 4}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.r
+			d, err := tt.r.ExpandCompactQuote(tt.c)
+			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+			if !tt.r.EqualChannel(&before, pb.Channel_CHANNEL_QUOTE) || tt.r.Position(pb.Channel_CHANNEL_QUOTE) != before.Position(pb.Channel_CHANNEL_QUOTE) {
+				t.Fatal("the replica changed")
+			}
+			if err == nil {
+				want := &pb.Delta{Epoch: 3, Seq: 11, PrevSeq: 10, IngestTimeNs: 7000, VenueTimeNs: 7000,
+					Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 100, BidSize: 5, AskPrice: 101, AskSize: 1}}}
+				if !proto.Equal(d, want) {
+					t.Fatalf("expanded to %v, want %v", d, want)
+				}
+			}
+		})
+	}
+}
