@@ -120,7 +120,7 @@ func msg(t testing.TB, seq uint64) []byte {
 }
 
 // startWriter runs a Writer until the test ends.
-func startWriter(t *testing.T, cfg Config) *Writer {
+func startWriter(t testing.TB, cfg Config) *Writer {
 	t.Helper()
 	w := NewWriter(cfg)
 	quit := make(chan struct{})
@@ -128,6 +128,17 @@ func startWriter(t *testing.T, cfg Config) *Writer {
 	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
 	t.Cleanup(func() { close(quit); wg.Wait() })
 	return w
+}
+
+// benchQuote is a typical quote delta as the feed queues it, for the benchmarks.
+func benchQuote(tb testing.TB) []byte {
+	tb.Helper()
+	m, err := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
+		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
 
 func decode(t *testing.T, fr frame) *pb.ServerFrame {
@@ -570,13 +581,8 @@ func (s nullSocket) Close() error { return nil }
 // framed with the send time by the shard, written. Allocations per op must be 0.
 func BenchmarkDeliver(b *testing.B) {
 	sock := nullSocket{writes: make(chan int, 1)}
-	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
-		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
-	w := NewWriter(Config{FlushInterval: -1, Shards: 1})
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
-	defer func() { close(quit); wg.Wait() }()
+	m := benchQuote(b)
+	w := startWriter(b, Config{FlushInterval: -1, Shards: 1})
 	c := w.NewConn(sock, false, Hooks{})
 	b.ReportAllocs()
 	for b.Loop() {
@@ -588,8 +594,7 @@ func BenchmarkDeliver(b *testing.B) {
 // BenchmarkPass measures one shard pass over 1,000 connections with one update each (socket
 // cost excluded): the writer's own cost per connection written.
 func BenchmarkPass(b *testing.B) {
-	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
-		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
+	m := benchQuote(b)
 	w := NewWriter(Config{Shards: 1, FlushInterval: -1}) // not started: the benchmark runs the passes
 	s := w.shards[0]
 	conns := make([]*Conn, 1000)

@@ -5,9 +5,6 @@ import (
 	"net"
 	"sync"
 	"testing"
-
-	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
-	"github.com/tickwire/tickwire/pkg/wire"
 )
 
 // loopbackPairs returns n connected TCP pairs on loopback; the client ends are drained by
@@ -63,13 +60,8 @@ func BenchmarkLoopbackWrite(b *testing.B) {
 // (one frame, one write each). Compare with 100 x BenchmarkLoopbackWrite.
 func BenchmarkWriterLoopback(b *testing.B) {
 	conns := loopbackPairs(b, 100)
-	m, _ := wire.AppendMessage(nil, &pb.ServerMessage{Kind: &pb.ServerMessage_Delta{Delta: &pb.Delta{Seq: 1, Handle: 3,
-		Body: &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}}})
-	w := NewWriter(Config{FlushInterval: -1, Shards: 1})
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
-	defer func() { close(quit); wg.Wait() }()
+	m := benchQuote(b)
+	w := startWriter(b, Config{FlushInterval: -1, Shards: 1})
 	written := make(chan int, len(conns))
 	out := make([]*Conn, len(conns))
 	for i, c := range conns {
