@@ -36,9 +36,11 @@ type Client struct {
 	closed  atomic.Bool
 	stats   counters
 
-	// Lock order: wmu before mu. wmu serializes everything written to the connection and
+	// Lock order: wmu before mu. wmu serializes the commands written to the connection and
 	// guards which connection that is, so a command is either written to the live connection or
-	// recorded as desired state that the next connection is given. mu guards the subscriptions,
+	// recorded as desired state that the next connection is given. Frames not sent by a command
+	// (pongs from the read goroutine, close frames) are not under wmu: gws writes every frame
+	// whole under its own write mutex, through deadlineConn, which bounds each write on its own. mu guards the subscriptions,
 	// their replicas and the pending requests. A replica is written only on Run's goroutine
 	// (under mu), so Run's goroutine, and the Handler on it, reads replicas without mu.
 	wmu    sync.Mutex
@@ -442,7 +444,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 		HandshakeTimeout:   c.opts.HandshakeTimeout,
 		ReadMaxPayloadSize: c.opts.MaxFrameSize,
 		Logger:             gwsLogger{c.log},
-	}, nc)
+	}, &deadlineConn{Conn: nc, timeout: c.opts.WriteTimeout})
 	if !stop() {
 		<-aborted
 		if err == nil {
@@ -591,7 +593,7 @@ func (c *Client) failLists(err error) {
 
 // sendLocked writes m to the live connection, if any. A failed write is only logged: the read
 // side sees the broken connection, and the next connection is given the desired state anyway.
-// c.wmu must be held.
+// The write's deadline is deadlineConn's, as for every frame. c.wmu must be held.
 func (c *Client) sendLocked(m *pb.ClientMessage) {
 	if c.conn == nil {
 		return
@@ -605,7 +607,6 @@ func (c *Client) sendLocked(m *pb.ClientMessage) {
 	if c.sess.subprotocol == wire.SubprotocolJSON {
 		op = gws.OpcodeText
 	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
 	if err := c.conn.WriteMessage(op, b); err != nil {
 		c.log.Warn("tickwire client: write command", "err", err)
 	}

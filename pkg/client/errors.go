@@ -19,6 +19,9 @@ var (
 	// ErrHeartbeatTimeout is the reason a connection was dropped when nothing arrived from the
 	// server within Options.HeartbeatTimeout. The client reconnects.
 	ErrHeartbeatTimeout = errors.New("client: heartbeat timeout")
+	// ErrWriteTimeout is the reason a connection was dropped when a frame (a command, a pong or
+	// a close) could not be written within Options.WriteTimeout. The client reconnects.
+	ErrWriteTimeout = errors.New("client: write timeout")
 )
 
 // CloseError is a connection closed by the server with a WebSocket close code. Run returns one

@@ -26,8 +26,9 @@ const (
 	DefaultHeartbeatTimeout = 15 * time.Second
 	// DefaultHandshakeTimeout bounds the TCP connect, TLS and WebSocket upgrade together.
 	DefaultHandshakeTimeout = 10 * time.Second
-	// DefaultWriteTimeout bounds one command write; a command that cannot be written in this
-	// time means the connection is stuck, and the read side will notice soon after.
+	// DefaultWriteTimeout bounds the write of one frame (a command, a pong, a close); a frame
+	// that cannot be written in this time means the connection is stuck: it is dropped and the
+	// client reconnects.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultMaxFrameSize bounds one server frame. The feed coalesces every pending update of a
 	// connection into one frame; the answer to subscribing to every instrument with deep books is
@@ -63,7 +64,8 @@ type Options struct {
 	HeartbeatTimeout time.Duration
 	// HandshakeTimeout bounds connecting and upgrading.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds writing one command.
+	// WriteTimeout bounds writing one frame: a command, a pong or a close. Each write has its own
+	// deadline, cleared after it; a write that misses it drops the connection (ErrWriteTimeout).
 	WriteTimeout time.Duration
 	// MaxFrameSize is the largest server frame accepted, in bytes; a larger one drops the
 	// connection.

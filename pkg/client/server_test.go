@@ -59,6 +59,7 @@ type fconn struct {
 	base    uint32 // handles of this connection start here, so each connection numbers differently
 	subs    map[string]*fsub
 	handles map[string]uint32
+	pongs   []time.Time // when each WebSocket pong arrived
 }
 
 type fsub struct {
@@ -135,6 +136,14 @@ func (h *fakeHandler) OnClose(c *gws.Conn, _ error) {
 	h.s.mu.Lock()
 	delete(h.s.conns, c)
 	h.s.mu.Unlock()
+}
+
+func (h *fakeHandler) OnPong(c *gws.Conn, _ []byte) {
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	if fc := h.s.conns[c]; fc != nil {
+		fc.pongs = append(fc.pongs, time.Now())
+	}
 }
 
 func (h *fakeHandler) OnMessage(c *gws.Conn, m *gws.Message) {

@@ -32,6 +32,9 @@ func (s *session) OnClose(_ *gws.Conn, err error) {
 			code = 1005 // no status received
 		}
 		s.err = &CloseError{Code: code, Reason: string(ce.Reason)}
+	case errors.Is(err, ErrWriteTimeout): // a net.Error timeout too: tell it from a read's
+		s.c.stats.writeTimeouts.Add(1)
+		s.err = err
 	case errors.As(err, &ne) && ne.Timeout():
 		s.c.stats.heartbeatTimeouts.Add(1)
 		s.err = fmt.Errorf("%w: nothing received for %v", ErrHeartbeatTimeout, s.c.opts.HeartbeatTimeout)
@@ -40,6 +43,8 @@ func (s *session) OnClose(_ *gws.Conn, err error) {
 	}
 }
 
+// OnPing answers at once, from the read goroutine. The pong's write is bounded by
+// deadlineConn like every frame; a failed one fails the connection, and OnClose says why.
 func (s *session) OnPing(conn *gws.Conn, payload []byte) {
 	s.extend()
 	_ = conn.WritePong(payload)

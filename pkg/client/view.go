@@ -114,6 +114,9 @@ type Stats struct {
 	Connects, Disconnects uint64
 	// HeartbeatTimeouts counts connections dropped because nothing arrived in time.
 	HeartbeatTimeouts uint64
+	// WriteTimeouts counts connections dropped because a frame could not be written in time
+	// (Options.WriteTimeout).
+	WriteTimeouts uint64
 	// Frames counts server frames read; Snapshots and Deltas count those applied.
 	Frames, Snapshots, Deltas uint64
 	// Stale counts deltas already held (ignored, harmless).
@@ -136,6 +139,7 @@ type Stats struct {
 
 type counters struct {
 	connects, disconnects, heartbeatTimeouts      atomic.Uint64
+	writeTimeouts                                 atomic.Uint64
 	frames, snapshots, deltas, stale              atomic.Uint64
 	gaps, epochChanges, checksumFailures, resyncs atomic.Uint64
 	decodeErrors, serverErrors, resumes           atomic.Uint64
@@ -147,7 +151,7 @@ func (c *Client) Stats() Stats {
 	s := &c.stats
 	return Stats{
 		Connects: s.connects.Load(), Disconnects: s.disconnects.Load(), HeartbeatTimeouts: s.heartbeatTimeouts.Load(),
-		Frames: s.frames.Load(), Snapshots: s.snapshots.Load(), Deltas: s.deltas.Load(), Stale: s.stale.Load(),
+		WriteTimeouts: s.writeTimeouts.Load(), Frames: s.frames.Load(), Snapshots: s.snapshots.Load(), Deltas: s.deltas.Load(), Stale: s.stale.Load(),
 		Gaps: s.gaps.Load(), EpochChanges: s.epochChanges.Load(), ChecksumFailures: s.checksumFailures.Load(),
 		Resyncs: s.resyncs.Load(), DecodeErrors: s.decodeErrors.Load(), ServerErrors: s.serverErrors.Load(),
 		Resumed: s.resumes.Load(), CompactQuotes: s.compactQuotes.Load(),
