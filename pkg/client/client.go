@@ -41,8 +41,9 @@ type Client struct {
 	// recorded as desired state that the next connection is given. Frames not sent by a command
 	// (pongs from the read goroutine, close frames) are not under wmu: gws writes every frame
 	// whole under its own write mutex, through deadlineConn, which bounds each write on its
-	// own. mu guards the subscriptions, their replicas and the pending requests. A replica is written only on Run's goroutine
-	// (under mu), so Run's goroutine, and the Handler on it, reads replicas without mu.
+	// own. mu guards the subscriptions, their replicas and the pending requests. A replica is
+	// written only on Run's goroutine (under mu), so Run's goroutine, and the Handler on it,
+	// reads replicas without mu.
 	wmu    sync.Mutex
 	conn   *gws.Conn          // guarded by wmu; nil when disconnected
 	sess   *session           // guarded by wmu; the session of conn
