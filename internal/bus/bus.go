@@ -36,6 +36,8 @@ type Config struct {
 	// ReconnectWait is the base wait between reconnect attempts (jittered); default 1 s.
 	// The connection reconnects forever and may be created before the server listens.
 	ReconnectWait time.Duration
+	// Auth is who connects (auth.go); Tickwire's servers refuse anonymous connections.
+	Auth Auth
 }
 
 func (c *Config) setDefaults() {
@@ -148,7 +150,11 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		return nil, err
 	}
 	b := &Bus{cfg: cfg, logger: logger, m: m}
-	nc, err := nats.Connect(cfg.URL,
+	authOpts, err := cfg.Auth.options(logger)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.URL, append(authOpts,
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(cfg.ReconnectWait),
@@ -177,7 +183,13 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			logger.Info("nats connected", "url", nc.ConnectedUrlRedacted())
 		}),
-	)
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			// A refused login is worth saying at every attempt: nothing works until fixed.
+			if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+				logger.Error("nats refused the credentials; retrying", "auth", cfg.Auth.String(), "err", err)
+			}
+		}),
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", cfg.URL, err)
 	}

@@ -30,12 +30,24 @@ type EmbeddedConfig struct {
 	ReadyTimeout time.Duration
 	// Debug enables the server's debug logs.
 	Debug bool
+
+	// AuthDir keeps the users' passwords, one file per user (PasswordFile: <user>.password,
+	// mode 0600, directory 0700), generated on the first start and reused after; clients
+	// on this machine read theirs from there. Empty: passwords are generated for this run and
+	// kept in memory only (tests); Auth returns them. Anonymous connections are always refused.
+	AuthDir string
+	// Users of the server; default DefaultUsers() (one per role).
+	Users []User
+	// Stream is the event stream the users' permissions name; default DefaultStreamName.
+	Stream string
 }
 
 // Embedded is a running in-process NATS server.
 type Embedded struct {
-	srv  *server.Server
-	once sync.Once
+	srv       *server.Server
+	once      sync.Once
+	authDir   string
+	passwords map[string]string // user -> password; read-only after start
 }
 
 // StartEmbedded starts nats-server in this process with JetStream storing in cfg.DataDir and
@@ -54,7 +66,12 @@ func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 10 * time.Second
 	}
+	users, passwords, err := embeddedUsers(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
+	}
 	opts := &server.Options{
+		Users:        users, // and no NoAuthUser: anonymous connections are refused
 		ServerName:   cfg.ServerName,
 		Host:         cfg.Host,
 		Port:         cfg.Port,
@@ -78,8 +95,71 @@ func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("%w: not ready for connections on %s:%d within %s", ErrEmbedded, cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, authDir: cfg.AuthDir, passwords: passwords}, nil
 }
+
+// embeddedUsers returns the server's users with their permissions, and their passwords (from
+// cfg.AuthDir, generated there the first time, or generated for this run).
+func embeddedUsers(cfg EmbeddedConfig) ([]*server.User, map[string]string, error) {
+	us := cfg.Users
+	if len(us) == 0 {
+		us = DefaultUsers()
+	}
+	stream := cfg.Stream
+	if stream == "" {
+		stream = DefaultStreamName
+	}
+	var users []*server.User
+	passwords := map[string]string{}
+	for _, u := range us {
+		if _, dup := passwords[u.Name]; dup {
+			return nil, nil, fmt.Errorf("%w: user %q twice", ErrAuth, u.Name)
+		}
+		p, err := u.Permissions(stream)
+		if err != nil {
+			return nil, nil, err
+		}
+		var pw string
+		if cfg.AuthDir != "" {
+			pw, err = loadOrCreatePassword(cfg.AuthDir, u.Name)
+		} else {
+			pw, err = newPassword()
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		passwords[u.Name] = pw
+		users = append(users, &server.User{Username: u.Name, Password: pw, Permissions: p.server()})
+	}
+	return users, passwords, nil
+}
+
+// server converts p to nats-server's form.
+func (p Permissions) server() *server.Permissions {
+	sp := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: p.PublishAllow, Deny: p.PublishDeny},
+		Subscribe: &server.SubjectPermission{Allow: p.SubscribeAllow, Deny: p.SubscribeDeny},
+	}
+	if p.Responses {
+		sp.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+			Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+	}
+	return sp
+}
+
+// Auth returns how user connects to this server: its name and password. The zero Auth
+// (anonymous, refused) for a user the server does not have.
+func (e *Embedded) Auth(user string) Auth {
+	pw, ok := e.passwords[user]
+	if !ok {
+		return Auth{}
+	}
+	return Auth{User: user, Password: pw}
+}
+
+// AuthDir returns the directory holding the users' password files ("" if they are in memory
+// only).
+func (e *Embedded) AuthDir() string { return e.authDir }
 
 // ClientURL returns the URL clients connect to, e.g. "nats://127.0.0.1:4222".
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }

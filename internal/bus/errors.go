@@ -16,4 +16,6 @@ var (
 	ErrEmbedded = errors.New("bus: embedded server")
 	// ErrNoStream: no stream yet; call EnsureStream first.
 	ErrNoStream = errors.New("bus: stream not found")
+	// ErrAuth: invalid NATS credentials or users (a bad password file, an unknown role...).
+	ErrAuth = errors.New("bus: nats auth")
 )

@@ -35,8 +35,21 @@ type StreamConfig struct {
 }
 
 // EnsureStream creates the event stream (subjects EventSubjects, file storage, discard old)
-// or updates it to cfg, and remembers it for publishing and reading.
+// if it is missing, and remembers it for publishing and reading. It never changes a stream
+// that exists: one stored with other limits is kept as it is (logged as a warning), since
+// changing limits can drop history and is the admin role's act (UpdateStream), not ingest's.
 func (b *Bus) EnsureStream(ctx context.Context, cfg StreamConfig) error {
+	return b.putStream(ctx, cfg, false)
+}
+
+// UpdateStream creates the event stream or changes the stored one to cfg (retention, replicas,
+// de-duplication window). It needs the admin role. Lowering MaxAge or MaxBytes discards the
+// events beyond the new limits at once.
+func (b *Bus) UpdateStream(ctx context.Context, cfg StreamConfig) error {
+	return b.putStream(ctx, cfg, true)
+}
+
+func (b *Bus) putStream(ctx context.Context, cfg StreamConfig, update bool) error {
 	if cfg.Name == "" {
 		cfg.Name = b.cfg.Stream
 	}
@@ -52,7 +65,7 @@ func (b *Bus) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 	if cfg.Duplicates <= 0 {
 		cfg.Duplicates = DefaultDuplicates
 	}
-	s, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	jcfg := jetstream.StreamConfig{
 		Name:        cfg.Name,
 		Description: "Tickwire normalized market events, one subject per instrument",
 		Subjects:    []string{EventSubjects},
@@ -64,7 +77,25 @@ func (b *Bus) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 		Replicas:    cfg.Replicas,
 		Duplicates:  cfg.Duplicates,
 		AllowDirect: true, // LastPosition reads via direct get, served by any replica
-	})
+	}
+	var s jetstream.Stream
+	var err error
+	if update {
+		s, err = b.js.CreateOrUpdateStream(ctx, jcfg)
+	} else {
+		// Create is idempotent for an identical configuration, and refused (never applied)
+		// for another one: then keep the stored stream.
+		s, err = b.js.CreateStream(ctx, jcfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			if s, err = b.js.Stream(ctx, cfg.Name); err == nil {
+				have := s.CachedInfo().Config
+				b.logger.Warn("the event stream exists with other limits; keeping them (changing them is the admin role's: tickctl stream)",
+					"stream", cfg.Name, "max_age", have.MaxAge.String(), "want_max_age", cfg.MaxAge.String(),
+					"max_bytes", have.MaxBytes, "want_max_bytes", cfg.MaxBytes, "replicas", have.Replicas, "want_replicas", cfg.Replicas,
+					"duplicates", have.Duplicates.String(), "want_duplicates", cfg.Duplicates.String())
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("bus: ensure stream %s: %w", cfg.Name, err)
 	}

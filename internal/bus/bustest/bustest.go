@@ -4,6 +4,7 @@ package bustest
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,17 +13,30 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 )
 
+// TestUser is the user Connect connects as: the ingest, feed and tickctl roles together, so
+// that one Bus can create the stream, publish, consume and run replays. Not the admin role, and
+// like every user it may not purge or delete anything.
+const TestUser = "test"
+
+// Users are the servers' users: one per role (bus.DefaultUsers) and TestUser.
+func Users() []bus.User {
+	return append(bus.DefaultUsers(), bus.User{Name: TestUser, Roles: []bus.Role{bus.RoleIngest, bus.RoleFeed, bus.RoleTickctl}})
+}
+
 // Start starts an embedded NATS server with JetStream on a random port of 127.0.0.1, storing
-// in t.TempDir(), and shuts it down in t.Cleanup. Connect to s.ClientURL().
+// in t.TempDir(), and shuts it down in t.Cleanup. Connect to s.ClientURL() with s.Auth(user);
+// anonymous connections are refused, as by every Tickwire server.
 func Start(t testing.TB) *bus.Embedded {
 	t.Helper()
 	return StartDir(t, t.TempDir())
 }
 
-// StartDir is Start with a given store directory, to restart a server on the same store.
+// StartDir is Start with a given store directory, to restart a server on the same store. The
+// users' password files are in <dir>/auth (s.AuthDir()), kept across restarts so that
+// connections reconnect.
 func StartDir(t testing.TB, dir string) *bus.Embedded {
 	t.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: dir}, nil)
+	s, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: dir, AuthDir: filepath.Join(dir, "auth"), Users: Users()}, nil)
 	if err != nil {
 		t.Fatalf("bustest: start embedded NATS: %v", err)
 	}
@@ -30,20 +44,32 @@ func StartDir(t testing.TB, dir string) *bus.Embedded {
 	return s
 }
 
-// Connect connects a Bus to s with a fresh metrics registry, ensures the event stream
-// exists, and closes the Bus in t.Cleanup (before the server shuts down).
+// Connect connects a Bus to s as TestUser with a fresh metrics registry, ensures the event
+// stream exists, and closes the Bus in t.Cleanup (before the server shuts down).
 func Connect(t testing.TB, s *bus.Embedded) *bus.Bus {
 	t.Helper()
-	b, err := bus.Connect(context.Background(), bus.Config{URL: s.ClientURL(), Name: t.Name()},
-		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("bustest: connect: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := ConnectAs(t, s, TestUser)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
 		t.Fatalf("bustest: ensure stream: %v", err)
 	}
+	return b
+}
+
+// ConnectAs connects a Bus to s as user (a role's name, or TestUser) and closes it in
+// t.Cleanup. It does not touch the stream.
+func ConnectAs(t testing.TB, s *bus.Embedded, user string) *bus.Bus {
+	t.Helper()
+	auth := s.Auth(user)
+	if auth.User == "" {
+		t.Fatalf("bustest: the server has no user %q", user)
+	}
+	b, err := bus.Connect(context.Background(), bus.Config{URL: s.ClientURL(), Name: t.Name(), Auth: auth},
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("bustest: connect: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
 	return b
 }

@@ -1,0 +1,32 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// StreamInfo is the event stream's configuration and state.
+type StreamInfo struct {
+	Name       string
+	MaxAge     time.Duration
+	MaxBytes   int64
+	Replicas   int
+	Duplicates time.Duration
+	State      StreamState
+}
+
+// StreamInfo returns the event stream's configuration and current state.
+func (b *Bus) StreamInfo(ctx context.Context) (StreamInfo, error) {
+	s, err := b.streamHandle(ctx)
+	if err != nil {
+		return StreamInfo{}, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return StreamInfo{}, fmt.Errorf("bus: stream info: %w", err)
+	}
+	c, st := info.Config, info.State
+	return StreamInfo{Name: c.Name, MaxAge: c.MaxAge, MaxBytes: c.MaxBytes, Replicas: c.Replicas, Duplicates: c.Duplicates,
+		State: StreamState{Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Subjects: st.NumSubjects}}, nil
+}

@@ -1,0 +1,364 @@
+package bus
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+)
+
+// NATS is never open (docs/OPERATIONS.md, Security: NATS). Every process connects as a user
+// whose permissions allow what its role needs and nothing more:
+//
+//	ingest   publishes events; creates the event stream if it is missing (never updates it);
+//	         reads an instrument's last stored event (to continue its sequence)
+//	feed     reads the stream through its own consumers; subscribes to replay sessions and
+//	         sends them control requests; publishes no event
+//	tickctl  reads the stream (export, replay), publishes events (import), runs and controls
+//	         replay sessions
+//	admin    creates and updates the event stream's configuration (retention, replicas)
+//
+// Nobody may purge or delete the stream or delete messages: those requests are denied to every
+// user (removing history is an operator's act on the server, not a client's). Each user
+// receives replies on its own inbox prefix, _INBOX_<user>, and may subscribe to no other inbox.
+
+// Role is a set of NATS permissions of a Tickwire process.
+type Role string
+
+// The roles.
+const (
+	RoleIngest  Role = "ingest"
+	RoleFeed    Role = "feed"
+	RoleTickctl Role = "tickctl"
+	RoleAdmin   Role = "admin"
+)
+
+// Roles returns every role, in the order of the table above.
+func Roles() []Role { return []Role{RoleIngest, RoleFeed, RoleTickctl, RoleAdmin} }
+
+// jsAPI is the JetStream API subject prefix (default domain).
+const jsAPI = "$JS.API."
+
+// replaySubjects is every replay session subject (replay.go).
+const replaySubjects = replayPrefix + ">"
+
+// Permissions is what a user may publish and subscribe to. Deny wins over Allow.
+type Permissions struct {
+	PublishAllow, PublishDeny     []string
+	SubscribeAllow, SubscribeDeny []string
+	// Responses allows publishing one reply to the reply subject of each message received
+	// (within 2 minutes), whatever PublishAllow says: a replay session answers control
+	// requests on the requester's inbox.
+	Responses bool
+}
+
+// InboxPrefix is the reply subject prefix of user: _INBOX_<user>. A user may subscribe to its
+// own inbox only, so no user reads another's replies.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
+
+// deniedAPI lists the JetStream requests no Tickwire user may make, on any stream, whatever
+// its role: they remove stored history.
+func deniedAPI() []string {
+	return []string{
+		jsAPI + "STREAM.PURGE.>",
+		jsAPI + "STREAM.DELETE.>",
+		jsAPI + "STREAM.MSG.DELETE.>",
+	}
+}
+
+// readAPI is what reading the stream needs: its info, a subject's last message (direct get
+// when the stream allows it, else the message API), and ordered consumers (created, pulled
+// from, looked up and deleted when they reset). Consumer names are random single tokens.
+func readAPI(stream string) []string {
+	return []string{
+		jsAPI + "STREAM.INFO." + stream,
+		jsAPI + "DIRECT.GET." + stream,
+		jsAPI + "DIRECT.GET." + stream + ".>",
+		jsAPI + "STREAM.MSG.GET." + stream,
+		jsAPI + "CONSUMER.CREATE." + stream + ".>",
+		jsAPI + "CONSUMER.MSG.NEXT." + stream + ".*",
+		jsAPI + "CONSUMER.INFO." + stream + ".*",
+		jsAPI + "CONSUMER.DELETE." + stream + ".*",
+	}
+}
+
+// RolePermissions returns the permissions of role for a user named user (whose inbox they
+// include) on the event stream named stream.
+func RolePermissions(role Role, user, stream string) (Permissions, error) {
+	inbox := InboxPrefix(user) + ".>"
+	p := Permissions{PublishDeny: deniedAPI(), SubscribeAllow: []string{inbox}}
+	switch role {
+	case RoleIngest:
+		p.PublishAllow = []string{
+			EventSubjects,
+			jsAPI + "STREAM.CREATE." + stream, // create if missing; the same config again is a no-op
+			jsAPI + "STREAM.INFO." + stream,
+			jsAPI + "DIRECT.GET." + stream + ".>", // LastPosition
+			jsAPI + "STREAM.MSG.GET." + stream,
+		}
+	case RoleFeed:
+		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control")
+		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
+	case RoleTickctl:
+		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects)
+		p.SubscribeAllow = append(p.SubscribeAllow, replaySubjects)
+		p.Responses = true
+	case RoleAdmin:
+		p.PublishAllow = []string{
+			jsAPI + "INFO",
+			jsAPI + "STREAM.CREATE." + stream,
+			jsAPI + "STREAM.UPDATE." + stream,
+			jsAPI + "STREAM.INFO." + stream,
+		}
+	default:
+		return Permissions{}, fmt.Errorf("%w: unknown role %q", ErrAuth, role)
+	}
+	return p, nil
+}
+
+// User is a NATS user of a Tickwire server: a name and the roles whose permissions it holds
+// (the union of them).
+type User struct {
+	Name  string
+	Roles []Role
+}
+
+// DefaultUsers returns one user per role, named after it.
+func DefaultUsers() []User {
+	var us []User
+	for _, r := range Roles() {
+		us = append(us, User{Name: string(r), Roles: []Role{r}})
+	}
+	return us
+}
+
+// validUserName: user names become a subject token (the inbox) and a file name.
+func validUserName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: user name %q: length must be 1..64", ErrAuth, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			continue
+		}
+		return fmt.Errorf("%w: user name %q: byte %q not allowed (want [a-z0-9_-])", ErrAuth, name, c)
+	}
+	return nil
+}
+
+// Permissions returns the union of the permissions of u's roles on stream.
+func (u User) Permissions(stream string) (Permissions, error) {
+	if err := validUserName(u.Name); err != nil {
+		return Permissions{}, err
+	}
+	if len(u.Roles) == 0 {
+		return Permissions{}, fmt.Errorf("%w: user %q has no role", ErrAuth, u.Name)
+	}
+	var all Permissions
+	for _, r := range u.Roles {
+		p, err := RolePermissions(r, u.Name, stream)
+		if err != nil {
+			return Permissions{}, err
+		}
+		all.PublishAllow = appendNew(all.PublishAllow, p.PublishAllow...)
+		all.PublishDeny = appendNew(all.PublishDeny, p.PublishDeny...)
+		all.SubscribeAllow = appendNew(all.SubscribeAllow, p.SubscribeAllow...)
+		all.SubscribeDeny = appendNew(all.SubscribeDeny, p.SubscribeDeny...)
+		all.Responses = all.Responses || p.Responses
+	}
+	return all, nil
+}
+
+func appendNew(dst []string, src ...string) []string {
+	for _, s := range src {
+		if !slices.Contains(dst, s) {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
+// Auth is how a client authenticates to NATS: a user with a password (given, or read from a
+// file at every connection attempt, so a file written later or rotated is picked up), or a NATS
+// credentials file (user JWT and nkey seed, for servers in operator mode). The zero Auth
+// connects anonymously, which Tickwire's servers refuse. TLS is optional: CAFile verifies the
+// server; CertFile and KeyFile present a client certificate.
+type Auth struct {
+	User         string
+	Password     string `json:"-"`
+	PasswordFile string
+	CredsFile    string
+	// InboxPrefix overrides the reply subject prefix; default InboxPrefix(User) with a User,
+	// else NATS's "_INBOX".
+	InboxPrefix string
+
+	CAFile, CertFile, KeyFile string
+}
+
+// String describes a without its secret.
+func (a Auth) String() string {
+	var parts []string
+	switch {
+	case a.CredsFile != "":
+		parts = append(parts, "creds "+a.CredsFile)
+	case a.User != "" && a.PasswordFile != "":
+		parts = append(parts, "user "+a.User+" (password file "+a.PasswordFile+")")
+	case a.User != "" && a.Password != "":
+		parts = append(parts, "user "+a.User+" (password given)")
+	case a.User != "":
+		parts = append(parts, "user "+a.User+" (no password)")
+	default:
+		parts = append(parts, "anonymous")
+	}
+	if a.CAFile != "" || a.CertFile != "" {
+		parts = append(parts, "tls")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (a Auth) inboxPrefix() string {
+	if a.InboxPrefix != "" {
+		return a.InboxPrefix
+	}
+	if a.User != "" && a.CredsFile == "" {
+		return InboxPrefix(a.User)
+	}
+	return ""
+}
+
+func (a Auth) validate() error {
+	if a.CredsFile != "" && (a.User != "" || a.Password != "" || a.PasswordFile != "") {
+		return fmt.Errorf("%w: a credentials file and a user/password exclude each other", ErrAuth)
+	}
+	if a.Password != "" && a.PasswordFile != "" {
+		return fmt.Errorf("%w: a password and a password file exclude each other", ErrAuth)
+	}
+	if (a.Password != "" || a.PasswordFile != "") && a.User == "" {
+		return fmt.Errorf("%w: a password needs a user", ErrAuth)
+	}
+	if (a.CertFile == "") != (a.KeyFile == "") {
+		return fmt.Errorf("%w: a client certificate needs both the certificate and the key file", ErrAuth)
+	}
+	return nil
+}
+
+// ReadPasswordFile reads a password file: its content without surrounding white space. It
+// refuses a file that other users may read (like ssh with keys), and an empty one.
+func ReadPasswordFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: password file: %w", ErrAuth, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%w: password file %s has mode %v: readable by others (chmod 600 it)", ErrAuth, path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: password file: %w", ErrAuth, err)
+	}
+	pw := strings.TrimSpace(string(b))
+	if pw == "" {
+		return "", fmt.Errorf("%w: password file %s is empty", ErrAuth, path)
+	}
+	return pw, nil
+}
+
+// PasswordFile returns the file holding user's password in an auth directory:
+// <dir>/<user>.password.
+func PasswordFile(dir, user string) string { return filepath.Join(dir, user+".password") }
+
+// passwordBytes of randomness per generated password: 256 bits, beyond guessing.
+const passwordBytes = 32
+
+func newPassword() (string, error) {
+	b := make([]byte, passwordBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("%w: generate password: %w", ErrAuth, err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// loadOrCreatePassword returns user's password from dir, generating it (mode 0600, written
+// atomically) the first time. dir is created with mode 0700.
+func loadOrCreatePassword(dir, user string) (string, error) {
+	path := PasswordFile(dir, user)
+	pw, err := ReadPasswordFile(path)
+	if err == nil {
+		return pw, nil
+	}
+	if _, serr := os.Stat(path); !os.IsNotExist(serr) {
+		return "", err // exists but unusable: never overwrite an operator's file
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("%w: auth dir: %w", ErrAuth, err)
+	}
+	if pw, err = newPassword(); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "."+user+".password.*") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("%w: write password: %w", ErrAuth, err)
+	}
+	defer os.Remove(tmp.Name()) // gone after a successful link
+	if _, err := tmp.WriteString(pw + "\n"); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("%w: write password: %w", ErrAuth, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("%w: write password: %w", ErrAuth, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("%w: write password: %w", ErrAuth, err)
+	}
+	// Link, not rename: if another process created the file meanwhile, keep theirs.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if os.IsExist(err) {
+			return ReadPasswordFile(path)
+		}
+		return "", fmt.Errorf("%w: write password: %w", ErrAuth, err)
+	}
+	return pw, nil
+}
+
+// options returns the nats.go options that make a connection authenticate as a says.
+func (a Auth) options(logger *slog.Logger) ([]nats.Option, error) {
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	var opts []nats.Option
+	switch {
+	case a.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(a.CredsFile))
+	case a.PasswordFile != "":
+		// Read at every connection attempt: the file may be written after we start (the
+		// embedding process creates it) or rotated.
+		user, file := a.User, a.PasswordFile
+		opts = append(opts, nats.UserInfoHandler(func() (string, string) {
+			pw, err := ReadPasswordFile(file)
+			if err != nil {
+				logger.Warn("nats password unavailable; connecting without it", "user", user, "err", err)
+			}
+			return user, pw
+		}))
+	case a.User != "":
+		opts = append(opts, nats.UserInfo(a.User, a.Password))
+	}
+	if p := a.inboxPrefix(); p != "" {
+		opts = append(opts, nats.CustomInboxPrefix(p))
+	}
+	if a.CAFile != "" {
+		opts = append(opts, nats.RootCAs(a.CAFile))
+	}
+	if a.CertFile != "" {
+		opts = append(opts, nats.ClientCert(a.CertFile, a.KeyFile))
+	}
+	return opts, nil
+}
