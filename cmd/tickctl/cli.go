@@ -18,6 +18,9 @@ const (
 	exitOK     = 0
 	exitFail   = 1 // the command failed
 	exitConfig = 2 // invalid flags or environment
+	// exitRejected: the command ran to the end but left rows out (import: bad rows, each
+	// named on stderr; the good rows are stored).
+	exitRejected = 3
 )
 
 // cli is every command and the flags they share: flags > TICKWIRE_* environment > defaults.
@@ -94,6 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			fmt.Fprintln(stderr, "tickctl:", err)
 			return exitConfig
 		}
+		if errors.Is(err, errRejected) {
+			fmt.Fprintln(stderr, "tickctl:", err)
+			return exitRejected
+		}
 		fmt.Fprintln(stderr, "tickctl:", err)
 		return exitFail
 	}
@@ -102,6 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 
 // errUsage marks an error in the command's arguments found after parsing.
 var errUsage = errors.New("usage")
+
+// errRejected marks a command that completed without some of its input (exitRejected).
+var errRejected = errors.New("rows rejected")
 
 func usageErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tickwire/tickwire/internal/replay"
@@ -99,7 +100,9 @@ type importCmd struct {
 }
 
 func (c *importCmd) Help() string {
-	return `Publishes the file's events verbatim (same instrument, epoch, seq and times) to the JetStream event stream. Each event is validated as feed would apply it (pkg/market): invalid events and undecodable NDJSON lines are counted and skipped. Events at or before the position the store already holds for their instrument are skipped too, so importing a file twice stores it once (JetStream's message ids also de-duplicate retries). A binary file is verified whole (trailer count and CRC) before anything is published.
+	return `Publishes the file's events verbatim (same instrument, epoch, seq and times) to the JetStream event stream. Each event is validated as feed would apply it (pkg/market). A bad row (an undecodable NDJSON line, such as a price with more decimals than its integer field holds; an invalid event; an event larger than the NATS server's max_payload) is rejected: named on stderr with its line (or binary record) and reason, counted, and skipped, and the import goes on. Events at or before the position the store already holds for their instrument are skipped too, so importing a file twice stores it once (JetStream's message ids also de-duplicate retries). A binary file is verified whole (trailer count and CRC) before anything is published.
+
+Exit status: 0 every row imported (or already stored); 3 some rows rejected, the others imported; 1 the import failed (a read error, a corrupt binary file, NATS); 2 bad flags.
 
 Import into a store used by live ingest only what is newer than it holds: older positions are skipped. To replay old history, import it into a separate NATS (for example "ingest --embed-nats --nats-data-dir /tmp/old" without a source, or any nats-server with JetStream).
 
@@ -158,9 +161,37 @@ func (c *importCmd) Run(e *env) error {
 	verb := "published"
 	if c.DryRun {
 		verb = "valid (dry run)"
-		st.Published = st.Read - st.Rejected
+		// Read counts decoded events only: undecodable lines are rejected without being read.
+		st.Published = st.Read - (st.Rejected - st.RejectedBy[replay.RejectUndecodable])
 	}
 	fmt.Fprintf(e.stdout, "%s: read %d, %s %d, rejected %d, already stored %d in %s (%s)\n",
 		c.File, st.Read, verb, st.Published, st.Rejected, st.Skipped, took.Round(time.Millisecond), rate(st.Read, took))
-	return err
+	for _, rej := range st.Rejections {
+		fmt.Fprintf(e.stderr, "%s: %s\n", c.File, rej)
+	}
+	if n := st.Rejected - uint64(len(st.Rejections)); n > 0 {
+		fmt.Fprintf(e.stderr, "%s: %d more rejected rows not listed\n", c.File, n)
+	}
+	if err != nil {
+		return err
+	}
+	if st.Rejected > 0 {
+		rest := "the others were imported"
+		if c.DryRun {
+			rest = "the others are valid"
+		}
+		return fmt.Errorf("%w: %s: %d rows rejected (%s); %s", errRejected, c.File, st.Rejected, byReason(st.RejectedBy), rest)
+	}
+	return nil
+}
+
+// byReason formats rejection counts: "undecodable 1, too large 1".
+func byReason(m map[replay.RejectReason]uint64) string {
+	var parts []string
+	for _, r := range []replay.RejectReason{replay.RejectUndecodable, replay.RejectInvalid, replay.RejectTooLarge} {
+		if m[r] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r, m[r]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

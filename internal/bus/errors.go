@@ -16,6 +16,8 @@ var (
 	ErrEmbedded = errors.New("bus: embedded server")
 	// ErrNoStream: no stream yet; call EnsureStream first.
 	ErrNoStream = errors.New("bus: stream not found")
+	// ErrTooLarge: an event whose encoding exceeds the server's max_payload; it was not sent.
+	ErrTooLarge = errors.New("bus: event too large for the server")
 	// ErrAuth: invalid NATS credentials or users (a bad password file, an unknown role...).
 	ErrAuth = errors.New("bus: nats auth")
 )

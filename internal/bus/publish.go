@@ -43,6 +43,11 @@ func parseMsgID(id string) (instrument string, epoch, seq uint64, ok bool) {
 	return id[:j], e, s, err1 == nil && err2 == nil
 }
 
+// DefaultMaxPayload is a NATS server's default max_payload (1 MiB), the largest message it
+// takes, headers included; the embedded server keeps it. An event is refused above the limit
+// of the server it is published to (ErrTooLarge); this constant is for checks without one.
+const DefaultMaxPayload = 1 << 20
+
 // stallWait is how long one PublishMsgAsync call waits for a free in-flight slot before we
 // re-check ctx and try again; the message was not sent, so retrying keeps the order.
 const stallWait = 250 * time.Millisecond
@@ -51,6 +56,9 @@ const stallWait = 250 * time.Millisecond
 // its (instrument, epoch, seq) so that a retried publish is stored once. ev must already
 // carry its position. Publish blocks while MaxPendingPublishes are in flight (until a slot
 // frees or ctx ends). Events published from one goroutine reach the stream in call order.
+//
+// An event larger than the server's max_payload is refused at once with ErrTooLarge (not
+// sent; later events are unaffected).
 //
 // A nil return means the event was handed to the connection, not that it was stored: ack
 // failures are counted (tickwire_bus_publish_errors_total), passed to
@@ -81,8 +89,12 @@ func (b *Bus) Publish(ctx context.Context, ev *tickwirev1.Event) error {
 	}
 	if err != nil {
 		b.m.publishErrors.Inc()
-		if errors.Is(err, nats.ErrConnectionClosed) {
+		switch {
+		case errors.Is(err, nats.ErrConnectionClosed):
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		case errors.Is(err, nats.ErrMaxPayload):
+			// Refused before sending: this event only, never the ones after it.
+			err = fmt.Errorf("%w: %d bytes, max_payload %d: %w", ErrTooLarge, len(data), b.nc.MaxPayload(), err)
 		}
 		return fmt.Errorf("bus: publish %s %d/%d: %w", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), err)
 	}
