@@ -49,6 +49,8 @@ type Config struct {
 	Market market.Config
 	// Conn bounds each connection's outbound queue.
 	Conn fanout.Config
+	// Candles bounds what GET /api/candles may cost (candles.go).
+	Candles CandlesConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +88,7 @@ func (c Config) withDefaults() Config {
 		c.OwnerQueue = 8192
 	}
 	c.Market = c.Market.WithDefaults()
+	c.Candles = c.Candles.withDefaults()
 	return c
 }
 
@@ -94,6 +97,9 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	if err := c.Market.Validate(); err != nil {
 		return fmt.Errorf("feed: %w", err)
+	}
+	if err := c.Candles.validate(); err != nil {
+		return err
 	}
 	if c.Owners > 1024 {
 		return fmt.Errorf("feed: %d owners is more than 1024", c.Owners)

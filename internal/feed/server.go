@@ -39,6 +39,7 @@ type Server struct {
 	metrics *metrics
 	hub     *Hub
 	writer  *fanout.Writer // writes every connection
+	candles *candles       // GET /api/candles: the candle store and the request limits
 
 	upgradeNamed *gws.Upgrader // for requests that name subprotocols
 	upgradePlain *gws.Upgrader // for requests that name none: binary protobuf
@@ -84,6 +85,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		replays:  make(map[string]*replaySession),
 	}
 	s.hub = newHub(cfg, logger, s.metrics)
+	s.candles = newCandles(cfg.Candles, reg)
 	opt := func(protocols []string) *gws.ServerOption {
 		return &gws.ServerOption{
 			ReadMaxPayloadSize: cfg.ReadLimit,
@@ -113,8 +115,12 @@ func (s *Server) launch(f func()) {
 	}()
 }
 
-// Dispatch hands an event to its instrument's owner; see Hub.Dispatch.
-func (s *Server) Dispatch(ctx context.Context, ev *pb.Event) error { return s.hub.Dispatch(ctx, ev) }
+// Dispatch hands an event to its instrument's owner (see Hub.Dispatch), and a trade to the
+// candle store.
+func (s *Server) Dispatch(ctx context.Context, ev *pb.Event) error {
+	s.candles.observe(ev)
+	return s.hub.Dispatch(ctx, ev)
+}
 
 // Sync returns once every event dispatched before the call has been applied (Dispatch only
 // queues), or with ctx's error. Call it before SetReady(true), so that a ready server answers
