@@ -20,14 +20,17 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/feed"
+	"github.com/tickwire/tickwire/internal/natsflags"
 	"github.com/tickwire/tickwire/pkg/market"
 	"github.com/tickwire/tickwire/web/dashboard"
 )
+
+// envPrefix starts the feed's environment variables.
+const envPrefix = "TICKWIRE_FEED"
 
 // config is every setting of the feed, from flags, then TICKWIRE_FEED_* environment variables,
 // then an optional JSON file (--config).
@@ -41,6 +44,11 @@ type config struct {
 	NatsListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"Listen address of the embedded NATS server."`
 	NatsDataDir string `name:"nats-data-dir" default:".data/nats" help:"JetStream store of the embedded NATS server."`
 	NatsSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)."`
+	// NATS credentials (docs/OPERATIONS.md, Security: NATS). With --embed-nats the server's
+	// users' passwords are generated into --nats-auth-dir and the feed connects as "feed".
+	NATS natsflags.Flags `embed:""`
+
+	AdminListen string `name:"admin-listen" default:"127.0.0.1:9102" help:"Admin HTTP listen address: /metrics and /debug/pprof/ (keep it on loopback or a private network; empty disables)."`
 
 	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
 	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"10000" help:"Concurrent connections per client address (negative: no cap)."`
@@ -68,6 +76,14 @@ type config struct {
 func (c *config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: %w", c.Listen, err)
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			return fmt.Errorf("--admin-listen %q: %w", c.AdminListen, err)
+		}
+	}
+	if _, err := c.NATS.Auth(envPrefix); err != nil {
+		return err
 	}
 	if c.EmbedNats {
 		if _, _, err := net.SplitHostPort(c.NatsListen); err != nil {
@@ -108,8 +124,9 @@ func main() {
 	kong.Parse(&cfg,
 		kong.Name("feed"),
 		kong.Description("Tickwire feed: instrument state from NATS, streamed to WebSocket clients."),
-		kong.DefaultEnvars("TICKWIRE_FEED"),
+		kong.DefaultEnvars(envPrefix),
 		kong.Configuration(kong.JSON),
+		natsflags.Vars(bus.RoleFeed, envPrefix),
 	)
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
 	if cfg.LogFormat == "json" {
@@ -118,13 +135,15 @@ func main() {
 	log := slog.New(h)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, &cfg, log); err != nil {
+	if err := run(ctx, &cfg, log, nil); err != nil {
 		log.Error("feed failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg *config, log *slog.Logger) error {
+// run runs the feed until ctx ends. listening, if not nil, is told the public and admin
+// addresses (admin nil when disabled) once both listen.
+func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(public, admin net.Addr)) error {
 	log.Info("starting feed", "config", fmt.Sprintf("%+v", *cfg))
 	if cfg.GoMaxProcs > 0 {
 		runtime.GOMAXPROCS(cfg.GoMaxProcs)
@@ -143,7 +162,24 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	var admin *adminServer // first, so that metrics and profiles are there while NATS is not
+	if cfg.AdminListen != "" {
+		var err error
+		if admin, err = listenAdmin(cfg.AdminListen, reg, log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := admin.Shutdown(cfg.ShutdownTimeout); err != nil {
+				log.Warn("admin server shutdown", "err", err)
+			}
+		}()
+	}
+
 	natsURL := cfg.NatsURL
+	auth, err := cfg.NATS.Auth(envPrefix) // validated
+	if err != nil {
+		return err
+	}
 	if cfg.EmbedNats {
 		host, portStr, _ := net.SplitHostPort(cfg.NatsListen)
 		port, err := strconv.Atoi(portStr)
@@ -152,15 +188,16 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 		interval, always, _ := bus.ParseSync(cfg.NatsSync) // validated
 		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir,
-			SyncInterval: interval, SyncAlways: always}, log)
+			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATS.AuthDir}, log)
 		if err != nil {
 			return err
 		}
 		defer emb.Shutdown()
 		natsURL = emb.ClientURL()
-		log.Info("embedded NATS server running", "url", natsURL, "store", cfg.NatsDataDir)
+		auth = emb.Auth(string(bus.RoleFeed))
+		log.Info("embedded NATS server running", "url", natsURL, "store", cfg.NatsDataDir, "passwords", cfg.NATS.AuthDir)
 	}
-	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed"}, log.With("component", "bus"), reg)
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed", Auth: auth}, log.With("component", "bus"), reg)
 	if err != nil {
 		return err
 	}
@@ -171,7 +208,10 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Operators' endpoints live on the admin listener only; say so plainly rather than let the
+	// dashboard answer these paths as app routes.
+	mux.Handle("/metrics", http.NotFoundHandler())
+	mux.Handle("/debug/", http.NotFoundHandler())
 	srv.EnableReplay(b)
 	srv.EnableHistory(b)
 	mux.Handle("/", srv.Handler(dashboard.Handler()))
@@ -183,8 +223,17 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if url == "" {
 		url = "http://" + svc.Addr().String()
 	}
-	log.Info("feed listening", "dashboard", url+"/", "websocket", "ws"+url[len("http"):]+"/ws", "metrics", url+"/metrics")
-	fmt.Fprintf(os.Stderr, "\n  Tickwire dashboard:  %s/\n  WebSocket endpoint:  %s/ws\n  Metrics:             %s/metrics\n\n", url, "ws"+url[len("http"):], url)
+	metrics := "(off: --admin-listen is empty)"
+	var adminAddr net.Addr
+	if admin != nil {
+		adminAddr = admin.Addr()
+		metrics = "http://" + adminAddr.String() + "/metrics"
+	}
+	if listening != nil {
+		listening(svc.Addr(), adminAddr)
+	}
+	log.Info("feed listening", "dashboard", url+"/", "websocket", "ws"+url[len("http"):]+"/ws", "metrics", metrics)
+	fmt.Fprintf(os.Stderr, "\n  Tickwire dashboard:  %s/\n  WebSocket endpoint:  %s/ws\n  Metrics:             %s\n\n", url, "ws"+url[len("http"):], metrics)
 	err = svc.Run(ctx, cfg.ShutdownTimeout)
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -11,8 +11,12 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/natsflags"
 	"github.com/tickwire/tickwire/internal/synthetic"
 )
+
+// envPrefix starts ingest's environment variables (shared with tickctl).
+const envPrefix = "TICKWIRE"
 
 // config is every setting of ingest: flags > TICKWIRE_* environment > JSON config file
 // (--config) > defaults.
@@ -24,6 +28,9 @@ type config struct {
 	NATSDataDir string `name:"nats-data-dir" default:".data/nats" type:"path" help:"JetStream store directory of the embedded server." group:"NATS"`
 	NATSSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)." group:"NATS"`
 	NATSListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"host:port the embedded server listens on." group:"NATS"`
+	// Credentials (docs/OPERATIONS.md, Security: NATS); with --embed-nats the server's users'
+	// passwords are generated into --nats-auth-dir and ingest connects as "ingest".
+	NATSAuth natsflags.Flags `embed:"" group:"NATS"`
 
 	StreamMaxAge   time.Duration `default:"24h" help:"Keep events in the JetStream stream at most this long." group:"Stream"`
 	StreamMaxBytes byteSize      `default:"8GiB" help:"Keep at most this much in the stream (e.g. 512MiB, 8GiB); the oldest events go first." group:"Stream"`
@@ -102,6 +109,9 @@ func (c *config) Validate() error {
 	} else if c.NATSURL == "" {
 		return fmt.Errorf("--nats-url is required (or --embed-nats)")
 	}
+	if _, err := c.NATSAuth.Auth(envPrefix); err != nil {
+		return err
+	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
@@ -126,6 +136,8 @@ func (c *config) natsHostPort() (string, int, error) {
 func (c *config) logAttrs() []any {
 	return []any{
 		"nats_url", c.NATSURL, "embed_nats", c.EmbedNATS, "nats_data_dir", c.NATSDataDir, "nats_listen", c.NATSListen,
+		"nats_user", c.NATSAuth.User, "nats_password_file", c.NATSAuth.PasswordFile, "nats_auth_dir", c.NATSAuth.AuthDir,
+		"nats_creds", c.NATSAuth.Creds, "nats_ca", c.NATSAuth.CA, "nats_cert", c.NATSAuth.Cert,
 		"stream_max_age", c.StreamMaxAge.String(), "stream_max_bytes", c.StreamMaxBytes.String(),
 		"source", c.Source, "synthetic_instruments", c.SyntheticInstruments, "synthetic_rate", c.SyntheticRate,
 		"synthetic_seed", c.SyntheticSeed, "synthetic_depth", c.SyntheticDepth, "checkpoint_interval", c.CheckpointInterval.String(),

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/natsflags"
 )
 
 func TestByteSize(t *testing.T) {
@@ -39,10 +42,13 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--embed-nats", "--nats-listen", "nohost"}, false},
 		{[]string{"--checkpoint-interval", "0s"}, false},
 		{[]string{"--log-level", "loud"}, false},
+		{[]string{"--nats-cert", "c.pem"}, false},
+		{[]string{"--nats-creds", "u.creds", "--nats-password-file", "pw"}, false},
+		{[]string{"--nats-password-file", "/nonexistent/ingest.password"}, false},
 	}
 	for _, tt := range tests {
 		var cfg config
-		p, err := kong.New(&cfg, kong.DefaultEnvars("TICKWIRE_TEST_UNSET"))
+		p, err := kong.New(&cfg, kong.DefaultEnvars("TICKWIRE_TEST_UNSET"), natsflags.Vars(bus.RoleIngest, envPrefix))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/ingest"
+	"github.com/tickwire/tickwire/internal/natsflags"
 )
 
 // Exit codes.
@@ -43,9 +44,10 @@ func main() {
 			"  ingest --source capture --capture-format kraken-v1 --capture-file ../shared/data/kraken-v1-2021-cryptofeed/ws_frames.ndjson --speed 10\n"+
 			"  ingest --source file --file-format tardis-trades --file bitmex_trades_XBTUSD.csv --speed 0\n\n"+
 			"Every flag can also be set in the environment as TICKWIRE_<FLAG> (e.g. TICKWIRE_NATS_URL) or in a JSON --config file; flags win over the environment, which wins over the file."),
-		kong.DefaultEnvars("TICKWIRE"),
+		kong.DefaultEnvars(envPrefix),
 		kong.Configuration(kong.JSON),
 		kong.UsageOnError(),
+		natsflags.Vars(bus.RoleIngest, envPrefix),
 	)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
@@ -82,20 +84,25 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	url := cfg.NATSURL
+	auth, err := cfg.NATSAuth.Auth(envPrefix) // validated
+	if err != nil {
+		return err
+	}
 	if cfg.EmbedNATS {
 		host, port, _ := cfg.natsHostPort()                // validated
 		interval, always, _ := bus.ParseSync(cfg.NATSSync) // validated
 		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir,
-			SyncInterval: interval, SyncAlways: always}, logger)
+			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATSAuth.AuthDir}, logger)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
+		auth = srv.Auth(string(bus.RoleIngest))
 		logger.Info("embedded NATS started", "url", url, "data_dir", cfg.NATSDataDir)
 	}
 
-	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "tickwire-ingest"}, logger, reg)
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "tickwire-ingest", Auth: auth}, logger, reg)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,11 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/natsflags"
 )
+
+// envPrefix starts tickctl's environment variables (shared with ingest).
+const envPrefix = "TICKWIRE"
 
 // Exit codes.
 const (
@@ -29,11 +33,16 @@ type cli struct {
 	ConnectTimeout time.Duration `default:"5s" help:"How long to wait for NATS to answer before giving up."`
 	LogLevel       string        `enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr (${enum})."`
 
+	// Credentials: by default user "tickctl" with the password in .data/nats-auth (written
+	// by the feed that embeds NATS in "make run"); "stream" needs --nats-user admin.
+	NATSAuth natsflags.Flags `embed:""`
+
 	Export        exportCmd        `cmd:"" help:"Export the stored events of a time window to a history file."`
 	Import        importCmd        `cmd:"" help:"Import a history file into the event store."`
 	Replay        replayCmd        `cmd:"" help:"Run a replay session of a stored window until interrupted."`
 	ReplayControl replayControlCmd `cmd:"" name:"replay-control" help:"Pause, resume, seek or change the speed of a replay session."`
 	Tail          tailCmd          `cmd:"" help:"Print the messages of a feed (live or a replay session), one line each."`
+	Stream        streamCmd        `cmd:"" help:"Show the event stream's limits and contents, or change its limits (admin)."`
 }
 
 const description = `Tickwire operations: history export/import, replay sessions, and a terminal subscriber.
@@ -48,6 +57,7 @@ type env struct {
 	stdout, stderr io.Writer
 	logger         *slog.Logger
 	natsURL        string
+	natsAuth       bus.Auth
 	connectTimeout time.Duration
 	now            time.Time // resolves relative times, once per run
 }
@@ -75,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitPanic{code}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		natsflags.Vars(bus.RoleTickctl, envPrefix),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "tickctl:", err)
@@ -85,12 +96,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintln(stderr, "tickctl:", err)
 		return exitConfig
 	}
+	auth, err := c.NATSAuth.Auth(envPrefix)
+	if err != nil {
+		fmt.Fprintln(stderr, "tickctl:", err)
+		return exitConfig
+	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel)) // enum-checked
 	e := &env{
 		ctx: ctx, stdout: stdout, stderr: stderr,
 		logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-		natsURL: c.NATSURL, connectTimeout: c.ConnectTimeout, now: time.Now(),
+		natsURL: c.NATSURL, natsAuth: auth, connectTimeout: c.ConnectTimeout, now: time.Now(),
 	}
 	if err := kctx.Run(e); err != nil {
 		if errors.Is(err, errUsage) {
@@ -120,14 +136,18 @@ func usageErr(format string, a ...any) error {
 // connect connects to NATS and waits (up to --connect-timeout) until connected: the bus
 // retries forever in the background, which suits servers, not a command a person waits for.
 func (e *env) connect() (*bus.Bus, error) {
-	b, err := bus.Connect(e.ctx, bus.Config{URL: e.natsURL, Name: "tickctl"}, e.logger, nil)
+	b, err := bus.Connect(e.ctx, bus.Config{URL: e.natsURL, Name: "tickctl", Auth: e.natsAuth}, e.logger, nil)
 	if err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(e.connectTimeout)
 	for !b.Connected() {
 		if time.Now().After(deadline) || e.ctx.Err() != nil {
+			last := b.LastError()
 			_ = b.Close()
+			if last != nil {
+				return nil, fmt.Errorf("cannot connect to NATS at %s within %s as %s: %w", e.natsURL, e.connectTimeout, e.natsAuth, last)
+			}
 			return nil, fmt.Errorf("cannot reach NATS at %s within %s", e.natsURL, e.connectTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)

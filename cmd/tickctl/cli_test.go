@@ -14,13 +14,27 @@ import (
 	"github.com/tickwire/tickwire/internal/replay/replaytest"
 )
 
+// withAuth adds the --nats-auth-dir of the bustest server named by a --nats-url in args, so that
+// tickctl connects as its role (every server refuses anonymous clients).
+func withAuth(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--nats-url" {
+			if dir := bustest.AuthDirOf(args[i+1]); dir != "" {
+				out = append(out, "--nats-auth-dir", dir)
+			}
+		}
+	}
+	return out
+}
+
 // tickctl runs the CLI in-process and returns its exit code and output.
 func tickctl(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	code := run(ctx, args, &out, &errOut)
+	code := run(ctx, withAuth(args), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -158,9 +172,9 @@ func TestReplayCLI(t *testing.T) {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"replay", "--nats-url", url, "--session", "cli-test", "--speed", "0.5",
+		done <- run(ctx, withAuth([]string{"replay", "--nats-url", url, "--session", "cli-test", "--speed", "0.5",
 			"--from", replaytest.T0.Add(time.Second).Format(time.RFC3339Nano),
-			"--to", replaytest.T0.Add(2 * time.Second).Format(time.RFC3339Nano)}, &out, &errOut)
+			"--to", replaytest.T0.Add(2 * time.Second).Format(time.RFC3339Nano)}), &out, &errOut)
 	}()
 	waitOut := func(what string) {
 		t.Helper()

@@ -30,3 +30,6 @@ func (b *Bus) StreamInfo(ctx context.Context) (StreamInfo, error) {
 	return StreamInfo{Name: c.Name, MaxAge: c.MaxAge, MaxBytes: c.MaxBytes, Replicas: c.Replicas, Duplicates: c.Duplicates,
 		State: StreamState{Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Subjects: st.NumSubjects}}, nil
 }
+
+// LastError returns the last error of the connection (a refused login, say), or nil.
+func (b *Bus) LastError() error { return b.nc.LastError() }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,23 @@ func StartDir(t testing.TB, dir string) *bus.Embedded {
 	if err != nil {
 		t.Fatalf("bustest: start embedded NATS: %v", err)
 	}
-	t.Cleanup(s.Shutdown)
+	url := s.ClientURL()
+	authDirs.Store(url, s.AuthDir())
+	t.Cleanup(func() {
+		authDirs.Delete(url)
+		s.Shutdown()
+	})
+	return s
+}
+
+// authDirs maps the URL of each running server to its AuthDir.
+var authDirs sync.Map
+
+// AuthDirOf returns the password directory of the running server at url ("" if none): for
+// tests that run a command with only a --nats-url, to add its --nats-auth-dir.
+func AuthDirOf(url string) string {
+	d, _ := authDirs.Load(url)
+	s, _ := d.(string)
 	return s
 }
 
