@@ -28,6 +28,17 @@ type sub struct {
 	// relative to. A stream resumed from another replica's position is not based until its
 	// first Delta from here.
 	compact, based bool
+	// deferred: a snapshot the client asked for (Subscribe, Resync), with this reason, waits in
+	// owner.deferred until the session's snapshot budget holds its need bytes; the stream gets no
+	// deltas meanwhile, as when pending. 0: none waits.
+	deferred pb.SnapshotReason
+	need     int
+}
+
+// deferral is a snapshot waiting for its session's snapshot budget (see owner.request).
+type deferral struct {
+	in *instrument
+	s  *sub
 }
 
 // instrument is an instrument's state and subscribers. Owned by its owner goroutine.
@@ -86,7 +97,8 @@ type owner struct {
 	instruments map[string]*instrument
 	sessions    map[*session]map[*instrument]struct{}
 	parked      []parked           // resumes from positions not reached yet (see parkFuture)
-	parkTick    *time.Ticker       // runs while parked is not empty, for its deadlines (an idle owner sleeps)
+	deferred    []deferral         // snapshots waiting for their session's budget, oldest first (see request)
+	ticker      *time.Ticker       // runs while parked or deferred is not empty (an idle owner sleeps)
 	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
 	enc         [][]byte           // per event: each stream's delta, encoded (see remember)
 	compact     pb.CompactQuote    // per event: scratch for the quote delta's compact form
@@ -113,6 +125,19 @@ func newOwner(h *Hub, queue int) *owner {
 	}
 }
 
+// tickInterval is how often an owner with parked resumes or deferred snapshots wakes for them:
+// a parked resume is answered at most this late past its deadline, and a deferred snapshot at
+// most this late after its budget holds it.
+const tickInterval = 100 * time.Millisecond
+
+// startTicker starts the ticker that wakes the owner for parked resumes and deferred snapshots,
+// unless it runs; run stops it once neither waits.
+func (o *owner) startTicker() {
+	if o.ticker == nil {
+		o.ticker = time.NewTicker(tickInterval)
+	}
+}
+
 // post queues a command without blocking.
 func (o *owner) post(c command) {
 	o.mu.Lock()
@@ -127,25 +152,27 @@ func (o *owner) post(c command) {
 func (o *owner) run(quit <-chan struct{}) {
 	var cmds []command
 	defer func() {
-		if o.parkTick != nil {
-			o.parkTick.Stop()
+		if o.ticker != nil {
+			o.ticker.Stop()
 		}
 	}()
 	for {
-		var tick <-chan time.Time // nil, blocking, unless a resume is parked
-		if o.parkTick != nil {
-			if len(o.parked) == 0 {
-				o.parkTick.Stop()
-				o.parkTick = nil
+		var tick <-chan time.Time // nil, blocking, unless a resume is parked or a snapshot deferred
+		if o.ticker != nil {
+			if len(o.parked) == 0 && len(o.deferred) == 0 {
+				o.ticker.Stop()
+				o.ticker = nil
 			} else {
-				tick = o.parkTick.C
+				tick = o.ticker.C
 			}
 		}
 		select {
 		case <-quit:
 			return
 		case <-tick:
-			o.releaseParked(time.Now())
+			now := time.Now()
+			o.releaseParked(now)
+			o.releaseDeferred(now)
 		case ev := <-o.events:
 			o.apply(ev)
 			if len(o.parked) > 0 {
@@ -227,8 +254,11 @@ func (o *owner) apply(ev *pb.Event) {
 		for i := range o.hub.cfg.Market.Depths {
 			for _, s := range in.streams[market.StreamBook0+i] {
 				reason := pb.SnapshotReason_SNAPSHOT_REASON_RESYNC
-				if s.pending {
+				switch {
+				case s.pending:
 					reason = pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE
+				case s.deferred != 0:
+					reason = s.deferred // answered now, free: the server sends it anyway
 				}
 				o.snapshot(in, s, market.StreamBook0+i, reason)
 			}
@@ -266,13 +296,17 @@ func (o *owner) announceInfo(in *instrument, info *pb.InstrumentInfo) {
 // retryPending sends a first snapshot to subscribers that had none because the instrument had
 // no state yet (its first event was rejected, say). Book subscribers wait for BookReset instead.
 func (o *owner) retryPending(in *instrument) {
+	var now time.Time
 	for stream, subs := range in.streams {
 		if stream >= market.StreamBook0 {
 			continue
 		}
 		for _, s := range subs {
 			if s.pending {
-				o.snapshot(in, s, stream, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE)
+				if now.IsZero() {
+					now = time.Now()
+				}
+				o.request(in, s, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE, now)
 			}
 		}
 	}
@@ -311,7 +345,7 @@ func (o *owner) deliver(in *instrument, stream int, d *pb.Delta, bin []byte, res
 	}
 	var js, cq []byte
 	for _, s := range subs {
-		if s.pending {
+		if s.pending || s.deferred != 0 {
 			continue
 		}
 		out := s.sess.out
@@ -343,28 +377,44 @@ func (o *owner) deliver(in *instrument, stream int, d *pb.Delta, bin []byte, res
 }
 
 // snapshot queues a fresh snapshot of one stream for one subscriber, at the connection's
-// current generation. A book that is not whole leaves the subscriber pending.
+// current generation, outside its snapshot budget: for snapshots the server sends on its own. A
+// book that is not whole leaves the subscriber pending.
 func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotReason) {
-	out := s.sess.out
-	key := snapKey{in: in, stream: stream, reason: reason, json: out.JSON()}
-	b, ok := o.snapCache[key]
-	if !ok {
-		snap := in.st.Snapshot(s.ch, max(stream-market.StreamBook0, 0), reason)
-		if snap == nil {
-			if !s.pending {
-				s.pending = true
-				in.pending++
-			}
-			return
-		}
-		snap.Handle = in.handle
-		b = o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Snapshot{Snapshot: snap}}, key.json)
-		o.snapCache[key] = b
+	if b := o.snapshotBytes(in, s, stream, reason); b != nil {
+		o.queueSnapshot(in, s, b, reason)
 	}
+}
+
+// snapshotBytes returns a stream's snapshot encoded for s's connection, encoded once per
+// stream, reason and format between two changes of the state; nil if there is none: a book
+// that is not whole leaves the subscriber pending.
+func (o *owner) snapshotBytes(in *instrument, s *sub, stream int, reason pb.SnapshotReason) []byte {
+	key := snapKey{in: in, stream: stream, reason: reason, json: s.sess.out.JSON()}
+	if b, ok := o.snapCache[key]; ok {
+		return b
+	}
+	snap := in.st.Snapshot(s.ch, max(stream-market.StreamBook0, 0), reason)
+	if snap == nil {
+		if !s.pending {
+			s.pending = true
+			in.pending++
+		}
+		return nil
+	}
+	snap.Handle = in.handle
+	b := o.encode(&pb.ServerMessage{Kind: &pb.ServerMessage_Snapshot{Snapshot: snap}}, key.json)
+	o.snapCache[key] = b
+	return b
+}
+
+// queueSnapshot queues an encoded snapshot of s's stream at the connection's current generation.
+func (o *owner) queueSnapshot(in *instrument, s *sub, b []byte, reason pb.SnapshotReason) {
+	out := s.sess.out
 	gen := out.Gen()
 	if out.Enqueue(b, fanout.Snapshot, gen) == fanout.Queued {
 		s.gen = gen
 		s.based = true
+		s.deferred = 0 // a deferred one has nothing left to add
 		if s.pending {
 			s.pending = false
 			in.pending--
@@ -373,6 +423,74 @@ func (o *owner) snapshot(in *instrument, s *sub, stream int, reason pb.SnapshotR
 	}
 	// Otherwise the generation moved on again (a cmdConflated follows) or the connection
 	// closed (a cmdClosed follows).
+}
+
+// request answers a client's ask for a stream's snapshot (Subscribe, Resync) within its
+// connection's snapshot budget (Config.SnapshotRate): the snapshot is queued now if the budget
+// holds its encoded bytes, which are charged, or else deferred until it does (releaseDeferred).
+// A stream whose snapshot waits already keeps that one: asking again adds nothing, and it will
+// carry the state of when it goes. So a client asking in a loop gets the budget's rate in
+// snapshots, and costs an encoding per stream per deferral, not one per command.
+func (o *owner) request(in *instrument, s *sub, reason pb.SnapshotReason, now time.Time) {
+	if s.deferred != 0 {
+		return
+	}
+	b := o.snapshotBytes(in, s, s.stream, reason)
+	if b == nil {
+		return // pending (or unencodable, logged): a book's snapshot comes when it is whole
+	}
+	if !s.sess.snaps.take(now, len(b), o.hub.cfg.snapshotLimits()) {
+		s.deferred, s.need = reason, len(b)
+		o.deferred = append(o.deferred, deferral{in: in, s: s})
+		o.hub.metrics.snapsDeferred.WithLabelValues(askedBy(reason)).Inc()
+		o.startTicker()
+		return
+	}
+	o.queueSnapshot(in, s, b, reason)
+}
+
+// askedBy labels a requested snapshot by the command that asked for it.
+func askedBy(reason pb.SnapshotReason) string {
+	if reason == pb.SnapshotReason_SNAPSHOT_REASON_RESYNC {
+		return "resync"
+	}
+	return "subscribe" // SUBSCRIBE, or HISTORY_GONE or NEW_EPOCH for a resume
+}
+
+// releaseDeferred queues the deferred snapshots whose session's budget now holds them, oldest
+// first, and forgets those answered meanwhile (by a snapshot the server sent on its own) or
+// unsubscribed. The snapshot cache is current: it is cleared at every change of the state.
+func (o *owner) releaseDeferred(now time.Time) {
+	if len(o.deferred) == 0 {
+		return
+	}
+	limits := o.hub.cfg.snapshotLimits()
+	kept := o.deferred[:0]
+	for _, d := range o.deferred {
+		s := d.s
+		if s.deferred == 0 {
+			continue
+		}
+		if !s.sess.snaps.holds(now, s.need, limits) {
+			kept = append(kept, d)
+			continue
+		}
+		reason := s.deferred
+		b := o.snapshotBytes(d.in, s, s.stream, reason)
+		if b != nil && !s.sess.snaps.take(now, len(b), limits) {
+			s.need = len(b) // it grew since
+			kept = append(kept, d)
+			continue
+		}
+		// Answered whatever becomes of it: pending (sent when the book is whole), queued, or
+		// refused as stale by the connection (the cmdConflated that follows sends it).
+		s.deferred = 0
+		if b != nil {
+			o.queueSnapshot(d.in, s, b, reason)
+		}
+	}
+	clear(o.deferred[len(kept):])
+	o.deferred = kept
 }
 
 func reasonLabel(r pb.SnapshotReason) string {
@@ -425,16 +543,17 @@ func (o *owner) handle(c *command) {
 		if in == nil {
 			return
 		}
+		now := time.Now()
 		for _, s := range in.bySess[c.sess] {
 			if len(c.channels) == 0 || containsChannel(c.channels, s.ch) {
-				o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_RESYNC)
+				o.request(in, s, pb.SnapshotReason_SNAPSHOT_REASON_RESYNC, now)
 			}
 		}
 	case cmdConflated:
 		gen := c.sess.out.Gen()
 		for in := range o.sessions[c.sess] {
 			for _, s := range in.bySess[c.sess] {
-				if s.gen != gen && !s.pending {
+				if s.gen != gen && !s.pending && s.deferred == 0 { // a deferred one goes at its gen
 					o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_CONFLATED)
 				}
 			}
@@ -532,9 +651,10 @@ func (o *owner) subscribe(c *command) {
 		RequestId: c.reqID, Handle: in.handle, Info: info, Channels: c.channels, Depth: depth,
 		TradeHistory: uint32(o.hub.cfg.Market.TradeHistory), CandleHistory: uint32(o.hub.cfg.Market.CandleHistory),
 		Resumed: resumedChans}}})
+	now := time.Now()
 	for _, s := range subs {
 		if reason, ok := reasons[s]; ok {
-			o.snapshot(in, s, s.stream, reason)
+			o.request(in, s, reason, now)
 		}
 	}
 	for _, r := range resumes {
@@ -568,9 +688,7 @@ func (o *owner) parkFuture(in *instrument, c *command) bool {
 		return false
 	}
 	o.parked = append(o.parked, parked{cmd: *c, until: time.Now().Add(o.hub.cfg.ResumeWait)})
-	if o.parkTick == nil {
-		o.parkTick = time.NewTicker(100 * time.Millisecond) // for the deadlines
-	}
+	o.startTicker() // for the deadline
 	return true
 }
 
@@ -663,6 +781,7 @@ func (o *owner) removeSubs(in *instrument, sess *session, chans []pb.Channel) []
 		if s.pending {
 			in.pending--
 		}
+		s.deferred = 0 // its entry in owner.deferred is dropped at the next release
 		list := in.streams[s.stream]
 		last := list[len(list)-1]
 		list[s.idx] = last
