@@ -53,6 +53,8 @@ type config struct {
 	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
 	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"10000" help:"Concurrent connections per client address (negative: no cap)."`
 	MaxSubscriptions int           `name:"max-subscriptions" default:"10000" help:"Instruments one connection may subscribe to."`
+	SnapshotRate     int           `name:"snapshot-rate" default:"262144" help:"Bytes per second of snapshots each connection may ask for (Subscribe, Resync); the snapshots past it wait (negative: no budget)."`
+	SnapshotBurst    int           `name:"snapshot-burst" default:"2097152" help:"Bytes of snapshots a connection may ask for at once (a dashboard's 50 instruments with every channel: about 1.2 MB); at most --queue-hard-bytes."`
 	Depths           []uint32      `name:"book-depth" default:"10,50" help:"Book depths offered (each is its own stream)."`
 	TradeHistory     int           `name:"trade-history" default:"100" help:"Recent trades kept per instrument."`
 	CandleIntervals  []uint32      `name:"candle-interval" default:"1,60" help:"Candle intervals in seconds."`
@@ -68,9 +70,6 @@ type config struct {
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
 	GoMaxProcs       int           `name:"gomaxprocs" default:"0" help:"Cores the Go scheduler uses (0: all). On a machine shared with NATS, fewer can mean fewer thread wake-ups per delivered update."`
 	CPUProfile       string        `name:"cpu-profile" placeholder:"FILE" help:"Write a CPU profile of the whole run to FILE (go tool pprof)."`
-
-	// GET /api/candles: the candle store and the request limits (candles.go).
-	Candles candleFlags `embed:""`
 
 	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
 	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
@@ -113,13 +112,14 @@ func (c *config) feedConfig() feed.Config {
 		AllowedOrigins:   c.AllowedOrigins,
 		MaxConnsPerIP:    c.MaxConnsPerIP,
 		MaxSubscriptions: c.MaxSubscriptions,
+		SnapshotRate:     c.SnapshotRate,
+		SnapshotBurst:    c.SnapshotBurst,
 		ReadTimeout:      c.ReadTimeout,
 		Owners:           c.Owners,
 		Market: market.Config{Depths: c.Depths, TradeHistory: c.TradeHistory,
 			CandleIntervals: c.CandleIntervals, CandleHistory: c.CandleHistory},
 		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat,
 			FlushInterval: c.FlushInterval, Shards: c.Writers},
-		Candles: c.Candles.config(),
 	}
 }
 

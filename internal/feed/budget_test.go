@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/synthetic"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -47,6 +48,21 @@ func TestSnapBudget(t *testing.T) {
 	}
 	if !b.take(t0, 1<<30, budgetLimits{rate: -1}) {
 		t.Fatal("a negative rate must mean no budget")
+	}
+}
+
+// TestSnapshotBurstWithinQueue: a burst up to the queue's hard limit is valid; past it, a client
+// taking what it is allowed at once could be closed as a slow consumer, so it is refused.
+func TestSnapshotBurstWithinQueue(t *testing.T) {
+	hard := fanout.Config{}.WithDefaults().HardLimit
+	if err := (Config{SnapshotBurst: hard}).Validate(); err != nil {
+		t.Fatalf("burst at the hard limit: %v", err)
+	}
+	if err := (Config{SnapshotBurst: hard + 1}).Validate(); err == nil {
+		t.Fatal("burst past the hard limit accepted")
+	}
+	if err := (Config{SnapshotBurst: hard + 1, SnapshotRate: -1}).Validate(); err != nil {
+		t.Fatalf("no budget (negative rate), burst unused: %v", err)
 	}
 }
 

@@ -126,6 +126,10 @@ func (c Config) Validate() error {
 	if ping := c.Conn.WithDefaults().PingInterval; c.ReadTimeout <= ping {
 		return fmt.Errorf("feed: read timeout %v must exceed the ping interval %v, or answering clients are closed", c.ReadTimeout, ping)
 	}
+	if hard := c.Conn.WithDefaults().HardLimit; c.SnapshotRate >= 0 && c.SnapshotBurst > hard {
+		// The queue would close a client that takes the snapshots it is allowed at once.
+		return fmt.Errorf("feed: snapshot burst %d above the queue hard limit %d", c.SnapshotBurst, hard)
+	}
 	if c.ReadLimit < 256 {
 		return fmt.Errorf("feed: read limit %d below 256 bytes", c.ReadLimit)
 	}
