@@ -71,6 +71,9 @@ type config struct {
 	GoMaxProcs       int           `name:"gomaxprocs" default:"0" help:"Cores the Go scheduler uses (0: all). On a machine shared with NATS, fewer can mean fewer thread wake-ups per delivered update."`
 	CPUProfile       string        `name:"cpu-profile" placeholder:"FILE" help:"Write a CPU profile of the whole run to FILE (go tool pprof)."`
 
+	// GET /api/candles: the candle store and the request limits (candles.go).
+	Candles candleFlags `embed:""`
+
 	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
 	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
 }
@@ -120,6 +123,7 @@ func (c *config) feedConfig() feed.Config {
 			CandleIntervals: c.CandleIntervals, CandleHistory: c.CandleHistory},
 		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat,
 			FlushInterval: c.FlushInterval, Shards: c.Writers},
+		Candles: c.Candles.config(),
 	}
 }
 
