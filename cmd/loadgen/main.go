@@ -15,7 +15,9 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/loadgen"
+	"github.com/tickwire/tickwire/internal/natsflags"
 )
 
 type cli struct {
@@ -37,6 +39,11 @@ type runCmd struct {
 	FeedProfile   string   `name:"feed-profile" help:"With --spawn: the feed writes a CPU profile of the run here (its --cpu-profile)." placeholder:"FILE"`
 	CPUProfile    string   `name:"cpuprofile" help:"Write this process's CPU profile here (with --inprocess: feed and load together)." placeholder:"FILE"`
 	KeepTemp      bool     `name:"keep-temp" help:"Keep the spawned processes' temp dir (logs, store)."`
+
+	// With --feed-url and --nats-url: the feed's admin listener (its /metrics), and who this
+	// tool publishes as (the ingest role; by default its password in .data/nats-auth).
+	FeedAdminURL string          `name:"feed-admin-url" default:"http://127.0.0.1:9102" help:"With --feed-url: the feed's admin listener (--admin-listen), for its /metrics (loopback only; empty: not read)."`
+	NATSAuth     natsflags.Flags `embed:""`
 
 	Clients         int           `help:"Connections (max 20000)."`
 	Instruments     int           `help:"Instruments."`
@@ -66,10 +73,18 @@ func (c *runCmd) config() (loadgen.Config, error) {
 	if err != nil {
 		return loadgen.Config{}, err
 	}
+	auth, err := c.NATSAuth.Auth("TICKWIRE")
+	if err != nil {
+		return loadgen.Config{}, err
+	}
+	adminURL := c.FeedAdminURL
+	if c.FeedURL == "" {
+		adminURL = "" // spawned and in-process targets know their own
+	}
 	return loadgen.Config{
 		Scenario: c.Scenario, Spawn: c.Spawn, InProcess: c.InProcess, FeedURL: c.FeedURL, NATSURL: c.NatsURL,
 		FeedPID: c.FeedPID, FeedBin: c.FeedBin, FeedArgs: c.FeedArg, FeedEmbedNATS: c.FeedEmbedNats,
-		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp,
+		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp, NATSAuth: auth, FeedAdminURL: adminURL,
 		Clients: c.Clients, Instruments: c.Instruments, Subscribers: c.Subscribers, Channels: chans, Depth: c.Depth,
 		CompactQuotes: c.CompactQuotes,
 		Mode:          c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
@@ -120,17 +135,19 @@ func (c *runCmd) Run() error {
 }
 
 type serveNATSCmd struct {
-	Port int    `required:"" help:"Port on 127.0.0.1."`
-	Dir  string `required:"" help:"JetStream store directory."`
+	Port    int    `required:"" help:"Port on 127.0.0.1."`
+	Dir     string `required:"" help:"JetStream store directory."`
+	AuthDir string `name:"auth-dir" required:"" help:"Directory of the users' password files (written if missing)."`
 }
 
-func (c *serveNATSCmd) Run() error { return loadgen.ServeNATS(c.Port, c.Dir) }
+func (c *serveNATSCmd) Run() error { return loadgen.ServeNATS(c.Port, c.Dir, c.AuthDir) }
 
 func main() {
 	var c cli
 	kctx := kong.Parse(&c,
 		kong.Name("loadgen"),
 		kong.Description("Tickwire load generator: N WebSocket clients over loopback against a feed, a controlled event rate into NATS; reports delivered updates/s, latency, gaps, resyncs, closes, feed CPU and RSS."),
+		natsflags.Vars(bus.RoleIngest, "TICKWIRE"),
 	)
 	if err := kctx.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -21,7 +21,7 @@ func benchBus(b *testing.B, syncAlways bool) *bus.Bus {
 		b.Fatal(err)
 	}
 	b.Cleanup(srv.Shutdown)
-	bb, err := bus.Connect(context.Background(), bus.Config{URL: srv.ClientURL()}, nil, prometheus.NewRegistry())
+	bb, err := bus.Connect(context.Background(), bus.Config{URL: srv.ClientURL(), Auth: srv.Auth(string(bus.RoleIngest))}, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/feed"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -54,6 +55,13 @@ type Config struct {
 	FeedProfile   string      `json:"feed_profile,omitempty"`
 	KeepTemp      bool        `json:"-"`
 	InProcessFeed feed.Config `json:"-"`
+
+	// NATSAuth is how the load generator publishes with FeedURL+NATSURL (the ingest role);
+	// spawned and in-process targets make their own.
+	NATSAuth bus.Auth `json:"-"`
+	// FeedAdminURL is the running feed's admin listener (its --admin-listen), where its
+	// /metrics are; with FeedURL+NATSURL only (default: counters from /metrics unknown).
+	FeedAdminURL string `json:"feed_admin_url,omitempty"`
 
 	// Load shape: Clients connections; Instruments instruments with exactly Subscribers
 	// subscribers each, so each client holds Instruments*Subscribers/Clients of them.

@@ -35,7 +35,7 @@ func testRunInProcess(t *testing.T, compact bool) {
 		Venue: "lgtest", CompactQuotes: compact,
 	}
 	feedURL, stop := startFeed(t, nats)
-	cfg.FeedURL, cfg.NATSURL = feedURL, nats.ClientURL()
+	cfg.FeedURL, cfg.NATSURL, cfg.NATSAuth = feedURL, nats.ClientURL(), nats.Auth(string(bus.RoleIngest))
 	cfg.FeedPID = pidSelf()
 	rep, err := Run(context.Background(), cfg, nil, nil)
 	stop()
@@ -93,7 +93,9 @@ func startFeed(t *testing.T, nats *bus.Embedded) (string, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- runFeed(ctx, nats.ClientURL(), "127.0.0.1:0", feedTestConfig, nil, addr) }()
+	go func() {
+		done <- runFeed(ctx, nats.ClientURL(), nats.Auth(string(bus.RoleFeed)), "127.0.0.1:0", feedTestConfig, nil, addr)
+	}()
 	var a string
 	select {
 	case a = <-addr:

@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 
 func (r *runner) run(ctx context.Context, rep *Report) error {
 	cfg := r.cfg
-	b, err := bus.Connect(ctx, bus.Config{URL: r.tgt.NATSURL, Name: "tickwire-loadgen", MaxPendingPublishes: 16384},
+	b, err := bus.Connect(ctx, bus.Config{URL: r.tgt.NATSURL, Name: "tickwire-loadgen", MaxPendingPublishes: 16384, Auth: r.tgt.NATSAuth},
 		r.log, prometheus.NewRegistry())
 	if err != nil {
 		return err
@@ -336,7 +336,7 @@ func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepRep
 	}
 	emit(base)
 	r.feedRSS.reset()
-	before := scrapeFeed(ctx, r.tgt.HTTPURL)
+	before := scrapeFeed(ctx, r.tgt.AdminURL)
 	stallAt := time.Now()
 	stalled.Stall()
 	var closedAfter atomic.Int64
@@ -345,7 +345,7 @@ func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepRep
 	defer unwatch()
 	go func() { // the stalled reader cannot see its close: ask the feed
 		for sleepCtx(watch, 250*time.Millisecond) == nil {
-			now := scrapeFeed(watch, r.tgt.HTTPURL)
+			now := scrapeFeed(watch, r.tgt.AdminURL)
 			for code := range now.closesSince(before) {
 				c, _ := strconv.Atoi(code)
 				closeCode.Store(int64(c))
@@ -359,7 +359,7 @@ func (r *runner) runStalled(ctx context.Context, rate float64, emit func(StepRep
 		return err
 	}
 	unwatch()
-	after := scrapeFeed(ctx, r.tgt.HTTPURL)
+	after := scrapeFeed(ctx, r.tgt.AdminURL)
 	emit(with)
 	if base.OK {
 		rep.Best = &rep.Steps[0]

@@ -37,6 +37,11 @@ type target struct {
 	NATSPID int // separate NATS server process, 0 if none (embedded in the feed, or external)
 	Notes   []string
 	close   func() error
+
+	// NATSAuth is who the load generator publishes as (the ingest role).
+	NATSAuth bus.Auth
+	// AdminURL is where the feed serves /metrics ("" if unknown).
+	AdminURL string
 }
 
 // Close stops whatever the target started. Safe to call more than once.
@@ -68,13 +73,17 @@ func checkLoopback(raw string) error {
 
 // externalTarget uses a running feed and NATS.
 func externalTarget(cfg *Config) (*target, error) {
-	for _, u := range []string{cfg.FeedURL, cfg.NATSURL} {
+	for _, u := range []string{cfg.FeedURL, cfg.NATSURL, cfg.FeedAdminURL} {
+		if u == "" {
+			continue
+		}
 		if err := checkLoopback(u); err != nil {
 			return nil, err
 		}
 	}
 	u, _ := url.Parse(cfg.FeedURL)
-	t := &target{Mode: "external", WSURL: cfg.FeedURL, NATSURL: cfg.NATSURL, HTTPURL: "http://" + u.Host, FeedPID: cfg.FeedPID}
+	t := &target{Mode: "external", WSURL: cfg.FeedURL, NATSURL: cfg.NATSURL, HTTPURL: "http://" + u.Host, FeedPID: cfg.FeedPID,
+		NATSAuth: cfg.NATSAuth, AdminURL: strings.TrimRight(cfg.FeedAdminURL, "/")}
 	if t.FeedPID == 0 {
 		port, _ := strconv.Atoi(u.Port())
 		pid, err := pidListeningOn(port)
@@ -212,13 +221,21 @@ func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
 	if err != nil {
 		return nil, err
 	}
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	t.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	listen := fmt.Sprintf("127.0.0.1:%d", feedPort)
-	t.WSURL, t.HTTPURL = "ws://"+listen+"/ws", "http://"+listen
+	adminListen := fmt.Sprintf("127.0.0.1:%d", adminPort)
+	t.WSURL, t.HTTPURL, t.AdminURL = "ws://"+listen+"/ws", "http://"+listen, "http://"+adminListen
+	// Whoever embeds NATS writes its users' passwords here; the feed and this process read theirs.
+	authDir := filepath.Join(dir, "auth")
+	t.NATSAuth = bus.Auth{User: string(bus.RoleIngest), PasswordFile: bus.PasswordFile(authDir, string(bus.RoleIngest))}
 
 	if !cfg.FeedEmbedNATS {
 		c, err := startChild("nats", filepath.Join(dir, "nats.log"), self, "serve-nats",
-			"--port", strconv.Itoa(natsPort), "--dir", filepath.Join(dir, "nats"))
+			"--port", strconv.Itoa(natsPort), "--dir", filepath.Join(dir, "nats"), "--auth-dir", authDir)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +245,8 @@ func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
 			return nil, err
 		}
 	}
-	args := []string{"--listen", listen, "--max-conns-per-ip=-1", "--log-level", "warn"}
+	args := []string{"--listen", listen, "--admin-listen", adminListen, "--nats-auth-dir", authDir,
+		"--max-conns-per-ip=-1", "--log-level", "warn"}
 	if cfg.FeedEmbedNATS {
 		args = append(args, "--embed-nats", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
 			"--nats-data-dir", filepath.Join(dir, "nats"))
@@ -339,8 +357,10 @@ func inprocessTarget(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	addr := make(chan string, 1)
-	go func() { done <- runFeed(runCtx, emb.ClientURL(), "127.0.0.1:0", cfg.InProcessFeed, logger, addr) }()
-	t := &target{Mode: "inprocess", NATSURL: emb.ClientURL(), FeedPID: os.Getpid(),
+	go func() {
+		done <- runFeed(runCtx, emb.ClientURL(), emb.Auth(string(bus.RoleFeed)), "127.0.0.1:0", cfg.InProcessFeed, logger, addr)
+	}()
+	t := &target{Mode: "inprocess", NATSURL: emb.ClientURL(), NATSAuth: emb.Auth(string(bus.RoleIngest)), FeedPID: os.Getpid(),
 		Notes: []string{"feed and NATS run inside the load generator: feed CPU and RSS include the load generator's"}}
 	t.close = func() error {
 		cancel()
@@ -350,7 +370,8 @@ func inprocessTarget(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *
 	}
 	select {
 	case a := <-addr:
-		t.WSURL, t.HTTPURL = "ws://"+a+"/ws", "http://"+a
+		// runFeed serves /metrics on its one listener (no admin listener in-process).
+		t.WSURL, t.HTTPURL, t.AdminURL = "ws://"+a+"/ws", "http://"+a, "http://"+a
 	case err := <-done:
 		done <- err
 		_ = t.Close()
@@ -363,13 +384,14 @@ func inprocessTarget(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *
 }
 
 // runFeed wires internal/feed as cmd/feed does (bus, server, metrics, service) and runs it
-// until ctx ends. It sends the listen address on addr once listening.
-func runFeed(ctx context.Context, natsURL, listen string, fcfg feed.Config, logger *slog.Logger, addr chan<- string) error {
+// until ctx ends, connecting to NATS as auth. It sends the listen address on addr once
+// listening. Unlike cmd/feed it serves /metrics on the same listener (a test's, on loopback).
+func runFeed(ctx context.Context, natsURL string, auth bus.Auth, listen string, fcfg feed.Config, logger *slog.Logger, addr chan<- string) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	reg := prometheus.NewRegistry()
-	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed"}, logger, reg)
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed", Auth: auth}, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -393,12 +415,12 @@ func runFeed(ctx context.Context, natsURL, listen string, fcfg feed.Config, logg
 	return err
 }
 
-// ServeNATS runs an embedded NATS server with JetStream on 127.0.0.1:port storing in dir until
-// SIGTERM or SIGINT (the serve-nats child of --spawn).
-func ServeNATS(port int, dir string) error {
+// ServeNATS runs an embedded NATS server with JetStream on 127.0.0.1:port storing in dir, its
+// users' passwords in authDir, until SIGTERM or SIGINT (the serve-nats child of --spawn).
+func ServeNATS(port int, dir, authDir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: port, DataDir: dir}, nil)
+	emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: port, DataDir: dir, AuthDir: authDir}, nil)
 	if err != nil {
 		return err
 	}
@@ -414,10 +436,14 @@ type feedCounters struct {
 	closes      map[string]float64 // by close code
 }
 
-// scrapeFeed reads the feed's conflation and close counters from its /metrics (text format).
-func scrapeFeed(ctx context.Context, httpURL string) feedCounters {
+// scrapeFeed reads the feed's conflation and close counters from its /metrics (text format) on
+// its admin listener adminURL ("": unknown, not ok).
+func scrapeFeed(ctx context.Context, adminURL string) feedCounters {
 	fc := feedCounters{closes: map[string]float64{}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, httpURL+"/metrics", nil)
+	if adminURL == "" {
+		return fc
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return fc

@@ -292,12 +292,12 @@ func protoEqual(a, b *pb.ReplayStatus) bool {
 func TestReplayNoLeaks(t *testing.T) {
 	base := runtime.NumGoroutine()
 	func() {
-		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: t.TempDir()}, nil)
+		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: -1, DataDir: t.TempDir(), Users: bustest.Users()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer srv.Shutdown()
-		b, err := bus.Connect(context.Background(), bus.Config{URL: srv.ClientURL()}, nil, nil)
+		b, err := bus.Connect(context.Background(), bus.Config{URL: srv.ClientURL(), Auth: srv.Auth(bustest.TestUser)}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
