@@ -314,5 +314,30 @@ func (c *Conn) Close(code int, reason string) {
 	})
 }
 
+// Abort closes the connection without a close frame, once (Close and Abort share the once): for
+// a connection already lost, where RFC 6455's 1006 is recorded but never sent. What is queued
+// is dropped; the shard closes the socket on its next pass.
+func (c *Conn) Abort(code int, reason string) {
+	c.once.Do(func() {
+		c.closing.Store(true)
+		c.mu.Lock()
+		c.closed = true
+		clear(c.pending)
+		c.pending, c.pendingSize = nil, 0
+		c.control = nil
+		mark := c.queueLocked()
+		c.mu.Unlock()
+		if c.hooks.Closed != nil {
+			c.hooks.Closed(code, reason)
+		}
+		if mark {
+			c.shard.mark(c)
+		}
+	})
+}
+
+// Closing reports whether Close or Abort was called.
+func (c *Conn) Closing() bool { return c.closing.Load() }
+
 // Done is closed when the socket has been closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }

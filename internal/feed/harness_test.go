@@ -24,7 +24,7 @@ import (
 
 // env is a real NATS server, a bus connection and a running feed service on loopback.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	bus  *bus.Bus
 	srv  *Server
 	svc  *Service
@@ -34,7 +34,7 @@ type env struct {
 	stop func()
 }
 
-func startEnv(t *testing.T, cfg Config) *env {
+func startEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	nats := bustest.Start(t)
 	b := bustest.Connect(t, nats)
@@ -89,7 +89,7 @@ func (e *env) waitApplied(p *publisher) {
 }
 
 // waitFor polls cond until it holds or fails the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -2,9 +2,10 @@
 // given, and streams snapshots and deltas to WebSocket clients (docs/PROTOCOL.md).
 //
 // Goroutines: one per owner (instrument shards), the fanout.Writer's shards (each writes its
-// share of the connections), and per connection the gws read loop. All are started through
-// Server.launch and awaited by Shutdown. Every write to a connection goes through its
-// fanout.Conn (pongs too), so the writer never interleaves with anyone.
+// share of the connections), and per connection its read loop (readLoop: our own validating
+// frame reader; gws only does the handshake). All are started through Server.launch and awaited
+// by Shutdown. Every write to a connection goes through its fanout.Conn (pongs and close frames
+// too), so its shard is the socket's only writer.
 package feed
 
 import (
@@ -53,7 +54,8 @@ type Server struct {
 	mu sync.Mutex
 	// guarded by mu:
 	sessions  map[*session]struct{}
-	perIP     map[string]int
+	perIP     map[string]int // connections per client address
+	conns     int            // connections in all (admitted, not yet released)
 	replaySrc ReplaySource
 	history   EventSource
 	replays   map[string]*replaySession
@@ -86,20 +88,17 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	}
 	s.hub = newHub(cfg, logger, s.metrics)
 	s.candles = newCandles(cfg.Candles, reg)
+	// gws does the handshake only: readLoop reads the frames, and the connection's fanout.Conn
+	// writes them, so gws's read options (limits, buffers, parallelism) do not apply.
 	opt := func(protocols []string) *gws.ServerOption {
 		return &gws.ServerOption{
-			ReadMaxPayloadSize: cfg.ReadLimit,
-			// Commands are small and rare: a 1 KiB read buffer (gws's default is 4 KiB) keeps an
-			// idle connection cheap; a larger frame is read through it.
-			ReadBufferSize:   1024,
-			ParallelEnabled:  false, // a client's commands are handled in order
 			SubProtocols:     protocols,
 			HandshakeTimeout: 5 * time.Second,
 			Logger:           gwsLogger{logger},
 		}
 	}
-	s.upgradeNamed = gws.NewUpgrader(&handler{s}, opt([]string{wire.SubprotocolProto, wire.SubprotocolJSON}))
-	s.upgradePlain = gws.NewUpgrader(&handler{s}, opt(nil))
+	s.upgradeNamed = gws.NewUpgrader(gws.BuiltinEventHandler{}, opt([]string{wire.SubprotocolProto, wire.SubprotocolJSON}))
+	s.upgradePlain = gws.NewUpgrader(gws.BuiltinEventHandler{}, opt(nil))
 	s.hub.start(s.launch, s.quit)
 	s.writer = fanout.NewWriter(cfg.Conn)
 	s.writer.Start(s.launch, s.quit)
@@ -211,6 +210,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.metrics.connsRejected.WithLabelValues("origin").Inc()
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		// RFC 6455 section 4.4: name the version this server speaks.
+		s.metrics.connsRejected.WithLabelValues("version").Inc()
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "unsupported WebSocket version: this server speaks 13", http.StatusUpgradeRequired)
+		return
 	}
 	var rs *replaySession
 	if id := r.URL.Query().Get("replay"); id != "" {
@@ -239,12 +244,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	if !s.admit(ip) {
+	if refused := s.admit(ip); refused != "" {
 		if rs != nil {
 			s.leaveReplay(rs, nil)
 		}
-		s.metrics.connsRejected.WithLabelValues("per_ip_limit").Inc()
-		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		s.metrics.connsRejected.WithLabelValues(refused).Inc()
+		msg := "too many connections from this address"
+		if refused == "global_limit" {
+			msg = "server at its connection limit; retry later or elsewhere"
+		}
+		http.Error(w, msg, http.StatusTooManyRequests)
 		return
 	}
 	up := s.upgradePlain
@@ -294,36 +303,50 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := conn.NetConn().(*net.TCPConn); ok && s.cfg.SocketWriteBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SocketWriteBuffer)
 	}
-	conn.Session().Store("s", sess)
+	s.metrics.connections.Inc()
+	// The read loop is counted in s.wg under s.mu, where Shutdown sets stopping before it waits:
+	// a WaitGroup must not grow from zero while Wait runs.
 	s.mu.Lock()
-	s.sessions[sess] = struct{}{}
 	stopping := s.stopping.Load()
+	if !stopping {
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
 	if stopping { // Shutdown began while this connection was upgrading
 		sess.out.Close(wire.CloseGoingAway, "server shutting down")
+		s.endSession(sess)
+		return
 	}
 	if rs != nil && !rs.add(sess) {
 		sess.out.Close(wire.CloseGoingAway, "replay session ended")
 	}
-	s.metrics.connections.Inc()
-	sess.lastRead.Store(time.Now().UnixNano())
-	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	s.launch(conn.ReadLoop)
+	nc := conn.NetConn()
+	go func() {
+		defer s.wg.Done()
+		s.readLoop(sess, nc)
+	}()
 }
 
-func (s *Server) admit(ip string) bool {
+// admit counts a connection from ip, or returns why it is refused (a metric label).
+func (s *Server) admit(ip string) (refused string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cfg.MaxConns > 0 && s.conns >= s.cfg.MaxConns {
+		return "global_limit"
+	}
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		return false
+		return "per_ip_limit"
 	}
 	s.perIP[ip]++
-	return true
+	s.conns++
+	return ""
 }
 
 func (s *Server) release(ip string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.conns--
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}
@@ -369,85 +392,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.shutdownErr
 }
 
-// handler receives gws events for every connection.
-type handler struct{ s *Server }
-
-func sessionOf(c *gws.Conn) *session {
-	v, _ := c.Session().Load("s")
-	sess, _ := v.(*session)
-	return sess
-}
-
-func (h *handler) OnOpen(c *gws.Conn) {}
-
-func (h *handler) OnClose(c *gws.Conn, err error) {
-	sess := sessionOf(c)
-	if sess == nil {
-		return
-	}
-	var ce *gws.CloseError
-	if errors.As(err, &ce) { // the client closed
-		sess.out.Close(wire.CloseNormal, "")
-	} else {
-		// The writer closes the socket when a write fails or times out, and the read loop
-		// reports that here: give the writer a moment to have closed with its reason.
-		select {
-		case <-sess.out.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Since(time.Unix(0, sess.lastRead.Load())) >= h.s.cfg.ReadTimeout {
-			sess.out.Close(wire.ClosePingTimeout, "nothing received within the read timeout")
-		} else {
-			sess.out.Close(closeLost, "connection lost")
-		}
-	}
-	sess.closed()
-	s := h.s
-	if sess.replay != nil {
-		s.leaveReplay(sess.replay, sess)
-	}
-	s.mu.Lock()
-	delete(s.sessions, sess)
-	s.mu.Unlock()
-	s.release(sess.ip)
-	s.metrics.connections.Dec()
-}
-
 // closeLost labels a connection that broke without a close handshake (RFC 6455's 1006, which
 // is never sent on the wire).
 const closeLost = 1006
-
-// touch records that the client is alive and extends the read deadline.
-func (h *handler) touch(c *gws.Conn) {
-	now := time.Now()
-	if sess := sessionOf(c); sess != nil {
-		sess.lastRead.Store(now.UnixNano())
-	}
-	_ = c.SetReadDeadline(now.Add(h.s.cfg.ReadTimeout))
-}
-
-func (h *handler) OnPing(c *gws.Conn, payload []byte) {
-	h.touch(c)
-	if sess := sessionOf(c); sess != nil {
-		sess.out.Pong(payload) // every write goes through the connection's queue
-	}
-}
-
-func (h *handler) OnPong(c *gws.Conn, payload []byte) { h.touch(c) }
-
-func (h *handler) OnMessage(c *gws.Conn, m *gws.Message) {
-	defer m.Close()
-	sess := sessionOf(c)
-	h.touch(c)
-	wantText := sess.json
-	if (m.Opcode == gws.OpcodeText) != wantText {
-		sess.out.Close(wire.CloseProtocolError, "wrong frame type for subprotocol")
-		return
-	}
-	if code, reason := sess.onMessage(m.Bytes()); code != 0 {
-		sess.out.Close(code, reason)
-	}
-}
 
 // gwsLogger routes gws's own error logs to slog.
 type gwsLogger struct{ log *slog.Logger }

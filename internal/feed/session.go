@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -27,12 +26,6 @@ type session struct {
 	ip     string
 	log    *slog.Logger
 	limits wire.Limits
-	// lastRead is when anything (a frame, a ping, a pong) last came from the client, Unix ns.
-	lastRead atomic.Int64
-
-	// snaps is the budget for the snapshots the client asks for; the owners charge it, under its
-	// own lock (see owner.request).
-	snaps snapBudget
 
 	// owned by the read goroutine:
 	limiter *rate.Limiter
@@ -67,34 +60,6 @@ func (s *session) sendError(reqID uint32, code pb.ErrorCode, msg, instrument str
 	s.hub.metrics.commandErrors.WithLabelValues(code.String()).Inc()
 	s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Error{Error: &pb.Error{
 		RequestId: reqID, Code: code, Message: msg, Instrument: instrument}}})
-}
-
-// idErrors gathers the instruments of one command refused for the same reason. The command gets
-// one Error for them all, naming the first and the count, never one per instrument: replies stay
-// smaller than the command however many ids it names.
-type idErrors struct {
-	first string
-	n     int
-}
-
-func (e *idErrors) add(id string) {
-	if e.n == 0 {
-		e.first = id
-	}
-	e.n++
-}
-
-// sendIDErrors sends e's Error, if e holds any instrument: one is the message for a single
-// instrument; for several it is many after their count, then the first ("1000 unknown
-// instruments, first x:Y").
-func (s *session) sendIDErrors(reqID uint32, code pb.ErrorCode, e idErrors, one, many string) {
-	switch e.n {
-	case 0:
-	case 1:
-		s.sendError(reqID, code, one, e.first)
-	default:
-		s.sendError(reqID, code, strconv.Itoa(e.n)+" "+many+", first "+e.first, e.first)
-	}
 }
 
 // onMessage handles one client frame. It returns a close code and reason when the connection
@@ -141,39 +106,29 @@ func (s *session) onMessage(data []byte) (int, string) {
 			}
 			resume[p.Instrument][p.Channel] = market.Position{Epoch: p.Epoch, Seq: p.Seq}
 		}
-		// The command's errors go before its replies, which come from the owners.
-		var unknown, overCap idErrors
-		accepted := make([]string, 0, len(c.Subscribe.Instruments))
 		for _, id := range c.Subscribe.Instruments {
 			if !h.known(id) {
-				unknown.add(id)
+				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, "unknown instrument", id)
 				continue
 			}
 			if _, held := s.subs[id]; !held {
 				if len(s.subs) >= h.cfg.MaxSubscriptions {
-					overCap.add(id)
+					s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS,
+						"at most "+strconv.Itoa(h.cfg.MaxSubscriptions)+" instruments per connection", id)
 					continue
 				}
 				h.metrics.subscriptions.Inc()
 			}
 			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
-			accepted = append(accepted, id)
-		}
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, unknown, "unknown instrument", "unknown instruments")
-		limit := strconv.Itoa(h.cfg.MaxSubscriptions)
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
-			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
-		for _, id := range accepted {
 			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
 				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id],
 				compact: c.Subscribe.CompactQuotes && !s.json})
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
-		var notHeld idErrors
 		for _, id := range c.Unsubscribe.Instruments {
 			if _, held := s.subs[id]; !held {
-				notHeld.add(id)
+				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
 				continue
 			}
 			chans := c.Unsubscribe.Channels
@@ -187,7 +142,6 @@ func (s *session) onMessage(data []byte) (int, string) {
 			}
 			h.ownerOf(id).post(command{kind: cmdUnsubscribe, sess: s, reqID: m.Id, instrument: id, channels: chans})
 		}
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, notHeld, "not subscribed", "instruments not subscribed")
 	case *pb.ClientMessage_Resync:
 		h.metrics.commands.WithLabelValues("resync").Inc()
 		id := c.Resync.Instrument

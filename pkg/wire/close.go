@@ -7,8 +7,16 @@ const (
 	CloseNormal = 1000
 	// CloseGoingAway: the server is shutting down or restarting; reconnect, perhaps elsewhere.
 	CloseGoingAway = 1001
+	// CloseBadFrame: a WebSocket frame that breaks RFC 6455 (reserved bits, an unmasked client
+	// frame, a 64-bit length with its top bit set, a fragmented or long control frame...).
+	CloseBadFrame = 1002
+	// CloseInvalidUTF8: a text message or close reason that is not UTF-8.
+	CloseInvalidUTF8 = 1007
 	// CloseMessageTooBig: a client frame exceeded the read limit.
 	CloseMessageTooBig = 1009
+	// CloseInternalError: the server failed handling this connection (a bug, logged and
+	// counted); reconnect with backoff.
+	CloseInternalError = 1011
 
 	// CloseSlowConsumer: the connection's queue passed its hard bound; reconnect and resume.
 	CloseSlowConsumer = 4000
@@ -18,6 +26,8 @@ const (
 	ClosePingTimeout = 4002
 	// CloseRateLimited: commands kept arriving far above the rate limit.
 	CloseRateLimited = 4003
+	// CloseIdle: the connection held no subscription for the idle timeout.
+	CloseIdle = 4004
 
 	// CloseProtocolError: a frame that is not a ClientMessage, or a text frame on the binary
 	// subprotocol (or the reverse).
@@ -31,7 +41,7 @@ func Reconnectable(code int) bool {
 	switch {
 	case code == CloseNormal:
 		return false
-	case code == CloseMessageTooBig:
+	case code == CloseMessageTooBig, code == CloseBadFrame, code == CloseInvalidUTF8:
 		return false
 	case code >= 4500 && code <= 4999:
 		return false
