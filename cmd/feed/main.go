@@ -51,7 +51,9 @@ type config struct {
 	AdminListen string `name:"admin-listen" default:"127.0.0.1:9102" help:"Admin HTTP listen address: /metrics and /debug/pprof/ (keep it on loopback or a private network; empty disables)."`
 
 	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
-	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"10000" help:"Concurrent connections per client address (negative: no cap)."`
+	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"256" help:"Concurrent connections per client address; past it 429 before the upgrade (negative: no cap)."`
+	MaxConns         int           `name:"max-conns" default:"50000" help:"Concurrent connections in all; past it 429 before the upgrade (negative: no cap)."`
+	IdleTimeout      time.Duration `name:"idle-timeout" default:"60s" help:"Close a connection that held no subscription this long, pings answered or not (4004; negative: never)."`
 	MaxSubscriptions int           `name:"max-subscriptions" default:"10000" help:"Instruments one connection may subscribe to."`
 	SnapshotRate     int           `name:"snapshot-rate" default:"262144" help:"Bytes per second of snapshots each connection may ask for (Subscribe, Resync); the snapshots past it wait (negative: no budget)."`
 	SnapshotBurst    int           `name:"snapshot-burst" default:"2097152" help:"Bytes of snapshots a connection may ask for at once (a dashboard's 50 instruments with every channel: about 1.2 MB); at most --queue-hard-bytes."`
@@ -114,6 +116,8 @@ func (c *config) feedConfig() feed.Config {
 	return feed.Config{
 		AllowedOrigins:   c.AllowedOrigins,
 		MaxConnsPerIP:    c.MaxConnsPerIP,
+		MaxConns:         c.MaxConns,
+		IdleTimeout:      c.IdleTimeout,
 		MaxSubscriptions: c.MaxSubscriptions,
 		SnapshotRate:     c.SnapshotRate,
 		SnapshotBurst:    c.SnapshotBurst,

@@ -246,7 +246,7 @@ func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
 		}
 	}
 	args := []string{"--listen", listen, "--admin-listen", adminListen, "--nats-auth-dir", authDir,
-		"--max-conns-per-ip=-1", "--log-level", "warn"}
+		"--max-conns-per-ip=-1", "--max-conns=-1", "--log-level", "warn"}
 	if cfg.FeedEmbedNATS {
 		args = append(args, "--embed-nats", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
 			"--nats-data-dir", filepath.Join(dir, "nats"))
