@@ -22,6 +22,7 @@ import (
 
 type cli struct {
 	Run       runCmd       `cmd:"" default:"withargs" help:"Run a load test (the default command)."`
+	Soak      soakCmd      `cmd:"" help:"Hold N SDK clients (pkg/client) connected for a long time: reconnects (must be 0) and delivered updates."`
 	ServeNats serveNATSCmd `cmd:"" name:"serve-nats" hidden:"" help:"Run an embedded NATS server (child of --spawn)."`
 }
 
