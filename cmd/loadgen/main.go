@@ -27,7 +27,7 @@ type cli struct {
 }
 
 type runCmd struct {
-	Scenario string `help:"Preset: fanout-1k, latency-100k, fanout-5k, idle-10k, firehose, snapshot-latency, stalled. Flags override it." placeholder:"NAME"`
+	Scenario string `help:"Preset: fanout-1k, latency-100k, fanout-5k, idle-10k, firehose, snapshot-latency, stalled, candles-abuse. Flags override it." placeholder:"NAME"`
 
 	Spawn         bool     `help:"Start NATS and the feed as child processes on random loopback ports (killed at the end)."`
 	InProcess     bool     `name:"inprocess" help:"Run NATS and the feed inside this process (use with --cpuprofile)."`
@@ -52,7 +52,7 @@ type runCmd struct {
 	Channels        string        `help:"Channels: quote,book,trades,candles,stats or all (default quote)."`
 	Depth           uint32        `help:"Book depth requested."`
 	CompactQuotes   bool          `name:"compact-quotes" help:"Subscribe with compact_quotes (quote deltas as CompactQuote)."`
-	Mode            string        `help:"step, fixed, idle or stalled."`
+	Mode            string        `help:"step, fixed, idle, stalled or candles."`
 	Rate            float64       `help:"Events/s: the first step's, or the fixed rate."`
 	TargetDelivered float64       `name:"target-delivered" help:"Fixed/stalled modes: choose the event rate that delivers this many updates/s."`
 	StepFactor      float64       `name:"step-factor" help:"Rate multiplier between steps (default 1.5)."`
@@ -63,6 +63,10 @@ type runCmd struct {
 	MaxP99          time.Duration `name:"max-p99" help:"A step with a higher p99 latency is not sustained (default 50ms)."`
 	MinRatio        float64       `name:"min-ratio" help:"A step delivering less than this fraction of the expected updates is not sustained (default 0.95)."`
 	SnapshotProbe   bool          `name:"snapshot-probe" help:"Time depth-50 book snapshots on subscribe from a side connection."`
+	CandleAbusers   int           `name:"candle-abusers" help:"Candles mode: clients asking GET /api/candles in a loop (default 16)."`
+	CandleInterval  int           `name:"candle-interval" help:"Candles mode: the bars asked for, seconds (default 3600)."`
+	CandleWindow    time.Duration `name:"candle-window" help:"Candles mode: the window asked for, up to now (default 300h: the dashboard's 1-hour chart)."`
+	CandlePrefill   int           `name:"candle-prefill" help:"Events stored before the clients connect, spread over the last 23 h of event time (the history a long window covers)."`
 	Seed            uint64        `help:"Synthetic market seed."`
 
 	JSON     string     `name:"json" help:"Also write the report as JSON to this file (- for stdout)." placeholder:"FILE"`
@@ -91,6 +95,7 @@ func (c *runCmd) config() (loadgen.Config, error) {
 		Mode:          c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
 		Warmup: c.Warmup, Hold: c.Hold, Duration: c.Duration, MaxP99: c.MaxP99, MinRatio: c.MinRatio,
 		SnapshotProbe: c.SnapshotProbe, Seed: c.Seed,
+		CandleAbusers: c.CandleAbusers, CandleInterval: c.CandleInterval, CandleWindow: c.CandleWindow, CandlePrefill: c.CandlePrefill,
 	}, nil
 }
 

@@ -90,6 +90,14 @@ type Config struct {
 	MinRatio float64       `json:"min_ratio"`
 
 	SnapshotProbe bool `json:"snapshot_probe,omitempty"`
+
+	// Candle abuse (mode candles, candles.go): CandleAbusers clients each ask /api/candles for
+	// bars of CandleInterval seconds over the CandleWindow up to now, one request after another;
+	// CandlePrefill events are stored before the clients connect (any mode).
+	CandleAbusers  int           `json:"candle_abusers,omitempty"`
+	CandleInterval int           `json:"candle_interval_s,omitempty"`
+	CandleWindow   time.Duration `json:"candle_window_ns,omitempty"`
+	CandlePrefill  int           `json:"candle_prefill_events,omitempty"`
 	// ConnectConcurrency bounds the handshakes in flight during the ramp.
 	ConnectConcurrency int    `json:"connect_concurrency"`
 	Venue              string `json:"venue"`
@@ -120,6 +128,10 @@ var Presets = map[string]Config{
 	// 100k/s plus an everything-subscriber was beyond this 2-core machine (docs/BENCHMARKS.md, Load).
 	"stalled": {Clients: 1000, Instruments: 100, Subscribers: 10, Mode: ModeStalled, TargetDelivered: 30_000,
 		Warmup: 2 * time.Second, Hold: 10 * time.Second},
+	// 10. Live clients without and with 16 clients asking /api/candles for the dashboard's
+	// 1-hour chart (300 bars) in a loop, over a store of 1,000,000 events (issue 14 item 6).
+	"candles-abuse": {Clients: 200, Instruments: 10, Subscribers: 20, Mode: ModeCandles, TargetDelivered: 20_000,
+		CandleAbusers: 16, CandlePrefill: 1_000_000, Warmup: 2 * time.Second, Hold: 10 * time.Second, Duration: 180 * time.Second},
 }
 
 // PresetNames returns the scenario names, sorted.
@@ -145,7 +157,8 @@ func (c Config) Merge() (Config, error) {
 	return fill(c, Config{Clients: 100, Instruments: 100, Subscribers: 1, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE},
 		Mode: ModeStep, Rate: 1000, StepFactor: 1.5, MaxRate: 1e7, Warmup: time.Second, Hold: 3 * time.Second,
 		Duration: 60 * time.Second, MaxP99: 50 * time.Millisecond, MinRatio: 0.95, ConnectConcurrency: 64,
-		Venue: "loadgen", Seed: 1, FeedBin: "bin/feed"}), nil
+		Venue: "loadgen", Seed: 1, FeedBin: "bin/feed",
+		CandleAbusers: defaultCandleAbusers, CandleInterval: defaultCandleInterval, CandleWindow: defaultCandleWindow}), nil
 }
 
 func fill(c, d Config) Config {
@@ -197,7 +210,7 @@ func fill(c, d Config) Config {
 	if c.FeedBin == "" {
 		c.FeedBin = d.FeedBin
 	}
-	return c
+	return fillCandles(c, d)
 }
 
 // PerClient returns how many instruments each client subscribes to.
@@ -227,7 +240,7 @@ func (c Config) Validate() error {
 			ErrConfig, c.Instruments*c.Subscribers, c.Clients, c.Subscribers)
 	case c.PerClient() > c.Instruments:
 		return fmt.Errorf("%w: %d instruments per client of %d", ErrConfig, c.PerClient(), c.Instruments)
-	case !slices.Contains([]string{ModeStep, ModeFixed, ModeIdle, ModeStalled}, c.Mode):
+	case !slices.Contains([]string{ModeStep, ModeFixed, ModeIdle, ModeStalled, ModeCandles}, c.Mode):
 		return fmt.Errorf("%w: mode %q", ErrConfig, c.Mode)
 	case c.Rate <= 0 || c.StepFactor <= 1:
 		return fmt.Errorf("%w: rate %g must be > 0 and step factor %g > 1", ErrConfig, c.Rate, c.StepFactor)
@@ -235,6 +248,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the stalled mode needs at least 2 clients", ErrConfig)
 	case c.Warmup < 0 || c.Hold <= 0 || c.Duration <= 0:
 		return fmt.Errorf("%w: warmup, hold and duration", ErrConfig)
+	}
+	if err := c.validateCandles(); err != nil {
+		return err
 	}
 	for _, ch := range c.Channels {
 		if ch < 1 || ch > 5 {

@@ -77,6 +77,7 @@ type Report struct {
 	Steps      []StepReport   `json:"steps"`
 	Best       *StepReport    `json:"highest_sustained,omitempty"`
 	Stalled    *StalledReport `json:"stalled,omitempty"`
+	Candles    *CandlesReport `json:"candles,omitempty"`
 	Totals     Totals         `json:"totals"`
 	CloseCodes map[int]int    `json:"close_codes,omitempty"`
 	Seconds    float64        `json:"seconds"`
@@ -220,6 +221,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			si(st.BaselineDelivered), si(st.StalledDelivered), 100*st.Change, st.FeedConflations, closed,
 			mib(st.FeedRSSMaxBaseline), mib(st.FeedRSSMaxStalled))
 	}
+	r.writeCandles(w)
 	if b := r.Best; b != nil {
 		fmt.Fprintf(w, "SUMMARY highest sustained: %s ev/s -> %s updates/s delivered (%s frames/s, %.1f MiB/s), p50 %s ms p99 %s ms p99.9 %s ms, feed %.2f cores = %.0f ns CPU per delivered update, feed RSS %s MiB\n",
 			si(b.PublishedRate), si(b.DeliveredPerSec), si(b.FramesPerSec), b.BytesPerSec/(1<<20), ms(b.Latency.P50), ms(b.Latency.P99), ms(b.Latency.P999),

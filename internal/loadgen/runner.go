@@ -150,6 +150,9 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	if err := r.pub.Prime(ctx); err != nil {
 		return err
 	}
+	if err := r.prefill(ctx, rep); err != nil {
+		return err
+	}
 	if err := b.Flush(ctx); err != nil {
 		return err
 	}
@@ -239,6 +242,8 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		}
 	case ModeStalled:
 		err = r.runStalled(pctx, rate, emit, rep)
+	case ModeCandles:
+		err = r.runCandles(pctx, rate, emit, rep)
 	}
 	pcancel()
 	pwg.Wait()

@@ -402,6 +402,7 @@ func runFeed(ctx context.Context, natsURL string, auth bus.Auth, listen string, 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv.EnableHistory(b) // as cmd/feed: /api/candles reads the store for what the candle store cannot answer
 	mux.Handle("/", srv.Handler(feed.FallbackUI()))
 	svc, err := feed.NewService(srv, b, listen, mux, logger)
 	if err != nil {
