@@ -99,6 +99,7 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 			EventSubjects,
 			jsAPI + "STREAM.CREATE." + stream, // create if missing; the same config again is a no-op
 			jsAPI + "STREAM.INFO." + stream,
+			jsAPI + "INFO",                        // account usage: why the store refuses writes (health.go)
 			jsAPI + "DIRECT.GET." + stream + ".>", // LastPosition
 			jsAPI + "STREAM.MSG.GET." + stream,
 		}

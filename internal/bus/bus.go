@@ -76,6 +76,7 @@ type Bus struct {
 	firstErr error            // guarded by mu; first of them
 
 	onPubErr atomic.Pointer[func(instrument string, epoch, seq uint64, err error)]
+	health   *storeHealth // why the store refuses writes (health.go); set before any publish
 
 	closeOnce sync.Once
 	closeErr  error
@@ -200,6 +201,7 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		jetstream.WithPublishAsyncErrHandler(b.onPublishError),
 		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) {
 			m.published.Inc()
+			b.health.publishAcked()
 		}),
 	)
 	if err != nil {
@@ -210,6 +212,10 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		Name: "tickwire_bus_publish_pending",
 		Help: "Asynchronous publishes awaiting an ack.",
 	}, func() float64 { return float64(b.js.PublishAsyncPending()) })); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if b.health, err = newStoreHealth(b, reg); err != nil { // last: it starts a goroutine
 		nc.Close()
 		return nil, err
 	}
@@ -238,6 +244,7 @@ func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 // the first result.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
+		defer b.health.close() // after the drain: its last acks may still clear a fault
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {

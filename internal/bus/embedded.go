@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // EmbeddedConfig configures an in-process NATS server with JetStream.
@@ -30,6 +31,9 @@ type EmbeddedConfig struct {
 	ReadyTimeout time.Duration
 	// Debug enables the server's debug logs.
 	Debug bool
+	// Metrics receives tickwire_nats_store_* (the store watch: a store that cannot write, its
+	// restarts); nil: none.
+	Metrics prometheus.Registerer
 
 	// AuthDir keeps the users' passwords, one file per user (PasswordFile: <user>.password,
 	// mode 0600, directory 0700), generated on the first start and reused after; clients
@@ -45,6 +49,7 @@ type EmbeddedConfig struct {
 // Embedded is a running in-process NATS server.
 type Embedded struct {
 	srv       *server.Server
+	watch     *storeWatch
 	once      sync.Once
 	authDir   string
 	passwords map[string]string // user -> password; read-only after start
@@ -56,6 +61,9 @@ type Embedded struct {
 func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("%w: DataDir is required", ErrEmbedded)
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
@@ -86,16 +94,20 @@ func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
-	if logger != nil {
-		srv.SetLoggerV2(&natsLogger{l: logger.With("component", "nats")}, cfg.Debug, false, false)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	srv.Start()
-	if !srv.ReadyForConnections(cfg.ReadyTimeout) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, fmt.Errorf("%w: not ready for connections on %s:%d within %s", ErrEmbedded, cfg.Host, cfg.Port, cfg.ReadyTimeout)
+	logger = logger.With("component", "nats")
+	// The store watch (storewatch.go) sees the server's logs: a fatal start-up error is
+	// returned at once, and a store that cannot write is reported and restarted.
+	watch, err := newStoreWatch(cfg.DataDir, logger, cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
-	return &Embedded{srv: srv, authDir: cfg.AuthDir, passwords: passwords}, nil
+	if err := watch.startServer(srv, logger, cfg.Debug, cfg.ReadyTimeout, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)); err != nil {
+		return nil, err
+	}
+	return &Embedded{srv: srv, watch: watch, authDir: cfg.AuthDir, passwords: passwords}, nil
 }
 
 // embeddedUsers returns the server's users with their permissions, and their passwords (from
@@ -167,6 +179,7 @@ func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 // Shutdown stops the server and waits until it has stopped. Safe to call more than once.
 func (e *Embedded) Shutdown() {
 	e.once.Do(func() {
+		e.watch.close()
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
 	})

@@ -16,6 +16,9 @@ var (
 	ErrEmbedded = errors.New("bus: embedded server")
 	// ErrNoStream: no stream yet; call EnsureStream first.
 	ErrNoStream = errors.New("bus: stream not found")
+	// ErrDataDir: the embedded server's data directory cannot be used (not a directory, not
+	// writable, full); the error wraps the file system's.
+	ErrDataDir = errors.New("bus: unusable data dir")
 	// ErrTooLarge: an event whose encoding exceeds the server's max_payload; it was not sent.
 	ErrTooLarge = errors.New("bus: event too large for the server")
 	// ErrAuth: invalid NATS credentials or users (a bad password file, an unknown role...).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +105,13 @@ func (b *Bus) Publish(ctx context.Context, ev *tickwirev1.Event) error {
 func (b *Bus) onPublishError(_ jetstream.JetStream, msg *nats.Msg, err error) {
 	b.m.publishErrors.Inc()
 	inst, epoch, seq, _ := parseMsgID(msg.Header.Get(jetstream.MsgIDHeader))
-	b.logger.Warn("publish failed", "instrument", inst, "epoch", epoch, "seq", seq, "err", err)
+	// The first failure after a healthy time is a warning; the rest are counted and the
+	// store health logs their cause once (health.go), instead of a line per event.
+	level := slog.LevelDebug
+	if b.health.publishFailed(err) {
+		level = slog.LevelWarn
+	}
+	b.logPublishError(level, inst, epoch, seq, err)
 	b.mu.Lock()
 	b.pubErrs++
 	if b.firstErr == nil {
