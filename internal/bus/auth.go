@@ -363,3 +363,46 @@ func (a Auth) options(logger *slog.Logger) ([]nats.Option, error) {
 	}
 	return opts, nil
 }
+
+// PasswordEnvVar is the environment variable that AuthConfig's output reads user's password
+// from on the NATS server: TICKWIRE_NATS_<USER>_PASSWORD.
+func PasswordEnvVar(user string) string {
+	return "TICKWIRE_NATS_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_PASSWORD"
+}
+
+// AuthConfig renders users and their permissions on stream as a nats-server configuration
+// block (authorization { users = [...] }) for a cluster: the same rules the embedded server
+// applies. Passwords are read from the server's environment (PasswordEnvVar), never written.
+func AuthConfig(users []User, stream string) (string, error) {
+	var b strings.Builder
+	list := func(xs []string) string {
+		q := make([]string, len(xs))
+		for i, x := range xs {
+			q[i] = `"` + x + `"`
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range users {
+		p, err := u.Permissions(stream)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "    {\n      user: %q\n      password: $%s\n      permissions: {\n", u.Name, PasswordEnvVar(u.Name))
+		fmt.Fprintf(&b, "        publish: {\n          allow: %s\n", list(p.PublishAllow))
+		if len(p.PublishDeny) > 0 {
+			fmt.Fprintf(&b, "          deny: %s\n", list(p.PublishDeny))
+		}
+		fmt.Fprintf(&b, "        }\n        subscribe: {\n          allow: %s\n", list(p.SubscribeAllow))
+		if len(p.SubscribeDeny) > 0 {
+			fmt.Fprintf(&b, "          deny: %s\n", list(p.SubscribeDeny))
+		}
+		b.WriteString("        }\n")
+		if p.Responses {
+			b.WriteString("        allow_responses: { max: 1, expires: \"2m\" }\n")
+		}
+		b.WriteString("      }\n    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String(), nil
+}

@@ -9,7 +9,7 @@ const fallbackPage = `<!doctype html>
 <p>The dashboard was not built into this binary. Build it with
 <code>cd web/dashboard &amp;&amp; npm ci &amp;&amp; npm run build</code> and rebuild feed (<code>make run</code> does both).</p>
 <p>Meanwhile: the WebSocket endpoint is <code>/ws</code> (docs/PROTOCOL.md), instruments are listed at
-<a href="/api/instruments">/api/instruments</a>, metrics at <a href="/metrics">/metrics</a>.</p></body></html>
+<a href="/api/instruments">/api/instruments</a>; metrics are on the admin listener (<code>--admin-listen</code>, 127.0.0.1:9102 by default).</p></body></html>
 `
 
 // FallbackUI serves a page saying how to build the dashboard, for binaries built without it.

@@ -143,7 +143,7 @@ const fallbackPage = `<!doctype html>
 <code>cd web/dashboard &amp;&amp; npm ci &amp;&amp; npm run build</code>, then build feed with
 <code>go build -tags dashboard ./cmd/feed</code> (<code>make run</code> does all of it).</p>
 <p>Meanwhile: the WebSocket endpoint is <code>/ws</code> (docs/PROTOCOL.md), instruments are listed at
-<a href="/api/instruments">/api/instruments</a>, metrics at <a href="/metrics">/metrics</a>.</p></body></html>
+<a href="/api/instruments">/api/instruments</a>; metrics are on the admin listener (<code>--admin-listen</code>, 127.0.0.1:9102 by default).</p></body></html>
 `
 
 func fallback() http.Handler {

@@ -137,11 +137,16 @@ function mantissa(s) {
 async function main() {
   const httpPort = await freePort();
   const natsPort = await freePort();
+  const adminPort = await freePort();
   const base = `http://127.0.0.1:${httpPort}`;
+  // NATS refuses anonymous clients: the feed writes its users' passwords here, the others read them.
+  const natsAuth = ["--nats-auth-dir", join(tmp, "nats-auth")];
   const feedArgs = [
     "--listen", `127.0.0.1:${httpPort}`,
+    "--admin-listen", `127.0.0.1:${adminPort}`,
     "--embed-nats", "--nats-listen", `127.0.0.1:${natsPort}`,
     "--nats-data-dir", join(tmp, "nats"),
+    ...natsAuth,
   ];
   // Ready means caught up with the event stream, which ingest creates: wait for health only.
   const startFeed = async () => {
@@ -152,6 +157,7 @@ async function main() {
   const startIngest = () =>
     start("ingest", "bin/ingest", [
       "--nats-url", `nats://127.0.0.1:${natsPort}`,
+      ...natsAuth,
       "--source", "synthetic",
       "--synthetic-instruments", "20",
       "--synthetic-rate", "1000",
@@ -160,6 +166,14 @@ async function main() {
   startIngest();
 
   await waitFor("feed /readyz", async () => (await fetch(`${base}/readyz`)).ok, 30_000);
+
+  await check("metrics on the admin listener only", async () => {
+    const pub = await fetch(`${base}/metrics`);
+    if (pub.status !== 404) throw new Error(`public /metrics gave ${pub.status}`);
+    const adm = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+    const text = await adm.text();
+    if (!adm.ok || !text.includes("tickwire_bus_consumed_total")) throw new Error(`admin /metrics gave ${adm.status}: ${text.slice(0, 200)}`);
+  });
 
   await check("feed serves the embedded dashboard", async () => {
     const r = await fetch(`${base}/`);
@@ -391,7 +405,7 @@ async function main() {
 
   await check("a replay session: banner, moving replay clock, watchlist, speed, seek, pause and resume", async () => {
     const tc = start("tickctl", "bin/tickctl", [
-      "replay", "--nats-url", `nats://127.0.0.1:${natsPort}`,
+      "replay", "--nats-url", `nats://127.0.0.1:${natsPort}`, ...natsAuth,
       "--from", "-20s", "--to", "-3s", "--speed", "5", "--session", "e2e-replay", "--feed-url", base,
     ]);
     await waitFor("tickctl replay to start", async () => tc.text.includes("?replay=e2e-replay") || (tc.exitCode !== null ? Promise.reject(new Error(`tickctl exited ${tc.exitCode}`)) : false), 10_000, 100);
