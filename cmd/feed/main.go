@@ -200,7 +200,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 		}
 		interval, always, _ := bus.ParseSync(cfg.NatsSync) // validated
 		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir,
-			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATS.AuthDir}, log)
+			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATS.AuthDir, Metrics: reg}, log)
 		if err != nil {
 			return err
 		}

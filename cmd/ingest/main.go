@@ -92,7 +92,7 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		host, port, _ := cfg.natsHostPort()                // validated
 		interval, always, _ := bus.ParseSync(cfg.NATSSync) // validated
 		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir,
-			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATSAuth.AuthDir}, logger)
+			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATSAuth.AuthDir, Metrics: reg}, logger)
 		if err != nil {
 			return err
 		}
