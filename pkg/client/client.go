@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/tickwire/tickwire/internal/wsframe"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -445,7 +447,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 		HandshakeTimeout:   c.opts.HandshakeTimeout,
 		ReadMaxPayloadSize: c.opts.MaxFrameSize,
 		Logger:             gwsLogger{c.log},
-	}, &deadlineConn{Conn: nc, timeout: c.opts.WriteTimeout})
+	}, &deadlineConn{Conn: wsframe.NewClientGuard(nc, c.opts.MaxFrameSize), timeout: c.opts.WriteTimeout})
 	if !stop() {
 		<-aborted
 		if err == nil {
@@ -482,7 +484,7 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 		defer close(closed)
 		_ = conn.WriteClose(wire.CloseNormal, nil)
 	})
-	conn.ReadLoop()
+	c.readLoop(s)
 	if !stop() {
 		<-closed
 	}
@@ -498,6 +500,22 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 	}
 	c.h.OnStateChange(c, Disconnected, err)
 	return err
+}
+
+// readLoop runs gws's read loop for s. The guard under it (wsframe.NewClientGuard) keeps every
+// frame header gws parses valid, so a hostile server cannot reach the parser's panic; a panic
+// anyway (in gws, or in a handler called from OnMessage) ends this connection with an error
+// instead of the program, and Run reconnects.
+func (c *Client) readLoop(s *session) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.stats.panics.Add(1)
+			c.log.Error("tickwire client: panic reading the connection", "panic", v, "stack", string(debug.Stack()))
+			s.err = fmt.Errorf("%w: %v", ErrPanic, v)
+			_ = s.conn.NetConn().Close()
+		}
+	}()
+	s.conn.ReadLoop()
 }
 
 // attach makes s the live connection and sends it every subscription and pending request.

@@ -22,6 +22,12 @@ var (
 	// ErrWriteTimeout is the reason a connection was dropped when a frame (a command, a pong or
 	// a close) could not be written within Options.WriteTimeout. The client reconnects.
 	ErrWriteTimeout = errors.New("client: write timeout")
+	// ErrProtocol is the reason a connection was dropped when the server broke the WebSocket
+	// protocol (an invalid frame header, refused before it was used). The client reconnects.
+	ErrProtocol = errors.New("client: server broke the WebSocket protocol")
+	// ErrPanic is the reason a connection was dropped after a panic while reading it (in a
+	// handler, or a bug in the client): logged with its stack, and the client reconnects.
+	ErrPanic = errors.New("client: panic while reading")
 )
 
 // CloseError is a connection closed by the server with a WebSocket close code. Run returns one

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/tickwire/tickwire/internal/wsframe"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -32,6 +33,9 @@ func (s *session) OnClose(_ *gws.Conn, err error) {
 			code = 1005 // no status received
 		}
 		s.err = &CloseError{Code: code, Reason: string(ce.Reason)}
+	case errors.As(err, new(*wsframe.Error)):
+		s.c.stats.protocolErrors.Add(1)
+		s.err = fmt.Errorf("%w: %w", ErrProtocol, err)
 	case errors.Is(err, ErrWriteTimeout): // a net.Error timeout too: tell it from a read's
 		s.c.stats.writeTimeouts.Add(1)
 		s.err = err

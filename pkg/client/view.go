@@ -135,6 +135,10 @@ type Stats struct {
 	// CompactQuotes counts quote deltas that arrived as CompactQuote (Options.CompactQuotes)
 	// and were expanded; those applied are in Deltas too.
 	CompactQuotes uint64
+	// ProtocolErrors counts connections ended because the server broke the WebSocket protocol
+	// (a frame header refused before it was used); Panics, those ended by a panic while reading
+	// (in a handler, or a bug), which is logged with its stack.
+	ProtocolErrors, Panics uint64
 }
 
 type counters struct {
@@ -144,6 +148,7 @@ type counters struct {
 	gaps, epochChanges, checksumFailures, resyncs atomic.Uint64
 	decodeErrors, serverErrors, resumes           atomic.Uint64
 	compactQuotes                                 atomic.Uint64
+	protocolErrors, panics                        atomic.Uint64
 }
 
 // Stats returns the client's counters. Safe from any goroutine.
@@ -155,5 +160,6 @@ func (c *Client) Stats() Stats {
 		Gaps: s.gaps.Load(), EpochChanges: s.epochChanges.Load(), ChecksumFailures: s.checksumFailures.Load(),
 		Resyncs: s.resyncs.Load(), DecodeErrors: s.decodeErrors.Load(), ServerErrors: s.serverErrors.Load(),
 		Resumed: s.resumes.Load(), CompactQuotes: s.compactQuotes.Load(),
+		ProtocolErrors: s.protocolErrors.Load(), Panics: s.panics.Load(),
 	}
 }
