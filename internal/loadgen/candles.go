@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,9 +107,64 @@ func (r *runner) prefill(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("loadgen: prefill: %w", err)
 		}
 	}
-	rep.Notes = append(rep.Notes, fmt.Sprintf("prefill: %d events stored in %.1f s before the clients connected, event times spread over the last %v",
-		n, time.Since(start).Seconds(), candlePrefillSpan))
+	stored := time.Since(start)
+	// The clients must not connect while the feed still applies the prefill: they would get
+	// its deltas late, and the steps would measure the catch-up.
+	applied := r.waitApplied(ctx, r.pub.published.Load())
+	rep.Notes = append(rep.Notes, fmt.Sprintf("prefill: %d events stored in %.1f s before the clients connected, event times spread over the last %v; %s",
+		n, stored.Seconds(), candlePrefillSpan, applied))
 	return nil
+}
+
+// prefillApplyTimeout bounds the wait for the feed to apply the prefill.
+const prefillApplyTimeout = 3 * time.Minute
+
+// waitApplied waits until the feed's /metrics count at least n events applied (or rejected),
+// and says how it went.
+func (r *runner) waitApplied(ctx context.Context, n uint64) string {
+	if r.tgt.AdminURL == "" {
+		return "the feed's /metrics unknown: not waited for it to apply them"
+	}
+	start := time.Now()
+	var got float64
+	for time.Since(start) < prefillApplyTimeout {
+		var ok bool
+		if got, ok = feedEventsApplied(ctx, r.tgt.AdminURL); ok && got >= float64(n) {
+			return fmt.Sprintf("the feed applied them %.1f s later", time.Since(start).Seconds())
+		}
+		if sleepCtx(ctx, 250*time.Millisecond) != nil {
+			break
+		}
+	}
+	return fmt.Sprintf("the feed had applied %.0f of %d events when the clients connected", got, n)
+}
+
+// feedEventsApplied reads the events the feed applied or rejected from its /metrics.
+func feedEventsApplied(ctx context.Context, adminURL string) (float64, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	var n float64
+	for _, line := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || (name != "tickwire_feed_events_total" && !strings.HasPrefix(name, "tickwire_feed_events_rejected_total{")) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			n += v
+		}
+	}
+	return n, true
 }
 
 // runCandles measures a baseline step, then a step with the abusers running.

@@ -120,7 +120,8 @@ func TestRunCandlesInProcess(t *testing.T) {
 	cfg := Config{Clients: 10, Instruments: 5, Subscribers: 2, Channels: []pb.Channel{1}, Mode: ModeCandles, Rate: 200,
 		Warmup: 300 * time.Millisecond, Hold: time.Second, Duration: 40 * time.Second, Venue: "lgcandles",
 		CandleAbusers: 2, CandlePrefill: 2000, FeedURL: feedURL, NATSURL: nats.ClientURL(),
-		NATSAuth: nats.Auth(string(bus.RoleIngest)), FeedPID: pidSelf()}
+		NATSAuth: nats.Auth(string(bus.RoleIngest)), FeedPID: pidSelf(),
+		FeedAdminURL: "http" + strings.TrimSuffix(strings.TrimPrefix(feedURL, "ws"), "/ws")} // the in-process feed serves /metrics on its one listener
 	rep, err := Run(context.Background(), cfg, nil, nil)
 	stop()
 	if err != nil {
@@ -144,7 +145,8 @@ func TestRunCandlesInProcess(t *testing.T) {
 	if c.BaselineP99 == 0 || c.AbuseP99 == 0 || rep.Totals.Gaps != 0 || rep.Totals.Delivered != rep.Totals.Expected {
 		t.Errorf("live clients: %+v, totals %+v", c, rep.Totals)
 	}
-	if !strings.Contains(b.String(), "SUMMARY candles:") || !strings.Contains(b.String(), "prefill: 2000 events") {
+	if !strings.Contains(b.String(), "SUMMARY candles:") || !strings.Contains(b.String(), "prefill: 2000 events") ||
+		!strings.Contains(b.String(), "the feed applied them") {
 		t.Error("the table lacks the candles summary or the prefill note")
 	}
 }

@@ -131,7 +131,7 @@ var Presets = map[string]Config{
 	// 10. Live clients without and with 16 clients asking /api/candles for the dashboard's
 	// 1-hour chart (300 bars) in a loop, over a store of 1,000,000 events (issue 14 item 6).
 	"candles-abuse": {Clients: 200, Instruments: 10, Subscribers: 20, Mode: ModeCandles, TargetDelivered: 20_000,
-		CandleAbusers: 16, CandlePrefill: 1_000_000, Warmup: 2 * time.Second, Hold: 10 * time.Second, Duration: 180 * time.Second},
+		CandleAbusers: 16, CandlePrefill: 1_000_000, Warmup: 2 * time.Second, Hold: 10 * time.Second, Duration: 300 * time.Second},
 }
 
 // PresetNames returns the scenario names, sorted.
