@@ -70,6 +70,8 @@ type config struct {
 	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a message (each connection a little sooner, by up to a quarter, so idle ones do not beat together)."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
+	StaleAfter       time.Duration `name:"stale-after" default:"1m" help:"An instrument that should be live (not halted or closed) with no event for this long is stale; while every live one is, /readyz reports not ready (negative: never)."`
+	StaleRules       []string      `name:"stale-after-instrument" placeholder:"PATTERN=DURATION" help:"Staleness bound of the instruments matching PATTERN (an id, or a prefix ending in *; the longest match wins), e.g. kraken:*=5m, or lobster:*=0 for never. Repeatable."`
 	GoMaxProcs       int           `name:"gomaxprocs" default:"0" help:"Cores the Go scheduler uses (0: all). On a machine shared with NATS, fewer can mean fewer thread wake-ups per delivered update."`
 	CPUProfile       string        `name:"cpu-profile" placeholder:"FILE" help:"Write a CPU profile of the whole run to FILE (go tool pprof)."`
 
@@ -109,11 +111,29 @@ func (c *config) Validate() error {
 	if c.QueueHard < c.QueueSoft {
 		return fmt.Errorf("--queue-hard-bytes %d below --queue-soft-bytes %d", c.QueueHard, c.QueueSoft)
 	}
+	if _, err := c.staleRules(); err != nil {
+		return fmt.Errorf("--stale-after-instrument: %w", err)
+	}
 	return c.feedConfig().Validate()
 }
 
+func (c *config) staleRules() ([]feed.StaleRule, error) {
+	rules := make([]feed.StaleRule, 0, len(c.StaleRules))
+	for _, s := range c.StaleRules {
+		r, err := feed.ParseStaleRule(s)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
 func (c *config) feedConfig() feed.Config {
+	stale, _ := c.staleRules() // validated
 	return feed.Config{
+		StaleAfter:       c.StaleAfter,
+		StaleRules:       stale,
 		AllowedOrigins:   c.AllowedOrigins,
 		MaxConnsPerIP:    c.MaxConnsPerIP,
 		MaxConns:         c.MaxConns,

@@ -52,6 +52,12 @@ type Config struct {
 	// answered at once it would get a HISTORY_GONE snapshot older than what it holds, and then
 	// deltas it already had.
 	ResumeWait time.Duration
+	// StaleAfter is how long an instrument that should be live (not halted or closed) may go
+	// without an event before it counts as stale (stale.go) (0: DefaultStaleAfter, a minute;
+	// negative: never). StaleRules override it for the instruments they match. /readyz
+	// reports not ready ("stale") while every live instrument is stale.
+	StaleAfter time.Duration
+	StaleRules []StaleRule
 	// Market shapes each instrument's state (book depths offered, history kept).
 	Market market.Config
 	// Conn bounds each connection's outbound queue.
@@ -100,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.OwnerQueue <= 0 {
 		c.OwnerQueue = 8192
 	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
 	c.Market = c.Market.WithDefaults()
 	c.Candles = c.Candles.withDefaults()
 	return c
@@ -122,6 +131,11 @@ func (c Config) Validate() error {
 	}
 	if c.ReadLimit < 256 {
 		return fmt.Errorf("feed: read limit %d below 256 bytes", c.ReadLimit)
+	}
+	for _, r := range c.StaleRules {
+		if err := r.validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -41,6 +41,7 @@ type Server struct {
 	hub     *Hub
 	writer  *fanout.Writer // writes every connection
 	candles *candles       // GET /api/candles: the candle store and the request limits
+	stale   *staleness     // when each instrument last had an event: /readyz (stale.go)
 
 	upgradeNamed *gws.Upgrader // for requests that name subprotocols
 	upgradePlain *gws.Upgrader // for requests that name none: binary protobuf
@@ -99,6 +100,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	}
 	s.upgradeNamed = gws.NewUpgrader(gws.BuiltinEventHandler{}, opt([]string{wire.SubprotocolProto, wire.SubprotocolJSON}))
 	s.upgradePlain = gws.NewUpgrader(gws.BuiltinEventHandler{}, opt(nil))
+	s.stale = newStaleness(cfg, nil, logger, reg)
+	s.launch(func() { s.stale.run(s.quit) })
 	s.hub.start(s.launch, s.quit)
 	s.writer = fanout.NewWriter(cfg.Conn)
 	s.writer.Start(s.launch, s.quit)
@@ -118,6 +121,7 @@ func (s *Server) launch(f func()) {
 // candle store.
 func (s *Server) Dispatch(ctx context.Context, ev *pb.Event) error {
 	s.candles.observe(ev)
+	s.stale.observe(ev, s.ready.Load())
 	return s.hub.Dispatch(ctx, ev)
 }
 
@@ -154,13 +158,7 @@ func (s *Server) Handler(ui http.Handler) http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() || s.stopping.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", s.serveReadyz) // caught up, not stopping, not stale (stale.go)
 	mux.HandleFunc("GET /api/instruments", func(w http.ResponseWriter, r *http.Request) {
 		b, err := protojson.Marshal(&pb.InstrumentList{Instruments: s.hub.Instruments()})
 		if err != nil {
