@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run test proto proto-check tools clean bench dashboard dashboard-deps feed-ui test-dashboard e2e
+.PHONY: all build run test fuzz proto proto-check tools clean bench dashboard dashboard-deps feed-ui test-dashboard e2e
 
 all: build
 
@@ -52,10 +52,23 @@ proto-check: proto
 	@test -z "$$(git status --porcelain -- pkg/proto web/dashboard/src/gen)" || \
 		{ echo "untracked generated files:"; git status --porcelain -- pkg/proto web/dashboard/src/gen; exit 1; }
 
-# Every Go test (race detector on) and the dashboard's unit tests; the browser test is `make e2e`.
+# Every Go test (race detector on), the dashboard's unit tests, and a bounded run of the fuzz
+# targets that face peers; the browser test is `make e2e`.
 test: test-dashboard
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+# The fuzz targets that face hostile peers, FUZZTIME each (their seed corpora also run in every
+# `go test`): the frame reader and guard, raw bytes to a live feed, raw bytes to the Go client.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./internal/wsframe:FuzzReader ./internal/wsframe:FuzzGuard \
+	./internal/feed:FuzzServerFrames ./pkg/client:FuzzClientFrames
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; \
+	done
 
 clean:
 	rm -rf $(BIN) data

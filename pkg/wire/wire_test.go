@@ -175,7 +175,8 @@ func TestSubscribeDefaultsAndDedup(t *testing.T) {
 
 func TestReconnectable(t *testing.T) {
 	for code, want := range map[int]bool{CloseNormal: false, CloseGoingAway: true, 1006: true, CloseSlowConsumer: true,
-		CloseWriteTimeout: true, CloseRateLimited: true, CloseProtocolError: false, CloseUnauthorized: false, CloseMessageTooBig: false} {
+		CloseWriteTimeout: true, CloseRateLimited: true, CloseProtocolError: false, CloseUnauthorized: false, CloseMessageTooBig: false,
+		CloseBadFrame: false, CloseInvalidUTF8: false, CloseInternalError: true, CloseIdle: true, ClosePingTimeout: true} {
 		if got := Reconnectable(code); got != want {
 			t.Errorf("Reconnectable(%d) = %v", code, got)
 		}

@@ -431,5 +431,9 @@ describe("backoff", () => {
     expect(reconnectable(4000)).toBe(true);
     expect(reconnectable(1000)).toBe(false);
     expect(reconnectable(4500)).toBe(false);
+    expect(reconnectable(1002)).toBe(false);
+    expect(reconnectable(1007)).toBe(false);
+    expect(reconnectable(1011)).toBe(true);
+    expect(reconnectable(4004)).toBe(true);
   });
 });

@@ -74,7 +74,7 @@ export function backoff(n: number, rand: () => number = Math.random, min = backo
 /** WebSocket close codes after which a client must not reconnect on its own (wire.Reconnectable). */
 export function reconnectable(code: number): boolean {
   if (code === 1000 || code === 1009) return false;
-  return !(code >= 4500 && code <= 4999);
+  return !(code === 1002 || code === 1007 || (code >= 4500 && code <= 4999));
 }
 
 export type ConnState = "connecting" | "connected" | "disconnected" | "closed";
