@@ -145,8 +145,11 @@ func (e *env) connect() (*bus.Bus, error) {
 		if time.Now().After(deadline) || e.ctx.Err() != nil {
 			last := b.LastError()
 			_ = b.Close()
-			if last != nil {
-				return nil, fmt.Errorf("cannot connect to NATS at %s within %s as %s: %w", e.natsURL, e.connectTimeout, e.natsAuth, last)
+			switch {
+			case errors.Is(last, bus.ErrAuth):
+				return nil, fmt.Errorf("NATS at %s refused %s: %w", e.natsURL, e.natsAuth, last)
+			case last != nil:
+				return nil, fmt.Errorf("cannot reach NATS at %s within %s: %w", e.natsURL, e.connectTimeout, last)
 			}
 			return nil, fmt.Errorf("cannot reach NATS at %s within %s", e.natsURL, e.connectTimeout)
 		}

@@ -24,7 +24,7 @@ func TestStreamCommandRoles(t *testing.T) {
 		t.Fatal(out)
 	}
 	code, _, errOut := run2(t, "stream", "--nats-url", url, "--nats-auth-dir", "", "--connect-timeout", "300ms")
-	if code != exitFail || !strings.Contains(errOut, "uthorization") {
+	if code != exitFail || !strings.Contains(errOut, "tickctl: NATS at "+url+" refused user tickctl (no password)") || !strings.Contains(errOut, "Authorization Violation") {
 		t.Fatalf("no password: exit %d %s", code, errOut)
 	}
 }

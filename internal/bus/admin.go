@@ -2,8 +2,11 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // StreamInfo is the event stream's configuration and state.
@@ -31,5 +34,15 @@ func (b *Bus) StreamInfo(ctx context.Context) (StreamInfo, error) {
 		State: StreamState{Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Subjects: st.NumSubjects}}, nil
 }
 
-// LastError returns the last error of the connection (a refused login, say), or nil.
-func (b *Bus) LastError() error { return b.nc.LastError() }
+// LastError returns the last error of the connection, or of its last failed connection
+// attempt, or nil. A refused login wraps ErrAuth.
+func (b *Bus) LastError() error {
+	err := b.nc.LastError()
+	if p := b.connErr.Load(); err == nil && p != nil {
+		err = *p
+	}
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+		return fmt.Errorf("%w: %w", ErrAuth, err)
+	}
+	return err
+}

@@ -78,6 +78,8 @@ type Bus struct {
 	onPubErr atomic.Pointer[func(instrument string, epoch, seq uint64, err error)]
 	health   *storeHealth // why the store refuses writes (health.go); set before any publish
 
+	connErr atomic.Pointer[error] // the last failed connection attempt's error (LastError)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -185,6 +187,7 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 			logger.Info("nats connected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.connErr.Store(&err)
 			// A refused login is worth saying at every attempt: nothing works until fixed.
 			if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
 				logger.Error("nats refused the credentials; retrying", "auth", cfg.Auth.String(), "err", err)

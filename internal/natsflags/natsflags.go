@@ -57,7 +57,9 @@ func (f *Flags) Auth(envPrefix string) (bus.Auth, error) {
 		if f.PasswordFile != "" || envPw != "" {
 			return bus.Auth{}, fmt.Errorf("--nats-creds excludes a password (--nats-password-file, %s)", PasswordEnv(envPrefix))
 		}
-		a.CredsFile = f.Creds
+		// The user's JWT carries its permissions; replies still come on the role's inbox
+		// (_INBOX_<user>), which those permissions must allow, as in the table.
+		a.CredsFile, a.InboxPrefix = f.Creds, bus.InboxPrefix(f.User)
 	case f.User == "":
 		if f.PasswordFile != "" || envPw != "" {
 			return bus.Auth{}, fmt.Errorf("a NATS password needs --nats-user")
