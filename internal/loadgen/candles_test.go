@@ -47,7 +47,8 @@ func TestCandleAbuseLoop(t *testing.T) {
 	}
 	cfg := Config{CandleAbusers: 3, CandleInterval: 3600, CandleWindow: 300 * time.Hour}
 	rep := a.report(cfg)
-	if rep.Requests == 0 || rep.ByStatus["200"] == 0 || rep.ByStatus["429"] == 0 || rep.Requests != rep.ByStatus["200"]+rep.ByStatus["429"] {
+	if rep.Requests == 0 || rep.ByStatus["200"] == 0 || rep.ByStatus["429"] == 0 ||
+		rep.Requests != rep.ByStatus["200"]+rep.ByStatus["429"]+rep.ByStatus[unfinished] || rep.ByStatus["error"] != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	// At most one request per pause per abuser, plus the one each had started.
@@ -61,6 +62,30 @@ func TestCandleAbuseLoop(t *testing.T) {
 	}
 	if g := runtime.NumGoroutine(); g > before+5 {
 		t.Errorf("%d goroutines after the abusers stopped, %d before", g, before)
+	}
+}
+
+// TestCandleAbuseUnfinished: a request the feed has not answered when the step ends is
+// counted as unfinished, not dropped (a feed slower than the step would otherwise show nothing).
+func TestCandleAbuseUnfinished(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	a := newCandleAbuse(srv.URL, []string{"x:A"}, 60, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.start(ctx, 2)
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	a.wait()
+	rep := a.report(Config{CandleAbusers: 2})
+	if rep.Requests != 2 || rep.ByStatus[unfinished] != 2 || rep.Latency.Count != 0 {
+		t.Fatalf("report %+v", rep)
 	}
 }
 
@@ -138,7 +163,7 @@ func TestRunCandlesInProcess(t *testing.T) {
 		t.Fatalf("candles %+v", c)
 	}
 	for st := range c.ByStatus {
-		if st != "200" && st != "429" {
+		if st != "200" && st != "429" && st != unfinished {
 			t.Errorf("status %s x%d", st, c.ByStatus[st])
 		}
 	}
