@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
 )
 
 // candleStore is the feed's precomputed candle store: every trade the feed takes in (live
@@ -76,6 +77,9 @@ func (c *candleStore) observe(ev *pb.Event) {
 	sb := c.insts[ev.Instrument]
 	c.mu.RUnlock()
 	if sb == nil {
+		if wire.CheckInstrumentID(ev.Instrument) != nil {
+			return // the owners reject it too (bad_instrument)
+		}
 		c.mu.Lock()
 		if sb = c.insts[ev.Instrument]; sb == nil {
 			sb = &storedBars{}

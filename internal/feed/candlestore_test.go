@@ -18,7 +18,7 @@ func tradeEv(id string, tsNs, price, size int64) *pb.Event {
 }
 
 // TestCandleStoreFold: trades fold into one bar per period with trades, open and close by
-// event time; invalid trades and other events are ignored; a late trade joins its period's bar
+// event time; invalid trades, malformed ids and other events are ignored; a late trade joins its period's bar
 // if there is one and is dropped otherwise (as pkg/market's bars).
 func TestCandleStoreFold(t *testing.T) {
 	const s = int64(1e9)
@@ -37,6 +37,10 @@ func TestCandleStoreFold(t *testing.T) {
 		{Instrument: "x:A", IngestTimeNs: 184 * s, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 121, Size: 1}}}, // no venue time: ingest time
 	} {
 		c.observe(ev)
+	}
+	c.observe(tradeEv("not an id", 60*s, 100, 1))
+	if len(c.insts) != 1 {
+		t.Fatalf("%d instruments: a trade under a malformed id was kept", len(c.insts))
 	}
 	got := c.insts["x:A"].bars
 	want := []storedBar{
