@@ -33,6 +33,19 @@ type Config struct {
 	// CommandRate and CommandBurst rate-limit client commands per connection (0: 50/s, burst 200).
 	CommandRate  float64
 	CommandBurst int
+	// SnapshotRate and SnapshotBurst are each connection's budget for the snapshots it asks for
+	// (Subscribe, Resync), in encoded bytes: a bucket of SnapshotBurst bytes that refills at
+	// SnapshotRate bytes/s (0: 256 KiB/s, burst 2 MiB; a negative rate: no budget). A snapshot
+	// whose bytes the bucket does not hold is deferred until it does (see owner.request), so a
+	// client resyncing in a loop costs at most the rate, however cheap its commands are. The
+	// burst fits a dashboard's first subscribe (50 instruments, every channel, a 50-level book,
+	// full trade and candle history: 1.2 MB as protobuf, TestDefaultSnapshotBurstCoversDashboard);
+	// the rate is a full-history instrument's every channel ten times a second, far above what
+	// a client that applies what it gets needs, and a tenth of what the Resync flood of
+	// issue 14 drew. Snapshots the server sends on its own (conflation, a new epoch, a book
+	// reset) are not charged.
+	SnapshotRate  int
+	SnapshotBurst int
 	// Owners is the number of goroutines that own instruments (0: 8). Instruments are sharded
 	// over them by a hash of their id; a fixed count keeps an instrument's owner stable.
 	Owners int
@@ -91,6 +104,12 @@ func (c Config) withDefaults() Config {
 	if c.CommandBurst <= 0 {
 		c.CommandBurst = 200
 	}
+	if c.SnapshotRate == 0 {
+		c.SnapshotRate = 256 << 10
+	}
+	if c.SnapshotBurst <= 0 {
+		c.SnapshotBurst = 2 << 20
+	}
 	if c.Owners <= 0 {
 		c.Owners = 8
 	}
@@ -128,6 +147,10 @@ func (c Config) Validate() error {
 	}
 	if ping := c.Conn.WithDefaults().PingInterval; c.ReadTimeout <= ping {
 		return fmt.Errorf("feed: read timeout %v must exceed the ping interval %v, or answering clients are closed", c.ReadTimeout, ping)
+	}
+	if hard := c.Conn.WithDefaults().HardLimit; c.SnapshotRate >= 0 && c.SnapshotBurst > hard {
+		// The queue would close a client that takes the snapshots it is allowed at once.
+		return fmt.Errorf("feed: snapshot burst %d above the queue hard limit %d", c.SnapshotBurst, hard)
 	}
 	if c.ReadLimit < 256 {
 		return fmt.Errorf("feed: read limit %d below 256 bytes", c.ReadLimit)

@@ -15,6 +15,7 @@ type metrics struct {
 	bytes          prometheus.Counter
 	conflations    prometheus.Counter
 	snapshots      *prometheus.CounterVec // reason
+	snapsDeferred  *prometheus.CounterVec // reason: asked for by a client, waited for its snapshot budget
 	events         prometheus.Counter
 	eventsRejected *prometheus.CounterVec // reason
 	gaps           *prometheus.CounterVec // instrument
@@ -38,6 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytes:          prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_bytes_sent_total", Help: "Frame payload bytes written."}),
 		conflations:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_conflations_total", Help: "Times a connection fell behind and its pending deltas were replaced by snapshots."}),
 		snapshots:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_snapshots_sent_total", Help: "Snapshots queued, by reason."}, []string{"reason"}),
+		snapsDeferred:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_snapshots_deferred_total", Help: "Snapshots a client asked for (subscribe, resync) that waited because its connection's snapshot byte budget was spent."}, []string{"reason"}),
 		events:         prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_events_total", Help: "Events applied to instrument state."}),
 		eventsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_events_rejected_total", Help: "Events not applied, by reason."}, []string{"reason"}),
 		gaps:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_gaps_total", Help: "Events that did not follow their predecessor, by instrument."}, []string{"instrument"}),
@@ -52,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connsRejected, m.closes, m.subscriptions, m.commands, m.commandErrors,
-			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.events, m.eventsRejected, m.gaps,
+			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.snapsDeferred, m.events, m.eventsRejected, m.gaps,
 			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics)
 	}
 	return m

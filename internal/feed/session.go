@@ -27,6 +27,10 @@ type session struct {
 	log    *slog.Logger
 	limits wire.Limits
 
+	// snaps is the budget for the snapshots the client asks for; the owners charge it, under its
+	// own lock (see owner.request).
+	snaps snapBudget
+
 	// owned by the read goroutine:
 	limiter *rate.Limiter
 	strikes int                // commands refused by the rate limiter in a row
@@ -60,6 +64,34 @@ func (s *session) sendError(reqID uint32, code pb.ErrorCode, msg, instrument str
 	s.hub.metrics.commandErrors.WithLabelValues(code.String()).Inc()
 	s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Error{Error: &pb.Error{
 		RequestId: reqID, Code: code, Message: msg, Instrument: instrument}}})
+}
+
+// idErrors gathers the instruments of one command refused for the same reason. The command gets
+// one Error for them all, naming the first and the count, never one per instrument: replies stay
+// smaller than the command however many ids it names.
+type idErrors struct {
+	first string
+	n     int
+}
+
+func (e *idErrors) add(id string) {
+	if e.n == 0 {
+		e.first = id
+	}
+	e.n++
+}
+
+// sendIDErrors sends e's Error, if e holds any instrument: one is the message for a single
+// instrument; for several it is many after their count, then the first ("1000 unknown
+// instruments, first x:Y").
+func (s *session) sendIDErrors(reqID uint32, code pb.ErrorCode, e idErrors, one, many string) {
+	switch e.n {
+	case 0:
+	case 1:
+		s.sendError(reqID, code, one, e.first)
+	default:
+		s.sendError(reqID, code, strconv.Itoa(e.n)+" "+many+", first "+e.first, e.first)
+	}
 }
 
 // onMessage handles one client frame. It returns a close code and reason when the connection
@@ -106,29 +138,39 @@ func (s *session) onMessage(data []byte) (int, string) {
 			}
 			resume[p.Instrument][p.Channel] = market.Position{Epoch: p.Epoch, Seq: p.Seq}
 		}
+		// The command's errors go before its replies, which come from the owners.
+		var unknown, overCap idErrors
+		accepted := make([]string, 0, len(c.Subscribe.Instruments))
 		for _, id := range c.Subscribe.Instruments {
 			if !h.known(id) {
-				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, "unknown instrument", id)
+				unknown.add(id)
 				continue
 			}
 			if _, held := s.subs[id]; !held {
 				if len(s.subs) >= h.cfg.MaxSubscriptions {
-					s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS,
-						"at most "+strconv.Itoa(h.cfg.MaxSubscriptions)+" instruments per connection", id)
+					overCap.add(id)
 					continue
 				}
 				h.metrics.subscriptions.Inc()
 			}
 			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
+			accepted = append(accepted, id)
+		}
+		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, unknown, "unknown instrument", "unknown instruments")
+		limit := strconv.Itoa(h.cfg.MaxSubscriptions)
+		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
+			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
+		for _, id := range accepted {
 			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
 				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id],
 				compact: c.Subscribe.CompactQuotes && !s.json})
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
+		var notHeld idErrors
 		for _, id := range c.Unsubscribe.Instruments {
 			if _, held := s.subs[id]; !held {
-				s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
+				notHeld.add(id)
 				continue
 			}
 			chans := c.Unsubscribe.Channels
@@ -142,6 +184,7 @@ func (s *session) onMessage(data []byte) (int, string) {
 			}
 			h.ownerOf(id).post(command{kind: cmdUnsubscribe, sess: s, reqID: m.Id, instrument: id, channels: chans})
 		}
+		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, notHeld, "not subscribed", "instruments not subscribed")
 	case *pb.ClientMessage_Resync:
 		h.metrics.commands.WithLabelValues("resync").Inc()
 		id := c.Resync.Instrument
