@@ -231,3 +231,16 @@ func TestReadyzStaleAfterRestartIntoStoppedPipeline(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// BenchmarkStaleObserve is what staleness adds to dispatching each event.
+func BenchmarkStaleObserve(b *testing.B) {
+	st := newStaleness(Config{}.withDefaults(), nil, slog.New(slog.DiscardHandler), nil)
+	evs := make([]*pb.Event, 50)
+	for i := range evs {
+		evs[i] = tick("x:I"+time.Duration(i).String(), 1)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		st.observe(evs[i%len(evs)], true)
+	}
+}
