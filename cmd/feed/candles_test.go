@@ -26,8 +26,9 @@ func parseCandleFlags(t *testing.T, args ...string) candleFlags {
 // zero feed.Config bound /api/candles alike.
 func TestCandleFlagDefaults(t *testing.T) {
 	got := parseCandleFlags(t).config()
-	want := feed.CandlesConfig{StoreInterval: 60, StoreSpan: 24 * time.Hour, MaxBars: 10_000, MaxScanWindow: 15 * time.Minute,
-		MaxScanEvents: 500_000, MaxScans: 1, MaxInFlight: 4, Rate: 5, Burst: 20, ScanTimeout: 5 * time.Second}
+	want := feed.CandlesConfig{StoreInterval: 60, StoreSpan: 24 * time.Hour, MaxBars: 10_000, MaxScanWindow: 5 * time.Minute,
+		MaxScanEvents: 50_000, ScanRate: 10_000, MaxScans: 1, MaxInFlight: 4, Rate: 5, Burst: 20, GlobalRate: 50, GlobalBurst: 50,
+		ScanTimeout: 5 * time.Second}
 	if got != want {
 		t.Fatalf("flag defaults %+v\nwant %+v", got, want)
 	}
@@ -40,10 +41,12 @@ func TestCandleFlagDefaults(t *testing.T) {
 // start.
 func TestCandleFlags(t *testing.T) {
 	got := parseCandleFlags(t, "--candle-store-interval=300", "--candle-store-span=48h", "--candles-max-bars=500",
-		"--candles-max-scan-window=5m", "--candles-max-scan-events=1000", "--candles-max-scans=2", "--candles-max-inflight=8",
-		"--candles-rate=-1", "--candles-burst=3", "--candles-scan-timeout=2s").config()
+		"--candles-max-scan-window=5m", "--candles-max-scan-events=1000", "--candles-scan-rate=-1", "--candles-max-scans=2", "--candles-max-inflight=8",
+		"--candles-rate=-1", "--candles-burst=3", "--candles-global-rate=7", "--candles-global-burst=9",
+		"--candles-scan-timeout=2s").config()
 	want := feed.CandlesConfig{StoreInterval: 300, StoreSpan: 48 * time.Hour, MaxBars: 500, MaxScanWindow: 5 * time.Minute,
-		MaxScanEvents: 1000, MaxScans: 2, MaxInFlight: 8, Rate: -1, Burst: 3, ScanTimeout: 2 * time.Second}
+		MaxScanEvents: 1000, ScanRate: -1, MaxScans: 2, MaxInFlight: 8, Rate: -1, Burst: 3, GlobalRate: 7, GlobalBurst: 9,
+		ScanTimeout: 2 * time.Second}
 	if got != want {
 		t.Fatalf("%+v\nwant %+v", got, want)
 	}

@@ -16,10 +16,14 @@ package feed
 //   - requests per client address: Rate/s, Burst at once (429 rate_limited);
 //   - the request itself: a valid id and interval, at most MaxBars bars (400 bad_request,
 //     too_many_bars); the feed caught up with the store (503 not_ready);
+//   - requests of all clients together: GlobalRate/s, GlobalBurst at once (429 busy): what
+//     bounds the feed's CPU for candles however many addresses ask, so live clients keep theirs;
 //   - requests being answered at once: MaxInFlight (429 busy);
 //   - a window read from the event store: at most MaxScanWindow (400 scan_window), MaxScans
-//     reads at once (429 scan_busy), at most MaxScanEvents events read per request
-//     (400 scan_events) within ScanTimeout (503 timeout).
+//     reads at once and ScanRate events read per second by all of them (429 scan_busy), at most
+//     MaxScanEvents events read per request (400 scan_events) within ScanTimeout (503 timeout).
+//     A read costs 6-12 us of CPU per event, NATS included (BenchmarkCandleScan): the defaults
+//     hold one request to about half a second of a core and all of them to a tenth of a core.
 // Nothing waits for a slot: a request that cannot start at once is refused with Retry-After,
 // so no goroutine, memory or CPU builds up behind a slow read.
 
@@ -58,11 +62,15 @@ type CandlesConfig struct {
 	// MaxBars caps the bars one request may ask for (0: 10,000).
 	MaxBars int
 	// MaxScanWindow caps a window read from the event store, for an interval the store cannot
-	// answer (0: 15 min).
+	// answer (0: 5 min: the 300 one-second bars a chart shows).
 	MaxScanWindow time.Duration
-	// MaxScanEvents caps the events one request may read from the event store (0: 500,000,
-	// about a quarter of a second of a core).
+	// MaxScanEvents caps the events one request may read from the event store (0: 50,000,
+	// about half a second of a core).
 	MaxScanEvents int
+	// ScanRate caps the events all requests together read from the event store per second,
+	// on average (0: 10,000, about a tenth of a core; negative: no cap). A read is charged what
+	// it read when it ends; while the charges exceed the rate, reads are refused.
+	ScanRate float64
 	// MaxScans caps the event-store reads running at once (0: 1).
 	MaxScans int
 	// MaxInFlight caps the requests being answered at once (0: 4).
@@ -71,6 +79,13 @@ type CandlesConfig struct {
 	// Rate: no per-client limit).
 	Rate  float64
 	Burst int
+	// GlobalRate and GlobalBurst limit the requests of all clients together (0: 50/s, burst
+	// 50; a negative GlobalRate: no limit). An answer from the store costs about a quarter of a
+	// millisecond of CPU (BenchmarkCandlesFromStore: the dashboard's 1-hour chart), so the
+	// default holds candles to about 1 % of a core; with per-address limits alone, clients from
+	// many addresses could take any share (measured: docs/BENCHMARKS.md).
+	GlobalRate  float64
+	GlobalBurst int
 	// ScanTimeout bounds one request's event-store reads (0: 5 s).
 	ScanTimeout time.Duration
 }
@@ -86,10 +101,13 @@ func (c CandlesConfig) withDefaults() CandlesConfig {
 		c.MaxBars = 10_000
 	}
 	if c.MaxScanWindow <= 0 {
-		c.MaxScanWindow = 15 * time.Minute
+		c.MaxScanWindow = 5 * time.Minute
 	}
 	if c.MaxScanEvents <= 0 {
-		c.MaxScanEvents = 500_000
+		c.MaxScanEvents = 50_000
+	}
+	if c.ScanRate == 0 {
+		c.ScanRate = 10_000
 	}
 	if c.MaxScans <= 0 {
 		c.MaxScans = 1
@@ -102,6 +120,12 @@ func (c CandlesConfig) withDefaults() CandlesConfig {
 	}
 	if c.Burst <= 0 {
 		c.Burst = 20
+	}
+	if c.GlobalRate == 0 {
+		c.GlobalRate = 50
+	}
+	if c.GlobalBurst <= 0 {
+		c.GlobalBurst = 50
 	}
 	if c.ScanTimeout <= 0 {
 		c.ScanTimeout = 5 * time.Second
@@ -126,8 +150,10 @@ func (c CandlesConfig) validate() error {
 			return fmt.Errorf("feed: candle store span %v holds %d bars of %v, more than %d", c.StoreSpan, n, iv, maxStoreBars)
 		}
 	}
-	if math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
-		return fmt.Errorf("feed: candle request rate %v", c.Rate)
+	for _, r := range []float64{c.Rate, c.GlobalRate, c.ScanRate} {
+		if math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("feed: candle request rate %v", r)
+		}
 	}
 	return nil
 }
@@ -140,8 +166,10 @@ func (c CandlesConfig) storeBars() int {
 // candles serves GET /api/candles. Its fields are set once by newCandles.
 type candles struct {
 	cfg      CandlesConfig
-	store    *candleStore // nil: no store
-	clients  *clientRates // nil: no per-client limit
+	store    *candleStore  // nil: no store
+	clients  *clientRates  // nil: no per-client limit
+	global   *rate.Limiter // nil: no global limit
+	scanned  *scanBudget   // nil: no cap on events read per second
 	inflight chan struct{}
 	scans    chan struct{}
 	m        *candleMetrics
@@ -160,6 +188,12 @@ func newCandles(cfg CandlesConfig, reg prometheus.Registerer) *candles {
 	}
 	if cfg.Rate > 0 {
 		c.clients = newClientRates(rate.Limit(cfg.Rate), cfg.Burst)
+	}
+	if cfg.GlobalRate > 0 {
+		c.global = rate.NewLimiter(rate.Limit(cfg.GlobalRate), cfg.GlobalBurst)
+	}
+	if cfg.ScanRate > 0 {
+		c.scanned = &scanBudget{lim: rate.NewLimiter(rate.Limit(cfg.ScanRate), cfg.MaxScanEvents)}
 	}
 	return c
 }
@@ -326,6 +360,10 @@ func (b *barBuilder) add(ts, open, high, low, close, volume int64, count uint32)
 		Close: close, Volume: volume, TradeCount: count})
 }
 
+func (b *barBuilder) addBar(s *storedBar) {
+	b.add(s.startNs, s.open, s.high, s.low, s.close, s.volume, s.count)
+}
+
 type trade struct{ ts, price, size int64 }
 
 func (b *barBuilder) addTrades(ts []trade) {
@@ -341,16 +379,18 @@ func (c *candles) answer(ctx context.Context, src EventSource, known bool, req c
 		return nil, "bars", nil
 	}
 	if c.store != nil && (req.iv*1e9)%c.store.ivNs == 0 {
-		p := c.store.query(req.instrument, req.w)
+		p, folded := c.store.queryInto(req.instrument, req.w, b)
+		if folded {
+			return b.out, "bars", nil
+		}
 		var head, tail []trade
 		if p.reads() > 0 {
-			budget := c.cfg.MaxScanEvents
-			err := c.withScan(src, func() error {
+			err := c.withScan(src, func(budget *int) error {
 				var err error
-				if head, err = c.scan(ctx, src, req.instrument, p.head, &budget); err != nil {
+				if head, err = c.scan(ctx, src, req.instrument, p.head, budget); err != nil {
 					return err
 				}
-				tail, err = c.scan(ctx, src, req.instrument, p.tail, &budget)
+				tail, err = c.scan(ctx, src, req.instrument, p.tail, budget)
 				return err
 			})
 			if err != nil {
@@ -361,8 +401,8 @@ func (c *candles) answer(ctx context.Context, src EventSource, known bool, req c
 			source = "bars"
 		}
 		b.addTrades(head)
-		for _, s := range p.bars {
-			b.add(s.startNs, s.open, s.high, s.low, s.close, s.volume, s.count)
+		for i := range p.bars {
+			b.addBar(&p.bars[i])
 		}
 		b.addTrades(tail)
 		return b.out, source, nil
@@ -373,10 +413,9 @@ func (c *candles) answer(ctx context.Context, src EventSource, known bool, req c
 				req.iv, c.cfg.MaxScanWindow, d.Round(time.Second), c.cfg.StoreInterval)}
 	}
 	var ts []trade
-	budget := c.cfg.MaxScanEvents
-	err = c.withScan(src, func() error {
+	err = c.withScan(src, func(budget *int) error {
 		var err error
-		ts, err = c.scan(ctx, src, req.instrument, req.w, &budget)
+		ts, err = c.scan(ctx, src, req.instrument, req.w, budget)
 		return err
 	})
 	if err != nil {
@@ -386,11 +425,18 @@ func (c *candles) answer(ctx context.Context, src EventSource, known bool, req c
 	return b.out, "store", nil
 }
 
-// withScan runs f holding one of the MaxScans event-store read slots, or refuses at once.
-func (c *candles) withScan(src EventSource, f func() error) error {
+// withScan runs f holding one of the MaxScans event-store read slots, with a budget of
+// MaxScanEvents events, or refuses at once; what f read is charged to the ScanRate budget.
+func (c *candles) withScan(src EventSource, f func(budget *int) error) error {
 	if src == nil {
 		return &candleError{status: http.StatusNotImplemented, code: refNoHistory,
 			msg: fmt.Sprintf("this feed does not read its event store: only intervals that are a multiple of %ds, over whole bars", c.cfg.StoreInterval)}
+	}
+	if c.scanned != nil {
+		if ok, wait := c.scanned.admit(time.Now()); !ok {
+			return &candleError{status: http.StatusTooManyRequests, code: refScanBusy, retryAfter: wait,
+				msg: fmt.Sprintf("event-store reads took more than %g events/s; retry later", c.cfg.ScanRate)}
+		}
 	}
 	select {
 	case c.scans <- struct{}{}:
@@ -399,7 +445,35 @@ func (c *candles) withScan(src EventSource, f func() error) error {
 			msg: fmt.Sprintf("%d event-store reads already running; retry shortly", c.cfg.MaxScans)}
 	}
 	defer func() { <-c.scans }()
-	return f()
+	budget := c.cfg.MaxScanEvents
+	err := f(&budget)
+	if c.scanned != nil {
+		c.scanned.charge(time.Now(), c.cfg.MaxScanEvents-budget)
+	}
+	return err
+}
+
+// scanBudget is the events all event-store reads may take per second, post-paid: a read is
+// charged what it read when it ends (its cost is not known before), and while the charges
+// exceed the rate (the bucket holds less than one event) the next read is refused.
+type scanBudget struct {
+	lim *rate.Limiter // rate ScanRate, burst MaxScanEvents (so one read never exceeds it)
+}
+
+// admit reports whether a read may start, or how long until one may.
+func (b *scanBudget) admit(now time.Time) (bool, time.Duration) {
+	tokens := b.lim.TokensAt(now)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / float64(b.lim.Limit()) * float64(time.Second))
+}
+
+// charge takes n events read off the bucket, into debt if need be.
+func (b *scanBudget) charge(now time.Time, n int) {
+	if n > 0 {
+		b.lim.ReserveN(now, n) // n <= the burst: always granted, the delay is the debt
+	}
 }
 
 // stopAfterWindow: events arrive out of event-time order by up to this much, so a read starts
@@ -518,6 +592,14 @@ func (c *candles) serve(r *http.Request, s *Server) ([]*pb.Candle, string, error
 	if !s.Ready() {
 		return nil, "", &candleError{status: http.StatusServiceUnavailable, code: refNotReady, retryAfter: time.Second,
 			msg: "catching up with history; retry shortly"}
+	}
+	if c.global != nil {
+		r := c.global.ReserveN(now, 1)
+		if d := r.DelayFrom(now); !r.OK() || d > 0 {
+			r.CancelAt(now)
+			return nil, "", &candleError{status: http.StatusTooManyRequests, code: refBusy, retryAfter: max(d, time.Second),
+				msg: fmt.Sprintf("more than %g candle requests/s from all clients; retry shortly", c.cfg.GlobalRate)}
+		}
 	}
 	select {
 	case c.inflight <- struct{}{}:

@@ -235,7 +235,7 @@ func TestCandlesAnsweredFromBars(t *testing.T) {
 }
 
 // TestCandlesScanWindowLimit: an interval the bars cannot answer (not a multiple of 60 s) reads
-// the event store, over at most 15 minutes by default; past that the request is refused with
+// the event store, over at most 5 minutes by default; past that the request is refused with
 // 400 scan_window before anything is read.
 func TestCandlesScanWindowLimit(t *testing.T) {
 	e, p, src := candleEnv(t, Config{})
@@ -248,8 +248,8 @@ func TestCandlesScanWindowLimit(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"at the limit", 15 * time.Minute, 200, ""},
-		{"one second past", 15*time.Minute + time.Second, 400, "scan_window"},
+		{"at the limit", 5 * time.Minute, 200, ""},
+		{"one second past", 5*time.Minute + time.Second, 400, "scan_window"},
 		{"two hours", 2 * time.Hour, 400, "scan_window"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -435,7 +435,7 @@ func TestCandlesConcurrencyLimits(t *testing.T) {
 
 // TestCandlesScanEventsLimit: a request may read at most MaxScanEvents events from the event
 // store: with exactly what the window needs it is answered; with one fewer it is refused with
-// 400 scan_events.
+// 400 scan_events. All reads together may take ScanRate events/s: past it, 429 scan_busy.
 func TestCandlesScanEventsLimit(t *testing.T) {
 	e, p, _ := candleEnv(t, Config{})
 	id := p.instruments()[0]
@@ -471,7 +471,7 @@ func TestCandlesScanEventsLimit(t *testing.T) {
 		{"one event short", need - 1, "scan_events"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e.startFeed(Config{Candles: CandlesConfig{MaxScanEvents: tc.budget}})
+			e.startFeed(Config{Candles: CandlesConfig{MaxScanEvents: tc.budget, ScanRate: -1}})
 			e.srv.EnableHistory(e.bus)
 			r := getCandles(t, e.http, id, 10, from, to)
 			if tc.code == "" {
@@ -492,6 +492,24 @@ func TestCandlesScanEventsLimit(t *testing.T) {
 			}
 		})
 	}
+	t.Run("events per second spent", func(t *testing.T) {
+		// The bucket holds one read's worth and refills at 1 event/s: the read that empties it
+		// is answered (at the limit), the next is refused until it refills.
+		e.startFeed(Config{Candles: CandlesConfig{MaxScanEvents: need, ScanRate: 1}})
+		e.srv.EnableHistory(e.bus)
+		if r := getCandles(t, e.http, id, 10, from, to); r.status != 200 {
+			t.Fatalf("first read: %d %s", r.status, r.body)
+		}
+		r := getCandles(t, e.http, id, 10, from, to)
+		if r.status != http.StatusTooManyRequests || r.code != "scan_busy" || r.retryAfter == "" {
+			t.Fatalf("second read: %d %q Retry-After %q (%s), want 429 scan_busy", r.status, r.code, r.retryAfter, r.body)
+		}
+		// Answers from the bars need no read and go on.
+		bars := int64(1_700_000_040) * 1e9
+		if r := getCandles(t, e.http, id, 60, bars, bars+300e9); r.status != 200 {
+			t.Fatalf("from bars: %d %s", r.status, r.body)
+		}
+	})
 }
 
 // TestCandlesStoreSpan: the candle store keeps StoreSpan of bars back from each instrument's
@@ -558,5 +576,25 @@ func TestCandlesNoClientRate(t *testing.T) {
 		if r := getCandles(t, e.http, id, 60, from, from+300e9); r.status != 200 {
 			t.Fatalf("request %d: %d %s", i+1, r.status, r.body)
 		}
+	}
+}
+
+// TestCandlesGlobalRate: the requests of all clients together get GlobalBurst at once, then
+// 429 busy with a Retry-After, whatever their addresses (here one, with no per-address limit).
+func TestCandlesGlobalRate(t *testing.T) {
+	e, p, _ := candleEnv(t, Config{Candles: CandlesConfig{Rate: -1, GlobalRate: 0.001, GlobalBurst: 3}})
+	id := p.instruments()[0]
+	from := int64(1_700_000_040) * 1e9
+	for i := range 3 {
+		if r := getCandles(t, e.http, id, 60, from, from+300e9); r.status != 200 {
+			t.Fatalf("request %d of the burst: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := getCandles(t, e.http, id, 60, from, from+300e9)
+	if r.status != http.StatusTooManyRequests || r.code != "busy" || r.retryAfter == "" {
+		t.Fatalf("past the burst: %d %q Retry-After %q (%s), want 429 busy", r.status, r.code, r.retryAfter, r.body)
+	}
+	if got := counterValue(t, e.reg, refusedMetric, "reason", "busy"); got != 1 {
+		t.Errorf("busy refusals counted %v, want 1", got)
 	}
 }

@@ -169,57 +169,71 @@ func (p storePlan) reads() int {
 // query plans instrument's trades in w from the store. Bars older than the span are gone: w
 // before them answers nothing.
 func (c *candleStore) query(instrument string, w nsSpan) (p storePlan) {
+	p, _ = c.queryInto(instrument, w, nil)
+	return p
+}
+
+// queryInto plans w as query does. When no part of w must be read from the event store and b
+// is not nil, it folds the bars into b under the instrument's lock instead of copying them
+// (folded): an answer from the store allocates only its output.
+func (c *candleStore) queryInto(instrument string, w nsSpan, b *barBuilder) (p storePlan, folded bool) {
 	c.mu.RLock()
 	sb := c.insts[instrument]
 	c.mu.RUnlock()
 	if sb == nil || w.empty() {
-		return p
+		return p, b != nil
 	}
-	// [a, b): the whole periods inside w.
-	a := -floorDiv(-w.from, c.ivNs) * c.ivNs // ceil
-	b := floorDiv(w.to, c.ivNs) * c.ivNs
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	live := sb.bars[sb.head:]
-	at := func(start int64) *storedBar {
-		if i, ok := slices.BinarySearchFunc(live, start, cmpStart); ok {
-			return &live[i]
+	var lo, hi int
+	p.head, p.tail, lo, hi = c.planLocked(live, w)
+	use := live[lo:hi]
+	if b != nil && p.reads() == 0 {
+		for i := range use {
+			b.addBar(&use[i])
 		}
-		return nil
+		return p, true
 	}
-	if a > b { // w lies inside one period
-		if bar := at(b); bar != nil {
-			if bar.firstNs >= w.from && bar.lastNs < w.to {
-				p.bars = []storedBar{*bar}
-			} else {
-				p.head = w
-			}
+	p.bars = append([]storedBar(nil), use...)
+	return p, false
+}
+
+// planLocked splits w over live (an instrument's bars, under its lock): live[lo:hi] are the
+// bars to use whole, and head and tail the parts at w's ends that cut a bar in two. The bars
+// used whole are contiguous: the one cut by from is used whole only when all its trades are in
+// w, and so is the one cut by to.
+func (c *candleStore) planLocked(live []storedBar, w nsSpan) (head, tail nsSpan, lo, hi int) {
+	// [a, b): the whole periods inside w.
+	a := -floorDiv(-w.from, c.ivNs) * c.ivNs // ceil
+	b := floorDiv(w.to, c.ivNs) * c.ivNs
+	if a > b { // w lies inside one period: the bar starting at b, if any
+		i, ok := slices.BinarySearchFunc(live, b, cmpStart)
+		switch {
+		case !ok:
+			return head, tail, i, i
+		case live[i].firstNs >= w.from && live[i].lastNs < w.to:
+			return head, tail, i, i + 1
 		}
-		return p
+		return w, tail, i, i
 	}
-	if w.from < a { // the period cut by from
-		if bar := at(a - c.ivNs); bar != nil {
-			if bar.firstNs >= w.from {
-				p.bars = append(p.bars, *bar)
-			} else {
-				p.head = nsSpan{w.from, a}
-			}
+	lo, _ = slices.BinarySearchFunc(live, a, cmpStart)
+	hi, _ = slices.BinarySearchFunc(live, b, cmpStart)
+	if w.from < a && lo > 0 && live[lo-1].startNs == a-c.ivNs { // the period cut by from has a bar
+		if live[lo-1].firstNs >= w.from {
+			lo--
+		} else {
+			head = nsSpan{w.from, a}
 		}
 	}
-	i, _ := slices.BinarySearchFunc(live, a, cmpStart)
-	for ; i < len(live) && live[i].startNs < b; i++ {
-		p.bars = append(p.bars, live[i])
-	}
-	if b < w.to { // the period cut by to
-		if bar := at(b); bar != nil {
-			if bar.lastNs < w.to {
-				p.bars = append(p.bars, *bar)
-			} else {
-				p.tail = nsSpan{b, w.to}
-			}
+	if b < w.to && hi < len(live) && live[hi].startNs == b { // the period cut by to has a bar
+		if live[hi].lastNs < w.to {
+			hi++
+		} else {
+			tail = nsSpan{b, w.to}
 		}
 	}
-	return p
+	return head, tail, lo, hi
 }
 
 func cmpStart(b storedBar, start int64) int { return cmpInt64(b.startNs, start) }

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -135,6 +136,18 @@ func TestCandleStoreQuery(t *testing.T) {
 			if !reflect.DeepEqual(starts, tc.bars) || p.head != tc.head || p.tail != tc.tail {
 				t.Fatalf("bars %v head %v tail %v, want %v %v %v", starts, p.head, p.tail, tc.bars, tc.head, tc.tail)
 			}
+			// Folded under the lock when nothing is to be read: the same bars as the copies.
+			fold, want := &barBuilder{ivS: 60}, &barBuilder{ivS: 60}
+			for i := range p.bars {
+				want.addBar(&p.bars[i])
+			}
+			_, folded := c.queryInto("x:A", tc.w, fold)
+			if folded != (p.reads() == 0) {
+				t.Fatalf("folded %v with %d reads", folded, p.reads())
+			}
+			if folded {
+				sameCandles(t, "folded", fold.out, want.out)
+			}
 		})
 	}
 	if p := c.query("x:B", sp(0, 900)); p.bars != nil || p.reads() != 0 {
@@ -257,8 +270,9 @@ func TestClientRates(t *testing.T) {
 // TestCandlesConfigDefaults: the documented defaults, and the settings refused at start.
 func TestCandlesConfigDefaults(t *testing.T) {
 	d := CandlesConfig{}.withDefaults()
-	want := CandlesConfig{StoreInterval: 60, StoreSpan: 24 * time.Hour, MaxBars: 10_000, MaxScanWindow: 15 * time.Minute,
-		MaxScanEvents: 500_000, MaxScans: 1, MaxInFlight: 4, Rate: 5, Burst: 20, ScanTimeout: 5 * time.Second}
+	want := CandlesConfig{StoreInterval: 60, StoreSpan: 24 * time.Hour, MaxBars: 10_000, MaxScanWindow: 5 * time.Minute,
+		MaxScanEvents: 50_000, ScanRate: 10_000, MaxScans: 1, MaxInFlight: 4, Rate: 5, Burst: 20, GlobalRate: 50, GlobalBurst: 50,
+		ScanTimeout: 5 * time.Second}
 	if d != want {
 		t.Fatalf("defaults %+v\nwant %+v", d, want)
 	}
@@ -275,9 +289,37 @@ func TestCandlesConfigDefaults(t *testing.T) {
 		{CandlesConfig{StoreInterval: 3600, StoreSpan: time.Minute}, false},
 		{CandlesConfig{StoreInterval: 1, StoreSpan: 1_000_000 * time.Second}, true}, // at the limit
 		{CandlesConfig{StoreInterval: 1, StoreSpan: 1_000_001 * time.Second}, false},
+		{CandlesConfig{ScanRate: math.Inf(1)}, false},
+		{CandlesConfig{GlobalRate: math.NaN()}, false},
 	} {
 		if err := tc.cfg.validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: %v", tc.cfg, err)
 		}
+	}
+}
+
+// TestScanBudget: reads are charged what they read when they end; a read may start while the
+// bucket holds at least one event, and is told how long until it does otherwise.
+func TestScanBudget(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b := &scanBudget{lim: rate.NewLimiter(10, 100)} // 10 events/s, at most 100 in one read
+	if ok, _ := b.admit(t0); !ok {
+		t.Fatal("a full bucket refused a read")
+	}
+	b.charge(t0, 99)
+	if ok, _ := b.admit(t0); !ok {
+		t.Fatal("one event left (at the limit): refused")
+	}
+	b.charge(t0, 1)
+	ok, wait := b.admit(t0)
+	if ok || wait != 100*time.Millisecond {
+		t.Fatalf("empty bucket: %v, wait %v; want refused, 100ms (one event at 10/s)", ok, wait)
+	}
+	b.charge(t0, 100) // a read admitted before, ending now: into debt
+	if ok, wait := b.admit(t0); ok || wait != 10100*time.Millisecond {
+		t.Fatalf("in debt of 100: %v, wait %v; want refused, 10.1s", ok, wait)
+	}
+	if ok, _ := b.admit(t0.Add(10100 * time.Millisecond)); !ok {
+		t.Fatal("debt repaid: refused")
 	}
 }
