@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/ingest"
 	"github.com/tickwire/tickwire/internal/synthetic"
@@ -167,7 +168,11 @@ func startIngest(t *testing.T, b *bus.Bus) *runner {
 
 func startFeed(t *testing.T, b *bus.Bus, addr string) (*runner, string) {
 	t.Helper()
-	srv, err := feed.New(feed.Config{}, nil, prometheus.NewRegistry())
+	// The bot fingerprints its state after every update: under -race on a loaded machine it
+	// can fall seconds behind, and the feed's default write timeout (5 s) would close it as a
+	// stuck reader (4001), a reconnect this test does not ask for. Slow consumers are tested in
+	// internal/fanout and by the load tool; here a minute keeps the reconnects the test's own.
+	srv, err := feed.New(feed.Config{Conn: fanout.Config{WriteTimeout: time.Minute}}, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
