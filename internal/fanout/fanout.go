@@ -294,30 +294,14 @@ func (c *Conn) Pending() int {
 // is dropped; the shard writes the close frame after any frame already partly written (waiting
 // at most a second for the socket to take it), then closes the socket. Close does not wait:
 // use Done.
-func (c *Conn) Close(code int, reason string) {
-	c.once.Do(func() {
-		c.closing.Store(true)
-		c.mu.Lock()
-		c.closed = true
-		clear(c.pending)
-		c.pending, c.pendingSize = nil, 0
-		c.control = nil
-		c.closeFrame = appendClose(nil, code, reason)
-		mark := c.queueLocked()
-		c.mu.Unlock()
-		if c.hooks.Closed != nil {
-			c.hooks.Closed(code, reason)
-		}
-		if mark {
-			c.shard.mark(c)
-		}
-	})
-}
+func (c *Conn) Close(code int, reason string) { c.close(code, reason, true) }
 
 // Abort closes the connection without a close frame, once (Close and Abort share the once): for
 // a connection already lost, where RFC 6455's 1006 is recorded but never sent. What is queued
 // is dropped; the shard closes the socket on its next pass.
-func (c *Conn) Abort(code int, reason string) {
+func (c *Conn) Abort(code int, reason string) { c.close(code, reason, false) }
+
+func (c *Conn) close(code int, reason string, frame bool) {
 	c.once.Do(func() {
 		c.closing.Store(true)
 		c.mu.Lock()
@@ -325,6 +309,9 @@ func (c *Conn) Abort(code int, reason string) {
 		clear(c.pending)
 		c.pending, c.pendingSize = nil, 0
 		c.control = nil
+		if frame {
+			c.closeFrame = appendClose(nil, code, reason)
+		}
 		mark := c.queueLocked()
 		c.mu.Unlock()
 		if c.hooks.Closed != nil {

@@ -424,6 +424,24 @@ func TestCloseIdempotent(t *testing.T) {
 	}
 }
 
+// TestAbortSendsNoCloseFrame: a lost connection is closed without a frame (1006 is never sent),
+// its queue dropped, its code recorded once; a later Close does nothing.
+func TestAbortSendsNoCloseFrame(t *testing.T) {
+	sock := newFakeSocket()
+	var codes []int
+	w := startWriter(t, Config{})
+	c := w.NewConn(sock, false, Hooks{Closed: func(code int, _ string) { codes = append(codes, code) }})
+	sock.setAccept(func(int) int { return 0 }) // nothing leaves before the abort
+	c.Enqueue(msg(t, 7), Control, 0)
+	c.Abort(1006, "connection lost")
+	c.Close(wire.CloseNormal, "too late")
+	<-c.Done()
+	<-sock.closed
+	if frames := sock.frames(t); len(frames) != 0 || len(codes) != 1 || codes[0] != 1006 || !c.Closing() {
+		t.Fatalf("frames %+v, codes %v", frames, codes)
+	}
+}
+
 // TestCloseAfterPartialFrame: a close frame waits for the end of a frame the socket took only
 // part of.
 func TestCloseAfterPartialFrame(t *testing.T) {
