@@ -386,9 +386,16 @@ func TestOneErrorPerCommand(t *testing.T) {
 			!strings.Contains(er.Message, "1000") {
 			t.Fatalf("error %v: want UNKNOWN_INSTRUMENT for request 1 naming %s and the count 1000", er, ids[0])
 		}
-		if n := encodedSize(t, got[0]); n >= len(cmdBytes) {
+		n := encodedSize(t, got[0])
+		if n >= len(cmdBytes) {
 			t.Fatalf("%d bytes of replies to a %d-byte command", n, len(cmdBytes))
 		}
+		perID := 0 // what one error per id (before issue 14) came to
+		for _, id := range ids {
+			perID += encodedSize(t, &pb.ServerMessage{Kind: &pb.ServerMessage_Error{Error: &pb.Error{RequestId: 1,
+				Code: pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, Message: "unknown instrument", Instrument: id}}})
+		}
+		t.Logf("a %d-byte Subscribe of 1000 unknown ids: %d bytes of replies (one error per id: %d)", len(cmdBytes), n, perID)
 	})
 	t.Run("known and unknown", func(t *testing.T) {
 		c := mustDial(t, e.url, wire.SubprotocolProto)
