@@ -46,7 +46,8 @@ type config struct {
 	NatsSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)."`
 	// NATS credentials (docs/OPERATIONS.md, Security: NATS). With --embed-nats the server's
 	// users' passwords are generated into --nats-auth-dir and the feed connects as "feed".
-	NATS natsflags.Flags `embed:""`
+	NATS    natsflags.Flags     `embed:""`
+	NATSTLS natsflags.ServerTLS `embed:""`
 
 	AdminListen string `name:"admin-listen" default:"127.0.0.1:9102" help:"Admin HTTP listen address: /metrics and /debug/pprof/ (keep it on loopback or a private network; empty disables)."`
 
@@ -92,6 +93,9 @@ func (c *config) Validate() error {
 		}
 	}
 	if _, err := c.NATS.Auth(envPrefix); err != nil {
+		return err
+	}
+	if err := c.NATSTLS.Validate(&c.NATS); err != nil {
 		return err
 	}
 	if c.EmbedNats {
@@ -220,13 +224,14 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 		}
 		interval, always, _ := bus.ParseSync(cfg.NatsSync) // validated
 		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir,
-			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATS.AuthDir, Metrics: reg}, log)
+			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATS.AuthDir, Metrics: reg,
+			TLSCert: cfg.NATSTLS.Cert, TLSKey: cfg.NATSTLS.Key, TLSCA: cfg.NATSTLS.ClientCA}, log)
 		if err != nil {
 			return err
 		}
 		defer emb.Shutdown()
 		natsURL = emb.ClientURL()
-		auth = emb.Auth(string(bus.RoleFeed))
+		auth = cfg.NATS.Embedded(emb.Auth(string(bus.RoleFeed)))
 		log.Info("embedded NATS server running", "url", natsURL, "store", cfg.NatsDataDir, "passwords", cfg.NATS.AuthDir)
 	}
 	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed", Auth: auth}, log.With("component", "bus"), reg)

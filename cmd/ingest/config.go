@@ -30,7 +30,8 @@ type config struct {
 	NATSListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"host:port the embedded server listens on." group:"NATS"`
 	// Credentials (docs/OPERATIONS.md, Security: NATS); with --embed-nats the server's users'
 	// passwords are generated into --nats-auth-dir and ingest connects as "ingest".
-	NATSAuth natsflags.Flags `embed:"" group:"NATS"`
+	NATSAuth natsflags.Flags     `embed:"" group:"NATS"`
+	NATSTLS  natsflags.ServerTLS `embed:"" group:"NATS"`
 
 	StreamMaxAge   time.Duration `default:"24h" help:"Keep events in the JetStream stream at most this long." group:"Stream"`
 	StreamMaxBytes byteSize      `default:"8GiB" help:"Keep at most this much in the stream (e.g. 512MiB, 8GiB); the oldest events go first." group:"Stream"`
@@ -110,6 +111,9 @@ func (c *config) Validate() error {
 		return fmt.Errorf("--nats-url is required (or --embed-nats)")
 	}
 	if _, err := c.NATSAuth.Auth(envPrefix); err != nil {
+		return err
+	}
+	if err := c.NATSTLS.Validate(&c.NATSAuth); err != nil {
 		return err
 	}
 	if c.MetricsListen != "" {

@@ -92,13 +92,14 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		host, port, _ := cfg.natsHostPort()                // validated
 		interval, always, _ := bus.ParseSync(cfg.NATSSync) // validated
 		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir,
-			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATSAuth.AuthDir, Metrics: reg}, logger)
+			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATSAuth.AuthDir, Metrics: reg,
+			TLSCert: cfg.NATSTLS.Cert, TLSKey: cfg.NATSTLS.Key, TLSCA: cfg.NATSTLS.ClientCA}, logger)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
-		auth = srv.Auth(string(bus.RoleIngest))
+		auth = cfg.NATSAuth.Embedded(srv.Auth(string(bus.RoleIngest)))
 		logger.Info("embedded NATS started", "url", url, "data_dir", cfg.NATSDataDir)
 	}
 

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -44,6 +45,9 @@ type EmbeddedConfig struct {
 	Users []User
 	// Stream is the event stream the users' permissions name; default DefaultStreamName.
 	Stream string
+	// TLSCert and TLSKey, if set, make the server require TLS (1.2 or later) from every client;
+	// with TLSCA it also requires a client certificate signed by that CA.
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Embedded is a running in-process NATS server.
@@ -78,8 +82,15 @@ func StartEmbedded(cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
+	tlsConfig, err := embeddedTLS(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
+	}
 	opts := &server.Options{
 		Users:        users, // and no NoAuthUser: anonymous connections are refused
+		TLS:          tlsConfig != nil,
+		TLSConfig:    tlsConfig,
+		TLSVerify:    cfg.TLSCA != "",
 		ServerName:   cfg.ServerName,
 		Host:         cfg.Host,
 		Port:         cfg.Port,
@@ -144,6 +155,22 @@ func embeddedUsers(cfg EmbeddedConfig) ([]*server.User, map[string]string, error
 		users = append(users, &server.User{Username: u.Name, Password: pw, Permissions: p.server()})
 	}
 	return users, passwords, nil
+}
+
+// embeddedTLS returns the server's TLS configuration (nil: no TLS).
+func embeddedTLS(cfg EmbeddedConfig) (*tls.Config, error) {
+	if cfg.TLSCert == "" && cfg.TLSKey == "" && cfg.TLSCA == "" {
+		return nil, nil
+	}
+	if cfg.TLSCert == "" || cfg.TLSKey == "" {
+		return nil, fmt.Errorf("TLS needs both a certificate and its key")
+	}
+	c, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, CaFile: cfg.TLSCA,
+		Verify: cfg.TLSCA != "", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return c, nil
 }
 
 // server converts p to nats-server's form.

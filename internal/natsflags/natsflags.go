@@ -78,3 +78,33 @@ func (f *Flags) Auth(envPrefix string) (bus.Auth, error) {
 	}
 	return a, nil
 }
+
+// ServerTLS are the TLS files of an embedded NATS server (--embed-nats).
+type ServerTLS struct {
+	Cert     string `name:"nats-tls-cert" type:"path" placeholder:"FILE" help:"With --embed-nats: NATS accepts TLS connections only, with this certificate (clients, this process too, then need --nats-ca)."`
+	Key      string `name:"nats-tls-key" type:"path" placeholder:"FILE" help:"With --embed-nats: the private key of --nats-tls-cert."`
+	ClientCA string `name:"nats-tls-client-ca" type:"path" placeholder:"FILE" help:"With --embed-nats: also require client certificates signed by this CA (clients, this process too, then need --nats-cert and --nats-key)."`
+}
+
+// Validate checks the server files against the client flags f of the embedding process, which
+// connects to its own server.
+func (s *ServerTLS) Validate(f *Flags) error {
+	switch {
+	case s.Cert == "" && s.Key == "" && s.ClientCA == "":
+		return nil
+	case s.Cert == "" || s.Key == "":
+		return fmt.Errorf("--nats-tls-cert and --nats-tls-key go together")
+	case f.CA == "":
+		return fmt.Errorf("--nats-tls-cert needs --nats-ca (the CA of that certificate: this process connects to its own server)")
+	case s.ClientCA != "" && f.Cert == "":
+		return fmt.Errorf("--nats-tls-client-ca needs --nats-cert and --nats-key (this process connects to its own server)")
+	}
+	return nil
+}
+
+// Embedded returns how the process that runs the server connects to it as user: the server's
+// password for user (from the server), and the TLS files of f.
+func (f *Flags) Embedded(a bus.Auth) bus.Auth {
+	a.CAFile, a.CertFile, a.KeyFile = f.CA, f.Cert, f.Key
+	return a
+}
