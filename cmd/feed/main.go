@@ -57,7 +57,7 @@ type config struct {
 	IdleTimeout      time.Duration `name:"idle-timeout" default:"60s" help:"Close a connection that held no subscription this long, pings answered or not (4004; negative: never)."`
 	MaxSubscriptions int           `name:"max-subscriptions" default:"10000" help:"Instruments one connection may subscribe to."`
 	SnapshotRate     int           `name:"snapshot-rate" default:"262144" help:"Bytes per second of snapshots each connection may ask for (Subscribe, Resync); the snapshots past it wait (negative: no budget)."`
-	SnapshotBurst    int           `name:"snapshot-burst" default:"2097152" help:"Bytes of snapshots a connection may ask for at once (a dashboard's 50 instruments with every channel: about 1.2 MB); at most --queue-hard-bytes."`
+	SnapshotBurst    int           `name:"snapshot-burst" default:"0" help:"Bytes of snapshots a connection may ask for at once (0: 2 MiB, or --queue-hard-bytes if less; a dashboard's 50 instruments with every channel are about 1.2 MB); at most --queue-hard-bytes."`
 	Depths           []uint32      `name:"book-depth" default:"10,50" help:"Book depths offered (each is its own stream)."`
 	TradeHistory     int           `name:"trade-history" default:"100" help:"Recent trades kept per instrument."`
 	CandleIntervals  []uint32      `name:"candle-interval" default:"1,60" help:"Candle intervals in seconds."`

@@ -35,7 +35,8 @@ type Config struct {
 	CommandBurst int
 	// SnapshotRate and SnapshotBurst are each connection's budget for the snapshots it asks for
 	// (Subscribe, Resync), in encoded bytes: a bucket of SnapshotBurst bytes that refills at
-	// SnapshotRate bytes/s (0: 256 KiB/s, burst 2 MiB; a negative rate: no budget). A snapshot
+	// SnapshotRate bytes/s (0: 256 KiB/s, burst 2 MiB or the queue's hard limit if less; a
+	// negative rate: no budget; a burst set above the hard limit is invalid). A snapshot
 	// whose bytes the bucket does not hold is deferred until it does (see owner.request), so a
 	// client resyncing in a loop costs at most the rate, however cheap its commands are. The
 	// burst fits a dashboard's first subscribe (50 instruments, every channel, a 50-level book,
@@ -108,7 +109,7 @@ func (c Config) withDefaults() Config {
 		c.SnapshotRate = 256 << 10
 	}
 	if c.SnapshotBurst <= 0 {
-		c.SnapshotBurst = 2 << 20
+		c.SnapshotBurst = min(2<<20, c.Conn.WithDefaults().HardLimit)
 	}
 	if c.Owners <= 0 {
 		c.Owners = 8
