@@ -66,6 +66,7 @@ type runCmd struct {
 	CandleAbusers   int           `name:"candle-abusers" help:"Candles mode: clients asking GET /api/candles in a loop (default 16)."`
 	CandleInterval  int           `name:"candle-interval" help:"Candles mode: the bars asked for, seconds (default 3600)."`
 	CandleWindow    time.Duration `name:"candle-window" help:"Candles mode: the window asked for, up to now (default 300h: the dashboard's 1-hour chart)."`
+	CandleControl   bool          `name:"candle-control" help:"Candles mode: the abusers ask GET /healthz instead, in the same loop (a control: what the requests alone cost)."`
 	CandlePrefill   int           `name:"candle-prefill" help:"Events stored before the clients connect, spread over the last 23 h of event time (the history a long window covers)."`
 	Seed            uint64        `help:"Synthetic market seed."`
 
@@ -96,6 +97,7 @@ func (c *runCmd) config() (loadgen.Config, error) {
 		Warmup: c.Warmup, Hold: c.Hold, Duration: c.Duration, MaxP99: c.MaxP99, MinRatio: c.MinRatio,
 		SnapshotProbe: c.SnapshotProbe, Seed: c.Seed,
 		CandleAbusers: c.CandleAbusers, CandleInterval: c.CandleInterval, CandleWindow: c.CandleWindow, CandlePrefill: c.CandlePrefill,
+		CandleControl: c.CandleControl,
 	}, nil
 }
 

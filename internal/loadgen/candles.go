@@ -185,6 +185,10 @@ func (r *runner) runCandles(ctx context.Context, rate float64, emit func(StepRep
 	emit(base)
 	r.feedRSS.reset()
 	a := newCandleAbuse(r.tgt.HTTPURL, r.pub.IDs(), cfg.CandleInterval, cfg.CandleWindow)
+	if cfg.CandleControl {
+		a.path = "/healthz"
+		rep.Notes = append(rep.Notes, "control run: the abusers ask GET /healthz instead, in the same loop: the cost of the requests themselves")
+	}
 	actx, stop := context.WithCancel(ctx)
 	a.start(actx, cfg.CandleAbusers)
 	with, err := r.measure(ctx, "abuse", rate, cfg.Warmup, cfg.Hold)
@@ -208,6 +212,7 @@ func (r *runner) runCandles(ctx context.Context, rate float64, emit func(StepRep
 // candleAbuse is N loops asking /api/candles; every goroutine is awaited by wait.
 type candleAbuse struct {
 	base     string // http://host:port of the feed (loopback: checked with the target)
+	path     string // /api/candles, or /healthz in a control run
 	ids      []string
 	interval int
 	window   time.Duration
@@ -220,7 +225,7 @@ type candleAbuse struct {
 }
 
 func newCandleAbuse(base string, ids []string, interval int, window time.Duration) *candleAbuse {
-	return &candleAbuse{base: base, ids: ids, interval: interval, window: window, byStatus: map[string]uint64{},
+	return &candleAbuse{base: base, path: "/api/candles", ids: ids, interval: interval, window: window, byStatus: map[string]uint64{},
 		client: &http.Client{Timeout: candleRequestTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 }
 
@@ -249,7 +254,7 @@ func (a *candleAbuse) one(ctx context.Context, id string) {
 	now := time.Now()
 	q := url.Values{"instrument": {id}, "interval": {strconv.Itoa(a.interval)},
 		"from": {strconv.FormatInt(now.Add(-a.window).Unix(), 10)}, "to": {strconv.FormatInt(now.Unix()+1, 10)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/api/candles?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+a.path+"?"+q.Encode(), nil)
 	if err != nil {
 		a.count("error")
 		return

@@ -175,3 +175,23 @@ func TestRunCandlesInProcess(t *testing.T) {
 		t.Error("the table lacks the candles summary or the prefill note")
 	}
 }
+
+// TestCandleAbuseControl: in a control run the same loop asks /healthz.
+func TestCandleAbuseControl(t *testing.T) {
+	var paths atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths.Store(r.URL.Path)
+		w.Write([]byte("ok\n"))
+	}))
+	defer srv.Close()
+	a := newCandleAbuse(srv.URL, []string{"x:A"}, 60, time.Hour)
+	a.path = "/healthz"
+	ctx, cancel := context.WithCancel(context.Background())
+	a.start(ctx, 1)
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	a.wait()
+	if p, _ := paths.Load().(string); p != "/healthz" || a.report(Config{}).ByStatus["200"] == 0 {
+		t.Fatalf("asked %q, report %+v", p, a.report(Config{}))
+	}
+}

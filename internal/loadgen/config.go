@@ -98,6 +98,8 @@ type Config struct {
 	CandleInterval int           `json:"candle_interval_s,omitempty"`
 	CandleWindow   time.Duration `json:"candle_window_ns,omitempty"`
 	CandlePrefill  int           `json:"candle_prefill_events,omitempty"`
+	// CandleControl: the abusers ask GET /healthz instead (what the requests alone cost).
+	CandleControl bool `json:"candle_control,omitempty"`
 	// ConnectConcurrency bounds the handshakes in flight during the ramp.
 	ConnectConcurrency int    `json:"connect_concurrency"`
 	Venue              string `json:"venue"`
