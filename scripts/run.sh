@@ -3,6 +3,11 @@
 # .data/nats) and ingest with a synthetic market. Ctrl-C stops both gracefully.
 # NATS refuses anonymous clients: the feed generates its users' passwords into .data/nats-auth
 # (mode 0600, once, reused after) and ingest (and tickctl) read theirs from there.
+# Clients need a token: a development HS256 key is generated into .data/feed-hs256.key (0600,
+# once), and a development token signed with it (every instrument and channel, replay, 24 h) is
+# handed to the browser in the fragment of the printed dashboard URL (#token=..., which the
+# browser never sends; the dashboard moves it to session storage). Bots:
+#   TICKWIRE_TOKEN=$(bin/tickctl token --key-file .data/feed-hs256.key --sub me) bin/tickctl tail
 # Settings: FEED_LISTEN (127.0.0.1:8080), ADMIN_LISTEN (127.0.0.1:9102: the feed's /metrics),
 # NATS_LISTEN (127.0.0.1:4222), INSTRUMENTS (50), RATE (2000).
 set -euo pipefail
@@ -14,13 +19,19 @@ NATS_LISTEN=${NATS_LISTEN:-127.0.0.1:4222}
 INSTRUMENTS=${INSTRUMENTS:-50}
 RATE=${RATE:-2000}
 mkdir -p .data
+KEY=.data/feed-hs256.key
+TOKEN=$(bin/tickctl token --key-file "$KEY" --new-key --sub dev --instruments '*' --replay --ttl 24h)
 
 bin/feed --listen "$FEED_LISTEN" --admin-listen "$ADMIN_LISTEN" \
-  --embed-nats --nats-listen "$NATS_LISTEN" --nats-data-dir .data/nats --nats-auth-dir .data/nats-auth &
+  --embed-nats --nats-listen "$NATS_LISTEN" --nats-data-dir .data/nats --nats-auth-dir .data/nats-auth \
+  --auth-hs256-key-file "$KEY" &
 feed_pid=$!
 bin/ingest --nats-url "nats://$NATS_LISTEN" --nats-auth-dir .data/nats-auth --source synthetic \
   --synthetic-instruments "$INSTRUMENTS" --synthetic-rate "$RATE" --metrics-listen 127.0.0.1:9101 &
 ingest_pid=$!
+
+# After the feed's own banner: the URL that signs this browser in (valid 24 h; run again for a new one).
+( sleep 2; printf '\n  Sign the dashboard in (development token, 24 h):\n  http://%s/#token=%s\n\n' "$FEED_LISTEN" "$TOKEN" >&2 ) &
 
 stop() {
   trap - INT TERM

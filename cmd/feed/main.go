@@ -79,6 +79,9 @@ type config struct {
 	// GET /api/candles: the candle store and the request limits (candles.go).
 	Candles candleFlags `embed:""`
 
+	// Tokens and entitlements (auth.go).
+	Auth authFlags `embed:""`
+
 	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
 	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
 }
@@ -117,6 +120,9 @@ func (c *config) Validate() error {
 	}
 	if _, err := c.staleRules(); err != nil {
 		return fmt.Errorf("--stale-after-instrument: %w", err)
+	}
+	if err := c.Auth.validate(); err != nil {
+		return err
 	}
 	return c.feedConfig().Validate()
 }
@@ -240,7 +246,12 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	}
 	defer b.Close()
 
-	srv, err := feed.New(cfg.feedConfig(), log.With("component", "feed"), reg)
+	fcfg := cfg.feedConfig()
+	if fcfg.Auth, err = cfg.Auth.config(log, reg); err != nil {
+		return err
+	}
+	defer reloadOnHUP(fcfg.Auth.Verifier, log)()
+	srv, err := feed.New(fcfg, log.With("component", "feed"), reg)
 	if err != nil {
 		return err
 	}

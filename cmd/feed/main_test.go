@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/nats-io/nats.go"
 
+	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/natsflags"
 )
@@ -37,8 +39,13 @@ func startFeed(t *testing.T, extra ...string) (public, admin, authDir string) {
 	t.Helper()
 	dir := t.TempDir()
 	authDir = filepath.Join(dir, "auth")
+	key := filepath.Join(dir, "hs256.key")
+	if err := os.WriteFile(key, auth.NewSecret(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := parse(t, append([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--embed-nats",
-		"--nats-listen", "127.0.0.1:-1", "--nats-data-dir", filepath.Join(dir, "nats"), "--nats-auth-dir", authDir}, extra...)...)
+		"--nats-listen", "127.0.0.1:-1", "--nats-data-dir", filepath.Join(dir, "nats"), "--nats-auth-dir", authDir,
+		"--auth-hs256-key-file", key}, extra...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	type addrs struct{ public, admin net.Addr }
 	ready := make(chan addrs, 1)
@@ -130,4 +137,21 @@ func TestEmbeddedNATSRequiresCredentials(t *testing.T) {
 		t.Fatalf("ingest with its generated password: %v", err)
 	}
 	nc.Close()
+}
+
+// Authentication is on unless turned off: without a key the feed does not start, and a started
+// feed refuses an /api query without a token (internal/feed's tests cover the upgrade).
+func TestAuthOnByDefault(t *testing.T) {
+	var cfg config
+	p, err := kong.New(&cfg, kong.Name("feed"), natsflags.Vars(bus.RoleFeed, envPrefix), kong.Exit(func(int) { t.Fatal("kong exit") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Parse([]string{"--listen", "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "no token keys") {
+		t.Fatalf("no keys: %v", err)
+	}
+	public, _, _ := startFeed(t)
+	if code, _ := get(t, public+"/api/instruments"); code != http.StatusUnauthorized {
+		t.Fatalf("/api/instruments without a token: %d, want 401", code)
+	}
 }

@@ -43,6 +43,7 @@ type cli struct {
 	ReplayControl replayControlCmd `cmd:"" name:"replay-control" help:"Pause, resume, seek or change the speed of a replay session."`
 	Tail          tailCmd          `cmd:"" help:"Print the messages of a feed (live or a replay session), one line each."`
 	Stream        streamCmd        `cmd:"" help:"Show the event stream's limits and contents, or change its limits (admin)."`
+	Token         tokenCmd         `cmd:"" help:"Mint a feed token (JWT) from an HS256 key file."`
 }
 
 const description = `Tickwire operations: history export/import, replay sessions, and a terminal subscriber.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type replayCmd struct {
 	Lookback   time.Duration `default:"1m" help:"How far before the window start (and each seek) to read, to rebuild every instrument's book from its last snapshot."`
 	Slack      time.Duration `default:"1m" help:"Reading stops at the first event ingested this much after --to."`
 	ScanAll    bool          `help:"Read to the end of the stream instead of stopping after --to (finds events imported after the window's time)."`
+	Token      string        `env:"TICKWIRE_TOKEN" help:"A feed token with the replay right: the printed dashboard link signs the browser in with it (in the URL fragment, which the browser never sends)."`
 }
 
 func (c *replayCmd) Help() string {
@@ -66,7 +68,11 @@ func (c *replayCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "replay session %s: %s .. %s, %s, speed %s\n", id,
 		win.From.UTC().Format(time.RFC3339Nano), win.To.UTC().Format(time.RFC3339Nano), insts, speedString(c.Speed))
-	fmt.Fprintf(e.stdout, "open %s/?replay=%s\n", strings.TrimRight(c.FeedURL, "/"), id)
+	link := fmt.Sprintf("%s/?replay=%s", strings.TrimRight(c.FeedURL, "/"), id)
+	if c.Token != "" {
+		link += "#token=" + url.QueryEscape(c.Token)
+	}
+	fmt.Fprintf(e.stdout, "open %s\n", link)
 	fmt.Fprintf(e.stdout, "control: tickctl replay-control --session %s pause|resume|seek T|speed N|status\n", id)
 
 	done := make(chan error, 1)

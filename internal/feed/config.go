@@ -78,6 +78,9 @@ type Config struct {
 	Conn fanout.Config
 	// Candles bounds what GET /api/candles may cost (candles.go).
 	Candles CandlesConfig
+	// Auth verifies tokens and grants anonymous access (auth.go). The zero value turns
+	// authentication off: for tests and embedding; cmd/feed always turns it on.
+	Auth AuthConfig
 }
 
 func (c Config) withDefaults() Config {

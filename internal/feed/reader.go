@@ -108,6 +108,7 @@ func (s *Server) readFailed(sess *session, err error, idle bool) {
 
 // endSession forgets a connection whose read loop ended.
 func (s *Server) endSession(sess *session) {
+	sess.endAuth()
 	sess.closed()
 	if sess.replay != nil {
 		s.leaveReplay(sess.replay, sess)

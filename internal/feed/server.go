@@ -24,7 +24,6 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/fanout"
@@ -60,6 +59,10 @@ type Server struct {
 	replaySrc ReplaySource
 	history   EventSource
 	replays   map[string]*replaySession
+	subjects  map[string]int // connections per token subject (auth.go)
+
+	// httpRefused counts /api requests refused by authentication or entitlement, by reason.
+	httpRefused *prometheus.CounterVec
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -86,6 +89,12 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[string]int),
 		replays:  make(map[string]*replaySession),
+		subjects: make(map[string]int),
+		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_http_refused_total",
+			Help: "/api requests refused: unauthorized (no or a bad token), not_entitled, token_in_url."}, []string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.httpRefused)
 	}
 	s.hub = newHub(cfg, logger, s.metrics)
 	s.candles = newCandles(cfg.Candles, reg)
@@ -105,6 +114,9 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	s.hub.start(s.launch, s.quit)
 	s.writer = fanout.NewWriter(cfg.Conn)
 	s.writer.Start(s.launch, s.quit)
+	if v := cfg.Auth.Verifier; v != nil {
+		s.launch(func() { v.Watch(s.quit) }) // the JWKS file reloads when it changes
+	}
 	return s, nil
 }
 
@@ -158,17 +170,9 @@ func (s *Server) Handler(ui http.Handler) http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", s.serveReadyz) // caught up, not stopping, not stale (stale.go)
-	mux.HandleFunc("GET /api/instruments", func(w http.ResponseWriter, r *http.Request) {
-		b, err := protojson.Marshal(&pb.InstrumentList{Instruments: s.hub.Instruments()})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(b)
-	})
-	mux.HandleFunc("GET /api/candles", s.serveCandles)
+	mux.HandleFunc("GET /readyz", s.serveReadyz)               // caught up, not stopping, not stale (stale.go)
+	mux.HandleFunc("GET /api/instruments", s.serveInstruments) // what the caller may see (auth.go)
+	mux.HandleFunc("GET /api/candles", s.entitledCandles(s.serveCandles))
 	if ui != nil {
 		mux.Handle("/", ui)
 	}
@@ -214,6 +218,22 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		http.Error(w, "unsupported WebSocket version: this server speaks 13", http.StatusUpgradeRequired)
 		return
+	}
+	// Credentials before anything costs: a refused token never reaches the upgrade. cred is nil
+	// for a connection that will sign in in band (Authenticate).
+	cred, err := s.requestCredential(r)
+	if err != nil {
+		s.metrics.connsRejected.WithLabelValues("unauthorized").Inc()
+		refuseHTTP(w, err)
+		return
+	}
+	if r.URL.Query().Get("replay") != "" && cred != nil && !cred.ent.Replay {
+		if cred.subject != "" || s.cfg.Auth.Verifier == nil {
+			s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
+			http.Error(w, "not entitled to replay sessions", http.StatusForbidden)
+			return
+		}
+		cred = nil // the anonymous policy does not cover replay: the client may sign in in band
 	}
 	var rs *replaySession
 	if id := r.URL.Query().Get("replay"); id != "" {
@@ -316,8 +336,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.endSession(sess)
 		return
 	}
-	if rs != nil && !rs.add(sess) {
-		sess.out.Close(wire.CloseGoingAway, "replay session ended")
+	if cred != nil {
+		// Signed in by header, anonymous, or authentication off. signIn adds a replay watcher.
+		if code, reason := sess.signIn(cred, 0, false); code != 0 {
+			sess.out.Close(code, reason)
+		}
+	} else {
+		sess.startAuthTimer(s.cfg.Auth.timeout())
 	}
 	nc := conn.NetConn()
 	go func() {

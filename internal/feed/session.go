@@ -3,6 +3,7 @@ package feed
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,6 +31,9 @@ type session struct {
 	// snaps is the budget for the snapshots the client asks for; the owners charge it, under its
 	// own lock (see owner.request).
 	snaps snapBudget
+
+	// auth is the connection's credential and its timers (auth.go).
+	auth sessAuth
 
 	// owned by the read goroutine:
 	limiter *rate.Limiter
@@ -126,11 +130,29 @@ func (s *session) onMessage(data []byte) (int, string) {
 		s.sendError(ce.ID, ce.Code, ce.Message, "")
 		return 0, ""
 	}
+	if code, reason, handled := s.authGate(m); handled {
+		return code, reason
+	}
 	h := s.hub
 	switch c := m.Command.(type) {
 	case *pb.ClientMessage_Subscribe:
 		h.metrics.commands.WithLabelValues("subscribe").Inc()
-		depthIndex := h.cfg.Market.DepthIndex(c.Subscribe.Depth)
+		// Entitlements first (auth.go): channels and a depth the token does not cover are
+		// refused or capped for the whole command, instruments one by one below.
+		chans, refusedChans := s.entitledChannels(c.Subscribe.Channels)
+		depthIndex, depthOK := s.entitledDepth(c.Subscribe.Depth)
+		if !depthOK && slices.Contains(chans, pb.Channel_CHANNEL_BOOK) {
+			chans = slices.DeleteFunc(chans, func(ch pb.Channel) bool { return ch == pb.Channel_CHANNEL_BOOK })
+			refusedChans = append(refusedChans, pb.Channel_CHANNEL_BOOK)
+		}
+		if len(refusedChans) > 0 {
+			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to channels: "+channelNames(refusedChans), "")
+		}
+		if len(chans) == 0 {
+			return 0, ""
+		}
+		c.Subscribe.Channels = chans
+		ent, maxSubs := s.entitlements(), s.maxSubscriptions()
 		resume := map[string]map[pb.Channel]market.Position{}
 		for _, p := range c.Subscribe.Resume {
 			if resume[p.Instrument] == nil {
@@ -139,15 +161,19 @@ func (s *session) onMessage(data []byte) (int, string) {
 			resume[p.Instrument][p.Channel] = market.Position{Epoch: p.Epoch, Seq: p.Seq}
 		}
 		// The command's errors go before its replies, which come from the owners.
-		var unknown, overCap idErrors
+		var unknown, overCap, notEntitled idErrors
 		accepted := make([]string, 0, len(c.Subscribe.Instruments))
 		for _, id := range c.Subscribe.Instruments {
+			if !ent.Instrument(id) { // before known: whether it exists is not told either
+				notEntitled.add(id)
+				continue
+			}
 			if !h.known(id) {
 				unknown.add(id)
 				continue
 			}
 			if _, held := s.subs[id]; !held {
-				if len(s.subs) >= h.cfg.MaxSubscriptions {
+				if len(s.subs) >= maxSubs {
 					overCap.add(id)
 					continue
 				}
@@ -156,8 +182,9 @@ func (s *session) onMessage(data []byte) (int, string) {
 			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
 			accepted = append(accepted, id)
 		}
+		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, notEntitled, "not entitled", "instruments not entitled")
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, unknown, "unknown instrument", "unknown instruments")
-		limit := strconv.Itoa(h.cfg.MaxSubscriptions)
+		limit := strconv.Itoa(maxSubs)
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
 			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
 		for _, id := range accepted {
@@ -188,6 +215,14 @@ func (s *session) onMessage(data []byte) (int, string) {
 	case *pb.ClientMessage_Resync:
 		h.metrics.commands.WithLabelValues("resync").Inc()
 		id := c.Resync.Instrument
+		if !s.entitlements().Instrument(id) {
+			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled", id)
+			return 0, ""
+		}
+		if _, refused := s.entitledChannels(c.Resync.Channels); len(refused) > 0 {
+			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to channels: "+channelNames(refused), id)
+			return 0, ""
+		}
 		if _, held := s.subs[id]; !held {
 			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
 			return 0, ""
@@ -195,10 +230,17 @@ func (s *session) onMessage(data []byte) (int, string) {
 		h.ownerOf(id).post(command{kind: cmdResync, sess: s, reqID: m.Id, instrument: id, channels: c.Resync.Channels})
 	case *pb.ClientMessage_ListInstruments:
 		h.metrics.commands.WithLabelValues("list_instruments").Inc()
+		list := h.Instruments()
+		ent := s.entitlements()
+		list = slices.DeleteFunc(list, func(info *pb.InstrumentInfo) bool { return !ent.Instrument(info.Id) })
 		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentList{InstrumentList: &pb.InstrumentList{
-			RequestId: m.Id, Instruments: h.Instruments()}}})
+			RequestId: m.Id, Instruments: list}}})
 	case *pb.ClientMessage_ReplayControl:
 		h.metrics.commands.WithLabelValues("replay_control").Inc()
+		if !s.entitlements().Replay {
+			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to replay sessions", "")
+			return 0, ""
+		}
 		s.server.replayControl(s, m.Id, c.ReplayControl)
 	case *pb.ClientMessage_Ping:
 		h.metrics.commands.WithLabelValues("ping").Inc()

@@ -245,8 +245,10 @@ func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
 			return nil, err
 		}
 	}
+	// --auth-disabled: loadgen's clients carry no token, and a spawned feed listens on loopback
+	// for this run only (an external feed with authentication needs clients with tokens).
 	args := []string{"--listen", listen, "--admin-listen", adminListen, "--nats-auth-dir", authDir,
-		"--max-conns-per-ip=-1", "--max-conns=-1", "--log-level", "warn"}
+		"--max-conns-per-ip=-1", "--max-conns=-1", "--log-level", "warn", "--auth-disabled"}
 	if cfg.FeedEmbedNATS {
 		args = append(args, "--embed-nats", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
 			"--nats-data-dir", filepath.Join(dir, "nats"))

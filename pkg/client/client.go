@@ -403,6 +403,10 @@ type session struct {
 // dial connects and upgrades one connection. Cancelling ctx aborts it.
 func (c *Client) dial(ctx context.Context) (*session, error) {
 	u, _ := url.Parse(c.opts.URL) // checked in New
+	token, err := c.token(ctx)    // before the socket: a slow token source holds no connection
+	if err != nil {
+		return nil, err
+	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
@@ -437,6 +441,9 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 		header[k] = slices.Clone(v)
 	}
 	header.Set("Sec-WebSocket-Protocol", c.opts.Subprotocol)
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
 	if c.opts.Origin != "" {
 		header.Set("Origin", c.opts.Origin)
 	}

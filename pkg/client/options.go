@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -42,8 +43,14 @@ type Options struct {
 	URL string
 	// Subprotocol is wire.SubprotocolProto (default: binary protobuf) or wire.SubprotocolJSON.
 	Subprotocol string
-	// Header is sent with the upgrade request (for example Authorization).
+	// Header is sent with the upgrade request.
 	Header http.Header
+	// TokenSource, when set, is called before every connect (the first and each reconnect) and
+	// by Refresh; its token is sent as "Authorization: Bearer <token>" on the upgrade (never in
+	// the URL). Return a fresh token each time: a feed closes a connection whose token lapses
+	// with 4005 (wire.CloseTokenExpired), and Run reconnects with a new one. An error fails
+	// the connect and counts as a retryable failure. See docs/PROTOCOL.md, "Authentication".
+	TokenSource func(ctx context.Context) (string, error)
 	// Origin, when set, is sent as the Origin header; feeds check it against an allow-list.
 	Origin string
 	// TLSConfig is used for wss:// URLs; nil means the system roots and the URL's host name.

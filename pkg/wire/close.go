@@ -28,11 +28,16 @@ const (
 	CloseRateLimited = 4003
 	// CloseIdle: the connection held no subscription for the idle timeout.
 	CloseIdle = 4004
+	// CloseTokenExpired: the connection's token reached its exp before an Authenticate with a
+	// fresh one extended it; reconnect with a fresh token (docs/PROTOCOL.md, "Authentication").
+	CloseTokenExpired = 4005
 
 	// CloseProtocolError: a frame that is not a ClientMessage, or a text frame on the binary
 	// subprotocol (or the reverse).
 	CloseProtocolError = 4500
-	// CloseUnauthorized: missing or invalid credentials.
+	// CloseUnauthorized: no valid credentials: an Authenticate refused, none sent within the
+	// sign-in timeout, a replay watcher without the replay right, or the subject's connection
+	// limit; the close reason says which. Fix the credentials before reconnecting.
 	CloseUnauthorized = 4501
 )
 

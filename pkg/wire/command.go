@@ -117,6 +117,10 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 		r.Channels = chans
 	case *pb.ClientMessage_ListInstruments, *pb.ClientMessage_Ping:
 		// nothing to check
+	case *pb.ClientMessage_Authenticate:
+		if c.Authenticate.GetToken() == "" {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "authenticate without a token")
+		}
 	case *pb.ClientMessage_ReplayControl:
 		switch a := c.ReplayControl.GetAction().(type) {
 		case *pb.ReplayControl_Pause, *pb.ReplayControl_Resume:

@@ -110,6 +110,8 @@ func TestDecodeClientMessage(t *testing.T) {
 		{name: "subscribe json", json: true, data: []byte(`{"id":3,"subscribe":{"instruments":["coinbase:BTC-USD"],"channels":["CHANNEL_BOOK"],"depth":25}}`)},
 		{name: "ping", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Ping{Ping: &pb.Ping{Nonce: 1}}})},
 		{name: "list", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{}}})},
+		{name: "authenticate", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Authenticate{Authenticate: &pb.Authenticate{Token: "a.b.c"}}})},
+		{name: "authenticate without token", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Authenticate{Authenticate: &pb.Authenticate{}}}), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
 		{name: "garbage", data: []byte{0xff, 0xff, 0xff, 0xff}, wantErr: ErrUndecodable},
 		{name: "garbage json", json: true, data: []byte(`{"subscribe":`), wantErr: ErrUndecodable},
 		{name: "unknown json field is ignored", json: true, data: []byte(`{"id":1,"ping":{"nonce":"2"},"future":1}`)},
@@ -176,7 +178,8 @@ func TestSubscribeDefaultsAndDedup(t *testing.T) {
 func TestReconnectable(t *testing.T) {
 	for code, want := range map[int]bool{CloseNormal: false, CloseGoingAway: true, 1006: true, CloseSlowConsumer: true,
 		CloseWriteTimeout: true, CloseRateLimited: true, CloseProtocolError: false, CloseUnauthorized: false, CloseMessageTooBig: false,
-		CloseBadFrame: false, CloseInvalidUTF8: false, CloseInternalError: true, CloseIdle: true, ClosePingTimeout: true} {
+		CloseBadFrame: false, CloseInvalidUTF8: false, CloseInternalError: true, CloseIdle: true, ClosePingTimeout: true,
+		CloseTokenExpired: true} {
 		if got := Reconnectable(code); got != want {
 			t.Errorf("Reconnectable(%d) = %v", code, got)
 		}

@@ -178,20 +178,28 @@ const (
 	ErrorCode_ERROR_CODE_UNAVAILABLE ErrorCode = 7
 	// A replay command on a live connection, or a replay session that does not answer.
 	ErrorCode_ERROR_CODE_NOT_REPLAY ErrorCode = 8
+	// The token's entitlements do not cover the instrument, the channel or the replay right
+	// (docs/PROTOCOL.md, "Entitlements"); nothing of the stream is sent.
+	ErrorCode_ERROR_CODE_NOT_ENTITLED ErrorCode = 9
+	// A command before the connection signed in, or a refresh token that was refused (the reason
+	// is in the message).
+	ErrorCode_ERROR_CODE_UNAUTHENTICATED ErrorCode = 10
 )
 
 // Enum value maps for ErrorCode.
 var (
 	ErrorCode_name = map[int32]string{
-		0: "ERROR_CODE_UNSPECIFIED",
-		1: "ERROR_CODE_MALFORMED",
-		2: "ERROR_CODE_UNKNOWN_INSTRUMENT",
-		3: "ERROR_CODE_UNKNOWN_CHANNEL",
-		4: "ERROR_CODE_TOO_MANY_SUBSCRIPTIONS",
-		5: "ERROR_CODE_RATE_LIMITED",
-		6: "ERROR_CODE_NOT_SUBSCRIBED",
-		7: "ERROR_CODE_UNAVAILABLE",
-		8: "ERROR_CODE_NOT_REPLAY",
+		0:  "ERROR_CODE_UNSPECIFIED",
+		1:  "ERROR_CODE_MALFORMED",
+		2:  "ERROR_CODE_UNKNOWN_INSTRUMENT",
+		3:  "ERROR_CODE_UNKNOWN_CHANNEL",
+		4:  "ERROR_CODE_TOO_MANY_SUBSCRIPTIONS",
+		5:  "ERROR_CODE_RATE_LIMITED",
+		6:  "ERROR_CODE_NOT_SUBSCRIBED",
+		7:  "ERROR_CODE_UNAVAILABLE",
+		8:  "ERROR_CODE_NOT_REPLAY",
+		9:  "ERROR_CODE_NOT_ENTITLED",
+		10: "ERROR_CODE_UNAUTHENTICATED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":            0,
@@ -203,6 +211,8 @@ var (
 		"ERROR_CODE_NOT_SUBSCRIBED":         6,
 		"ERROR_CODE_UNAVAILABLE":            7,
 		"ERROR_CODE_NOT_REPLAY":             8,
+		"ERROR_CODE_NOT_ENTITLED":           9,
+		"ERROR_CODE_UNAUTHENTICATED":        10,
 	}
 )
 
@@ -245,6 +255,7 @@ type ClientMessage struct {
 	//	*ClientMessage_ListInstruments
 	//	*ClientMessage_Ping
 	//	*ClientMessage_ReplayControl
+	//	*ClientMessage_Authenticate
 	Command       isClientMessage_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -348,6 +359,15 @@ func (x *ClientMessage) GetReplayControl() *ReplayControl {
 	return nil
 }
 
+func (x *ClientMessage) GetAuthenticate() *Authenticate {
+	if x != nil {
+		if x, ok := x.Command.(*ClientMessage_Authenticate); ok {
+			return x.Authenticate
+		}
+	}
+	return nil
+}
+
 type isClientMessage_Command interface {
 	isClientMessage_Command()
 }
@@ -377,6 +397,11 @@ type ClientMessage_ReplayControl struct {
 	ReplayControl *ReplayControl `protobuf:"bytes,15,opt,name=replay_control,json=replayControl,proto3,oneof"`
 }
 
+type ClientMessage_Authenticate struct {
+	// Signs the connection in, or refreshes its token (docs/PROTOCOL.md, "Authentication").
+	Authenticate *Authenticate `protobuf:"bytes,16,opt,name=authenticate,proto3,oneof"`
+}
+
 func (*ClientMessage_Subscribe) isClientMessage_Command() {}
 
 func (*ClientMessage_Unsubscribe) isClientMessage_Command() {}
@@ -388,6 +413,57 @@ func (*ClientMessage_ListInstruments) isClientMessage_Command() {}
 func (*ClientMessage_Ping) isClientMessage_Command() {}
 
 func (*ClientMessage_ReplayControl) isClientMessage_Command() {}
+
+func (*ClientMessage_Authenticate) isClientMessage_Command() {}
+
+// Authenticate presents a signed token (a JWT) in band: the first command of a connection that
+// sent no Authorization header (a browser cannot), or later a fresh token for the same subject
+// before the current one expires (a refresh). Answered with Authenticated, or, when refused,
+// with close code 4501 on a connection not yet signed in and with an Error
+// (ERROR_CODE_UNAUTHENTICATED) on one that is: its current token stays in force until it expires.
+type Authenticate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authenticate) Reset() {
+	*x = Authenticate{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authenticate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authenticate) ProtoMessage() {}
+
+func (x *Authenticate) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authenticate.ProtoReflect.Descriptor instead.
+func (*Authenticate) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Authenticate) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
 
 // Subscribe asks for every channel in channels of every instrument in instruments. Subscribing
 // again to a stream already held replaces it (a new depth, for example) and sends a new snapshot.
@@ -411,7 +487,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[1]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +499,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[1]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +512,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{1}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Subscribe) GetInstruments() []string {
@@ -488,7 +564,7 @@ type StreamPosition struct {
 
 func (x *StreamPosition) Reset() {
 	*x = StreamPosition{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +576,7 @@ func (x *StreamPosition) String() string {
 func (*StreamPosition) ProtoMessage() {}
 
 func (x *StreamPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[2]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +589,7 @@ func (x *StreamPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPosition.ProtoReflect.Descriptor instead.
 func (*StreamPosition) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StreamPosition) GetInstrument() string {
@@ -555,7 +631,7 @@ type Unsubscribe struct {
 
 func (x *Unsubscribe) Reset() {
 	*x = Unsubscribe{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +643,7 @@ func (x *Unsubscribe) String() string {
 func (*Unsubscribe) ProtoMessage() {}
 
 func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[3]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +656,7 @@ func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
 func (*Unsubscribe) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Unsubscribe) GetInstruments() []string {
@@ -609,7 +685,7 @@ type Resync struct {
 
 func (x *Resync) Reset() {
 	*x = Resync{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +697,7 @@ func (x *Resync) String() string {
 func (*Resync) ProtoMessage() {}
 
 func (x *Resync) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[4]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +710,7 @@ func (x *Resync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resync.ProtoReflect.Descriptor instead.
 func (*Resync) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{4}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Resync) GetInstrument() string {
@@ -660,7 +736,7 @@ type ListInstruments struct {
 
 func (x *ListInstruments) Reset() {
 	*x = ListInstruments{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +748,7 @@ func (x *ListInstruments) String() string {
 func (*ListInstruments) ProtoMessage() {}
 
 func (x *ListInstruments) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[5]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +761,7 @@ func (x *ListInstruments) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstruments.ProtoReflect.Descriptor instead.
 func (*ListInstruments) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{5}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{6}
 }
 
 // Ping asks for a Pong carrying the same nonce.
@@ -698,7 +774,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +786,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[6]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +799,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{6}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -746,7 +822,7 @@ type ServerFrame struct {
 
 func (x *ServerFrame) Reset() {
 	*x = ServerFrame{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +834,7 @@ func (x *ServerFrame) String() string {
 func (*ServerFrame) ProtoMessage() {}
 
 func (x *ServerFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[7]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +847,7 @@ func (x *ServerFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerFrame.ProtoReflect.Descriptor instead.
 func (*ServerFrame) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{7}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ServerFrame) GetMessages() []*ServerMessage {
@@ -804,6 +880,7 @@ type ServerMessage struct {
 	//	*ServerMessage_ReplayStatus
 	//	*ServerMessage_InstrumentUpdate
 	//	*ServerMessage_CompactQuote
+	//	*ServerMessage_Authenticated
 	Kind          isServerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -811,7 +888,7 @@ type ServerMessage struct {
 
 func (x *ServerMessage) Reset() {
 	*x = ServerMessage{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +900,7 @@ func (x *ServerMessage) String() string {
 func (*ServerMessage) ProtoMessage() {}
 
 func (x *ServerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[8]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +913,7 @@ func (x *ServerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerMessage.ProtoReflect.Descriptor instead.
 func (*ServerMessage) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{8}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServerMessage) GetKind() isServerMessage_Kind {
@@ -945,6 +1022,15 @@ func (x *ServerMessage) GetCompactQuote() *CompactQuote {
 	return nil
 }
 
+func (x *ServerMessage) GetAuthenticated() *Authenticated {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_Authenticated); ok {
+			return x.Authenticated
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Kind interface {
 	isServerMessage_Kind()
 }
@@ -995,6 +1081,10 @@ type ServerMessage_CompactQuote struct {
 	CompactQuote *CompactQuote `protobuf:"bytes,11,opt,name=compact_quote,json=compactQuote,proto3,oneof"`
 }
 
+type ServerMessage_Authenticated struct {
+	Authenticated *Authenticated `protobuf:"bytes,12,opt,name=authenticated,proto3,oneof"`
+}
+
 func (*ServerMessage_Snapshot) isServerMessage_Kind() {}
 
 func (*ServerMessage_Delta) isServerMessage_Kind() {}
@@ -1016,6 +1106,72 @@ func (*ServerMessage_ReplayStatus) isServerMessage_Kind() {}
 func (*ServerMessage_InstrumentUpdate) isServerMessage_Kind() {}
 
 func (*ServerMessage_CompactQuote) isServerMessage_Kind() {}
+
+func (*ServerMessage_Authenticated) isServerMessage_Kind() {}
+
+// Authenticated answers Authenticate: the token was accepted. The connection is closed with
+// 4005 (token expired) at expires_at_ns unless another Authenticate extends it first.
+type Authenticated struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint32                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The token's subject (sub).
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The token's exp, Unix nanoseconds.
+	ExpiresAtNs   int64 `protobuf:"varint,3,opt,name=expires_at_ns,json=expiresAtNs,proto3" json:"expires_at_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authenticated) Reset() {
+	*x = Authenticated{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authenticated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authenticated) ProtoMessage() {}
+
+func (x *Authenticated) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authenticated.ProtoReflect.Descriptor instead.
+func (*Authenticated) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Authenticated) GetRequestId() uint32 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Authenticated) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Authenticated) GetExpiresAtNs() int64 {
+	if x != nil {
+		return x.ExpiresAtNs
+	}
+	return 0
+}
 
 // CompactQuote is a quote delta written relative to what the client holds on the stream: the
 // quote and the ingest time of the last snapshot or delta it applied there (Snapshot.
@@ -1050,7 +1206,7 @@ type CompactQuote struct {
 
 func (x *CompactQuote) Reset() {
 	*x = CompactQuote{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1218,7 @@ func (x *CompactQuote) String() string {
 func (*CompactQuote) ProtoMessage() {}
 
 func (x *CompactQuote) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[9]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1231,7 @@ func (x *CompactQuote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactQuote.ProtoReflect.Descriptor instead.
 func (*CompactQuote) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{9}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompactQuote) GetHandle() uint32 {
@@ -1155,7 +1311,7 @@ type InstrumentUpdate struct {
 
 func (x *InstrumentUpdate) Reset() {
 	*x = InstrumentUpdate{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1323,7 @@ func (x *InstrumentUpdate) String() string {
 func (*InstrumentUpdate) ProtoMessage() {}
 
 func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1336,7 @@ func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentUpdate.ProtoReflect.Descriptor instead.
 func (*InstrumentUpdate) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InstrumentUpdate) GetHandle() uint32 {
@@ -1222,7 +1378,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1390,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1403,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Subscribed) GetRequestId() uint32 {
@@ -1318,7 +1474,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1486,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1499,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Unsubscribed) GetRequestId() uint32 {
@@ -1395,7 +1551,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1563,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1576,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Snapshot) GetHandle() uint32 {
@@ -1586,7 +1742,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1754,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1767,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Delta) GetHandle() uint32 {
@@ -1762,7 +1918,7 @@ type BookLevels struct {
 
 func (x *BookLevels) Reset() {
 	*x = BookLevels{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1930,7 @@ func (x *BookLevels) String() string {
 func (*BookLevels) ProtoMessage() {}
 
 func (x *BookLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1943,7 @@ func (x *BookLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookLevels.ProtoReflect.Descriptor instead.
 func (*BookLevels) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BookLevels) GetDepth() uint32 {
@@ -1821,7 +1977,7 @@ type TradeList struct {
 
 func (x *TradeList) Reset() {
 	*x = TradeList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1989,7 @@ func (x *TradeList) String() string {
 func (*TradeList) ProtoMessage() {}
 
 func (x *TradeList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2002,7 @@ func (x *TradeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeList.ProtoReflect.Descriptor instead.
 func (*TradeList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TradeList) GetTrades() []*TradeRecord {
@@ -1868,7 +2024,7 @@ type TradeRecord struct {
 
 func (x *TradeRecord) Reset() {
 	*x = TradeRecord{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +2036,7 @@ func (x *TradeRecord) String() string {
 func (*TradeRecord) ProtoMessage() {}
 
 func (x *TradeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +2049,7 @@ func (x *TradeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeRecord.ProtoReflect.Descriptor instead.
 func (*TradeRecord) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TradeRecord) GetTrade() *Trade {
@@ -1937,7 +2093,7 @@ type Candle struct {
 
 func (x *Candle) Reset() {
 	*x = Candle{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2105,7 @@ func (x *Candle) String() string {
 func (*Candle) ProtoMessage() {}
 
 func (x *Candle) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2118,7 @@ func (x *Candle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candle.ProtoReflect.Descriptor instead.
 func (*Candle) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Candle) GetIntervalS() uint32 {
@@ -2032,7 +2188,7 @@ type CandleList struct {
 
 func (x *CandleList) Reset() {
 	*x = CandleList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2200,7 @@ func (x *CandleList) String() string {
 func (*CandleList) ProtoMessage() {}
 
 func (x *CandleList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2213,7 @@ func (x *CandleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandleList.ProtoReflect.Descriptor instead.
 func (*CandleList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CandleList) GetCandles() []*Candle {
@@ -2086,7 +2242,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2254,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2267,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Stats) GetSessionStartS() int64 {
@@ -2181,7 +2337,7 @@ type InstrumentList struct {
 
 func (x *InstrumentList) Reset() {
 	*x = InstrumentList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2349,7 @@ func (x *InstrumentList) String() string {
 func (*InstrumentList) ProtoMessage() {}
 
 func (x *InstrumentList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2362,7 @@ func (x *InstrumentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentList.ProtoReflect.Descriptor instead.
 func (*InstrumentList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InstrumentList) GetRequestId() uint32 {
@@ -2233,7 +2389,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2401,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2414,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Heartbeat) GetTimeNs() int64 {
@@ -2279,7 +2435,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2447,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2460,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Pong) GetRequestId() uint32 {
@@ -2334,7 +2490,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2502,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2515,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Error) GetRequestId() uint32 {
@@ -2394,7 +2550,7 @@ var File_tickwire_v1_stream_proto protoreflect.FileDescriptor
 
 const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x18tickwire/v1/stream.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\x1a\x18tickwire/v1/replay.proto\"\x88\x03\n" +
+	"\x18tickwire/v1/stream.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\x1a\x18tickwire/v1/replay.proto\"\xc9\x03\n" +
 	"\rClientMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x126\n" +
 	"\tsubscribe\x18\n" +
@@ -2403,8 +2559,11 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x06resync\x18\f \x01(\v2\x13.tickwire.v1.ResyncH\x00R\x06resync\x12I\n" +
 	"\x10list_instruments\x18\r \x01(\v2\x1c.tickwire.v1.ListInstrumentsH\x00R\x0flistInstruments\x12'\n" +
 	"\x04ping\x18\x0e \x01(\v2\x11.tickwire.v1.PingH\x00R\x04ping\x12C\n" +
-	"\x0ereplay_control\x18\x0f \x01(\v2\x1a.tickwire.v1.ReplayControlH\x00R\rreplayControlB\t\n" +
-	"\acommand\"\xd1\x01\n" +
+	"\x0ereplay_control\x18\x0f \x01(\v2\x1a.tickwire.v1.ReplayControlH\x00R\rreplayControl\x12?\n" +
+	"\fauthenticate\x18\x10 \x01(\v2\x19.tickwire.v1.AuthenticateH\x00R\fauthenticateB\t\n" +
+	"\acommand\"$\n" +
+	"\fAuthenticate\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xd1\x01\n" +
 	"\tSubscribe\x12 \n" +
 	"\vinstruments\x18\x01 \x03(\tR\vinstruments\x120\n" +
 	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\x12\x14\n" +
@@ -2432,7 +2591,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vServerFrame\x126\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1a.tickwire.v1.ServerMessageR\bmessages\x12 \n" +
 	"\fsend_time_ns\x18\x02 \x01(\x03R\n" +
-	"sendTimeNs\"\x9b\x05\n" +
+	"sendTimeNs\"\xdf\x05\n" +
 	"\rServerMessage\x123\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x15.tickwire.v1.SnapshotH\x00R\bsnapshot\x12*\n" +
 	"\x05delta\x18\x02 \x01(\v2\x12.tickwire.v1.DeltaH\x00R\x05delta\x129\n" +
@@ -2447,8 +2606,14 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\rreplay_status\x18\t \x01(\v2\x19.tickwire.v1.ReplayStatusH\x00R\freplayStatus\x12L\n" +
 	"\x11instrument_update\x18\n" +
 	" \x01(\v2\x1d.tickwire.v1.InstrumentUpdateH\x00R\x10instrumentUpdate\x12@\n" +
-	"\rcompact_quote\x18\v \x01(\v2\x19.tickwire.v1.CompactQuoteH\x00R\fcompactQuoteB\x06\n" +
-	"\x04kind\"\xc8\x02\n" +
+	"\rcompact_quote\x18\v \x01(\v2\x19.tickwire.v1.CompactQuoteH\x00R\fcompactQuote\x12B\n" +
+	"\rauthenticated\x18\f \x01(\v2\x1a.tickwire.v1.AuthenticatedH\x00R\rauthenticatedB\x06\n" +
+	"\x04kind\"l\n" +
+	"\rAuthenticated\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\rR\trequestId\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\"\n" +
+	"\rexpires_at_ns\x18\x03 \x01(\x03R\vexpiresAtNs\"\xc8\x02\n" +
 	"\fCompactQuote\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x19\n" +
@@ -2575,7 +2740,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x16SNAPSHOT_REASON_RESYNC\x10\x02\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_CONFLATED\x10\x03\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_NEW_EPOCH\x10\x04\x12 \n" +
-	"\x1cSNAPSHOT_REASON_HISTORY_GONE\x10\x05*\x9e\x02\n" +
+	"\x1cSNAPSHOT_REASON_HISTORY_GONE\x10\x05*\xdb\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_MALFORMED\x10\x01\x12!\n" +
@@ -2585,7 +2750,10 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x17ERROR_CODE_RATE_LIMITED\x10\x05\x12\x1d\n" +
 	"\x19ERROR_CODE_NOT_SUBSCRIBED\x10\x06\x12\x1a\n" +
 	"\x16ERROR_CODE_UNAVAILABLE\x10\a\x12\x19\n" +
-	"\x15ERROR_CODE_NOT_REPLAY\x10\bB?Z=github.com/tickwire/tickwire/pkg/proto/tickwire/v1;tickwirev1b\x06proto3"
+	"\x15ERROR_CODE_NOT_REPLAY\x10\b\x12\x1b\n" +
+	"\x17ERROR_CODE_NOT_ENTITLED\x10\t\x12\x1e\n" +
+	"\x1aERROR_CODE_UNAUTHENTICATED\x10\n" +
+	"B?Z=github.com/tickwire/tickwire/pkg/proto/tickwire/v1;tickwirev1b\x06proto3"
 
 var (
 	file_tickwire_v1_stream_proto_rawDescOnce sync.Once
@@ -2600,96 +2768,100 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_tickwire_v1_stream_proto_goTypes = []any{
 	(Channel)(0),             // 0: tickwire.v1.Channel
 	(SnapshotReason)(0),      // 1: tickwire.v1.SnapshotReason
 	(ErrorCode)(0),           // 2: tickwire.v1.ErrorCode
 	(*ClientMessage)(nil),    // 3: tickwire.v1.ClientMessage
-	(*Subscribe)(nil),        // 4: tickwire.v1.Subscribe
-	(*StreamPosition)(nil),   // 5: tickwire.v1.StreamPosition
-	(*Unsubscribe)(nil),      // 6: tickwire.v1.Unsubscribe
-	(*Resync)(nil),           // 7: tickwire.v1.Resync
-	(*ListInstruments)(nil),  // 8: tickwire.v1.ListInstruments
-	(*Ping)(nil),             // 9: tickwire.v1.Ping
-	(*ServerFrame)(nil),      // 10: tickwire.v1.ServerFrame
-	(*ServerMessage)(nil),    // 11: tickwire.v1.ServerMessage
-	(*CompactQuote)(nil),     // 12: tickwire.v1.CompactQuote
-	(*InstrumentUpdate)(nil), // 13: tickwire.v1.InstrumentUpdate
-	(*Subscribed)(nil),       // 14: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),     // 15: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),         // 16: tickwire.v1.Snapshot
-	(*Delta)(nil),            // 17: tickwire.v1.Delta
-	(*BookLevels)(nil),       // 18: tickwire.v1.BookLevels
-	(*TradeList)(nil),        // 19: tickwire.v1.TradeList
-	(*TradeRecord)(nil),      // 20: tickwire.v1.TradeRecord
-	(*Candle)(nil),           // 21: tickwire.v1.Candle
-	(*CandleList)(nil),       // 22: tickwire.v1.CandleList
-	(*Stats)(nil),            // 23: tickwire.v1.Stats
-	(*InstrumentList)(nil),   // 24: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),        // 25: tickwire.v1.Heartbeat
-	(*Pong)(nil),             // 26: tickwire.v1.Pong
-	(*Error)(nil),            // 27: tickwire.v1.Error
-	(*ReplayControl)(nil),    // 28: tickwire.v1.ReplayControl
-	(*ReplayStatus)(nil),     // 29: tickwire.v1.ReplayStatus
-	(*InstrumentInfo)(nil),   // 30: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),            // 31: tickwire.v1.Quote
-	(*Trade)(nil),            // 32: tickwire.v1.Trade
-	(*Level)(nil),            // 33: tickwire.v1.Level
+	(*Authenticate)(nil),     // 4: tickwire.v1.Authenticate
+	(*Subscribe)(nil),        // 5: tickwire.v1.Subscribe
+	(*StreamPosition)(nil),   // 6: tickwire.v1.StreamPosition
+	(*Unsubscribe)(nil),      // 7: tickwire.v1.Unsubscribe
+	(*Resync)(nil),           // 8: tickwire.v1.Resync
+	(*ListInstruments)(nil),  // 9: tickwire.v1.ListInstruments
+	(*Ping)(nil),             // 10: tickwire.v1.Ping
+	(*ServerFrame)(nil),      // 11: tickwire.v1.ServerFrame
+	(*ServerMessage)(nil),    // 12: tickwire.v1.ServerMessage
+	(*Authenticated)(nil),    // 13: tickwire.v1.Authenticated
+	(*CompactQuote)(nil),     // 14: tickwire.v1.CompactQuote
+	(*InstrumentUpdate)(nil), // 15: tickwire.v1.InstrumentUpdate
+	(*Subscribed)(nil),       // 16: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),     // 17: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),         // 18: tickwire.v1.Snapshot
+	(*Delta)(nil),            // 19: tickwire.v1.Delta
+	(*BookLevels)(nil),       // 20: tickwire.v1.BookLevels
+	(*TradeList)(nil),        // 21: tickwire.v1.TradeList
+	(*TradeRecord)(nil),      // 22: tickwire.v1.TradeRecord
+	(*Candle)(nil),           // 23: tickwire.v1.Candle
+	(*CandleList)(nil),       // 24: tickwire.v1.CandleList
+	(*Stats)(nil),            // 25: tickwire.v1.Stats
+	(*InstrumentList)(nil),   // 26: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),        // 27: tickwire.v1.Heartbeat
+	(*Pong)(nil),             // 28: tickwire.v1.Pong
+	(*Error)(nil),            // 29: tickwire.v1.Error
+	(*ReplayControl)(nil),    // 30: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),     // 31: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),   // 32: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),            // 33: tickwire.v1.Quote
+	(*Trade)(nil),            // 34: tickwire.v1.Trade
+	(*Level)(nil),            // 35: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
-	4,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
-	6,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
-	7,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
-	8,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
-	9,  // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	28, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
-	0,  // 6: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
-	5,  // 7: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
-	0,  // 8: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
-	0,  // 9: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
-	0,  // 10: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
-	11, // 11: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	16, // 12: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	17, // 13: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	14, // 14: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	15, // 15: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	24, // 16: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	25, // 17: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	26, // 18: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	27, // 19: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	29, // 20: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
-	13, // 21: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
-	12, // 22: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
-	30, // 23: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
-	30, // 24: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
-	0,  // 25: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 26: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
-	0,  // 27: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 28: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	1,  // 29: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	31, // 30: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	18, // 31: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	19, // 32: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	22, // 33: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	23, // 34: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	31, // 35: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	18, // 36: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	32, // 37: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	22, // 38: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	23, // 39: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	33, // 40: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	33, // 41: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	20, // 42: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	32, // 43: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	21, // 44: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	30, // 45: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	2,  // 46: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	5,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
+	7,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
+	8,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
+	9,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
+	10, // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
+	30, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	4,  // 6: tickwire.v1.ClientMessage.authenticate:type_name -> tickwire.v1.Authenticate
+	0,  // 7: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
+	6,  // 8: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
+	0,  // 9: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
+	0,  // 10: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
+	0,  // 11: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
+	12, // 12: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
+	18, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	19, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	16, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	17, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	26, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	27, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	28, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	29, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	31, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	15, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
+	14, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
+	13, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
+	32, // 25: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
+	32, // 26: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	0,  // 27: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 28: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
+	0,  // 29: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 30: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
+	1,  // 31: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	33, // 32: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	20, // 33: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	21, // 34: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	24, // 35: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	25, // 36: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	33, // 37: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	20, // 38: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	34, // 39: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	24, // 40: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	25, // 41: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	35, // 42: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	35, // 43: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	22, // 44: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	34, // 45: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	23, // 46: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	32, // 47: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	2,  // 48: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_stream_proto_init() }
@@ -2706,8 +2878,9 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ClientMessage_ListInstruments)(nil),
 		(*ClientMessage_Ping)(nil),
 		(*ClientMessage_ReplayControl)(nil),
+		(*ClientMessage_Authenticate)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[8].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[9].OneofWrappers = []any{
 		(*ServerMessage_Snapshot)(nil),
 		(*ServerMessage_Delta)(nil),
 		(*ServerMessage_Subscribed)(nil),
@@ -2719,15 +2892,16 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ServerMessage_ReplayStatus)(nil),
 		(*ServerMessage_InstrumentUpdate)(nil),
 		(*ServerMessage_CompactQuote)(nil),
+		(*ServerMessage_Authenticated)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[13].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[15].OneofWrappers = []any{
 		(*Snapshot_Quote)(nil),
 		(*Snapshot_Book)(nil),
 		(*Snapshot_Trades)(nil),
 		(*Snapshot_Candles)(nil),
 		(*Snapshot_Stats)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[14].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[16].OneofWrappers = []any{
 		(*Delta_Quote)(nil),
 		(*Delta_Book)(nil),
 		(*Delta_Trade)(nil),
@@ -2740,7 +2914,7 @@ func file_tickwire_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/stream.proto.
  */
 export const file_tickwire_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIr4CCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIAEIJCgdjb21tYW5kIpwBCglTdWJzY3JpYmUSEwoLaW5zdHJ1bWVudHMYASADKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAMgASgNEisKBnJlc3VtZRgEIAMoCzIbLnRpY2t3aXJlLnYxLlN0cmVhbVBvc2l0aW9uEhYKDmNvbXBhY3RfcXVvdGVzGAUgASgIImcKDlN0cmVhbVBvc2l0aW9uEhIKCmluc3RydW1lbnQYASABKAkSJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEIkoKC1Vuc3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJECgZSZXN5bmMSEgoKaW5zdHJ1bWVudBgBIAEoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiEQoPTGlzdEluc3RydW1lbnRzIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiUQoLU2VydmVyRnJhbWUSLAoIbWVzc2FnZXMYASADKAsyGi50aWNrd2lyZS52MS5TZXJ2ZXJNZXNzYWdlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyKaBAoNU2VydmVyTWVzc2FnZRIpCghzbmFwc2hvdBgBIAEoCzIVLnRpY2t3aXJlLnYxLlNuYXBzaG90SAASIwoFZGVsdGEYAiABKAsyEi50aWNrd2lyZS52MS5EZWx0YUgAEi0KCnN1YnNjcmliZWQYAyABKAsyFy50aWNrd2lyZS52MS5TdWJzY3JpYmVkSAASMQoMdW5zdWJzY3JpYmVkGAQgASgLMhkudGlja3dpcmUudjEuVW5zdWJzY3JpYmVkSAASNgoPaW5zdHJ1bWVudF9saXN0GAUgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudExpc3RIABIrCgloZWFydGJlYXQYBiABKAsyFi50aWNrd2lyZS52MS5IZWFydGJlYXRIABIhCgRwb25nGAcgASgLMhEudGlja3dpcmUudjEuUG9uZ0gAEiMKBWVycm9yGAggASgLMhIudGlja3dpcmUudjEuRXJyb3JIABIyCg1yZXBsYXlfc3RhdHVzGAkgASgLMhkudGlja3dpcmUudjEuUmVwbGF5U3RhdHVzSAASOgoRaW5zdHJ1bWVudF91cGRhdGUYCiABKAsyHS50aWNrd2lyZS52MS5JbnN0cnVtZW50VXBkYXRlSAASMgoNY29tcGFjdF9xdW90ZRgLIAEoCzIZLnRpY2t3aXJlLnYxLkNvbXBhY3RRdW90ZUgAQgYKBGtpbmQi1gEKDENvbXBhY3RRdW90ZRIOCgZoYW5kbGUYASABKA0SCwoDc2VxGAIgASgEEhAKCHNlcV9zdGVwGAMgASgEEhsKE2luZ2VzdF90aW1lX3N0ZXBfdXMYBCABKBISFAoMdmVudWVfbGFnX3VzGAUgASgSEhgKEGJpZF9wcmljZV9jaGFuZ2UYBiABKBISFwoPYmlkX3NpemVfY2hhbmdlGAcgASgSEhgKEGFza19wcmljZV9jaGFuZ2UYCCABKBISFwoPYXNrX3NpemVfY2hhbmdlGAkgASgSIk0KEEluc3RydW1lbnRVcGRhdGUSDgoGaGFuZGxlGAEgASgNEikKBGluZm8YAiABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyLoAQoKU3Vic2NyaWJlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg4KBmhhbmRsZRgCIAEoDRIpCgRpbmZvGAMgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8SJgoIY2hhbm5lbHMYBCADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWRlcHRoGAUgASgNEhUKDXRyYWRlX2hpc3RvcnkYBiABKA0SFgoOY2FuZGxlX2hpc3RvcnkYByABKA0SJQoHcmVzdW1lZBgIIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiWgoMVW5zdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEiYKCGNoYW5uZWxzGAMgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCKKAwoIU25hcHNob3QSDgoGaGFuZGxlGAEgASgNEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIrCgZyZWFzb24YBiABKA4yGy50aWNrd2lyZS52MS5TbmFwc2hvdFJlYXNvbhIbChNsYXN0X2luZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEigKBnRyYWRlcxgMIAEoCzIWLnRpY2t3aXJlLnYxLlRyYWRlTGlzdEgAEioKB2NhbmRsZXMYDSABKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0SAASIwoFc3RhdHMYDiABKAsyEi50aWNrd2lyZS52MS5TdGF0c0gAQgYKBGJvZHki0gIKBURlbHRhEg4KBmhhbmRsZRgBIAEoDRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSEAoIcHJldl9zZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SFQoNdmVudWVfdGltZV9ucxgGIAEoAxIWCg5pbmdlc3RfdGltZV9ucxgHIAEoAxIjCgVxdW90ZRgKIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlSAASJwoEYm9vaxgLIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tMZXZlbHNIABIjCgV0cmFkZRgMIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSJfCgpCb29rTGV2ZWxzEg0KBWRlcHRoGAEgASgNEiAKBGJpZHMYAiADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIgCgRhc2tzGAMgAygLMhIudGlja3dpcmUudjEuTGV2ZWwiNQoJVHJhZGVMaXN0EigKBnRyYWRlcxgBIAMoCzIYLnRpY2t3aXJlLnYxLlRyYWRlUmVjb3JkIlQKC1RyYWRlUmVjb3JkEiEKBXRyYWRlGAEgASgLMhIudGlja3dpcmUudjEuVHJhZGUSCwoDc2VxGAIgASgEEhUKDXZlbnVlX3RpbWVfbnMYAyABKAMiigEKBkNhbmRsZRISCgppbnRlcnZhbF9zGAEgASgNEg8KB3N0YXJ0X3MYAiABKAMSDAoEb3BlbhgDIAEoAxIMCgRoaWdoGAQgASgDEgsKA2xvdxgFIAEoAxINCgVjbG9zZRgGIAEoAxIOCgZ2b2x1bWUYByABKAMSEwoLdHJhZGVfY291bnQYCCABKA0iMgoKQ2FuZGxlTGlzdBIkCgdjYW5kbGVzGAEgAygLMhMudGlja3dpcmUudjEuQ2FuZGxlIooBCgVTdGF0cxIXCg9zZXNzaW9uX3N0YXJ0X3MYASABKAMSDAoEb3BlbhgCIAEoAxIMCgRoaWdoGAMgASgDEgsKA2xvdxgEIAEoAxIMCgRsYXN0GAUgASgDEg4KBnZvbHVtZRgGIAEoAxIMCgR2d2FwGAcgASgDEhMKC3RyYWRlX2NvdW50GAggASgEIlYKDkluc3RydW1lbnRMaXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoLaW5zdHJ1bWVudHMYAiADKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyIcCglIZWFydGJlYXQSDwoHdGltZV9ucxgBIAEoAyIpCgRQb25nEhIKCnJlcXVlc3RfaWQYASABKA0SDQoFbm9uY2UYAiABKAQiZgoFRXJyb3ISEgoKcmVxdWVzdF9pZBgBIAEoDRIkCgRjb2RlGAIgASgOMhYudGlja3dpcmUudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAyABKAkSEgoKaW5zdHJ1bWVudBgEIAEoCSqDAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEQoNQ0hBTk5FTF9RVU9URRABEhAKDENIQU5ORUxfQk9PSxACEhIKDkNIQU5ORUxfVFJBREVTEAMSEwoPQ0hBTk5FTF9DQU5ETEVTEAQSEQoNQ0hBTk5FTF9TVEFUUxAFKswBCg5TbmFwc2hvdFJlYXNvbhIfChtTTkFQU0hPVF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTTkFQU0hPVF9SRUFTT05fU1VCU0NSSUJFEAESGgoWU05BUFNIT1RfUkVBU09OX1JFU1lOQxACEh0KGVNOQVBTSE9UX1JFQVNPTl9DT05GTEFURUQQAxIdChlTTkFQU0hPVF9SRUFTT05fTkVXX0VQT0NIEAQSIAocU05BUFNIT1RfUkVBU09OX0hJU1RPUllfR09ORRAFKp4CCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhgKFEVSUk9SX0NPREVfTUFMRk9STUVEEAESIQodRVJST1JfQ09ERV9VTktOT1dOX0lOU1RSVU1FTlQQAhIeChpFUlJPUl9DT0RFX1VOS05PV05fQ0hBTk5FTBADEiUKIUVSUk9SX0NPREVfVE9PX01BTllfU1VCU0NSSVBUSU9OUxAEEhsKF0VSUk9SX0NPREVfUkFURV9MSU1JVEVEEAUSHQoZRVJST1JfQ09ERV9OT1RfU1VCU0NSSUJFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQBxIZChVFUlJPUl9DT0RFX05PVF9SRVBMQVkQCEI/Wj1naXRodWIuY29tL3RpY2t3aXJlL3RpY2t3aXJlL3BrZy9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM", [file_tickwire_v1_market, file_tickwire_v1_replay]);
+  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIvECCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIABIxCgxhdXRoZW50aWNhdGUYECABKAsyGS50aWNrd2lyZS52MS5BdXRoZW50aWNhdGVIAEIJCgdjb21tYW5kIh0KDEF1dGhlbnRpY2F0ZRINCgV0b2tlbhgBIAEoCSKcAQoJU3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgDIAEoDRIrCgZyZXN1bWUYBCADKAsyGy50aWNrd2lyZS52MS5TdHJlYW1Qb3NpdGlvbhIWCg5jb21wYWN0X3F1b3RlcxgFIAEoCCJnCg5TdHJlYW1Qb3NpdGlvbhISCgppbnN0cnVtZW50GAEgASgJEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBCJKCgtVbnN1YnNjcmliZRITCgtpbnN0cnVtZW50cxgBIAMoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiRAoGUmVzeW5jEhIKCmluc3RydW1lbnQYASABKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIhEKD0xpc3RJbnN0cnVtZW50cyIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIlEKC1NlcnZlckZyYW1lEiwKCG1lc3NhZ2VzGAEgAygLMhoudGlja3dpcmUudjEuU2VydmVyTWVzc2FnZRIUCgxzZW5kX3RpbWVfbnMYAiABKAMizwQKDVNlcnZlck1lc3NhZ2USKQoIc25hcHNob3QYASABKAsyFS50aWNrd2lyZS52MS5TbmFwc2hvdEgAEiMKBWRlbHRhGAIgASgLMhIudGlja3dpcmUudjEuRGVsdGFIABItCgpzdWJzY3JpYmVkGAMgASgLMhcudGlja3dpcmUudjEuU3Vic2NyaWJlZEgAEjEKDHVuc3Vic2NyaWJlZBgEIAEoCzIZLnRpY2t3aXJlLnYxLlVuc3Vic2NyaWJlZEgAEjYKD2luc3RydW1lbnRfbGlzdBgFIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRMaXN0SAASKwoJaGVhcnRiZWF0GAYgASgLMhYudGlja3dpcmUudjEuSGVhcnRiZWF0SAASIQoEcG9uZxgHIAEoCzIRLnRpY2t3aXJlLnYxLlBvbmdIABIjCgVlcnJvchgIIAEoCzISLnRpY2t3aXJlLnYxLkVycm9ySAASMgoNcmVwbGF5X3N0YXR1cxgJIAEoCzIZLnRpY2t3aXJlLnYxLlJlcGxheVN0YXR1c0gAEjoKEWluc3RydW1lbnRfdXBkYXRlGAogASgLMh0udGlja3dpcmUudjEuSW5zdHJ1bWVudFVwZGF0ZUgAEjIKDWNvbXBhY3RfcXVvdGUYCyABKAsyGS50aWNrd2lyZS52MS5Db21wYWN0UXVvdGVIABIzCg1hdXRoZW50aWNhdGVkGAwgASgLMhoudGlja3dpcmUudjEuQXV0aGVudGljYXRlZEgAQgYKBGtpbmQiSwoNQXV0aGVudGljYXRlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg8KB3N1YmplY3QYAiABKAkSFQoNZXhwaXJlc19hdF9ucxgDIAEoAyLWAQoMQ29tcGFjdFF1b3RlEg4KBmhhbmRsZRgBIAEoDRILCgNzZXEYAiABKAQSEAoIc2VxX3N0ZXAYAyABKAQSGwoTaW5nZXN0X3RpbWVfc3RlcF91cxgEIAEoEhIUCgx2ZW51ZV9sYWdfdXMYBSABKBISGAoQYmlkX3ByaWNlX2NoYW5nZRgGIAEoEhIXCg9iaWRfc2l6ZV9jaGFuZ2UYByABKBISGAoQYXNrX3ByaWNlX2NoYW5nZRgIIAEoEhIXCg9hc2tfc2l6ZV9jaGFuZ2UYCSABKBIiTQoQSW5zdHJ1bWVudFVwZGF0ZRIOCgZoYW5kbGUYASABKA0SKQoEaW5mbxgCIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIugBCgpTdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEikKBGluZm8YAyABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbxImCghjaGFubmVscxgEIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZGVwdGgYBSABKA0SFQoNdHJhZGVfaGlzdG9yeRgGIAEoDRIWCg5jYW5kbGVfaGlzdG9yeRgHIAEoDRIlCgdyZXN1bWVkGAggAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJaCgxVbnN1YnNjcmliZWQSEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZoYW5kbGUYAiABKA0SJgoIY2hhbm5lbHMYAyADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIooDCghTbmFwc2hvdBIOCgZoYW5kbGUYASABKA0SJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEEhAKCGNoZWNrc3VtGAUgASgNEisKBnJlYXNvbhgGIAEoDjIbLnRpY2t3aXJlLnYxLlNuYXBzaG90UmVhc29uEhsKE2xhc3RfaW5nZXN0X3RpbWVfbnMYByABKAMSIwoFcXVvdGUYCiABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEicKBGJvb2sYCyABKAsyFy50aWNrd2lyZS52MS5Cb29rTGV2ZWxzSAASKAoGdHJhZGVzGAwgASgLMhYudGlja3dpcmUudjEuVHJhZGVMaXN0SAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSLSAgoFRGVsdGESDgoGaGFuZGxlGAEgASgNEg0KBWVwb2NoGAIgASgEEgsKA3NlcRgDIAEoBBIQCghwcmV2X3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIVCg12ZW51ZV90aW1lX25zGAYgASgDEhYKDmluZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEiMKBXRyYWRlGAwgASgLMhIudGlja3dpcmUudjEuVHJhZGVIABIqCgdjYW5kbGVzGA0gASgLMhcudGlja3dpcmUudjEuQ2FuZGxlTGlzdEgAEiMKBXN0YXRzGA4gASgLMhIudGlja3dpcmUudjEuU3RhdHNIAEIGCgRib2R5Il8KCkJvb2tMZXZlbHMSDQoFZGVwdGgYASABKA0SIAoEYmlkcxgCIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsEiAKBGFza3MYAyADKAsyEi50aWNrd2lyZS52MS5MZXZlbCI1CglUcmFkZUxpc3QSKAoGdHJhZGVzGAEgAygLMhgudGlja3dpcmUudjEuVHJhZGVSZWNvcmQiVAoLVHJhZGVSZWNvcmQSIQoFdHJhZGUYASABKAsyEi50aWNrd2lyZS52MS5UcmFkZRILCgNzZXEYAiABKAQSFQoNdmVudWVfdGltZV9ucxgDIAEoAyKKAQoGQ2FuZGxlEhIKCmludGVydmFsX3MYASABKA0SDwoHc3RhcnRfcxgCIAEoAxIMCgRvcGVuGAMgASgDEgwKBGhpZ2gYBCABKAMSCwoDbG93GAUgASgDEg0KBWNsb3NlGAYgASgDEg4KBnZvbHVtZRgHIAEoAxITCgt0cmFkZV9jb3VudBgIIAEoDSIyCgpDYW5kbGVMaXN0EiQKB2NhbmRsZXMYASADKAsyEy50aWNrd2lyZS52MS5DYW5kbGUiigEKBVN0YXRzEhcKD3Nlc3Npb25fc3RhcnRfcxgBIAEoAxIMCgRvcGVuGAIgASgDEgwKBGhpZ2gYAyABKAMSCwoDbG93GAQgASgDEgwKBGxhc3QYBSABKAMSDgoGdm9sdW1lGAYgASgDEgwKBHZ3YXAYByABKAMSEwoLdHJhZGVfY291bnQYCCABKAQiVgoOSW5zdHJ1bWVudExpc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIwCgtpbnN0cnVtZW50cxgCIAMoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIhwKCUhlYXJ0YmVhdBIPCgd0aW1lX25zGAEgASgDIikKBFBvbmcSEgoKcmVxdWVzdF9pZBgBIAEoDRINCgVub25jZRgCIAEoBCJmCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEiQKBGNvZGUYAiABKA4yFi50aWNrd2lyZS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgDIAEoCRISCgppbnN0cnVtZW50GAQgASgJKoMBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABIRCg1DSEFOTkVMX1FVT1RFEAESEAoMQ0hBTk5FTF9CT09LEAISEgoOQ0hBTk5FTF9UUkFERVMQAxITCg9DSEFOTkVMX0NBTkRMRVMQBBIRCg1DSEFOTkVMX1NUQVRTEAUqzAEKDlNuYXBzaG90UmVhc29uEh8KG1NOQVBTSE9UX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVNOQVBTSE9UX1JFQVNPTl9TVUJTQ1JJQkUQARIaChZTTkFQU0hPVF9SRUFTT05fUkVTWU5DEAISHQoZU05BUFNIT1RfUkVBU09OX0NPTkZMQVRFRBADEh0KGVNOQVBTSE9UX1JFQVNPTl9ORVdfRVBPQ0gQBBIgChxTTkFQU0hPVF9SRUFTT05fSElTVE9SWV9HT05FEAUq2wIKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGAoURVJST1JfQ09ERV9NQUxGT1JNRUQQARIhCh1FUlJPUl9DT0RFX1VOS05PV05fSU5TVFJVTUVOVBACEh4KGkVSUk9SX0NPREVfVU5LTk9XTl9DSEFOTkVMEAMSJQohRVJST1JfQ09ERV9UT09fTUFOWV9TVUJTQ1JJUFRJT05TEAQSGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQBRIdChlFUlJPUl9DT0RFX05PVF9TVUJTQ1JJQkVEEAYSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRAHEhkKFUVSUk9SX0NPREVfTk9UX1JFUExBWRAIEhsKF0VSUk9SX0NPREVfTk9UX0VOVElUTEVEEAkSHgoaRVJST1JfQ09ERV9VTkFVVEhFTlRJQ0FURUQQCkI/Wj1naXRodWIuY29tL3RpY2t3aXJlL3RpY2t3aXJlL3BrZy9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM", [file_tickwire_v1_market, file_tickwire_v1_replay]);
 
 /**
  * ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -74,6 +74,14 @@ export type ClientMessage = Message<"tickwire.v1.ClientMessage"> & {
      */
     value: ReplayControl;
     case: "replayControl";
+  } | {
+    /**
+     * Signs the connection in, or refreshes its token (docs/PROTOCOL.md, "Authentication").
+     *
+     * @generated from field: tickwire.v1.Authenticate authenticate = 16;
+     */
+    value: Authenticate;
+    case: "authenticate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -83,6 +91,29 @@ export type ClientMessage = Message<"tickwire.v1.ClientMessage"> & {
  */
 export const ClientMessageSchema: GenMessage<ClientMessage> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_stream, 0);
+
+/**
+ * Authenticate presents a signed token (a JWT) in band: the first command of a connection that
+ * sent no Authorization header (a browser cannot), or later a fresh token for the same subject
+ * before the current one expires (a refresh). Answered with Authenticated, or, when refused,
+ * with close code 4501 on a connection not yet signed in and with an Error
+ * (ERROR_CODE_UNAUTHENTICATED) on one that is: its current token stays in force until it expires.
+ *
+ * @generated from message tickwire.v1.Authenticate
+ */
+export type Authenticate = Message<"tickwire.v1.Authenticate"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message tickwire.v1.Authenticate.
+ * Use `create(AuthenticateSchema)` to create a new message.
+ */
+export const AuthenticateSchema: GenMessage<Authenticate> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_stream, 1);
 
 /**
  * Subscribe asks for every channel in channels of every instrument in instruments. Subscribing
@@ -132,7 +163,7 @@ export type Subscribe = Message<"tickwire.v1.Subscribe"> & {
  * Use `create(SubscribeSchema)` to create a new message.
  */
 export const SubscribeSchema: GenMessage<Subscribe> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 1);
+  messageDesc(file_tickwire_v1_stream, 2);
 
 /**
  * StreamPosition is a client's position on one stream: the seq of the last snapshot or delta it
@@ -167,7 +198,7 @@ export type StreamPosition = Message<"tickwire.v1.StreamPosition"> & {
  * Use `create(StreamPositionSchema)` to create a new message.
  */
 export const StreamPositionSchema: GenMessage<StreamPosition> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 2);
+  messageDesc(file_tickwire_v1_stream, 3);
 
 /**
  * Unsubscribe stops the given channels of the given instruments (all channels when empty).
@@ -191,7 +222,7 @@ export type Unsubscribe = Message<"tickwire.v1.Unsubscribe"> & {
  * Use `create(UnsubscribeSchema)` to create a new message.
  */
 export const UnsubscribeSchema: GenMessage<Unsubscribe> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 3);
+  messageDesc(file_tickwire_v1_stream, 4);
 
 /**
  * Resync asks for a fresh snapshot of the given channels (all subscribed when empty) of one
@@ -216,7 +247,7 @@ export type Resync = Message<"tickwire.v1.Resync"> & {
  * Use `create(ResyncSchema)` to create a new message.
  */
 export const ResyncSchema: GenMessage<Resync> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 4);
+  messageDesc(file_tickwire_v1_stream, 5);
 
 /**
  * ListInstruments asks for the reference data of every instrument the feed has.
@@ -231,7 +262,7 @@ export type ListInstruments = Message<"tickwire.v1.ListInstruments"> & {
  * Use `create(ListInstrumentsSchema)` to create a new message.
  */
 export const ListInstrumentsSchema: GenMessage<ListInstruments> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 5);
+  messageDesc(file_tickwire_v1_stream, 6);
 
 /**
  * Ping asks for a Pong carrying the same nonce.
@@ -250,7 +281,7 @@ export type Ping = Message<"tickwire.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 6);
+  messageDesc(file_tickwire_v1_stream, 7);
 
 /**
  * ServerFrame is one WebSocket message from the server. Its messages are in order; a frame may
@@ -277,7 +308,7 @@ export type ServerFrame = Message<"tickwire.v1.ServerFrame"> & {
  * Use `create(ServerFrameSchema)` to create a new message.
  */
 export const ServerFrameSchema: GenMessage<ServerFrame> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 7);
+  messageDesc(file_tickwire_v1_stream, 8);
 
 /**
  * ServerMessage is one message of a frame.
@@ -358,6 +389,12 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
      */
     value: CompactQuote;
     case: "compactQuote";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.Authenticated authenticated = 12;
+     */
+    value: Authenticated;
+    case: "authenticated";
   } | { case: undefined; value?: undefined };
 };
 
@@ -366,7 +403,41 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
  * Use `create(ServerMessageSchema)` to create a new message.
  */
 export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 8);
+  messageDesc(file_tickwire_v1_stream, 9);
+
+/**
+ * Authenticated answers Authenticate: the token was accepted. The connection is closed with
+ * 4005 (token expired) at expires_at_ns unless another Authenticate extends it first.
+ *
+ * @generated from message tickwire.v1.Authenticated
+ */
+export type Authenticated = Message<"tickwire.v1.Authenticated"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * The token's subject (sub).
+   *
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+
+  /**
+   * The token's exp, Unix nanoseconds.
+   *
+   * @generated from field: int64 expires_at_ns = 3;
+   */
+  expiresAtNs: bigint;
+};
+
+/**
+ * Describes the message tickwire.v1.Authenticated.
+ * Use `create(AuthenticatedSchema)` to create a new message.
+ */
+export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_stream, 10);
 
 /**
  * CompactQuote is a quote delta written relative to what the client holds on the stream: the
@@ -436,7 +507,7 @@ export type CompactQuote = Message<"tickwire.v1.CompactQuote"> & {
  * Use `create(CompactQuoteSchema)` to create a new message.
  */
 export const CompactQuoteSchema: GenMessage<CompactQuote> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 9);
+  messageDesc(file_tickwire_v1_stream, 11);
 
 /**
  * InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
@@ -463,7 +534,7 @@ export type InstrumentUpdate = Message<"tickwire.v1.InstrumentUpdate"> & {
  * Use `create(InstrumentUpdateSchema)` to create a new message.
  */
 export const InstrumentUpdateSchema: GenMessage<InstrumentUpdate> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 10);
+  messageDesc(file_tickwire_v1_stream, 12);
 
 /**
  * Subscribed confirms a subscription to an instrument and names the handle that its snapshots
@@ -530,7 +601,7 @@ export type Subscribed = Message<"tickwire.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 11);
+  messageDesc(file_tickwire_v1_stream, 13);
 
 /**
  * Unsubscribed confirms an Unsubscribe for one instrument.
@@ -559,7 +630,7 @@ export type Unsubscribed = Message<"tickwire.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 12);
+  messageDesc(file_tickwire_v1_stream, 14);
 
 /**
  * Snapshot is the whole state of one (instrument, channel) stream at position (epoch, seq).
@@ -649,7 +720,7 @@ export type Snapshot = Message<"tickwire.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 13);
+  messageDesc(file_tickwire_v1_stream, 15);
 
 /**
  * Delta is one change to one (instrument, channel) stream, caused by the event at (epoch, seq).
@@ -740,7 +811,7 @@ export type Delta = Message<"tickwire.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 14);
+  messageDesc(file_tickwire_v1_stream, 16);
 
 /**
  * BookLevels is a book (in a snapshot: the top depth levels, best first) or a book change (in a
@@ -770,7 +841,7 @@ export type BookLevels = Message<"tickwire.v1.BookLevels"> & {
  * Use `create(BookLevelsSchema)` to create a new message.
  */
 export const BookLevelsSchema: GenMessage<BookLevels> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 15);
+  messageDesc(file_tickwire_v1_stream, 17);
 
 /**
  * TradeList is the most recent trades, oldest first.
@@ -789,7 +860,7 @@ export type TradeList = Message<"tickwire.v1.TradeList"> & {
  * Use `create(TradeListSchema)` to create a new message.
  */
 export const TradeListSchema: GenMessage<TradeList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 16);
+  messageDesc(file_tickwire_v1_stream, 18);
 
 /**
  * TradeRecord is a trade with the time and position of its event.
@@ -818,7 +889,7 @@ export type TradeRecord = Message<"tickwire.v1.TradeRecord"> & {
  * Use `create(TradeRecordSchema)` to create a new message.
  */
 export const TradeRecordSchema: GenMessage<TradeRecord> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 17);
+  messageDesc(file_tickwire_v1_stream, 19);
 
 /**
  * Candle is one OHLCV bar built from trades.
@@ -878,7 +949,7 @@ export type Candle = Message<"tickwire.v1.Candle"> & {
  * Use `create(CandleSchema)` to create a new message.
  */
 export const CandleSchema: GenMessage<Candle> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 18);
+  messageDesc(file_tickwire_v1_stream, 20);
 
 /**
  * CandleList is candles: in a snapshot, the recent bars of every interval, oldest first; in a
@@ -898,7 +969,7 @@ export type CandleList = Message<"tickwire.v1.CandleList"> & {
  * Use `create(CandleListSchema)` to create a new message.
  */
 export const CandleListSchema: GenMessage<CandleList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 19);
+  messageDesc(file_tickwire_v1_stream, 21);
 
 /**
  * Stats is the session's statistics. A session is a UTC day.
@@ -956,7 +1027,7 @@ export type Stats = Message<"tickwire.v1.Stats"> & {
  * Use `create(StatsSchema)` to create a new message.
  */
 export const StatsSchema: GenMessage<Stats> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 20);
+  messageDesc(file_tickwire_v1_stream, 22);
 
 /**
  * InstrumentList answers ListInstruments.
@@ -980,7 +1051,7 @@ export type InstrumentList = Message<"tickwire.v1.InstrumentList"> & {
  * Use `create(InstrumentListSchema)` to create a new message.
  */
 export const InstrumentListSchema: GenMessage<InstrumentList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 21);
+  messageDesc(file_tickwire_v1_stream, 23);
 
 /**
  * Heartbeat is sent when the connection has been idle for the heartbeat interval.
@@ -999,7 +1070,7 @@ export type Heartbeat = Message<"tickwire.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 22);
+  messageDesc(file_tickwire_v1_stream, 24);
 
 /**
  * Pong answers Ping.
@@ -1023,7 +1094,7 @@ export type Pong = Message<"tickwire.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 23);
+  messageDesc(file_tickwire_v1_stream, 25);
 
 /**
  * Error reports a failed command; the connection stays open.
@@ -1057,7 +1128,7 @@ export type Error = Message<"tickwire.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 24);
+  messageDesc(file_tickwire_v1_stream, 26);
 
 /**
  * Channel is one kind of data about an instrument. Each (instrument, channel) is its own stream
@@ -1233,6 +1304,22 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_NOT_REPLAY = 8;
    */
   NOT_REPLAY = 8,
+
+  /**
+   * The token's entitlements do not cover the instrument, the channel or the replay right
+   * (docs/PROTOCOL.md, "Entitlements"); nothing of the stream is sent.
+   *
+   * @generated from enum value: ERROR_CODE_NOT_ENTITLED = 9;
+   */
+  NOT_ENTITLED = 9,
+
+  /**
+   * A command before the connection signed in, or a refresh token that was refused (the reason
+   * is in the message).
+   *
+   * @generated from enum value: ERROR_CODE_UNAUTHENTICATED = 10;
+   */
+  UNAUTHENTICATED = 10,
 }
 
 /**
