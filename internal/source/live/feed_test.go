@@ -104,7 +104,10 @@ func TestFaultResyncsOneInstrument(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	subscribe("kraken:XMR/USD", "kraken:SC/EUR")
+	// One command per instrument: a command's unknown instruments get one error naming only the
+	// first, and the retry below asks again for the instrument it names.
+	subscribe("kraken:XMR/USD")
+	subscribe("kraken:SC/EUR")
 
 	handles := map[uint32]string{}
 	snapshots := map[string][]pb.SnapshotReason{}
