@@ -4,6 +4,10 @@
 //
 //	go run ./examples/quotes -url ws://127.0.0.1:8080/ws
 //	go run ./examples/quotes -instruments coinbase:BTC-USD,synthetic:ACME
+//	TICKWIRE_TOKEN=$(go run ./cmd/tickctl token --key-file .data/feed-hs256.key --sub bot) go run ./examples/quotes
+//
+// The feed wants a signed token: -token (default $TICKWIRE_TOKEN), or -token-file, read again
+// before every connect so that whoever renews the file renews the bot's token.
 //
 // It reconnects on its own when the feed restarts, and exits on SIGINT or SIGTERM.
 package main
@@ -29,19 +33,37 @@ func main() {
 	url := flag.String("url", "ws://127.0.0.1:8080/ws", "feed WebSocket `URL`")
 	instruments := flag.String("instruments", "", "comma-separated instrument `ids`; empty means every instrument the feed lists")
 	useJSON := flag.Bool("json", false, "speak the JSON subprotocol instead of binary protobuf")
+	token := flag.String("token", os.Getenv("TICKWIRE_TOKEN"), "feed `token` (default $TICKWIRE_TOKEN)")
+	tokenFile := flag.String("token-file", "", "`file` holding the feed token, read before every connect")
 	flag.Parse()
+	tokens := tokenSource(*token, *tokenFile)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *url, *instruments, *useJSON); err != nil {
+	if err := run(ctx, log, *url, *instruments, *useJSON, tokens); err != nil {
 		log.Error("quotes: stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, url, instruments string, useJSON bool) error {
-	opts := client.Options{URL: url, Logger: log, Handler: &printer{log: log}}
+// tokenSource returns the token source for client.Options: the file's content when a file is
+// named, else the fixed token, else none.
+func tokenSource(token, file string) func(context.Context) (string, error) {
+	switch {
+	case file != "":
+		return func(context.Context) (string, error) {
+			b, err := os.ReadFile(file)
+			return strings.TrimSpace(string(b)), err
+		}
+	case token != "":
+		return func(context.Context) (string, error) { return token, nil }
+	}
+	return nil
+}
+
+func run(ctx context.Context, log *slog.Logger, url, instruments string, useJSON bool, tokens func(context.Context) (string, error)) error {
+	opts := client.Options{URL: url, Logger: log, Handler: &printer{log: log}, TokenSource: tokens}
 	if useJSON {
 		opts.Subprotocol = wire.SubprotocolJSON
 	}
