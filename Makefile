@@ -60,10 +60,11 @@ test: test-dashboard
 	$(MAKE) fuzz
 
 # The fuzz targets that face hostile peers, FUZZTIME each (their seed corpora also run in every
-# `go test`): the frame reader and guard, raw bytes to a live feed, raw bytes to the Go client.
+# `go test`): the frame reader and guard, raw bytes to a live feed, raw bytes to the Go client,
+# the entitlement claim of a token.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := ./internal/wsframe:FuzzReader ./internal/wsframe:FuzzGuard \
-	./internal/feed:FuzzServerFrames ./pkg/client:FuzzClientFrames
+	./internal/feed:FuzzServerFrames ./pkg/client:FuzzClientFrames ./internal/auth:FuzzParseGrant
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz $${t#*:} ($(FUZZTIME))"; \

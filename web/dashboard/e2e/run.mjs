@@ -10,6 +10,9 @@
 // snapshot, no gap marker), then ingest again and prices move. The 5m chart backfills from
 // /api/candles. A replay session (bin/tickctl replay) is watched at /?replay=<session>: banner,
 // moving replay clock, watchlist, speed, seek, pause and resume; an unknown session says so.
+// Authentication is on, as in `make run`: the feed verifies tokens with an HS256 key made for
+// the run, and every tab signs in with a token minted by bin/tickctl token, handed over in the
+// URL fragment (#token=...), which the dashboard keeps in session storage and strips.
 // Screenshots go to test-artifacts/dashboard/.
 //
 // Every process it starts is killed by PID on the way out, whatever happened.
@@ -17,7 +20,7 @@
 // Usage (from the repository root, after `make feed-ui build`): node web/dashboard/e2e/run.mjs
 // Env: CHROMIUM (default /usr/bin/chromium), E2E_KEEP=1 keeps the temporary store.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -141,7 +144,13 @@ async function main() {
   const base = `http://127.0.0.1:${httpPort}`;
   // NATS refuses anonymous clients: the feed writes its users' passwords here, the others read them.
   const natsAuth = ["--nats-auth-dir", join(tmp, "nats-auth")];
+  // Tokens: a key for this run, and a development token with every right (replay too).
+  const keyFile = join(tmp, "feed-hs256.key");
+  const token = execFileSync(join(root, "bin/tickctl"), ["token", "--key-file", keyFile, "--new-key", "--sub", "e2e",
+    "--instruments", "*", "--replay", "--ttl", "1h"], { encoding: "utf8" }).trim();
+  const signIn = `#token=${token}`;
   const feedArgs = [
+    "--auth-hs256-key-file", keyFile,
     "--listen", `127.0.0.1:${httpPort}`,
     "--admin-listen", `127.0.0.1:${adminPort}`,
     "--embed-nats", "--nats-listen", `127.0.0.1:${natsPort}`,
@@ -187,6 +196,16 @@ async function main() {
     if (!a.headers.get("content-type")?.startsWith("text/javascript")) throw new Error(`asset content-type ${a.headers.get("content-type")}`);
   });
 
+  await check("authentication is on: /api refuses no token and a bad one, serves a good one", async () => {
+    const none = await fetch(`${base}/api/instruments`);
+    const bad = await fetch(`${base}/api/instruments`, { headers: { authorization: "Bearer garbage" } });
+    const good = await fetch(`${base}/api/instruments`, { headers: { authorization: `Bearer ${token}` } });
+    const body = await bad.text();
+    if (none.status !== 401 || bad.status !== 401 || !body.includes("malformed") || good.status !== 200) {
+      throw new Error(`no token ${none.status}, bad ${bad.status} (${body.trim()}), good ${good.status}`);
+    }
+  });
+
   ctx = await chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
     executablePath: chromiumPath,
     headless: true,
@@ -204,7 +223,15 @@ async function main() {
   });
   // Nothing leaves loopback: abort any request to another host.
   await page.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname), (r) => r.abort());
-  await page.goto(`${base}/`);
+  await page.goto(`${base}/${signIn}`);
+
+  await check("the dashboard signs in with the token from the URL fragment and strips it from the address bar", async () => {
+    await waitFor("Authenticated", async () => (await page.evaluate(() => window.__tickwire.auth.subject)) === "e2e", 15_000);
+    const url = page.url();
+    if (url.includes("token")) throw new Error(`the token is still in the address bar: ${url.slice(0, 80)}`);
+    const kept = await page.evaluate(() => sessionStorage.getItem("tickwire.token"));
+    if (kept !== token) throw new Error("the token is not in session storage");
+  });
 
   const lasts = () =>
     page.$$eval(".wl tbody tr", (rows) => Object.fromEntries(rows.map((r) => [r.dataset.id, [r.querySelector(".last")?.textContent, r.querySelector(".bid")?.textContent, r.querySelector(".ask")?.textContent].join(" ")])));
@@ -307,7 +334,7 @@ async function main() {
         ws.send(m);
       });
     });
-    await p2.goto(`${base}/`);
+    await p2.goto(`${base}/${signIn}`);
     const breaks = async () => (await p2.textContent(".status"))?.match(/breaks(\d+) · resyncs (\d+)/);
     await waitFor("tab 2 connected with a book", async () => {
       const b = await p2.$(".ladder .side.bids .lvl .price");
@@ -414,7 +441,7 @@ async function main() {
     p3.on("console", (m) => {
       if (m.type() === "error") pageErrors.push(`replay tab console: ${m.text()}`);
     });
-    await p3.goto(`${base}/?replay=e2e-replay`);
+    await p3.goto(`${base}/?replay=e2e-replay${signIn}`);
     const banner = async () => ({
       text: (await p3.textContent(".replay-bar")) ?? "",
       clock: BigInt((await p3.getAttribute(".replay-bar", "data-clock-ns")) || "0"),
@@ -471,7 +498,7 @@ async function main() {
 
   await check("an unknown replay session is said plainly (404)", async () => {
     const p4 = await ctx.newPage();
-    await p4.goto(`${base}/?replay=no-such-session`);
+    await p4.goto(`${base}/?replay=no-such-session${signIn}`);
     await waitFor("the 404 message", async () => /No replay session "no-such-session".*404/.test((await p4.textContent(".replay-error")) ?? ""), 10_000);
     await p4.screenshot({ path: join(artifacts, "9-replay-404.png") });
     await p4.close();

@@ -43,9 +43,47 @@ function feedURL(): string {
   return `${base}${base.includes("?") ? "&" : "?"}replay=${encodeURIComponent(replayId)}`;
 }
 
+/**
+ * The sign-in token (docs/PROTOCOL.md, "Authentication"). It is handed over once in the URL
+ * fragment (#token=..., printed by `make run`; a browser never sends the fragment to a server),
+ * then kept in session storage (this tab only, gone when it closes) and stripped from the
+ * address bar so that it is neither bookmarked nor shared. Sent as the first command of every
+ * connection, and as a Bearer header on /api requests.
+ */
+const tokenKey = "tickwire.token";
+function readToken(): string | null {
+  try {
+    return sessionStorage.getItem(tokenKey);
+  } catch {
+    return null; // storage disabled: anonymous, if the feed allows it
+  }
+}
+{
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (m) {
+    try {
+      sessionStorage.setItem(tokenKey, decodeURIComponent(m[1] ?? ""));
+    } catch {
+      // storage disabled: the token is lost with the address bar below
+    }
+    const rest = location.hash.replace(/(?:^#|&)token=[^&]*/, "").replace(/^&/, "");
+    history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  }
+}
+/** fetch with the token as a Bearer header (/api/candles). */
+const authFetch: typeof fetch = (input, init) => {
+  const token = readToken();
+  if (!token) return fetch(input, init);
+  const headers = new Headers(init?.headers);
+  headers.set("authorization", `Bearer ${token}`);
+  return fetch(input, { ...init, headers });
+};
+/** Who the feed says is signed in (subject, expiry in Unix ms), for the status bar and tests. */
+const auth = { subject: "", expiresMs: 0 };
+
 // The client is built first and reports to the store through this object, filled in below.
 const events: ClientEvents = {};
-const client = new FeedClient({ url: feedURL() }, events);
+const client = new FeedClient({ url: feedURL(), token: readToken }, events);
 const store = new Store(client, { replay: !!replayId });
 const watchlist = new WatchlistView(store);
 const header = new HeaderView(store);
@@ -57,7 +95,7 @@ const replay = replayId ? new ReplayView(store, replayId) : undefined;
 if (replay) replay.onControl = (a) => client.replayControl(a);
 
 // For the browser test and for anyone debugging in the console: counters and state, read-only.
-(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId };
+(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth };
 
 /**
  * A browser WebSocket that fails at the handshake only says 1006; the feed answers a replay
@@ -118,6 +156,11 @@ Object.assign(events, {
     if (client.state === "connected" && st.instruments.some((id) => !store.rows.has(id))) client.listInstruments();
     loadHistory(); // the first status gives the clock the history ends at; a seek moves it
   },
+  onAuthenticated: (subject, expiresMs) => {
+    auth.subject = subject;
+    auth.expiresMs = expiresMs;
+    document.title = `Tickwire · ${subject || "anonymous"}`;
+  },
   onError: (e) => {
     if (e.code === ErrorCode.NOT_REPLAY && replayId) {
       store.replayError = `The replay session did not answer: ${e.message}`;
@@ -155,7 +198,7 @@ function loadHistory(force = false): void {
   chart.setHistoryState("loading", "loading history…", `Asking the feed for up to ${historyBars} stored ${iv.label} bars`);
   const ctl = new AbortController();
   histCtl = ctl;
-  fetchHistory(id, iv, w, ctl.signal).then(
+  fetchHistory(id, iv, w, ctl.signal, authFetch).then(
     (bars) => {
       if (histCtl !== ctl) return;
       chart.setHistory({ instrument: id, intervalS: iv.seconds, bars, cutoffS: w.cutoffS });

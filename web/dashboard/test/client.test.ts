@@ -435,5 +435,42 @@ describe("backoff", () => {
     expect(reconnectable(1007)).toBe(false);
     expect(reconnectable(1011)).toBe(true);
     expect(reconnectable(4004)).toBe(true);
+    expect(reconnectable(4005)).toBe(true); // token expired: reconnect with a fresh token
+    expect(reconnectable(4501)).toBe(false); // unauthorized: fix the token first
+  });
+});
+
+describe("FeedClient sign-in (PROTOCOL.md, Authentication)", () => {
+  it("sends Authenticate with the current token first on every connect, and reports Authenticated", () => {
+    const sockets: FakeSocket[] = [];
+    const timers = new FakeTimers();
+    let token = "t1";
+    const signedIn: string[] = [];
+    const client = new FeedClient(
+      {
+        url: "ws://feed/ws",
+        newSocket: (url, protocols) => {
+          const s = new FakeSocket(url, protocols);
+          sockets.push(s);
+          return s;
+        },
+        timers,
+        token: () => token,
+      },
+      { onAuthenticated: (sub, exp) => signedIn.push(`${sub}:${exp}`) },
+    );
+    client.start();
+    sockets[0]!.open();
+    expect(sockets[0]!.url).toBe("ws://feed/ws"); // never in the URL
+    expect(sockets[0]!.sent.map((m) => m.command.case)).toEqual(["authenticate", "listInstruments"]);
+    expect(sockets[0]!.sent[0]!.command.value).toMatchObject({ token: "t1" });
+    sockets[0]!.frame({ messages: [{ kind: { case: "authenticated", value: { requestId: 1, subject: "dev", expiresAtNs: 5_000_000_000n } } }] });
+    expect(signedIn).toEqual(["dev:5000"]);
+    token = "t2";
+    sockets[0]!.drop(4005, "token expired");
+    timers.advance(60_000);
+    sockets[1]!.open();
+    expect(sockets[1]!.sent[0]!.command).toMatchObject({ case: "authenticate", value: { token: "t2" } });
+    client.stop();
   });
 });

@@ -99,6 +99,11 @@ export interface Timers {
 
 export interface ClientOptions {
   url: string;
+  /**
+   * The signed token to present, asked for on every (re)connect and sent as the first command
+   * (Authenticate: a browser cannot set the Authorization header). None: connect anonymously.
+   */
+  token?: () => string | null | undefined;
   newSocket?: (url: string, protocols: string[]) => SocketLike;
   timers?: Timers;
   rand?: () => number;
@@ -127,6 +132,8 @@ export interface ClientEvents {
   onInstrument?(info: InstrumentInfo): void;
   /** Only on a connection to a replay session (/ws?replay=<session>). */
   onReplayStatus?(st: ReplayStatus): void;
+  /** The feed accepted the token: who is signed in, and until when (Unix ms; 0: no expiry). */
+  onAuthenticated?(subject: string, expiresMs: number): void;
 }
 
 /** One instrument the client holds: what to ask for, and the replica. */
@@ -207,6 +214,7 @@ export class FeedClient {
         clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       },
       rand: Math.random,
+      token: () => undefined,
       ...opts,
     };
   }
@@ -268,6 +276,15 @@ export class FeedClient {
 
   listInstruments(): void {
     this.send({ id: this.nextId++, command: { case: "listInstruments", value: {} } });
+  }
+
+  /**
+   * Presents a token (Authenticate): on connect, and again with a fresh token before the current
+   * one expires (the feed closes the connection at exp with 4005). Returns false without a
+   * connection: the next connection asks opts.token.
+   */
+  authenticate(token: string): boolean {
+    return this.send({ id: this.nextId++, command: { case: "authenticate", value: { token } } });
   }
 
   /**
@@ -345,6 +362,8 @@ export class FeedClient {
       this.lastFrameAt = this.opts.timers.now();
       this.armDeadTimer();
       this.setState("connected", "");
+      const token = this.opts.token?.();
+      if (token) this.authenticate(token); // first: every other command waits for it
       this.resubscribeAll();
     };
     sock.onmessage = (e) => {
@@ -470,7 +489,7 @@ export class FeedClient {
           break;
         case "error":
           this.stats.serverErrors++;
-          if (m.kind.value.code === 2 /* UNKNOWN_INSTRUMENT */ && m.kind.value.instrument) {
+          if ((m.kind.value.code === 2 /* UNKNOWN_INSTRUMENT */ || m.kind.value.code === 9) /* NOT_ENTITLED */ && m.kind.value.instrument) {
             // It would be asked for again on every reconnect.
             this.subs.delete(m.kind.value.instrument);
           }
@@ -479,6 +498,11 @@ export class FeedClient {
         case "replayStatus":
           this.ev.onReplayStatus?.(m.kind.value);
           break;
+        case "authenticated": {
+          const a = m.kind.value;
+          this.ev.onAuthenticated?.(a.subject, a.expiresAtNs > 0n ? nsToMs(a.expiresAtNs) : 0);
+          break;
+        }
         case "instrumentUpdate": {
           // Ours only if the handle names the same instrument (handles are per connection).
           const u = m.kind.value;
