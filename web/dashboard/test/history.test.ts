@@ -62,6 +62,12 @@ describe("candle history", () => {
     expect(historyNote(501, "candle history not enabled\n")).toMatch(/no stored history/);
     expect(historyNote(400, "feed: 20000 bars asked, at most 10000\n")).toBe("history refused: feed: 20000 bars asked, at most 10000");
     expect(historyNote(0, "")).toMatch(/network/);
+    // The feed's JSON error body (PROTOCOL.md §2.5): its message is the reason.
+    expect(historyNote(400, '{"code":"too_many_bars","message":"the window holds 20000 bars of 60s; at most 10000"}\n')).toBe(
+      "history refused: the window holds 20000 bars of 60s; at most 10000",
+    );
+    expect(historyNote(429, '{"code":"rate_limited","message":"more than 5 requests/s"}')).toBe("history busy, try again shortly (more than 5 requests/s)");
+    expect(historyNote(503, "")).toBe("history busy, try again shortly");
     const w = { fromS: 0n, toS: 300n, cutoffS: 300n };
     const res = (status: number, body: string) => (async () => new Response(body, { status })) as typeof fetch;
     await expect(fetchHistory("x:Y", m5, w, undefined, res(501, "candle history not enabled"))).rejects.toMatchObject({ status: 501 });
@@ -72,5 +78,26 @@ describe("candle history", () => {
     await expect(fetchHistory("x:Y", m5, w, undefined, down)).rejects.toMatchObject({ status: 0 });
     const ok = await fetchHistory("x:Y", m5, w, undefined, res(200, JSON.stringify({ candles: [{ intervalS: 300, startS: "0", open: "1", high: "1", low: "1", close: "1", volume: "1", tradeCount: 1 }] })));
     expect(ok.length).toBe(1);
+  });
+
+  it("asks a busy feed again after its Retry-After, at most twice", async () => {
+    const w = { fromS: 0n, toS: 300n, cutoffS: 300n };
+    const okBody = JSON.stringify({ candles: [{ intervalS: 300, startS: "0", open: "1", high: "1", low: "1", close: "1", volume: "1", tradeCount: 1 }] });
+    const busy = () => new Response('{"code":"busy","message":"4 candle requests already being answered"}', { status: 429, headers: { "retry-after": "0" } });
+    const answers = (list: (() => Response)[]) => {
+      let i = 0;
+      const f = (async () => list[Math.min(i++, list.length - 1)]!()) as typeof fetch;
+      return { f, calls: () => i };
+    };
+    const once = answers([busy, () => new Response(okBody, { status: 200 })]);
+    expect((await fetchHistory("x:Y", m5, w, undefined, once.f)).length).toBe(1);
+    expect(once.calls()).toBe(2);
+    const always = answers([busy]);
+    await expect(fetchHistory("x:Y", m5, w, undefined, always.f)).rejects.toMatchObject({ status: 429, note: "history busy, try again shortly (4 candle requests already being answered)" });
+    expect(always.calls()).toBe(3);
+    // No Retry-After, or a long one: no retry.
+    const long = answers([() => new Response("", { status: 429, headers: { "retry-after": "60" } })]);
+    await expect(fetchHistory("x:Y", m5, w, undefined, long.f)).rejects.toMatchObject({ status: 429 });
+    expect(long.calls()).toBe(1);
   });
 });

@@ -93,9 +93,26 @@ export class HistoryError extends Error {
   }
 }
 
+/**
+ * The reason in an error body: the message of the feed's JSON error (`{"code", "message"}`,
+ * PROTOCOL.md §2.5), else the body's first line.
+ */
+export function errorReason(body: string): string {
+  const text = body.trim();
+  try {
+    const e: unknown = JSON.parse(text);
+    if (e && typeof e === "object" && typeof (e as { message?: unknown }).message === "string") {
+      return (e as { message: string }).message.slice(0, 120);
+    }
+  } catch {
+    // not JSON: a plain-text body
+  }
+  return text.split("\n")[0]!.slice(0, 120);
+}
+
 /** The note shown for a failed request: what it means for the chart, in a few words. */
 export function historyNote(status: number, body: string): string {
-  const reason = body.trim().split("\n")[0]!.slice(0, 120);
+  const reason = errorReason(body);
   switch (status) {
     case 0:
       return "history unavailable (network)";
@@ -104,12 +121,34 @@ export function historyNote(status: number, body: string): string {
       return "no stored history on this feed: live bars only";
     case 400:
       return `history refused: ${reason || "bad request"}`;
+    case 429:
+    case 503:
+      return `history busy, try again shortly${reason ? ` (${reason})` : ""}`;
     default:
       return `history failed (${status}${reason ? `: ${reason}` : ""})`;
   }
 }
 
-/** Fetches the history of one instrument and interval; throws HistoryError (or AbortError). */
+/** Retries of a request the feed answered 429 or 503 (busy) with a Retry-After of at most maxRetryWaitS. */
+export const busyRetries = 2;
+const maxRetryWaitS = 5;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+/**
+ * Fetches the history of one instrument and interval; throws HistoryError (or AbortError). A
+ * busy feed (429, 503 with a short Retry-After) is asked again after the wait it names, up to
+ * busyRetries times.
+ */
 export async function fetchHistory(
   instrument: string,
   iv: Interval,
@@ -118,11 +157,20 @@ export async function fetchHistory(
   fetchFn: typeof fetch = fetch,
 ): Promise<Candle[]> {
   let r: Response;
-  try {
-    r = await fetchFn(candlesURL(instrument, iv, w), { signal, headers: { accept: "application/json" } });
-  } catch (e) {
-    if (signal?.aborted) throw e;
-    throw new HistoryError(0, historyNote(0, ""));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      r = await fetchFn(candlesURL(instrument, iv, w), { signal, headers: { accept: "application/json" } });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new HistoryError(0, historyNote(0, ""));
+    }
+    const wait = Number(r.headers.get("retry-after") ?? "");
+    if ((r.status === 429 || r.status === 503) && attempt < busyRetries && wait >= 0 && wait <= maxRetryWaitS && r.headers.has("retry-after")) {
+      await r.body?.cancel().catch(() => {});
+      await sleep(wait * 1000, signal);
+      continue;
+    }
+    break;
   }
   if (!r.ok) throw new HistoryError(r.status, historyNote(r.status, await r.text().catch(() => "")));
   try {
