@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/synthetic"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -81,7 +84,20 @@ func cpuTime() time.Duration {
 // last update received) and the process's CPU per update, which includes the client reading
 // in the same process. The queue limits are raised so that nothing is conflated: the rate is
 // how fast the client receives everything. Run it with a fixed count: -benchtime 200000x.
+// BenchmarkFirehose runs with authentication off and on (a token whose grant covers every
+// instrument by a venue pattern and every channel): entitlements are checked on Subscribe only,
+// so the two must not differ per delivered update (docs/BENCHMARKS.md, "Entitlements").
 func BenchmarkFirehose(b *testing.B) {
+	for _, auth := range []bool{false, true} {
+		name := "auth=off"
+		if auth {
+			name = "auth=on"
+		}
+		b.Run(name, func(b *testing.B) { firehose(b, auth) })
+	}
+}
+
+func firehose(b *testing.B, withAuth bool) {
 	const instruments = 1000
 	ctx := context.Background()
 	mkt, err := synthetic.NewMarket(synthetic.Config{Instruments: instruments, Seed: 11})
@@ -92,6 +108,23 @@ func BenchmarkFirehose(b *testing.B) {
 	// takes is the pipeline's capacity (a slower reader shows as a lower rate, not as loss).
 	cfg := Config{}
 	cfg.Conn.SoftLimit, cfg.Conn.HardLimit = 1<<30, 2<<30
+	var token string
+	if withAuth {
+		secret := auth.NewSecret()
+		keyFile := filepath.Join(b.TempDir(), "hs256.key")
+		if err := os.WriteFile(keyFile, secret, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		v, err := auth.New(auth.Config{HS256KeyFile: keyFile}, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Auth.Verifier = v
+		if token, err = auth.MintHS256(secret, auth.MintOptions{Subject: "bench", TTL: time.Hour,
+			Grant: auth.Grant{Instruments: []string{"synthetic:*"}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	srv, err := New(cfg, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
@@ -145,6 +178,9 @@ func BenchmarkFirehose(b *testing.B) {
 	cl := &firehoseClient{}
 	header := http.Header{}
 	header.Set("Sec-WebSocket-Protocol", wire.SubprotocolProto)
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
 	conn, _, err := gws.NewClient(cl, &gws.ClientOption{Addr: "ws" + ts.URL[len("http"):] + "/ws", RequestHeader: header,
 		ReadMaxPayloadSize: 64 << 20, ReadBufferSize: 256 << 10})
 	if err != nil {
