@@ -269,6 +269,17 @@ func TestWebSocketVersion(t *testing.T) {
 	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Sec-WebSocket-Version") != "13" {
 		t.Fatalf("version 8: %s, Sec-WebSocket-Version %q; want 426 and 13", resp.Status, resp.Header.Get("Sec-WebSocket-Version"))
 	}
+	// A plain GET is no handshake: it learns why a replay connection would be refused (the
+	// dashboard's probe), not 426.
+	e.srv.EnableReplay(e.bus)
+	resp2, err := http.Get(e.http + "/ws?replay=no-such-session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusNotFound {
+		t.Fatalf("plain GET of an unknown replay session: %s, want 404", resp2.Status)
+	}
 }
 
 // TestUnknownJSONKeyIgnored: an unknown key beside a command is skipped, as in binary (so a

@@ -212,8 +212,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.metrics.connsRejected.WithLabelValues("origin").Inc()
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
-	case r.Header.Get("Sec-WebSocket-Version") != "13":
-		// RFC 6455 section 4.4: name the version this server speaks.
+	case strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.Header.Get("Sec-WebSocket-Version") != "13":
+		// RFC 6455 section 4.4: name the version this server speaks. (A plain GET is not a
+		// handshake: the dashboard asks /ws?replay=ID that way to learn why it was refused.)
 		s.metrics.connsRejected.WithLabelValues("version").Inc()
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		http.Error(w, "unsupported WebSocket version: this server speaks 13", http.StatusUpgradeRequired)
