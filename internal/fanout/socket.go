@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -18,9 +19,13 @@ type Socket interface {
 }
 
 // NetSocket returns a Socket writing to c: directly to the file descriptor, without blocking,
-// when c exposes one (a TCP or Unix connection); otherwise through c.Write with a deadline of
-// a millisecond, a timeout counting as a full buffer.
+// when c exposes one (a TCP or Unix connection); for a *tls.Conn, through a goroutine of its
+// own that does the blocking writes (tlssocket.go); otherwise through c.Write with a deadline
+// of a millisecond, a timeout counting as a full buffer.
 func NetSocket(c net.Conn) Socket {
+	if _, ok := c.(*tls.Conn); ok {
+		return newTLSSocket(c)
+	}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil && rawSupported {
 			return newRawSocket(c, rc)
@@ -71,7 +76,8 @@ func (s *rawSocket) TryWrite(b []byte) (int, error) {
 
 func (s *rawSocket) Close() error { return s.conn.Close() }
 
-// deadlineSocket is the fallback for connections without a descriptor (TLS, pipes).
+// deadlineSocket is the fallback for connections without a descriptor (pipes); not for TLS,
+// whose connection is broken by a write that timed out (tlsSocket).
 type deadlineSocket struct{ conn net.Conn }
 
 func (s *deadlineSocket) TryWrite(b []byte) (int, error) {
@@ -80,8 +86,7 @@ func (s *deadlineSocket) TryWrite(b []byte) (int, error) {
 	}
 	n, err := s.conn.Write(b)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// Taken as a full buffer. (A TLS connection fails every write after a timed-out one:
-		// the next TryWrite then returns that error and the connection is closed.)
+		// Taken as a full buffer.
 		return n, nil
 	}
 	return n, err

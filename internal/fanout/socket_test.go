@@ -33,6 +33,7 @@ func TestNetSocket(t *testing.T) {
 	}{
 		{"tcp", tcp, "*fanout.rawSocket"},
 		{"pipe", func(*testing.T) (net.Conn, net.Conn) { return net.Pipe() }, "*fanout.deadlineSocket"},
+		{"tls", tlsPair, "*fanout.tlsSocket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server, client := tc.pair(t)
@@ -98,6 +99,8 @@ func typeName(v any) string {
 		return "*fanout.rawSocket"
 	case *deadlineSocket:
 		return "*fanout.deadlineSocket"
+	case *tlsSocket:
+		return "*fanout.tlsSocket"
 	}
 	return "other"
 }
