@@ -2,11 +2,14 @@ package feed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tickwire/tickwire/internal/bus"
@@ -44,6 +47,30 @@ func NewService(srv *Server, src EventSource, addr string, handler http.Handler,
 		log:    logger,
 		http:   &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second},
 	}, nil
+}
+
+// ServeTLS makes Run serve HTTPS and wss:// with cfg instead of plain HTTP (a
+// certreload.Pair's ServerConfig: its certificate can be replaced while connections stay
+// open). HTTP/2 is off: WebSocket upgrades need HTTP/1.1. Call it before Run.
+func (s *Service) ServeTLS(cfg *tls.Config) {
+	s.ln = tls.NewListener(s.ln, cfg)
+	s.http.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	// A failed handshake (a scanner, a client that does not trust the certificate, TLS 1.1)
+	// is the client's problem: debug, not the standard logger's stderr line each time.
+	s.http.ErrorLog = log.New(serverLog{s.log}, "", 0)
+}
+
+// serverLog takes net/http's log lines: TLS handshake failures at debug, the rest as warnings.
+type serverLog struct{ log *slog.Logger }
+
+func (l serverLog) Write(b []byte) (int, error) {
+	msg := strings.TrimSpace(string(b))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, msg)
+	return len(b), nil
 }
 
 // Addr returns the address the service listens on.

@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -54,7 +56,13 @@ type Options struct {
 	// Origin, when set, is sent as the Origin header; feeds check it against an allow-list.
 	Origin string
 	// TLSConfig is used for wss:// URLs; nil means the system roots and the URL's host name.
+	// The server's certificate is always verified against the URL's host name (or
+	// TLSConfig.ServerName) unless TLSConfig.InsecureSkipVerify is set.
 	TLSConfig *tls.Config
+	// CAFile, when set, is a PEM file of the CA certificate(s) that sign the feed's certificate
+	// (a private CA): they replace the system roots for wss:// URLs. It is read by New; it
+	// cannot be combined with TLSConfig.RootCAs.
+	CAFile string
 
 	// Handler receives the client's events on Run's goroutine. Nil means none.
 	Handler Handler
@@ -95,6 +103,21 @@ func (o Options) withDefaults() (Options, error) {
 	if (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return o, fmt.Errorf("client: Options.URL %q is not ws://host/... or wss://host/...", o.URL)
 	}
+	if o.CAFile != "" {
+		if o.TLSConfig != nil && o.TLSConfig.RootCAs != nil {
+			return o, errors.New("client: Options.CAFile and TLSConfig.RootCAs both set")
+		}
+		pool, err := LoadCAFile(o.CAFile)
+		if err != nil {
+			return o, err
+		}
+		cfg := &tls.Config{}
+		if o.TLSConfig != nil {
+			cfg = o.TLSConfig.Clone()
+		}
+		cfg.RootCAs = pool
+		o.TLSConfig = cfg
+	}
 	switch o.Subprotocol {
 	case "":
 		o.Subprotocol = wire.SubprotocolProto
@@ -130,6 +153,19 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxFrameSize = DefaultMaxFrameSize
 	}
 	return o, nil
+}
+
+// LoadCAFile reads a PEM file of CA certificates into a pool, for tls.Config.RootCAs.
+func LoadCAFile(name string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("client: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("client: CA file %s holds no PEM certificate", name)
+	}
+	return pool, nil
 }
 
 // backoff returns the wait before reconnect attempt n (0 for the first after a loss).
