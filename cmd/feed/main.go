@@ -82,6 +82,9 @@ type config struct {
 	// Tokens and entitlements (auth.go).
 	Auth authFlags `embed:""`
 
+	// https:// and wss:// on --listen (tls.go).
+	TLS tlsFlags `embed:""`
+
 	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
 	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
 }
@@ -122,6 +125,9 @@ func (c *config) Validate() error {
 		return fmt.Errorf("--stale-after-instrument: %w", err)
 	}
 	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.TLS.validate(); err != nil {
 		return err
 	}
 	return c.feedConfig().Validate()
@@ -263,13 +269,23 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	srv.EnableReplay(b)
 	srv.EnableHistory(b)
 	mux.Handle("/", srv.Handler(dashboard.Handler()))
+	certs, minTLS, err := cfg.TLS.load(log, reg)
+	if err != nil {
+		return err
+	}
 	svc, err := feed.NewService(srv, b, cfg.Listen, mux, log.With("component", "feed"))
 	if err != nil {
 		return err
 	}
+	scheme := "http://"
+	if certs != nil {
+		svc.ServeTLS(certs.ServerConfig(minTLS))
+		defer reloadTLS(certs, cfg.TLS.Watch, log)()
+		scheme = "https://"
+	}
 	url := cfg.PublicURL
 	if url == "" {
-		url = "http://" + svc.Addr().String()
+		url = scheme + svc.Addr().String()
 	}
 	metrics := "(off: --admin-listen is empty)"
 	var adminAddr net.Addr
