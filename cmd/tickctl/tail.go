@@ -28,6 +28,7 @@ type tailCmd struct {
 	Subprotocol string   `enum:"proto,json" default:"proto" help:"WebSocket subprotocol to use (${enum})."`
 	Origin      string   `help:"Origin header to send (feeds check it against an allow-list)."`
 	Token       string   `help:"Bearer token for feeds that require auth (sent as Authorization)." env:"TICKWIRE_TOKEN"`
+	CAFile      string   `name:"ca-file" type:"path" placeholder:"FILE" help:"PEM CA certificate(s) that sign the feed's certificate, for a wss:// feed with a private CA (default: the system roots). The host name is always checked."`
 	Count       int      `help:"Stop after this many snapshots and deltas (0: until interrupted)."`
 }
 
@@ -39,6 +40,7 @@ Text lines are: time (a delta's venue time; when a snapshot was received), instr
 Examples:
   tickctl tail --instrument synthetic:ACME --channel quote
   tickctl tail --url wss://feed.example.com/ws --token "$TOKEN" --instrument coinbase:BTC-USD --channel book --depth 5
+  tickctl tail --url wss://feed.internal:8443/ws --ca-file ca.pem --channel quote
   tickctl tail --replay r-1a2b3c4d --format json | jq .
   tickctl tail --channel trades --count 100`
 }
@@ -81,7 +83,7 @@ func (c *tailCmd) Run(e *env) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	p := &printer{w: e.stdout, json: c.Format == "json", count: c.Count, stop: cancel}
-	opts := client.Options{URL: u.String(), Subprotocol: sub, Origin: c.Origin, Handler: p, Logger: e.logger}
+	opts := client.Options{URL: u.String(), Subprotocol: sub, Origin: c.Origin, Handler: p, Logger: e.logger, CAFile: c.CAFile}
 	if c.Token != "" {
 		opts.Header = http.Header{"Authorization": []string{"Bearer " + c.Token}}
 	}

@@ -9,6 +9,11 @@
 // The feed wants a signed token: -token (default $TICKWIRE_TOKEN), or -token-file, read again
 // before every connect so that whoever renews the file renews the bot's token.
 //
+// A feed serving wss:// with a certificate from a private CA: -ca-file names that CA's PEM
+// file (the certificate and its host name are always verified).
+//
+//	go run ./examples/quotes -url wss://feed.internal:8443/ws -ca-file ca.pem
+//
 // It reconnects on its own when the feed restarts, and exits on SIGINT or SIGTERM.
 package main
 
@@ -35,6 +40,7 @@ func main() {
 	useJSON := flag.Bool("json", false, "speak the JSON subprotocol instead of binary protobuf")
 	token := flag.String("token", os.Getenv("TICKWIRE_TOKEN"), "feed `token` (default $TICKWIRE_TOKEN)")
 	tokenFile := flag.String("token-file", "", "`file` holding the feed token, read before every connect")
+	flag.StringVar(&caFile, "ca-file", "", "PEM `file` of the CA that signs a wss:// feed's certificate (default: the system roots)")
 	flag.Parse()
 	tokens := tokenSource(*token, *tokenFile)
 
@@ -46,6 +52,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// caFile is -ca-file: client.Options.CAFile.
+var caFile string
 
 // tokenSource returns the token source for client.Options: the file's content when a file is
 // named, else the fixed token, else none.
@@ -63,7 +72,7 @@ func tokenSource(token, file string) func(context.Context) (string, error) {
 }
 
 func run(ctx context.Context, log *slog.Logger, url, instruments string, useJSON bool, tokens func(context.Context) (string, error)) error {
-	opts := client.Options{URL: url, Logger: log, Handler: &printer{log: log}, TokenSource: tokens}
+	opts := client.Options{URL: url, Logger: log, Handler: &printer{log: log}, TokenSource: tokens, CAFile: caFile}
 	if useJSON {
 		opts.Subprotocol = wire.SubprotocolJSON
 	}
