@@ -63,6 +63,7 @@ type credential struct {
 	subject string // "" for anonymous access or with authentication off
 	ent     *auth.Entitlements
 	exp     time.Time // zero: never (anonymous, authentication off)
+	anon    bool      // granted by the anonymous policy, not by a token
 	counted bool      // holds a slot in Server.subjects (session only)
 }
 
@@ -124,7 +125,7 @@ func (s *Server) requestCredential(r *http.Request) (*credential, error) {
 	case present:
 		return s.verify(tok)
 	case s.cfg.Auth.Anonymous != nil:
-		return &credential{ent: s.cfg.Auth.Anonymous}, nil
+		return &credential{ent: s.cfg.Auth.Anonymous, anon: true}, nil
 	}
 	return nil, nil
 }

@@ -253,6 +253,15 @@ func TestAnonymousPolicy(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/api/instruments anonymous under a policy: %d", resp.StatusCode)
 	}
+	// A policy without the replay right leaves a replay watcher to sign in in band (this feed
+	// has no replay source: 501 after the credentials); a token without it, even one without a
+	// subject, is refused.
+	if status, _ := upgradeStatus(t, e.http+"/ws?replay=r1", nil); status != http.StatusNotImplemented {
+		t.Errorf("anonymous replay watcher: %d, want 501 (left to sign in)", status)
+	}
+	if status, _ := upgradeStatus(t, e.http+"/ws?replay=r1", bearerHeader(k.token(t, "", time.Minute, allGrant))); status != http.StatusForbidden {
+		t.Errorf("token without sub or replay right: %d, want 403", status)
+	}
 }
 
 // Entitlements on every command that opens or renews a stream, and on the HTTP queries.

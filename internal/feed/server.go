@@ -10,6 +10,7 @@ package feed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -229,7 +230,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("replay") != "" && cred != nil && !cred.ent.Replay {
-		if cred.subject != "" || s.cfg.Auth.Verifier == nil {
+		if !cred.anon {
 			s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
 			http.Error(w, "not entitled to replay sessions", http.StatusForbidden)
 			return
@@ -319,7 +320,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		},
 		Heartbeat: heartbeat,
 	})
-	if tc, ok := conn.NetConn().(*net.TCPConn); ok && s.cfg.SocketWriteBuffer > 0 {
+	tcp := conn.NetConn()
+	if tc, ok := tcp.(*tls.Conn); ok {
+		tcp = tc.NetConn() // wss://: the buffer is the TCP connection's under it
+	}
+	if tc, ok := tcp.(*net.TCPConn); ok && s.cfg.SocketWriteBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SocketWriteBuffer)
 	}
 	s.metrics.connections.Inc()
