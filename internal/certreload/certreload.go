@@ -6,6 +6,7 @@ package certreload
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -27,10 +28,9 @@ type Pair struct {
 	seen [2]fileStamp
 }
 
-type fileStamp struct {
-	mod  time.Time
-	size int64
-}
+// fileStamp is a file's content hash: modification times can be equal across a renewal (a
+// coarse file system clock, a copy that keeps them), contents cannot.
+type fileStamp [sha256.Size]byte
 
 // Load reads certFile (PEM, the leaf first, then any intermediates) and keyFile (its PEM
 // private key). logger may be nil.
@@ -80,8 +80,8 @@ func (p *Pair) Reload() error {
 func (p *Pair) stamps() [2]fileStamp {
 	var s [2]fileStamp
 	for i, name := range []string{p.certFile, p.keyFile} {
-		if fi, err := os.Stat(name); err == nil { // follows symlinks (a Kubernetes secret volume)
-			s[i] = fileStamp{fi.ModTime(), fi.Size()}
+		if b, err := os.ReadFile(name); err == nil { // follows symlinks (a Kubernetes secret volume)
+			s[i] = sha256.Sum256(b)
 		}
 	}
 	return s
@@ -105,8 +105,7 @@ func (p *Pair) ServerConfig(minVersion uint16) *tls.Config {
 	}
 }
 
-// Watch calls Reload whenever either file's modification time or size changes, checking
-// every interval until ctx ends. A failed reload is logged and retried at the next change.
+// Watch calls Reload whenever either file's content changes, reading both every interval until ctx ends. A failed reload is logged and retried at the next change.
 func (p *Pair) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
