@@ -11,7 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/pkg/client"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
 )
 
 // The token source is asked before every connect, and its token goes in the Authorization
@@ -63,5 +69,64 @@ func TestTokenSourceOnEveryConnect(t *testing.T) {
 	}
 	if err := (&client.Client{}).Refresh(context.Background()); err == nil {
 		t.Fatal("Refresh without a token source succeeded")
+	}
+}
+
+// authRecorder is a WebSocket server that keeps the tokens of the Authenticate commands it gets.
+type authRecorder struct {
+	gws.BuiltinEventHandler
+	tokens chan string
+}
+
+func (r *authRecorder) OnMessage(_ *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	var cm pb.ClientMessage
+	if proto.Unmarshal(m.Bytes(), &cm) == nil && cm.GetAuthenticate() != nil {
+		r.tokens <- cm.GetAuthenticate().GetToken()
+	}
+}
+
+// A connected client refreshes its token in band before exp: it asks the source again and
+// sends the new token as Authenticate, without reconnecting.
+func TestTokenRefreshedBeforeExpiry(t *testing.T) {
+	rec := &authRecorder{tokens: make(chan string, 8)}
+	up := gws.NewUpgrader(rec, &gws.ServerOption{SubProtocols: []string{wire.SubprotocolProto}})
+	var headers atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers.Store(r.Header.Get("Authorization"))
+		conn, err := up.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		go conn.ReadLoop()
+	}))
+	defer srv.Close()
+	secret := auth.NewSecret()
+	var n atomic.Int32
+	source := func(context.Context) (string, error) {
+		ttl := time.Hour
+		if n.Add(1) == 1 {
+			ttl = 3 * time.Second // refreshed at once: less than the 5 s lead is left
+		}
+		return auth.MintHS256(secret, auth.MintOptions{Subject: "bot", TTL: ttl})
+	}
+	c, err := client.New(client.Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", TokenSource: source})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case tok := <-rec.tokens:
+		if h, _ := headers.Load().(string); h == "" || h == "Bearer "+tok {
+			t.Fatalf("refresh sent %q, the upgrade had %q: want a new token", tok, h)
+		}
+		if n.Load() != 2 {
+			t.Fatalf("token source asked %d times, want 2", n.Load())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh before exp")
 	}
 }

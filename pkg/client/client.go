@@ -396,7 +396,8 @@ type session struct {
 	conn        *gws.Conn
 	subprotocol string
 	gotFrame    bool
-	err         error // why the connection ended
+	err         error  // why the connection ended
+	token       string // the token the connection was opened with ("" without a TokenSource)
 	frame       pb.ServerFrame
 }
 
@@ -469,6 +470,7 @@ func (c *Client) dial(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("client: upgrade %s: %w", c.opts.URL, err)
 	}
 	s.conn = conn
+	s.token = token
 	s.subprotocol = conn.SubProtocol()
 	if s.subprotocol == "" {
 		s.subprotocol = wire.SubprotocolProto
@@ -484,6 +486,10 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 	c.stats.connects.Add(1)
 	c.log.Info("tickwire client: connected", "url", c.opts.URL, "subprotocol", s.subprotocol)
 	c.h.OnStateChange(c, Connected, nil)
+
+	// The token is refreshed in band before it expires, while the connection lasts (auth.go).
+	stopRefresh := c.startRefresh(ctx, s.token)
+	defer stopRefresh()
 
 	// Ending ctx closes the connection, which ends ReadLoop; wait for that callback too.
 	closed := make(chan struct{})

@@ -51,7 +51,10 @@ type Options struct {
 	// by Refresh; its token is sent as "Authorization: Bearer <token>" on the upgrade (never in
 	// the URL). Return a fresh token each time: a feed closes a connection whose token lapses
 	// with 4005 (wire.CloseTokenExpired), and Run reconnects with a new one. An error fails
-	// the connect and counts as a retryable failure. See docs/PROTOCOL.md, "Authentication".
+	// the connect and counts as a retryable failure. While connected, the client asks it again
+	// before the token's exp (a fifth of its remaining life, at least 5 s, before) and sends the
+	// new token in band, so a connection outlives its first token. See docs/PROTOCOL.md,
+	// "Authentication".
 	TokenSource func(ctx context.Context) (string, error)
 	// Origin, when set, is sent as the Origin header; feeds check it against an allow-list.
 	Origin string
