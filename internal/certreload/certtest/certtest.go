@@ -1,5 +1,5 @@
 // Package certtest issues throwaway certificates for tests of TLS listeners: a CA, and server
-// certificates for 127.0.0.1 and localhost with the serial numbers a test asks for.
+// (and client) certificates for 127.0.0.1 and localhost with the serial numbers a test asks for.
 package certtest
 
 import (
@@ -49,6 +49,17 @@ func NewCA(t testing.TB, dir string) *CA {
 // Issue writes a server certificate for 127.0.0.1 and localhost with serial number serial to
 // certFile, and its key to keyFile (replacing them if they exist).
 func (ca *CA) Issue(certFile, keyFile string, serial int64) {
+	ca.t.Helper()
+	ca.issue(certFile, keyFile, serial, x509.ExtKeyUsageServerAuth)
+}
+
+// IssueClient writes a client certificate (for mutual TLS) as Issue writes a server's.
+func (ca *CA) IssueClient(certFile, keyFile string, serial int64) {
+	ca.t.Helper()
+	ca.issue(certFile, keyFile, serial, x509.ExtKeyUsageClientAuth)
+}
+
+func (ca *CA) issue(certFile, keyFile string, serial int64, usage x509.ExtKeyUsage) {
 	t := ca.t
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -57,7 +68,7 @@ func (ca *CA) Issue(certFile, keyFile string, serial int64) {
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tickwire test feed"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
