@@ -78,7 +78,6 @@ type Verifier struct {
 	// guarded by mu:
 	jwks    map[string]key // by kid
 	jwksRaw []byte         // the file's bytes last loaded (to see a change)
-	jwksMod time.Time      // the file's modification time last seen
 }
 
 type metrics struct {
@@ -158,11 +157,7 @@ func (v *Verifier) Reload() error {
 	if v.cfg.JWKSFile == "" {
 		return nil
 	}
-	st, err := os.Stat(v.cfg.JWKSFile)
-	var b []byte
-	if err == nil {
-		b, err = os.ReadFile(v.cfg.JWKSFile)
-	}
+	b, err := os.ReadFile(v.cfg.JWKSFile)
 	var keys map[string]key
 	if err == nil {
 		keys, err = parseJWKS(b)
@@ -172,7 +167,7 @@ func (v *Verifier) Reload() error {
 		return fmt.Errorf("auth: load %s: %w", v.cfg.JWKSFile, err)
 	}
 	v.mu.Lock()
-	v.jwks, v.jwksRaw, v.jwksMod = keys, b, st.ModTime()
+	v.jwks, v.jwksRaw = keys, b
 	v.mu.Unlock()
 	v.metrics.reloads.WithLabelValues("ok").Inc()
 	v.metrics.keys.Set(float64(len(keys)))
@@ -180,34 +175,36 @@ func (v *Verifier) Reload() error {
 	return nil
 }
 
-// Watch reloads the JWKS file whenever its modification time or content changes, until quit
-// closes. A file that fails to load is logged and retried on its next change; the previous keys
-// stay in use meanwhile. Run it on a goroutine its owner waits for.
+// Watch reloads the JWKS file whenever its content changes, until quit closes. The content is
+// compared, not the modification time: a rotation written within one tick of the file system's
+// clock (or a copy that keeps times) leaves the time unchanged, and a JWKS is small. A file
+// that fails to load is logged and retried on its next change; the previous keys stay in use
+// meanwhile. Run it on a goroutine its owner waits for.
 func (v *Verifier) Watch(quit <-chan struct{}) {
 	if v.cfg.JWKSFile == "" {
 		return
 	}
 	t := time.NewTicker(v.cfg.WatchInterval)
 	defer t.Stop()
-	var failedMod time.Time // the modification time of a file that failed to load
+	var failed []byte // the content of a file that failed to load
 	for {
 		select {
 		case <-quit:
 			return
 		case <-t.C:
 		}
-		st, err := os.Stat(v.cfg.JWKSFile)
+		b, err := os.ReadFile(v.cfg.JWKSFile)
 		if err != nil {
 			continue
 		}
 		v.mu.RLock()
-		mod := v.jwksMod
+		same := bytes.Equal(b, v.jwksRaw)
 		v.mu.RUnlock()
-		if st.ModTime().Equal(mod) || st.ModTime().Equal(failedMod) {
+		if same || (failed != nil && bytes.Equal(b, failed)) {
 			continue
 		}
 		if err := v.Reload(); err != nil {
-			failedMod = st.ModTime()
+			failed = b
 			v.log.Error("auth: JWKS changed but does not load; keeping the previous keys", "err", err)
 		}
 	}
