@@ -326,5 +326,11 @@ func (b *Bus) ServeReplayControl(session string, handle func(*tickwirev1.ReplayC
 		_ = g.sub.Unsubscribe()
 		return nil, fmt.Errorf("bus: replay control pending limits: %w", err)
 	}
+	// Served means the server holds the subscription: a control request sent once this returns
+	// must find it, not get "no responders" (read as no such session).
+	if err := b.nc.FlushTimeout(flushTimeout); err != nil {
+		_ = g.sub.Unsubscribe()
+		return nil, fmt.Errorf("bus: serve replay control %s: %w", session, closedErr(err))
+	}
 	return g.stop, nil
 }
