@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -121,25 +122,10 @@ func (c *runCmd) Run() error {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	rep, err := loadgen.Run(ctx, cfg, log, os.Stderr)
-	if rep != nil {
-		fmt.Println()
-		rep.WriteTable(os.Stdout)
-		if c.JSON != "" {
-			out := os.Stdout
-			if c.JSON != "-" {
-				f, ferr := os.Create(c.JSON)
-				if ferr != nil {
-					return errors.Join(err, ferr)
-				}
-				defer f.Close()
-				out = f
-			}
-			if jerr := rep.WriteJSON(out); jerr != nil {
-				return errors.Join(err, jerr)
-			}
-		}
+	if rep == nil {
+		return err
 	}
-	return err
+	return errors.Join(err, printReport(rep, c.JSON))
 }
 
 type serveNATSCmd struct {
@@ -161,4 +147,30 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// report is what a run of the load tool prints: a table, and JSON on request.
+type report interface {
+	WriteTable(io.Writer)
+	WriteJSON(io.Writer) error
+}
+
+// printReport writes rep's table to stdout and, when jsonPath is set, its JSON to that file
+// ("-": stdout).
+func printReport(rep report, jsonPath string) error {
+	fmt.Println()
+	rep.WriteTable(os.Stdout)
+	if jsonPath == "" {
+		return nil
+	}
+	out := os.Stdout
+	if jsonPath != "-" {
+		f, err := os.Create(jsonPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out = f
+	}
+	return rep.WriteJSON(out)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -70,23 +69,8 @@ func (c *soakCmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep, err := loadgen.Soak(ctx, cfg, log, os.Stderr)
-	if rep != nil {
-		fmt.Println()
-		rep.WriteTable(os.Stdout)
-		if c.JSON != "" {
-			out := os.Stdout
-			if c.JSON != "-" {
-				f, ferr := os.Create(c.JSON)
-				if ferr != nil {
-					return errors.Join(err, ferr)
-				}
-				defer f.Close()
-				out = f
-			}
-			if jerr := rep.WriteJSON(out); jerr != nil {
-				return errors.Join(err, jerr)
-			}
-		}
+	if rep == nil {
+		return err
 	}
-	return err
+	return errors.Join(err, printReport(rep, c.JSON))
 }
