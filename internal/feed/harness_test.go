@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -29,8 +30,9 @@ type env struct {
 	srv  *Server
 	svc  *Service
 	reg  *prometheus.Registry
-	url  string // ws://.../ws
-	http string // http://...
+	url  string      // ws://.../ws (wss:// with tls)
+	http string      // http://... (https://)
+	tls  *tls.Config // set before startFeed: the feed serves TLS with it
 	stop func()
 }
 
@@ -55,6 +57,11 @@ func (e *env) startFeed(cfg Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheme := ""
+	if e.tls != nil {
+		svc.ServeTLS(e.tls)
+		scheme = "s"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx, 5*time.Second) }()
@@ -69,8 +76,8 @@ func (e *env) startFeed(cfg Config) {
 	}
 	t.Cleanup(e.stop)
 	e.srv, e.svc = srv, svc
-	e.http = "http://" + svc.Addr().String()
-	e.url = "ws://" + svc.Addr().String() + "/ws"
+	e.http = "http" + scheme + "://" + svc.Addr().String()
+	e.url = "ws" + scheme + "://" + svc.Addr().String() + "/ws"
 	waitFor(t, 10*time.Second, "feed ready", srv.ready.Load)
 }
 

@@ -6,12 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/certreload"
@@ -39,35 +37,9 @@ func startTLSEnv(t *testing.T, cfg Config) *tlsEnv {
 		t.Fatal(err)
 	}
 	nats := bustest.Start(t)
-	e := &env{t: t, bus: bustest.Connect(t, nats), reg: prometheus.NewRegistry()}
-	srv, err := New(cfg, nil, e.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := NewService(srv, e.bus, "127.0.0.1:0", srv.Handler(FallbackUI()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.ServeTLS(te.pair.ServerConfig(0))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, 5*time.Second) }()
-	var once sync.Once
-	e.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("feed Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(e.stop)
-	e.srv, e.svc = srv, svc
-	te.addr = svc.Addr().String()
-	e.http = "https://" + te.addr
-	e.url = "wss://" + te.addr + "/ws"
-	te.env = e
-	waitFor(t, 10*time.Second, "feed ready", srv.ready.Load)
+	te.env = &env{t: t, bus: bustest.Connect(t, nats), tls: te.pair.ServerConfig(0)}
+	te.startFeed(cfg)
+	te.addr = te.svc.Addr().String()
 	return te
 }
 
