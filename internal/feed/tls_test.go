@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/certreload"
 	"github.com/tickwire/tickwire/internal/certreload/certtest"
