@@ -20,7 +20,7 @@ INSTRUMENTS=${INSTRUMENTS:-50}
 RATE=${RATE:-2000}
 mkdir -p .data
 KEY=.data/feed-hs256.key
-TOKEN=$(bin/tickctl token --key-file "$KEY" --new-key --sub dev --instruments '*' --replay --ttl 24h)
+TOKEN=$(bin/tickctl token --key-file "$KEY" --new-key --sub dev --instruments '*' --replay-control --ttl 24h)
 
 bin/feed --listen "$FEED_LISTEN" --admin-listen "$ADMIN_LISTEN" \
   --embed-nats --nats-listen "$NATS_LISTEN" --nats-data-dir .data/nats --nats-auth-dir .data/nats-auth \

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/replay"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -24,7 +26,8 @@ type replayCmd struct {
 	Lookback   time.Duration `default:"1m" help:"How far before the window start (and each seek) to read, to rebuild every instrument's book from its last snapshot."`
 	Slack      time.Duration `default:"1m" help:"Reading stops at the first event ingested this much after --to."`
 	ScanAll    bool          `help:"Read to the end of the stream instead of stopping after --to (finds events imported after the window's time)."`
-	Token      string        `env:"TICKWIRE_TOKEN" help:"A feed token with the replay right: the printed dashboard link signs the browser in with it (in the URL fragment, which the browser never sends)."`
+	Token      string        `env:"TICKWIRE_TOKEN" help:"A feed token with the replay right: the printed dashboard link signs the browser in with it (in the URL fragment, which the browser never sends), and its subject may control the session."`
+	Controller []string      `placeholder:"SUB" help:"Token subject that may pause, seek and change the speed of the session through a feed (repeat or comma-separate); the --token's subject is one. Tokens granted replay_control always may; other watchers only watch."`
 }
 
 func (c *replayCmd) Help() string {
@@ -51,12 +54,23 @@ func (c *replayCmd) Run(e *env) error {
 	if !(c.Speed >= 0 && c.Speed <= wire.MaxReplaySpeed) {
 		return usageErr("--speed %v outside 0..%v", c.Speed, wire.MaxReplaySpeed)
 	}
+	controllers := c.Controller
+	if c.Token != "" {
+		sub, err := auth.UnverifiedSubject(c.Token)
+		if err != nil {
+			return usageErr("--token: %v", err)
+		}
+		if !slices.Contains(controllers, sub) {
+			controllers = append(controllers, sub)
+		}
+	}
 	b, err := e.connect()
 	if err != nil {
 		return err
 	}
 	defer closeBus(e, b)
-	r, err := replay.New(replay.Config{Session: c.Session, Window: win, Speed: c.Speed, Lookback: c.Lookback},
+	r, err := replay.New(replay.Config{Session: c.Session, Window: win, Speed: c.Speed, Lookback: c.Lookback,
+		Controllers: controllers},
 		replay.BusSource{Bus: b}, b, e.logger)
 	if err != nil {
 		return usageErr("%v", err)
@@ -73,6 +87,9 @@ func (c *replayCmd) Run(e *env) error {
 		link += "#token=" + url.QueryEscape(c.Token)
 	}
 	fmt.Fprintf(e.stdout, "open %s\n", link)
+	if len(controllers) > 0 {
+		fmt.Fprintf(e.stdout, "controlled through a feed by: %s (and replay_control tokens)\n", strings.Join(controllers, ", "))
+	}
 	fmt.Fprintf(e.stdout, "control: tickctl replay-control --session %s pause|resume|seek T|speed N|status\n", id)
 
 	done := make(chan error, 1)

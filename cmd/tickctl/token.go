@@ -20,6 +20,9 @@ type tokenCmd struct {
 	Channels         []string      `placeholder:"CH" help:"Channels: quote, book, trades, candles, stats (default: every channel)."`
 	MaxDepth         uint32        `name:"max-depth" help:"Deepest book per side (0: the feed's deepest)."`
 	Replay           bool          `help:"May watch replay sessions."`
+	ReplayControl    bool          `name:"replay-control" help:"May pause, seek and change the speed of any replay session (implies --replay)."`
+	MaxRate          float64       `name:"max-rate" placeholder:"N" help:"Updates per second per stream, as conflated snapshots (0: every update; else 0.01..100)."`
+	Delay            time.Duration `placeholder:"D" help:"Live streams lag real time by this much (whole seconds, at most 24h; 0: real time)."`
 	MaxSubscriptions int           `name:"max-subscriptions" help:"Instruments per connection (0: the feed's cap)."`
 	MaxConnections   int           `name:"max-connections" help:"Concurrent connections of this subject per feed replica (0: no cap of its own)."`
 	Issuer           string        `help:"iss (the feed's --auth-issuer, if it checks one)."`
@@ -32,7 +35,8 @@ func (c *tokenCmd) Help() string {
 
 Examples:
   tickctl token --key-file .data/feed-hs256.key --sub alice --instruments 'coinbase:*,binance:BTCUSDT' --channels quote,book --max-depth 10 --ttl 8h
-  TICKWIRE_TOKEN=$(tickctl token --key-file .data/feed-hs256.key --sub bot-1 --ttl 1h) tickctl tail`
+  TICKWIRE_TOKEN=$(tickctl token --key-file .data/feed-hs256.key --sub bot-1 --ttl 1h) tickctl tail
+  tickctl token --key-file .data/feed-hs256.key --sub retail-1 --max-rate 1 --delay 15m --ttl 24h   # delayed, one update a second`
 }
 
 func (c *tokenCmd) Run(e *env) error {
@@ -45,9 +49,14 @@ func (c *tokenCmd) Run(e *env) error {
 	if err != nil {
 		return fmt.Errorf("--key-file: %w", err)
 	}
+	if c.Delay%time.Second != 0 || c.Delay < 0 {
+		return usageErr("--delay %v: a whole number of seconds, not negative", c.Delay)
+	}
 	tok, err := auth.MintHS256(secret, auth.MintOptions{Subject: c.Sub, Issuer: c.Issuer, Audience: c.Audience, TTL: c.TTL,
-		Grant: auth.Grant{Instruments: c.Instruments, Channels: c.Channels, MaxDepth: c.MaxDepth, Replay: c.Replay,
-			MaxSubscriptions: c.MaxSubscriptions, MaxConnections: c.MaxConnections}})
+		Grant: auth.Grant{Instruments: c.Instruments, Channels: c.Channels, MaxDepth: c.MaxDepth,
+			Replay: c.Replay || c.ReplayControl, ReplayControl: c.ReplayControl,
+			MaxSubscriptions: c.MaxSubscriptions, MaxConnections: c.MaxConnections,
+			MaxRate: c.MaxRate, Delay: int64(c.Delay / time.Second)}})
 	if err != nil {
 		return usageErr("%v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tickwire/tickwire/internal/auth"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -46,5 +47,47 @@ func TestTokenMintsWhatTheFeedVerifies(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"token", "--key-file", key, "--sub", "x", "--instruments", "bad*"}, &out, &errb); code != exitConfig {
 		t.Fatalf("a bad pattern: exit %d", code)
+	}
+}
+
+func TestTokenTiers(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "hs256.key")
+	v := func() *auth.Verifier {
+		v, err := auth.New(auth.Config{HS256KeyFile: key}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		interval time.Duration
+		delay    time.Duration
+		control  bool
+	}{
+		{args: []string{"--max-rate", "2", "--delay", "15m"}, interval: 500 * time.Millisecond, delay: 15 * time.Minute},
+		{args: []string{"--replay-control"}, control: true},
+		{args: []string{"--delay", "1500ms"}, code: exitConfig},
+		{args: []string{"--delay", "25h"}, code: exitConfig},
+		{args: []string{"--max-rate", "1000"}, code: exitConfig},
+	} {
+		var out, errb bytes.Buffer
+		args := append([]string{"token", "--key-file", key, "--new-key", "--sub", "s"}, tc.args...)
+		if code := run(context.Background(), args, &out, &errb); code != tc.code {
+			t.Errorf("%v: exit %d (%s), want %d", tc.args, code, errb.String(), tc.code)
+			continue
+		}
+		if tc.code != exitOK {
+			continue
+		}
+		c, err := v().Verify(strings.TrimSpace(out.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := c.Entitlements
+		if e.Interval != tc.interval || e.Delay != tc.delay || e.ReplayControl != tc.control || e.Replay != tc.control {
+			t.Errorf("%v: entitlements %+v", tc.args, e)
+		}
 	}
 }

@@ -422,3 +422,45 @@ func FuzzParseGrant(f *testing.F) {
 		}
 	})
 }
+
+func TestGrantRateAndDelay(t *testing.T) {
+	for _, tc := range []struct {
+		grant    string
+		interval time.Duration
+		delay    time.Duration
+		control  bool
+		bad      bool
+	}{
+		{grant: `{"instruments":["*"]}`},
+		{grant: `{"instruments":["*"],"max_rate":1}`, interval: time.Second},
+		{grant: `{"instruments":["*"],"max_rate":4}`, interval: 250 * time.Millisecond},
+		{grant: `{"instruments":["*"],"max_rate":0.2}`, interval: 5 * time.Second},
+		{grant: `{"instruments":["*"],"max_rate":0.01}`, interval: 100 * time.Second}, // at the floor
+		{grant: `{"instruments":["*"],"max_rate":100}`, interval: 10 * time.Millisecond}, // at the ceiling
+		{grant: `{"instruments":["*"],"max_rate":0.009}`, bad: true},
+		{grant: `{"instruments":["*"],"max_rate":100.5}`, bad: true},
+		{grant: `{"instruments":["*"],"max_rate":-1}`, bad: true},
+		{grant: `{"instruments":["*"],"delay":900}`, delay: 15 * time.Minute},
+		{grant: `{"instruments":["*"],"delay":86400}`, delay: 24 * time.Hour}, // at the limit
+		{grant: `{"instruments":["*"],"delay":86401}`, bad: true},
+		{grant: `{"instruments":["*"],"delay":-5}`, bad: true},
+		{grant: `{"instruments":["*"],"delay":1.5}`, bad: true}, // whole seconds
+		{grant: `{"instruments":["*"],"replay":true,"replay_control":true}`, control: true},
+	} {
+		e, err := ParseGrant([]byte(tc.grant))
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%s: accepted", tc.grant)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.grant, err)
+			continue
+		}
+		if e.Interval != tc.interval || e.Delay != tc.delay || e.ReplayControl != tc.control {
+			t.Errorf("%s: interval %v delay %v control %v, want %v %v %v", tc.grant,
+				e.Interval, e.Delay, e.ReplayControl, tc.interval, tc.delay, tc.control)
+		}
+	}
+}

@@ -51,7 +51,7 @@ const expiryMargin = 100 * time.Millisecond
 
 // unrestricted is what every connection may see with authentication off.
 var unrestricted = func() *auth.Entitlements {
-	e, err := auth.Grant{Instruments: []string{"*"}, Replay: true}.Compile()
+	e, err := auth.Grant{Instruments: []string{"*"}, Replay: true, ReplayControl: true}.Compile()
 	if err != nil {
 		panic(err)
 	}
@@ -102,6 +102,12 @@ func (s *Server) verify(token string) (*credential, error) {
 		// once, and an HTTP answer would be data after exp.
 		v.Refused(auth.ReasonExpired)
 		return nil, auth.ErrExpired
+	}
+	if c.Entitlements.Interval > 0 || c.Entitlements.Delay > 0 {
+		// Fail closed: a rate or delay tier this feed does not serve yet must not get every
+		// update in real time.
+		v.Refused(auth.ReasonMalformed)
+		return nil, &auth.Error{Reason: auth.ReasonMalformed}
 	}
 	return &credential{subject: c.Subject, ent: c.Entitlements, exp: exp}, nil
 }

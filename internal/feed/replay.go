@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -170,6 +171,22 @@ func (rs *replaySession) close() {
 	close(rs.quit)
 }
 
+// mayControl reports whether a connection signed in with cred may pause, seek or change the
+// speed of the session: a token granted replay_control, or one whose subject the session names
+// as a controller (ReplayStatus.controllers, set by whoever started it). Anonymous access never
+// names a subject, so it controls only through a policy granting replay_control.
+func (rs *replaySession) mayControl(cred *credential) bool {
+	if cred.ent.ReplayControl {
+		return true
+	}
+	if cred.subject == "" {
+		return false
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.status != nil && slices.Contains(rs.status.Controllers, cred.subject)
+}
+
 // control forwards a client's ReplayControl to the replayer and answers with the new status.
 func (s *Server) replayControl(sess *session, reqID uint32, c *pb.ReplayControl) {
 	s.mu.Lock()
@@ -177,6 +194,11 @@ func (s *Server) replayControl(sess *session, reqID uint32, c *pb.ReplayControl)
 	s.mu.Unlock()
 	if sess.replay == nil || src == nil {
 		sess.sendError(reqID, pb.ErrorCode_ERROR_CODE_NOT_REPLAY, "replay control on a live connection", "")
+		return
+	}
+	if !sess.replay.mayControl(sess.auth.cred) {
+		sess.sendError(reqID, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED,
+			"watching only: replay session "+sess.replay.id+" is controlled by its controllers and replay_control tokens", "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), replayControlTimeout)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/replay"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -128,5 +130,85 @@ func TestReplaySession(t *testing.T) {
 		Action: &pb.ReplayControl_Pause{Pause: true}}}})
 	if got := live.waitError(5 * time.Second); got.Code != pb.ErrorCode_ERROR_CODE_NOT_REPLAY {
 		t.Fatalf("live replay control: %v", got)
+	}
+}
+
+// TestReplayControlByControllersOnly: a watcher of a replay session cannot pause, seek or change
+// its speed for everyone else; the subjects the session names as controllers can, and so can a
+// token granted replay_control.
+func TestReplayControlByControllersOnly(t *testing.T) {
+	k := newAuthKeys(t)
+	e := startEnv(t, k.authConfig(t, nil))
+	e.srv.EnableReplay(e.bus)
+	p := newPublisher(t, e.bus, 2)
+	p.publish(2000)
+	e.waitApplied(p)
+
+	from := time.Unix(0, 1_700_000_000_000_000_000)
+	r, err := replay.New(replay.Config{Session: "ctl-replay", Speed: 1, Controllers: []string{"operator"},
+		Window: replay.Window{From: from.Add(2 * time.Second), To: from.Add(18 * time.Second), ScanAll: true}},
+		replay.BusSource{Bus: e.bus}, e.bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("replayer: %v", err)
+		}
+	})
+	waitFor(t, 10*time.Second, "replay to start", func() bool { return r.Status() != nil })
+
+	watch := auth.Grant{Instruments: []string{"*"}, Replay: true}
+	control := auth.Grant{Instruments: []string{"*"}, Replay: true, ReplayControl: true}
+	speed := func(id uint32, v float64) *pb.ClientMessage {
+		return &pb.ClientMessage{Id: id, Command: &pb.ClientMessage_ReplayControl{ReplayControl: &pb.ReplayControl{
+			Action: &pb.ReplayControl_Speed{Speed: v}}}}
+	}
+	for _, tc := range []struct {
+		name    string
+		sub     string
+		grant   auth.Grant
+		speed   float64
+		refused bool
+	}{
+		{name: "watcher", sub: "watcher", grant: watch, speed: 7, refused: true},
+		{name: "no subject", sub: "", grant: watch, speed: 8, refused: true},
+		{name: "named controller", sub: "operator", grant: watch, speed: 5},
+		{name: "replay_control grant", sub: "ops-admin", grant: control, speed: 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := dial(t, e.url+"?replay=ctl-replay", wire.SubprotocolProto, bearerHeader(k.token(t, tc.sub, time.Minute, tc.grant)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			go c.conn.ReadLoop()
+			join := waitMsg(t, c, "the session's status", func(m *pb.ServerMessage) bool { return m.GetReplayStatus() != nil })
+			if got := join.GetReplayStatus().Controllers; !slices.Equal(got, []string{"operator"}) {
+				t.Fatalf("status names controllers %v, want [operator]", got)
+			}
+			before := r.Status().GetSpeed()
+			c.send(speed(11, tc.speed))
+			// The answer: an Error for request 11, or the status at the new speed.
+			m := waitMsg(t, c, "an answer", func(m *pb.ServerMessage) bool {
+				return m.GetError().GetRequestId() == 11 || m.GetReplayStatus().GetSpeed() == tc.speed
+			})
+			if tc.refused {
+				if perr := m.GetError(); perr == nil || perr.Code != pb.ErrorCode_ERROR_CODE_NOT_ENTITLED {
+					t.Fatalf("control by a watcher: %v, want NOT_ENTITLED", m)
+				}
+				if got := r.Status().GetSpeed(); got != before {
+					t.Fatalf("the refused control changed the speed: %v -> %v", before, got)
+				}
+				return
+			}
+			if m.GetError() != nil {
+				t.Fatalf("control refused: %v", m.GetError())
+			}
+			waitFor(t, 5*time.Second, "the new speed", func() bool { return r.Status().GetSpeed() == tc.speed })
+		})
 	}
 }

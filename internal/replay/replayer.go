@@ -60,7 +60,13 @@ type Config struct {
 	StatusInterval time.Duration
 	// FlushEvery: see DefaultFlushEvery (0: the default).
 	FlushEvery int
+	// Controllers: token subjects a feed lets control the session (ReplayStatus.controllers);
+	// at most MaxControllers, each 1..256 bytes.
+	Controllers []string
 }
+
+// MaxControllers bounds Config.Controllers: the list travels in every status.
+const MaxControllers = 16
 
 func (c *Config) check() error {
 	if c.Session == "" {
@@ -74,6 +80,14 @@ func (c *Config) check() error {
 	}
 	if !(c.Speed >= 0 && c.Speed <= wire.MaxReplaySpeed) {
 		return fmt.Errorf("%w: speed %v outside 0..%v", ErrConfig, c.Speed, wire.MaxReplaySpeed)
+	}
+	if len(c.Controllers) > MaxControllers {
+		return fmt.Errorf("%w: %d controllers, at most %d", ErrConfig, len(c.Controllers), MaxControllers)
+	}
+	for _, sub := range c.Controllers {
+		if sub == "" || len(sub) > 256 {
+			return fmt.Errorf("%w: controller subject of %d bytes, want 1..256", ErrConfig, len(sub))
+		}
 	}
 	if c.Lookback < 0 || c.StatusInterval < 0 || c.FlushEvery < 0 {
 		return fmt.Errorf("%w: negative lookback, status interval or flush interval", ErrConfig)
@@ -532,6 +546,7 @@ func (l *loop) buildStatus() *pb.ReplayStatus {
 		Instruments: slices.Clone(insts),
 		Events:      l.events,
 		Generation:  l.gen,
+		Controllers: l.r.cfg.Controllers,
 	}
 }
 

@@ -96,7 +96,12 @@ type ReplayStatus struct {
 	// Events replayed since the session started or last sought.
 	Events uint64 `protobuf:"varint,8,opt,name=events,proto3" json:"events,omitempty"`
 	// Incremented on every seek: the session's events restart from seq 1 in a new epoch.
-	Generation    uint32 `protobuf:"varint,9,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint32 `protobuf:"varint,9,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Token subjects that may control the session through a feed (pause, resume, seek, speed),
+	// besides tokens granted replay_control; every other watcher only watches (a ReplayControl
+	// from it is refused with ERROR_CODE_NOT_ENTITLED). Set by whoever started the session
+	// (tickctl replay --controller); empty: only replay_control tokens.
+	Controllers   []string `protobuf:"bytes,10,rep,name=controllers,proto3" json:"controllers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +197,13 @@ func (x *ReplayStatus) GetGeneration() uint32 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *ReplayStatus) GetControllers() []string {
+	if x != nil {
+		return x.Controllers
+	}
+	return nil
 }
 
 // ReplayControl changes a running replay session. Sent as a NATS request to
@@ -319,7 +331,7 @@ var File_tickwire_v1_replay_proto protoreflect.FileDescriptor
 
 const file_tickwire_v1_replay_proto_rawDesc = "" +
 	"\n" +
-	"\x18tickwire/v1/replay.proto\x12\vtickwire.v1\"\x91\x02\n" +
+	"\x18tickwire/v1/replay.proto\x12\vtickwire.v1\"\xb3\x02\n" +
 	"\fReplayStatus\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.tickwire.v1.ReplayStateR\x05state\x12\x19\n" +
@@ -331,7 +343,9 @@ const file_tickwire_v1_replay_proto_rawDesc = "" +
 	"\x06events\x18\b \x01(\x04R\x06events\x12\x1e\n" +
 	"\n" +
 	"generation\x18\t \x01(\rR\n" +
-	"generation\"\x87\x01\n" +
+	"generation\x12 \n" +
+	"\vcontrollers\x18\n" +
+	" \x03(\tR\vcontrollers\"\x87\x01\n" +
 	"\rReplayControl\x12\x16\n" +
 	"\x05pause\x18\x01 \x01(\bH\x00R\x05pause\x12\x18\n" +
 	"\x06resume\x18\x02 \x01(\bH\x00R\x06resume\x12\"\n" +

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/replay.proto.
  */
 export const file_tickwire_v1_replay: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9yZXBsYXkucHJvdG8SC3RpY2t3aXJlLnYxIsIBCgxSZXBsYXlTdGF0dXMSDwoHc2Vzc2lvbhgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnRpY2t3aXJlLnYxLlJlcGxheVN0YXRlEhAKCGNsb2NrX25zGAMgASgDEg0KBXNwZWVkGAQgASgBEg8KB2Zyb21fbnMYBSABKAMSDQoFdG9fbnMYBiABKAMSEwoLaW5zdHJ1bWVudHMYByADKAkSDgoGZXZlbnRzGAggASgEEhIKCmdlbmVyYXRpb24YCSABKA0iZQoNUmVwbGF5Q29udHJvbBIPCgVwYXVzZRgBIAEoCEgAEhAKBnJlc3VtZRgCIAEoCEgAEhYKDHNlZWtfdGltZV9ucxgDIAEoA0gAEg8KBXNwZWVkGAQgASgBSABCCAoGYWN0aW9uKnkKC1JlcGxheVN0YXRlEhwKGFJFUExBWV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFJFUExBWV9TVEFURV9SVU5OSU5HEAESFwoTUkVQTEFZX1NUQVRFX1BBVVNFRBACEhkKFVJFUExBWV9TVEFURV9GSU5JU0hFRBADQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw");
+  fileDesc("Chh0aWNrd2lyZS92MS9yZXBsYXkucHJvdG8SC3RpY2t3aXJlLnYxItcBCgxSZXBsYXlTdGF0dXMSDwoHc2Vzc2lvbhgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnRpY2t3aXJlLnYxLlJlcGxheVN0YXRlEhAKCGNsb2NrX25zGAMgASgDEg0KBXNwZWVkGAQgASgBEg8KB2Zyb21fbnMYBSABKAMSDQoFdG9fbnMYBiABKAMSEwoLaW5zdHJ1bWVudHMYByADKAkSDgoGZXZlbnRzGAggASgEEhIKCmdlbmVyYXRpb24YCSABKA0SEwoLY29udHJvbGxlcnMYCiADKAkiZQoNUmVwbGF5Q29udHJvbBIPCgVwYXVzZRgBIAEoCEgAEhAKBnJlc3VtZRgCIAEoCEgAEhYKDHNlZWtfdGltZV9ucxgDIAEoA0gAEg8KBXNwZWVkGAQgASgBSABCCAoGYWN0aW9uKnkKC1JlcGxheVN0YXRlEhwKGFJFUExBWV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFJFUExBWV9TVEFURV9SVU5OSU5HEAESFwoTUkVQTEFZX1NUQVRFX1BBVVNFRBACEhkKFVJFUExBWV9TVEFURV9GSU5JU0hFRBADQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw");
 
 /**
  * ReplayStatus describes a replay session. The replayer publishes it on
@@ -77,6 +77,16 @@ export type ReplayStatus = Message<"tickwire.v1.ReplayStatus"> & {
    * @generated from field: uint32 generation = 9;
    */
   generation: number;
+
+  /**
+   * Token subjects that may control the session through a feed (pause, resume, seek, speed),
+   * besides tokens granted replay_control; every other watcher only watches (a ReplayControl
+   * from it is refused with ERROR_CODE_NOT_ENTITLED). Set by whoever started the session
+   * (tickctl replay --controller); empty: only replay_control tokens.
+   *
+   * @generated from field: repeated string controllers = 10;
+   */
+  controllers: string[];
 };
 
 /**
