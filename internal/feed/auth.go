@@ -103,9 +103,9 @@ func (s *Server) verify(token string) (*credential, error) {
 		v.Refused(auth.ReasonExpired)
 		return nil, auth.ErrExpired
 	}
-	if c.Entitlements.Interval > 0 || c.Entitlements.Delay > 0 {
-		// Fail closed: a rate or delay tier this feed does not serve yet must not get every
-		// update in real time.
+	if c.Entitlements.Delay > 0 {
+		// Fail closed: a delay tier this feed does not serve yet must not get every update in
+		// real time.
 		v.Refused(auth.ReasonMalformed)
 		return nil, &auth.Error{Reason: auth.ReasonMalformed}
 	}
@@ -258,6 +258,11 @@ func (s *session) signIn(cred *credential, reqID uint32, answer bool) (int, stri
 			return wire.CloseUnauthorized, "not entitled to replay sessions"
 		}
 		s.sendError(reqID, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "refresh refused: the new token does not grant replay", "")
+		return 0, ""
+	}
+	if prev != nil && (cred.ent.Interval != prev.ent.Interval || cred.ent.Delay != prev.ent.Delay) {
+		// The streams held were opened at the old tier; a new tier is a new connection.
+		s.sendError(reqID, pb.ErrorCode_ERROR_CODE_UNAUTHENTICATED, "refresh refused: the new token has another rate or delay tier; reconnect with it", "")
 		return 0, ""
 	}
 	if prev != nil && prev.subject != "" && cred.subject != prev.subject {

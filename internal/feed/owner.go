@@ -33,6 +33,18 @@ type sub struct {
 	// deltas meanwhile, as when pending. 0: none waits.
 	deferred pb.SnapshotReason
 	need     int
+	// interval: the stream is rate limited (the token's max_rate): no deltas, a RATE_LIMITED
+	// snapshot of the latest state at most once per interval (see throttle). next: when the
+	// next may go; dirty: the state changed since the last one went; listed: in owner.throttled.
+	interval      time.Duration
+	next          time.Time
+	dirty, listed bool
+}
+
+// throttled is a rate-limited stream whose state changed before its interval was up.
+type throttled struct {
+	in *instrument
+	s  *sub
 }
 
 // deferral is a snapshot waiting for its session's snapshot budget (see owner.request).
@@ -62,6 +74,7 @@ type command struct {
 	resume     map[pb.Channel]market.Position // Subscribe: positions to resume from
 	waited     bool                           // Subscribe: held for its positions already (see parkFuture)
 	compact    bool                           // Subscribe: compact quotes (binary connections only)
+	interval   time.Duration                  // Subscribe: the token's rate tier (0: every update)
 	done       chan struct{}                  // Barrier: closed when handled
 }
 
@@ -98,7 +111,8 @@ type owner struct {
 	sessions    map[*session]map[*instrument]struct{}
 	parked      []parked           // resumes from positions not reached yet (see parkFuture)
 	deferred    []deferral         // snapshots waiting for their session's budget, oldest first (see request)
-	ticker      *time.Ticker       // runs while parked or deferred is not empty (an idle owner sleeps)
+	throttled   []throttled        // rate-limited streams with a change waiting for their interval (see throttle)
+	ticker      *time.Ticker       // runs while parked, deferred or throttled is not empty (an idle owner sleeps)
 	snapCache   map[snapKey][]byte // per event or command: one encoding per stream, reason and format
 	enc         [][]byte           // per event: each stream's delta, encoded (see remember)
 	compact     pb.CompactQuote    // per event: scratch for the quote delta's compact form
@@ -159,7 +173,7 @@ func (o *owner) run(quit <-chan struct{}) {
 	for {
 		var tick <-chan time.Time // nil, blocking, unless a resume is parked or a snapshot deferred
 		if o.ticker != nil {
-			if len(o.parked) == 0 && len(o.deferred) == 0 {
+			if len(o.parked) == 0 && len(o.deferred) == 0 && len(o.throttled) == 0 {
 				o.ticker.Stop()
 				o.ticker = nil
 			} else {
@@ -173,6 +187,7 @@ func (o *owner) run(quit <-chan struct{}) {
 			now := time.Now()
 			o.releaseParked(now)
 			o.releaseDeferred(now)
+			o.releaseThrottled(now)
 		case ev := <-o.events:
 			o.apply(ev)
 			if len(o.parked) > 0 {
@@ -251,8 +266,16 @@ func (o *owner) apply(ev *pb.Event) {
 	o.deliver(in, market.StreamCandles, res.Candles, enc[market.StreamCandles], nil)
 	o.deliver(in, market.StreamStats, res.Stats, enc[market.StreamStats], nil)
 	if res.BookReset {
+		var now time.Time
 		for i := range o.hub.cfg.Market.Depths {
 			for _, s := range in.streams[market.StreamBook0+i] {
+				if s.interval > 0 && !s.pending && s.deferred == 0 {
+					if now.IsZero() {
+						now = time.Now()
+					}
+					o.throttle(in, s, now) // a new book is a change like any other
+					continue
+				}
 				reason := pb.SnapshotReason_SNAPSHOT_REASON_RESYNC
 				switch {
 				case s.pending:
@@ -344,8 +367,16 @@ func (o *owner) deliver(in *instrument, stream int, d *pb.Delta, bin []byte, res
 		return
 	}
 	var js, cq []byte
+	var now time.Time
 	for _, s := range subs {
 		if s.pending || s.deferred != 0 {
+			continue
+		}
+		if s.interval > 0 {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			o.throttle(in, s, now)
 			continue
 		}
 		out := s.sess.out
@@ -414,6 +445,10 @@ func (o *owner) queueSnapshot(in *instrument, s *sub, b []byte, reason pb.Snapsh
 	if out.Enqueue(b, fanout.Snapshot, gen) == fanout.Queued {
 		s.gen = gen
 		s.based = true
+		if s.interval > 0 { // whatever the reason, the stream's next update waits its interval
+			s.next = time.Now().Add(s.interval)
+			s.dirty = false
+		}
 		s.deferred = 0 // a deferred one has nothing left to add
 		if s.pending {
 			s.pending = false
@@ -433,6 +468,11 @@ func (o *owner) queueSnapshot(in *instrument, s *sub, b []byte, reason pb.Snapsh
 // snapshots, and costs an encoding per stream per deferral, not one per command.
 func (o *owner) request(in *instrument, s *sub, reason pb.SnapshotReason, now time.Time) {
 	if s.deferred != 0 {
+		return
+	}
+	if s.interval > 0 && reason == pb.SnapshotReason_SNAPSHOT_REASON_RESYNC && now.Before(s.next) {
+		// A resync does not beat the rate tier: the latest state goes when the interval is up.
+		o.markDirty(in, s)
 		return
 	}
 	b := o.snapshotBytes(in, s, s.stream, reason)
@@ -493,6 +533,54 @@ func (o *owner) releaseDeferred(now time.Time) {
 	o.deferred = kept
 }
 
+// throttle serves a change of a rate-limited stream (sub.interval): a RATE_LIMITED snapshot of
+// the latest state now if the interval since the last one is up, else the stream is marked and
+// the snapshot goes when it is (releaseThrottled). Never a queue of deltas: however many changes
+// come within an interval, one snapshot of the state at its end carries them.
+func (o *owner) throttle(in *instrument, s *sub, now time.Time) {
+	if now.Before(s.next) {
+		o.markDirty(in, s)
+		return
+	}
+	s.dirty = false
+	o.snapshot(in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_RATE_LIMITED)
+}
+
+// markDirty notes that a rate-limited stream has a change waiting for its interval.
+func (o *owner) markDirty(in *instrument, s *sub) {
+	s.dirty = true
+	if !s.listed {
+		s.listed = true
+		o.throttled = append(o.throttled, throttled{in: in, s: s})
+		o.startTicker()
+	}
+}
+
+// releaseThrottled sends the waiting changes of rate-limited streams whose interval is up (at
+// most a tick late), and forgets the streams answered meanwhile or unsubscribed.
+func (o *owner) releaseThrottled(now time.Time) {
+	if len(o.throttled) == 0 {
+		return
+	}
+	kept := o.throttled[:0]
+	for _, t := range o.throttled {
+		s := t.s
+		switch {
+		case !s.dirty, s.pending, s.deferred != 0:
+			// Answered meanwhile, unsubscribed, or waiting for a snapshot that will carry the
+			// latest state when it goes.
+			s.listed, s.dirty = false, false
+		case now.Before(s.next):
+			kept = append(kept, t)
+		default:
+			s.listed, s.dirty = false, false
+			o.snapshot(t.in, s, s.stream, pb.SnapshotReason_SNAPSHOT_REASON_RATE_LIMITED)
+		}
+	}
+	clear(o.throttled[len(kept):])
+	o.throttled = kept
+}
+
 func reasonLabel(r pb.SnapshotReason) string {
 	switch r {
 	case pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE:
@@ -503,6 +591,8 @@ func reasonLabel(r pb.SnapshotReason) string {
 		return "conflated"
 	case pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH:
 		return "new_epoch"
+	case pb.SnapshotReason_SNAPSHOT_REASON_RATE_LIMITED:
+		return "rate_limited"
 	}
 	return "unspecified"
 }
@@ -593,7 +683,7 @@ func (o *owner) subscribe(c *command) {
 	var subs []*sub
 	for _, ch := range c.channels {
 		s := &sub{sess: c.sess, ch: ch, stream: market.StreamOf(ch, c.depthIndex),
-			compact: c.compact && ch == pb.Channel_CHANNEL_QUOTE}
+			compact: c.compact && ch == pb.Channel_CHANNEL_QUOTE && c.interval == 0, interval: c.interval}
 		if ch == pb.Channel_CHANNEL_BOOK {
 			depth = o.hub.cfg.Market.Depths[c.depthIndex]
 		}
@@ -650,7 +740,7 @@ func (o *owner) subscribe(c *command) {
 	c.sess.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Subscribed{Subscribed: &pb.Subscribed{
 		RequestId: c.reqID, Handle: in.handle, Info: info, Channels: c.channels, Depth: depth,
 		TradeHistory: uint32(o.hub.cfg.Market.TradeHistory), CandleHistory: uint32(o.hub.cfg.Market.CandleHistory),
-		Resumed: resumedChans}}})
+		Resumed: resumedChans, UpdateIntervalMs: uint32(c.interval / time.Millisecond)}}})
 	now := time.Now()
 	for _, s := range subs {
 		if reason, ok := reasons[s]; ok {
@@ -782,6 +872,7 @@ func (o *owner) removeSubs(in *instrument, sess *session, chans []pb.Channel) []
 			in.pending--
 		}
 		s.deferred = 0 // its entry in owner.deferred is dropped at the next release
+		s.dirty = false // and its entry in owner.throttled
 		list := in.streams[s.stream]
 		last := list[len(list)-1]
 		list[s.idx] = last

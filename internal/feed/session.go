@@ -187,10 +187,15 @@ func (s *session) onMessage(data []byte) (int, string) {
 		limit := strconv.Itoa(maxSubs)
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
 			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
+		interval := ent.Interval
 		for _, id := range accepted {
+			pos := resume[id]
+			if interval > 0 {
+				pos = nil // a rate-limited stream starts from a snapshot: it never gets deltas
+			}
 			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
-				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: resume[id],
-				compact: c.Subscribe.CompactQuotes && !s.json})
+				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: pos,
+				compact: c.Subscribe.CompactQuotes && !s.json, interval: interval})
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()

@@ -108,6 +108,10 @@ const (
 	// Subscribe asked to resume from a position the server no longer holds (or never had): this
 	// snapshot replaces the client's state, and what happened in between is not delivered.
 	SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE SnapshotReason = 5
+	// The stream is served at a limited rate (the token's max_rate; Subscribed.update_interval_ms):
+	// it gets no deltas, only a snapshot of the latest state at most once per interval when the
+	// state changed.
+	SnapshotReason_SNAPSHOT_REASON_RATE_LIMITED SnapshotReason = 6
 )
 
 // Enum value maps for SnapshotReason.
@@ -119,6 +123,7 @@ var (
 		3: "SNAPSHOT_REASON_CONFLATED",
 		4: "SNAPSHOT_REASON_NEW_EPOCH",
 		5: "SNAPSHOT_REASON_HISTORY_GONE",
+		6: "SNAPSHOT_REASON_RATE_LIMITED",
 	}
 	SnapshotReason_value = map[string]int32{
 		"SNAPSHOT_REASON_UNSPECIFIED":  0,
@@ -127,6 +132,7 @@ var (
 		"SNAPSHOT_REASON_CONFLATED":    3,
 		"SNAPSHOT_REASON_NEW_EPOCH":    4,
 		"SNAPSHOT_REASON_HISTORY_GONE": 5,
+		"SNAPSHOT_REASON_RATE_LIMITED": 6,
 	}
 )
 
@@ -1371,7 +1377,14 @@ type Subscribed struct {
 	CandleHistory uint32 `protobuf:"varint,7,opt,name=candle_history,json=candleHistory,proto3" json:"candle_history,omitempty"`
 	// Channels resumed from the positions in Subscribe.resume: no snapshot follows for these,
 	// only the deltas after the client's position.
-	Resumed       []Channel `protobuf:"varint,8,rep,packed,name=resumed,proto3,enum=tickwire.v1.Channel" json:"resumed,omitempty"`
+	Resumed []Channel `protobuf:"varint,8,rep,packed,name=resumed,proto3,enum=tickwire.v1.Channel" json:"resumed,omitempty"`
+	// The token's rate tier (max_rate): 0, every update as a delta; otherwise these streams get
+	// no deltas but a RATE_LIMITED snapshot of the latest state at most once per this many
+	// milliseconds, when it changed. Resume positions are not used for them.
+	UpdateIntervalMs uint32 `protobuf:"varint,9,opt,name=update_interval_ms,json=updateIntervalMs,proto3" json:"update_interval_ms,omitempty"`
+	// The token's delay tier: these streams show the market this many milliseconds ago, served
+	// from stored history (0: real time).
+	DelayMs       uint64 `protobuf:"varint,10,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1460,6 +1473,20 @@ func (x *Subscribed) GetResumed() []Channel {
 		return x.Resumed
 	}
 	return nil
+}
+
+func (x *Subscribed) GetUpdateIntervalMs() uint32 {
+	if x != nil {
+		return x.UpdateIntervalMs
+	}
+	return 0
+}
+
+func (x *Subscribed) GetDelayMs() uint64 {
+	if x != nil {
+		return x.DelayMs
+	}
+	return 0
 }
 
 // Unsubscribed confirms an Unsubscribe for one instrument.
@@ -2627,7 +2654,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x0fask_size_change\x18\t \x01(\x12R\raskSizeChange\"[\n" +
 	"\x10InstrumentUpdate\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12/\n" +
-	"\x04info\x18\x02 \x01(\v2\x1b.tickwire.v1.InstrumentInfoR\x04info\"\xb8\x02\n" +
+	"\x04info\x18\x02 \x01(\v2\x1b.tickwire.v1.InstrumentInfoR\x04info\"\x81\x03\n" +
 	"\n" +
 	"Subscribed\x12\x1d\n" +
 	"\n" +
@@ -2638,7 +2665,10 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x05depth\x18\x05 \x01(\rR\x05depth\x12#\n" +
 	"\rtrade_history\x18\x06 \x01(\rR\ftradeHistory\x12%\n" +
 	"\x0ecandle_history\x18\a \x01(\rR\rcandleHistory\x12.\n" +
-	"\aresumed\x18\b \x03(\x0e2\x14.tickwire.v1.ChannelR\aresumed\"w\n" +
+	"\aresumed\x18\b \x03(\x0e2\x14.tickwire.v1.ChannelR\aresumed\x12,\n" +
+	"\x12update_interval_ms\x18\t \x01(\rR\x10updateIntervalMs\x12\x19\n" +
+	"\bdelay_ms\x18\n" +
+	" \x01(\x04R\adelayMs\"w\n" +
 	"\fUnsubscribed\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x12\x16\n" +
@@ -2733,14 +2763,15 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\fCHANNEL_BOOK\x10\x02\x12\x12\n" +
 	"\x0eCHANNEL_TRADES\x10\x03\x12\x13\n" +
 	"\x0fCHANNEL_CANDLES\x10\x04\x12\x11\n" +
-	"\rCHANNEL_STATS\x10\x05*\xcc\x01\n" +
+	"\rCHANNEL_STATS\x10\x05*\xee\x01\n" +
 	"\x0eSnapshotReason\x12\x1f\n" +
 	"\x1bSNAPSHOT_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_SUBSCRIBE\x10\x01\x12\x1a\n" +
 	"\x16SNAPSHOT_REASON_RESYNC\x10\x02\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_CONFLATED\x10\x03\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_NEW_EPOCH\x10\x04\x12 \n" +
-	"\x1cSNAPSHOT_REASON_HISTORY_GONE\x10\x05*\xdb\x02\n" +
+	"\x1cSNAPSHOT_REASON_HISTORY_GONE\x10\x05\x12 \n" +
+	"\x1cSNAPSHOT_REASON_RATE_LIMITED\x10\x06*\xdb\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_MALFORMED\x10\x01\x12!\n" +
