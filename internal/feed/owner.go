@@ -871,7 +871,7 @@ func (o *owner) removeSubs(in *instrument, sess *session, chans []pb.Channel) []
 		if s.pending {
 			in.pending--
 		}
-		s.deferred = 0 // its entry in owner.deferred is dropped at the next release
+		s.deferred = 0  // its entry in owner.deferred is dropped at the next release
 		s.dirty = false // and its entry in owner.throttled
 		list := in.streams[s.stream]
 		last := list[len(list)-1]
