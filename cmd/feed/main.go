@@ -53,6 +53,7 @@ type config struct {
 
 	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
 	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"256" help:"Concurrent connections per client address; past it 429 before the upgrade (negative: no cap)."`
+	MaxDelayTiers    int           `name:"max-delay-tiers" default:"4" help:"Distinct token delays served at once, each its own state fed from the stored stream (negative: none; delayed tokens get 503)."`
 	MaxConns         int           `name:"max-conns" default:"50000" help:"Concurrent connections in all; past it 429 before the upgrade (negative: no cap)."`
 	IdleTimeout      time.Duration `name:"idle-timeout" default:"60s" help:"Close a connection that held no subscription this long, pings answered or not (4004; negative: never)."`
 	MaxSubscriptions int           `name:"max-subscriptions" default:"10000" help:"Instruments one connection may subscribe to."`
@@ -152,6 +153,7 @@ func (c *config) feedConfig() feed.Config {
 		StaleRules:       stale,
 		AllowedOrigins:   c.AllowedOrigins,
 		MaxConnsPerIP:    c.MaxConnsPerIP,
+		MaxDelayTiers:    c.MaxDelayTiers,
 		MaxConns:         c.MaxConns,
 		IdleTimeout:      c.IdleTimeout,
 		MaxSubscriptions: c.MaxSubscriptions,

@@ -103,12 +103,6 @@ func (s *Server) verify(token string) (*credential, error) {
 		v.Refused(auth.ReasonExpired)
 		return nil, auth.ErrExpired
 	}
-	if c.Entitlements.Delay > 0 {
-		// Fail closed: a delay tier this feed does not serve yet must not get every update in
-		// real time.
-		v.Refused(auth.ReasonMalformed)
-		return nil, &auth.Error{Reason: auth.ReasonMalformed}
-	}
 	return &credential{subject: c.Subject, ent: c.Entitlements, exp: exp}, nil
 }
 
@@ -208,6 +202,14 @@ func (s *Server) entitledCandles(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		id := r.URL.Query().Get("instrument")
+		if ent.Delay > 0 {
+			// The candle store and the stream are real time; a delayed token gets its candles
+			// on the WebSocket candles channel, from its delay tier.
+			s.httpRefused.WithLabelValues("not_entitled").Inc()
+			writeCandleError(w, &candleError{status: http.StatusForbidden, code: "not_entitled",
+				msg: "delayed entitlement: /api/candles is real time; use the candles channel"})
+			return
+		}
 		if id != "" && (!ent.Instrument(id) || !ent.Channel(pb.Channel_CHANNEL_CANDLES)) {
 			s.httpRefused.WithLabelValues("not_entitled").Inc()
 			writeCandleError(w, &candleError{status: http.StatusForbidden, code: "not_entitled",
@@ -269,6 +271,11 @@ func (s *session) signIn(cred *credential, reqID uint32, answer bool) (int, stri
 		srv.cfg.Auth.Verifier.Refused(auth.ReasonSubjectMismatch)
 		s.sendError(reqID, pb.ErrorCode_ERROR_CODE_UNAUTHENTICATED, "refresh refused: "+string(auth.ReasonSubjectMismatch), "")
 		return 0, ""
+	}
+	if prev == nil {
+		if code, reason := s.enterDelayTier(cred); code != 0 {
+			return code, reason
+		}
 	}
 	if cred.subject != "" {
 		if prev != nil && prev.counted {

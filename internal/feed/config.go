@@ -81,6 +81,10 @@ type Config struct {
 	// Auth verifies tokens and grants anonymous access (auth.go). The zero value turns
 	// authentication off: for tests and embedding; cmd/feed always turns it on.
 	Auth AuthConfig
+	// MaxDelayTiers bounds the distinct token delays served at once (delayed.go): each runs its
+	// own state, fed by its own reader of the stored stream (0: 4; negative: none, and delayed
+	// tokens are refused).
+	MaxDelayTiers int
 }
 
 func (c Config) withDefaults() Config {
@@ -131,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = DefaultStaleAfter
+	}
+	if c.MaxDelayTiers == 0 {
+		c.MaxDelayTiers = 4
 	}
 	c.Market = c.Market.WithDefaults()
 	c.Candles = c.Candles.withDefaults()

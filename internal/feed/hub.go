@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,6 +20,7 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *metrics
 	owners  []*owner
+	delay   time.Duration // a delay tier's hub (delayed.go): Subscribed.delay_ms; set before start
 
 	mu sync.RWMutex
 	// guarded by mu:

@@ -740,7 +740,8 @@ func (o *owner) subscribe(c *command) {
 	c.sess.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Subscribed{Subscribed: &pb.Subscribed{
 		RequestId: c.reqID, Handle: in.handle, Info: info, Channels: c.channels, Depth: depth,
 		TradeHistory: uint32(o.hub.cfg.Market.TradeHistory), CandleHistory: uint32(o.hub.cfg.Market.CandleHistory),
-		Resumed: resumedChans, UpdateIntervalMs: uint32(c.interval / time.Millisecond)}}})
+		Resumed: resumedChans, UpdateIntervalMs: uint32(c.interval / time.Millisecond),
+		DelayMs: uint64(o.hub.delay / time.Millisecond)}}})
 	now := time.Now()
 	for _, s := range subs {
 		if reason, ok := reasons[s]; ok {

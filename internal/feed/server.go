@@ -60,7 +60,8 @@ type Server struct {
 	replaySrc ReplaySource
 	history   EventSource
 	replays   map[string]*replaySession
-	subjects  map[string]int // connections per token subject (auth.go)
+	delays    map[time.Duration]*delayTier // running delay tiers (delayed.go)
+	subjects  map[string]int               // connections per token subject (auth.go)
 
 	// httpRefused counts /api requests refused by authentication or entitlement, by reason.
 	httpRefused *prometheus.CounterVec
@@ -90,6 +91,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[string]int),
 		replays:  make(map[string]*replaySession),
+		delays:   make(map[time.Duration]*delayTier),
 		subjects: make(map[string]int),
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_http_refused_total",
 			Help: "/api requests refused: unauthorized (no or a bad token), not_entitled, token_in_url."}, []string{"reason"}),
@@ -237,6 +239,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		cred = nil // the anonymous policy does not cover replay: the client may sign in in band
 	}
+	if r.URL.Query().Get("replay") != "" && cred != nil && cred.ent.Delay > 0 {
+		// A replay window may reach the present.
+		s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
+		http.Error(w, "a delayed entitlement does not cover replay sessions", http.StatusForbidden)
+		return
+	}
 	var rs *replaySession
 	if id := r.URL.Query().Get("replay"); id != "" {
 		var err error
@@ -259,6 +267,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	hub := s.hub
 	if rs != nil {
 		hub = rs.hub
+	}
+	if cred != nil && cred.ent.Delay > 0 {
+		var ok bool
+		if hub, ok = s.delayHub(w, cred); !ok {
+			return
+		}
 	}
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -410,6 +424,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}
 		close(s.quit)
+		s.stopDelayTiers() // after quit: a consumer holding an event back waits on it
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
 		select {

@@ -17,6 +17,9 @@ const (
 	// CloseInternalError: the server failed handling this connection (a bug, logged and
 	// counted); reconnect with backoff.
 	CloseInternalError = 1011
+	// CloseTryAgainLater: the server cannot serve this connection yet (a delay tier still
+	// reading history up to its lag); reconnect with backoff.
+	CloseTryAgainLater = 1013
 
 	// CloseSlowConsumer: the connection's queue passed its hard bound; reconnect and resume.
 	CloseSlowConsumer = 4000
