@@ -1,6 +1,8 @@
 package coinbase
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tickwire/tickwire/internal/source"
@@ -114,5 +116,68 @@ func TestAdvancedFrames(t *testing.T) {
 	}
 	if err := h2.Handle(&frames[8], col.Emit); err != nil || len(col.Events) != 0 {
 		t.Errorf("update of an unsynced book emitted %v (%v)", col.Events, err)
+	}
+}
+
+// TestAdvancedMultiTradeUpdate: a market_trades update may carry several trades, which Coinbase
+// lists newest first. Every one is kept, oldest first, whatever the order sent; a missing id is
+// still seen (a failed trade_id check). The messages are written by hand after Coinbase's
+// Advanced Trade WebSocket documentation (market_trades channel), as the recorded data in
+// ../shared/data has no Advanced Trade capture; the first of them (1004..1006 newest first) is
+// the shape that lost 22 of 79 trades in a live capture.
+func TestAdvancedMultiTradeUpdate(t *testing.T) {
+	base := sourcetest.Frames(sourcetest.Records(t, "testdata/advanced_frames.ndjson"))[:7] // through trade 1003
+	trades := func(seq int, ids ...string) source.Frame {
+		f := base[6]
+		var list []string
+		for _, id := range ids {
+			list = append(list, `{"trade_id":"`+id+`","product_id":"BTC-USD","price":"36500.40","size":"0.01000000","side":"SELL","time":"2023-11-14T22:13:20.056000Z"}`)
+		}
+		f.Data = []byte(`{"channel":"market_trades","client_id":"","timestamp":"2023-11-14T22:13:20.060000Z","sequence_num":` +
+			strconv.Itoa(seq) + `,"events":[{"type":"update","trades":[` + strings.Join(list, ",") + `]}]}`)
+		f.N = int64(seq)
+		return f
+	}
+	for _, tc := range []struct {
+		name    string
+		ids     []string
+		want    []string
+		failed  int64 // trade_id checks failed
+		rejects int64
+	}{
+		{name: "newest first, as sent", ids: []string{"1006", "1005", "1004"}, want: []string{"1004", "1005", "1006"}},
+		{name: "oldest first", ids: []string{"1004", "1005", "1006"}, want: []string{"1004", "1005", "1006"}},
+		{name: "shuffled", ids: []string{"1005", "1006", "1004"}, want: []string{"1004", "1005", "1006"}},
+		{name: "a missing id", ids: []string{"1006", "1004"}, want: []string{"1004", "1006"}, failed: 1},
+		{name: "a repeat of 1003", ids: []string{"1004", "1003"}, want: []string{"1004"}, rejects: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := New(Config{Feed: Advanced}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := append(append([]source.Frame{}, base...), trades(7, tc.ids...))
+			res := replay(t, h, frames)
+			var got []string
+			var volume int64
+			for _, ev := range res.col.Events {
+				if tr := ev.GetTrade(); tr != nil && tr.TradeId != "1003" {
+					got = append(got, tr.TradeId)
+					volume += tr.Size
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("trades %v, want %v", got, tc.want)
+			}
+			if volume != int64(len(tc.want))*1000000 {
+				t.Errorf("volume %d", volume)
+			}
+			if n := res.stats.Checks["trade_id fail"]; n != tc.failed {
+				t.Errorf("failed trade_id checks %d, want %d (%s)", n, tc.failed, res.stats)
+			}
+			if n := res.stats.Rejects[source.ReasonStale]; n != tc.rejects {
+				t.Errorf("stale rejects %d, want %d (%s)", n, tc.rejects, res.stats)
+			}
+		})
 	}
 }

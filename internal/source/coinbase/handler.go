@@ -144,14 +144,21 @@ func (h *Handler) sequence(f *source.Frame, seq int64) bool {
 	return true
 }
 
-// orderTrades puts history trades (a snapshot) oldest first, by trade id.
+// orderTrades puts a market_trades message's trades oldest first, by trade id. Coinbase lists
+// them newest first, in a snapshot (the last trades) and in an update alike: an update can carry
+// several trades that happened together, and taken in the order sent every one after the first
+// would look older than the one before it and be lost. Ids count per product, so the order is
+// by product, then id; ids that do not parse go last, as sent (trade rejects them).
 func orderTrades(msgs []Msg) []Msg {
 	sort.SliceStable(msgs, func(i, j int) bool {
-		if !msgs[i].Last || !msgs[j].Last {
-			return false
+		a, errA := strconv.ParseInt(msgs[i].TradeID, 10, 64)
+		b, errB := strconv.ParseInt(msgs[j].TradeID, 10, 64)
+		switch {
+		case errA != nil || errB != nil:
+			return errA == nil && errB != nil
+		case msgs[i].Product != msgs[j].Product:
+			return msgs[i].Product < msgs[j].Product
 		}
-		a, _ := strconv.ParseInt(msgs[i].TradeID, 10, 64)
-		b, _ := strconv.ParseInt(msgs[j].TradeID, 10, 64)
 		return a < b
 	})
 	return msgs
@@ -319,6 +326,10 @@ func (h *Handler) trade(f *source.Frame, m *Msg, emit source.Emit) error {
 	} else if idErr == nil && seen && id <= last {
 		h.Reject(f, in.ID, source.ReasonStale, fmt.Errorf("%w: trade_id %d after %d", source.ErrSequence, id, last))
 		return nil
+	} else if idErr == nil && seen {
+		// A product's trade ids count up by one: a skipped id is a trade this feed never got
+		// (the venue offers no way to fetch it over the socket), counted where it shows.
+		h.Check("trade_id", id == last+1)
 	}
 	p, s, ok := h.Trade(f, in, m.Price, m.Size)
 	if !ok {
