@@ -26,7 +26,6 @@ import (
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/natsflags"
 	"github.com/tickwire/tickwire/pkg/market"
-	"github.com/tickwire/tickwire/web/dashboard"
 )
 
 // envPrefix starts the feed's environment variables.
@@ -86,6 +85,9 @@ type config struct {
 	// https:// and wss:// on --listen (tls.go).
 	TLS tlsFlags `embed:""`
 
+	// The dashboard's token URL (dashboard.go).
+	Dashboard dashboardFlags `embed:""`
+
 	LogLevel  slog.Level `name:"log-level" default:"info" help:"debug, info, warn or error."`
 	LogFormat string     `name:"log-format" default:"text" enum:"text,json" help:"text or json."`
 }
@@ -129,6 +131,9 @@ func (c *config) Validate() error {
 		return err
 	}
 	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	if err := c.Dashboard.validate(); err != nil {
 		return err
 	}
 	return c.feedConfig().Validate()
@@ -270,7 +275,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	mux.Handle("/debug/", http.NotFoundHandler())
 	srv.EnableReplay(b)
 	srv.EnableHistory(b)
-	mux.Handle("/", srv.Handler(dashboard.Handler()))
+	mux.Handle("/", srv.Handler(cfg.Dashboard.handler()))
 	certs, minTLS, err := cfg.TLS.load(log, reg)
 	if err != nil {
 		return err

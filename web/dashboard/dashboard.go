@@ -8,10 +8,13 @@ package dashboard
 
 import (
 	"bytes"
+	"errors"
+	"html"
 	"io"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -23,13 +26,63 @@ func Built() bool { return assets() != nil }
 // Handler serves the dashboard at /: index.html for "/" and for app routes, the hashed assets
 // Vite writes under /assets/ with a year-long immutable cache, other files without caching.
 // Without embedded assets it serves the how-to-build page at / (and 404 elsewhere).
-func Handler() http.Handler {
+func Handler() http.Handler { return New(Config{}) }
+
+// Config is what the operator tells the page (docs/OPERATIONS.md, "The dashboard's token").
+type Config struct {
+	// TokenURL, when set, is where the page asks for a fresh token before its token expires:
+	// GET with the browser's cookies (credentials: include), answered with {"token": "..."} or
+	// the token as text. An absolute http(s) URL (another origin must allow this one with CORS
+	// and credentials) or a path on this origin. Empty: the page asks its user to paste one.
+	TokenURL string
+}
+
+// ValidateTokenURL checks a Config.TokenURL: empty, a path starting with "/", or an absolute
+// http or https URL without user information or fragment.
+func ValidateTokenURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return err
+	case u.User != nil || u.Fragment != "":
+		return errors.New("no user information or fragment in the token URL")
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(s, "//"):
+		return nil
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		return nil
+	}
+	return errors.New("the token URL must be a path on this origin (/...) or an absolute http(s) URL")
+}
+
+// New serves the dashboard as Handler does, telling the page cfg in index.html's head (a
+// <meta name="tickwire-token-url"> tag; the page reads it at start).
+func New(cfg Config) http.Handler {
 	if fsys := assets(); fsys != nil {
 		if h, err := newHandler(fsys); err == nil {
+			h.index = withMeta(h.index, cfg)
 			return h
 		}
 	}
 	return fallback()
+}
+
+// withMeta puts cfg's meta tags before </head> (at the start of the page when it has none).
+func withMeta(index []byte, cfg Config) []byte {
+	if cfg.TokenURL == "" {
+		return index
+	}
+	tag := []byte(`<meta name="tickwire-token-url" content="` + html.EscapeString(cfg.TokenURL) + `" />` + "\n")
+	i := bytes.Index(index, []byte("</head>"))
+	if i < 0 {
+		return append(tag, index...)
+	}
+	out := make([]byte, 0, len(index)+len(tag))
+	out = append(out, index[:i]...)
+	out = append(out, tag...)
+	return append(out, index[i:]...)
 }
 
 // Cache policies. Files under /assets/ have a content hash in their name, so a new build never

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -90,5 +91,39 @@ func TestHandlerMatchesBuild(t *testing.T) {
 	h := Handler()
 	if _, isBuilt := h.(*handler); isBuilt != Built() {
 		t.Fatalf("Handler() built=%v, Built()=%v", isBuilt, Built())
+	}
+}
+
+func TestTokenURLMeta(t *testing.T) {
+	index := []byte("<!doctype html><html><head><title>app</title></head><body></body></html>")
+	if got := withMeta(index, Config{}); !bytes.Equal(got, index) {
+		t.Fatalf("no token URL: index changed to %q", got)
+	}
+	got := string(withMeta(index, Config{TokenURL: `https://idp.example/t?a=1&b="x"`}))
+	want := `<title>app</title><meta name="tickwire-token-url" content="https://idp.example/t?a=1&amp;b=&#34;x&#34;" />` + "\n</head>"
+	if !strings.Contains(got, want) {
+		t.Fatalf("index %q lacks %q", got, want)
+	}
+	// The handler serves the page with the tag (h.index is what New sets).
+	h, err := newHandler(fstest.MapFS{"index.html": {Data: index}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.index = withMeta(h.index, Config{TokenURL: "/auth/token"})
+	if body := get(t, h, "/").Body.String(); !strings.Contains(body, `<meta name="tickwire-token-url" content="/auth/token" />`) {
+		t.Fatalf("GET / without the meta tag: %q", body)
+	}
+}
+
+func TestValidateTokenURL(t *testing.T) {
+	for _, ok := range []string{"", "/auth/token", "https://idp.example/tickwire/token", "http://127.0.0.1:9/t?x=1"} {
+		if err := ValidateTokenURL(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"auth/token", "//idp.example/t", "ftp://idp.example/t", "https://u:p@idp.example/t", "https://idp.example/t#x", "javascript:alert(1)", "https:///t"} {
+		if err := ValidateTokenURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
