@@ -13,6 +13,14 @@
 // Authentication is on, as in `make run`: the feed verifies tokens with an HS256 key made for
 // the run, and every tab signs in with a token minted by bin/tickctl token, handed over in the
 // URL fragment (#token=...), which the dashboard keeps in session storage and strips.
+// Entitlements and refresh: the feed runs with --dashboard-token-url pointing at a token
+// endpoint served here (it mints with bin/tickctl token for the subject named by a cookie, as an
+// identity provider's session would). A tab signed in with a 16 s token for three instruments
+// and no book says "book: not entitled", stays on its first connection past that token's exp
+// (refreshed in band from the endpoint, the shown expiry moves), and the refresh's narrower
+// grant turns the dropped instrument's row into NOT ENTITLED. A tab with a 10 s token whose
+// endpoint refuses shows the expiry banner, then the sign-in form (no reconnect loop), and
+// signs in again with a pasted token.
 // Screenshots go to test-artifacts/dashboard/.
 //
 // Every process it starts is killed by PID on the way out, whatever happened.
@@ -21,7 +29,9 @@
 // Env: CHROMIUM (default /usr/bin/chromium), E2E_KEEP=1 keeps the temporary store.
 
 import { execFileSync, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -31,8 +41,12 @@ import { chromium } from "playwright-core";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const artifacts = join(root, "test-artifacts/dashboard");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-/** The whole run must end well within CI's browser stage budget (~3 min). */
-const overallTimeoutMs = 150_000;
+/**
+ * The whole run must end well within CI's browser stage budget (~3 min). It takes about 90 s on
+ * a busy 2-core machine (the sign-in checks wait ~15 s for a short token to run out), and has
+ * taken 130 s when the machine was very busy.
+ */
+const overallTimeoutMs = 170_000;
 const t0 = Date.now();
 
 mkdirSync(artifacts, { recursive: true });
@@ -92,9 +106,13 @@ async function stop(name, graceMs = 8000) {
   log(`stopped ${name} pid ${p.pid}`);
 }
 
+let tokenServer; // the token endpoint (node:http), closed on the way out
+
 async function cleanup() {
   if (ctx) await ctx.close().catch(() => {});
   ctx = undefined;
+  tokenServer?.close();
+  tokenServer = undefined;
   // ingest and tickctl first: with the feed (and its embedded NATS) gone, they would wait.
   const rank = (n) => (n === "feed" ? 1 : 0);
   const names = [...procs.keys()].sort((a, b) => rank(a) - rank(b));
@@ -132,6 +150,11 @@ async function check(name, f) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** A JWT's exp claim in Unix ms (read, not verified). */
+function expMs(token) {
+  return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).exp * 1000;
+}
+
 /** Decimal strings at one scale compare as the integers of their digits. */
 function mantissa(s) {
   return BigInt(s.replace(".", "").replace(/^(-?)0+(?=\d)/, "$1"));
@@ -144,13 +167,49 @@ async function main() {
   const base = `http://127.0.0.1:${httpPort}`;
   // NATS refuses anonymous clients: the feed writes its users' passwords here, the others read them.
   const natsAuth = ["--nats-auth-dir", join(tmp, "nats-auth")];
-  // Tokens: a key for this run, and a development token with every right (replay too).
+  // Tokens: a key for this run, and a development token with every right (replay and its
+  // control too: since c7784fe a watcher's ReplayControl needs replay_control, as make run's token has).
   const keyFile = join(tmp, "feed-hs256.key");
   const token = execFileSync(join(root, "bin/tickctl"), ["token", "--key-file", keyFile, "--new-key", "--sub", "e2e",
-    "--instruments", "*", "--replay", "--ttl", "1h"], { encoding: "utf8" }).trim();
+    "--instruments", "*", "--replay-control", "--ttl", "1h"], { encoding: "utf8" }).trim();
   const signIn = `#token=${token}`;
+  const mint = (args) =>
+    new Promise((res, rej) =>
+      execFile(join(root, "bin/tickctl"), ["token", "--key-file", keyFile, ...args], { encoding: "utf8" }, (e, out) => (e ? rej(e) : res(out.trim()))),
+    );
+  const minted = [token]; // none of them may show up in a log
+
+  // The token endpoint: an identity provider's stand-in. It answers GET with a fresh token for
+  // the subject its session cookie names, granting what endpointGrant says for it, and allows
+  // the dashboard's origin with credentials (CORS); no cookie, 401.
+  const tokenPort = await freePort();
+  const tokenURL = `http://127.0.0.1:${tokenPort}/token`;
+  const endpointGrant = {}; // subject -> tickctl token flags
+  const endpointCalls = [];
+  tokenServer = createHttpServer(async (req, res) => {
+    res.setHeader("access-control-allow-origin", base);
+    res.setHeader("access-control-allow-credentials", "true");
+    res.setHeader("vary", "origin");
+    res.setHeader("cache-control", "no-store");
+    const sub = /(?:^|;\s*)e2e_idp=([^;]+)/.exec(req.headers.cookie ?? "")?.[1];
+    endpointCalls.push({ sub, origin: req.headers.origin });
+    if (req.method !== "GET" || !sub || !endpointGrant[sub]) {
+      res.writeHead(401, { "content-type": "text/plain" }).end("no session\n");
+      return;
+    }
+    try {
+      const t = await mint(["--sub", sub, ...endpointGrant[sub]]);
+      minted.push(t);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token: t }));
+    } catch (e) {
+      res.writeHead(500).end(String(e));
+    }
+  });
+  await new Promise((r) => tokenServer.listen(tokenPort, "127.0.0.1", r));
+
   const feedArgs = [
     "--auth-hs256-key-file", keyFile,
+    "--dashboard-token-url", tokenURL,
     "--listen", `127.0.0.1:${httpPort}`,
     "--admin-listen", `127.0.0.1:${adminPort}`,
     "--embed-nats", "--nats-listen", `127.0.0.1:${natsPort}`,
@@ -188,6 +247,7 @@ async function main() {
     const r = await fetch(`${base}/`);
     const html = await r.text();
     if (!r.ok || !html.includes('<div id="app">')) throw new Error(`GET / gave ${r.status}: ${html.slice(0, 200)}`);
+    if (!html.includes(`<meta name="tickwire-token-url" content="${tokenURL}" />`)) throw new Error(`no token URL meta tag in the page: ${html.slice(0, 600)}`);
     const asset = html.match(/\/assets\/[^"]+\.js/)?.[0];
     const a = await fetch(base + asset);
     if (a.headers.get("cache-control") !== "public, max-age=31536000, immutable") {
@@ -241,6 +301,103 @@ async function main() {
       const m = await lasts();
       return Object.values(m).filter((v) => /\d/.test(v)).length >= 10;
     }, 30_000);
+  });
+
+  // Two more tabs whose tokens run out within the next 20 s (see the top of this file).
+  const ids = await page.evaluate(() => window.__tickwire.store.order);
+  const [idA, idB, idC] = ids;
+  const limitedFlags = ["--channels", "quote,stats,trades,candles"];
+  const limTok = await mint(["--sub", "e2e-lim", "--instruments", [idA, idB, idC].join(","), ...limitedFlags, "--ttl", "16s"]);
+  const shortTok = await mint(["--sub", "e2e-short", "--instruments", [idA, idB].join(","), "--ttl", "10s"]);
+  minted.push(limTok, shortTok);
+  endpointGrant["e2e-lim"] = ["--instruments", [idA, idB].join(","), ...limitedFlags, "--ttl", "1h"]; // the refresh drops idC
+  await ctx.addCookies([{ name: "e2e_idp", value: "e2e-lim", domain: "127.0.0.1", path: "/" }]);
+  const p5 = await ctx.newPage();
+  p5.on("pageerror", (e) => pageErrors.push(`limited tab: ${e.message}`));
+  p5.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(`limited tab console: ${m.text()}`);
+  });
+  await p5.goto(`${base}/#token=${limTok}`);
+  // The short tab's session at the identity provider is gone: its endpoint answers 401.
+  const p6 = await ctx.newPage();
+  p6.on("pageerror", (e) => pageErrors.push(`short tab: ${e.message}`));
+  await p6.route(tokenURL, (r) => r.fulfill({ status: 401, body: "signed out", headers: { "access-control-allow-origin": base, "access-control-allow-credentials": "true" } }));
+  await p6.goto(`${base}/#token=${shortTok}`);
+  const tw = (p, f) => p.evaluate(f);
+
+  await check("a token for 3 instruments without the book: only those are listed, the book panel says 'book: not entitled', trades and candles flow", async () => {
+    await waitFor("the limited tab signed in", async () => (await p5.getAttribute(".who", "data-subject")) === "e2e-lim", 15_000);
+    await waitFor("3 rows with prices", async () => {
+      const rows = await p5.$$eval(".wl tbody tr", (rs) => rs.map((r) => [r.dataset.id, /\d/.test(r.querySelector(".bid")?.textContent ?? "")]));
+      return rows.length === 3 && rows.every(([, priced]) => priced);
+    }, 15_000);
+    const listed = await p5.$$eval(".wl tbody tr", (rs) => rs.map((r) => r.dataset.id).sort());
+    if (listed.join() !== [idA, idB, idC].sort().join()) throw new Error(`listed ${listed}, want ${[idA, idB, idC]}`);
+    await waitFor("'book: not entitled' on the ladder", async () => (await p5.textContent(".ladder .panel-note")) === "book: not entitled", 10_000);
+    if (await p5.$(".ladder.unsynced")) throw new Error("the refused book is shown as waiting for a sync");
+    const who = await waitFor("who is signed in, until when, and the refused channel in the top bar", async () => {
+      const t = await p5.textContent(".who");
+      return /e2e-lim/.test(t) && /not entitled: book/.test(t) && /token expires \d\d:\d\d:\d\d/.test(t) ? t : null;
+    }, 5000);
+    log(`limited tab top bar: "${who}"`);
+    await waitFor("bars on the chart", async () => Number(await p5.getAttribute(".chart", "data-bars")) > 0, 15_000);
+    await waitFor("trades on the tape", async () => ((await p5.textContent(".tape .trade:not(.head) .price")) ?? "") !== "", 15_000);
+    if ((await p5.textContent(".tape .panel-note")) !== "") throw new Error("trades said not entitled");
+    await p5.screenshot({ path: join(artifacts, "11-not-entitled-book.png") });
+  });
+
+  await check("the 16 s token is refreshed in band from the token endpoint: same connection past its exp, the expiry moves, the narrower grant says NOT ENTITLED", async () => {
+    const exp1 = expMs(limTok);
+    const shown1 = Number(await p5.getAttribute(".who", "data-expires-ms"));
+    if (Math.abs(shown1 - exp1) > 1000 && shown1 < exp1) throw new Error(`shown expiry ${shown1}, token exp ${exp1}`);
+    await waitFor("the first token's exp to pass", async () => Date.now() > exp1 + 1500, 30_000, 250);
+    const st = await tw(p5, () => ({ connects: window.__tickwire.stats.connects, state: window.__tickwire.client.state, refreshes: window.__tickwire.session.refreshes, exp: window.__tickwire.session.expiresMs, phase: window.__tickwire.session.phase }));
+    log(`limited tab: ${JSON.stringify(st)}; endpoint calls ${JSON.stringify(endpointCalls)}`);
+    if (st.connects !== 1 || st.state !== "connected") throw new Error(`the tab reconnected or is not connected: ${JSON.stringify(st)}`);
+    if (st.refreshes < 1 || !(st.exp > exp1 + 30 * 60_000)) throw new Error(`no refresh: ${JSON.stringify(st)}`);
+    const shown2 = Number(await p5.getAttribute(".who", "data-expires-ms"));
+    if (!(shown2 > exp1 + 30 * 60_000)) throw new Error(`the shown expiry did not move: ${shown1} -> ${shown2}`);
+    if (!endpointCalls.some((c) => c.sub === "e2e-lim" && c.origin === base)) throw new Error("the endpoint was not asked with the session cookie from the page's origin");
+    await waitFor(`${idC} NOT ENTITLED after the narrower refresh`, async () => {
+      const row = await p5.$eval(`.wl tbody tr[data-id="${idC}"]`, (r) => ({ badge: r.querySelector(".badge")?.textContent, figures: r.querySelector(".last")?.textContent }));
+      return row.badge === "NOT ENTITLED" && row.figures === "";
+    }, 5000);
+    const others = await p5.$$eval(".wl tbody tr .badge.denied", (bs) => bs.length);
+    if (others !== 1) throw new Error(`${others} rows say NOT ENTITLED, want 1`);
+    await p5.click(`.wl tbody tr[data-id="${idC}"]`);
+    await waitFor("the focused instrument says NOT ENTITLED in the header and every panel", async () =>
+      (await p5.textContent(".inst .badge")) === "NOT ENTITLED" &&
+      (await p5.textContent(".ladder .panel-note")) === "book: not entitled" &&
+      (await p5.textContent(".tape .panel-note")) === "trades: not entitled" &&
+      (await p5.textContent(".chart .panel-note")) === "candles: not entitled", 5000);
+    const errs = await tw(p5, () => window.__tickwire.stats.serverErrors);
+    await sleep(1000);
+    if ((await tw(p5, () => window.__tickwire.stats.serverErrors)) !== errs) throw new Error("the refused instrument is being asked for again");
+    await p5.screenshot({ path: join(artifacts, "12-refreshed-narrowed.png") });
+    await p5.close();
+  });
+
+  await check("a token running out with a refusing endpoint: expiry banner, then the sign-in form and no reconnect; a pasted token signs in again", async () => {
+    const exp = expMs(shortTok);
+    await waitFor("the sign-in form", async () => (await p6.getAttribute("body", "data-session")) === "signin" && (await p6.isVisible(".signin")), Math.max(1000, exp - Date.now() + 8000));
+    const st = await tw(p6, () => ({ connects: window.__tickwire.stats.connects, state: window.__tickwire.client.state, warned: window.__tickwire.session.warnedAtMs, exp: window.__tickwire.session.expiresMs, reason: window.__tickwire.session.reason }));
+    log(`short tab: ${JSON.stringify(st)}; form says "${await p6.textContent(".signin-why")}"`);
+    if (!(st.warned > 0 && st.warned < st.exp)) throw new Error(`the expiry banner was not shown before exp: ${JSON.stringify(st)}`);
+    if (!/token expired/.test(await p6.textContent(".signin-why"))) throw new Error(`form says "${await p6.textContent(".signin-why")}"`);
+    await p6.screenshot({ path: join(artifacts, "13-sign-in.png") });
+    await sleep(1000); // a reconnect would come within 0.5 s (the first backoff)
+    const again = await tw(p6, () => ({ connects: window.__tickwire.stats.connects, state: window.__tickwire.client.state }));
+    if (again.connects !== 1 || again.state !== "closed") throw new Error(`reconnected after the close: ${JSON.stringify(again)}`);
+    const fresh = await mint(["--sub", "e2e-short", "--instruments", "*", "--ttl", "1h"]);
+    minted.push(fresh);
+    await p6.fill(".signin .token-input", fresh);
+    await p6.press(".signin .token-input", "Enter");
+    await waitFor("signed in again", async () =>
+      (await p6.getAttribute("body", "data-conn")) === "connected" && (await p6.getAttribute("body", "data-session")) === "ok" && !(await p6.isVisible(".signin")), 10_000);
+    if ((await p6.inputValue(".signin .token-input")) !== "") throw new Error("the token stays in the form");
+    if ((await tw(p6, () => window.__tickwire.stats.connects)) !== 2) throw new Error("not one new connection");
+    if (p6.url().includes("token")) throw new Error("a token in the address bar");
+    await p6.close();
   });
 
   await check("prices change over a few seconds", async () => {
@@ -510,6 +667,12 @@ async function main() {
     // So does a replay tab asking for a session that does not exist (404, on purpose).
     const real = pageErrors.filter((e) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|status of 404/.test(e));
     if (real.length > 0) throw new Error(real.join("\n"));
+  });
+
+  await check("no token in the feed's log", async () => {
+    const text = readFileSync(join(artifacts, "feed.log"), "utf8");
+    const leaked = minted.filter((t) => text.includes(t) || text.includes(t.split(".")[2]));
+    if (leaked.length > 0) throw new Error(`${leaked.length} tokens in feed.log`);
   });
 }
 

@@ -2,7 +2,8 @@
 
 import "./styles.css";
 import { Channel, ErrorCode } from "./gen/tickwire/v1/stream_pb";
-import { FeedClient, type ClientEvents } from "./net/client";
+import { FeedClient, type ClientEvents, type Timers } from "./net/client";
+import { Session, fetchToken, refusesToken } from "./app/session";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";
 import { HistoryError, fetchHistory, historyBars, historyWindow } from "./market/history";
@@ -12,6 +13,7 @@ import { el } from "./views/dom";
 import { HeaderView } from "./views/header";
 import { LadderView } from "./views/ladder";
 import { ReplayView } from "./views/replay";
+import { SessionView } from "./views/session";
 import { StatusView } from "./views/status";
 import { TapeView } from "./views/tape";
 import { WatchlistView } from "./views/watchlist";
@@ -48,24 +50,31 @@ function feedURL(): string {
  * fragment (#token=..., printed by `make run`; a browser never sends the fragment to a server),
  * then kept in session storage (this tab only, gone when it closes) and stripped from the
  * address bar so that it is neither bookmarked nor shared. Sent as the first command of every
- * connection, and as a Bearer header on /api requests.
+ * connection, and as a Bearer header on /api requests. Fresh tokens (from the operator's token
+ * endpoint, or pasted: app/session.ts) replace it there. Never logged.
  */
 const tokenKey = "tickwire.token";
+/** The token when session storage is disabled: this page's life only. */
+let memToken: string | null = null;
 function readToken(): string | null {
   try {
-    return sessionStorage.getItem(tokenKey);
+    return sessionStorage.getItem(tokenKey) ?? memToken;
   } catch {
-    return null; // storage disabled: anonymous, if the feed allows it
+    return memToken; // storage disabled
+  }
+}
+function writeToken(token: string): void {
+  memToken = token;
+  try {
+    sessionStorage.setItem(tokenKey, token);
+  } catch {
+    // storage disabled: kept in memory only
   }
 }
 {
   const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
   if (m) {
-    try {
-      sessionStorage.setItem(tokenKey, decodeURIComponent(m[1] ?? ""));
-    } catch {
-      // storage disabled: the token is lost with the address bar below
-    }
+    writeToken(decodeURIComponent(m[1] ?? ""));
     const rest = location.hash.replace(/(?:^#|&)token=[^&]*/, "").replace(/^&/, "");
     history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
   }
@@ -81,10 +90,35 @@ const authFetch: typeof fetch = (input, init) => {
 /** Who the feed says is signed in (subject, expiry in Unix ms), for the status bar and tests. */
 const auth = { subject: "", expiresMs: 0 };
 
+/**
+ * The operator's token endpoint (feed --dashboard-token-url, put in the page as a meta tag;
+ * docs/OPERATIONS.md): asked for a fresh token before this one expires. None: the page asks
+ * its user to paste one.
+ */
+const tokenURL = document.querySelector<HTMLMetaElement>('meta[name="tickwire-token-url"]')?.content.trim() || undefined;
+const timers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (f, ms) => setTimeout(f, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
 // The client is built first and reports to the store through this object, filled in below.
 const events: ClientEvents = {};
 const client = new FeedClient({ url: feedURL(), token: readToken }, events);
 const store = new Store(client, { replay: !!replayId });
+const session = new Session(
+  {
+    authenticate: (t) => client.authenticate(t),
+    reconnect: () => {
+      if (client.state === "closed") client.start();
+    },
+    store: writeToken,
+    state: () => client.state,
+  },
+  timers,
+  tokenURL ? () => fetchToken(new URL(tokenURL, location.href).href) : undefined,
+);
+const sessionView = new SessionView(session, client, tokenURL);
 const watchlist = new WatchlistView(store);
 const header = new HeaderView(store);
 const chart = new ChartView();
@@ -95,7 +129,7 @@ const replay = replayId ? new ReplayView(store, replayId) : undefined;
 if (replay) replay.onControl = (a) => client.replayControl(a);
 
 // For the browser test and for anyone debugging in the console: counters and state, read-only.
-(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth };
+(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth, session };
 
 /**
  * A browser WebSocket that fails at the handshake only says 1006; the feed answers a replay
@@ -156,16 +190,25 @@ Object.assign(events, {
     if (client.state === "connected" && st.instruments.some((id) => !store.rows.has(id))) client.listInstruments();
     loadHistory(); // the first status gives the clock the history ends at; a seek moves it
   },
-  onAuthenticated: (subject, expiresMs) => {
+  onAuthenticated: (subject, expiresMs, requestId) => {
     auth.subject = subject;
     auth.expiresMs = expiresMs;
-    document.title = `Tickwire · ${subject || "anonymous"}`;
+    session.authenticated(subject, expiresMs, requestId);
+    if (!replayId) document.title = `Tickwire · ${subject || "anonymous"}`;
   },
+  onNotEntitled: (id, chs) => {
+    store.onNotEntitled(id);
+    // Candles refused (no history to ask for), or served again (ask for it).
+    if (id === store.focus && (chs.length === 0 || chs.includes(Channel.CANDLES))) loadHistory(true);
+  },
+  onSignInNeeded: (code, reason) => session.closed(code, reason),
   onError: (e) => {
     if (e.code === ErrorCode.NOT_REPLAY && replayId) {
       store.replayError = `The replay session did not answer: ${e.message}`;
       store.replayDirty = true;
     }
+    // A token we presented on the live connection (a refresh, a paste) was refused.
+    if (refusesToken(e.code, e.instrument)) session.refused(e.requestId, e.message);
   },
 } satisfies ClientEvents);
 
@@ -189,6 +232,10 @@ function loadHistory(force = false): void {
   histKey = key;
   chart.setHistory(undefined);
   store.chartReset = true;
+  if (store.denied(id, Channel.CANDLES)) {
+    chart.setHistoryState("none", "", "Your token does not cover candles");
+    return; // /api/candles would be 403
+  }
   const live = barsOf(store.sub(id)?.replica.candles ?? [], iv);
   const w = historyWindow(iv, BigInt(Math.floor(store.nowMs() / 1000)), live);
   if (!w) {
@@ -249,7 +296,9 @@ app.append(
       el("span", { class: "logo" }, "tickwire"),
       el("span", { class: "muted hide-narrow" }, replay ? "replay of stored market data · not live · exact prices" : "live market data · exact prices · gaps shown"),
       el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–4 interval"),
+      sessionView.who,
     ),
+    sessionView.banner,
     ...(replay ? [replay.root] : []),
     el(
       "main",
@@ -260,6 +309,7 @@ app.append(
     ),
     status.root,
   ),
+  sessionView.signin,
 );
 
 // Keyboard: arrows move in the watchlist, / searches, 1-4 pick the chart interval.
@@ -305,11 +355,13 @@ function frame(now: number): void {
   // In a replay, nothing later than the replay clock (a seek back leaves the old run's later
   // trades and bars in the feed's snapshots: see visibleTrades).
   const clockNs = BigInt(Math.floor(store.replayClockMs)) * 1_000_000n;
-  const candles = rep ? (store.replay ? visibleCandles(rep.candles, clockNs) : rep.candles) : [];
+  const candlesDenied = store.denied(store.focus, Channel.CANDLES);
+  const candles = rep && !candlesDenied ? (store.replay ? visibleCandles(rep.candles, clockNs) : rep.candles) : [];
   if (store.chartReset) {
     store.chartReset = false;
     store.chartBars = [];
     chart.setInstrument(row?.info);
+    chart.setDenied(candlesDenied ? "candles: not entitled" : "");
     chart.reset(candles);
     store.markersDirty = true;
   } else if (store.chartBars.length > 0) {
@@ -324,11 +376,11 @@ function frame(now: number): void {
   if (bookDue && (store.bookDirty || store.tapeDirty)) lastBook = now;
   if (store.bookDirty && bookDue) {
     store.bookDirty = false;
-    ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!sub?.inSync(Channel.BOOK));
+    ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!sub?.inSync(Channel.BOOK), !!sub?.denied(Channel.BOOK));
   }
   if (store.tapeDirty && bookDue) {
     store.tapeDirty = false;
-    tape.paint(rep ? (store.replay ? visibleTrades(rep.trades, clockNs) : rep.trades) : [], row?.info);
+    tape.paint(rep ? (store.replay ? visibleTrades(rep.trades, clockNs) : rep.trades) : [], row?.info, !!sub?.denied(Channel.TRADES));
   }
   if (store.headerDirty) {
     store.headerDirty = false;
@@ -342,6 +394,7 @@ function frame(now: number): void {
     store.statusDirty = false;
     lastStatus = now;
     status.paint(now);
+    sessionView.paint(Date.now());
   }
   requestAnimationFrame(frame);
 }

@@ -3,12 +3,23 @@ import { beforeEach, describe, expect, it } from "vitest";
 import {
   Channel,
   ClientMessageSchema,
+  ErrorCode,
   ServerFrameSchema,
   ServerMessageSchema,
   type ClientMessage,
 } from "../src/gen/tickwire/v1/stream_pb";
 import { checksum } from "../src/market/book";
-import { FeedClient, backoff, backoffMax, backoffMin, reconnectable, subprotocol, type SocketLike } from "../src/net/client";
+import {
+  FeedClient,
+  backoff,
+  backoffMax,
+  backoffMin,
+  channelName,
+  channelsOfMessage,
+  reconnectable,
+  subprotocol,
+  type SocketLike,
+} from "../src/net/client";
 
 class FakeSocket implements SocketLike {
   binaryType: BinaryType = "blob";
@@ -446,6 +457,7 @@ describe("FeedClient sign-in (PROTOCOL.md, Authentication)", () => {
     const timers = new FakeTimers();
     let token = "t1";
     const signedIn: string[] = [];
+    const signIn: string[] = [];
     const client = new FeedClient(
       {
         url: "ws://feed/ws",
@@ -457,20 +469,183 @@ describe("FeedClient sign-in (PROTOCOL.md, Authentication)", () => {
         timers,
         token: () => token,
       },
-      { onAuthenticated: (sub, exp) => signedIn.push(`${sub}:${exp}`) },
+      {
+        onAuthenticated: (sub, exp, id) => signedIn.push(`${sub}:${exp}:${id}`),
+        onSignInNeeded: (code, reason) => signIn.push(`${code}:${reason}`),
+      },
     );
     client.start();
     sockets[0]!.open();
     expect(sockets[0]!.url).toBe("ws://feed/ws"); // never in the URL
     expect(sockets[0]!.sent.map((m) => m.command.case)).toEqual(["authenticate", "listInstruments"]);
     expect(sockets[0]!.sent[0]!.command.value).toMatchObject({ token: "t1" });
-    sockets[0]!.frame({ messages: [{ kind: { case: "authenticated", value: { requestId: 1, subject: "dev", expiresAtNs: 5_000_000_000n } } }] });
-    expect(signedIn).toEqual(["dev:5000"]);
-    token = "t2";
+    const authId = sockets[0]!.sent[0]!.id;
+    expect(authId).toBeGreaterThan(0);
+    sockets[0]!.frame({ messages: [{ kind: { case: "authenticated", value: { requestId: authId, subject: "dev", expiresAtNs: 5_000_000_000n } } }] });
+    expect(signedIn).toEqual([`dev:5000:${authId}`]);
+    // A refresh on the live connection: the id comes back to match the answer.
+    const refreshId = client.authenticate("t1b");
+    expect(refreshId).toBeGreaterThan(authId);
+    expect(sockets[0]!.sent.at(-1)).toMatchObject({ id: refreshId, command: { case: "authenticate", value: { token: "t1b" } } });
+
+    // Closed for the credentials (expired): no reconnect of its own, not even after a minute;
+    // the app is told, and start() connects again with whatever token it has then.
     sockets[0]!.drop(4005, "token expired");
+    expect(client.state).toBe("closed");
+    expect(signIn).toEqual(["4005:token expired"]);
     timers.advance(60_000);
+    expect(sockets.length).toBe(1);
+    token = "t2";
+    client.start();
     sockets[1]!.open();
     expect(sockets[1]!.sent[0]!.command).toMatchObject({ case: "authenticate", value: { token: "t2" } });
+    // A refused sign-in (4501) is the same: no loop.
+    sockets[1]!.drop(4501, "unauthorized: bad_signature");
+    timers.advance(60_000);
+    expect(sockets.length).toBe(2);
+    expect(signIn).toEqual(["4005:token expired", "4501:unauthorized: bad_signature"]);
+    expect(client.authenticate("t3")).toBe(0); // no connection: nothing sent
     client.stop();
+  });
+});
+
+describe("FeedClient entitlements (PROTOCOL.md §2.6: NOT_ENTITLED)", () => {
+  let sockets: FakeSocket[];
+  let client: FeedClient;
+  let denied: string[];
+  const sock = () => sockets[sockets.length - 1]!;
+  const subscribes = (s: FakeSocket) =>
+    s.sent.flatMap((m) => (m.command.case === "subscribe" ? [{ id: m.id, ids: m.command.value.instruments, channels: m.command.value.channels }] : []));
+  const err = (requestId: number, message: string, instrument = "") => ({
+    kind: { case: "error" as const, value: { requestId, code: ErrorCode.NOT_ENTITLED, message, instrument } },
+  });
+  const subscribed = (requestId: number, handle: number, id: string, channels: Channel[]) => ({
+    kind: { case: "subscribed" as const, value: { requestId, handle, info: { id }, channels } },
+  });
+
+  beforeEach(() => {
+    sockets = [];
+    denied = [];
+    client = new FeedClient(
+      {
+        url: "ws://feed/ws",
+        newSocket: (url, protocols) => {
+          const s = new FakeSocket(url, protocols);
+          sockets.push(s);
+          return s;
+        },
+        timers: new FakeTimers(),
+        token: () => "tok",
+      },
+      { onNotEntitled: (id, chs, whole) => denied.push(`${id}:${whole ? "all" : chs.map(channelName).join(",") || "granted"}`) },
+    );
+    client.start();
+    sock().open();
+  });
+
+  it("reads the channel names of a refusal", () => {
+    expect(channelsOfMessage("not entitled to channels: trades, stats")).toEqual([Channel.TRADES, Channel.STATS]);
+    expect(channelsOfMessage("not entitled to channels: book")).toEqual([Channel.BOOK]);
+    expect(channelsOfMessage("not entitled")).toEqual([]);
+    expect(channelName(Channel.CANDLES)).toBe("candles");
+  });
+
+  it("a refused channel (no instrument in the error) is marked on the command's instruments and not asked again", () => {
+    client.subscribe(["v:A"], [Channel.BOOK, Channel.TRADES], 20);
+    const [cmd] = subscribes(sock());
+    expect(cmd!.id).toBeGreaterThan(0); // errors are matched to the command by its id
+    sock().frame({ messages: [err(cmd!.id, "not entitled to channels: book"), subscribed(cmd!.id, 1, "v:A", [Channel.TRADES])] });
+    const a = client.subs.get("v:A")!;
+    expect(a.denied(Channel.BOOK)).toBe(true);
+    expect(a.denied(Channel.TRADES)).toBe(false);
+    expect(a.allDenied()).toBe(false);
+    expect(a.inSync(Channel.BOOK)).toBe(false);
+    expect(a.await.has(Channel.BOOK)).toBe(false); // nothing waits for a snapshot that will not come
+    expect([...client.deniedChannels]).toEqual([Channel.BOOK]);
+    expect(denied).toEqual(["v:A:book"]);
+    // The next instrument's book is not asked for (it would be refused again): marked at once.
+    client.subscribe(["v:B"], [Channel.BOOK, Channel.TRADES], 20);
+    expect(subscribes(sock()).at(-1)).toMatchObject({ ids: ["v:B"], channels: [Channel.TRADES] });
+    expect(client.subs.get("v:B")!.denied(Channel.BOOK)).toBe(true);
+    // Leaving A asks the feed to drop its trades only (it never held A's book).
+    client.unsubscribe(["v:A"], [Channel.BOOK, Channel.TRADES]);
+    const un = sock().sent.at(-1)!;
+    expect(un.command.case === "unsubscribe" && un.command.value.instruments).toEqual(["v:A"]);
+  });
+
+  it("a refused instrument stays, marked not entitled, and is not asked again on that connection", () => {
+    client.subscribe(["v:A", "v:X"], [Channel.QUOTE, Channel.STATS]);
+    const [cmd] = subscribes(sock());
+    sock().frame({ messages: [err(cmd!.id, "not entitled", "v:X"), subscribed(cmd!.id, 1, "v:A", [Channel.QUOTE, Channel.STATS])] });
+    const x = client.subs.get("v:X")!;
+    expect(x).toBeDefined(); // kept, so the watchlist can say why it is empty
+    expect(x.allDenied()).toBe(true);
+    expect(x.denied(Channel.QUOTE)).toBe(true);
+    expect(client.subs.get("v:A")!.allDenied()).toBe(false);
+    expect(denied).toEqual(["v:X:all"]);
+    const n = subscribes(sock()).length;
+    client.subscribe(["v:X"], [Channel.BOOK, Channel.TRADES]); // focusing it
+    expect(subscribes(sock()).length).toBe(n);
+    // An unknown instrument is still forgotten (it would be asked again on every reconnect).
+    sock().frame({ messages: [{ kind: { case: "error", value: { requestId: cmd!.id, code: ErrorCode.UNKNOWN_INSTRUMENT, message: "unknown instrument", instrument: "v:A" } } }] });
+    expect(client.subs.has("v:A")).toBe(false);
+  });
+
+  it("a count of refused instruments names the first: the rest are those of the command the feed did not list", () => {
+    sock().frame({ messages: [{ kind: { case: "instrumentList", value: { instruments: [{ id: "v:A" }] } } }] });
+    client.subscribe(["v:A", "v:X", "v:Y"], [Channel.QUOTE]);
+    const [cmd] = subscribes(sock());
+    sock().frame({ messages: [err(cmd!.id, "2 instruments not entitled, first v:X", "v:X"), subscribed(cmd!.id, 1, "v:A", [Channel.QUOTE])] });
+    expect(["v:A", "v:X", "v:Y"].map((id) => client.subs.get(id)!.allDenied())).toEqual([false, true, true]);
+  });
+
+  it("an error of another command (replay control) marks nothing", () => {
+    client.subscribe(["v:A"], [Channel.QUOTE]);
+    client.replayControl({ case: "pause", value: true });
+    const rc = sock().sent.at(-1)!;
+    sock().frame({ messages: [err(rc.id, "not entitled to replay sessions")] });
+    expect(client.subs.get("v:A")!.denied(Channel.QUOTE)).toBe(false);
+    expect(client.deniedChannels.size).toBe(0);
+    expect(denied).toEqual([]);
+  });
+
+  it("a refresh that narrows the grant: the streams it ended (Unsubscribed answering the Authenticate) are not entitled; what was refused is asked once again", () => {
+    sock().frame({ messages: [{ kind: { case: "authenticated", value: { requestId: sock().sent[0]!.id, subject: "u", expiresAtNs: 9n } } }] });
+    client.subscribe(["v:A", "v:B"], [Channel.QUOTE, Channel.BOOK], 10);
+    const [cmd] = subscribes(sock());
+    sock().frame({ messages: [subscribed(cmd!.id, 1, "v:A", [Channel.QUOTE, Channel.BOOK]), subscribed(cmd!.id, 2, "v:B", [Channel.QUOTE, Channel.BOOK])] });
+    const auth = client.authenticate("narrower");
+    // The feed's order: the error, the Authenticated, then the owners' Unsubscribed.
+    sock().frame({
+      messages: [
+        err(auth, "no longer entitled after the refresh", "v:B"),
+        { kind: { case: "authenticated", value: { requestId: auth, subject: "u", expiresAtNs: 10n } } },
+        { kind: { case: "unsubscribed", value: { requestId: auth, handle: 2, channels: [Channel.QUOTE, Channel.BOOK] } } },
+        { kind: { case: "unsubscribed", value: { requestId: auth, handle: 1, channels: [Channel.BOOK] } } },
+      ],
+    });
+    const a = client.subs.get("v:A")!;
+    const b = client.subs.get("v:B")!;
+    expect(b.allDenied()).toBe(true);
+    expect(a.denied(Channel.BOOK)).toBe(true);
+    expect(a.denied(Channel.QUOTE)).toBe(false);
+    // Our own Unsubscribe's reply is not a refusal.
+    client.unsubscribe(["v:A"], [Channel.QUOTE]);
+    client.subscribe(["v:A"], [Channel.QUOTE]);
+    sock().frame({ messages: [{ kind: { case: "unsubscribed", value: { requestId: 0, handle: 1, channels: [Channel.QUOTE] } } }] });
+    expect(a.denied(Channel.QUOTE)).toBe(false);
+    // The next refresh asks once for what was refused, and a grant clears the marks.
+    const before = subscribes(sock()).length;
+    const auth2 = client.authenticate("wider");
+    sock().frame({ messages: [{ kind: { case: "authenticated", value: { requestId: auth2, subject: "u", expiresAtNs: 11n } } }] });
+    const again = subscribes(sock()).slice(before);
+    expect(again.map((c) => [c.ids, c.channels])).toEqual([
+      [["v:A"], [Channel.BOOK]],
+      [["v:B"], [Channel.QUOTE, Channel.BOOK]],
+    ]);
+    sock().frame({ messages: [subscribed(again[1]!.id, 2, "v:B", [Channel.QUOTE, Channel.BOOK])] });
+    expect(b.allDenied()).toBe(false);
+    expect(b.await.has(Channel.BOOK)).toBe(true); // its snapshot comes next
+    expect(denied.at(-1)).toBe("v:B:granted");
   });
 });

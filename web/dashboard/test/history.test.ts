@@ -62,6 +62,7 @@ describe("candle history", () => {
     expect(historyNote(501, "candle history not enabled\n")).toMatch(/no stored history/);
     expect(historyNote(400, "feed: 20000 bars asked, at most 10000\n")).toBe("history refused: feed: 20000 bars asked, at most 10000");
     expect(historyNote(0, "")).toMatch(/network/);
+    expect(historyNote(403, '{"code":"not_entitled","message":"not entitled to candles"}')).toBe("candles: not entitled (403)");
     // The feed's JSON error body (PROTOCOL.md §2.5): its message is the reason.
     expect(historyNote(400, '{"code":"too_many_bars","message":"the window holds 20000 bars of 60s; at most 10000"}\n')).toBe(
       "history refused: the window holds 20000 bars of 60s; at most 10000",

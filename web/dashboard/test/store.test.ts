@@ -84,4 +84,32 @@ describe("Store: resume, gaps and staleness", () => {
     expect(store.markers.size).toBe(0);
     expect(store.nowMs()).toBe(t0 + 2000);
   });
+
+  it("an instrument the token does not cover is not entitled, not stale; its repaint is asked for", () => {
+    const { store } = setup();
+    const client = store.client;
+    client.subscribe([id], [Channel.QUOTE, Channel.STATS]); // not connected: kept as wanted
+    store.onState("connected", "");
+    store.checkStale();
+    expect(store.rows.get(id)!.stale).toBe(true); // nothing came yet
+    const sub = client.subs.get(id)!;
+    sub.instrumentDenied = true; // as FeedClient.deny on NOT_ENTITLED
+    store.dirtyRows.clear();
+    store.chartReset = store.bookDirty = false;
+    store.onNotEntitled(id);
+    expect(store.rows.get(id)!.stale).toBe(false);
+    expect(store.rowDenied(id)).toBe(true);
+    expect(store.denied(id, Channel.BOOK)).toBe(true);
+    expect(store.dirtyRows.has(id)).toBe(true);
+    expect(store.bookDirty && store.chartReset).toBe(true); // the focused one's panels say so
+    store.checkStale(Date.now() + staleAfterMs + 1);
+    expect(store.rows.get(id)!.stale).toBe(false);
+    // One channel refused: the row is not all denied.
+    sub.instrumentDenied = false;
+    sub.notEntitled.add(Channel.STATS);
+    expect(store.rowDenied(id)).toBe(false);
+    expect(store.denied(id, Channel.STATS)).toBe(true);
+    sub.notEntitled.add(Channel.QUOTE);
+    expect(store.rowDenied(id)).toBe(true);
+  });
 });

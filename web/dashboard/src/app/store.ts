@@ -144,6 +144,32 @@ export class Store {
     return id === undefined ? undefined : this.client.subs.get(id);
   }
 
+  /** Whether the token does not cover this channel of the instrument (the feed refused it). */
+  denied(id: string | undefined, ch: Channel): boolean {
+    return !!this.sub(id)?.denied(ch);
+  }
+
+  /** Whether nothing of the instrument is served to this token (every wanted channel refused). */
+  rowDenied(id: string | undefined): boolean {
+    return !!this.sub(id)?.allDenied();
+  }
+
+  /** Streams of an instrument were refused or ended for the token, or are served again: repaint them. */
+  onNotEntitled(id: string): void {
+    const r = this.rows.get(id);
+    if (r) {
+      r.resyncing = this.sub(id)?.resync.size ?? 0;
+      if (r.stale && this.rowDenied(id)) r.stale = false; // not entitled, not stale
+    }
+    this.dirtyRows.add(id);
+    this.listDirty = true;
+    if (id === this.focus) {
+      this.bookDirty = this.tapeDirty = this.headerDirty = this.markersDirty = true;
+      this.chartReset = true;
+    }
+    this.statusDirty = true;
+  }
+
   setInstruments(list: InstrumentInfo[]): string[] {
     const added: string[] = [];
     for (const info of list) {
@@ -301,7 +327,8 @@ export class Store {
    */
   checkStale(now: number = this.nowMs()): void {
     for (const r of this.rows.values()) {
-      const stale = this.conn !== "connected" || r.lastUpdateMs === 0 || now - r.lastUpdateMs > staleAfterMs;
+      // An instrument the token does not cover gets no updates: it is not entitled, not stale.
+      const stale = !this.rowDenied(r.id) && (this.conn !== "connected" || r.lastUpdateMs === 0 || now - r.lastUpdateMs > staleAfterMs);
       if (stale !== r.stale) {
         r.stale = stale;
         this.dirtyRows.add(r.id);

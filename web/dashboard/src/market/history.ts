@@ -121,6 +121,10 @@ export function historyNote(status: number, body: string): string {
       return "no stored history on this feed: live bars only";
     case 400:
       return `history refused: ${reason || "bad request"}`;
+    case 401:
+      return "history: not signed in (401)";
+    case 403:
+      return "candles: not entitled (403)";
     case 429:
     case 503:
       return `history busy, try again shortly${reason ? ` (${reason})` : ""}`;

@@ -12,6 +12,15 @@
 // deltas follow, by the usual rule, from the kept position); every other channel waits for its
 // snapshot (HISTORY_GONE, NEW_EPOCH or SUBSCRIBE), whatever replica of the feed answers.
 //
+// Entitlements (PROTOCOL.md §2.6): a stream the token does not cover is refused with
+// ERROR_CODE_NOT_ENTITLED, and a refresh that narrows the grant ends streams with Unsubscribed
+// (answering the Authenticate) and one such error. The client keeps those streams wanted but
+// marks them not entitled (Subscription.denied) instead of forgetting them, so the views can say
+// so; it does not ask for them again on that connection, except once after each refresh (a new
+// grant may cover them). A connection closed for its credentials (4005 token expired, 4501
+// unauthorized) is not reconnected: the app asks its user to sign in (onSignInNeeded) and calls
+// start again.
+//
 // It speaks the binary subprotocol "tickwire.v1.proto": one ServerFrame per WebSocket message,
 // decoded with the TypeScript generated from proto/ (int64 arrives as bigint).
 
@@ -21,6 +30,7 @@ import type { ReplayControl, ReplayStatus } from "../gen/tickwire/v1/replay_pb";
 import {
   Channel,
   ClientMessageSchema,
+  ErrorCode,
   ServerFrameSchema,
   SnapshotReason,
   type Delta,
@@ -28,6 +38,7 @@ import {
   type ServerFrame,
   type Snapshot,
   type Subscribed,
+  type Unsubscribed,
 } from "../gen/tickwire/v1/stream_pb";
 import { Replica, channelOfDelta, needsResync, validChannel, type Outcome } from "../market/replica";
 
@@ -70,6 +81,54 @@ export function backoff(n: number, rand: () => number = Math.random, min = backo
   const ceil = n < 30 ? Math.min(max, min * 2 ** (n + 1)) : max;
   return min + Math.floor(rand() * (ceil - min + 1));
 }
+
+/**
+ * Close codes that end a connection for its credentials: 4005 (the token expired without a
+ * refresh) and 4501 (no valid credentials). The dashboard does not reconnect after them with
+ * the token it has: it asks its user to sign in (4005 is reconnectable in the protocol, for a
+ * client that has a fresh token at hand; a browser tab has none unless someone gives it one).
+ */
+export function needsSignIn(code: number): boolean {
+  return code === 4005 || code === 4501;
+}
+
+/** The channel names the feed uses in its messages (the token's "channels" claim). */
+const channelNames: Record<string, Channel> = {
+  quote: Channel.QUOTE,
+  book: Channel.BOOK,
+  trades: Channel.TRADES,
+  candles: Channel.CANDLES,
+  stats: Channel.STATS,
+};
+
+/** The channel's name as the feed and tokens spell it. */
+export function channelName(ch: Channel): string {
+  return Object.keys(channelNames).find((k) => channelNames[k] === ch) ?? `channel ${ch}`;
+}
+
+/**
+ * The channels a NOT_ENTITLED error names ("not entitled to channels: trades, stats", as
+ * PROTOCOL.md §2.6 writes it), or [] when the message names none.
+ */
+export function channelsOfMessage(msg: string): Channel[] {
+  const m = /not entitled to channels?:\s*(.*)$/i.exec(msg);
+  if (!m) return [];
+  const out: Channel[] = [];
+  for (const name of m[1]!.split(/[\s,]+/)) {
+    const ch = channelNames[name.toLowerCase()];
+    if (ch !== undefined && !out.includes(ch)) out.push(ch);
+  }
+  return out;
+}
+
+/** Commands whose errors the client resolves later, by request id: what they asked for. */
+interface SentCommand {
+  kind: "subscribe" | "resync";
+  ids: string[];
+  channels: Channel[];
+}
+/** Bound of the commands remembered per connection (their errors come right after them). */
+const maxRemembered = 256;
 
 /** WebSocket close codes after which a client must not reconnect on its own (wire.Reconnectable). */
 export function reconnectable(code: number): boolean {
@@ -132,8 +191,21 @@ export interface ClientEvents {
   onInstrument?(info: InstrumentInfo): void;
   /** Only on a connection to a replay session (/ws?replay=<session>). */
   onReplayStatus?(st: ReplayStatus): void;
-  /** The feed accepted the token: who is signed in, and until when (Unix ms; 0: no expiry). */
-  onAuthenticated?(subject: string, expiresMs: number): void;
+  /**
+   * The feed accepted the token: who is signed in, and until when (Unix ms; 0: no expiry).
+   * requestId is the Authenticate's (authenticate returns it).
+   */
+  onAuthenticated?(subject: string, expiresMs: number, requestId: number): void;
+  /**
+   * Streams of an instrument are not entitled: the channels named (all of the instrument's
+   * when instrument is true). Sent on a refusal and when a refresh narrowed the grant.
+   */
+  onNotEntitled?(id: string, channels: Channel[], instrument: boolean): void;
+  /**
+   * The feed closed the connection for its credentials (4005, 4501: needsSignIn). The client
+   * does not reconnect: call start once there is a new token.
+   */
+  onSignInNeeded?(code: number, reason: string): void;
 }
 
 /** One instrument the client holds: what to ask for, and the replica. */
@@ -156,11 +228,33 @@ export class Subscription {
    */
   readonly stale = new Set<Channel>();
   resyncs = 0;
+  /** The token does not cover the instrument: none of its channels is served. */
+  instrumentDenied = false;
+  /** Channels the token does not cover (refused, or ended by a refresh). */
+  readonly notEntitled = new Set<Channel>();
   constructor(readonly id: string) {}
 
   /** In sync for the views: the replica follows the feed now (View.Streams[ch].Synced in Go). */
   inSync(ch: Channel): boolean {
-    return this.replica.synced(ch) && !this.await.has(ch) && !this.stale.has(ch);
+    return this.replica.synced(ch) && !this.await.has(ch) && !this.stale.has(ch) && !this.denied(ch);
+  }
+
+  /** Whether the feed refused the channel (or the whole instrument) to this token. */
+  denied(ch: Channel): boolean {
+    return this.instrumentDenied || this.notEntitled.has(ch);
+  }
+
+  /** Whether every wanted channel is refused: nothing of the instrument will come. */
+  allDenied(): boolean {
+    if (this.instrumentDenied) return true;
+    if (this.channels.size === 0) return false;
+    for (const ch of this.channels) if (!this.notEntitled.has(ch)) return false;
+    return true;
+  }
+
+  /** The channels to ask the feed for: wanted and not refused. */
+  askable(): Channel[] {
+    return this.instrumentDenied ? [] : [...this.channels].filter((ch) => !this.notEntitled.has(ch)).sort((a, b) => a - b);
   }
 }
 
@@ -190,6 +284,11 @@ export class FeedClient {
   };
   /** Whether the last connection attempt got as far as the WebSocket opening. */
   opened = false;
+  /**
+   * Channels the token lacks for every instrument (a Subscribe's channels were refused with
+   * NOT_ENTITLED): not asked for again until a refresh or a new connection. For the views.
+   */
+  readonly deniedChannels = new Set<Channel>();
 
   private readonly opts: Required<ClientOptions>;
   private sock: SocketLike | undefined;
@@ -201,6 +300,14 @@ export class FeedClient {
   private lastFrameAt = 0;
   private stopped = false;
   private nextId = 1;
+  /** Subscribe and Resync commands of this connection by request id, newest last. */
+  private sent = new Map<number, SentCommand>();
+  /** Authenticate commands of this connection: a reply to one of them answers a sign-in or refresh. */
+  private authIds = new Set<number>();
+  /** Whether this connection got an Authenticated: a later one answers a refresh. */
+  private signedIn = false;
+  /** Instruments the feed listed on this connection (the list is filtered by the token). */
+  private listed: Set<string> | undefined;
 
   constructor(
     opts: ClientOptions,
@@ -238,6 +345,10 @@ export class FeedClient {
    * every reconnect). Channels already held are kept; with the book, depth replaces its depth.
    */
   subscribe(ids: string[], channels: Channel[], depth = 0): void {
+    // Channels the token lacks, and instruments it does not cover, are not asked for again:
+    // they are wanted (and shown as not entitled) until a refresh or a new connection.
+    const ask = channels.filter((ch) => !this.deniedChannels.has(ch));
+    const askIds: string[] = [];
     for (const id of ids) {
       let s = this.subs.get(id);
       if (!s) {
@@ -249,10 +360,12 @@ export class FeedClient {
           s.channels.add(ch);
           s.await.add(ch);
         }
+        if (this.deniedChannels.has(ch)) this.deny(s, [ch]);
       }
       if (channels.includes(Channel.BOOK)) s.depth = depth;
+      if (!s.instrumentDenied) askIds.push(id);
     }
-    this.sendSubscribe(ids, channels, depth, []);
+    if (ask.length > 0) this.sendSubscribe(askIds, ask, depth, []);
   }
 
   /** Drops channels of instruments; an instrument left with none is forgotten with its replica. */
@@ -261,8 +374,10 @@ export class FeedClient {
     for (const id of ids) {
       const s = this.subs.get(id);
       if (!s) continue;
-      held.push(id);
+      // The feed holds none of the instrument's streams when the token does not cover it.
+      if (channels.some((ch) => s.channels.has(ch) && !s.denied(ch))) held.push(id);
       for (const ch of channels) {
+        s.notEntitled.delete(ch);
         s.channels.delete(ch);
         s.await.delete(ch);
         s.resync.delete(ch);
@@ -280,11 +395,15 @@ export class FeedClient {
 
   /**
    * Presents a token (Authenticate): on connect, and again with a fresh token before the current
-   * one expires (the feed closes the connection at exp with 4005). Returns false without a
-   * connection: the next connection asks opts.token.
+   * one expires (the feed closes the connection at exp with 4005). Returns the command's request
+   * id (the Authenticated or Error answering it carries it), or 0 without a connection: the next
+   * connection asks opts.token.
    */
-  authenticate(token: string): boolean {
-    return this.send({ id: this.nextId++, command: { case: "authenticate", value: { token } } });
+  authenticate(token: string): number {
+    const id = this.nextId++;
+    if (!this.send({ id, command: { case: "authenticate", value: { token } } })) return 0;
+    this.authIds.add(id);
+    return id;
   }
 
   /**
@@ -324,7 +443,8 @@ export class FeedClient {
     let bytes = 64;
     const flush = () => {
       if (chunk.length === 0) return;
-      this.send({ command: { case: "subscribe", value: { instruments: chunk, channels, depth, resume: pos } } });
+      const id = this.remember({ kind: "subscribe", ids: chunk, channels });
+      this.send({ id, command: { case: "subscribe", value: { instruments: chunk, channels, depth, resume: pos } } });
       chunk = [];
       pos = [];
       bytes = 64;
@@ -341,6 +461,14 @@ export class FeedClient {
     flush();
   }
 
+  /** Gives a command a request id and remembers what it asked for, to read its errors by. */
+  private remember(c: SentCommand): number {
+    const id = this.nextId++;
+    this.sent.set(id, c);
+    if (this.sent.size > maxRemembered) this.sent.delete(this.sent.keys().next().value!);
+    return id;
+  }
+
   private connect(): void {
     if (this.stopped) return;
     this.setState("connecting", this.attempt > 0 ? `attempt ${this.attempt + 1}` : "");
@@ -354,6 +482,10 @@ export class FeedClient {
     this.sock = sock;
     this.gotFrame = false;
     this.opened = false;
+    this.sent.clear();
+    this.authIds.clear();
+    this.signedIn = false;
+    this.listed = undefined;
     sock.binaryType = "arraybuffer";
     sock.onopen = () => {
       if (this.sock !== sock) return;
@@ -415,6 +547,11 @@ export class FeedClient {
       for (const ch of s.channels) s.stale.add(ch);
     }
     if (this.stopped) return;
+    if (needsSignIn(code)) {
+      this.setState("closed", why);
+      this.ev.onSignInNeeded?.(code, reasonOf(why));
+      return;
+    }
     if (!reconnectable(code)) {
       this.setState("closed", `${why} (not reconnecting)`);
       return;
@@ -485,14 +622,19 @@ export class FeedClient {
           this.onSubscribed(m.kind.value);
           break;
         case "instrumentList":
+          if (!this.listed) this.listed = new Set(m.kind.value.instruments.map((i) => i.id));
           this.ev.onInstruments?.(m.kind.value.instruments);
+          break;
+        case "unsubscribed":
+          this.onUnsubscribed(m.kind.value);
           break;
         case "error":
           this.stats.serverErrors++;
-          if ((m.kind.value.code === 2 /* UNKNOWN_INSTRUMENT */ || m.kind.value.code === 9) /* NOT_ENTITLED */ && m.kind.value.instrument) {
+          if (m.kind.value.code === ErrorCode.UNKNOWN_INSTRUMENT && m.kind.value.instrument) {
             // It would be asked for again on every reconnect.
             this.subs.delete(m.kind.value.instrument);
           }
+          if (m.kind.value.code === ErrorCode.NOT_ENTITLED) this.onNotEntitled(m.kind.value);
           this.ev.onError?.(m.kind.value);
           break;
         case "replayStatus":
@@ -500,7 +642,10 @@ export class FeedClient {
           break;
         case "authenticated": {
           const a = m.kind.value;
-          this.ev.onAuthenticated?.(a.subject, a.expiresAtNs > 0n ? nsToMs(a.expiresAtNs) : 0);
+          const refresh = this.signedIn;
+          this.signedIn = true;
+          this.ev.onAuthenticated?.(a.subject, a.expiresAtNs > 0n ? nsToMs(a.expiresAtNs) : 0, a.requestId);
+          if (refresh) this.askDeniedAgain();
           break;
         }
         case "instrumentUpdate": {
@@ -514,7 +659,7 @@ export class FeedClient {
           break;
         }
         default:
-          // Heartbeat, Pong, Unsubscribed: any frame already proved the connection alive.
+          // Heartbeat, Pong: any frame already proved the connection alive.
           break;
       }
     }
@@ -527,6 +672,12 @@ export class FeedClient {
     if (!s) return;
     this.byHandle.set(m.handle, s);
     s.info = m.info;
+    // Granted: whatever was refused before (another token, a narrower grant) is served now.
+    const granted = m.channels.filter((ch) => s.denied(ch));
+    for (const ch of m.channels) this.deniedChannels.delete(ch);
+    s.instrumentDenied = false;
+    for (const ch of m.channels) s.notEntitled.delete(ch);
+    if (granted.length > 0) this.ev.onNotEntitled?.(id, [], false);
     // Channels not resumed get a snapshot next: until then their deltas are not ours to apply.
     for (const ch of m.channels) {
       if (!m.resumed.includes(ch) && validChannel(ch)) s.await.add(ch);
@@ -608,9 +759,103 @@ export class FeedClient {
 
   private resync(id: string, ch: Channel, why: Outcome): void {
     this.stats.resyncs++;
-    this.send({ command: { case: "resync", value: { instrument: id, channels: [ch] } } });
+    const rid = this.remember({ kind: "resync", ids: [id], channels: [ch] });
+    this.send({ id: rid, command: { case: "resync", value: { instrument: id, channels: [ch] } } });
     this.ev.onResync?.(id, ch, why);
   }
+
+  /**
+   * Marks channels of an instrument not entitled (all of them with instrument): the replica
+   * stops following them (nothing more comes) and nothing waits for their snapshots.
+   */
+  private deny(s: Subscription, channels: Channel[], instrument = false): void {
+    let changed = instrument && !s.instrumentDenied;
+    if (instrument) s.instrumentDenied = true;
+    const chans = instrument ? [...s.channels] : channels.filter((ch) => s.channels.has(ch));
+    for (const ch of chans) {
+      if (!instrument && !s.notEntitled.has(ch)) {
+        s.notEntitled.add(ch);
+        changed = true;
+      }
+      s.await.delete(ch);
+      s.resync.delete(ch);
+      s.stale.delete(ch);
+      s.replica.unsync(ch);
+    }
+    if (changed) this.ev.onNotEntitled?.(s.id, chans, instrument);
+  }
+
+  /**
+   * ERROR_CODE_NOT_ENTITLED, read by the command it answers (PROTOCOL.md §2.6): a Subscribe's
+   * refused channels come as one error without an instrument; its refused instruments as one
+   * error naming the first (and the count, when more). The others of a count are those of the
+   * command the feed did not list on this connection: its list is filtered by the same grant,
+   * and ids it does not know at all are UNKNOWN_INSTRUMENT, not this. An error answering an
+   * Authenticate (a refresh that narrowed the grant) is left to its Unsubscribed replies, which
+   * name each stream ended; errors of other commands (replay control) concern no stream.
+   */
+  private onNotEntitled(e: FeedError): void {
+    if (this.authIds.has(e.requestId)) return;
+    const c = this.sent.get(e.requestId);
+    if (!c) return;
+    const named = channelsOfMessage(e.message).filter((ch) => c.channels.includes(ch));
+    if (!e.instrument || named.length > 0) {
+      // Channels, for every instrument of the command. A message naming none: all of them
+      // (a Subscribed granting some clears those).
+      const chans = named.length > 0 ? named : c.channels;
+      if (c.kind === "subscribe" && !e.instrument) for (const ch of chans) this.deniedChannels.add(ch);
+      for (const id of e.instrument ? [e.instrument] : c.ids) {
+        const s = this.subs.get(id);
+        if (s) this.deny(s, chans);
+      }
+      return;
+    }
+    const ids = new Set([e.instrument]);
+    if (c.kind === "subscribe" && c.ids.length > 1 && /^\d+ /.test(e.message) && this.listed) {
+      for (const id of c.ids) if (!this.listed.has(id)) ids.add(id);
+    }
+    for (const id of ids) {
+      const s = this.subs.get(id);
+      if (s) this.deny(s, [], true);
+    }
+  }
+
+  /**
+   * Unsubscribed answering an Authenticate: the refresh's grant no longer covers these
+   * streams, which the feed ended. (Replies to our own Unsubscribe need nothing: the channels
+   * are already dropped.)
+   */
+  private onUnsubscribed(u: Unsubscribed): void {
+    if (!this.authIds.has(u.requestId)) return;
+    const s = this.byHandle.get(u.handle);
+    if (s) this.deny(s, u.channels);
+  }
+
+  /**
+   * After a refresh: the new grant may cover what the old one did not. Asks once for every
+   * refused stream (grouped as resubscribeAll does); what is still refused is refused again.
+   */
+  private askDeniedAgain(): void {
+    this.deniedChannels.clear();
+    const groups = new Map<string, { ids: string[]; channels: Channel[]; depth: number }>();
+    for (const s of this.subs.values()) {
+      const channels = (s.instrumentDenied ? [...s.channels] : [...s.notEntitled].filter((ch) => s.channels.has(ch))).sort((a, b) => a - b);
+      if (channels.length === 0) continue;
+      for (const ch of channels) s.await.add(ch);
+      const depth = channels.includes(Channel.BOOK) ? s.depth : 0;
+      const key = `${channels.join(",")}/${depth}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { ids: [], channels, depth }));
+      g.ids.push(s.id);
+    }
+    for (const g of groups.values()) this.sendSubscribe(g.ids.sort(), g.channels, g.depth, []);
+  }
+}
+
+/** The close reason in a lost() description ("closed 4501: unauthorized: expired"), or it whole. */
+function reasonOf(why: string): string {
+  const m = /^closed \d+: (.*)$/.exec(why);
+  return m ? m[1]! : why;
 }
 
 /** Unix nanoseconds (bigint) to Unix milliseconds (float: sub-ms precision kept for latency). */

@@ -71,6 +71,8 @@ export class ChartView {
   /** Stored bars for the current instrument and interval, when loaded. */
   private history: ChartHistory | undefined;
   private readonly histNote = el("span", { class: "chart-note" });
+  /** Says why the chart is empty when the token does not cover candles. */
+  private readonly deniedNote = el("div", { class: "panel-note" });
   onInterval: (iv: Interval) => void = () => {};
 
   constructor() {
@@ -83,7 +85,7 @@ export class ChartView {
     }
     bar.append(this.histNote);
     this.host = el("div", { class: "chart-host" });
-    this.root = el("section", { class: "panel chart", "aria-label": "Chart" }, bar, this.host);
+    this.root = el("section", { class: "panel chart", "aria-label": "Chart" }, bar, this.host, this.deniedNote);
     this.chart = createChart(this.host, {
       autoSize: true,
       layout: {
@@ -121,6 +123,12 @@ export class ChartView {
   setHistory(h: ChartHistory | undefined): void {
     this.history = h;
     this.root.dataset.historyBars = String(h?.bars.length ?? 0);
+  }
+
+  /** text: why the chart stays empty ("candles: not entitled"), or "" when it is not. */
+  setDenied(text: string): void {
+    setText(this.deniedNote, text);
+    setClass(this.root, "denied", text !== "");
   }
 
   /** The small note next to the interval buttons: history loading, loaded, or why not. */

@@ -47,14 +47,18 @@ export class HeaderView {
     setText(this.name, info?.symbol || id || "—");
     setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${formatDecimal(info.tickSize, info.priceScale)}` : "");
     const stale = !!row?.stale;
+    // Nothing of an instrument the token does not cover will come: say that, not OFFLINE or STALE.
+    const denied = !!sub?.allDenied();
     // Waiting for a Resync's snapshot, or for a snapshot after a reconnect that could not resume.
     const resyncing = (sub?.resync.size ?? 0) > 0 || (this.store.conn === "connected" && (sub?.stale.size ?? 0) > 0);
-    setText(this.badge, this.store.conn !== "connected" ? "OFFLINE" : stale ? "STALE" : resyncing ? "RESYNCING" : this.store.replay ? "REPLAY" : "LIVE");
-    setClass(this.badge, "live", this.store.conn === "connected" && !stale && !resyncing);
-    setClass(this.badge, "stale", this.store.conn !== "connected" || stale);
-    setClass(this.badge, "resync", this.store.conn === "connected" && !stale && resyncing);
+    setText(this.badge, denied ? "NOT ENTITLED" : this.store.conn !== "connected" ? "OFFLINE" : stale ? "STALE" : resyncing ? "RESYNCING" : this.store.replay ? "REPLAY" : "LIVE");
+    this.badge.title = denied ? "Your token does not cover this instrument" : "";
+    setClass(this.badge, "denied", denied);
+    setClass(this.badge, "live", !denied && this.store.conn === "connected" && !stale && !resyncing);
+    setClass(this.badge, "stale", !denied && (this.store.conn !== "connected" || stale));
+    setClass(this.badge, "resync", !denied && this.store.conn === "connected" && !stale && resyncing);
     const rep = sub?.replica;
-    const st = rep?.stats;
+    const st = sub?.denied(Channel.STATS) ? undefined : rep?.stats;
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
     const f = (k: string, s: string) => setText(this.fields.get(k)!, s);
@@ -78,7 +82,7 @@ export class HeaderView {
       this.pLast = undefined;
       for (const k of ["open", "high", "low", "vwap", "vol", "trades"]) f(k, "—");
     }
-    const p = rep?.pos[Channel.BOOK];
+    const p = sub?.denied(Channel.BOOK) ? undefined : rep?.pos[Channel.BOOK];
     f("pos", p && p.epoch > 0n ? `${p.epoch} / ${p.seq}` : "—");
   }
 

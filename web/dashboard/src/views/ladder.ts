@@ -24,6 +24,8 @@ export class LadderView {
   private readonly spread: HTMLElement;
   private readonly mid: HTMLElement;
   private readonly depthLabel: HTMLElement;
+  /** Says why the ladder is empty when the token does not cover the book. */
+  private readonly note = el("div", { class: "panel-note" });
 
   constructor(readonly levels: number) {
     const mk = (side: "bid" | "ask"): LevelRow => {
@@ -52,13 +54,21 @@ export class LadderView {
       el("div", { class: "panel-head" }, el("h2", {}, "Order book"), this.depthLabel),
       el("div", { class: "lvl head" }, el("span", { class: "price" }, "Price"), el("span", { class: "size" }, "Size"), el("span", { class: "cum" }, "Total")),
       el("div", { class: "book-body" }, askBox, el("div", { class: "spread" }, el("span", { class: "muted" }, "Spread "), this.spread, el("span", { class: "muted" }, "  Mid "), this.mid), bidBox),
+      this.note,
     );
   }
 
-  paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean): void {
+  /** denied: the token does not cover the book (or the instrument): the ladder says so, empty. */
+  paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean, denied = false): void {
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
-    setText(this.depthLabel, depth ? `depth ${depth}${synced ? "" : " · not in sync"}` : "");
+    if (denied) {
+      bids = asks = [];
+      synced = true; // nothing to be in sync with
+    }
+    setText(this.note, denied ? "book: not entitled" : "");
+    setClass(this.root, "denied", denied);
+    setText(this.depthLabel, denied ? "not entitled" : depth ? `depth ${depth}${synced ? "" : " · not in sync"}` : "");
     setClass(this.root, "unsynced", !synced);
     // The depth bars share one scale: the larger cumulative size over the levels shown.
     const n = this.levels;

@@ -18,6 +18,8 @@ export class TapeView {
   readonly root: HTMLElement;
   private readonly rows: TapeRow[] = [];
   private newestSeq = -1n;
+  /** Says why the tape is empty when the token does not cover trades. */
+  private readonly note = el("div", { class: "panel-note" });
 
   constructor(readonly max: number) {
     const body = el("div", { class: "tape-body" });
@@ -39,6 +41,7 @@ export class TapeView {
       el("div", { class: "panel-head" }, el("h2", {}, "Trades")),
       el("div", { class: "trade head" }, el("span", { class: "time" }, "Time"), el("span", { class: "side" }, "Side"), el("span", { class: "price" }, "Price"), el("span", { class: "size" }, "Size")),
       body,
+      this.note,
     );
   }
 
@@ -46,7 +49,11 @@ export class TapeView {
     this.newestSeq = -1n;
   }
 
-  paint(trades: readonly TradeRecord[], info: InstrumentInfo | undefined): void {
+  /** denied: the token does not cover trades (or the instrument): the tape says so, empty. */
+  paint(trades: readonly TradeRecord[], info: InstrumentInfo | undefined, denied = false): void {
+    if (denied) trades = [];
+    setText(this.note, denied ? "trades: not entitled" : "");
+    setClass(this.root, "denied", denied);
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
     const n = trades.length;

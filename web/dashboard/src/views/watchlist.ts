@@ -1,9 +1,11 @@
 // The watchlist: every instrument with last, bid, ask, change since the session open, volume.
 // Rows are built once per instrument and updated in place; a price cell flashes green or red
-// when it moves. Search by text, filter by movers or stale, arrows move the focus.
+// when it moves. Search by text, filter by movers or stale, arrows move the focus. An instrument
+// the token does not cover says NOT ENTITLED (its row stays, empty, and is not stale).
 
 import type { Store } from "../app/store";
 import { InstrumentStatus } from "../gen/tickwire/v1/market_pb";
+import { Channel } from "../gen/tickwire/v1/stream_pb";
 import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "../market/decimal";
 import { el, flash, setClass, setText } from "./dom";
 
@@ -177,20 +179,38 @@ export class WatchlistView {
     const info = r.info;
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
-    const rep = this.store.sub(id)?.replica;
+    const sub = this.store.sub(id);
+    const rep = sub?.replica;
     setText(v.sym, info?.symbol || id);
     v.sym.title = id;
-    // A halt explains the silence that would otherwise read as stale: it comes first.
-    const halt = haltLabel(info?.status);
-    const badge = halt || (r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : "");
+    // The token not covering the instrument says why nothing comes; then a halt explains the
+    // silence that would otherwise read as stale.
+    const denied = !!sub?.allDenied();
+    const halt = denied ? "" : haltLabel(info?.status);
+    const badge = denied ? "NOT ENTITLED" : halt || (r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : "");
     setText(v.badge, badge);
+    setClass(v.badge, "denied", denied);
     setClass(v.badge, "halted", halt !== "");
-    setClass(v.badge, "stale", !halt && r.stale);
-    setClass(v.badge, "resync", !halt && !r.stale && r.resyncing > 0);
+    setClass(v.badge, "stale", !denied && !halt && r.stale);
+    setClass(v.badge, "resync", !denied && !halt && !r.stale && r.resyncing > 0);
     setClass(v.tr, "is-stale", r.stale);
+    setClass(v.tr, "is-denied", denied);
+    v.tr.title = denied ? "Not entitled: your token does not cover this instrument" : "";
+    if (denied) {
+      // Empty: the badge reaches over them (it takes no width, so no column widens for it).
+      for (const e of [v.last, v.bid, v.ask, v.chg, v.pct, v.vol]) setText(e, "");
+      v.pLast = v.pBid = v.pAsk = undefined;
+      return;
+    }
     if (!rep) return;
+    // One channel the token lacks (a token with quotes but no session figures): its cells are
+    // empty and say why on hover.
+    const quoteDenied = !!sub?.denied(Channel.QUOTE);
+    const statsDenied = !!sub?.denied(Channel.STATS);
+    for (const e of [v.bid, v.ask]) e.title = quoteDenied ? "not entitled to quotes" : "";
+    for (const e of [v.last, v.chg, v.pct]) e.title = statsDenied ? "not entitled to stats" : "";
     const q = rep.quote;
-    const st = rep.stats;
+    const st = statsDenied ? undefined : rep.stats;
     // Only a trade moves "last": it flashes. Bid and ask move many times a second on a busy
     // instrument; flashing them too would turn the list into noise (and cost paint time), so
     // they show their last move as a colour instead.
@@ -207,8 +227,8 @@ export class WatchlistView {
     };
     const hasLast = !!st && st.tradeCount > 0n;
     v.pLast = cell(v.last, st?.last, v.pLast, !hasLast, true);
-    v.pBid = cell(v.bid, q.bidPrice, v.pBid, q.bidSize === 0n, false);
-    v.pAsk = cell(v.ask, q.askPrice, v.pAsk, q.askSize === 0n, false);
+    v.pBid = cell(v.bid, q.bidPrice, v.pBid, quoteDenied || q.bidSize === 0n, false);
+    v.pAsk = cell(v.ask, q.askPrice, v.pAsk, quoteDenied || q.askSize === 0n, false);
     if (hasLast && st) {
       const d = st.last - st.open;
       setText(v.chg, formatSigned(d, ps));
@@ -224,6 +244,7 @@ export class WatchlistView {
       setText(v.chg, "—");
       setText(v.pct, "—");
       setText(v.vol, "—");
+      v.vol.title = statsDenied ? "not entitled to stats" : "";
     }
   }
 
