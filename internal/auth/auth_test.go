@@ -435,7 +435,7 @@ func TestGrantRateAndDelay(t *testing.T) {
 		{grant: `{"instruments":["*"],"max_rate":1}`, interval: time.Second},
 		{grant: `{"instruments":["*"],"max_rate":4}`, interval: 250 * time.Millisecond},
 		{grant: `{"instruments":["*"],"max_rate":0.2}`, interval: 5 * time.Second},
-		{grant: `{"instruments":["*"],"max_rate":0.01}`, interval: 100 * time.Second}, // at the floor
+		{grant: `{"instruments":["*"],"max_rate":0.01}`, interval: 100 * time.Second},    // at the floor
 		{grant: `{"instruments":["*"],"max_rate":100}`, interval: 10 * time.Millisecond}, // at the ceiling
 		{grant: `{"instruments":["*"],"max_rate":0.009}`, bad: true},
 		{grant: `{"instruments":["*"],"max_rate":100.5}`, bad: true},

@@ -158,6 +158,13 @@ func decodeTrade(b []byte) (*tickwirev1.Event_Trade, error) {
 			case 3:
 				t.Side = tickwirev1.Side(int32(v))
 			}
+		case num == 5 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 || v > 1 {
+				return nil, errSlowPath
+			}
+			b = b[n:]
+			t.History = v == 1
 		case num == 4 && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 || !utf8.Valid(v) {

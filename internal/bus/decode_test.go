@@ -30,7 +30,7 @@ func randEvent(r *rand.Rand) *tickwirev1.Event {
 		ev.Body = &tickwirev1.Event_Book{Book: u}
 	case 1:
 		ev.Body = &tickwirev1.Event_Trade{Trade: &tickwirev1.Trade{Price: randInt(r), Size: randInt(r),
-			Side: tickwirev1.Side(r.IntN(4)), TradeId: []string{"", "t-1", "ü"}[r.IntN(3)]}}
+			Side: tickwirev1.Side(r.IntN(4)), TradeId: []string{"", "t-1", "ü"}[r.IntN(3)], History: r.IntN(4) == 0}}
 	case 2:
 		ev.Body = &tickwirev1.Event_Quote{Quote: &tickwirev1.Quote{BidPrice: randInt(r), BidSize: randInt(r), AskPrice: randInt(r), AskSize: randInt(r)}}
 	case 3:

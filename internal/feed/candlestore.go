@@ -63,8 +63,9 @@ func eventTime(ev *pb.Event) int64 {
 	return ev.IngestTimeNs
 }
 
-// validTrade reports whether a trade counts in candles: pkg/market rejects the others.
-func validTrade(t *pb.Trade) bool { return t != nil && t.Price > 0 && t.Size > 0 }
+// validTrade reports whether a trade counts in candles: pkg/market rejects the others, and a
+// history trade (one from before ingest saw the market) is on the tape but not counted.
+func validTrade(t *pb.Trade) bool { return t != nil && t.Price > 0 && t.Size > 0 && !t.History }
 
 // observe folds ev into its instrument's bars if it is a valid trade. Called for every event
 // the feed takes in, in stream order (Server.Dispatch).

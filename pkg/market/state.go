@@ -393,6 +393,9 @@ func (s *State) applyTrade(ev *pb.Event, t *pb.Trade, res *Result) {
 	d := s.newDelta(ev, StreamTrades)
 	d.Body = &pb.Delta_Trade{Trade: t}
 	res.Trades = d
+	if t.History {
+		return // on the tape, but not a new trade: candles and stats do not count it
+	}
 
 	ts := floorDiv(eventTimeNs(ev), 1e9)
 	changed := make([]*pb.Candle, 0, len(s.candles))

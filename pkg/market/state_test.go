@@ -355,6 +355,41 @@ func TestVWAPNoOverflow(t *testing.T) {
 	}
 }
 
+// TestHistoryTrades: a history trade (the venue's tape from before ingest saw the market) is on
+// the trades stream and in its snapshot, but not in candles or session stats.
+func TestHistoryTrades(t *testing.T) {
+	s := NewState(testID, Config{})
+	trade := func(seq uint64, price int64, history bool) *Result {
+		t.Helper()
+		res, err := s.Apply(&pb.Event{Instrument: testID, Epoch: 1, Seq: seq, VenueTimeNs: 1e18 + int64(seq)*1e9,
+			Body: &pb.Event_Trade{Trade: &pb.Trade{Price: price, Size: 10, History: history}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for seq, price := range []int64{90, 91} {
+		if res := trade(uint64(seq+1), price, true); res.Trades == nil || res.Candles != nil || res.Stats != nil {
+			t.Fatalf("history trade: trades %v candles %v stats %v, want a trades delta only", res.Trades, res.Candles, res.Stats)
+		}
+	}
+	if res := trade(3, 100, false); res.Trades == nil || res.Candles == nil || res.Stats == nil {
+		t.Fatal("a live trade should change trades, candles and stats")
+	}
+	if tr := s.Snapshot(pb.Channel_CHANNEL_TRADES, 0, 0).GetTrades().GetTrades(); len(tr) != 3 || !tr[0].Trade.History || tr[2].Trade.History {
+		t.Fatalf("trades snapshot %v, want both history trades then the live one", tr)
+	}
+	st := s.Snapshot(pb.Channel_CHANNEL_STATS, 0, 0).GetStats()
+	if st.Volume != 10 || st.TradeCount != 1 || st.Open != 100 || st.Low != 100 {
+		t.Fatalf("stats %v count history trades", st)
+	}
+	for _, c := range s.Snapshot(pb.Channel_CHANNEL_CANDLES, 0, 0).GetCandles().GetCandles() {
+		if c.Volume != 10 || c.Open != 100 {
+			t.Fatalf("candle %v counts history trades", c)
+		}
+	}
+}
+
 func BenchmarkApply(b *testing.B) {
 	g := newEventGen(5)
 	evs := make([]*pb.Event, 100_000)

@@ -134,6 +134,9 @@ func tradeSize(t *pb.Trade) int {
 	if id := t.GetTradeId(); id != "" {
 		n += sizeMsg(len(id))
 	}
+	if t.GetHistory() {
+		n += 2 // tag 5, varint 1
+	}
 	return n
 }
 
@@ -143,6 +146,9 @@ func appendTrade(b []byte, t *pb.Trade) []byte {
 	b = appendI(b, 3, int64(t.GetSide()))
 	if id := t.GetTradeId(); id != "" {
 		b = append(appendLen(b, 4, len(id)), id...)
+	}
+	if t.GetHistory() {
+		b = append(b, 5<<3, 1) // field 5, varint true
 	}
 	return b
 }

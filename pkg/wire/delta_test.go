@@ -31,7 +31,7 @@ func randDelta(r *rand.Rand) *pb.Delta {
 		if r.IntN(2) == 0 {
 			id = "t-12345"
 		}
-		d.Body = &pb.Delta_Trade{Trade: &pb.Trade{Price: randInt(r), Size: randInt(r), Side: pb.Side(r.IntN(3)), TradeId: id}}
+		d.Body = &pb.Delta_Trade{Trade: &pb.Trade{Price: randInt(r), Size: randInt(r), Side: pb.Side(r.IntN(3)), TradeId: id, History: r.IntN(4) == 0}}
 	case 3:
 		cl := &pb.CandleList{}
 		for range r.IntN(3) {

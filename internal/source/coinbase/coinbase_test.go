@@ -1,6 +1,7 @@
 package coinbase
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,10 +59,20 @@ func TestCaptureExchange(t *testing.T) {
 		t.Errorf("rejects %v", res.stats.Rejects)
 	}
 	c := res.books.Counts
-	if c["snapshot"] != 10 || c["update"] != 9719 || c["trade"] != 97 || c["info"] != 10 {
+	if c["snapshot"] != 10 || c["update"] != 9719 || c["trade"] != 107 || c["info"] != 10 {
 		t.Errorf("counts %v", c)
 	}
-	if res.stats.Dropped["trade_history"] != 10 || res.stats.Dropped["ticker_without_sizes"] != 107 {
+	// Each product's last_match, the trade before subscribing, is on the tape as history.
+	history := 0
+	for _, ev := range res.col.Events {
+		if ev.GetTrade().GetHistory() {
+			history++
+		}
+	}
+	if history != 10 {
+		t.Errorf("%d history trades, want 10 (one last_match per product)", history)
+	}
+	if res.stats.Dropped["trade_history"] != 0 || res.stats.Dropped["ticker_without_sizes"] != 107 {
 		t.Errorf("dropped %v", res.stats.Dropped)
 	}
 	if got := res.books.Info["coinbase:BAND-GBP"]; got.GetPriceScale() != 4 || got.GetSizeScale() != 2 {
@@ -82,8 +93,19 @@ func TestAdvancedFrames(t *testing.T) {
 		t.Fatalf("rejects %v", res.stats.Rejects)
 	}
 	c := res.books.Counts
-	if c["snapshot"] != 2 || c["update"] != 2 || c["trade"] != 1 || c["quote"] != 1 || res.stats.Dropped["trade_history"] != 2 {
+	if c["snapshot"] != 2 || c["update"] != 2 || c["trade"] != 3 || c["quote"] != 1 || len(res.stats.Dropped) != 0 {
 		t.Fatalf("counts %v, %s", c, res.stats)
+	}
+	// The market_trades snapshot (1002, 1001: newest first) is the tape before the feed saw the
+	// market: kept oldest first as history trades, before the first live one.
+	var tape []string
+	for _, ev := range res.col.Events {
+		if tr := ev.GetTrade(); tr != nil {
+			tape = append(tape, fmt.Sprintf("%s/%v", tr.TradeId, tr.History))
+		}
+	}
+	if strings.Join(tape, ",") != "1001/true,1002/true,1003/false" {
+		t.Errorf("trades %v, want 1001 and 1002 as history, then 1003", tape)
 	}
 	btc := res.books.Books["coinbase:BTC-USD"]
 	if bid, _ := btc.Best(0); bid.Price != 3650000 || bid.Size != 125000000 {
@@ -161,7 +183,7 @@ func TestAdvancedMultiTradeUpdate(t *testing.T) {
 			var got []string
 			var volume int64
 			for _, ev := range res.col.Events {
-				if tr := ev.GetTrade(); tr != nil && tr.TradeId != "1003" {
+				if tr := ev.GetTrade(); tr != nil && tr.TradeId != "1003" && !tr.History {
 					got = append(got, tr.TradeId)
 					volume += tr.Size
 				}
@@ -179,5 +201,33 @@ func TestAdvancedMultiTradeUpdate(t *testing.T) {
 				t.Errorf("stale rejects %d, want %d (%s)", n, tc.rejects, res.stats)
 			}
 		})
+	}
+}
+
+// TestAdvancedTradeSnapshotAfterReconnect: a market_trades snapshot after live trades (a
+// reconnect) brings the trades missed meanwhile as new trades, and drops the ones already taken.
+func TestAdvancedTradeSnapshotAfterReconnect(t *testing.T) {
+	frames := sourcetest.Frames(sourcetest.Records(t, "testdata/advanced_frames.ndjson"))[:7] // through live 1003
+	h, err := New(Config{Feed: Advanced}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := frames[3] // the snapshot frame, sent again with newer trades, newest first
+	snap.N, snap.Data = 7, []byte(`{"channel":"market_trades","client_id":"","timestamp":"2023-11-14T22:13:21Z","sequence_num":7,"events":[{"type":"snapshot","trades":[`+
+		`{"trade_id":"1005","product_id":"BTC-USD","price":"36501.00","size":"0.03000000","side":"SELL","time":"2023-11-14T22:13:20.900000Z"},`+
+		`{"trade_id":"1004","product_id":"BTC-USD","price":"36500.90","size":"0.02000000","side":"BUY","time":"2023-11-14T22:13:20.800000Z"},`+
+		`{"trade_id":"1003","product_id":"BTC-USD","price":"36500.40","size":"0.05000000","side":"BUY","time":"2023-11-14T22:13:20.055000Z"}]}]}`)
+	res := replay(t, h, append(frames, snap))
+	var got []string
+	for _, ev := range res.col.Events {
+		if tr := ev.GetTrade(); tr != nil {
+			got = append(got, fmt.Sprintf("%s/%v", tr.TradeId, tr.History))
+		}
+	}
+	if want := "1001/true,1002/true,1003/false,1004/false,1005/false"; strings.Join(got, ",") != want {
+		t.Fatalf("trades %v, want %s", got, want)
+	}
+	if res.stats.Dropped["trade_history"] != 1 {
+		t.Errorf("1003 again should be dropped once: %s", res.stats)
 	}
 }

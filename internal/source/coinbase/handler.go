@@ -49,6 +49,7 @@ type Handler struct {
 	books   map[string]*prodBook
 	lastSeq map[string]int64 // Exchange: "kind product" -> sequence; Advanced: conn -> sequence_num
 	lastTID map[string]int64 // product -> last trade id emitted
+	live    map[string]bool  // product -> a trade was emitted as new (not history)
 	resync  []string
 	pending map[string]bool
 }
@@ -79,7 +80,7 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 		}
 	}
 	return &Handler{Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger), cfg: cfg, feed: cfg.Feed,
-		books: map[string]*prodBook{}, lastSeq: map[string]int64{}, lastTID: map[string]int64{},
+		books: map[string]*prodBook{}, lastSeq: map[string]int64{}, lastTID: map[string]int64{}, live: map[string]bool{},
 		pending: map[string]bool{}}, nil
 }
 
@@ -316,12 +317,18 @@ func (h *Handler) trade(f *source.Frame, m *Msg, emit source.Emit) error {
 	}
 	id, idErr := strconv.ParseInt(m.TradeID, 10, 64)
 	last, seen := h.lastTID[m.Product]
+	history := false
 	if m.Last {
-		// History (last_match, a market_trades snapshot): new only if after the last trade
-		// emitted, i.e. missed while disconnected; before the first live trade it is old.
-		if idErr != nil || !seen || id <= last {
+		// History (last_match, a market_trades snapshot). After trades of this product were
+		// taken, one with a later id was missed while disconnected: a new trade like any other;
+		// one already taken is dropped. Before any, it is the tape before this feed saw the
+		// market: kept as a history trade (listed, not counted in candles or volume).
+		switch {
+		case idErr != nil || (seen && id <= last):
 			h.Drop("trade_history")
 			return nil
+		case !h.live[m.Product]:
+			history = true
 		}
 	} else if idErr == nil && seen && id <= last {
 		h.Reject(f, in.ID, source.ReasonStale, fmt.Errorf("%w: trade_id %d after %d", source.ErrSequence, id, last))
@@ -338,6 +345,9 @@ func (h *Handler) trade(f *source.Frame, m *Msg, emit source.Emit) error {
 	if idErr == nil {
 		h.lastTID[m.Product] = id
 	}
+	if !history {
+		h.live[m.Product] = true
+	}
 	if err := h.Announce(in, f, false, emit); err != nil {
 		return err
 	}
@@ -352,7 +362,9 @@ func (h *Handler) trade(f *source.Frame, m *Msg, emit source.Emit) error {
 	if !h.CheckTime(f, in, venueNs) {
 		venueNs = 0
 	}
-	return h.Emit(emit, source.TradeEvent(in, f, venueNs, p, s, side, m.TradeID))
+	ev := source.TradeEvent(in, f, venueNs, p, s, side, m.TradeID)
+	ev.GetTrade().History = history
+	return h.Emit(emit, ev)
 }
 
 // Reset implements source.Handler: books wait for the snapshots of the new subscription;

@@ -311,7 +311,11 @@ type Trade struct {
 	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	Side  Side                   `protobuf:"varint,3,opt,name=side,proto3,enum=tickwire.v1.Side" json:"side,omitempty"`
 	// Venue trade id, when the venue gives one.
-	TradeId       string `protobuf:"bytes,4,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
+	TradeId string `protobuf:"bytes,4,opt,name=trade_id,json=tradeId,proto3" json:"trade_id,omitempty"`
+	// A trade from before this feed saw the market: the venue's recent trades sent at connect
+	// (Coinbase's market_trades snapshot). It fills the trade list, so a client sees the recent
+	// tape at once, but it is not new: candles, volume and session stats do not count it.
+	History       bool `protobuf:"varint,5,opt,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +376,13 @@ func (x *Trade) GetTradeId() string {
 		return x.TradeId
 	}
 	return ""
+}
+
+func (x *Trade) GetHistory() bool {
+	if x != nil {
+		return x.History
+	}
+	return false
 }
 
 // Quote is the best bid and offer. A zero size means that side is empty.
@@ -464,12 +475,13 @@ const file_tickwire_v1_market_proto_rawDesc = "" +
 	" \x01(\x0e2\x1d.tickwire.v1.InstrumentStatusR\x06status\"1\n" +
 	"\x05Level\x12\x14\n" +
 	"\x05price\x18\x01 \x01(\x03R\x05price\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x03R\x04size\"s\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"\x8d\x01\n" +
 	"\x05Trade\x12\x14\n" +
 	"\x05price\x18\x01 \x01(\x03R\x05price\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12%\n" +
 	"\x04side\x18\x03 \x01(\x0e2\x11.tickwire.v1.SideR\x04side\x12\x19\n" +
-	"\btrade_id\x18\x04 \x01(\tR\atradeId\"w\n" +
+	"\btrade_id\x18\x04 \x01(\tR\atradeId\x12\x18\n" +
+	"\ahistory\x18\x05 \x01(\bR\ahistory\"w\n" +
 	"\x05Quote\x12\x1b\n" +
 	"\tbid_price\x18\x01 \x01(\x03R\bbidPrice\x12\x19\n" +
 	"\bbid_size\x18\x02 \x01(\x03R\abidSize\x12\x1b\n" +
