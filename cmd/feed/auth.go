@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/internal/auth"
+	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/feed"
 )
 
@@ -27,6 +28,10 @@ type authFlags struct {
 	AnonymousPolicy string        `name:"auth-anonymous-policy" placeholder:"JSON|@FILE" help:"Grant for connections and /api requests without a token, as the tw claim (e.g. {\"instruments\":[\"synthetic:*\"],\"channels\":[\"quote\"]}); empty: a token is required."`
 	Timeout         time.Duration `name:"auth-timeout" default:"5s" help:"A connection without an Authorization header must send Authenticate within this, or is closed (4501)."`
 	Disabled        bool          `name:"auth-disabled" help:"No authentication: everyone sees everything. For benches on loopback only."`
+	// The revocation list in NATS (docs/OPERATIONS.md, "Revoking tokens"): these settings
+	// apply when this process creates the bucket; one that exists keeps its own.
+	RevocationTTL      time.Duration `name:"revocation-ttl" default:"168h" help:"How long a revocation is kept (the TICKWIRE_REVOKED bucket's TTL, set by whoever creates it): at least the longest token lifetime you issue."`
+	RevocationReplicas int           `name:"revocation-replicas" default:"1" help:"Copies of the revocation bucket on a NATS cluster (1..5; 3 in production), when this process creates it."`
 }
 
 func (f *authFlags) validate() error {
@@ -35,6 +40,12 @@ func (f *authFlags) validate() error {
 			return errors.New("--auth-disabled with token keys or an anonymous policy: choose one")
 		}
 		return nil
+	}
+	if f.RevocationTTL <= 0 {
+		return fmt.Errorf("--revocation-ttl %v: must be positive", f.RevocationTTL)
+	}
+	if f.RevocationReplicas < 1 || f.RevocationReplicas > 5 {
+		return fmt.Errorf("--revocation-replicas %d outside 1..5", f.RevocationReplicas)
 	}
 	if f.HS256KeyFile == "" && f.JWKSFile == "" {
 		return errors.New("no token keys: give --auth-hs256-key-file or --auth-jwks-file (docs/OPERATIONS.md, Tokens), or --auth-disabled for a bench")
@@ -70,8 +81,9 @@ func (f *authFlags) config(log *slog.Logger, reg prometheus.Registerer) (feed.Au
 		log.Warn("authentication disabled (--auth-disabled): every client sees everything")
 		return feed.AuthConfig{}, nil
 	}
+	revoked := auth.NewRevocations() // filled from NATS by enableRevocations
 	v, err := auth.New(auth.Config{HS256KeyFile: f.HS256KeyFile, JWKSFile: f.JWKSFile,
-		Issuer: f.Issuer, Audience: f.Audience}, log.With("component", "auth"), reg)
+		Issuer: f.Issuer, Audience: f.Audience, Revoked: revoked.Revoked}, log.With("component", "auth"), reg)
 	if err != nil {
 		return feed.AuthConfig{}, err
 	}
@@ -82,7 +94,15 @@ func (f *authFlags) config(log *slog.Logger, reg prometheus.Registerer) (feed.Au
 	if anon != nil {
 		log.Info("anonymous access granted by --auth-anonymous-policy", "policy", f.AnonymousPolicy)
 	}
-	return feed.AuthConfig{Verifier: v, Anonymous: anon, Timeout: f.Timeout}, nil
+	return feed.AuthConfig{Verifier: v, Anonymous: anon, Revocations: revoked, Timeout: f.Timeout}, nil
+}
+
+// enableRevocations makes srv watch the revocation list on b (with authentication on).
+func (f *authFlags) enableRevocations(srv *feed.Server, a feed.AuthConfig, b *bus.Bus) error {
+	if a.Revocations == nil {
+		return nil
+	}
+	return srv.EnableRevocations(b, bus.RevocationConfig{TTL: f.RevocationTTL, Replicas: f.RevocationReplicas})
 }
 
 // reloadOnHUP reloads the JWKS file on every SIGHUP until the returned stop is called (which

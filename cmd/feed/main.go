@@ -275,6 +275,9 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	mux.Handle("/debug/", http.NotFoundHandler())
 	srv.EnableReplay(b)
 	srv.EnableHistory(b)
+	if err := cfg.Auth.enableRevocations(srv, fcfg.Auth, b); err != nil {
+		return err
+	}
 	mux.Handle("/", srv.Handler(cfg.Dashboard.handler()))
 	certs, minTLS, err := cfg.TLS.load(log, reg)
 	if err != nil {

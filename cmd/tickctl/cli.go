@@ -44,6 +44,8 @@ type cli struct {
 	Tail          tailCmd          `cmd:"" help:"Print the messages of a feed (live or a replay session), one line each."`
 	Stream        streamCmd        `cmd:"" help:"Show the event stream's limits and contents, or change its limits (admin)."`
 	Token         tokenCmd         `cmd:"" help:"Mint a feed token (JWT) from an HS256 key file."`
+	Revoke        revokeCmd        `cmd:"" help:"Revoke a token (--jti) or a subject's tokens (--sub) on every feed replica, or --list the revocations."`
+	Unrevoke      unrevokeCmd      `cmd:"" help:"Remove a revocation (--jti or --sub)."`
 }
 
 const description = `Tickwire operations: history export/import, replay sessions, and a terminal subscriber.

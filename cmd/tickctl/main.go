@@ -1,5 +1,6 @@
 // Command tickctl is Tickwire's operations CLI: export and import history files, run and
-// control replay sessions, and tail a feed (live or replay) from the terminal.
+// control replay sessions, tail a feed (live or replay) from the terminal, mint tokens and
+// revoke them.
 //
 // Run "tickctl --help" or "tickctl <command> --help" for usage with examples.
 package main

@@ -22,7 +22,11 @@ import (
 //	         sends them control requests; publishes no event
 //	tickctl  reads the stream (export, replay), publishes events (import), runs and controls
 //	         replay sessions
-//	admin    creates and updates the event stream's configuration (retention, replicas)
+//	admin    creates and updates the event stream's configuration (retention, replicas);
+//	         revokes tokens as tickctl does
+//
+// and the token revocation list (revoke.go): feed reads it (and creates the bucket if it is
+// missing, as ingest does the stream); tickctl and admin also write it; ingest has no access.
 //
 // Nobody may purge or delete the stream or delete messages: those requests are denied to every
 // user (removing history is an operator's act on the server, not a client's). Each user
@@ -88,6 +92,21 @@ func readAPI(stream string) []string {
 	}
 }
 
+// revocationRead is what watching and reading the revocation bucket needs: the KV read
+// requests on its stream, and flow-control replies to the push consumer a KV watch is.
+// Creating the bucket if it is missing needs the account's limits ($JS.API.INFO).
+func revocationRead() []string {
+	return append(readAPI(revocationStream),
+		"$JS.FC."+revocationStream+".>",
+		jsAPI+"STREAM.CREATE."+revocationStream,
+		jsAPI+"INFO",
+	)
+}
+
+// revocationWrite is what storing and removing revocations needs: publishing to the
+// bucket's subjects (a KV put or delete is a publish there, acknowledged on the inbox).
+func revocationWrite() []string { return []string{"$KV." + RevocationBucket + ".>"} }
+
 // RolePermissions returns the permissions of role for a user named user (whose inbox they
 // include) on the event stream named stream.
 func RolePermissions(role Role, user, stream string) (Permissions, error) {
@@ -105,9 +124,12 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 		}
 	case RoleFeed:
 		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control")
+		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
 		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
 	case RoleTickctl:
 		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects)
+		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
+		p.PublishAllow = append(p.PublishAllow, revocationWrite()...)
 		p.SubscribeAllow = append(p.SubscribeAllow, replaySubjects)
 		p.Responses = true
 	case RoleAdmin:
@@ -117,6 +139,8 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 			jsAPI + "STREAM.UPDATE." + stream,
 			jsAPI + "STREAM.INFO." + stream,
 		}
+		p.PublishAllow = appendNew(p.PublishAllow, revocationRead()...)
+		p.PublishAllow = append(p.PublishAllow, revocationWrite()...)
 	default:
 		return Permissions{}, fmt.Errorf("%w: unknown role %q", ErrAuth, role)
 	}

@@ -23,4 +23,7 @@ var (
 	ErrTooLarge = errors.New("bus: event too large for the server")
 	// ErrAuth: invalid NATS credentials or users (a bad password file, an unknown role...).
 	ErrAuth = errors.New("bus: nats auth")
+	// ErrRevocation: a revocation that cannot be stored or read (an unknown kind, an empty or
+	// too long id or reason, a malformed entry in the bucket).
+	ErrRevocation = errors.New("bus: invalid revocation")
 )

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -23,7 +24,8 @@ import (
 // (Subscribe with its resume positions, Resync, ListInstruments, ReplayControl) and on the
 // HTTP queries; never per delivered frame: a stream a connection holds was checked when it was
 // opened, and is closed when a refresh narrows the grant. At the token's exp the connection is
-// closed with 4005 unless an Authenticate with a fresh token extended it.
+// closed with 4005 unless an Authenticate with a fresh token extended it; when its token is
+// revoked, with 4006 (revoke.go).
 
 // AuthConfig turns authentication on.
 type AuthConfig struct {
@@ -32,6 +34,10 @@ type AuthConfig struct {
 	Verifier *auth.Verifier
 	// Anonymous is what a connection without a token may see; nil: a token is required.
 	Anonymous *auth.Entitlements
+	// Revocations is the list of revoked tokens: the Verifier's Config.Revoked must be its
+	// Revoked, so that revoked tokens are refused; EnableRevocations keeps it up to date and
+	// closes the connections it revokes. Nil: nothing is revoked.
+	Revocations *auth.Revocations
 	// Timeout is how long a connection without a token (and without an anonymous policy) may
 	// take to send Authenticate (0: 5 s): enough for a browser's first command on a slow link,
 	// short enough that unauthenticated sockets do not pile up.
@@ -65,6 +71,8 @@ type credential struct {
 	exp     time.Time // zero: never (anonymous, authentication off)
 	anon    bool      // granted by the anonymous policy, not by a token
 	counted bool      // holds a slot in Server.subjects (session only)
+	jti     string    // the token's id, "" without one (revocation: revoke.go)
+	issued  time.Time // the token's iat, zero without one (revocation)
 }
 
 // sessAuth is a connection's sign-in state.
@@ -73,6 +81,11 @@ type sessAuth struct {
 	cred      *credential // nil until signed in
 	expTimer  *time.Timer // closes the connection at exp; stopped by endSession
 	authTimer *time.Timer // closes a connection that does not sign in in time
+
+	// live is cred for the revocation watcher (revoke.go), set with it; the credential's
+	// fields are not changed once it is here. revoked: the watcher closed the connection.
+	live    atomic.Pointer[credential]
+	revoked atomic.Bool
 }
 
 // bearer returns the token of an "Authorization: Bearer" header, whether the header was there,
@@ -103,7 +116,11 @@ func (s *Server) verify(token string) (*credential, error) {
 		v.Refused(auth.ReasonExpired)
 		return nil, auth.ErrExpired
 	}
-	return &credential{subject: c.Subject, ent: c.Entitlements, exp: exp}, nil
+	cred := &credential{subject: c.Subject, jti: c.ID, ent: c.Entitlements, exp: exp}
+	if c.IssuedAt != nil {
+		cred.issued = c.IssuedAt.Time
+	}
+	return cred, nil
 }
 
 // requestCredential authenticates an HTTP request (an upgrade or an /api query) from its
@@ -149,6 +166,12 @@ func refuseHTTP(w http.ResponseWriter, err error) {
 
 // httpEntitlements authenticates an /api request: its entitlements, or false after answering.
 func (s *Server) httpEntitlements(w http.ResponseWriter, r *http.Request) (*auth.Entitlements, bool) {
+	if _, token, _ := bearer(r); token && !s.revocationsReady() {
+		// Fail closed until the revocation list is read (revoke.go): a token may be on it.
+		s.httpRefused.WithLabelValues("revocations_not_loaded").Inc()
+		http.Error(w, "revocation list not loaded yet; retry shortly", http.StatusServiceUnavailable)
+		return nil, false
+	}
 	cred, err := s.requestCredential(r)
 	if err == nil && cred == nil {
 		if s.cfg.Auth.Verifier != nil {
@@ -291,6 +314,7 @@ func (s *session) signIn(cred *credential, reqID uint32, answer bool) (int, stri
 		}
 	}
 	s.auth.cred = cred
+	s.showCredential(cred) // closes the connection if a revocation came after verify
 	if t := s.auth.authTimer; t != nil {
 		t.Stop()
 	}

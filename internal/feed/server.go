@@ -66,6 +66,9 @@ type Server struct {
 	// httpRefused counts /api requests refused by authentication or entitlement, by reason.
 	httpRefused *prometheus.CounterVec
 
+	// rev is the token revocation watch (revoke.go).
+	rev *revocationState
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -93,6 +96,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		replays:  make(map[string]*replaySession),
 		delays:   make(map[time.Duration]*delayTier),
 		subjects: make(map[string]int),
+		rev:      newRevocationState(reg),
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_http_refused_total",
 			Help: "/api requests refused: unauthorized (no or a bad token), not_entitled, token_in_url."}, []string{"reason"}),
 	}
@@ -149,7 +153,7 @@ func (s *Server) Sync(ctx context.Context) error { return s.hub.Sync(ctx) }
 func (s *Server) Instruments() []*pb.InstrumentInfo { return s.hub.Instruments() }
 
 // Ready reports whether the server has caught up with stored history and serves clients.
-func (s *Server) Ready() bool { return s.ready.Load() && !s.stopping.Load() }
+func (s *Server) Ready() bool { return s.ready.Load() && !s.stopping.Load() && s.revocationsReady() }
 
 // SetReady sets what /readyz reports.
 func (s *Server) SetReady(ready bool) {
@@ -210,6 +214,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		// Still rebuilding state from history: a snapshot now would show the past as current.
 		s.metrics.connsRejected.WithLabelValues("not_ready").Inc()
 		http.Error(w, "catching up with history; retry shortly", http.StatusServiceUnavailable)
+		return
+	case !s.revocationsReady():
+		// Fail closed: a revoked token must not get in because this replica has not read the
+		// revocation list yet (revoke.go).
+		s.metrics.connsRejected.WithLabelValues("revocations_not_loaded").Inc()
+		http.Error(w, "revocation list not loaded yet; retry shortly", http.StatusServiceUnavailable)
 		return
 	case !s.checkOrigin(r):
 		s.metrics.connsRejected.WithLabelValues("origin").Inc()

@@ -328,6 +328,8 @@ type StaleStatus struct {
 	Ready bool `json:"ready"`
 	// CaughtUp: the stored history was replayed (SetReady).
 	CaughtUp bool `json:"caught_up"`
+	// RevocationsLoaded: the token revocation list was read, or revocation is off (revoke.go).
+	RevocationsLoaded bool `json:"revocations_loaded"`
 	// Stale: every live instrument is stale (the pipeline stopped).
 	Stale bool `json:"stale"`
 	// LiveInstruments expected to tick, and how many of them are stale.
@@ -343,14 +345,14 @@ type StaleStatus struct {
 
 // Status returns the feed's readiness with its staleness.
 func (s *Server) Status() StaleStatus {
-	st := StaleStatus{CaughtUp: s.ready.Load() && !s.stopping.Load()}
+	st := StaleStatus{CaughtUp: s.ready.Load() && !s.stopping.Load(), RevocationsLoaded: s.revocationsReady()}
 	if rep := s.stale.report.Load(); rep != nil {
 		st.Stale = rep.allStale()
 		st.LiveInstruments, st.StaleInstruments, st.StaleIDs = rep.live, rep.nStale, rep.stale
 		st.LongestSilenceSeconds = time.Duration(rep.oldestNs).Seconds()
 		st.CheckedAt = rep.at
 	}
-	st.Ready = st.CaughtUp && !st.Stale
+	st.Ready = st.CaughtUp && !st.Stale && st.RevocationsLoaded
 	return st
 }
 
@@ -375,6 +377,8 @@ func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !st.CaughtUp:
 		fmt.Fprintln(w, "not ready")
+	case !st.RevocationsLoaded:
+		fmt.Fprintln(w, "not ready: revocation list not read yet")
 	case st.Stale:
 		fmt.Fprintf(w, "stale: no event from any of %d live instruments within their bounds (silent for %.0fs)\n",
 			st.LiveInstruments, st.LongestSilenceSeconds)

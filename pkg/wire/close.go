@@ -34,6 +34,10 @@ const (
 	// CloseTokenExpired: the connection's token reached its exp before an Authenticate with a
 	// fresh one extended it; reconnect with a fresh token (docs/PROTOCOL.md, "Authentication").
 	CloseTokenExpired = 4005
+	// CloseTokenRevoked: the connection's token was revoked (by its jti, or its subject's
+	// tokens issued until then); reconnect only with a fresh token: the same one is refused
+	// with 401 (docs/PROTOCOL.md, "Authentication").
+	CloseTokenRevoked = 4006
 
 	// CloseProtocolError: a frame that is not a ClientMessage, or a text frame on the binary
 	// subprotocol (or the reverse).

@@ -179,7 +179,7 @@ func TestReconnectable(t *testing.T) {
 	for code, want := range map[int]bool{CloseNormal: false, CloseGoingAway: true, 1006: true, CloseSlowConsumer: true,
 		CloseWriteTimeout: true, CloseRateLimited: true, CloseProtocolError: false, CloseUnauthorized: false, CloseMessageTooBig: false,
 		CloseBadFrame: false, CloseInvalidUTF8: false, CloseInternalError: true, CloseIdle: true, ClosePingTimeout: true,
-		CloseTokenExpired: true} {
+		CloseTokenExpired: true, CloseTokenRevoked: true} {
 		if got := Reconnectable(code); got != want {
 			t.Errorf("Reconnectable(%d) = %v", code, got)
 		}
