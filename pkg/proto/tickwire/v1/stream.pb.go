@@ -477,7 +477,8 @@ type Subscribe struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Instruments []string               `protobuf:"bytes,1,rep,name=instruments,proto3" json:"instruments,omitempty"`
 	Channels    []Channel              `protobuf:"varint,2,rep,packed,name=channels,proto3,enum=tickwire.v1.Channel" json:"channels,omitempty"`
-	// Book depth per side; 0 means the server default. Rounded up to a depth the server offers.
+	// Book depth per side, rounded up to a depth the server offers; 0 means the smallest offered
+	// (10 by default). Capped by the token's max_depth.
 	Depth uint32 `protobuf:"varint,3,opt,name=depth,proto3" json:"depth,omitempty"`
 	// Positions to resume from, per stream, after a reconnect: for each stream named here the
 	// server sends the deltas after the position instead of a snapshot when it still has them, or

@@ -133,7 +133,8 @@ export type Subscribe = Message<"tickwire.v1.Subscribe"> & {
   channels: Channel[];
 
   /**
-   * Book depth per side; 0 means the server default. Rounded up to a depth the server offers.
+   * Book depth per side, rounded up to a depth the server offers; 0 means the smallest offered
+   * (10 by default). Capped by the token's max_depth.
    *
    * @generated from field: uint32 depth = 3;
    */
