@@ -15,13 +15,18 @@ import (
 )
 
 // adminServer serves what only operators may see, on its own listener (--admin-listen,
-// loopback by default): /metrics and the Go runtime's /debug/pprof/. The public listener
-// serves none of it.
+// loopback by default): /metrics, the Go runtime's /debug/pprof/, and /readyz with the ids of
+// stale instruments. The public listener serves none of it (its /readyz gives counts only).
 type adminServer struct {
 	ln   net.Listener
 	http *http.Server
+	mux  *http.ServeMux
 	done chan error // Serve's result
 }
+
+// Handle adds a route once its component exists (the feed's /readyz with details); ServeMux
+// takes routes while it serves.
+func (a *adminServer) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
 
 // adminMux routes the admin endpoints.
 func adminMux(reg *prometheus.Registry) *http.ServeMux {
@@ -42,11 +47,12 @@ func listenAdmin(addr string, reg *prometheus.Registry, log *slog.Logger) (*admi
 	if err != nil {
 		return nil, fmt.Errorf("--admin-listen: %w", err)
 	}
-	a := &adminServer{ln: ln, done: make(chan error, 1),
+	mux := adminMux(reg)
+	a := &adminServer{ln: ln, mux: mux, done: make(chan error, 1),
 		// No WriteTimeout: /debug/pprof/profile streams for as long as asked (30 s default).
-		http: &http.Server{Handler: adminMux(reg), ReadHeaderTimeout: 5 * time.Second}}
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() { a.done <- a.http.Serve(ln) }()
-	log.Info("admin listening", "addr", ln.Addr().String(), "endpoints", "/metrics /debug/pprof/")
+	log.Info("admin listening", "addr", ln.Addr().String(), "endpoints", "/metrics /debug/pprof/ /readyz")
 	return a, nil
 }
 

@@ -268,6 +268,9 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	if err != nil {
 		return err
 	}
+	if admin != nil {
+		admin.Handle("GET /readyz", srv.ReadyzDetail())
+	}
 	mux := http.NewServeMux()
 	// Operators' endpoints live on the admin listener only; say so plainly rather than let the
 	// dashboard answer these paths as app routes.

@@ -101,6 +101,12 @@ func TestMetricsOnAdminListenerOnly(t *testing.T) {
 	if code, _ := get(t, public+"/healthz"); code != http.StatusOK {
 		t.Fatalf("public /healthz: %d", code)
 	}
+	// Both answer /readyz?verbose; only the admin one would name stale instruments.
+	for _, base := range []string{public, admin} {
+		if code, body := get(t, base+"/readyz?verbose"); (code != http.StatusOK && code != http.StatusServiceUnavailable) || !strings.Contains(body, `"caught_up"`) {
+			t.Fatalf("%s/readyz?verbose: %d %s", base, code, body)
+		}
+	}
 }
 
 func TestAdminListenerOff(t *testing.T) {

@@ -335,7 +335,8 @@ type StaleStatus struct {
 	// LiveInstruments expected to tick, and how many of them are stale.
 	LiveInstruments  int `json:"live_instruments"`
 	StaleInstruments int `json:"stale_instruments"`
-	// StaleIDs lists the first of them (sorted).
+	// StaleIDs lists the first of them (sorted): only on the admin listener (ReadyzDetail),
+	// since the public one would tell anyone without a token which instruments exist.
 	StaleIDs []string `json:"stale_ids,omitempty"`
 	// LongestSilenceSeconds is the longest time without an event among the stale ones.
 	LongestSilenceSeconds float64 `json:"longest_silence_seconds,omitempty"`
@@ -358,9 +359,21 @@ func (s *Server) Status() StaleStatus {
 
 // serveReadyz answers /readyz: 200 "ready" (with the count of stale instruments if any), or
 // 503 "not ready" (catching up, shutting down) or 503 "stale" (every live instrument silent
-// past its bound). With ?verbose, the body is StaleStatus as JSON, with the same status code.
+// past its bound). With ?verbose, the body is StaleStatus as JSON, with the same status code,
+// without the stale instruments' ids (ReadyzDetail has them).
 func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	st := s.Status()
+	st.StaleIDs = nil
+	s.writeReadyz(w, r, st)
+}
+
+// ReadyzDetail answers as /readyz does, with the ids of the stale instruments in the verbose
+// answer: for the admin listener (cmd/feed serves it there), not the public one.
+func (s *Server) ReadyzDetail() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.writeReadyz(w, r, s.Status()) })
+}
+
+func (s *Server) writeReadyz(w http.ResponseWriter, r *http.Request, st StaleStatus) {
 	code := http.StatusOK
 	if !st.Ready {
 		code = http.StatusServiceUnavailable

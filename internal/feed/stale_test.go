@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -176,11 +177,18 @@ func TestReadyzStaleWhenPipelineStops(t *testing.T) {
 	if _, body := getReadyz(t, e.http+"/readyz"); !strings.HasPrefix(body, "stale: no event from any of 3 live instruments") {
 		t.Fatalf("/readyz body %q", body)
 	}
+	// The public listener tells counts, not which instruments exist; the admin one names them.
 	code, body := getReadyz(t, e.http+"/readyz?verbose")
 	var st StaleStatus
 	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 503 || st.Ready || !st.CaughtUp || !st.Stale ||
-		st.LiveInstruments != 3 || st.StaleInstruments != 3 || len(st.StaleIDs) != 3 || st.LongestSilenceSeconds < 0.3 {
+		st.LiveInstruments != 3 || st.StaleInstruments != 3 || len(st.StaleIDs) != 0 || st.LongestSilenceSeconds < 0.3 {
 		t.Fatalf("/readyz?verbose: %d %s (%v)", code, body, err)
+	}
+	admin := httptest.NewServer(e.srv.ReadyzDetail())
+	defer admin.Close()
+	code, body = getReadyz(t, admin.URL+"/readyz?verbose")
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 503 || len(st.StaleIDs) != 3 {
+		t.Fatalf("admin /readyz?verbose: %d %s (%v)", code, body, err)
 	}
 	if v := testutil.ToFloat64(e.srv.stale.allGone); v != 1 {
 		t.Fatalf("tickwire_feed_stale %v", v)
