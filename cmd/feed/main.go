@@ -47,6 +47,9 @@ type config struct {
 	// users' passwords are generated into --nats-auth-dir and the feed connects as "feed".
 	NATS    natsflags.Flags     `embed:""`
 	NATSTLS natsflags.ServerTLS `embed:""`
+	// The stream's limits, shared with ingest and tickctl import: on a fresh store the feed may
+	// be first, and creates the stream as they would.
+	Stream natsflags.Stream `embed:""`
 
 	AdminListen string `name:"admin-listen" default:"127.0.0.1:9102" help:"Admin HTTP listen address: /metrics and /debug/pprof/ (keep it on loopback or a private network; empty disables)."`
 
@@ -105,6 +108,9 @@ func (c *config) Validate() error {
 		return err
 	}
 	if err := c.NATSTLS.Validate(&c.NATS); err != nil {
+		return err
+	}
+	if err := c.Stream.Validate(); err != nil {
 		return err
 	}
 	if c.EmbedNats {
@@ -290,6 +296,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	if err != nil {
 		return err
 	}
+	svc.CreateStreamWith(func(ctx context.Context) error { return b.EnsureStream(ctx, cfg.Stream.Config()) })
 	scheme := "http://"
 	if certs != nil {
 		svc.ServeTLS(certs.ServerConfig(minTLS))

@@ -161,3 +161,21 @@ func TestAuthOnByDefault(t *testing.T) {
 		t.Fatalf("/api/instruments without a token: %d, want 401", code)
 	}
 }
+
+// TestFeedFirstOnAFreshStore: a feed started before any ingest or import on an empty store
+// creates the event stream itself (with its --stream-* limits) and becomes ready, instead of
+// answering 503 until another process creates it.
+func TestFeedFirstOnAFreshStore(t *testing.T) {
+	public, _, _ := startFeed(t, "--stream-max-age", "3h")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get(t, public+"/readyz")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz on a fresh store: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

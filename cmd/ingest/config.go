@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -33,9 +32,8 @@ type config struct {
 	NATSAuth natsflags.Flags     `embed:"" group:"NATS"`
 	NATSTLS  natsflags.ServerTLS `embed:"" group:"NATS"`
 
-	StreamMaxAge   time.Duration `default:"24h" help:"Keep events in the JetStream stream at most this long." group:"Stream"`
-	StreamMaxBytes byteSize      `default:"8GiB" help:"Keep at most this much in the stream (e.g. 512MiB, 8GiB); the oldest events go first." group:"Stream"`
-	StreamReplicas int           `default:"1" help:"Copies of the stream on a NATS cluster (3 in production; 1 with --embed-nats)." group:"Stream"`
+	// The stream's limits, shared with feed and tickctl import: whichever starts first creates it.
+	Stream natsflags.Stream `embed:""`
 
 	Source               string        `enum:"synthetic,kraken,binance,coinbase,capture,file" default:"synthetic" help:"Event source (${enum}): the synthetic market, a venue's live feed, a recorded capture replayed through a venue adapter, or a history file." group:"Source"`
 	SyntheticInstruments int           `default:"50" help:"Number of synthetic instruments." group:"Source"`
@@ -91,11 +89,8 @@ func (c *config) Validate() error {
 	if c.CheckpointInterval <= 0 {
 		return fmt.Errorf("--checkpoint-interval must be > 0")
 	}
-	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
-		return fmt.Errorf("--stream-replicas %d outside 1..5", c.StreamReplicas)
-	}
-	if c.StreamMaxAge <= 0 || c.StreamMaxBytes <= 0 {
-		return fmt.Errorf("--stream-max-age and --stream-max-bytes must be > 0")
+	if err := c.Stream.Validate(); err != nil {
+		return err
 	}
 	if c.EmbedNATS {
 		if _, _, err := c.natsHostPort(); err != nil {
@@ -142,7 +137,7 @@ func (c *config) logAttrs() []any {
 		"nats_url", c.NATSURL, "embed_nats", c.EmbedNATS, "nats_data_dir", c.NATSDataDir, "nats_listen", c.NATSListen,
 		"nats_user", c.NATSAuth.User, "nats_password_file", c.NATSAuth.PasswordFile, "nats_auth_dir", c.NATSAuth.AuthDir,
 		"nats_creds", c.NATSAuth.Creds, "nats_ca", c.NATSAuth.CA, "nats_cert", c.NATSAuth.Cert,
-		"stream_max_age", c.StreamMaxAge.String(), "stream_max_bytes", c.StreamMaxBytes.String(),
+		"stream_max_age", c.Stream.StreamMaxAge.String(), "stream_max_bytes", c.Stream.StreamMaxBytes.String(),
 		"source", c.Source, "synthetic_instruments", c.SyntheticInstruments, "synthetic_rate", c.SyntheticRate,
 		"synthetic_seed", c.SyntheticSeed, "synthetic_depth", c.SyntheticDepth, "checkpoint_interval", c.CheckpointInterval.String(),
 		"instruments", c.Instruments, "channels", c.Channels, "kraken_api", c.KrakenAPI, "book_depth", c.BookDepth,
@@ -158,51 +153,4 @@ func (c *config) slogLevel() slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(c.LogLevel)) // enum-checked by kong
 	return l
-}
-
-// byteSize is a size in bytes written as 123, 512MiB, 8GiB, 1GB...
-type byteSize int64
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
-
-func parseByteSize(s string) (byteSize, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range byteUnits {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(rest), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || (n > 0 && mult > (1<<63-1)/n) {
-		return 0, fmt.Errorf("invalid size %q (want e.g. 1073741824, 512MiB, 8GiB)", s)
-	}
-	return byteSize(n * mult), nil
-}
-
-// Decode implements kong.MapperValue.
-func (b *byteSize) Decode(ctx *kong.DecodeContext) error {
-	var s string
-	if err := ctx.Scan.PopValueInto("size", &s); err != nil {
-		return err
-	}
-	v, err := parseByteSize(s)
-	if err != nil {
-		return err
-	}
-	*b = v
-	return nil
-}
-
-func (b byteSize) String() string {
-	for _, u := range byteUnits[:4] {
-		if b >= byteSize(u.mult) && int64(b)%u.mult == 0 && int64(b)/u.mult < 1024 {
-			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(int64(b), 10) + "B"
 }

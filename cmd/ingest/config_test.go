@@ -9,26 +9,6 @@ import (
 	"github.com/tickwire/tickwire/internal/natsflags"
 )
 
-func TestByteSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want byteSize
-		ok   bool
-	}{
-		{"1024", 1024, true}, {"8GiB", 8 << 30, true}, {"512MiB", 512 << 20, true}, {"1GB", 1e9, true},
-		{"10B", 10, true}, {"", 0, false}, {"-1", 0, false}, {"1.5GiB", 0, false}, {"99999999999TiB", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := parseByteSize(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseByteSize(%q) = %d, %v", tt.in, got, err)
-		}
-	}
-	if s := byteSize(8 << 30).String(); s != "8GiB" {
-		t.Errorf("String = %q", s)
-	}
-}
-
 func TestParseConfig(t *testing.T) {
 	tests := []struct {
 		args []string

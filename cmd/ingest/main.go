@@ -164,7 +164,7 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 
 // ensureStream creates or updates the stream, retrying while NATS is not reachable yet.
 func ensureStream(ctx context.Context, b *bus.Bus, cfg *config, logger *slog.Logger) error {
-	sc := bus.StreamConfig{MaxAge: cfg.StreamMaxAge, MaxBytes: int64(cfg.StreamMaxBytes), Replicas: cfg.StreamReplicas}
+	sc := cfg.Stream.Config()
 	wait := 250 * time.Millisecond
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

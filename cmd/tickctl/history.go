@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/natsflags"
 	"github.com/tickwire/tickwire/internal/replay"
 	"github.com/tickwire/tickwire/pkg/history"
 )
@@ -97,6 +98,8 @@ func (c *exportCmd) Run(e *env) error {
 type importCmd struct {
 	File   string `required:"" placeholder:"FILE" help:"History file to import (NDJSON or binary, detected)."`
 	DryRun bool   `help:"Validate and count only; publish nothing (no NATS needed)."`
+	// Into a fresh store, import creates the stream as ingest and feed would.
+	Stream natsflags.Stream `embed:""`
 }
 
 func (c *importCmd) Help() string {
@@ -104,7 +107,7 @@ func (c *importCmd) Help() string {
 
 Exit status: 0 every row imported (or already stored); 3 some rows rejected, the others imported; 1 the import failed (a read error, a corrupt binary file, NATS); 2 bad flags.
 
-Import into a store used by live ingest only what is newer than it holds: older positions are skipped. To replay old history, import it into a separate NATS (for example "ingest --embed-nats --nats-data-dir /tmp/old" without a source, or any nats-server with JetStream).
+Into a fresh store (no stream yet) import creates the stream, with the --stream-* limits, as ingest and feed would. Import into a store used by live ingest only what is newer than it holds: older positions are skipped. To replay old history, import it into a separate NATS (for example "ingest --embed-nats --nats-data-dir /tmp/old" without a source, or any nats-server with JetStream).
 
 Examples:
   tickctl import --file last15m.ndjson
@@ -153,6 +156,13 @@ func (c *importCmd) Run(e *env) error {
 			return err
 		}
 		defer closeBus(e, b)
+		if err := c.Stream.Validate(); err != nil {
+			return usageErr("%v", err)
+		}
+		// A fresh store has no stream until some process creates it: import may be first.
+		if err := b.EnsureStream(e.ctx, c.Stream.Config()); err != nil {
+			return err
+		}
 		store = b
 	}
 	start := time.Now()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/replay/replaytest"
@@ -55,5 +56,28 @@ func TestImportRejectedRowsExitStatus(t *testing.T) {
 	code, out, errOut = tickctl(t, "import", "--dry-run", "--file", file)
 	if code != exitRejected || !strings.Contains(out, "rejected 2") || !strings.Contains(errOut, fmt.Sprintf("line %d: too large: ", huge+1)) {
 		t.Errorf("dry run: exit %d\n%s%.2000s", code, out, errOut)
+	}
+}
+
+// TestImportIntoFreshStore: import may be the first process on a store: it creates the stream
+// (as the tickctl user, with its --stream-* limits) instead of failing with "stream not found".
+func TestImportIntoFreshStore(t *testing.T) {
+	lines := replaytest.NDJSONLines(t, replaytest.Config{Instruments: 2, Events: 50})
+	file := filepath.Join(t.TempDir(), "good.ndjson")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := bustest.Start(t) // no stream
+	if code, out, errOut := tickctl(t, "import", "--nats-url", dst.ClientURL(), "--file", file, "--stream-max-age", "2h"); code != exitOK {
+		t.Fatalf("import into a fresh store: exit %d\n%s%s", code, out, errOut)
+	}
+	b := bustest.ConnectAs(t, dst, bustest.TestUser)
+	ctx := context.Background()
+	info, err := b.StreamInfo(ctx)
+	if err != nil || info.MaxAge != 2*time.Hour {
+		t.Fatalf("stream created by import: %+v %v, want max age 2h", info, err)
+	}
+	if st, err := b.StreamState(ctx); err != nil || st.Msgs != uint64(len(lines)) {
+		t.Fatalf("stored %d of %d (%v)", st.Msgs, len(lines), err)
 	}
 }

@@ -123,11 +123,13 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 			jsAPI + "STREAM.MSG.GET." + stream,
 		}
 	case RoleFeed:
-		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control")
+		// STREAM.CREATE: on a fresh store the first process creates the stream; a create never
+		// changes a stream that exists (refused when its config differs).
+		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control", jsAPI+"STREAM.CREATE."+stream)
 		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
 		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
 	case RoleTickctl:
-		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects)
+		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects, jsAPI+"STREAM.CREATE."+stream)
 		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
 		p.PublishAllow = append(p.PublishAllow, revocationWrite()...)
 		p.SubscribeAllow = append(p.SubscribeAllow, replaySubjects)

@@ -28,7 +28,12 @@ type Service struct {
 	http   *http.Server
 	ln     net.Listener
 	log    *slog.Logger
+	create func(context.Context) error // creates the event stream when it is missing; nil: wait for it
 }
+
+// CreateStreamWith makes Run create the event stream with create when it finds none, instead of
+// waiting until another process (ingest, tickctl import) creates it. Call before Run.
+func (s *Service) CreateStreamWith(create func(context.Context) error) { s.create = create }
 
 // NewService listens on addr (":0" for a random port) and serves handler, which should include
 // Server.Handler. Run starts consuming and serving.
@@ -94,6 +99,15 @@ func (s *Service) Run(ctx context.Context, shutdownTimeout time.Duration) error 
 		})
 		if err == nil {
 			break
+		}
+		if errors.Is(err, bus.ErrNoStream) && s.create != nil {
+			// A fresh store: whichever process starts first creates the stream.
+			if cerr := s.create(ctx); cerr == nil {
+				s.log.Info("created the event stream: no process had yet")
+				continue
+			} else {
+				err = errors.Join(err, cerr)
+			}
 		}
 		s.log.Warn("cannot consume events yet; retrying", "err", err)
 		select {
