@@ -284,6 +284,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	mux.Handle("/debug/", http.NotFoundHandler())
 	srv.EnableReplay(b)
 	srv.EnableHistory(b)
+	srv.EnableSnapshotRequests(b.RequestSnapshot)
 	if err := cfg.Auth.enableRevocations(srv, fcfg.Auth, b); err != nil {
 		return err
 	}

@@ -133,6 +133,14 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 	b.SetPublishErrorHandler(p.OnPublishError)
+	// Feeds whose copy of a book broke ask for a fresh snapshot (docs/PROTOCOL.md, StreamStatus).
+	if sr := ingest.NewSnapshotRequests(src, time.Second, reg); sr != nil {
+		stop, err := b.ServeSnapshotRequests(sr.Handle)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

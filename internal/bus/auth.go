@@ -122,10 +122,12 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 			jsAPI + "DIRECT.GET." + stream + ".>", // LastPosition
 			jsAPI + "STREAM.MSG.GET." + stream,
 		}
+		p.SubscribeAllow = append(p.SubscribeAllow, SnapshotRequestSubjects) // from feeds (snapshotreq.go)
 	case RoleFeed:
 		// STREAM.CREATE: on a fresh store the first process creates the stream; a create never
 		// changes a stream that exists (refused when its config differs).
-		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control", jsAPI+"STREAM.CREATE."+stream)
+		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control", jsAPI+"STREAM.CREATE."+stream,
+			SnapshotRequestSubjects) // a broken book asks ingest for a snapshot (snapshotreq.go)
 		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
 		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
 	case RoleTickctl:

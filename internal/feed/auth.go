@@ -335,7 +335,7 @@ func (s *session) signIn(cred *credential, reqID uint32, answer bool) (int, stri
 	}
 	if prev != nil {
 		s.narrow(reqID)
-	} else if s.replay != nil && !s.replay.add(s) {
+	} else if s.replay != nil && !s.server.addToReplay(s) {
 		return wire.CloseGoingAway, "replay session ended"
 	}
 	if answer {

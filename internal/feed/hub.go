@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -21,6 +22,9 @@ type Hub struct {
 	metrics *metrics
 	owners  []*owner
 	delay   time.Duration // a delay tier's hub (delayed.go): Subscribed.delay_ms; set before start
+	// snapshots asks ingest for a fresh snapshot of an instrument whose book is not whole
+	// (Server.EnableSnapshotRequests); nil: nobody to ask.
+	snapshots atomic.Pointer[func(instrument string) error]
 
 	mu sync.RWMutex
 	// guarded by mu:

@@ -24,6 +24,7 @@ type metrics struct {
 	ready          prometheus.Gauge
 	resumes        *prometheus.CounterVec // outcome
 	panics         prometheus.Counter
+	bookWaits      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,11 +52,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Streams a reconnecting client asked to resume, by outcome (resumed, or snapshot when the position was not held)."}, []string{"outcome"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_connection_panics_total",
 			Help: "Panics recovered while handling a connection (each one closed it with 1011, and is a bug)."}),
+		bookWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_book_waits_total",
+			Help: "Times book subscribers were told their stream awaits a snapshot (StreamStatus): the feed's copy of a book broke, or a subscriber came while it was not whole."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connsRejected, m.closes, m.subscriptions, m.commands, m.commandErrors,
 			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.snapsDeferred, m.events, m.eventsRejected, m.gaps,
-			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics)
+			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics, m.bookWaits)
 	}
 	return m
 }

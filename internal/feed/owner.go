@@ -60,7 +60,8 @@ type instrument struct {
 	handle  uint32
 	streams [][]*sub
 	bySess  map[*session][]*sub
-	pending int // subscribers waiting for their first snapshot
+	pending int       // subscribers waiting for their first snapshot
+	askedAt time.Time // when a fresh snapshot of the book was last asked of ingest (see askSnapshot)
 }
 
 // command is a request from a session to an owner.
@@ -226,6 +227,7 @@ func (o *owner) apply(ev *pb.Event) {
 		in.handle = o.hub.register(ev.Instrument)
 		o.instruments[ev.Instrument] = in
 	}
+	wasSynced := in.st.BookSynced()
 	res, err := in.st.Apply(ev)
 	if err != nil {
 		reason := "bad_event"
@@ -260,6 +262,12 @@ func (o *owner) apply(ev *pb.Event) {
 	}
 	if in.pending > 0 {
 		o.retryPending(in)
+	}
+	if !in.st.BookSynced() {
+		if wasSynced {
+			o.bookBroke(in) // the book stops: say so at once, rather than look live
+		}
+		o.askSnapshot(in)
 	}
 	o.deliver(in, market.StreamQuote, res.Quote, enc[market.StreamQuote], res)
 	o.deliver(in, market.StreamTrades, res.Trades, enc[market.StreamTrades], nil)
@@ -533,6 +541,77 @@ func (o *owner) releaseDeferred(now time.Time) {
 	o.deferred = kept
 }
 
+// awaitingBook is why a book stream waits for a snapshot.
+const awaitingBook = "the feed's copy of this book is not whole (it missed an event, or joined the stream midway): no deltas until a snapshot makes it whole"
+
+// bookBroke tells the instrument's book subscribers that their stream stopped: the feed's copy of
+// the book broke (it missed an event), and no delta comes until the RESYNC snapshot that heals it.
+func (o *owner) bookBroke(in *instrument) {
+	var subs []*sub
+	for i := range o.hub.cfg.Market.Depths {
+		for _, s := range in.streams[market.StreamBook0+i] {
+			if !s.pending {
+				subs = append(subs, s)
+			}
+		}
+	}
+	o.sendStatus(in, subs, awaitingBook)
+}
+
+// sendStatus sends AWAITING_SNAPSHOT for the book to subs, encoded once per format.
+func (o *owner) sendStatus(in *instrument, subs []*sub, reason string) {
+	if len(subs) == 0 {
+		return
+	}
+	o.hub.metrics.bookWaits.Inc()
+	m := &pb.ServerMessage{Kind: &pb.ServerMessage_StreamStatus{StreamStatus: &pb.StreamStatus{Handle: in.handle,
+		Channel: pb.Channel_CHANNEL_BOOK, State: pb.StreamState_STREAM_STATE_AWAITING_SNAPSHOT, Reason: reason}}}
+	var enc [2][]byte // binary, JSON
+	for _, s := range subs {
+		i := 0
+		if s.sess.json {
+			i = 1
+		}
+		if enc[i] == nil {
+			if enc[i] = o.encode(m, s.sess.json); enc[i] == nil {
+				return
+			}
+		}
+		s.sess.out.Enqueue(enc[i], fanout.Control, 0)
+	}
+}
+
+// askSnapshotEvery bounds how often one owner asks ingest for a snapshot of one instrument.
+const askSnapshotEvery = time.Second
+
+// askSnapshot asks ingest for a fresh snapshot of the instrument's book, when someone is
+// subscribed to it and it was not asked within askSnapshotEvery (a request may be lost, or
+// ingest down: it is asked again on a later event). Without a snapshot source (tests,
+// embedding) nothing is asked and the book heals at the source's next snapshot.
+func (o *owner) askSnapshot(in *instrument) {
+	ask := o.hub.snapshots.Load()
+	if ask == nil || !o.hasBookSubscribers(in) {
+		return
+	}
+	now := time.Now()
+	if now.Sub(in.askedAt) < askSnapshotEvery {
+		return
+	}
+	in.askedAt = now
+	if err := (*ask)(in.st.ID()); err != nil {
+		o.log.Debug("snapshot request not sent", "instrument", in.st.ID(), "err", err)
+	}
+}
+
+func (o *owner) hasBookSubscribers(in *instrument) bool {
+	for i := range o.hub.cfg.Market.Depths {
+		if len(in.streams[market.StreamBook0+i]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // throttle serves a change of a rate-limited stream (sub.interval): a RATE_LIMITED snapshot of
 // the latest state now if the interval since the last one is up, else the stream is marked and
 // the snapshot goes when it is (releaseThrottled). Never a queue of deltas: however many changes
@@ -746,6 +825,10 @@ func (o *owner) subscribe(c *command) {
 	for _, s := range subs {
 		if reason, ok := reasons[s]; ok {
 			o.request(in, s, reason, now)
+		}
+		if s.pending && s.ch == pb.Channel_CHANNEL_BOOK {
+			o.sendStatus(in, []*sub{s}, awaitingBook)
+			o.askSnapshot(in)
 		}
 	}
 	for _, r := range resumes {

@@ -113,6 +113,22 @@ func (s *Server) joinReplay(ctx context.Context, id string) (*replaySession, err
 	return rs, nil
 }
 
+// addToReplay adds a signing-in watcher to its replay session. If the session's last watcher
+// left between this connection's join and now, this feed stopped following it: it follows it
+// afresh rather than tell the newcomer the session ended while it still runs. Runs before any
+// command of the connection reached an owner, so its hub may still change.
+func (s *Server) addToReplay(sess *session) bool {
+	if sess.replay.add(sess) {
+		return true
+	}
+	rs, err := s.joinReplay(context.Background(), sess.replay.id)
+	if err != nil || !rs.add(sess) {
+		return false
+	}
+	sess.replay, sess.hub = rs, rs.hub
+	return true
+}
+
 // add registers a connection and sends it the latest status.
 func (rs *replaySession) add(sess *session) bool {
 	rs.mu.Lock()

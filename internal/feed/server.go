@@ -127,6 +127,14 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 	return s, nil
 }
 
+// EnableSnapshotRequests lets the feed ask for a fresh snapshot of an instrument whose book is
+// not whole while someone is subscribed to it (a missed event, or a feed that joined the stream
+// midway), at most once a second per instrument: ask is bus.Bus.RequestSnapshot, which ingest
+// serves. Without it a broken book waits for the source's next snapshot.
+func (s *Server) EnableSnapshotRequests(ask func(instrument string) error) {
+	s.hub.snapshots.Store(&ask)
+}
+
 // launch runs f on a goroutine that Shutdown waits for.
 func (s *Server) launch(f func()) {
 	s.wg.Add(1)

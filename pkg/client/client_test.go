@@ -33,6 +33,7 @@ type recorder struct {
 	resyncErrs []error
 	errors     []*pb.Error
 	infos      []*pb.InstrumentInfo
+	statuses   []string // "instrument channel state"
 	updates    int
 	latencyOK  bool
 }
@@ -79,13 +80,20 @@ func (r *recorder) OnInstrument(_ *client.Client, info *pb.InstrumentInfo) {
 	r.infos = append(r.infos, info)
 }
 
+func (r *recorder) OnStreamStatus(_ *client.Client, instrument string, s *pb.StreamStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statuses = append(r.statuses, instrument+" "+s.Channel.String()+" "+s.State.String())
+}
+
 func (r *recorder) snapshot() recorder {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return recorder{states: append([]client.ConnState(nil), r.states...), stateErrs: append([]error(nil), r.stateErrs...),
 		subscribed: append([]*pb.Subscribed(nil), r.subscribed...), resyncs: append([]string(nil), r.resyncs...),
 		resyncErrs: append([]error(nil), r.resyncErrs...), errors: append([]*pb.Error(nil), r.errors...),
-		infos: append([]*pb.InstrumentInfo(nil), r.infos...), updates: r.updates, latencyOK: r.latencyOK}
+		infos: append([]*pb.InstrumentInfo(nil), r.infos...), statuses: append([]string(nil), r.statuses...),
+		updates: r.updates, latencyOK: r.latencyOK}
 }
 
 // run is a Client running in the background, stopped and awaited at the end of the test.
@@ -288,6 +296,19 @@ func TestInstrumentUpdate(t *testing.T) {
 	if v, _ := r.c.View(testIDs[1]); v.Info.GetStatus() == pb.InstrumentStatus_INSTRUMENT_STATUS_HALTED {
 		t.Fatalf("the other instrument's view changed: %v", v.Info)
 	}
+}
+
+// TestStreamStatus: a StreamStatus reaches a StreamStatusHandler with its instrument's id.
+func TestStreamStatus(t *testing.T) {
+	s, r := newSyncedClient(t, client.Options{})
+	s.streamStatus(testIDs[1], pb.Channel_CHANNEL_BOOK)
+	eventually(t, "the status", func() error {
+		want := testIDs[1] + " CHANNEL_BOOK STREAM_STATE_AWAITING_SNAPSHOT"
+		if rec := r.rec.snapshot(); len(rec.statuses) != 1 || rec.statuses[0] != want {
+			return fmt.Errorf("OnStreamStatus calls %v, want [%s]", rec.statuses, want)
+		}
+		return nil
+	})
 }
 
 func TestNewEpoch(t *testing.T) {

@@ -49,6 +49,15 @@ type InstrumentHandler interface {
 	OnInstrument(c *Client, info *pb.InstrumentInfo)
 }
 
+// StreamStatusHandler is implemented by handlers that want to hear when the server says a stream
+// has stopped: today the book, while the server's copy of it is not whole (s.State
+// STREAM_STATE_AWAITING_SNAPSHOT). No delta of the stream comes until its next snapshot, which
+// OnSnapshot reports; meanwhile the replica keeps the book it had, which is not live. Optional,
+// like InstrumentHandler.
+type StreamStatusHandler interface {
+	OnStreamStatus(c *Client, instrument string, s *pb.StreamStatus)
+}
+
 // BaseHandler implements Handler with methods that do nothing.
 type BaseHandler struct{}
 

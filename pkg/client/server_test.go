@@ -610,6 +610,18 @@ func (g *eventGen) next() *pb.Event {
 
 // announce sends an InstrumentUpdate with info to every connection subscribed to id, with the
 // connection's handle for handleOf (id itself, or another instrument to test a mismatch).
+// streamStatus tells the subscribers of id that its channel awaits a snapshot.
+func (s *fakeServer) streamStatus(id string, ch pb.Channel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, fc := range s.conns {
+		if fc.subs[id] != nil {
+			fc.write(&pb.ServerMessage{Kind: &pb.ServerMessage_StreamStatus{StreamStatus: &pb.StreamStatus{
+				Handle: fc.handles[id], Channel: ch, State: pb.StreamState_STREAM_STATE_AWAITING_SNAPSHOT, Reason: "test"}}})
+		}
+	}
+}
+
 func (s *fakeServer) announce(id, handleOf string, info *pb.InstrumentInfo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

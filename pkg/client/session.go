@@ -103,6 +103,13 @@ func (c *Client) dispatch(m *pb.ServerMessage, received, sent time.Time) {
 		c.onError(k.Error)
 	case *pb.ServerMessage_InstrumentUpdate:
 		c.onInstrumentUpdate(k.InstrumentUpdate)
+	case *pb.ServerMessage_StreamStatus:
+		c.mu.Lock()
+		id := c.byHnd[k.StreamStatus.Handle]
+		c.mu.Unlock()
+		if sh, ok := c.h.(StreamStatusHandler); ok && id != "" {
+			sh.OnStreamStatus(c, id, k.StreamStatus)
+		}
 	case *pb.ServerMessage_Unsubscribed, *pb.ServerMessage_Heartbeat, *pb.ServerMessage_Pong:
 		// Nothing to do: the desired state already changed, and any frame extends the deadline.
 	}

@@ -92,6 +92,53 @@ func (Channel) EnumDescriptor() ([]byte, []int) {
 	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{0}
 }
 
+type StreamState int32
+
+const (
+	StreamState_STREAM_STATE_UNSPECIFIED StreamState = 0
+	// No deltas until a snapshot: keep the state held, but show it as not live.
+	StreamState_STREAM_STATE_AWAITING_SNAPSHOT StreamState = 1
+)
+
+// Enum value maps for StreamState.
+var (
+	StreamState_name = map[int32]string{
+		0: "STREAM_STATE_UNSPECIFIED",
+		1: "STREAM_STATE_AWAITING_SNAPSHOT",
+	}
+	StreamState_value = map[string]int32{
+		"STREAM_STATE_UNSPECIFIED":       0,
+		"STREAM_STATE_AWAITING_SNAPSHOT": 1,
+	}
+)
+
+func (x StreamState) Enum() *StreamState {
+	p := new(StreamState)
+	*p = x
+	return p
+}
+
+func (x StreamState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StreamState) Descriptor() protoreflect.EnumDescriptor {
+	return file_tickwire_v1_stream_proto_enumTypes[1].Descriptor()
+}
+
+func (StreamState) Type() protoreflect.EnumType {
+	return &file_tickwire_v1_stream_proto_enumTypes[1]
+}
+
+func (x StreamState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StreamState.Descriptor instead.
+func (StreamState) EnumDescriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{1}
+}
+
 // SnapshotReason says why a snapshot was sent.
 type SnapshotReason int32
 
@@ -147,11 +194,11 @@ func (x SnapshotReason) String() string {
 }
 
 func (SnapshotReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_tickwire_v1_stream_proto_enumTypes[1].Descriptor()
+	return file_tickwire_v1_stream_proto_enumTypes[2].Descriptor()
 }
 
 func (SnapshotReason) Type() protoreflect.EnumType {
-	return &file_tickwire_v1_stream_proto_enumTypes[1]
+	return &file_tickwire_v1_stream_proto_enumTypes[2]
 }
 
 func (x SnapshotReason) Number() protoreflect.EnumNumber {
@@ -160,7 +207,7 @@ func (x SnapshotReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SnapshotReason.Descriptor instead.
 func (SnapshotReason) EnumDescriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{1}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
 }
 
 // ErrorCode says what went wrong with a command.
@@ -233,11 +280,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_tickwire_v1_stream_proto_enumTypes[2].Descriptor()
+	return file_tickwire_v1_stream_proto_enumTypes[3].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_tickwire_v1_stream_proto_enumTypes[2]
+	return &file_tickwire_v1_stream_proto_enumTypes[3]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -246,7 +293,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
 }
 
 // ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -888,6 +935,7 @@ type ServerMessage struct {
 	//	*ServerMessage_InstrumentUpdate
 	//	*ServerMessage_CompactQuote
 	//	*ServerMessage_Authenticated
+	//	*ServerMessage_StreamStatus
 	Kind          isServerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1038,6 +1086,15 @@ func (x *ServerMessage) GetAuthenticated() *Authenticated {
 	return nil
 }
 
+func (x *ServerMessage) GetStreamStatus() *StreamStatus {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_StreamStatus); ok {
+			return x.StreamStatus
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Kind interface {
 	isServerMessage_Kind()
 }
@@ -1092,6 +1149,10 @@ type ServerMessage_Authenticated struct {
 	Authenticated *Authenticated `protobuf:"bytes,12,opt,name=authenticated,proto3,oneof"`
 }
 
+type ServerMessage_StreamStatus struct {
+	StreamStatus *StreamStatus `protobuf:"bytes,13,opt,name=stream_status,json=streamStatus,proto3,oneof"`
+}
+
 func (*ServerMessage_Snapshot) isServerMessage_Kind() {}
 
 func (*ServerMessage_Delta) isServerMessage_Kind() {}
@@ -1116,6 +1177,83 @@ func (*ServerMessage_CompactQuote) isServerMessage_Kind() {}
 
 func (*ServerMessage_Authenticated) isServerMessage_Kind() {}
 
+func (*ServerMessage_StreamStatus) isServerMessage_Kind() {}
+
+// StreamStatus tells a subscriber that a stream it holds has stopped and why, so that a stream
+// that waits never looks live. Today it is sent for the book: when the server's copy of the
+// instrument's book breaks (it missed an event), every subscriber of its book gets
+// AWAITING_SNAPSHOT at once, and the feed asks ingest for a fresh snapshot of that instrument;
+// the stream resumes with a RESYNC snapshot, which ends the wait. A subscriber that subscribes
+// while the book is broken gets it too, after Subscribed.
+type StreamStatus struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Handle  uint32                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Channel Channel                `protobuf:"varint,2,opt,name=channel,proto3,enum=tickwire.v1.Channel" json:"channel,omitempty"`
+	State   StreamState            `protobuf:"varint,3,opt,name=state,proto3,enum=tickwire.v1.StreamState" json:"state,omitempty"`
+	// Why, for people (e.g. "the feed missed an event of this instrument").
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamStatus) Reset() {
+	*x = StreamStatus{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamStatus) ProtoMessage() {}
+
+func (x *StreamStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
+func (*StreamStatus) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StreamStatus) GetHandle() uint32 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *StreamStatus) GetState() StreamState {
+	if x != nil {
+		return x.State
+	}
+	return StreamState_STREAM_STATE_UNSPECIFIED
+}
+
+func (x *StreamStatus) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Authenticated answers Authenticate: the token was accepted. The connection is closed with
 // 4005 (token expired) at expires_at_ns unless another Authenticate extends it first.
 type Authenticated struct {
@@ -1131,7 +1269,7 @@ type Authenticated struct {
 
 func (x *Authenticated) Reset() {
 	*x = Authenticated{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1281,7 @@ func (x *Authenticated) String() string {
 func (*Authenticated) ProtoMessage() {}
 
 func (x *Authenticated) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1294,7 @@ func (x *Authenticated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authenticated.ProtoReflect.Descriptor instead.
 func (*Authenticated) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Authenticated) GetRequestId() uint32 {
@@ -1213,7 +1351,7 @@ type CompactQuote struct {
 
 func (x *CompactQuote) Reset() {
 	*x = CompactQuote{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1363,7 @@ func (x *CompactQuote) String() string {
 func (*CompactQuote) ProtoMessage() {}
 
 func (x *CompactQuote) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1376,7 @@ func (x *CompactQuote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactQuote.ProtoReflect.Descriptor instead.
 func (*CompactQuote) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompactQuote) GetHandle() uint32 {
@@ -1318,7 +1456,7 @@ type InstrumentUpdate struct {
 
 func (x *InstrumentUpdate) Reset() {
 	*x = InstrumentUpdate{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1468,7 @@ func (x *InstrumentUpdate) String() string {
 func (*InstrumentUpdate) ProtoMessage() {}
 
 func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1481,7 @@ func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentUpdate.ProtoReflect.Descriptor instead.
 func (*InstrumentUpdate) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InstrumentUpdate) GetHandle() uint32 {
@@ -1392,7 +1530,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1542,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1555,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Subscribed) GetRequestId() uint32 {
@@ -1502,7 +1640,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1652,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1665,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Unsubscribed) GetRequestId() uint32 {
@@ -1579,7 +1717,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1729,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1742,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Snapshot) GetHandle() uint32 {
@@ -1770,7 +1908,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1920,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1933,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Delta) GetHandle() uint32 {
@@ -1946,7 +2084,7 @@ type BookLevels struct {
 
 func (x *BookLevels) Reset() {
 	*x = BookLevels{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2096,7 @@ func (x *BookLevels) String() string {
 func (*BookLevels) ProtoMessage() {}
 
 func (x *BookLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2109,7 @@ func (x *BookLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookLevels.ProtoReflect.Descriptor instead.
 func (*BookLevels) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BookLevels) GetDepth() uint32 {
@@ -2005,7 +2143,7 @@ type TradeList struct {
 
 func (x *TradeList) Reset() {
 	*x = TradeList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2155,7 @@ func (x *TradeList) String() string {
 func (*TradeList) ProtoMessage() {}
 
 func (x *TradeList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2168,7 @@ func (x *TradeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeList.ProtoReflect.Descriptor instead.
 func (*TradeList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TradeList) GetTrades() []*TradeRecord {
@@ -2052,7 +2190,7 @@ type TradeRecord struct {
 
 func (x *TradeRecord) Reset() {
 	*x = TradeRecord{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2202,7 @@ func (x *TradeRecord) String() string {
 func (*TradeRecord) ProtoMessage() {}
 
 func (x *TradeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2215,7 @@ func (x *TradeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeRecord.ProtoReflect.Descriptor instead.
 func (*TradeRecord) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TradeRecord) GetTrade() *Trade {
@@ -2121,7 +2259,7 @@ type Candle struct {
 
 func (x *Candle) Reset() {
 	*x = Candle{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2271,7 @@ func (x *Candle) String() string {
 func (*Candle) ProtoMessage() {}
 
 func (x *Candle) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2284,7 @@ func (x *Candle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candle.ProtoReflect.Descriptor instead.
 func (*Candle) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Candle) GetIntervalS() uint32 {
@@ -2216,7 +2354,7 @@ type CandleList struct {
 
 func (x *CandleList) Reset() {
 	*x = CandleList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2366,7 @@ func (x *CandleList) String() string {
 func (*CandleList) ProtoMessage() {}
 
 func (x *CandleList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2379,7 @@ func (x *CandleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandleList.ProtoReflect.Descriptor instead.
 func (*CandleList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CandleList) GetCandles() []*Candle {
@@ -2270,7 +2408,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2420,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2433,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Stats) GetSessionStartS() int64 {
@@ -2365,7 +2503,7 @@ type InstrumentList struct {
 
 func (x *InstrumentList) Reset() {
 	*x = InstrumentList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2515,7 @@ func (x *InstrumentList) String() string {
 func (*InstrumentList) ProtoMessage() {}
 
 func (x *InstrumentList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2528,7 @@ func (x *InstrumentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentList.ProtoReflect.Descriptor instead.
 func (*InstrumentList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InstrumentList) GetRequestId() uint32 {
@@ -2417,7 +2555,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2567,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2580,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Heartbeat) GetTimeNs() int64 {
@@ -2463,7 +2601,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2613,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2626,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{25}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Pong) GetRequestId() uint32 {
@@ -2518,7 +2656,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2668,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2681,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{26}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Error) GetRequestId() uint32 {
@@ -2619,7 +2757,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vServerFrame\x126\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1a.tickwire.v1.ServerMessageR\bmessages\x12 \n" +
 	"\fsend_time_ns\x18\x02 \x01(\x03R\n" +
-	"sendTimeNs\"\xdf\x05\n" +
+	"sendTimeNs\"\xa1\x06\n" +
 	"\rServerMessage\x123\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x15.tickwire.v1.SnapshotH\x00R\bsnapshot\x12*\n" +
 	"\x05delta\x18\x02 \x01(\v2\x12.tickwire.v1.DeltaH\x00R\x05delta\x129\n" +
@@ -2635,8 +2773,14 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x11instrument_update\x18\n" +
 	" \x01(\v2\x1d.tickwire.v1.InstrumentUpdateH\x00R\x10instrumentUpdate\x12@\n" +
 	"\rcompact_quote\x18\v \x01(\v2\x19.tickwire.v1.CompactQuoteH\x00R\fcompactQuote\x12B\n" +
-	"\rauthenticated\x18\f \x01(\v2\x1a.tickwire.v1.AuthenticatedH\x00R\rauthenticatedB\x06\n" +
-	"\x04kind\"l\n" +
+	"\rauthenticated\x18\f \x01(\v2\x1a.tickwire.v1.AuthenticatedH\x00R\rauthenticated\x12@\n" +
+	"\rstream_status\x18\r \x01(\v2\x19.tickwire.v1.StreamStatusH\x00R\fstreamStatusB\x06\n" +
+	"\x04kind\"\x9e\x01\n" +
+	"\fStreamStatus\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\rR\x06handle\x12.\n" +
+	"\achannel\x18\x02 \x01(\x0e2\x14.tickwire.v1.ChannelR\achannel\x12.\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x18.tickwire.v1.StreamStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"l\n" +
 	"\rAuthenticated\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x12\x18\n" +
@@ -2764,7 +2908,10 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\fCHANNEL_BOOK\x10\x02\x12\x12\n" +
 	"\x0eCHANNEL_TRADES\x10\x03\x12\x13\n" +
 	"\x0fCHANNEL_CANDLES\x10\x04\x12\x11\n" +
-	"\rCHANNEL_STATS\x10\x05*\xee\x01\n" +
+	"\rCHANNEL_STATS\x10\x05*O\n" +
+	"\vStreamState\x12\x1c\n" +
+	"\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eSTREAM_STATE_AWAITING_SNAPSHOT\x10\x01*\xee\x01\n" +
 	"\x0eSnapshotReason\x12\x1f\n" +
 	"\x1bSNAPSHOT_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19SNAPSHOT_REASON_SUBSCRIBE\x10\x01\x12\x1a\n" +
@@ -2799,101 +2946,106 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 	return file_tickwire_v1_stream_proto_rawDescData
 }
 
-var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_tickwire_v1_stream_proto_goTypes = []any{
 	(Channel)(0),             // 0: tickwire.v1.Channel
-	(SnapshotReason)(0),      // 1: tickwire.v1.SnapshotReason
-	(ErrorCode)(0),           // 2: tickwire.v1.ErrorCode
-	(*ClientMessage)(nil),    // 3: tickwire.v1.ClientMessage
-	(*Authenticate)(nil),     // 4: tickwire.v1.Authenticate
-	(*Subscribe)(nil),        // 5: tickwire.v1.Subscribe
-	(*StreamPosition)(nil),   // 6: tickwire.v1.StreamPosition
-	(*Unsubscribe)(nil),      // 7: tickwire.v1.Unsubscribe
-	(*Resync)(nil),           // 8: tickwire.v1.Resync
-	(*ListInstruments)(nil),  // 9: tickwire.v1.ListInstruments
-	(*Ping)(nil),             // 10: tickwire.v1.Ping
-	(*ServerFrame)(nil),      // 11: tickwire.v1.ServerFrame
-	(*ServerMessage)(nil),    // 12: tickwire.v1.ServerMessage
-	(*Authenticated)(nil),    // 13: tickwire.v1.Authenticated
-	(*CompactQuote)(nil),     // 14: tickwire.v1.CompactQuote
-	(*InstrumentUpdate)(nil), // 15: tickwire.v1.InstrumentUpdate
-	(*Subscribed)(nil),       // 16: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),     // 17: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),         // 18: tickwire.v1.Snapshot
-	(*Delta)(nil),            // 19: tickwire.v1.Delta
-	(*BookLevels)(nil),       // 20: tickwire.v1.BookLevels
-	(*TradeList)(nil),        // 21: tickwire.v1.TradeList
-	(*TradeRecord)(nil),      // 22: tickwire.v1.TradeRecord
-	(*Candle)(nil),           // 23: tickwire.v1.Candle
-	(*CandleList)(nil),       // 24: tickwire.v1.CandleList
-	(*Stats)(nil),            // 25: tickwire.v1.Stats
-	(*InstrumentList)(nil),   // 26: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),        // 27: tickwire.v1.Heartbeat
-	(*Pong)(nil),             // 28: tickwire.v1.Pong
-	(*Error)(nil),            // 29: tickwire.v1.Error
-	(*ReplayControl)(nil),    // 30: tickwire.v1.ReplayControl
-	(*ReplayStatus)(nil),     // 31: tickwire.v1.ReplayStatus
-	(*InstrumentInfo)(nil),   // 32: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),            // 33: tickwire.v1.Quote
-	(*Trade)(nil),            // 34: tickwire.v1.Trade
-	(*Level)(nil),            // 35: tickwire.v1.Level
+	(StreamState)(0),         // 1: tickwire.v1.StreamState
+	(SnapshotReason)(0),      // 2: tickwire.v1.SnapshotReason
+	(ErrorCode)(0),           // 3: tickwire.v1.ErrorCode
+	(*ClientMessage)(nil),    // 4: tickwire.v1.ClientMessage
+	(*Authenticate)(nil),     // 5: tickwire.v1.Authenticate
+	(*Subscribe)(nil),        // 6: tickwire.v1.Subscribe
+	(*StreamPosition)(nil),   // 7: tickwire.v1.StreamPosition
+	(*Unsubscribe)(nil),      // 8: tickwire.v1.Unsubscribe
+	(*Resync)(nil),           // 9: tickwire.v1.Resync
+	(*ListInstruments)(nil),  // 10: tickwire.v1.ListInstruments
+	(*Ping)(nil),             // 11: tickwire.v1.Ping
+	(*ServerFrame)(nil),      // 12: tickwire.v1.ServerFrame
+	(*ServerMessage)(nil),    // 13: tickwire.v1.ServerMessage
+	(*StreamStatus)(nil),     // 14: tickwire.v1.StreamStatus
+	(*Authenticated)(nil),    // 15: tickwire.v1.Authenticated
+	(*CompactQuote)(nil),     // 16: tickwire.v1.CompactQuote
+	(*InstrumentUpdate)(nil), // 17: tickwire.v1.InstrumentUpdate
+	(*Subscribed)(nil),       // 18: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),     // 19: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),         // 20: tickwire.v1.Snapshot
+	(*Delta)(nil),            // 21: tickwire.v1.Delta
+	(*BookLevels)(nil),       // 22: tickwire.v1.BookLevels
+	(*TradeList)(nil),        // 23: tickwire.v1.TradeList
+	(*TradeRecord)(nil),      // 24: tickwire.v1.TradeRecord
+	(*Candle)(nil),           // 25: tickwire.v1.Candle
+	(*CandleList)(nil),       // 26: tickwire.v1.CandleList
+	(*Stats)(nil),            // 27: tickwire.v1.Stats
+	(*InstrumentList)(nil),   // 28: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),        // 29: tickwire.v1.Heartbeat
+	(*Pong)(nil),             // 30: tickwire.v1.Pong
+	(*Error)(nil),            // 31: tickwire.v1.Error
+	(*ReplayControl)(nil),    // 32: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),     // 33: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),   // 34: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),            // 35: tickwire.v1.Quote
+	(*Trade)(nil),            // 36: tickwire.v1.Trade
+	(*Level)(nil),            // 37: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
-	5,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
-	7,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
-	8,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
-	9,  // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
-	10, // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	30, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
-	4,  // 6: tickwire.v1.ClientMessage.authenticate:type_name -> tickwire.v1.Authenticate
+	6,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
+	8,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
+	9,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
+	10, // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
+	11, // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
+	32, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	5,  // 6: tickwire.v1.ClientMessage.authenticate:type_name -> tickwire.v1.Authenticate
 	0,  // 7: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
-	6,  // 8: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
+	7,  // 8: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
 	0,  // 9: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
 	0,  // 10: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
 	0,  // 11: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
-	12, // 12: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	18, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	19, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	16, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	17, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	26, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	27, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	28, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	29, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	31, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
-	15, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
-	14, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
-	13, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
-	32, // 25: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
-	32, // 26: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
-	0,  // 27: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 28: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
-	0,  // 29: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 30: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	1,  // 31: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	33, // 32: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	20, // 33: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	21, // 34: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	24, // 35: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	25, // 36: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	33, // 37: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	20, // 38: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	34, // 39: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	24, // 40: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	25, // 41: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	35, // 42: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	35, // 43: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	22, // 44: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	34, // 45: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	23, // 46: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	32, // 47: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	2,  // 48: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	13, // 12: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
+	20, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	21, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	18, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	19, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	28, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	29, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	30, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	31, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	33, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	17, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
+	16, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
+	15, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
+	14, // 25: tickwire.v1.ServerMessage.stream_status:type_name -> tickwire.v1.StreamStatus
+	0,  // 26: tickwire.v1.StreamStatus.channel:type_name -> tickwire.v1.Channel
+	1,  // 27: tickwire.v1.StreamStatus.state:type_name -> tickwire.v1.StreamState
+	34, // 28: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
+	34, // 29: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	0,  // 30: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 31: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
+	0,  // 32: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 33: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
+	2,  // 34: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	35, // 35: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	22, // 36: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	23, // 37: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	26, // 38: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	27, // 39: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	35, // 40: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	22, // 41: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	36, // 42: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	26, // 43: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	27, // 44: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	37, // 45: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	37, // 46: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	24, // 47: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	36, // 48: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	25, // 49: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	34, // 50: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	3,  // 51: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_stream_proto_init() }
@@ -2925,15 +3077,16 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ServerMessage_InstrumentUpdate)(nil),
 		(*ServerMessage_CompactQuote)(nil),
 		(*ServerMessage_Authenticated)(nil),
+		(*ServerMessage_StreamStatus)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[15].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[16].OneofWrappers = []any{
 		(*Snapshot_Quote)(nil),
 		(*Snapshot_Book)(nil),
 		(*Snapshot_Trades)(nil),
 		(*Snapshot_Candles)(nil),
 		(*Snapshot_Stats)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[16].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[17].OneofWrappers = []any{
 		(*Delta_Quote)(nil),
 		(*Delta_Book)(nil),
 		(*Delta_Trade)(nil),
@@ -2945,8 +3098,8 @@ func file_tickwire_v1_stream_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   27,
+			NumEnums:      4,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/stream.proto.
  */
 export const file_tickwire_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIvECCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIABIxCgxhdXRoZW50aWNhdGUYECABKAsyGS50aWNrd2lyZS52MS5BdXRoZW50aWNhdGVIAEIJCgdjb21tYW5kIh0KDEF1dGhlbnRpY2F0ZRINCgV0b2tlbhgBIAEoCSKcAQoJU3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgDIAEoDRIrCgZyZXN1bWUYBCADKAsyGy50aWNrd2lyZS52MS5TdHJlYW1Qb3NpdGlvbhIWCg5jb21wYWN0X3F1b3RlcxgFIAEoCCJnCg5TdHJlYW1Qb3NpdGlvbhISCgppbnN0cnVtZW50GAEgASgJEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBCJKCgtVbnN1YnNjcmliZRITCgtpbnN0cnVtZW50cxgBIAMoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiRAoGUmVzeW5jEhIKCmluc3RydW1lbnQYASABKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIhEKD0xpc3RJbnN0cnVtZW50cyIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIlEKC1NlcnZlckZyYW1lEiwKCG1lc3NhZ2VzGAEgAygLMhoudGlja3dpcmUudjEuU2VydmVyTWVzc2FnZRIUCgxzZW5kX3RpbWVfbnMYAiABKAMizwQKDVNlcnZlck1lc3NhZ2USKQoIc25hcHNob3QYASABKAsyFS50aWNrd2lyZS52MS5TbmFwc2hvdEgAEiMKBWRlbHRhGAIgASgLMhIudGlja3dpcmUudjEuRGVsdGFIABItCgpzdWJzY3JpYmVkGAMgASgLMhcudGlja3dpcmUudjEuU3Vic2NyaWJlZEgAEjEKDHVuc3Vic2NyaWJlZBgEIAEoCzIZLnRpY2t3aXJlLnYxLlVuc3Vic2NyaWJlZEgAEjYKD2luc3RydW1lbnRfbGlzdBgFIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRMaXN0SAASKwoJaGVhcnRiZWF0GAYgASgLMhYudGlja3dpcmUudjEuSGVhcnRiZWF0SAASIQoEcG9uZxgHIAEoCzIRLnRpY2t3aXJlLnYxLlBvbmdIABIjCgVlcnJvchgIIAEoCzISLnRpY2t3aXJlLnYxLkVycm9ySAASMgoNcmVwbGF5X3N0YXR1cxgJIAEoCzIZLnRpY2t3aXJlLnYxLlJlcGxheVN0YXR1c0gAEjoKEWluc3RydW1lbnRfdXBkYXRlGAogASgLMh0udGlja3dpcmUudjEuSW5zdHJ1bWVudFVwZGF0ZUgAEjIKDWNvbXBhY3RfcXVvdGUYCyABKAsyGS50aWNrd2lyZS52MS5Db21wYWN0UXVvdGVIABIzCg1hdXRoZW50aWNhdGVkGAwgASgLMhoudGlja3dpcmUudjEuQXV0aGVudGljYXRlZEgAQgYKBGtpbmQiSwoNQXV0aGVudGljYXRlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg8KB3N1YmplY3QYAiABKAkSFQoNZXhwaXJlc19hdF9ucxgDIAEoAyLWAQoMQ29tcGFjdFF1b3RlEg4KBmhhbmRsZRgBIAEoDRILCgNzZXEYAiABKAQSEAoIc2VxX3N0ZXAYAyABKAQSGwoTaW5nZXN0X3RpbWVfc3RlcF91cxgEIAEoEhIUCgx2ZW51ZV9sYWdfdXMYBSABKBISGAoQYmlkX3ByaWNlX2NoYW5nZRgGIAEoEhIXCg9iaWRfc2l6ZV9jaGFuZ2UYByABKBISGAoQYXNrX3ByaWNlX2NoYW5nZRgIIAEoEhIXCg9hc2tfc2l6ZV9jaGFuZ2UYCSABKBIiTQoQSW5zdHJ1bWVudFVwZGF0ZRIOCgZoYW5kbGUYASABKA0SKQoEaW5mbxgCIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIpYCCgpTdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEikKBGluZm8YAyABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbxImCghjaGFubmVscxgEIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZGVwdGgYBSABKA0SFQoNdHJhZGVfaGlzdG9yeRgGIAEoDRIWCg5jYW5kbGVfaGlzdG9yeRgHIAEoDRIlCgdyZXN1bWVkGAggAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBIaChJ1cGRhdGVfaW50ZXJ2YWxfbXMYCSABKA0SEAoIZGVsYXlfbXMYCiABKAQiWgoMVW5zdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEiYKCGNoYW5uZWxzGAMgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCKKAwoIU25hcHNob3QSDgoGaGFuZGxlGAEgASgNEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIrCgZyZWFzb24YBiABKA4yGy50aWNrd2lyZS52MS5TbmFwc2hvdFJlYXNvbhIbChNsYXN0X2luZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEigKBnRyYWRlcxgMIAEoCzIWLnRpY2t3aXJlLnYxLlRyYWRlTGlzdEgAEioKB2NhbmRsZXMYDSABKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0SAASIwoFc3RhdHMYDiABKAsyEi50aWNrd2lyZS52MS5TdGF0c0gAQgYKBGJvZHki0gIKBURlbHRhEg4KBmhhbmRsZRgBIAEoDRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSEAoIcHJldl9zZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SFQoNdmVudWVfdGltZV9ucxgGIAEoAxIWCg5pbmdlc3RfdGltZV9ucxgHIAEoAxIjCgVxdW90ZRgKIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlSAASJwoEYm9vaxgLIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tMZXZlbHNIABIjCgV0cmFkZRgMIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSJfCgpCb29rTGV2ZWxzEg0KBWRlcHRoGAEgASgNEiAKBGJpZHMYAiADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIgCgRhc2tzGAMgAygLMhIudGlja3dpcmUudjEuTGV2ZWwiNQoJVHJhZGVMaXN0EigKBnRyYWRlcxgBIAMoCzIYLnRpY2t3aXJlLnYxLlRyYWRlUmVjb3JkIlQKC1RyYWRlUmVjb3JkEiEKBXRyYWRlGAEgASgLMhIudGlja3dpcmUudjEuVHJhZGUSCwoDc2VxGAIgASgEEhUKDXZlbnVlX3RpbWVfbnMYAyABKAMiigEKBkNhbmRsZRISCgppbnRlcnZhbF9zGAEgASgNEg8KB3N0YXJ0X3MYAiABKAMSDAoEb3BlbhgDIAEoAxIMCgRoaWdoGAQgASgDEgsKA2xvdxgFIAEoAxINCgVjbG9zZRgGIAEoAxIOCgZ2b2x1bWUYByABKAMSEwoLdHJhZGVfY291bnQYCCABKA0iMgoKQ2FuZGxlTGlzdBIkCgdjYW5kbGVzGAEgAygLMhMudGlja3dpcmUudjEuQ2FuZGxlIooBCgVTdGF0cxIXCg9zZXNzaW9uX3N0YXJ0X3MYASABKAMSDAoEb3BlbhgCIAEoAxIMCgRoaWdoGAMgASgDEgsKA2xvdxgEIAEoAxIMCgRsYXN0GAUgASgDEg4KBnZvbHVtZRgGIAEoAxIMCgR2d2FwGAcgASgDEhMKC3RyYWRlX2NvdW50GAggASgEIlYKDkluc3RydW1lbnRMaXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoLaW5zdHJ1bWVudHMYAiADKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyIcCglIZWFydGJlYXQSDwoHdGltZV9ucxgBIAEoAyIpCgRQb25nEhIKCnJlcXVlc3RfaWQYASABKA0SDQoFbm9uY2UYAiABKAQiZgoFRXJyb3ISEgoKcmVxdWVzdF9pZBgBIAEoDRIkCgRjb2RlGAIgASgOMhYudGlja3dpcmUudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAyABKAkSEgoKaW5zdHJ1bWVudBgEIAEoCSqDAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEQoNQ0hBTk5FTF9RVU9URRABEhAKDENIQU5ORUxfQk9PSxACEhIKDkNIQU5ORUxfVFJBREVTEAMSEwoPQ0hBTk5FTF9DQU5ETEVTEAQSEQoNQ0hBTk5FTF9TVEFUUxAFKu4BCg5TbmFwc2hvdFJlYXNvbhIfChtTTkFQU0hPVF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTTkFQU0hPVF9SRUFTT05fU1VCU0NSSUJFEAESGgoWU05BUFNIT1RfUkVBU09OX1JFU1lOQxACEh0KGVNOQVBTSE9UX1JFQVNPTl9DT05GTEFURUQQAxIdChlTTkFQU0hPVF9SRUFTT05fTkVXX0VQT0NIEAQSIAocU05BUFNIT1RfUkVBU09OX0hJU1RPUllfR09ORRAFEiAKHFNOQVBTSE9UX1JFQVNPTl9SQVRFX0xJTUlURUQQBirbAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIYChRFUlJPUl9DT0RFX01BTEZPUk1FRBABEiEKHUVSUk9SX0NPREVfVU5LTk9XTl9JTlNUUlVNRU5UEAISHgoaRVJST1JfQ09ERV9VTktOT1dOX0NIQU5ORUwQAxIlCiFFUlJPUl9DT0RFX1RPT19NQU5ZX1NVQlNDUklQVElPTlMQBBIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBAFEh0KGUVSUk9SX0NPREVfTk9UX1NVQlNDUklCRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcSGQoVRVJST1JfQ09ERV9OT1RfUkVQTEFZEAgSGwoXRVJST1JfQ09ERV9OT1RfRU5USVRMRUQQCRIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBAKQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw", [file_tickwire_v1_market, file_tickwire_v1_replay]);
+  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIvECCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIABIxCgxhdXRoZW50aWNhdGUYECABKAsyGS50aWNrd2lyZS52MS5BdXRoZW50aWNhdGVIAEIJCgdjb21tYW5kIh0KDEF1dGhlbnRpY2F0ZRINCgV0b2tlbhgBIAEoCSKcAQoJU3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgDIAEoDRIrCgZyZXN1bWUYBCADKAsyGy50aWNrd2lyZS52MS5TdHJlYW1Qb3NpdGlvbhIWCg5jb21wYWN0X3F1b3RlcxgFIAEoCCJnCg5TdHJlYW1Qb3NpdGlvbhISCgppbnN0cnVtZW50GAEgASgJEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBCJKCgtVbnN1YnNjcmliZRITCgtpbnN0cnVtZW50cxgBIAMoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiRAoGUmVzeW5jEhIKCmluc3RydW1lbnQYASABKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIhEKD0xpc3RJbnN0cnVtZW50cyIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIlEKC1NlcnZlckZyYW1lEiwKCG1lc3NhZ2VzGAEgAygLMhoudGlja3dpcmUudjEuU2VydmVyTWVzc2FnZRIUCgxzZW5kX3RpbWVfbnMYAiABKAMigwUKDVNlcnZlck1lc3NhZ2USKQoIc25hcHNob3QYASABKAsyFS50aWNrd2lyZS52MS5TbmFwc2hvdEgAEiMKBWRlbHRhGAIgASgLMhIudGlja3dpcmUudjEuRGVsdGFIABItCgpzdWJzY3JpYmVkGAMgASgLMhcudGlja3dpcmUudjEuU3Vic2NyaWJlZEgAEjEKDHVuc3Vic2NyaWJlZBgEIAEoCzIZLnRpY2t3aXJlLnYxLlVuc3Vic2NyaWJlZEgAEjYKD2luc3RydW1lbnRfbGlzdBgFIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRMaXN0SAASKwoJaGVhcnRiZWF0GAYgASgLMhYudGlja3dpcmUudjEuSGVhcnRiZWF0SAASIQoEcG9uZxgHIAEoCzIRLnRpY2t3aXJlLnYxLlBvbmdIABIjCgVlcnJvchgIIAEoCzISLnRpY2t3aXJlLnYxLkVycm9ySAASMgoNcmVwbGF5X3N0YXR1cxgJIAEoCzIZLnRpY2t3aXJlLnYxLlJlcGxheVN0YXR1c0gAEjoKEWluc3RydW1lbnRfdXBkYXRlGAogASgLMh0udGlja3dpcmUudjEuSW5zdHJ1bWVudFVwZGF0ZUgAEjIKDWNvbXBhY3RfcXVvdGUYCyABKAsyGS50aWNrd2lyZS52MS5Db21wYWN0UXVvdGVIABIzCg1hdXRoZW50aWNhdGVkGAwgASgLMhoudGlja3dpcmUudjEuQXV0aGVudGljYXRlZEgAEjIKDXN0cmVhbV9zdGF0dXMYDSABKAsyGS50aWNrd2lyZS52MS5TdHJlYW1TdGF0dXNIAEIGCgRraW5kIn4KDFN0cmVhbVN0YXR1cxIOCgZoYW5kbGUYASABKA0SJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSJwoFc3RhdGUYAyABKA4yGC50aWNrd2lyZS52MS5TdHJlYW1TdGF0ZRIOCgZyZWFzb24YBCABKAkiSwoNQXV0aGVudGljYXRlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg8KB3N1YmplY3QYAiABKAkSFQoNZXhwaXJlc19hdF9ucxgDIAEoAyLWAQoMQ29tcGFjdFF1b3RlEg4KBmhhbmRsZRgBIAEoDRILCgNzZXEYAiABKAQSEAoIc2VxX3N0ZXAYAyABKAQSGwoTaW5nZXN0X3RpbWVfc3RlcF91cxgEIAEoEhIUCgx2ZW51ZV9sYWdfdXMYBSABKBISGAoQYmlkX3ByaWNlX2NoYW5nZRgGIAEoEhIXCg9iaWRfc2l6ZV9jaGFuZ2UYByABKBISGAoQYXNrX3ByaWNlX2NoYW5nZRgIIAEoEhIXCg9hc2tfc2l6ZV9jaGFuZ2UYCSABKBIiTQoQSW5zdHJ1bWVudFVwZGF0ZRIOCgZoYW5kbGUYASABKA0SKQoEaW5mbxgCIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIpYCCgpTdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEikKBGluZm8YAyABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbxImCghjaGFubmVscxgEIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZGVwdGgYBSABKA0SFQoNdHJhZGVfaGlzdG9yeRgGIAEoDRIWCg5jYW5kbGVfaGlzdG9yeRgHIAEoDRIlCgdyZXN1bWVkGAggAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBIaChJ1cGRhdGVfaW50ZXJ2YWxfbXMYCSABKA0SEAoIZGVsYXlfbXMYCiABKAQiWgoMVW5zdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEiYKCGNoYW5uZWxzGAMgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCKKAwoIU25hcHNob3QSDgoGaGFuZGxlGAEgASgNEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIrCgZyZWFzb24YBiABKA4yGy50aWNrd2lyZS52MS5TbmFwc2hvdFJlYXNvbhIbChNsYXN0X2luZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEigKBnRyYWRlcxgMIAEoCzIWLnRpY2t3aXJlLnYxLlRyYWRlTGlzdEgAEioKB2NhbmRsZXMYDSABKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0SAASIwoFc3RhdHMYDiABKAsyEi50aWNrd2lyZS52MS5TdGF0c0gAQgYKBGJvZHki0gIKBURlbHRhEg4KBmhhbmRsZRgBIAEoDRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSEAoIcHJldl9zZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SFQoNdmVudWVfdGltZV9ucxgGIAEoAxIWCg5pbmdlc3RfdGltZV9ucxgHIAEoAxIjCgVxdW90ZRgKIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlSAASJwoEYm9vaxgLIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tMZXZlbHNIABIjCgV0cmFkZRgMIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSJfCgpCb29rTGV2ZWxzEg0KBWRlcHRoGAEgASgNEiAKBGJpZHMYAiADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIgCgRhc2tzGAMgAygLMhIudGlja3dpcmUudjEuTGV2ZWwiNQoJVHJhZGVMaXN0EigKBnRyYWRlcxgBIAMoCzIYLnRpY2t3aXJlLnYxLlRyYWRlUmVjb3JkIlQKC1RyYWRlUmVjb3JkEiEKBXRyYWRlGAEgASgLMhIudGlja3dpcmUudjEuVHJhZGUSCwoDc2VxGAIgASgEEhUKDXZlbnVlX3RpbWVfbnMYAyABKAMiigEKBkNhbmRsZRISCgppbnRlcnZhbF9zGAEgASgNEg8KB3N0YXJ0X3MYAiABKAMSDAoEb3BlbhgDIAEoAxIMCgRoaWdoGAQgASgDEgsKA2xvdxgFIAEoAxINCgVjbG9zZRgGIAEoAxIOCgZ2b2x1bWUYByABKAMSEwoLdHJhZGVfY291bnQYCCABKA0iMgoKQ2FuZGxlTGlzdBIkCgdjYW5kbGVzGAEgAygLMhMudGlja3dpcmUudjEuQ2FuZGxlIooBCgVTdGF0cxIXCg9zZXNzaW9uX3N0YXJ0X3MYASABKAMSDAoEb3BlbhgCIAEoAxIMCgRoaWdoGAMgASgDEgsKA2xvdxgEIAEoAxIMCgRsYXN0GAUgASgDEg4KBnZvbHVtZRgGIAEoAxIMCgR2d2FwGAcgASgDEhMKC3RyYWRlX2NvdW50GAggASgEIlYKDkluc3RydW1lbnRMaXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoLaW5zdHJ1bWVudHMYAiADKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyIcCglIZWFydGJlYXQSDwoHdGltZV9ucxgBIAEoAyIpCgRQb25nEhIKCnJlcXVlc3RfaWQYASABKA0SDQoFbm9uY2UYAiABKAQiZgoFRXJyb3ISEgoKcmVxdWVzdF9pZBgBIAEoDRIkCgRjb2RlGAIgASgOMhYudGlja3dpcmUudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAyABKAkSEgoKaW5zdHJ1bWVudBgEIAEoCSqDAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEQoNQ0hBTk5FTF9RVU9URRABEhAKDENIQU5ORUxfQk9PSxACEhIKDkNIQU5ORUxfVFJBREVTEAMSEwoPQ0hBTk5FTF9DQU5ETEVTEAQSEQoNQ0hBTk5FTF9TVEFUUxAFKk8KC1N0cmVhbVN0YXRlEhwKGFNUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHlNUUkVBTV9TVEFURV9BV0FJVElOR19TTkFQU0hPVBABKu4BCg5TbmFwc2hvdFJlYXNvbhIfChtTTkFQU0hPVF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTTkFQU0hPVF9SRUFTT05fU1VCU0NSSUJFEAESGgoWU05BUFNIT1RfUkVBU09OX1JFU1lOQxACEh0KGVNOQVBTSE9UX1JFQVNPTl9DT05GTEFURUQQAxIdChlTTkFQU0hPVF9SRUFTT05fTkVXX0VQT0NIEAQSIAocU05BUFNIT1RfUkVBU09OX0hJU1RPUllfR09ORRAFEiAKHFNOQVBTSE9UX1JFQVNPTl9SQVRFX0xJTUlURUQQBirbAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIYChRFUlJPUl9DT0RFX01BTEZPUk1FRBABEiEKHUVSUk9SX0NPREVfVU5LTk9XTl9JTlNUUlVNRU5UEAISHgoaRVJST1JfQ09ERV9VTktOT1dOX0NIQU5ORUwQAxIlCiFFUlJPUl9DT0RFX1RPT19NQU5ZX1NVQlNDUklQVElPTlMQBBIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBAFEh0KGUVSUk9SX0NPREVfTk9UX1NVQlNDUklCRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcSGQoVRVJST1JfQ09ERV9OT1RfUkVQTEFZEAgSGwoXRVJST1JfQ09ERV9OT1RfRU5USVRMRUQQCRIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBAKQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw", [file_tickwire_v1_market, file_tickwire_v1_replay]);
 
 /**
  * ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -396,6 +396,12 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
      */
     value: Authenticated;
     case: "authenticated";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.StreamStatus stream_status = 13;
+     */
+    value: StreamStatus;
+    case: "streamStatus";
   } | { case: undefined; value?: undefined };
 };
 
@@ -405,6 +411,47 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
  */
 export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_stream, 9);
+
+/**
+ * StreamStatus tells a subscriber that a stream it holds has stopped and why, so that a stream
+ * that waits never looks live. Today it is sent for the book: when the server's copy of the
+ * instrument's book breaks (it missed an event), every subscriber of its book gets
+ * AWAITING_SNAPSHOT at once, and the feed asks ingest for a fresh snapshot of that instrument;
+ * the stream resumes with a RESYNC snapshot, which ends the wait. A subscriber that subscribes
+ * while the book is broken gets it too, after Subscribed.
+ *
+ * @generated from message tickwire.v1.StreamStatus
+ */
+export type StreamStatus = Message<"tickwire.v1.StreamStatus"> & {
+  /**
+   * @generated from field: uint32 handle = 1;
+   */
+  handle: number;
+
+  /**
+   * @generated from field: tickwire.v1.Channel channel = 2;
+   */
+  channel: Channel;
+
+  /**
+   * @generated from field: tickwire.v1.StreamState state = 3;
+   */
+  state: StreamState;
+
+  /**
+   * Why, for people (e.g. "the feed missed an event of this instrument").
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tickwire.v1.StreamStatus.
+ * Use `create(StreamStatusSchema)` to create a new message.
+ */
+export const StreamStatusSchema: GenMessage<StreamStatus> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_stream, 10);
 
 /**
  * Authenticated answers Authenticate: the token was accepted. The connection is closed with
@@ -438,7 +485,7 @@ export type Authenticated = Message<"tickwire.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 10);
+  messageDesc(file_tickwire_v1_stream, 11);
 
 /**
  * CompactQuote is a quote delta written relative to what the client holds on the stream: the
@@ -508,7 +555,7 @@ export type CompactQuote = Message<"tickwire.v1.CompactQuote"> & {
  * Use `create(CompactQuoteSchema)` to create a new message.
  */
 export const CompactQuoteSchema: GenMessage<CompactQuote> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 11);
+  messageDesc(file_tickwire_v1_stream, 12);
 
 /**
  * InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
@@ -535,7 +582,7 @@ export type InstrumentUpdate = Message<"tickwire.v1.InstrumentUpdate"> & {
  * Use `create(InstrumentUpdateSchema)` to create a new message.
  */
 export const InstrumentUpdateSchema: GenMessage<InstrumentUpdate> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 12);
+  messageDesc(file_tickwire_v1_stream, 13);
 
 /**
  * Subscribed confirms a subscription to an instrument and names the handle that its snapshots
@@ -619,7 +666,7 @@ export type Subscribed = Message<"tickwire.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 13);
+  messageDesc(file_tickwire_v1_stream, 14);
 
 /**
  * Unsubscribed confirms an Unsubscribe for one instrument.
@@ -648,7 +695,7 @@ export type Unsubscribed = Message<"tickwire.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 14);
+  messageDesc(file_tickwire_v1_stream, 15);
 
 /**
  * Snapshot is the whole state of one (instrument, channel) stream at position (epoch, seq).
@@ -738,7 +785,7 @@ export type Snapshot = Message<"tickwire.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 15);
+  messageDesc(file_tickwire_v1_stream, 16);
 
 /**
  * Delta is one change to one (instrument, channel) stream, caused by the event at (epoch, seq).
@@ -829,7 +876,7 @@ export type Delta = Message<"tickwire.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 16);
+  messageDesc(file_tickwire_v1_stream, 17);
 
 /**
  * BookLevels is a book (in a snapshot: the top depth levels, best first) or a book change (in a
@@ -859,7 +906,7 @@ export type BookLevels = Message<"tickwire.v1.BookLevels"> & {
  * Use `create(BookLevelsSchema)` to create a new message.
  */
 export const BookLevelsSchema: GenMessage<BookLevels> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 17);
+  messageDesc(file_tickwire_v1_stream, 18);
 
 /**
  * TradeList is the most recent trades, oldest first.
@@ -878,7 +925,7 @@ export type TradeList = Message<"tickwire.v1.TradeList"> & {
  * Use `create(TradeListSchema)` to create a new message.
  */
 export const TradeListSchema: GenMessage<TradeList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 18);
+  messageDesc(file_tickwire_v1_stream, 19);
 
 /**
  * TradeRecord is a trade with the time and position of its event.
@@ -907,7 +954,7 @@ export type TradeRecord = Message<"tickwire.v1.TradeRecord"> & {
  * Use `create(TradeRecordSchema)` to create a new message.
  */
 export const TradeRecordSchema: GenMessage<TradeRecord> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 19);
+  messageDesc(file_tickwire_v1_stream, 20);
 
 /**
  * Candle is one OHLCV bar built from trades.
@@ -967,7 +1014,7 @@ export type Candle = Message<"tickwire.v1.Candle"> & {
  * Use `create(CandleSchema)` to create a new message.
  */
 export const CandleSchema: GenMessage<Candle> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 20);
+  messageDesc(file_tickwire_v1_stream, 21);
 
 /**
  * CandleList is candles: in a snapshot, the recent bars of every interval, oldest first; in a
@@ -987,7 +1034,7 @@ export type CandleList = Message<"tickwire.v1.CandleList"> & {
  * Use `create(CandleListSchema)` to create a new message.
  */
 export const CandleListSchema: GenMessage<CandleList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 21);
+  messageDesc(file_tickwire_v1_stream, 22);
 
 /**
  * Stats is the session's statistics. A session is a UTC day.
@@ -1045,7 +1092,7 @@ export type Stats = Message<"tickwire.v1.Stats"> & {
  * Use `create(StatsSchema)` to create a new message.
  */
 export const StatsSchema: GenMessage<Stats> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 22);
+  messageDesc(file_tickwire_v1_stream, 23);
 
 /**
  * InstrumentList answers ListInstruments.
@@ -1069,7 +1116,7 @@ export type InstrumentList = Message<"tickwire.v1.InstrumentList"> & {
  * Use `create(InstrumentListSchema)` to create a new message.
  */
 export const InstrumentListSchema: GenMessage<InstrumentList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 23);
+  messageDesc(file_tickwire_v1_stream, 24);
 
 /**
  * Heartbeat is sent when the connection has been idle for the heartbeat interval.
@@ -1088,7 +1135,7 @@ export type Heartbeat = Message<"tickwire.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 24);
+  messageDesc(file_tickwire_v1_stream, 25);
 
 /**
  * Pong answers Ping.
@@ -1112,7 +1159,7 @@ export type Pong = Message<"tickwire.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 25);
+  messageDesc(file_tickwire_v1_stream, 26);
 
 /**
  * Error reports a failed command; the connection stays open.
@@ -1146,7 +1193,7 @@ export type Error = Message<"tickwire.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 26);
+  messageDesc(file_tickwire_v1_stream, 27);
 
 /**
  * Channel is one kind of data about an instrument. Each (instrument, channel) is its own stream
@@ -1201,6 +1248,29 @@ export enum Channel {
  */
 export const ChannelSchema: GenEnum<Channel> = /*@__PURE__*/
   enumDesc(file_tickwire_v1_stream, 0);
+
+/**
+ * @generated from enum tickwire.v1.StreamState
+ */
+export enum StreamState {
+  /**
+   * @generated from enum value: STREAM_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No deltas until a snapshot: keep the state held, but show it as not live.
+   *
+   * @generated from enum value: STREAM_STATE_AWAITING_SNAPSHOT = 1;
+   */
+  AWAITING_SNAPSHOT = 1,
+}
+
+/**
+ * Describes the enum tickwire.v1.StreamState.
+ */
+export const StreamStateSchema: GenEnum<StreamState> = /*@__PURE__*/
+  enumDesc(file_tickwire_v1_stream, 1);
 
 /**
  * SnapshotReason says why a snapshot was sent.
@@ -1263,7 +1333,7 @@ export enum SnapshotReason {
  * Describes the enum tickwire.v1.SnapshotReason.
  */
 export const SnapshotReasonSchema: GenEnum<SnapshotReason> = /*@__PURE__*/
-  enumDesc(file_tickwire_v1_stream, 1);
+  enumDesc(file_tickwire_v1_stream, 2);
 
 /**
  * ErrorCode says what went wrong with a command.
@@ -1353,5 +1423,5 @@ export enum ErrorCode {
  * Describes the enum tickwire.v1.ErrorCode.
  */
 export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
-  enumDesc(file_tickwire_v1_stream, 2);
+  enumDesc(file_tickwire_v1_stream, 3);
 
