@@ -5,24 +5,22 @@ import (
 	"strings"
 
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
 )
 
-// MaxSymbolLen is the longest symbol in bytes. It bounds NATS subject length.
-const MaxSymbolLen = 64
+// MaxSymbolLen is the longest symbol in bytes (pkg/wire's rule, which every part applies).
+const MaxSymbolLen = wire.MaxSymbolLen
 
-// ParseInstrumentID splits a canonical id "venue:SYMBOL" and validates both parts: venue is
-// lowercase [a-z0-9_-]+ (at most 32 bytes), symbol is non-empty, printable, at most
-// MaxSymbolLen bytes. The split is at the first ':' (a symbol may contain ':').
+// ParseInstrumentID splits a canonical id "venue:SYMBOL" at the first ':' (a symbol may contain
+// more) and validates it by pkg/wire's rule (wire.CheckInstrumentID), so that feed and clients
+// accept every id ingest publishes.
 func ParseInstrumentID(id string) (venue, symbol string, err error) {
 	venue, symbol, ok := strings.Cut(id, ":")
 	if !ok {
 		return "", "", fmt.Errorf("%w: %q: missing ':'", ErrInstrumentID, id)
 	}
-	if err := ValidateVenue(venue); err != nil {
-		return "", "", fmt.Errorf("%q: %w", id, err)
-	}
-	if err := ValidateSymbol(symbol); err != nil {
-		return "", "", fmt.Errorf("%q: %w", id, err)
+	if err := wire.CheckInstrumentID(id); err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrInstrumentID, err)
 	}
 	return venue, symbol, nil
 }
@@ -36,31 +34,18 @@ func InstrumentID(venue, symbol string) (string, error) {
 	return id, nil
 }
 
-// ValidateVenue checks a venue name: lowercase [a-z0-9_-]+, at most 32 bytes.
+// ValidateVenue checks a venue name (wire.CheckVenue).
 func ValidateVenue(venue string) error {
-	if venue == "" || len(venue) > 32 {
-		return fmt.Errorf("%w: venue %q: length must be 1..32", ErrInstrumentID, venue)
-	}
-	for i := 0; i < len(venue); i++ {
-		c := venue[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: venue %q: byte %q not in [a-z0-9_-]", ErrInstrumentID, venue, c)
-		}
+	if err := wire.CheckVenue(venue); err != nil {
+		return fmt.Errorf("%w: venue %q: %w", ErrInstrumentID, venue, err)
 	}
 	return nil
 }
 
-// ValidateSymbol checks a symbol: non-empty, printable ASCII without spaces (the rule of
-// pkg/wire.CheckInstrumentID, so that feed and clients accept every id ingest publishes), at most
-// MaxSymbolLen bytes.
+// ValidateSymbol checks a symbol (wire.CheckSymbol).
 func ValidateSymbol(symbol string) error {
-	if symbol == "" || len(symbol) > MaxSymbolLen {
-		return fmt.Errorf("%w: symbol %q: length must be 1..%d bytes", ErrInstrumentID, symbol, MaxSymbolLen)
-	}
-	for i := 0; i < len(symbol); i++ {
-		if c := symbol[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%w: symbol %q: byte %q is not printable ASCII", ErrInstrumentID, symbol, c)
-		}
+	if err := wire.CheckSymbol(symbol); err != nil {
+		return fmt.Errorf("%w: symbol %q: %w", ErrInstrumentID, symbol, err)
 	}
 	return nil
 }

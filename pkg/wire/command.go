@@ -181,29 +181,58 @@ func AllChannels() []pb.Channel {
 // MaxReplaySpeed bounds a replay's speed factor (0 means as fast as possible).
 const MaxReplaySpeed = 10000
 
-// MaxInstrumentIDLen bounds an instrument id, venue and symbol together.
-const MaxInstrumentIDLen = 100
+// Instrument id limits: one rule for every part of the system (ingest validates what it
+// publishes, feed what clients ask for, clients what they send). The symbol bound keeps NATS
+// subjects short.
+const (
+	MaxVenueLen  = 32
+	MaxSymbolLen = 64
+	// MaxInstrumentIDLen bounds a whole id: the longest venue, the colon, the longest symbol.
+	MaxInstrumentIDLen = MaxVenueLen + 1 + MaxSymbolLen
+)
 
-// CheckInstrumentID reports whether id is a canonical instrument id "venue:SYMBOL": a venue of
-// lowercase letters, digits, '_' or '-', a colon, and a symbol of printable ASCII without
-// spaces; at most MaxInstrumentIDLen bytes.
+// CheckInstrumentID reports whether id is a canonical instrument id "venue:SYMBOL", split at
+// the first colon (a symbol may contain more): CheckVenue and CheckSymbol.
 func CheckInstrumentID(id string) error {
-	venue, symbol, ok := strings.Cut(id, ":")
-	switch {
-	case len(id) > MaxInstrumentIDLen:
+	if len(id) > MaxInstrumentIDLen {
 		return fmt.Errorf("instrument id longer than %d bytes", MaxInstrumentIDLen)
-	case !ok || venue == "" || symbol == "":
+	}
+	venue, symbol, ok := strings.Cut(id, ":")
+	if !ok || venue == "" || symbol == "" {
 		return fmt.Errorf("instrument id %q is not venue:SYMBOL", id)
+	}
+	if err := CheckVenue(venue); err != nil {
+		return fmt.Errorf("instrument id %q: %w", id, err)
+	}
+	if err := CheckSymbol(symbol); err != nil {
+		return fmt.Errorf("instrument id %q: %w", id, err)
+	}
+	return nil
+}
+
+// CheckVenue reports whether venue is 1..MaxVenueLen bytes of [a-z0-9_-].
+func CheckVenue(venue string) error {
+	if venue == "" || len(venue) > MaxVenueLen {
+		return fmt.Errorf("venue must be 1..%d bytes", MaxVenueLen)
 	}
 	for i := 0; i < len(venue); i++ {
 		c := venue[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("instrument id %q: venue must be [a-z0-9_-]", id)
+			return fmt.Errorf("venue must be [a-z0-9_-], not byte %q", c)
 		}
+	}
+	return nil
+}
+
+// CheckSymbol reports whether symbol is 1..MaxSymbolLen bytes of printable ASCII without
+// spaces.
+func CheckSymbol(symbol string) error {
+	if symbol == "" || len(symbol) > MaxSymbolLen {
+		return fmt.Errorf("symbol must be 1..%d bytes", MaxSymbolLen)
 	}
 	for i := 0; i < len(symbol); i++ {
 		if c := symbol[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("instrument id %q: symbol must be printable ASCII without spaces", id)
+			return fmt.Errorf("symbol must be printable ASCII without spaces, not byte %q", c)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -264,5 +265,34 @@ func BenchmarkDecodeClientMessage(b *testing.B) {
 		if _, err := DecodeClientMessage(data, SubprotocolProto, Limits{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInstrumentIDLimits: the one instrument id rule, at each limit and past it.
+func TestInstrumentIDLimits(t *testing.T) {
+	venue32, symbol64 := strings.Repeat("v", MaxVenueLen), strings.Repeat("S", MaxSymbolLen)
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"coinbase:BTC-USD", true},
+		{"kraken:XBT/USD", true},
+		{"x:A:B", true},                         // a symbol may contain ':'
+		{venue32 + ":" + symbol64, true},        // every limit at once: MaxInstrumentIDLen bytes
+		{venue32 + "v:A", false},                // venue past its limit
+		{"x:" + symbol64 + "S", false},          // symbol past its limit
+		{venue32 + ":" + symbol64 + "S", false}, // whole id past its limit
+		{"Coinbase:BTC", false},                 // upper-case venue
+		{"x:BTC USD", false},                    // a space
+		{"x:BTC\x7f", false},                    // DEL
+		{"x:é", false},                          // non-ASCII
+		{":A", false}, {"x:", false}, {"nocolon", false}, {"", false},
+	} {
+		if err := CheckInstrumentID(tc.id); (err == nil) != tc.ok {
+			t.Errorf("CheckInstrumentID(%q) = %v, want ok %v", tc.id, err, tc.ok)
+		}
+	}
+	if MaxInstrumentIDLen != len(venue32)+1+len(symbol64) {
+		t.Fatalf("MaxInstrumentIDLen %d", MaxInstrumentIDLen)
 	}
 }
