@@ -4,7 +4,8 @@
 // NATS server on a temporary store and random free ports, and bin/ingest with the synthetic
 // market; opens the dashboard in headless Chromium (Debian's /usr/bin/chromium through
 // playwright-core) and checks what a trader would see: the watchlist fills, prices move, the
-// chart has candles, the book has both sides and never crosses, the keyboard works; then stops
+// chart has candles, the header, the tape, the watchlist and the chart's label show one last price
+// on every sample, the book has both sides and never crosses, the keyboard works; then stops
 // ingest and the feed (SIGTERM to their PIDs), checks the page says so, starts the feed again on
 // the same store and checks the page resumes every stream from its position on its own (no
 // snapshot, no gap marker), then ingest again and prices move. The 5m chart backfills from
@@ -411,6 +412,38 @@ async function main() {
 
   await check("the chart has candles", async () => {
     await waitFor("bars on the chart", async () => Number(await page.getAttribute(".chart", "data-bars")) > 0, 15_000);
+  });
+
+  await check("one last price: header, tape, watchlist row and the chart's price label agree on every sample while the market runs (issue 12)", async () => {
+    // Each sample reads the four in one synchronous evaluate: the page paints all of them in one
+    // animation-frame callback (main.ts frame), and no callback runs during an evaluate, so the
+    // sample sees one paint, whatever the machine's load: equality is required, no tolerance.
+    // (The chart's own last-value label used to be painted on the chart's next frame, from the
+    // last visible bar's close: 2-7 ticks behind the header on a busy machine.)
+    const sample = () =>
+      page.evaluate(() => {
+        const live = [...document.querySelectorAll(".tape-body .trade")].find((r) => !r.classList.contains("history") && r.querySelector(".price")?.textContent);
+        const label = document.querySelector(".chart .last-label");
+        return {
+          header: document.querySelector(".inst-last")?.textContent ?? "",
+          tape: live?.querySelector(".price")?.textContent ?? "",
+          list: document.querySelector(".wl tbody tr.focused .last")?.textContent ?? "",
+          chart: label?.classList.contains("shown") ? label.textContent : `(hidden: ${label?.textContent})`,
+        };
+      });
+    await waitFor("a last price on the tape", async () => (await sample()).tape !== "", 10_000);
+    const seen = new Set();
+    const n = 25;
+    for (let i = 0; i < n; i++) {
+      const s = await sample();
+      if (!/^\d+\.\d\d$/.test(s.header) || s.tape !== s.header || s.list !== s.header || s.chart !== s.header) {
+        throw new Error(`sample ${i}: header "${s.header}", tape "${s.tape}", watchlist "${s.list}", chart label "${s.chart}"`);
+      }
+      seen.add(s.header);
+      await sleep(150);
+    }
+    log(`${n} samples agreed; last took ${seen.size} values (${[...seen].join(" ")})`);
+    if (seen.size < 2) throw new Error(`last did not move in ${n} samples: ${[...seen]}`);
   });
 
   const bestPrices = () =>

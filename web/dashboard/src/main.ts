@@ -7,7 +7,7 @@ import { Session, fetchToken, refusesToken } from "./app/session";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";
 import { HistoryError, fetchHistory, historyBars, historyWindow } from "./market/history";
-import { formatUtc, visibleCandles, visibleTrades } from "./market/replay";
+import { formatUtc, visibleCandles } from "./market/replay";
 import { ChartView } from "./views/chart";
 import { el } from "./views/dom";
 import { HeaderView } from "./views/header";
@@ -341,6 +341,24 @@ function frame(now: number): void {
   for (const t of store.pendingIngestMs) store.toScreen.add(wall - t);
   store.pendingIngestMs.length = 0;
 
+  const sub = store.sub(store.focus);
+  const row = store.focus ? store.rows.get(store.focus) : undefined;
+  const rep = sub?.replica;
+  // In a replay, nothing later than the replay clock (a seek back leaves the old run's later
+  // trades and bars in the feed's snapshots: see visibleTrades).
+  const clockNs = BigInt(Math.floor(store.replayClockMs)) * 1_000_000n;
+  // The tape first: its newest live trade is "last" for the header, the watchlist row and the
+  // chart's label (Store.last), all painted below in this same frame, so no two of them ever
+  // show different lasts (issue 12).
+  const bookDue = now - lastBook >= bookPaintMs;
+  if (bookDue && (store.bookDirty || store.tapeDirty)) lastBook = now;
+  if (store.tapeDirty && bookDue) {
+    store.tapeDirty = false;
+    const trades = store.tapeTrades();
+    tape.paint(trades, row?.info, !!sub?.denied(Channel.TRADES));
+    store.onTapePainted(trades);
+  }
+
   if (store.listDirty) {
     store.listDirty = false;
     watchlist.paintList();
@@ -349,12 +367,6 @@ function frame(now: number): void {
   for (const id of store.dirtyRows) watchlist.paintRow(id);
   store.dirtyRows.clear();
 
-  const sub = store.sub(store.focus);
-  const row = store.focus ? store.rows.get(store.focus) : undefined;
-  const rep = sub?.replica;
-  // In a replay, nothing later than the replay clock (a seek back leaves the old run's later
-  // trades and bars in the feed's snapshots: see visibleTrades).
-  const clockNs = BigInt(Math.floor(store.replayClockMs)) * 1_000_000n;
   const candlesDenied = store.denied(store.focus, Channel.CANDLES);
   const candles = rep && !candlesDenied ? (store.replay ? visibleCandles(rep.candles, clockNs) : rep.candles) : [];
   if (store.chartReset) {
@@ -372,15 +384,10 @@ function frame(now: number): void {
     store.markersDirty = false;
     chart.setMarkers(store.focus ? (store.markers.get(store.focus) ?? []) : []);
   }
-  const bookDue = now - lastBook >= bookPaintMs;
-  if (bookDue && (store.bookDirty || store.tapeDirty)) lastBook = now;
+  chart.setLast(store.last(store.focus));
   if (store.bookDirty && bookDue) {
     store.bookDirty = false;
     ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!sub?.inSync(Channel.BOOK), !!sub?.denied(Channel.BOOK));
-  }
-  if (store.tapeDirty && bookDue) {
-    store.tapeDirty = false;
-    tape.paint(rep ? (store.replay ? visibleTrades(rep.trades, clockNs) : rep.trades) : [], row?.info, !!sub?.denied(Channel.TRADES));
   }
   if (store.headerDirty) {
     store.headerDirty = false;

@@ -6,10 +6,12 @@
 
 import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
 import type { ReplayStatus } from "../gen/tickwire/v1/replay_pb";
-import { Channel, SnapshotReason, type Candle, type Delta, type Snapshot, type Subscribed } from "../gen/tickwire/v1/stream_pb";
+import { Channel, SnapshotReason, type Candle, type Delta, type Snapshot, type Subscribed, type TradeRecord } from "../gen/tickwire/v1/stream_pb";
 import type { ConnState, FeedClient, FrameTimes, Subscription } from "../net/client";
 import { nsToMs } from "../net/client";
 import type { Outcome } from "../market/replica";
+import { lastOf, sameLast, tapeEnds, type Last, type TapeEnds } from "../market/last";
+import { visibleTrades } from "../market/replay";
 
 /** An instrument with no quote or stats update for this long is marked stale. */
 export const staleAfterMs = 5000;
@@ -83,6 +85,15 @@ export class Store {
   chartBars: Candle[] = [];
   markersDirty = false;
 
+  /**
+   * The newest (live and history) trades of the focused instrument as the tape last painted
+   * them: "last" on every view follows the tape, so the header, the watchlist row and the
+   * chart's label never show a trade the tape does not (yet) show (see last()).
+   */
+  private tape: TapeEnds | undefined;
+  /** The focused instrument's last as last painted (onTapePainted compares with it). */
+  private focusLast: Last | undefined;
+
   /** Gap, resync and reconnect markers per instrument, for the chart. */
   readonly markers = new Map<string, Marker[]>();
 
@@ -138,6 +149,43 @@ export class Store {
     this.replayError = "";
     this.replayDirty = true;
     this.statusDirty = true;
+  }
+
+  /**
+   * The one "last" of an instrument, for every view that shows it (market/last.ts): the focused
+   * instrument's from the trades the tape shows, then its stats; the others' from their stats.
+   */
+  last(id: string | undefined): Last | undefined {
+    const sub = this.sub(id);
+    const stats = sub && !sub.denied(Channel.STATS) ? sub.replica.stats : undefined;
+    return lastOf(id !== undefined && id === this.focus ? this.tape : undefined, stats);
+  }
+
+  /**
+   * The trades the tape shows for the focused instrument: none when the token does not cover
+   * them, or while their stream waits for its first snapshot (trades kept from an earlier focus
+   * of the instrument are from the past, and would be "last" everywhere); in a replay, none
+   * later than the replay clock (visibleTrades).
+   */
+  tapeTrades(): readonly TradeRecord[] {
+    const sub = this.sub(this.focus);
+    if (!sub || sub.denied(Channel.TRADES) || sub.await.has(Channel.TRADES)) return [];
+    const trades = sub.replica.trades;
+    return this.replay ? visibleTrades(trades, BigInt(Math.floor(this.replayClockMs)) * 1_000_000n) : trades;
+  }
+
+  /**
+   * The painter painted the focused instrument's tape with these trades (tapeTrades). When that moves its
+   * last, the header and its watchlist row are painted in the same frame (the chart's label is
+   * set every frame).
+   */
+  onTapePainted(trades: readonly TradeRecord[]): void {
+    this.tape = tapeEnds(trades);
+    const last = this.last(this.focus);
+    if (sameLast(last, this.focusLast)) return;
+    this.focusLast = last;
+    this.headerDirty = true;
+    if (this.focus) this.dirtyRows.add(this.focus);
   }
 
   sub(id: string | undefined): Subscription | undefined {
@@ -314,6 +362,8 @@ export class Store {
   setFocus(id: string): void {
     if (id === this.focus) return;
     this.focus = id;
+    this.tape = undefined; // until the tape shows this instrument's trades
+    this.focusLast = undefined;
     this.bookDirty = this.tapeDirty = this.headerDirty = this.markersDirty = true;
     this.chartReset = true;
     this.chartBars = [];

@@ -6,6 +6,13 @@
 // whitespace points, so the time axis stays honest and an outage shows as a hole, not as bars
 // pulled together; gap, resync and reconnect events are markers on the bar where they happened.
 // Bars older than the replica holds come from the feed's store (setHistory), merged by start.
+//
+// The last price on the price axis is not lightweight-charts' own label: that one is the close
+// of the last *visible* bar, formatted from a float, and painted on the chart's next animation
+// frame, a frame after the header and the tape (issue 12: 2-7 ticks apart on a busy market, every
+// time). It is a DOM label (setLast) with the store's one "last" (market/last.ts), written in the
+// same frame as the header and the tape, exact from the mantissa; only its height comes from the
+// chart's float coordinates.
 
 import {
   CandlestickSeries,
@@ -29,6 +36,7 @@ import type { Candle } from "../gen/tickwire/v1/stream_pb";
 import { barsOf, bucketOf, intervals, type Interval } from "../market/candles";
 import { mergeBars } from "../market/history";
 import { formatDecimal, toChartNumber } from "../market/decimal";
+import type { Last } from "../market/last";
 import type { Marker } from "../app/store";
 import { el, setClass, setText } from "./dom";
 
@@ -73,6 +81,15 @@ export class ChartView {
   private readonly histNote = el("span", { class: "chart-note" });
   /** Says why the chart is empty when the token does not cover candles. */
   private readonly deniedNote = el("div", { class: "panel-note" });
+  /** The last price on the price axis, and its line across the pane (setLast). */
+  private readonly lastLabel = el("div", { class: "last-label num", "aria-label": "Last price" });
+  private readonly lastLine = el("div", { class: "last-line" });
+  private last: Last | undefined;
+  /** Open of the newest bar drawn: the label's colour (up or down in that bar), as the chart's own. */
+  private newestOpen: bigint | undefined;
+  /** Where the label was put (px from the pane's top) and the price axis' width then. */
+  private labelY = NaN;
+  private labelAxis = NaN;
   onInterval: (iv: Interval) => void = () => {};
 
   constructor() {
@@ -105,6 +122,9 @@ export class ChartView {
       borderVisible: false,
       wickUpColor: colors.up,
       wickDownColor: colors.down,
+      // The last price is our own label (setLast), not the last visible bar's close a frame late.
+      lastValueVisible: false,
+      priceLineVisible: false,
     });
     this.volume = this.chart.addSeries(HistogramSeries, {
       priceFormat: { type: "volume" },
@@ -115,6 +135,8 @@ export class ChartView {
     this.chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
     this.markers = createSeriesMarkers(this.candles, []);
+    this.host.append(this.lastLine, this.lastLabel);
+    this.setLast(undefined);
     this.setInterval(this.interval);
     this.setHistoryState("none", "");
   }
@@ -195,6 +217,7 @@ export class ChartView {
     }
     this.candles.setData(cs);
     this.volume.setData(vs);
+    this.newestOpen = bars[bars.length - 1]?.open;
     this.bars = bars.length;
     this.root.dataset.bars = String(this.bars);
   }
@@ -236,6 +259,7 @@ export class ChartView {
       }
       this.candles.update(toBar(b, scale));
       this.volume.update(toVolume(b, scale, sizeScale));
+      this.newestOpen = b.open;
       if (last === undefined || t > last) {
         this.times.push(t);
         this.bars++;
@@ -272,7 +296,48 @@ export class ChartView {
     this.markers.setMarkers(out);
   }
 
-  /** The last price as text for the chart's legend; exact, from the mantissa. */
+  /**
+   * The instrument's last price (Store.last: the header's and the tape's), shown on the price
+   * axis. Called by the painter every frame, in the same frame as the header and the tape.
+   */
+  setLast(last: Last | undefined): void {
+    this.last = last;
+    setText(this.lastLabel, last ? ChartView.priceText(last.price, this.info) : "");
+    this.lastLabel.dataset.source = last?.source ?? "";
+    const up = last !== undefined && this.newestOpen !== undefined && last.price >= this.newestOpen;
+    setClass(this.lastLabel, "up", up);
+    setClass(this.lastLabel, "down", last !== undefined && this.newestOpen !== undefined && !up);
+    this.placeLast();
+  }
+
+  /**
+   * Puts the label at its price on the chart's current price scale (scrolling, zooming and
+   * autoscale move it), held inside the pane when the price is off the visible range. Hidden
+   * while the chart has no bars to give it a scale.
+   */
+  private placeLast(): void {
+    const last = this.last;
+    const y = last && this.bars > 0 ? this.candles.priceToCoordinate(toChartNumber(last.price, this.info?.priceScale ?? 0)) : null;
+    const shown = y !== null;
+    setClass(this.lastLabel, "shown", shown);
+    setClass(this.lastLine, "shown", shown);
+    if (!shown) {
+      this.labelY = NaN;
+      return;
+    }
+    const h = this.chart.paneSize().height;
+    const top = Math.round(Math.min(Math.max(y, 0), Math.max(h, 0)));
+    const axis = this.chart.priceScale("right").width();
+    if (top === this.labelY && axis === this.labelAxis) return;
+    this.labelY = top;
+    this.labelAxis = axis;
+    this.lastLabel.style.top = `${top}px`;
+    this.lastLabel.style.width = `${axis}px`;
+    this.lastLine.style.top = `${top}px`;
+    this.lastLine.style.right = `${axis}px`;
+  }
+
+  /** The last price as text for the chart's label; exact, from the mantissa. */
   static priceText(m: bigint, info: InstrumentInfo | undefined): string {
     return formatDecimal(m, info?.priceScale ?? 0);
   }

@@ -62,14 +62,22 @@ export class HeaderView {
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
     const f = (k: string, s: string) => setText(this.fields.get(k)!, s);
-    if (st && st.tradeCount > 0n) {
-      setText(this.last, formatDecimal(st.last, ps));
-      if (this.pLast !== undefined && st.last !== this.pLast) flash(this.last, st.last > this.pLast);
-      this.pLast = st.last;
-      const d = st.last - st.open;
-      setText(this.chg, `${formatSigned(d, ps)}  ${formatPercentChange(st.open, st.last)}`);
+    // "last" is the store's one value (market/last.ts), as the tape and the chart's label show it.
+    const last = denied ? undefined : this.store.last(id);
+    setText(this.last, last ? formatDecimal(last.price, ps) : "—");
+    setClass(this.last, "history", last?.source === "history");
+    this.last.title = last?.source === "history" ? "The venue's last trade before ingest connected (no live trade yet)" : "";
+    if (last && this.pLast !== undefined && last.price !== this.pLast) flash(this.last, last.price > this.pLast);
+    this.pLast = last?.price;
+    if (last && last.source !== "history" && st && st.tradeCount > 0n) {
+      const d = last.price - st.open;
+      setText(this.chg, `${formatSigned(d, ps)}  ${formatPercentChange(st.open, last.price)}`);
       setClass(this.chg, "pos", d > 0n);
       setClass(this.chg, "neg", d < 0n);
+    } else {
+      setText(this.chg, "");
+    }
+    if (st && st.tradeCount > 0n) {
       f("open", formatDecimal(st.open, ps));
       f("high", formatDecimal(st.high, ps));
       f("low", formatDecimal(st.low, ps));
@@ -77,9 +85,6 @@ export class HeaderView {
       f("vol", formatCompact(st.volume, ss));
       f("trades", st.tradeCount.toString());
     } else {
-      setText(this.last, "—");
-      setText(this.chg, "");
-      this.pLast = undefined;
       for (const k of ["open", "high", "low", "vwap", "vol", "trades"]) f(k, "—");
     }
     const p = sub?.denied(Channel.BOOK) ? undefined : rep?.pos[Channel.BOOK];

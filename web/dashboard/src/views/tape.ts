@@ -1,4 +1,5 @@
-// The trade tape: the most recent trades, newest first, with side, price, size and time.
+// The trade tape: the most recent trades, newest first, with side, price, size and time. Its newest
+// live trade is "last" on every other view (Store.onTapePainted, market/last.ts).
 
 import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
 import { Side, type Trade } from "../gen/tickwire/v1/market_pb";
@@ -69,6 +70,8 @@ export class TapeView {
         setText(r.size, "");
         setClass(r.row, "buy", false);
         setClass(r.row, "sell", false);
+        setClass(r.row, "history", false);
+        r.row.title = "";
         continue;
       }
       const buy = t.side === Side.BUY;
@@ -79,6 +82,10 @@ export class TapeView {
       setText(r.size, groupThousands(formatDecimal(t.size, ss)));
       setClass(r.row, "buy", buy);
       setClass(r.row, "sell", sell);
+      // The venue's tape from before ingest connected (PROTOCOL.md §8.3): shown, but not counted
+      // in candles and stats, and never "last" once a live trade is known (market/last.ts).
+      setClass(r.row, "history", t.history);
+      r.row.title = t.history ? "Before ingest connected: not counted in candles and stats" : "";
       // Flash the trades that arrived since the last paint.
       if (this.newestSeq >= 0n && rec.seq > this.newestSeq) flash(r.row, buy);
     }

@@ -225,14 +225,18 @@ export class WatchlistView {
       }
       return m;
     };
-    const hasLast = !!st && st.tradeCount > 0n;
-    v.pLast = cell(v.last, st?.last, v.pLast, !hasLast, true);
+    // "last" is the store's one value (market/last.ts): on the focused row, the header's and the
+    // tape's; on the others, the session's last trade.
+    const last = this.store.last(id);
+    v.pLast = cell(v.last, last?.price, v.pLast, !last, true);
+    setClass(v.last, "history", last?.source === "history");
+    if (last) v.last.title = last.source === "history" ? "The venue's last trade before ingest connected (no live trade yet)" : "";
     v.pBid = cell(v.bid, q.bidPrice, v.pBid, quoteDenied || q.bidSize === 0n, false);
     v.pAsk = cell(v.ask, q.askPrice, v.pAsk, quoteDenied || q.askSize === 0n, false);
-    if (hasLast && st) {
-      const d = st.last - st.open;
+    if (last && last.source !== "history" && st && st.tradeCount > 0n) {
+      const d = last.price - st.open;
       setText(v.chg, formatSigned(d, ps));
-      setText(v.pct, formatPercentChange(st.open, st.last));
+      setText(v.pct, formatPercentChange(st.open, last.price));
       setText(v.vol, formatCompact(st.volume, ss));
       v.vol.title = formatDecimal(st.volume, ss);
       const dir = d > 0n ? "pos" : d < 0n ? "neg" : "";
