@@ -16,6 +16,7 @@ import {
   backoffMin,
   channelName,
   channelsOfMessage,
+  needsSignIn,
   reconnectable,
   subprotocol,
   type SocketLike,
@@ -506,6 +507,28 @@ describe("FeedClient sign-in (PROTOCOL.md, Authentication)", () => {
     expect(signIn).toEqual(["4005:token expired", "4501:unauthorized: bad_signature"]);
     expect(client.authenticate("t3")).toBe(0); // no connection: nothing sent
     client.stop();
+  });
+
+  it("a revoked token (4006) leads to the sign-in form like 4005 and 4501: no reconnect with it", () => {
+    expect([4005, 4006, 4501].map(needsSignIn)).toEqual([true, true, true]);
+    expect([1000, 1001, 1006, 4000, 4004, 4500, 4502].map(needsSignIn)).toEqual([false, false, false, false, false, false, false]);
+    const sockets: FakeSocket[] = [];
+    const timers = new FakeTimers();
+    const signIn: string[] = [];
+    const states: string[] = [];
+    const client = new FeedClient(
+      { url: "ws://feed/ws", newSocket: (u, p) => (sockets.push(new FakeSocket(u, p)), sockets.at(-1)!), timers, token: () => "revoked" },
+      { onSignInNeeded: (code, reason) => signIn.push(`${code}:${reason}`), onState: (st) => states.push(st) },
+    );
+    client.start();
+    sockets[0]!.open();
+    sockets[0]!.drop(4006, "token revoked");
+    expect(client.state).toBe("closed");
+    expect(signIn).toEqual(["4006:token revoked"]);
+    // The same token would get 401 revoked on every attempt: none is made, not even after a minute.
+    timers.advance(60_000);
+    expect(sockets.length).toBe(1);
+    expect(states.at(-1)).toBe("closed");
   });
 });
 

@@ -226,6 +226,18 @@ describe("Session with a token endpoint", () => {
     s.authenticated("alice", timers.t + 60 * min, 0);
     expect(s.phase).toBe("ok");
   });
+
+  it("a revoked token (4006): the sign-in form says so, and the endpoint is asked once", async () => {
+    const { host, s, calls, timers } = setup([async () => tok(3)]);
+    s.authenticated("alice", timers.t + 60 * min, 1);
+    host.conn = "closed";
+    s.closed(4006, "token revoked");
+    expect(s.phase).toBe("signin");
+    expect(s.signinReason).toBe("your token was revoked");
+    await flush();
+    expect(calls()).toBe(1);
+    expect(host.reconnects).toBe(1);
+  });
 });
 
 describe("Session without a token endpoint", () => {

@@ -11,8 +11,9 @@
 // - without one it warns pasteLeadMs before exp (or at the same point, for a short token).
 //
 // The warning is a banner with a countdown and a field to paste a new token. After a close for
-// the credentials (4005, 4501) the page shows a sign-in form instead of reconnecting: the
-// client does not reconnect then (needsSignIn), and signing in starts it again. With a token
+// the credentials (4005 expired, 4006 revoked, 4501) the page shows a sign-in form instead of
+// reconnecting: the client does not reconnect then (needsSignIn), and signing in starts it
+// again. With a token
 // endpoint the page also asks it once by itself after such a close (the identity provider's
 // session may still be good: a laptop that slept past exp); once, until the next sign-in.
 //
@@ -228,13 +229,18 @@ export class Session {
     return true;
   }
 
-  /** The connection was closed for its credentials (4005 or 4501): ask for a sign-in. */
+  /**
+   * The connection was closed for its credentials (4005 expired, 4006 revoked, 4501): ask for a
+   * sign-in. After 4006 the token in hand is refused for good; the endpoint may still hand out a
+   * newer one (a subject's revocation spares tokens issued after it: PROTOCOL.md §2.6).
+   */
   closed(code: number, reason: string): void {
     // A fetch from the endpoint still in flight goes on: its token starts a new connection.
     this.timers.clearTimeout(this.timer);
     this.pendingId = 0;
     this.phase = "signin";
-    this.reason = this.signinReason = code === 4005 ? "your token expired" : reason || "the feed refused the token";
+    this.reason = this.signinReason =
+      code === 4005 ? "your token expired" : code === 4006 ? "your token was revoked" : reason || "the feed refused the token";
     this.changed();
     if (this.getToken && !this.triedAfterClose) {
       this.triedAfterClose = true;

@@ -17,9 +17,9 @@
 // (answering the Authenticate) and one such error. The client keeps those streams wanted but
 // marks them not entitled (Subscription.denied) instead of forgetting them, so the views can say
 // so; it does not ask for them again on that connection, except once after each refresh (a new
-// grant may cover them). A connection closed for its credentials (4005 token expired, 4501
-// unauthorized) is not reconnected: the app asks its user to sign in (onSignInNeeded) and calls
-// start again.
+// grant may cover them). A connection closed for its credentials (4005 token expired, 4006
+// token revoked, 4501 unauthorized) is not reconnected: the app asks its user to sign in
+// (onSignInNeeded) and calls start again.
 //
 // It speaks the binary subprotocol "tickwire.v1.proto": one ServerFrame per WebSocket message,
 // decoded with the TypeScript generated from proto/ (int64 arrives as bigint).
@@ -84,12 +84,14 @@ export function backoff(n: number, rand: () => number = Math.random, min = backo
 
 /**
  * Close codes that end a connection for its credentials: 4005 (the token expired without a
- * refresh) and 4501 (no valid credentials). The dashboard does not reconnect after them with
- * the token it has: it asks its user to sign in (4005 is reconnectable in the protocol, for a
- * client that has a fresh token at hand; a browser tab has none unless someone gives it one).
+ * refresh), 4006 (the operator revoked the token: the same token gets 401 revoked, final) and
+ * 4501 (no valid credentials). The dashboard does not reconnect after them with the token it
+ * has: it asks its user to sign in (4005 and 4006 are reconnectable in the protocol, for a client
+ * that has a fresh token at hand; a browser tab has none unless someone gives it one).
+ * pkg/wire/close.go: CloseTokenExpired, CloseTokenRevoked, CloseUnauthorized.
  */
 export function needsSignIn(code: number): boolean {
-  return code === 4005 || code === 4501;
+  return code === 4005 || code === 4006 || code === 4501;
 }
 
 /** The channel names the feed uses in its messages (the token's "channels" claim). */
@@ -202,8 +204,8 @@ export interface ClientEvents {
    */
   onNotEntitled?(id: string, channels: Channel[], instrument: boolean): void;
   /**
-   * The feed closed the connection for its credentials (4005, 4501: needsSignIn). The client
-   * does not reconnect: call start once there is a new token.
+   * The feed closed the connection for its credentials (4005, 4006, 4501: needsSignIn). The
+   * client does not reconnect: call start once there is a new token.
    */
   onSignInNeeded?(code: number, reason: string): void;
 }
