@@ -10,7 +10,8 @@
 // the same store and checks the page resumes every stream from its position on its own (no
 // snapshot, no gap marker), then ingest again and prices move. The 5m chart backfills from
 // /api/candles. A replay session (bin/tickctl replay) is watched at /?replay=<session>: banner,
-// moving replay clock, watchlist, speed, seek, pause and resume; an unknown session says so.
+// moving replay clock, watchlist, speed, seek, pause and resume; a watcher whose token may not
+// control it sees "watching only" and the feed's refusal; an unknown session says so.
 // Authentication is on, as in `make run`: the feed verifies tokens with an HS256 key made for
 // the run, and every tab signs in with a token minted by bin/tickctl token, handed over in the
 // URL fragment (#token=...), which the dashboard keeps in session storage and strips.
@@ -666,6 +667,7 @@ async function main() {
     if (!/n\/a in replay/.test(lat ?? "")) throw new Error(`latency not labelled in replay: ${lat}`);
     await p3.screenshot({ path: join(artifacts, "7-replay.png") });
 
+    if ((await p3.getAttribute(".replay-bar", "data-control")) !== "controller") throw new Error("a replay_control token is not shown as a controller");
     await p3.click(".replay-toggle");
     await waitFor("paused", async () => (await banner()).state === "paused", 5000);
     await sleep(1200); // an event already on its way at the pause may still move the clock once
@@ -684,6 +686,27 @@ async function main() {
     const overflow = await p3.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 2) throw new Error(`replay page is ${overflow}px wider than a 420px screen`);
     await p3.close();
+  });
+
+  await check("a replay watcher who is no controller: 'watching only', no working controls, and a control sent anyway is refused in the banner", async () => {
+    // The session names no controllers (tickctl replay without --controller or --token), and
+    // this token may watch replays but not control them.
+    const watchTok = await mint(["--sub", "e2e-watch", "--instruments", "*", "--replay", "--ttl", "10m"]);
+    minted.push(watchTok);
+    const p7 = await ctx.newPage();
+    p7.on("pageerror", (e) => pageErrors.push(`watcher tab: ${e.message}`));
+    await p7.goto(`${base}/?replay=e2e-replay#token=${watchTok}`);
+    await waitFor("watching only", async () => (await p7.getAttribute(".replay-bar", "data-control")) === "watching" && (await p7.isVisible(".replay-watching")), 15_000);
+    const disabled = await p7.$$eval(".replay-toggle, .replay-speed, .replay-seek", (es) => es.every((e) => e.disabled));
+    if (!disabled) throw new Error("a watcher's replay controls are enabled");
+    // The feed decides: a ReplayControl sent anyway (as a modified page would) is refused, and said.
+    await p7.evaluate(() => window.__tickwire.client.replayControl({ case: "pause", value: true }));
+    const said = await waitFor("the refusal in the banner", async () => {
+      const t = await p7.textContent(".replay-error");
+      return /^watching only/.test(t ?? "") ? t : null;
+    }, 5000);
+    log(`watcher banner: "${said}"`);
+    await p7.close();
   });
 
   await check("an unknown replay session is said plainly (404)", async () => {

@@ -3,7 +3,7 @@
 import "./styles.css";
 import { Channel, ErrorCode } from "./gen/tickwire/v1/stream_pb";
 import { FeedClient, type ClientEvents, type Timers } from "./net/client";
-import { Session, fetchToken, refusesToken } from "./app/session";
+import { Session, fetchToken, readGrant, refusesToken } from "./app/session";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";
 import { HistoryError, fetchHistory, historyBars, historyWindow } from "./market/history";
@@ -88,7 +88,7 @@ const authFetch: typeof fetch = (input, init) => {
   return fetch(input, { ...init, headers });
 };
 /** Who the feed says is signed in (subject, expiry in Unix ms), for the status bar and tests. */
-const auth = { subject: "", expiresMs: 0 };
+const auth = { subject: "", expiresMs: 0, signedIn: false };
 
 /**
  * The operator's token endpoint (feed --dashboard-token-url, put in the page as a meta tag;
@@ -126,7 +126,15 @@ const ladder = new LadderView(ladderLevels);
 const tape = new TapeView(tapeRows);
 const status = new StatusView(store);
 const replay = replayId ? new ReplayView(store, replayId) : undefined;
-if (replay) replay.onControl = (a) => client.replayControl(a);
+if (replay) {
+  replay.onControl = (a) => client.replayControl(a);
+  // For "watching only" (display only: the feed enforces): the signed-in subject, and whether
+  // the token in use, if it is that subject's, grants replay_control.
+  replay.viewer = () => {
+    const g = readGrant(readToken());
+    return { signedIn: auth.signedIn, subject: auth.subject, replayControl: !!g && g.subject === auth.subject && g.replayControl };
+  };
+}
 
 // For the browser test and for anyone debugging in the console: counters and state, read-only.
 (window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth, session };
@@ -193,6 +201,8 @@ Object.assign(events, {
   onAuthenticated: (subject, expiresMs, requestId) => {
     auth.subject = subject;
     auth.expiresMs = expiresMs;
+    auth.signedIn = true;
+    store.replayDirty = true; // a new token may grant or drop the control of a replay
     session.authenticated(subject, expiresMs, requestId);
     if (!replayId) document.title = `Tickwire · ${subject || "anonymous"}`;
   },
@@ -202,6 +212,7 @@ Object.assign(events, {
     if (id === store.focus && (chs.length === 0 || chs.includes(Channel.CANDLES))) loadHistory(true);
   },
   onSignInNeeded: (code, reason) => session.closed(code, reason),
+  onReplayControlRefused: (e) => replay?.refused(e.message),
   onError: (e) => {
     if (e.code === ErrorCode.NOT_REPLAY && replayId) {
       store.replayError = `The replay session did not answer: ${e.message}`;

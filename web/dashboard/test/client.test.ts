@@ -536,6 +536,7 @@ describe("FeedClient entitlements (PROTOCOL.md §2.6: NOT_ENTITLED)", () => {
   let sockets: FakeSocket[];
   let client: FeedClient;
   let denied: string[];
+  let replayRefused: string[];
   const sock = () => sockets[sockets.length - 1]!;
   const subscribes = (s: FakeSocket) =>
     s.sent.flatMap((m) => (m.command.case === "subscribe" ? [{ id: m.id, ids: m.command.value.instruments, channels: m.command.value.channels }] : []));
@@ -549,6 +550,7 @@ describe("FeedClient entitlements (PROTOCOL.md §2.6: NOT_ENTITLED)", () => {
   beforeEach(() => {
     sockets = [];
     denied = [];
+    replayRefused = [];
     client = new FeedClient(
       {
         url: "ws://feed/ws",
@@ -560,7 +562,10 @@ describe("FeedClient entitlements (PROTOCOL.md §2.6: NOT_ENTITLED)", () => {
         timers: new FakeTimers(),
         token: () => "tok",
       },
-      { onNotEntitled: (id, chs, whole) => denied.push(`${id}:${whole ? "all" : chs.map(channelName).join(",") || "granted"}`) },
+      {
+        onNotEntitled: (id, chs, whole) => denied.push(`${id}:${whole ? "all" : chs.map(channelName).join(",") || "granted"}`),
+        onReplayControlRefused: (e) => replayRefused.push(`${e.requestId}:${e.message}`),
+      },
     );
     client.start();
     sock().open();
@@ -622,14 +627,20 @@ describe("FeedClient entitlements (PROTOCOL.md §2.6: NOT_ENTITLED)", () => {
     expect(["v:A", "v:X", "v:Y"].map((id) => client.subs.get(id)!.allDenied())).toEqual([false, true, true]);
   });
 
-  it("an error of another command (replay control) marks nothing", () => {
+  it("an error of another command (replay control) marks nothing; a refused ReplayControl is told as such", () => {
     client.subscribe(["v:A"], [Channel.QUOTE]);
     client.replayControl({ case: "pause", value: true });
     const rc = sock().sent.at(-1)!;
-    sock().frame({ messages: [err(rc.id, "not entitled to replay sessions")] });
+    sock().frame({ messages: [err(rc.id, "watching only: not a controller of session s1")] });
     expect(client.subs.get("v:A")!.denied(Channel.QUOTE)).toBe(false);
     expect(client.deniedChannels.size).toBe(0);
     expect(denied).toEqual([]);
+    expect(replayRefused).toEqual([`${rc.id}:watching only: not a controller of session s1`]);
+    // A NOT_ENTITLED answering a Subscribe is not one.
+    client.subscribe(["v:B"], [Channel.QUOTE]);
+    const [, sub] = subscribes(sock());
+    sock().frame({ messages: [err(sub!.id, "1 instruments not entitled, first v:B", "v:B")] });
+    expect(replayRefused).toHaveLength(1);
   });
 
   it("a refresh that narrows the grant: the streams it ended (Unsubscribed answering the Authenticate) are not entitled; what was refused is asked once again", () => {

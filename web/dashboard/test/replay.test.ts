@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ReplayState } from "../src/gen/tickwire/v1/replay_pb";
-import { formatElapsed, formatUtc, formatWindow, parseSeek, progress, seekAt, speedLabel, stateLabel, visibleCandles, visibleTrades } from "../src/market/replay";
+import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, parseSeek, progress, seekAt, speedLabel, stateLabel, visibleCandles, visibleTrades } from "../src/market/replay";
 
 const ns = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n;
 const st = { fromNs: ns("2026-01-15T12:00:00Z"), toNs: ns("2026-01-15T12:00:40Z"), clockNs: ns("2026-01-15T12:00:10.250Z") };
@@ -62,5 +62,26 @@ describe("replay display after a seek back", () => {
     const bars = [{ startS: 10n }, { startS: 11n }, { startS: 19n }];
     expect(visibleCandles(bars, 11_500_000_000n)).toEqual([{ startS: 10n }, { startS: 11n }]);
     expect(visibleCandles(bars, 30_000_000_000n)).toBe(bars);
+  });
+});
+
+describe("who controls a replay session (PROTOCOL.md §18)", () => {
+  const status = { controllers: ["alice", "ops"] };
+  const viewer = (subject: string, replayControl = false, signedIn = true) => ({ subject, replayControl, signedIn });
+  it("a subject among the controllers, or a token granted replay_control, controls; any other signed-in viewer watches only", () => {
+    expect(mayControl(status, viewer("alice"))).toBe(true);
+    expect(mayControl(status, viewer("bob"))).toBe(false);
+    expect(mayControl(status, viewer("bob", true))).toBe(true);
+    expect(mayControl({ controllers: [] }, viewer("alice"))).toBe(false);
+    expect(mayControl({ controllers: [] }, viewer("", true))).toBe(true);
+    expect(mayControl(status, viewer(""))).toBe(false); // a token without a subject is named by no one
+  });
+  it("is not known before the first status or without a sign-in (an anonymous policy's grant is not visible)", () => {
+    expect(mayControl(undefined, viewer("alice"))).toBeUndefined();
+    expect(mayControl(status, viewer("", false, false))).toBeUndefined();
+  });
+  it("names the controllers for the watcher", () => {
+    expect(controllersText(status)).toBe("alice, ops (and tokens with replay_control)");
+    expect(controllersText({ controllers: [] })).toBe("tokens with replay_control only");
   });
 });

@@ -5,6 +5,7 @@ import {
   fetchToken,
   formatLeft,
   looksLikeToken,
+  readGrant,
   refreshDelay,
   refusesToken,
   warnDelay,
@@ -237,6 +238,19 @@ describe("Session with a token endpoint", () => {
     await flush();
     expect(calls()).toBe(1);
     expect(host.reconnects).toBe(1);
+  });
+});
+
+describe("readGrant: the token's payload, for display only", () => {
+  const jwt = (payload: object) => `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.c2ln`;
+  it("reads the subject and replay_control; anything unreadable is undefined", () => {
+    expect(readGrant(jwt({ sub: "alice", tw: { replay: true, replay_control: true } }))).toEqual({ subject: "alice", replayControl: true });
+    expect(readGrant(jwt({ sub: "bob", tw: { replay: true } }))).toEqual({ subject: "bob", replayControl: false });
+    expect(readGrant(jwt({ sub: "zoë", tw: null }))).toEqual({ subject: "zoë", replayControl: false }); // UTF-8, base64url without padding
+    expect(readGrant(jwt({ sub: "x", tw: { replay_control: "yes" } }))?.replayControl).toBe(false);
+    for (const bad of [null, undefined, "", "garbage", "a.b", "a.!!!.c", `x.${Buffer.from("[1]").toString("base64url")}.y`, `x.${Buffer.from("not json").toString("base64url")}.y`]) {
+      expect(readGrant(bad)?.replayControl ?? false).toBe(false);
+    }
   });
 });
 

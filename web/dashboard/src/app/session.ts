@@ -59,6 +59,33 @@ export function looksLikeToken(s: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s);
 }
 
+/** What the page reads from a token's payload (readGrant). */
+export interface Grant {
+  subject: string;
+  /** tw.replay_control: may control any replay session (PROTOCOL.md §2.6). */
+  replayControl: boolean;
+}
+
+/**
+ * Reads a token's payload (the middle part of the JWT) without verifying anything: for display
+ * only (the replay banner's "watching only"), never for a decision; the feed verifies the token
+ * and enforces its grant. undefined: no token, or not a readable JWT.
+ */
+export function readGrant(token: string | null | undefined): Grant | undefined {
+  const part = token?.split(".")[1];
+  if (!part || !looksLikeToken(token!)) return undefined;
+  try {
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const p: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (!p || typeof p !== "object") return undefined;
+    const o = p as { sub?: unknown; tw?: { replay_control?: unknown } | null };
+    return { subject: typeof o.sub === "string" ? o.sub : "", replayControl: o.tw?.replay_control === true };
+  } catch {
+    return undefined;
+  }
+}
+
 /** "in 42 s", "in 5 min", "in 3 h 10 min": the time left, for people. */
 export function formatLeft(ms: number): string {
   const s = Math.max(0, Math.ceil(ms / 1000));

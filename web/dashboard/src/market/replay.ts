@@ -132,3 +132,33 @@ export function visibleCandles<C extends { startS: bigint }>(candles: readonly C
   const s = clockNs / 1_000_000_000n;
   return candles.some((c) => c.startS > s) ? candles.filter((c) => c.startS <= s) : candles;
 }
+
+/** What the page knows of who is watching, for mayControl. */
+export interface Viewer {
+  /** Whether the feed said who is signed in (Authenticated); false: not signed in (an anonymous policy). */
+  signedIn: boolean;
+  /** Authenticated.subject. */
+  subject: string;
+  /** The token's payload grants replay_control (read for display only: readGrant). */
+  replayControl: boolean;
+}
+
+/**
+ * Whether this viewer may pause, seek and change the speed of the session (PROTOCOL.md §18): a
+ * token granted replay_control, or a signed-in subject the session names in
+ * ReplayStatus.controllers. false: watching only. undefined: not known (not signed in: what an
+ * anonymous policy grants is not visible to the page; the feed's answer will tell). For display
+ * only: the feed decides, and refuses a watcher's ReplayControl with NOT_ENTITLED.
+ */
+export function mayControl(st: Pick<ReplayStatus, "controllers"> | undefined, v: Viewer): boolean | undefined {
+  if (v.replayControl) return true;
+  if (!v.signedIn) return undefined;
+  if (!st) return undefined;
+  return st.controllers.includes(v.subject);
+}
+
+/** "alice, bob" or "tokens with replay_control only": who controls the session, for the watcher's note. */
+export function controllersText(st: Pick<ReplayStatus, "controllers"> | undefined): string {
+  const c = st?.controllers ?? [];
+  return c.length > 0 ? `${c.join(", ")} (and tokens with replay_control)` : "tokens with replay_control only";
+}

@@ -194,6 +194,11 @@ export interface ClientEvents {
   /** Only on a connection to a replay session (/ws?replay=<session>). */
   onReplayStatus?(st: ReplayStatus): void;
   /**
+   * A ReplayControl of ours was refused with NOT_ENTITLED ("watching only: ..."): only the
+   * session's controllers and tokens with replay_control control it (PROTOCOL.md §18).
+   */
+  onReplayControlRefused?(e: FeedError): void;
+  /**
    * The feed accepted the token: who is signed in, and until when (Unix ms; 0: no expiry).
    * requestId is the Authenticate's (authenticate returns it).
    */
@@ -310,6 +315,8 @@ export class FeedClient {
   private signedIn = false;
   /** Instruments the feed listed on this connection (the list is filtered by the token). */
   private listed: Set<string> | undefined;
+  /** ReplayControl commands of this connection by request id (a NOT_ENTITLED answering one: watching only). */
+  private replayIds = new Set<number>();
 
   constructor(
     opts: ClientOptions,
@@ -413,7 +420,11 @@ export class FeedClient {
    * NOT_REPLAY). Returns false when there is no connection to send it on.
    */
   replayControl(action: ReplayAction): boolean {
-    return this.send({ id: this.nextId++, command: { case: "replayControl", value: { action } } });
+    const id = this.nextId++;
+    if (!this.send({ id, command: { case: "replayControl", value: { action } } })) return false;
+    this.replayIds.add(id);
+    if (this.replayIds.size > maxRemembered) this.replayIds.delete(this.replayIds.values().next().value!);
+    return true;
   }
 
   private setState(s: ConnState, detail: string): void {
@@ -488,6 +499,7 @@ export class FeedClient {
     this.authIds.clear();
     this.signedIn = false;
     this.listed = undefined;
+    this.replayIds.clear();
     sock.binaryType = "arraybuffer";
     sock.onopen = () => {
       if (this.sock !== sock) return;
@@ -636,7 +648,10 @@ export class FeedClient {
             // It would be asked for again on every reconnect.
             this.subs.delete(m.kind.value.instrument);
           }
-          if (m.kind.value.code === ErrorCode.NOT_ENTITLED) this.onNotEntitled(m.kind.value);
+          if (m.kind.value.code === ErrorCode.NOT_ENTITLED) {
+            if (this.replayIds.has(m.kind.value.requestId)) this.ev.onReplayControlRefused?.(m.kind.value);
+            else this.onNotEntitled(m.kind.value);
+          }
           this.ev.onError?.(m.kind.value);
           break;
         case "replayStatus":

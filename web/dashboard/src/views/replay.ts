@@ -2,11 +2,17 @@
 // where its clock is (UTC, the venue time of the last event replayed), its state, speed, window
 // and progress; and controls it: pause/resume, speed, seek (click the progress bar or type a
 // time). Commands go out as ClientMessage.replay_control; the feed answers with a ReplayStatus.
+//
+// Only the session's controllers control it (PROTOCOL.md §18): a token granted replay_control, or
+// a subject in ReplayStatus.controllers. Anyone else sees "watching only" and no working controls
+// (mayControl; the token's grant is read from its payload for display only, the feed enforces);
+// a refusal that comes anyway (NOT_ENTITLED "watching only: ...") is said in the banner and turns
+// the controls off until the token or the controllers change.
 
 import { ReplayState } from "../gen/tickwire/v1/replay_pb";
 import type { Store } from "../app/store";
 import type { ReplayAction } from "../net/client";
-import { formatElapsed, formatUtc, formatWindow, parseSeek, progress, replaySpeeds, seekAt, speedLabel, stateLabel } from "../market/replay";
+import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, parseSeek, progress, replaySpeeds, seekAt, speedLabel, stateLabel, type Viewer } from "../market/replay";
 import { el, setClass, setText } from "./dom";
 
 export class ReplayView {
@@ -23,8 +29,16 @@ export class ReplayView {
   private readonly elapsed = el("span", { class: "replay-elapsed num muted" });
   private readonly seek = el("input", { class: "replay-seek num", type: "text", placeholder: "seek: hh:mm:ss UTC", spellcheck: "false", "aria-label": "Seek to a UTC time" });
   private readonly error = el("span", { class: "replay-error", role: "alert" });
+  private readonly watching = el("span", { class: "replay-watching" }, "watching only");
   private note = "";
+  /** The feed refused a control of ours: for whom (viewerKey), and what it said. */
+  private refusedKey: string | undefined;
+  private refusedMsg = "";
+  /** Whether the controls are off: watching only (set by paint). */
+  private readOnly = false;
   onControl: (a: ReplayAction) => boolean = () => false;
+  /** Who is watching: the signed-in subject and the token's replay_control (main.ts). */
+  viewer: () => Viewer = () => ({ signedIn: false, subject: "", replayControl: false });
 
   constructor(
     private readonly store: Store,
@@ -47,14 +61,14 @@ export class ReplayView {
     this.bar.append(this.fill, this.head);
     this.bar.addEventListener("click", (e) => {
       const st = this.store.replayStatus;
-      if (!st) return;
+      if (!st || this.readOnly) return;
       const r = this.bar.getBoundingClientRect();
       const t = seekAt(st, (e.clientX - r.left) / Math.max(1, r.width));
       this.send({ case: "seekTimeNs", value: t > 0n ? t : 1n }, `seek to ${formatUtc(t, false)}`);
     });
     this.bar.addEventListener("keydown", (e) => {
       const st = this.store.replayStatus;
-      if (!st || (e.key !== "ArrowLeft" && e.key !== "ArrowRight")) return;
+      if (!st || this.readOnly || (e.key !== "ArrowLeft" && e.key !== "ArrowRight")) return;
       e.preventDefault();
       const f = progress(st) + (e.key === "ArrowLeft" ? -0.05 : 0.05);
       const t = seekAt(st, f);
@@ -82,6 +96,7 @@ export class ReplayView {
         el("span", { class: "replay-kv" }, el("span", { class: "k" }, "session"), this.session),
         this.clock,
         this.state,
+        this.watching,
         this.toggle,
         speedBox,
         this.seek,
@@ -92,7 +107,25 @@ export class ReplayView {
     );
   }
 
+  /**
+   * The feed refused a control of ours with NOT_ENTITLED: say what it said, and watch only until
+   * the token or the session's controllers change.
+   */
+  refused(message: string): void {
+    this.refusedKey = this.viewerKey();
+    this.refusedMsg = message || "watching only: not a controller of this session";
+    this.note = "";
+    this.store.replayDirty = true;
+  }
+
+  /** Who watches, and who controls: a refusal holds for as long as this stays the same. */
+  private viewerKey(): string {
+    const v = this.viewer();
+    return JSON.stringify([v.signedIn, v.subject, v.replayControl, this.store.replayStatus?.controllers ?? []]);
+  }
+
   private send(a: ReplayAction, what: string): boolean {
+    if (this.readOnly) return false;
     const ok = this.onControl(a);
     this.note = ok ? "" : `${what}: not connected`;
     this.store.replayDirty = true;
@@ -109,22 +142,33 @@ export class ReplayView {
     setText(this.state, state);
     this.root.dataset.state = st ? stateLabel(st.state) : "";
     for (const c of ["running", "paused", "finished"]) setClass(this.state, c, state === c);
+    // Controller, watcher, or not known yet (not signed in: the feed's answer will tell).
+    const refused = this.refusedKey !== undefined && this.refusedKey === this.viewerKey();
+    if (!refused) this.refusedKey = undefined;
+    const may = refused ? false : mayControl(st, this.viewer());
+    this.readOnly = may === false;
+    this.root.dataset.control = may === true ? "controller" : may === false ? "watching" : "unknown";
+    setClass(this.watching, "shown", this.readOnly);
+    this.watching.title = this.readOnly ? `Only ${controllersText(st)} may pause, seek or change the speed of this session` : "";
     setText(this.toggle, st?.state === ReplayState.RUNNING ? "❚❚ Pause" : st?.state === ReplayState.FINISHED ? "↺ Restart" : "▶ Resume");
-    this.toggle.disabled = !st || !connected;
+    this.toggle.disabled = !st || !connected || this.readOnly;
     for (const [sp, b] of this.speeds) {
       setClass(b, "active", !!st && (sp === 0 ? !(st.speed > 0) : Math.abs(st.speed - sp) < 1e-9));
-      b.disabled = !connected;
+      b.disabled = !connected || this.readOnly;
     }
-    this.seek.disabled = !st || !connected;
+    this.seek.disabled = !st || !connected || this.readOnly;
     setClass(this.bar, "empty", !st);
+    setClass(this.bar, "readonly", this.readOnly);
+    this.bar.setAttribute("aria-disabled", String(this.readOnly));
+    this.bar.tabIndex = this.readOnly ? -1 : 0;
     const f = st ? progress(st) : 0;
     this.fill.style.width = `${(f * 100).toFixed(2)}%`;
     this.head.style.left = `${(f * 100).toFixed(2)}%`;
     this.bar.setAttribute("aria-valuenow", (f * 100).toFixed(0));
     setText(this.window, st ? formatWindow(st.fromNs, st.toNs) : "");
     setText(this.elapsed, st ? formatElapsed(st) : "");
-    this.bar.title = st ? `Window ${formatWindow(st.fromNs, st.toNs)} · ${st.events} events · ${st.instruments.length} instruments · click to seek` : "";
-    const err = s.replayError || this.note;
+    this.bar.title = st ? `Window ${formatWindow(st.fromNs, st.toNs)} · ${st.events} events · ${st.instruments.length} instruments${this.readOnly ? "" : " · click to seek"}` : "";
+    const err = s.replayError || (refused ? this.refusedMsg : "") || this.note;
     setText(this.error, err);
     setClass(this.root, "has-error", err !== "");
     setClass(this.root, "offline", !connected);
