@@ -369,6 +369,9 @@ func (s *session) narrow(reqID uint32) {
 			delete(s.subs, id)
 			s.hub.metrics.subscriptions.Dec()
 		}
+		if s.hub.cancelWait(s, id, drop) {
+			continue // a Subscribe.wait that no owner holds yet: it just stops waiting
+		}
 		s.hub.ownerOf(id).post(command{kind: cmdUnsubscribe, sess: s, reqID: reqID, instrument: id, channels: drop})
 	}
 	s.sendIDErrors(reqID, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, dropped,

@@ -30,6 +30,7 @@ type Hub struct {
 	// guarded by mu:
 	registry   map[string]*entry
 	nextHandle uint32
+	waiters    map[string][]command // Subscribe.wait: cmdSubscribes posted when the instrument appears
 }
 
 // entry is the hub's public record of an instrument.
@@ -39,7 +40,7 @@ type entry struct {
 }
 
 func newHub(cfg Config, log *slog.Logger, m *metrics) *Hub {
-	h := &Hub{cfg: cfg, log: log, metrics: m, registry: make(map[string]*entry)}
+	h := &Hub{cfg: cfg, log: log, metrics: m, registry: make(map[string]*entry), waiters: make(map[string][]command)}
 	for range cfg.Owners {
 		h.owners = append(h.owners, newOwner(h, cfg.OwnerQueue))
 	}
@@ -80,7 +81,67 @@ func (h *Hub) register(id string) uint32 {
 	h.nextHandle++
 	h.registry[id] = &entry{handle: h.nextHandle}
 	h.metrics.instruments.Set(float64(len(h.registry)))
+	if ws := h.waiters[id]; ws != nil {
+		delete(h.waiters, id)
+		// The owner registering id takes these after the event that made it exist: the
+		// snapshots they ask for show it.
+		o := h.ownerOf(id)
+		for _, c := range ws {
+			o.post(c)
+		}
+	}
 	return h.nextHandle
+}
+
+// subscribeOrWait posts a Subscribe.wait command to its instrument's owner if the instrument
+// exists, or keeps it until it does (register posts it then). It reports whether it waits.
+func (h *Hub) subscribeOrWait(c command) (waiting bool) {
+	h.mu.Lock()
+	if h.registry[c.instrument] == nil {
+		h.waiters[c.instrument] = append(h.waiters[c.instrument], c)
+		h.mu.Unlock()
+		return true
+	}
+	h.mu.Unlock()
+	h.ownerOf(c.instrument).post(c)
+	return false
+}
+
+// cancelWait drops the given channels (all when chans is nil) from sess's waiting subscribe of
+// instrument. It reports whether one was waiting; when the instrument appeared meanwhile, its
+// subscribe has been posted and an Unsubscribe must go to the owner like any other.
+func (h *Hub) cancelWait(sess *session, instrument string, chans []pb.Channel) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := h.waiters[instrument]
+	found := false
+	kept := ws[:0]
+	for _, c := range ws {
+		if c.sess != sess {
+			kept = append(kept, c)
+			continue
+		}
+		found = true
+		if chans != nil {
+			var left []pb.Channel
+			for _, ch := range c.channels {
+				if !containsChannel(chans, ch) {
+					left = append(left, ch)
+				}
+			}
+			if len(left) > 0 {
+				c.channels = left
+				kept = append(kept, c)
+			}
+		}
+	}
+	clear(ws[len(kept):])
+	if len(kept) == 0 {
+		delete(h.waiters, instrument)
+	} else {
+		h.waiters[instrument] = kept
+	}
+	return found
 }
 
 // setInfo records an instrument's reference data. It reports whether it replaced different

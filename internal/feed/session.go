@@ -163,12 +163,14 @@ func (s *session) onMessage(data []byte) (int, string) {
 		// The command's errors go before its replies, which come from the owners.
 		var unknown, overCap, notEntitled idErrors
 		accepted := make([]string, 0, len(c.Subscribe.Instruments))
+		var waiting []string // Subscribe.wait: not known yet, subscribed when they appear
 		for _, id := range c.Subscribe.Instruments {
 			if !ent.Instrument(id) { // before known: whether it exists is not told either
 				notEntitled.add(id)
 				continue
 			}
-			if !h.known(id) {
+			known := h.known(id)
+			if !known && !c.Subscribe.Wait {
 				unknown.add(id)
 				continue
 			}
@@ -180,7 +182,11 @@ func (s *session) onMessage(data []byte) (int, string) {
 				h.metrics.subscriptions.Inc()
 			}
 			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
-			accepted = append(accepted, id)
+			if known {
+				accepted = append(accepted, id)
+			} else {
+				waiting = append(waiting, id)
+			}
 		}
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, notEntitled, "not entitled", "instruments not entitled")
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, unknown, "unknown instrument", "unknown instruments")
@@ -188,14 +194,25 @@ func (s *session) onMessage(data []byte) (int, string) {
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
 			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
 		interval := ent.Interval
-		for _, id := range accepted {
+		cmd := func(id string) command {
 			pos := resume[id]
 			if interval > 0 {
 				pos = nil // a rate-limited stream starts from a snapshot: it never gets deltas
 			}
-			h.ownerOf(id).post(command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
+			return command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
 				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: pos,
-				compact: c.Subscribe.CompactQuotes && !s.json, interval: interval})
+				compact: c.Subscribe.CompactQuotes && !s.json, interval: interval}
+		}
+		if len(waiting) > 0 {
+			// Pending first, so that it comes before the Subscribed of any that appears now.
+			s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pending{Pending: &pb.Pending{
+				RequestId: m.Id, Instruments: waiting}}})
+			for _, id := range waiting {
+				h.subscribeOrWait(cmd(id))
+			}
+		}
+		for _, id := range accepted {
+			h.ownerOf(id).post(cmd(id))
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
@@ -213,6 +230,12 @@ func (s *session) onMessage(data []byte) (int, string) {
 			if s.subs[id] &^= chanSetOf(chans); s.subs[id] == 0 {
 				delete(s.subs, id)
 				h.metrics.subscriptions.Dec()
+			}
+			if h.cancelWait(s, id, chans) {
+				// It never existed: no owner holds it, and the answer comes from here.
+				s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Unsubscribed{Unsubscribed: &pb.Unsubscribed{
+					RequestId: m.Id, Channels: chans}}})
+				continue
 			}
 			h.ownerOf(id).post(command{kind: cmdUnsubscribe, sess: s, reqID: m.Id, instrument: id, channels: chans})
 		}
@@ -263,6 +286,9 @@ func (s *session) subprotocol() string {
 
 // closed tells every owner to drop the session's subscriptions.
 func (s *session) closed() {
+	for id := range s.subs {
+		s.hub.cancelWait(s, id, nil) // waits of Subscribe.wait end with the connection
+	}
 	s.hub.metrics.subscriptions.Sub(float64(len(s.subs)))
 	s.subs = nil
 	s.hub.postAll(command{kind: cmdClosed, sess: s})

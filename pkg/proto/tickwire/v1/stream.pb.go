@@ -535,6 +535,11 @@ type Subscribe struct {
 	// instead of about 60) whenever the client holds the update they are relative to; otherwise,
 	// and on the JSON subprotocol, as Delta. See docs/PROTOCOL.md, "Compact quotes".
 	CompactQuotes bool `protobuf:"varint,5,opt,name=compact_quotes,json=compactQuotes,proto3" json:"compact_quotes,omitempty"`
+	// Wait for instruments that do not exist yet (a venue not yet connected, a new listing):
+	// instead of UNKNOWN_INSTRUMENT they are answered with one Pending, hold their place under the
+	// subscription cap, and are subscribed as this command asked (Subscribed, then snapshots) when
+	// their first event arrives. Unsubscribe ends the wait.
+	Wait          bool `protobuf:"varint,6,opt,name=wait,proto3" json:"wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -600,6 +605,13 @@ func (x *Subscribe) GetResume() []*StreamPosition {
 func (x *Subscribe) GetCompactQuotes() bool {
 	if x != nil {
 		return x.CompactQuotes
+	}
+	return false
+}
+
+func (x *Subscribe) GetWait() bool {
+	if x != nil {
+		return x.Wait
 	}
 	return false
 }
@@ -936,6 +948,7 @@ type ServerMessage struct {
 	//	*ServerMessage_CompactQuote
 	//	*ServerMessage_Authenticated
 	//	*ServerMessage_StreamStatus
+	//	*ServerMessage_Pending
 	Kind          isServerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1095,6 +1108,15 @@ func (x *ServerMessage) GetStreamStatus() *StreamStatus {
 	return nil
 }
 
+func (x *ServerMessage) GetPending() *Pending {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_Pending); ok {
+			return x.Pending
+		}
+	}
+	return nil
+}
+
 type isServerMessage_Kind interface {
 	isServerMessage_Kind()
 }
@@ -1153,6 +1175,10 @@ type ServerMessage_StreamStatus struct {
 	StreamStatus *StreamStatus `protobuf:"bytes,13,opt,name=stream_status,json=streamStatus,proto3,oneof"`
 }
 
+type ServerMessage_Pending struct {
+	Pending *Pending `protobuf:"bytes,14,opt,name=pending,proto3,oneof"`
+}
+
 func (*ServerMessage_Snapshot) isServerMessage_Kind() {}
 
 func (*ServerMessage_Delta) isServerMessage_Kind() {}
@@ -1179,6 +1205,62 @@ func (*ServerMessage_Authenticated) isServerMessage_Kind() {}
 
 func (*ServerMessage_StreamStatus) isServerMessage_Kind() {}
 
+func (*ServerMessage_Pending) isServerMessage_Kind() {}
+
+// Pending answers a Subscribe with wait for the instruments it names that do not exist yet: each
+// is subscribed (Subscribed, snapshots) when its first event arrives.
+type Pending struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint32                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Instruments   []string               `protobuf:"bytes,2,rep,name=instruments,proto3" json:"instruments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pending) Reset() {
+	*x = Pending{}
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pending) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pending) ProtoMessage() {}
+
+func (x *Pending) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pending.ProtoReflect.Descriptor instead.
+func (*Pending) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Pending) GetRequestId() uint32 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Pending) GetInstruments() []string {
+	if x != nil {
+		return x.Instruments
+	}
+	return nil
+}
+
 // StreamStatus tells a subscriber that a stream it holds has stopped and why, so that a stream
 // that waits never looks live. Today it is sent for the book: when the server's copy of the
 // instrument's book breaks (it missed an event), every subscriber of its book gets
@@ -1198,7 +1280,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1292,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[10]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1305,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamStatus) GetHandle() uint32 {
@@ -1269,7 +1351,7 @@ type Authenticated struct {
 
 func (x *Authenticated) Reset() {
 	*x = Authenticated{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1363,7 @@ func (x *Authenticated) String() string {
 func (*Authenticated) ProtoMessage() {}
 
 func (x *Authenticated) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[11]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1376,7 @@ func (x *Authenticated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Authenticated.ProtoReflect.Descriptor instead.
 func (*Authenticated) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Authenticated) GetRequestId() uint32 {
@@ -1351,7 +1433,7 @@ type CompactQuote struct {
 
 func (x *CompactQuote) Reset() {
 	*x = CompactQuote{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1445,7 @@ func (x *CompactQuote) String() string {
 func (*CompactQuote) ProtoMessage() {}
 
 func (x *CompactQuote) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[12]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1458,7 @@ func (x *CompactQuote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactQuote.ProtoReflect.Descriptor instead.
 func (*CompactQuote) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompactQuote) GetHandle() uint32 {
@@ -1456,7 +1538,7 @@ type InstrumentUpdate struct {
 
 func (x *InstrumentUpdate) Reset() {
 	*x = InstrumentUpdate{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1550,7 @@ func (x *InstrumentUpdate) String() string {
 func (*InstrumentUpdate) ProtoMessage() {}
 
 func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[13]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1563,7 @@ func (x *InstrumentUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentUpdate.ProtoReflect.Descriptor instead.
 func (*InstrumentUpdate) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InstrumentUpdate) GetHandle() uint32 {
@@ -1530,7 +1612,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1624,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[14]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1637,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Subscribed) GetRequestId() uint32 {
@@ -1640,7 +1722,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1734,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[15]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1747,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Unsubscribed) GetRequestId() uint32 {
@@ -1717,7 +1799,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1811,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[16]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1824,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Snapshot) GetHandle() uint32 {
@@ -1908,7 +1990,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2002,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[17]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2015,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Delta) GetHandle() uint32 {
@@ -2084,7 +2166,7 @@ type BookLevels struct {
 
 func (x *BookLevels) Reset() {
 	*x = BookLevels{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2178,7 @@ func (x *BookLevels) String() string {
 func (*BookLevels) ProtoMessage() {}
 
 func (x *BookLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[18]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2191,7 @@ func (x *BookLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookLevels.ProtoReflect.Descriptor instead.
 func (*BookLevels) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BookLevels) GetDepth() uint32 {
@@ -2143,7 +2225,7 @@ type TradeList struct {
 
 func (x *TradeList) Reset() {
 	*x = TradeList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2237,7 @@ func (x *TradeList) String() string {
 func (*TradeList) ProtoMessage() {}
 
 func (x *TradeList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[19]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2250,7 @@ func (x *TradeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeList.ProtoReflect.Descriptor instead.
 func (*TradeList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TradeList) GetTrades() []*TradeRecord {
@@ -2190,7 +2272,7 @@ type TradeRecord struct {
 
 func (x *TradeRecord) Reset() {
 	*x = TradeRecord{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2284,7 @@ func (x *TradeRecord) String() string {
 func (*TradeRecord) ProtoMessage() {}
 
 func (x *TradeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[20]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2297,7 @@ func (x *TradeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TradeRecord.ProtoReflect.Descriptor instead.
 func (*TradeRecord) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TradeRecord) GetTrade() *Trade {
@@ -2259,7 +2341,7 @@ type Candle struct {
 
 func (x *Candle) Reset() {
 	*x = Candle{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2353,7 @@ func (x *Candle) String() string {
 func (*Candle) ProtoMessage() {}
 
 func (x *Candle) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[21]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2366,7 @@ func (x *Candle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candle.ProtoReflect.Descriptor instead.
 func (*Candle) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Candle) GetIntervalS() uint32 {
@@ -2354,7 +2436,7 @@ type CandleList struct {
 
 func (x *CandleList) Reset() {
 	*x = CandleList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2448,7 @@ func (x *CandleList) String() string {
 func (*CandleList) ProtoMessage() {}
 
 func (x *CandleList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[22]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2461,7 @@ func (x *CandleList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CandleList.ProtoReflect.Descriptor instead.
 func (*CandleList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{22}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CandleList) GetCandles() []*Candle {
@@ -2408,7 +2490,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2502,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[23]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2515,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{23}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Stats) GetSessionStartS() int64 {
@@ -2503,7 +2585,7 @@ type InstrumentList struct {
 
 func (x *InstrumentList) Reset() {
 	*x = InstrumentList{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2515,7 +2597,7 @@ func (x *InstrumentList) String() string {
 func (*InstrumentList) ProtoMessage() {}
 
 func (x *InstrumentList) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[24]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2610,7 @@ func (x *InstrumentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentList.ProtoReflect.Descriptor instead.
 func (*InstrumentList) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{24}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InstrumentList) GetRequestId() uint32 {
@@ -2555,7 +2637,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2649,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[25]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2662,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{25}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Heartbeat) GetTimeNs() int64 {
@@ -2601,7 +2683,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2695,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[26]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2708,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{26}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Pong) GetRequestId() uint32 {
@@ -2656,7 +2738,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_stream_proto_msgTypes[27]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2750,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_stream_proto_msgTypes[27]
+	mi := &file_tickwire_v1_stream_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2763,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{27}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Error) GetRequestId() uint32 {
@@ -2729,13 +2811,14 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\fauthenticate\x18\x10 \x01(\v2\x19.tickwire.v1.AuthenticateH\x00R\fauthenticateB\t\n" +
 	"\acommand\"$\n" +
 	"\fAuthenticate\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"\xd1\x01\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xe5\x01\n" +
 	"\tSubscribe\x12 \n" +
 	"\vinstruments\x18\x01 \x03(\tR\vinstruments\x120\n" +
 	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\x12\x14\n" +
 	"\x05depth\x18\x03 \x01(\rR\x05depth\x123\n" +
 	"\x06resume\x18\x04 \x03(\v2\x1b.tickwire.v1.StreamPositionR\x06resume\x12%\n" +
-	"\x0ecompact_quotes\x18\x05 \x01(\bR\rcompactQuotes\"\x88\x01\n" +
+	"\x0ecompact_quotes\x18\x05 \x01(\bR\rcompactQuotes\x12\x12\n" +
+	"\x04wait\x18\x06 \x01(\bR\x04wait\"\x88\x01\n" +
 	"\x0eStreamPosition\x12\x1e\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\tR\n" +
@@ -2757,7 +2840,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\vServerFrame\x126\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1a.tickwire.v1.ServerMessageR\bmessages\x12 \n" +
 	"\fsend_time_ns\x18\x02 \x01(\x03R\n" +
-	"sendTimeNs\"\xa1\x06\n" +
+	"sendTimeNs\"\xd3\x06\n" +
 	"\rServerMessage\x123\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x15.tickwire.v1.SnapshotH\x00R\bsnapshot\x12*\n" +
 	"\x05delta\x18\x02 \x01(\v2\x12.tickwire.v1.DeltaH\x00R\x05delta\x129\n" +
@@ -2774,8 +2857,13 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	" \x01(\v2\x1d.tickwire.v1.InstrumentUpdateH\x00R\x10instrumentUpdate\x12@\n" +
 	"\rcompact_quote\x18\v \x01(\v2\x19.tickwire.v1.CompactQuoteH\x00R\fcompactQuote\x12B\n" +
 	"\rauthenticated\x18\f \x01(\v2\x1a.tickwire.v1.AuthenticatedH\x00R\rauthenticated\x12@\n" +
-	"\rstream_status\x18\r \x01(\v2\x19.tickwire.v1.StreamStatusH\x00R\fstreamStatusB\x06\n" +
-	"\x04kind\"\x9e\x01\n" +
+	"\rstream_status\x18\r \x01(\v2\x19.tickwire.v1.StreamStatusH\x00R\fstreamStatus\x120\n" +
+	"\apending\x18\x0e \x01(\v2\x14.tickwire.v1.PendingH\x00R\apendingB\x06\n" +
+	"\x04kind\"J\n" +
+	"\aPending\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\rR\trequestId\x12 \n" +
+	"\vinstruments\x18\x02 \x03(\tR\vinstruments\"\x9e\x01\n" +
 	"\fStreamStatus\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12.\n" +
 	"\achannel\x18\x02 \x01(\x0e2\x14.tickwire.v1.ChannelR\achannel\x12.\n" +
@@ -2947,7 +3035,7 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_tickwire_v1_stream_proto_goTypes = []any{
 	(Channel)(0),             // 0: tickwire.v1.Channel
 	(StreamState)(0),         // 1: tickwire.v1.StreamState
@@ -2963,30 +3051,31 @@ var file_tickwire_v1_stream_proto_goTypes = []any{
 	(*Ping)(nil),             // 11: tickwire.v1.Ping
 	(*ServerFrame)(nil),      // 12: tickwire.v1.ServerFrame
 	(*ServerMessage)(nil),    // 13: tickwire.v1.ServerMessage
-	(*StreamStatus)(nil),     // 14: tickwire.v1.StreamStatus
-	(*Authenticated)(nil),    // 15: tickwire.v1.Authenticated
-	(*CompactQuote)(nil),     // 16: tickwire.v1.CompactQuote
-	(*InstrumentUpdate)(nil), // 17: tickwire.v1.InstrumentUpdate
-	(*Subscribed)(nil),       // 18: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),     // 19: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),         // 20: tickwire.v1.Snapshot
-	(*Delta)(nil),            // 21: tickwire.v1.Delta
-	(*BookLevels)(nil),       // 22: tickwire.v1.BookLevels
-	(*TradeList)(nil),        // 23: tickwire.v1.TradeList
-	(*TradeRecord)(nil),      // 24: tickwire.v1.TradeRecord
-	(*Candle)(nil),           // 25: tickwire.v1.Candle
-	(*CandleList)(nil),       // 26: tickwire.v1.CandleList
-	(*Stats)(nil),            // 27: tickwire.v1.Stats
-	(*InstrumentList)(nil),   // 28: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),        // 29: tickwire.v1.Heartbeat
-	(*Pong)(nil),             // 30: tickwire.v1.Pong
-	(*Error)(nil),            // 31: tickwire.v1.Error
-	(*ReplayControl)(nil),    // 32: tickwire.v1.ReplayControl
-	(*ReplayStatus)(nil),     // 33: tickwire.v1.ReplayStatus
-	(*InstrumentInfo)(nil),   // 34: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),            // 35: tickwire.v1.Quote
-	(*Trade)(nil),            // 36: tickwire.v1.Trade
-	(*Level)(nil),            // 37: tickwire.v1.Level
+	(*Pending)(nil),          // 14: tickwire.v1.Pending
+	(*StreamStatus)(nil),     // 15: tickwire.v1.StreamStatus
+	(*Authenticated)(nil),    // 16: tickwire.v1.Authenticated
+	(*CompactQuote)(nil),     // 17: tickwire.v1.CompactQuote
+	(*InstrumentUpdate)(nil), // 18: tickwire.v1.InstrumentUpdate
+	(*Subscribed)(nil),       // 19: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),     // 20: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),         // 21: tickwire.v1.Snapshot
+	(*Delta)(nil),            // 22: tickwire.v1.Delta
+	(*BookLevels)(nil),       // 23: tickwire.v1.BookLevels
+	(*TradeList)(nil),        // 24: tickwire.v1.TradeList
+	(*TradeRecord)(nil),      // 25: tickwire.v1.TradeRecord
+	(*Candle)(nil),           // 26: tickwire.v1.Candle
+	(*CandleList)(nil),       // 27: tickwire.v1.CandleList
+	(*Stats)(nil),            // 28: tickwire.v1.Stats
+	(*InstrumentList)(nil),   // 29: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),        // 30: tickwire.v1.Heartbeat
+	(*Pong)(nil),             // 31: tickwire.v1.Pong
+	(*Error)(nil),            // 32: tickwire.v1.Error
+	(*ReplayControl)(nil),    // 33: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),     // 34: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),   // 35: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),            // 36: tickwire.v1.Quote
+	(*Trade)(nil),            // 37: tickwire.v1.Trade
+	(*Level)(nil),            // 38: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	6,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
@@ -2994,7 +3083,7 @@ var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	9,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
 	10, // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
 	11, // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	32, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	33, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
 	5,  // 6: tickwire.v1.ClientMessage.authenticate:type_name -> tickwire.v1.Authenticate
 	0,  // 7: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
 	7,  // 8: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
@@ -3002,50 +3091,51 @@ var file_tickwire_v1_stream_proto_depIdxs = []int32{
 	0,  // 10: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
 	0,  // 11: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
 	13, // 12: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	20, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	21, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	18, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	19, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	28, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	29, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	30, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	31, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	33, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
-	17, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
-	16, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
-	15, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
-	14, // 25: tickwire.v1.ServerMessage.stream_status:type_name -> tickwire.v1.StreamStatus
-	0,  // 26: tickwire.v1.StreamStatus.channel:type_name -> tickwire.v1.Channel
-	1,  // 27: tickwire.v1.StreamStatus.state:type_name -> tickwire.v1.StreamState
-	34, // 28: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
-	34, // 29: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
-	0,  // 30: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 31: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
-	0,  // 32: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
-	0,  // 33: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	2,  // 34: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	35, // 35: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	22, // 36: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	23, // 37: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	26, // 38: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	27, // 39: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	35, // 40: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	22, // 41: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	36, // 42: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	26, // 43: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	27, // 44: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	37, // 45: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	37, // 46: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	24, // 47: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	36, // 48: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	25, // 49: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	34, // 50: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	3,  // 51: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	21, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	22, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	19, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	20, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	29, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	30, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	31, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	32, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	34, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	18, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
+	17, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
+	16, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
+	15, // 25: tickwire.v1.ServerMessage.stream_status:type_name -> tickwire.v1.StreamStatus
+	14, // 26: tickwire.v1.ServerMessage.pending:type_name -> tickwire.v1.Pending
+	0,  // 27: tickwire.v1.StreamStatus.channel:type_name -> tickwire.v1.Channel
+	1,  // 28: tickwire.v1.StreamStatus.state:type_name -> tickwire.v1.StreamState
+	35, // 29: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
+	35, // 30: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	0,  // 31: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 32: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
+	0,  // 33: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
+	0,  // 34: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
+	2,  // 35: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	36, // 36: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	23, // 37: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	24, // 38: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	27, // 39: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	28, // 40: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	36, // 41: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	23, // 42: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	37, // 43: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	27, // 44: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	28, // 45: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	38, // 46: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	38, // 47: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	25, // 48: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	37, // 49: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	26, // 50: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	35, // 51: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	3,  // 52: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_stream_proto_init() }
@@ -3078,15 +3168,16 @@ func file_tickwire_v1_stream_proto_init() {
 		(*ServerMessage_CompactQuote)(nil),
 		(*ServerMessage_Authenticated)(nil),
 		(*ServerMessage_StreamStatus)(nil),
+		(*ServerMessage_Pending)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[16].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[17].OneofWrappers = []any{
 		(*Snapshot_Quote)(nil),
 		(*Snapshot_Book)(nil),
 		(*Snapshot_Trades)(nil),
 		(*Snapshot_Candles)(nil),
 		(*Snapshot_Stats)(nil),
 	}
-	file_tickwire_v1_stream_proto_msgTypes[17].OneofWrappers = []any{
+	file_tickwire_v1_stream_proto_msgTypes[18].OneofWrappers = []any{
 		(*Delta_Quote)(nil),
 		(*Delta_Book)(nil),
 		(*Delta_Trade)(nil),
@@ -3099,7 +3190,7 @@ func file_tickwire_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

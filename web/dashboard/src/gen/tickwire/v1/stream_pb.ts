@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/stream.proto.
  */
 export const file_tickwire_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIvECCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIABIxCgxhdXRoZW50aWNhdGUYECABKAsyGS50aWNrd2lyZS52MS5BdXRoZW50aWNhdGVIAEIJCgdjb21tYW5kIh0KDEF1dGhlbnRpY2F0ZRINCgV0b2tlbhgBIAEoCSKcAQoJU3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgDIAEoDRIrCgZyZXN1bWUYBCADKAsyGy50aWNrd2lyZS52MS5TdHJlYW1Qb3NpdGlvbhIWCg5jb21wYWN0X3F1b3RlcxgFIAEoCCJnCg5TdHJlYW1Qb3NpdGlvbhISCgppbnN0cnVtZW50GAEgASgJEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBCJKCgtVbnN1YnNjcmliZRITCgtpbnN0cnVtZW50cxgBIAMoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiRAoGUmVzeW5jEhIKCmluc3RydW1lbnQYASABKAkSJgoIY2hhbm5lbHMYAiADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIhEKD0xpc3RJbnN0cnVtZW50cyIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIlEKC1NlcnZlckZyYW1lEiwKCG1lc3NhZ2VzGAEgAygLMhoudGlja3dpcmUudjEuU2VydmVyTWVzc2FnZRIUCgxzZW5kX3RpbWVfbnMYAiABKAMigwUKDVNlcnZlck1lc3NhZ2USKQoIc25hcHNob3QYASABKAsyFS50aWNrd2lyZS52MS5TbmFwc2hvdEgAEiMKBWRlbHRhGAIgASgLMhIudGlja3dpcmUudjEuRGVsdGFIABItCgpzdWJzY3JpYmVkGAMgASgLMhcudGlja3dpcmUudjEuU3Vic2NyaWJlZEgAEjEKDHVuc3Vic2NyaWJlZBgEIAEoCzIZLnRpY2t3aXJlLnYxLlVuc3Vic2NyaWJlZEgAEjYKD2luc3RydW1lbnRfbGlzdBgFIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRMaXN0SAASKwoJaGVhcnRiZWF0GAYgASgLMhYudGlja3dpcmUudjEuSGVhcnRiZWF0SAASIQoEcG9uZxgHIAEoCzIRLnRpY2t3aXJlLnYxLlBvbmdIABIjCgVlcnJvchgIIAEoCzISLnRpY2t3aXJlLnYxLkVycm9ySAASMgoNcmVwbGF5X3N0YXR1cxgJIAEoCzIZLnRpY2t3aXJlLnYxLlJlcGxheVN0YXR1c0gAEjoKEWluc3RydW1lbnRfdXBkYXRlGAogASgLMh0udGlja3dpcmUudjEuSW5zdHJ1bWVudFVwZGF0ZUgAEjIKDWNvbXBhY3RfcXVvdGUYCyABKAsyGS50aWNrd2lyZS52MS5Db21wYWN0UXVvdGVIABIzCg1hdXRoZW50aWNhdGVkGAwgASgLMhoudGlja3dpcmUudjEuQXV0aGVudGljYXRlZEgAEjIKDXN0cmVhbV9zdGF0dXMYDSABKAsyGS50aWNrd2lyZS52MS5TdHJlYW1TdGF0dXNIAEIGCgRraW5kIn4KDFN0cmVhbVN0YXR1cxIOCgZoYW5kbGUYASABKA0SJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSJwoFc3RhdGUYAyABKA4yGC50aWNrd2lyZS52MS5TdHJlYW1TdGF0ZRIOCgZyZWFzb24YBCABKAkiSwoNQXV0aGVudGljYXRlZBISCgpyZXF1ZXN0X2lkGAEgASgNEg8KB3N1YmplY3QYAiABKAkSFQoNZXhwaXJlc19hdF9ucxgDIAEoAyLWAQoMQ29tcGFjdFF1b3RlEg4KBmhhbmRsZRgBIAEoDRILCgNzZXEYAiABKAQSEAoIc2VxX3N0ZXAYAyABKAQSGwoTaW5nZXN0X3RpbWVfc3RlcF91cxgEIAEoEhIUCgx2ZW51ZV9sYWdfdXMYBSABKBISGAoQYmlkX3ByaWNlX2NoYW5nZRgGIAEoEhIXCg9iaWRfc2l6ZV9jaGFuZ2UYByABKBISGAoQYXNrX3ByaWNlX2NoYW5nZRgIIAEoEhIXCg9hc2tfc2l6ZV9jaGFuZ2UYCSABKBIiTQoQSW5zdHJ1bWVudFVwZGF0ZRIOCgZoYW5kbGUYASABKA0SKQoEaW5mbxgCIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIpYCCgpTdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEikKBGluZm8YAyABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbxImCghjaGFubmVscxgEIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZGVwdGgYBSABKA0SFQoNdHJhZGVfaGlzdG9yeRgGIAEoDRIWCg5jYW5kbGVfaGlzdG9yeRgHIAEoDRIlCgdyZXN1bWVkGAggAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBIaChJ1cGRhdGVfaW50ZXJ2YWxfbXMYCSABKA0SEAoIZGVsYXlfbXMYCiABKAQiWgoMVW5zdWJzY3JpYmVkEhIKCnJlcXVlc3RfaWQYASABKA0SDgoGaGFuZGxlGAIgASgNEiYKCGNoYW5uZWxzGAMgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCKKAwoIU25hcHNob3QSDgoGaGFuZGxlGAEgASgNEiUKB2NoYW5uZWwYAiABKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIrCgZyZWFzb24YBiABKA4yGy50aWNrd2lyZS52MS5TbmFwc2hvdFJlYXNvbhIbChNsYXN0X2luZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEigKBnRyYWRlcxgMIAEoCzIWLnRpY2t3aXJlLnYxLlRyYWRlTGlzdEgAEioKB2NhbmRsZXMYDSABKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0SAASIwoFc3RhdHMYDiABKAsyEi50aWNrd2lyZS52MS5TdGF0c0gAQgYKBGJvZHki0gIKBURlbHRhEg4KBmhhbmRsZRgBIAEoDRINCgVlcG9jaBgCIAEoBBILCgNzZXEYAyABKAQSEAoIcHJldl9zZXEYBCABKAQSEAoIY2hlY2tzdW0YBSABKA0SFQoNdmVudWVfdGltZV9ucxgGIAEoAxIWCg5pbmdlc3RfdGltZV9ucxgHIAEoAxIjCgVxdW90ZRgKIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlSAASJwoEYm9vaxgLIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tMZXZlbHNIABIjCgV0cmFkZRgMIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSJfCgpCb29rTGV2ZWxzEg0KBWRlcHRoGAEgASgNEiAKBGJpZHMYAiADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIgCgRhc2tzGAMgAygLMhIudGlja3dpcmUudjEuTGV2ZWwiNQoJVHJhZGVMaXN0EigKBnRyYWRlcxgBIAMoCzIYLnRpY2t3aXJlLnYxLlRyYWRlUmVjb3JkIlQKC1RyYWRlUmVjb3JkEiEKBXRyYWRlGAEgASgLMhIudGlja3dpcmUudjEuVHJhZGUSCwoDc2VxGAIgASgEEhUKDXZlbnVlX3RpbWVfbnMYAyABKAMiigEKBkNhbmRsZRISCgppbnRlcnZhbF9zGAEgASgNEg8KB3N0YXJ0X3MYAiABKAMSDAoEb3BlbhgDIAEoAxIMCgRoaWdoGAQgASgDEgsKA2xvdxgFIAEoAxINCgVjbG9zZRgGIAEoAxIOCgZ2b2x1bWUYByABKAMSEwoLdHJhZGVfY291bnQYCCABKA0iMgoKQ2FuZGxlTGlzdBIkCgdjYW5kbGVzGAEgAygLMhMudGlja3dpcmUudjEuQ2FuZGxlIooBCgVTdGF0cxIXCg9zZXNzaW9uX3N0YXJ0X3MYASABKAMSDAoEb3BlbhgCIAEoAxIMCgRoaWdoGAMgASgDEgsKA2xvdxgEIAEoAxIMCgRsYXN0GAUgASgDEg4KBnZvbHVtZRgGIAEoAxIMCgR2d2FwGAcgASgDEhMKC3RyYWRlX2NvdW50GAggASgEIlYKDkluc3RydW1lbnRMaXN0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoLaW5zdHJ1bWVudHMYAiADKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbyIcCglIZWFydGJlYXQSDwoHdGltZV9ucxgBIAEoAyIpCgRQb25nEhIKCnJlcXVlc3RfaWQYASABKA0SDQoFbm9uY2UYAiABKAQiZgoFRXJyb3ISEgoKcmVxdWVzdF9pZBgBIAEoDRIkCgRjb2RlGAIgASgOMhYudGlja3dpcmUudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAyABKAkSEgoKaW5zdHJ1bWVudBgEIAEoCSqDAQoHQ2hhbm5lbBIXChNDSEFOTkVMX1VOU1BFQ0lGSUVEEAASEQoNQ0hBTk5FTF9RVU9URRABEhAKDENIQU5ORUxfQk9PSxACEhIKDkNIQU5ORUxfVFJBREVTEAMSEwoPQ0hBTk5FTF9DQU5ETEVTEAQSEQoNQ0hBTk5FTF9TVEFUUxAFKk8KC1N0cmVhbVN0YXRlEhwKGFNUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEiIKHlNUUkVBTV9TVEFURV9BV0FJVElOR19TTkFQU0hPVBABKu4BCg5TbmFwc2hvdFJlYXNvbhIfChtTTkFQU0hPVF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlTTkFQU0hPVF9SRUFTT05fU1VCU0NSSUJFEAESGgoWU05BUFNIT1RfUkVBU09OX1JFU1lOQxACEh0KGVNOQVBTSE9UX1JFQVNPTl9DT05GTEFURUQQAxIdChlTTkFQU0hPVF9SRUFTT05fTkVXX0VQT0NIEAQSIAocU05BUFNIT1RfUkVBU09OX0hJU1RPUllfR09ORRAFEiAKHFNOQVBTSE9UX1JFQVNPTl9SQVRFX0xJTUlURUQQBirbAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIYChRFUlJPUl9DT0RFX01BTEZPUk1FRBABEiEKHUVSUk9SX0NPREVfVU5LTk9XTl9JTlNUUlVNRU5UEAISHgoaRVJST1JfQ09ERV9VTktOT1dOX0NIQU5ORUwQAxIlCiFFUlJPUl9DT0RFX1RPT19NQU5ZX1NVQlNDUklQVElPTlMQBBIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBAFEh0KGUVSUk9SX0NPREVfTk9UX1NVQlNDUklCRUQQBhIaChZFUlJPUl9DT0RFX1VOQVZBSUxBQkxFEAcSGQoVRVJST1JfQ09ERV9OT1RfUkVQTEFZEAgSGwoXRVJST1JfQ09ERV9OT1RfRU5USVRMRUQQCRIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBAKQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw", [file_tickwire_v1_market, file_tickwire_v1_replay]);
+  fileDesc("Chh0aWNrd2lyZS92MS9zdHJlYW0ucHJvdG8SC3RpY2t3aXJlLnYxIvECCg1DbGllbnRNZXNzYWdlEgoKAmlkGAEgASgNEisKCXN1YnNjcmliZRgKIAEoCzIWLnRpY2t3aXJlLnYxLlN1YnNjcmliZUgAEi8KC3Vuc3Vic2NyaWJlGAsgASgLMhgudGlja3dpcmUudjEuVW5zdWJzY3JpYmVIABIlCgZyZXN5bmMYDCABKAsyEy50aWNrd2lyZS52MS5SZXN5bmNIABI4ChBsaXN0X2luc3RydW1lbnRzGA0gASgLMhwudGlja3dpcmUudjEuTGlzdEluc3RydW1lbnRzSAASIQoEcGluZxgOIAEoCzIRLnRpY2t3aXJlLnYxLlBpbmdIABI0Cg5yZXBsYXlfY29udHJvbBgPIAEoCzIaLnRpY2t3aXJlLnYxLlJlcGxheUNvbnRyb2xIABIxCgxhdXRoZW50aWNhdGUYECABKAsyGS50aWNrd2lyZS52MS5BdXRoZW50aWNhdGVIAEIJCgdjb21tYW5kIh0KDEF1dGhlbnRpY2F0ZRINCgV0b2tlbhgBIAEoCSKqAQoJU3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgDIAEoDRIrCgZyZXN1bWUYBCADKAsyGy50aWNrd2lyZS52MS5TdHJlYW1Qb3NpdGlvbhIWCg5jb21wYWN0X3F1b3RlcxgFIAEoCBIMCgR3YWl0GAYgASgIImcKDlN0cmVhbVBvc2l0aW9uEhIKCmluc3RydW1lbnQYASABKAkSJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEIkoKC1Vuc3Vic2NyaWJlEhMKC2luc3RydW1lbnRzGAEgAygJEiYKCGNoYW5uZWxzGAIgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbCJECgZSZXN5bmMSEgoKaW5zdHJ1bWVudBgBIAEoCRImCghjaGFubmVscxgCIAMoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwiEQoPTGlzdEluc3RydW1lbnRzIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiUQoLU2VydmVyRnJhbWUSLAoIbWVzc2FnZXMYASADKAsyGi50aWNrd2lyZS52MS5TZXJ2ZXJNZXNzYWdlEhQKDHNlbmRfdGltZV9ucxgCIAEoAyKsBQoNU2VydmVyTWVzc2FnZRIpCghzbmFwc2hvdBgBIAEoCzIVLnRpY2t3aXJlLnYxLlNuYXBzaG90SAASIwoFZGVsdGEYAiABKAsyEi50aWNrd2lyZS52MS5EZWx0YUgAEi0KCnN1YnNjcmliZWQYAyABKAsyFy50aWNrd2lyZS52MS5TdWJzY3JpYmVkSAASMQoMdW5zdWJzY3JpYmVkGAQgASgLMhkudGlja3dpcmUudjEuVW5zdWJzY3JpYmVkSAASNgoPaW5zdHJ1bWVudF9saXN0GAUgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudExpc3RIABIrCgloZWFydGJlYXQYBiABKAsyFi50aWNrd2lyZS52MS5IZWFydGJlYXRIABIhCgRwb25nGAcgASgLMhEudGlja3dpcmUudjEuUG9uZ0gAEiMKBWVycm9yGAggASgLMhIudGlja3dpcmUudjEuRXJyb3JIABIyCg1yZXBsYXlfc3RhdHVzGAkgASgLMhkudGlja3dpcmUudjEuUmVwbGF5U3RhdHVzSAASOgoRaW5zdHJ1bWVudF91cGRhdGUYCiABKAsyHS50aWNrd2lyZS52MS5JbnN0cnVtZW50VXBkYXRlSAASMgoNY29tcGFjdF9xdW90ZRgLIAEoCzIZLnRpY2t3aXJlLnYxLkNvbXBhY3RRdW90ZUgAEjMKDWF1dGhlbnRpY2F0ZWQYDCABKAsyGi50aWNrd2lyZS52MS5BdXRoZW50aWNhdGVkSAASMgoNc3RyZWFtX3N0YXR1cxgNIAEoCzIZLnRpY2t3aXJlLnYxLlN0cmVhbVN0YXR1c0gAEicKB3BlbmRpbmcYDiABKAsyFC50aWNrd2lyZS52MS5QZW5kaW5nSABCBgoEa2luZCIyCgdQZW5kaW5nEhIKCnJlcXVlc3RfaWQYASABKA0SEwoLaW5zdHJ1bWVudHMYAiADKAkifgoMU3RyZWFtU3RhdHVzEg4KBmhhbmRsZRgBIAEoDRIlCgdjaGFubmVsGAIgASgOMhQudGlja3dpcmUudjEuQ2hhbm5lbBInCgVzdGF0ZRgDIAEoDjIYLnRpY2t3aXJlLnYxLlN0cmVhbVN0YXRlEg4KBnJlYXNvbhgEIAEoCSJLCg1BdXRoZW50aWNhdGVkEhIKCnJlcXVlc3RfaWQYASABKA0SDwoHc3ViamVjdBgCIAEoCRIVCg1leHBpcmVzX2F0X25zGAMgASgDItYBCgxDb21wYWN0UXVvdGUSDgoGaGFuZGxlGAEgASgNEgsKA3NlcRgCIAEoBBIQCghzZXFfc3RlcBgDIAEoBBIbChNpbmdlc3RfdGltZV9zdGVwX3VzGAQgASgSEhQKDHZlbnVlX2xhZ191cxgFIAEoEhIYChBiaWRfcHJpY2VfY2hhbmdlGAYgASgSEhcKD2JpZF9zaXplX2NoYW5nZRgHIAEoEhIYChBhc2tfcHJpY2VfY2hhbmdlGAggASgSEhcKD2Fza19zaXplX2NoYW5nZRgJIAEoEiJNChBJbnN0cnVtZW50VXBkYXRlEg4KBmhhbmRsZRgBIAEoDRIpCgRpbmZvGAIgASgLMhsudGlja3dpcmUudjEuSW5zdHJ1bWVudEluZm8ilgIKClN1YnNjcmliZWQSEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZoYW5kbGUYAiABKA0SKQoEaW5mbxgDIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvEiYKCGNoYW5uZWxzGAQgAygOMhQudGlja3dpcmUudjEuQ2hhbm5lbBINCgVkZXB0aBgFIAEoDRIVCg10cmFkZV9oaXN0b3J5GAYgASgNEhYKDmNhbmRsZV9oaXN0b3J5GAcgASgNEiUKB3Jlc3VtZWQYCCADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsEhoKEnVwZGF0ZV9pbnRlcnZhbF9tcxgJIAEoDRIQCghkZWxheV9tcxgKIAEoBCJaCgxVbnN1YnNjcmliZWQSEgoKcmVxdWVzdF9pZBgBIAEoDRIOCgZoYW5kbGUYAiABKA0SJgoIY2hhbm5lbHMYAyADKA4yFC50aWNrd2lyZS52MS5DaGFubmVsIooDCghTbmFwc2hvdBIOCgZoYW5kbGUYASABKA0SJQoHY2hhbm5lbBgCIAEoDjIULnRpY2t3aXJlLnYxLkNoYW5uZWwSDQoFZXBvY2gYAyABKAQSCwoDc2VxGAQgASgEEhAKCGNoZWNrc3VtGAUgASgNEisKBnJlYXNvbhgGIAEoDjIbLnRpY2t3aXJlLnYxLlNuYXBzaG90UmVhc29uEhsKE2xhc3RfaW5nZXN0X3RpbWVfbnMYByABKAMSIwoFcXVvdGUYCiABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEicKBGJvb2sYCyABKAsyFy50aWNrd2lyZS52MS5Cb29rTGV2ZWxzSAASKAoGdHJhZGVzGAwgASgLMhYudGlja3dpcmUudjEuVHJhZGVMaXN0SAASKgoHY2FuZGxlcxgNIAEoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3RIABIjCgVzdGF0cxgOIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRzSABCBgoEYm9keSLSAgoFRGVsdGESDgoGaGFuZGxlGAEgASgNEg0KBWVwb2NoGAIgASgEEgsKA3NlcRgDIAEoBBIQCghwcmV2X3NlcRgEIAEoBBIQCghjaGVja3N1bRgFIAEoDRIVCg12ZW51ZV90aW1lX25zGAYgASgDEhYKDmluZ2VzdF90aW1lX25zGAcgASgDEiMKBXF1b3RlGAogASgLMhIudGlja3dpcmUudjEuUXVvdGVIABInCgRib29rGAsgASgLMhcudGlja3dpcmUudjEuQm9va0xldmVsc0gAEiMKBXRyYWRlGAwgASgLMhIudGlja3dpcmUudjEuVHJhZGVIABIqCgdjYW5kbGVzGA0gASgLMhcudGlja3dpcmUudjEuQ2FuZGxlTGlzdEgAEiMKBXN0YXRzGA4gASgLMhIudGlja3dpcmUudjEuU3RhdHNIAEIGCgRib2R5Il8KCkJvb2tMZXZlbHMSDQoFZGVwdGgYASABKA0SIAoEYmlkcxgCIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsEiAKBGFza3MYAyADKAsyEi50aWNrd2lyZS52MS5MZXZlbCI1CglUcmFkZUxpc3QSKAoGdHJhZGVzGAEgAygLMhgudGlja3dpcmUudjEuVHJhZGVSZWNvcmQiVAoLVHJhZGVSZWNvcmQSIQoFdHJhZGUYASABKAsyEi50aWNrd2lyZS52MS5UcmFkZRILCgNzZXEYAiABKAQSFQoNdmVudWVfdGltZV9ucxgDIAEoAyKKAQoGQ2FuZGxlEhIKCmludGVydmFsX3MYASABKA0SDwoHc3RhcnRfcxgCIAEoAxIMCgRvcGVuGAMgASgDEgwKBGhpZ2gYBCABKAMSCwoDbG93GAUgASgDEg0KBWNsb3NlGAYgASgDEg4KBnZvbHVtZRgHIAEoAxITCgt0cmFkZV9jb3VudBgIIAEoDSIyCgpDYW5kbGVMaXN0EiQKB2NhbmRsZXMYASADKAsyEy50aWNrd2lyZS52MS5DYW5kbGUiigEKBVN0YXRzEhcKD3Nlc3Npb25fc3RhcnRfcxgBIAEoAxIMCgRvcGVuGAIgASgDEgwKBGhpZ2gYAyABKAMSCwoDbG93GAQgASgDEgwKBGxhc3QYBSABKAMSDgoGdm9sdW1lGAYgASgDEgwKBHZ3YXAYByABKAMSEwoLdHJhZGVfY291bnQYCCABKAQiVgoOSW5zdHJ1bWVudExpc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIwCgtpbnN0cnVtZW50cxgCIAMoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvIhwKCUhlYXJ0YmVhdBIPCgd0aW1lX25zGAEgASgDIikKBFBvbmcSEgoKcmVxdWVzdF9pZBgBIAEoDRINCgVub25jZRgCIAEoBCJmCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEiQKBGNvZGUYAiABKA4yFi50aWNrd2lyZS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgDIAEoCRISCgppbnN0cnVtZW50GAQgASgJKoMBCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABIRCg1DSEFOTkVMX1FVT1RFEAESEAoMQ0hBTk5FTF9CT09LEAISEgoOQ0hBTk5FTF9UUkFERVMQAxITCg9DSEFOTkVMX0NBTkRMRVMQBBIRCg1DSEFOTkVMX1NUQVRTEAUqTwoLU3RyZWFtU3RhdGUSHAoYU1RSRUFNX1NUQVRFX1VOU1BFQ0lGSUVEEAASIgoeU1RSRUFNX1NUQVRFX0FXQUlUSU5HX1NOQVBTSE9UEAEq7gEKDlNuYXBzaG90UmVhc29uEh8KG1NOQVBTSE9UX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVNOQVBTSE9UX1JFQVNPTl9TVUJTQ1JJQkUQARIaChZTTkFQU0hPVF9SRUFTT05fUkVTWU5DEAISHQoZU05BUFNIT1RfUkVBU09OX0NPTkZMQVRFRBADEh0KGVNOQVBTSE9UX1JFQVNPTl9ORVdfRVBPQ0gQBBIgChxTTkFQU0hPVF9SRUFTT05fSElTVE9SWV9HT05FEAUSIAocU05BUFNIT1RfUkVBU09OX1JBVEVfTElNSVRFRBAGKtsCCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhgKFEVSUk9SX0NPREVfTUFMRk9STUVEEAESIQodRVJST1JfQ09ERV9VTktOT1dOX0lOU1RSVU1FTlQQAhIeChpFUlJPUl9DT0RFX1VOS05PV05fQ0hBTk5FTBADEiUKIUVSUk9SX0NPREVfVE9PX01BTllfU1VCU0NSSVBUSU9OUxAEEhsKF0VSUk9SX0NPREVfUkFURV9MSU1JVEVEEAUSHQoZRVJST1JfQ09ERV9OT1RfU1VCU0NSSUJFRBAGEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQBxIZChVFUlJPUl9DT0RFX05PVF9SRVBMQVkQCBIbChdFUlJPUl9DT0RFX05PVF9FTlRJVExFRBAJEh4KGkVSUk9SX0NPREVfVU5BVVRIRU5USUNBVEVEEApCP1o9Z2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9wa2cvcHJvdG8vdGlja3dpcmUvdjE7dGlja3dpcmV2MWIGcHJvdG8z", [file_tickwire_v1_market, file_tickwire_v1_replay]);
 
 /**
  * ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -157,6 +157,16 @@ export type Subscribe = Message<"tickwire.v1.Subscribe"> & {
    * @generated from field: bool compact_quotes = 5;
    */
   compactQuotes: boolean;
+
+  /**
+   * Wait for instruments that do not exist yet (a venue not yet connected, a new listing):
+   * instead of UNKNOWN_INSTRUMENT they are answered with one Pending, hold their place under the
+   * subscription cap, and are subscribed as this command asked (Subscribed, then snapshots) when
+   * their first event arrives. Unsubscribe ends the wait.
+   *
+   * @generated from field: bool wait = 6;
+   */
+  wait: boolean;
 };
 
 /**
@@ -402,6 +412,12 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
      */
     value: StreamStatus;
     case: "streamStatus";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.Pending pending = 14;
+     */
+    value: Pending;
+    case: "pending";
   } | { case: undefined; value?: undefined };
 };
 
@@ -411,6 +427,31 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
  */
 export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_stream, 9);
+
+/**
+ * Pending answers a Subscribe with wait for the instruments it names that do not exist yet: each
+ * is subscribed (Subscribed, snapshots) when its first event arrives.
+ *
+ * @generated from message tickwire.v1.Pending
+ */
+export type Pending = Message<"tickwire.v1.Pending"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: repeated string instruments = 2;
+   */
+  instruments: string[];
+};
+
+/**
+ * Describes the message tickwire.v1.Pending.
+ * Use `create(PendingSchema)` to create a new message.
+ */
+export const PendingSchema: GenMessage<Pending> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_stream, 10);
 
 /**
  * StreamStatus tells a subscriber that a stream it holds has stopped and why, so that a stream
@@ -451,7 +492,7 @@ export type StreamStatus = Message<"tickwire.v1.StreamStatus"> & {
  * Use `create(StreamStatusSchema)` to create a new message.
  */
 export const StreamStatusSchema: GenMessage<StreamStatus> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 10);
+  messageDesc(file_tickwire_v1_stream, 11);
 
 /**
  * Authenticated answers Authenticate: the token was accepted. The connection is closed with
@@ -485,7 +526,7 @@ export type Authenticated = Message<"tickwire.v1.Authenticated"> & {
  * Use `create(AuthenticatedSchema)` to create a new message.
  */
 export const AuthenticatedSchema: GenMessage<Authenticated> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 11);
+  messageDesc(file_tickwire_v1_stream, 12);
 
 /**
  * CompactQuote is a quote delta written relative to what the client holds on the stream: the
@@ -555,7 +596,7 @@ export type CompactQuote = Message<"tickwire.v1.CompactQuote"> & {
  * Use `create(CompactQuoteSchema)` to create a new message.
  */
 export const CompactQuoteSchema: GenMessage<CompactQuote> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 12);
+  messageDesc(file_tickwire_v1_stream, 13);
 
 /**
  * InstrumentUpdate carries new reference data of a subscribed instrument (a halt, a resumption,
@@ -582,7 +623,7 @@ export type InstrumentUpdate = Message<"tickwire.v1.InstrumentUpdate"> & {
  * Use `create(InstrumentUpdateSchema)` to create a new message.
  */
 export const InstrumentUpdateSchema: GenMessage<InstrumentUpdate> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 13);
+  messageDesc(file_tickwire_v1_stream, 14);
 
 /**
  * Subscribed confirms a subscription to an instrument and names the handle that its snapshots
@@ -666,7 +707,7 @@ export type Subscribed = Message<"tickwire.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 14);
+  messageDesc(file_tickwire_v1_stream, 15);
 
 /**
  * Unsubscribed confirms an Unsubscribe for one instrument.
@@ -695,7 +736,7 @@ export type Unsubscribed = Message<"tickwire.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 15);
+  messageDesc(file_tickwire_v1_stream, 16);
 
 /**
  * Snapshot is the whole state of one (instrument, channel) stream at position (epoch, seq).
@@ -785,7 +826,7 @@ export type Snapshot = Message<"tickwire.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 16);
+  messageDesc(file_tickwire_v1_stream, 17);
 
 /**
  * Delta is one change to one (instrument, channel) stream, caused by the event at (epoch, seq).
@@ -876,7 +917,7 @@ export type Delta = Message<"tickwire.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 17);
+  messageDesc(file_tickwire_v1_stream, 18);
 
 /**
  * BookLevels is a book (in a snapshot: the top depth levels, best first) or a book change (in a
@@ -906,7 +947,7 @@ export type BookLevels = Message<"tickwire.v1.BookLevels"> & {
  * Use `create(BookLevelsSchema)` to create a new message.
  */
 export const BookLevelsSchema: GenMessage<BookLevels> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 18);
+  messageDesc(file_tickwire_v1_stream, 19);
 
 /**
  * TradeList is the most recent trades, oldest first.
@@ -925,7 +966,7 @@ export type TradeList = Message<"tickwire.v1.TradeList"> & {
  * Use `create(TradeListSchema)` to create a new message.
  */
 export const TradeListSchema: GenMessage<TradeList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 19);
+  messageDesc(file_tickwire_v1_stream, 20);
 
 /**
  * TradeRecord is a trade with the time and position of its event.
@@ -954,7 +995,7 @@ export type TradeRecord = Message<"tickwire.v1.TradeRecord"> & {
  * Use `create(TradeRecordSchema)` to create a new message.
  */
 export const TradeRecordSchema: GenMessage<TradeRecord> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 20);
+  messageDesc(file_tickwire_v1_stream, 21);
 
 /**
  * Candle is one OHLCV bar built from trades.
@@ -1014,7 +1055,7 @@ export type Candle = Message<"tickwire.v1.Candle"> & {
  * Use `create(CandleSchema)` to create a new message.
  */
 export const CandleSchema: GenMessage<Candle> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 21);
+  messageDesc(file_tickwire_v1_stream, 22);
 
 /**
  * CandleList is candles: in a snapshot, the recent bars of every interval, oldest first; in a
@@ -1034,7 +1075,7 @@ export type CandleList = Message<"tickwire.v1.CandleList"> & {
  * Use `create(CandleListSchema)` to create a new message.
  */
 export const CandleListSchema: GenMessage<CandleList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 22);
+  messageDesc(file_tickwire_v1_stream, 23);
 
 /**
  * Stats is the session's statistics. A session is a UTC day.
@@ -1092,7 +1133,7 @@ export type Stats = Message<"tickwire.v1.Stats"> & {
  * Use `create(StatsSchema)` to create a new message.
  */
 export const StatsSchema: GenMessage<Stats> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 23);
+  messageDesc(file_tickwire_v1_stream, 24);
 
 /**
  * InstrumentList answers ListInstruments.
@@ -1116,7 +1157,7 @@ export type InstrumentList = Message<"tickwire.v1.InstrumentList"> & {
  * Use `create(InstrumentListSchema)` to create a new message.
  */
 export const InstrumentListSchema: GenMessage<InstrumentList> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 24);
+  messageDesc(file_tickwire_v1_stream, 25);
 
 /**
  * Heartbeat is sent when the connection has been idle for the heartbeat interval.
@@ -1135,7 +1176,7 @@ export type Heartbeat = Message<"tickwire.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 25);
+  messageDesc(file_tickwire_v1_stream, 26);
 
 /**
  * Pong answers Ping.
@@ -1159,7 +1200,7 @@ export type Pong = Message<"tickwire.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 26);
+  messageDesc(file_tickwire_v1_stream, 27);
 
 /**
  * Error reports a failed command; the connection stays open.
@@ -1193,7 +1234,7 @@ export type Error = Message<"tickwire.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_stream, 27);
+  messageDesc(file_tickwire_v1_stream, 28);
 
 /**
  * Channel is one kind of data about an instrument. Each (instrument, channel) is its own stream

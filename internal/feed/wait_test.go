@@ -1,0 +1,89 @@
+package feed
+
+import (
+	"testing"
+	"time"
+
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/pkg/wire"
+)
+
+// TestSubscribeWait: a bot subscribes with wait before an instrument exists (ingest not yet
+// started); it gets Pending, holds a place under its cap, and when the instrument's first
+// events arrive it gets Subscribed, a snapshot and deltas, with no polling. Unsubscribe ends a
+// wait; without wait an unknown instrument is still UNKNOWN_INSTRUMENT.
+func TestSubscribeWait(t *testing.T) {
+	e := startEnv(t, Config{MaxSubscriptions: 2})
+	p := newPublisher(t, e.bus, 3)
+	ids := p.instruments()
+	c := mustDial(t, e.url, wire.SubprotocolProto)
+
+	c.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+		Instruments: []string{ids[0], ids[1], ids[2]}, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE}, Wait: true}}})
+	var over *pb.Error
+	var pending *pb.Pending
+	for end := time.Now().Add(5 * time.Second); over == nil || pending == nil; {
+		if time.Now().After(end) {
+			t.Fatalf("error %v, pending %v", over, pending)
+		}
+		for _, m := range c.within(100 * time.Millisecond) {
+			if m.GetError() != nil {
+				over = m.GetError()
+			}
+			if m.GetPending() != nil {
+				pending = m.GetPending()
+			}
+		}
+	}
+	// The cap (2) holds pending instruments too.
+	if over.Code != pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS || over.Instrument != ids[2] {
+		t.Fatalf("third instrument: %v, want TOO_MANY_SUBSCRIPTIONS", over)
+	}
+	if pending.RequestId != 1 || len(pending.Instruments) != 2 || pending.Instruments[0] != ids[0] || pending.Instruments[1] != ids[1] {
+		t.Fatalf("Pending %v, want %s and %s", pending, ids[0], ids[1])
+	}
+	// The second stops waiting.
+	c.send(&pb.ClientMessage{Id: 2, Command: &pb.ClientMessage_Unsubscribe{Unsubscribe: &pb.Unsubscribe{Instruments: []string{ids[1]}}}})
+	waitMsg(t, c, "Unsubscribed", func(m *pb.ServerMessage) bool { return m.GetUnsubscribed().GetRequestId() == 2 })
+
+	// Without wait, an unknown instrument is refused as before.
+	other := mustDial(t, e.url, wire.SubprotocolProto)
+	other.send(subscribe(1, []string{ids[0]}, 10, pb.Channel_CHANNEL_QUOTE))
+	if err := other.waitError(5 * time.Second); err.Code != pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT {
+		t.Fatalf("without wait: %v", err)
+	}
+
+	// Ingest starts: the first instrument's events reach the waiting client as snapshot + deltas.
+	p.publish(300)
+	var sub *pb.Subscribed
+	var snap *pb.Snapshot
+	deltas := 0
+	for end := time.Now().Add(10 * time.Second); deltas < 5; {
+		if time.Now().After(end) {
+			t.Fatalf("subscribed %v, snapshot %v, %d deltas", sub, snap, deltas)
+		}
+		p.publish(10)
+		for _, m := range c.within(200 * time.Millisecond) {
+			switch {
+			case m.GetSubscribed() != nil:
+				sub = m.GetSubscribed()
+				if sub.RequestId != 1 || sub.Info.GetId() != ids[0] {
+					t.Fatalf("Subscribed %v, want request 1 for %s", sub, ids[0])
+				}
+			case m.GetSnapshot() != nil:
+				if sub == nil {
+					t.Fatal("a snapshot before Subscribed")
+				}
+				snap = m.GetSnapshot()
+			case m.GetDelta() != nil:
+				if snap == nil {
+					t.Fatal("a delta before the snapshot")
+				}
+				deltas++
+			}
+			if h := m.GetSubscribed(); h != nil && h.Info.GetId() == ids[1] {
+				t.Fatalf("the unsubscribed wait for %s was subscribed", ids[1])
+			}
+		}
+	}
+}
