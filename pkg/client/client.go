@@ -147,8 +147,8 @@ type Subscription struct {
 	Instruments []string
 	// Channels to receive; empty means all five.
 	Channels []pb.Channel
-	// Depth is the book depth per side; 0 means the server's default. The server rounds it up to
-	// a depth it offers (see Subscribed.depth).
+	// Depth is the book depth per side; 0 means the smallest depth the server offers (10 by
+	// default). The server rounds it up to a depth it offers (see Subscribed.depth).
 	Depth uint32
 }
 
@@ -192,7 +192,7 @@ func (c *Client) Subscribe(s Subscription) error {
 	for ids := range slices.Chunk(s.Instruments, subscribeChunk) {
 		c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
 			Instruments: slices.Clone(ids), Channels: slices.Clone(s.Channels), Depth: s.Depth,
-			CompactQuotes: c.opts.CompactQuotes}}})
+			CompactQuotes: c.opts.CompactQuotes, Wait: c.opts.WaitForInstruments}}})
 	}
 	return nil
 }
@@ -585,7 +585,7 @@ func (c *Client) attach(s *session) {
 			}
 			c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
 				Instruments: chunk, Channels: k.ch.list(), Depth: k.depth, Resume: positions,
-				CompactQuotes: c.opts.CompactQuotes}}})
+				CompactQuotes: c.opts.CompactQuotes, Wait: c.opts.WaitForInstruments}}})
 		}
 	}
 	slices.Sort(lists)

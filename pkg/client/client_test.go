@@ -298,6 +298,20 @@ func TestInstrumentUpdate(t *testing.T) {
 	}
 }
 
+// TestWaitForInstruments: the option puts Subscribe.wait on every Subscribe the client sends;
+// without it none has it.
+func TestWaitForInstruments(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		s, _ := newSyncedClient(t, client.Options{WaitForInstruments: wait})
+		s.mu.Lock()
+		subs, waits := s.subscribes, s.waits
+		s.mu.Unlock()
+		if subs == 0 || (wait && waits != subs) || (!wait && waits != 0) {
+			t.Errorf("WaitForInstruments %v: %d of %d subscribes with wait", wait, waits, subs)
+		}
+	}
+}
+
 // TestStreamStatus: a StreamStatus reaches a StreamStatusHandler with its instrument's id.
 func TestStreamStatus(t *testing.T) {
 	s, r := newSyncedClient(t, client.Options{})

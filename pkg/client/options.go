@@ -92,6 +92,11 @@ type Options struct {
 	// bytes; binary subprotocol only). Updates carry the whole Delta either way: the client
 	// expands each CompactQuote against the quote it holds (docs/PROTOCOL.md, "Compact quotes").
 	CompactQuotes bool
+	// WaitForInstruments subscribes with Subscribe.wait: an instrument that does not exist yet
+	// (a venue not connected, a new listing) is answered with Pending instead of an
+	// UNKNOWN_INSTRUMENT error, and its OnSubscribed and snapshots come when its first event
+	// reaches the feed. It applies to every Subscribe, and again on every reconnect.
+	WaitForInstruments bool
 }
 
 // withDefaults returns o with its defaults applied, or an error for an invalid field.

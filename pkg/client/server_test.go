@@ -37,6 +37,7 @@ type fakeServer struct {
 	next       int
 	connects   []time.Time
 	subscribes int
+	waits      int // subscribes with Subscribe.wait
 	resyncs    map[streamKey]int
 	snapshots  map[string]int // snapshots sent per instrument
 	deltas     int            // deltas sent, over every connection
@@ -172,6 +173,9 @@ func (s *fakeServer) command(c *gws.Conn, data []byte) {
 	switch cmd := m.Command.(type) {
 	case *pb.ClientMessage_Subscribe:
 		s.subscribes++
+		if cmd.Subscribe.Wait {
+			s.waits++
+		}
 		for _, id := range cmd.Subscribe.Instruments {
 			st := s.states[id]
 			if st == nil {
