@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -305,7 +306,7 @@ func TestJWKSRotation(t *testing.T) {
 		t.Fatalf("ed2 before rotation: %v", err)
 	}
 	k.writeJWKS(t, k.jwkSet("rsa1", "ec1", "ed2")) // ed1 retired, ed2 in
-	waitFor(t, func() bool { _, err := v.Verify(next); return err == nil })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { _, err := v.Verify(next); return err == nil })
 	if _, err := v.Verify(old); !errors.Is(err, ErrUnknownKID) {
 		t.Fatalf("retired kid still verifies: %v", err)
 	}
@@ -329,17 +330,6 @@ func TestJWKSRotation(t *testing.T) {
 	}
 	if n, _ := testutil.GatherAndCount(reg, "tickwire_auth_jwks_keys"); n != 1 {
 		t.Fatal("keys gauge missing")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

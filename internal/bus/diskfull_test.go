@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // smallDisk mounts a tmpfs of size bytes on a new directory and unmounts it in t.Cleanup; it
@@ -99,11 +100,11 @@ func TestEmbeddedDiskFullRecovers(t *testing.T) {
 			t.Fatalf("publishes still acknowledged on a full disk (%v)", err)
 		}
 	}
-	waitFor(t, func() bool { return b.StoreStatus().Fault == bus.StoreNotStoring })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return b.StoreStatus().Fault == bus.StoreNotStoring })
 	if st := b.StoreStatus(); !strings.Contains(st.Detail, "stores nothing") || !strings.Contains(st.Detail, "stream TICKWIRE_EVENTS") {
 		t.Fatalf("publisher's status %+v", st)
 	}
-	waitFor(t, func() bool { return storeFault() == 1 })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return storeFault() == 1 })
 	if !strings.Contains(slogs.String(), "no space left on device") {
 		t.Fatalf("the server's reason is not in its log:\n%s", slogs.String())
 	}
@@ -123,7 +124,7 @@ func TestEmbeddedDiskFullRecovers(t *testing.T) {
 			t.Fatalf("no publish acknowledged 20 s after space was freed: %v\nserver log:\n%s", err, slogs.String())
 		}
 	}
-	waitFor(t, func() bool { return b.StoreStatus().Fault == "" })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return b.StoreStatus().Fault == "" })
 	if storeFault() != 0 || counterOf(t, sreg, "tickwire_nats_store_restarts_total") < 1 {
 		t.Fatalf("store watch: fault %v after recovery", storeFault())
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -96,7 +98,7 @@ func TestStoreFullReportedThenRecovers(t *testing.T) {
 	if err := b.Flush(ctx); !errors.Is(err, bus.ErrPublish) {
 		t.Fatalf("flush: %v; want ErrPublish", err)
 	}
-	waitFor(t, func() bool { return b.StoreStatus().Fault == bus.StoreStreamFull })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return b.StoreStatus().Fault == bus.StoreStreamFull })
 	st := b.StoreStatus()
 	if !strings.Contains(st.Detail, "maximum bytes") || !strings.Contains(st.Detail, "discard new") || st.Since.IsZero() || st.Failed == 0 {
 		t.Fatalf("status %+v; want the server's reason and the stream's figures", st)
@@ -124,7 +126,7 @@ func TestStoreFullReportedThenRecovers(t *testing.T) {
 	if err := b.Flush(ctx); err != nil {
 		t.Fatalf("flush after room was made: %v", err)
 	}
-	waitFor(t, func() bool { return b.StoreStatus().Fault == "" })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { return b.StoreStatus().Fault == "" })
 	if fault(bus.StoreStreamFull) != 0 {
 		t.Fatal("tickwire_bus_store_fault{cause=\"stream_full\"} still 1")
 	}

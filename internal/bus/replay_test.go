@@ -13,6 +13,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -103,7 +104,7 @@ func TestReplayPublishSubscribe(t *testing.T) {
 	if err := pubBus.FlushReplay(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) })
+	testwait.For(t, 5*time.Second, "the condition", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) })
 	stop()
 	stop() // idempotent
 	mu.Lock()
@@ -245,14 +246,3 @@ func TestReplayControl(t *testing.T) {
 }
 
 func itoa(u uint64) string { return strconv.FormatUint(u, 10) }
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

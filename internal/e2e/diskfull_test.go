@@ -19,6 +19,7 @@ import (
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/ingest"
 	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // TestDiskFullPipelineRecovers runs ingest (synthetic), an embedded NATS server storing on a
@@ -100,7 +101,7 @@ func TestDiskFullPipelineRecovers(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	waitFor(t, 20*time.Second, "feed ready with live events", func() bool { c, _ := readyz(); return c == 200 })
+	testwait.For(t, 20*time.Second, "feed ready with live events", func() bool { c, _ := readyz(); return c == 200 })
 
 	// Fill the disk.
 	filler := filepath.Join(disk, "filler")
@@ -114,11 +115,11 @@ func TestDiskFullPipelineRecovers(t *testing.T) {
 		}
 	}
 	_ = f.Close()
-	waitFor(t, 20*time.Second, "ingest to report the store not storing", func() bool { return ib.StoreStatus().Fault == bus.StoreNotStoring })
-	waitFor(t, 10*time.Second, "the store watch to report the fault", func() bool { return storeFault() == 1 })
+	testwait.For(t, 20*time.Second, "ingest to report the store not storing", func() bool { return ib.StoreStatus().Fault == bus.StoreNotStoring })
+	testwait.For(t, 10*time.Second, "the store watch to report the fault", func() bool { return storeFault() == 1 })
 	// 30 s, not 10: under load the feed may still be working through events stored before the
 	// disk filled (a clean-clone CI run beside a browser test timed out at 10 s).
-	waitFor(t, 30*time.Second, "the feed to report stale", func() bool {
+	testwait.For(t, 30*time.Second, "the feed to report stale", func() bool {
 		c, body := readyz()
 		return c == http.StatusServiceUnavailable && strings.HasPrefix(body, "stale")
 	})
@@ -127,9 +128,9 @@ func TestDiskFullPipelineRecovers(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "JetStream restarted", func() bool { return storeFault() == 0 })
-	waitFor(t, 30*time.Second, "ingest's publishes acknowledged again", func() bool { return ib.StoreStatus().Fault == "" })
-	waitFor(t, 30*time.Second, "the feed ready with fresh events", func() bool { c, _ := readyz(); return c == 200 })
+	testwait.For(t, 30*time.Second, "JetStream restarted", func() bool { return storeFault() == 0 })
+	testwait.For(t, 30*time.Second, "ingest's publishes acknowledged again", func() bool { return ib.StoreStatus().Fault == "" })
+	testwait.For(t, 30*time.Second, "the feed ready with fresh events", func() bool { c, _ := readyz(); return c == 200 })
 	// Every instrument of the synthetic market ticks several times a second.
-	waitFor(t, 10*time.Second, "every instrument fresh", func() bool { return fsrv.Status().StaleInstruments == 0 })
+	testwait.For(t, 10*time.Second, "every instrument fresh", func() bool { return fsrv.Status().StaleInstruments == 0 })
 }

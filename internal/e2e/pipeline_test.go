@@ -20,6 +20,7 @@ import (
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/ingest"
 	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/client"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -194,17 +195,6 @@ func startFeed(t *testing.T, b *bus.Bus, addr string) (*runner, string) {
 	return r, svc.Addr().String()
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestPipelineEndToEnd runs the whole system in-process and checks that a bot's state equals a
 // reference rebuilt from the stored events at every seq it saw, across a feed restart (the bot
 // reconnects and resyncs) and an ingest restart (sequences continue in the same epoch); once with
@@ -252,7 +242,7 @@ func testPipeline(t *testing.T, compact bool) {
 	}()
 
 	var ids []string
-	waitFor(t, 15*time.Second, "instrument list", func() bool {
+	testwait.For(t, 15*time.Second, "instrument list", func() bool {
 		lctx, lcancel := context.WithTimeout(ctx, time.Second)
 		defer lcancel()
 		list, err := c.ListInstruments(lctx)
@@ -265,16 +255,16 @@ func testPipeline(t *testing.T, compact bool) {
 	if err := c.Subscribe(client.Subscription{Instruments: ids, Channels: channels, Depth: depth}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "4000 deltas", func() bool { return rec.deltaCount() >= 4000 })
+	testwait.For(t, 20*time.Second, "4000 deltas", func() bool { return rec.deltaCount() >= 4000 })
 
 	// The feed restarts: the bot is told 1001, reconnects, resubscribes, gets fresh snapshots.
 	step("feed stops")
 	fd.stop(t)
 	fd, _ = startFeed(t, b, addr)
 	step("feed started")
-	waitFor(t, 20*time.Second, "reconnect", func() bool { return c.Stats().Connects >= 2 })
+	testwait.For(t, 20*time.Second, "reconnect", func() bool { return c.Stats().Connects >= 2 })
 	mark := rec.deltaCount()
-	waitFor(t, 20*time.Second, "3000 deltas after the feed restart", func() bool { return rec.deltaCount() >= mark+3000 })
+	testwait.For(t, 20*time.Second, "3000 deltas after the feed restart", func() bool { return rec.deltaCount() >= mark+3000 })
 
 	// Ingest restarts: sequences continue from JetStream, in the same epoch.
 	step("ingest stops")
@@ -282,7 +272,7 @@ func testPipeline(t *testing.T, compact bool) {
 	ing = startIngest(t, b)
 	step("ingest started")
 	mark = rec.deltaCount()
-	waitFor(t, 20*time.Second, "3000 deltas after the ingest restart", func() bool { return rec.deltaCount() >= mark+3000 })
+	testwait.For(t, 20*time.Second, "3000 deltas after the ingest restart", func() bool { return rec.deltaCount() >= mark+3000 })
 	ing.stop(t)
 
 	// Quiesce: the last stored event of each instrument reaches the bot.
@@ -294,7 +284,7 @@ func testPipeline(t *testing.T, compact bool) {
 		}
 		last[id] = seq
 	}
-	waitFor(t, 20*time.Second, "the bot to catch up", func() bool {
+	testwait.For(t, 20*time.Second, "the bot to catch up", func() bool {
 		for _, id := range ids {
 			v, ok := c.View(id)
 			if !ok {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -176,17 +177,6 @@ func seqs(frames []*pb.ServerFrame) []uint64 {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestCoalesces: messages queued while the socket is full leave in one frame, in order, after
 // the frame the socket refused.
 func TestCoalesces(t *testing.T) {
@@ -199,7 +189,7 @@ func TestCoalesces(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond) // several passes find the socket full
 	sock.setAccept(nil)
-	waitFor(t, "50 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 50 })
+	testwait.For(t, 5*time.Second, "50 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 50 })
 	frames := dataFrames(t, sock)
 	if len(frames) > 2 {
 		t.Fatalf("50 messages took %d frames, want 1 or 2 (the first may leave alone)", len(frames))
@@ -226,7 +216,7 @@ func TestMaxFrameSplits(t *testing.T) {
 	var wg sync.WaitGroup
 	w.Start(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, quit)
 	defer func() { close(quit); wg.Wait() }()
-	waitFor(t, "20 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 20 })
+	testwait.For(t, 5*time.Second, "20 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 20 })
 	frames := sock.frames(t)
 	per := 100 / len(m)
 	if want := (20 + per - 1) / per; len(frames) != want {
@@ -263,7 +253,7 @@ func TestPartialWrites(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitFor(t, "every message", func() bool { return len(seqs(dataFrames(t, sock))) == total })
+	testwait.For(t, 5*time.Second, "every message", func() bool { return len(seqs(dataFrames(t, sock))) == total })
 	for i, s := range seqs(dataFrames(t, sock)) {
 		if s != uint64(i+1) {
 			t.Fatalf("message %d has seq %d", i, s)
@@ -376,7 +366,7 @@ func TestHeartbeatWhenIdleAndPings(t *testing.T) {
 	w.NewConn(sock, false, Hooks{Heartbeat: func(bool) []byte { return hb }})
 	var pings int
 	var beat *pb.ServerFrame
-	waitFor(t, "a heartbeat and a ping", func() bool {
+	testwait.For(t, 5*time.Second, "a heartbeat and a ping", func() bool {
 		pings = 0
 		for _, fr := range sock.allFrames(t) {
 			switch fr.op {
@@ -400,7 +390,7 @@ func TestPong(t *testing.T) {
 	w := startWriter(t, Config{})
 	c := w.NewConn(sock, false, Hooks{})
 	c.Pong([]byte("nonce"))
-	waitFor(t, "the pong", func() bool { return len(sock.frames(t)) == 1 })
+	testwait.For(t, 5*time.Second, "the pong", func() bool { return len(sock.frames(t)) == 1 })
 	if fr := sock.frames(t)[0]; fr.op != opPong || string(fr.payload) != "nonce" {
 		t.Fatalf("frame %d %q", fr.op, fr.payload)
 	}
@@ -450,7 +440,7 @@ func TestCloseAfterPartialFrame(t *testing.T) {
 	w := startWriter(t, Config{})
 	c := w.NewConn(sock, false, Hooks{})
 	c.Enqueue(msg(t, 7), Delta, 0)
-	waitFor(t, "a partial write", func() bool { sock.mu.Lock(); defer sock.mu.Unlock(); return sock.writes > 0 })
+	testwait.For(t, 5*time.Second, "a partial write", func() bool { sock.mu.Lock(); defer sock.mu.Unlock(); return sock.writes > 0 })
 	c.Close(wire.CloseSlowConsumer, "test")
 	sock.setAccept(nil)
 	<-c.Done()
@@ -470,7 +460,7 @@ func TestJSONFrames(t *testing.T) {
 	c := w.NewConn(sock, true, Hooks{})
 	m1, _ := wire.MarshalJSONMessage(&pb.ServerMessage{Kind: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{TimeNs: 1}}})
 	c.Enqueue(m1, Control, 0)
-	waitFor(t, "a frame", func() bool { return len(sock.frames(t)) == 1 })
+	testwait.For(t, 5*time.Second, "a frame", func() bool { return len(sock.frames(t)) == 1 })
 	fr := sock.frames(t)[0]
 	var f pb.ServerFrame
 	if err := wire.DecodeFrame(fr.payload, wire.SubprotocolJSON, &f); fr.op != opText || err != nil || len(f.Messages) != 1 {
@@ -519,14 +509,14 @@ func TestSnapshotsAndRepliesNotHeld(t *testing.T) {
 		w := startWriter(t, Config{FlushInterval: time.Hour, Heartbeat: time.Minute, PingInterval: time.Minute, WriteTimeout: time.Minute})
 		c := w.NewConn(sock, false, Hooks{})
 		c.Enqueue(msg(t, 1), Delta, 0) // a quiet connection: written at once
-		waitFor(t, "the first write", func() bool { return len(seqs(dataFrames(t, sock))) == 1 })
+		testwait.For(t, 5*time.Second, "the first write", func() bool { return len(seqs(dataFrames(t, sock))) == 1 })
 		c.Enqueue(msg(t, 2), Delta, 0) // held for the interval (an hour)
 		time.Sleep(20 * time.Millisecond)
 		if n := len(seqs(dataFrames(t, sock))); n != 1 {
 			t.Fatalf("kind %d: a delta within the interval was not held (%d messages out)", kind, n)
 		}
 		c.Enqueue(msg(t, 3), kind, 0)
-		waitFor(t, "the urgent message", func() bool { return len(seqs(dataFrames(t, sock))) == 3 })
+		testwait.For(t, 5*time.Second, "the urgent message", func() bool { return len(seqs(dataFrames(t, sock))) == 3 })
 	}
 }
 

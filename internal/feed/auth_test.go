@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tickwire/tickwire/internal/auth"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -525,7 +526,7 @@ func TestSubjectConnectionCap(t *testing.T) {
 		t.Fatalf("second connection of a one-connection subject: %d", code)
 	}
 	first.conn.WriteClose(1000, nil)
-	waitFor(t, 5*time.Second, "the slot freed", func() bool {
+	testwait.For(t, 5*time.Second, "the slot freed", func() bool {
 		e.srv.mu.Lock()
 		defer e.srv.mu.Unlock()
 		return e.srv.subjects["one-only"] == 0

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -151,7 +152,7 @@ func TestSnapshotBudgetAtLimit(t *testing.T) {
 	}
 
 	c.send(resync(2, id))
-	waitFor(t, 5*time.Second, "a resync snapshot deferred", func() bool { return deferredTotal(e) >= 1 })
+	testwait.For(t, 5*time.Second, "a resync snapshot deferred", func() bool { return deferredTotal(e) >= 1 })
 	snaps, last := c.readSnapshots(all, 20*time.Second)
 	for _, m := range snaps {
 		if r := m.GetSnapshot().Reason; r != pb.SnapshotReason_SNAPSHOT_REASON_RESYNC {

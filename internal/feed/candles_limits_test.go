@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -332,7 +333,7 @@ func TestCandlesScanConcurrency(t *testing.T) {
 		r, err := fetchCandles(context.Background(), e.http, id, 10, from, from+60e9)
 		first <- result{r, err}
 	}()
-	waitFor(t, 10*time.Second, "the first read to start", func() bool { return src.waiting.Load() == 1 })
+	testwait.For(t, 10*time.Second, "the first read to start", func() bool { return src.waiting.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	r, err := fetchCandles(ctx, e.http, id, 10, from, from+60e9)
@@ -399,13 +400,13 @@ func TestCandlesConcurrencyLimits(t *testing.T) {
 			for range tc.held {
 				held = append(held, background(e.http, id, 10, t0, t0+60e9))
 			}
-			waitFor(t, 10*time.Second, "reads held", func() bool { return int(src.waiting.Load()) == tc.held })
+			testwait.For(t, 10*time.Second, "reads held", func() bool { return int(src.waiting.Load()) == tc.held })
 			check := func(what string, iv, from, to int64, code string) {
 				t.Helper()
 				if code == "" { // not refused: it may start a read, which is held; let it finish
 					done := background(e.http, id, iv, from, to)
 					if iv%60 != 0 {
-						waitFor(t, 10*time.Second, what+" read", func() bool { return int(src.waiting.Load()) == tc.held+1 })
+						testwait.For(t, 10*time.Second, what+" read", func() bool { return int(src.waiting.Load()) == tc.held+1 })
 						release()
 					}
 					if err := <-done; err != nil {

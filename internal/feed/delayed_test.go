@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/auth"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -71,7 +72,7 @@ func TestDelayTier(t *testing.T) {
 		t.Fatalf("first delayed upgrade: %d, want 503 while the tier warms up", status)
 	}
 	var c *wsClient
-	waitFor(t, 10*time.Second, "the delay tier", func() bool {
+	testwait.For(t, 10*time.Second, "the delay tier", func() bool {
 		var err error
 		c, err = dial(t, e.url, wire.SubprotocolProto, bearerHeader(tok))
 		return err == nil
@@ -151,7 +152,7 @@ func TestDelayTier(t *testing.T) {
 		lc.send(subscribe(1, []string{id}, 10, pb.Channel_CHANNEL_QUOTE))
 		liveQuote = waitMsg(t, lc, "live snapshot", func(m *pb.ServerMessage) bool { return m.GetSnapshot() != nil }).GetSnapshot().GetQuote()
 	}
-	waitFor(t, delay+3*time.Second, "the delayed quote to reach the live one", func() bool {
+	testwait.For(t, delay+3*time.Second, "the delayed quote to reach the live one", func() bool {
 		for _, m := range c.within(100 * time.Millisecond) {
 			if d := m.GetDelta(); d != nil {
 				_ = rep.ApplyDelta(d)

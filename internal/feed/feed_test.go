@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/fanout"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -155,8 +156,8 @@ func TestReplicasMatchFeedAtEverySeq(t *testing.T) {
 	e := startEnv(t, cfg)
 	p := newPublisher(t, e.bus, 20)
 	p.publish(2000)
-	waitFor(t, 10*time.Second, "feed to know the instruments", func() bool { return len(e.srv.Instruments()) == 20 })
-	waitFor(t, 10*time.Second, "ready", e.srv.ready.Load)
+	testwait.For(t, 10*time.Second, "feed to know the instruments", func() bool { return len(e.srv.Instruments()) == 20 })
+	testwait.For(t, 10*time.Second, "ready", e.srv.ready.Load)
 
 	ids := p.instruments()
 	clients := []struct {
@@ -221,7 +222,7 @@ func TestSlowConsumer(t *testing.T) {
 	e := startEnv(t, cfg)
 	p := newPublisher(t, e.bus, 10)
 	p.publish(500)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 10 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 10 })
 
 	stalled, err := dialBuf(t, e.url, wire.SubprotocolProto, nil, 4096) // no ReadLoop: never reads
 	if err != nil {
@@ -290,7 +291,7 @@ func TestBadInput(t *testing.T) {
 	e := startEnv(t, Config{MaxSubscriptions: 2, ReadLimit: 1024})
 	p := newPublisher(t, e.bus, 3)
 	p.publish(200)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 3 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 3 })
 	ids := p.instruments()
 	good := mustDial(t, e.url, wire.SubprotocolProto)
 	good.send(subscribe(1, ids[:1], 10, pb.Channel_CHANNEL_TRADES))
@@ -387,7 +388,7 @@ func TestPingListAndResync(t *testing.T) {
 	e := startEnv(t, Config{})
 	p := newPublisher(t, e.bus, 4)
 	p.publish(300)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 4 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 4 })
 	c := mustDial(t, e.url, wire.SubprotocolJSON)
 	c.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_Ping{Ping: &pb.Ping{Nonce: 77}}})
 	c.send(&pb.ClientMessage{Id: 2, Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{}}})
@@ -448,7 +449,7 @@ func TestShutdownSays1001(t *testing.T) {
 	e := startEnv(t, Config{})
 	p := newPublisher(t, e.bus, 2)
 	p.publish(100)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
 	c := mustDial(t, e.url, wire.SubprotocolProto)
 	c.send(subscribe(1, p.instruments(), 0))
 	c.next(5 * time.Second)
@@ -467,7 +468,7 @@ func TestUnsubscribeChannelsFreesSlot(t *testing.T) {
 	e := startEnv(t, Config{MaxSubscriptions: 2})
 	p := newPublisher(t, e.bus, 3)
 	p.publish(200)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 3 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 3 })
 	ids := p.instruments()
 	c := mustDial(t, e.url, wire.SubprotocolProto)
 	unsubscribe := func(id uint32, inst string, chans ...pb.Channel) *pb.ClientMessage {
@@ -520,7 +521,7 @@ func TestInstrumentUpdate(t *testing.T) {
 	e := startEnv(t, Config{})
 	p := newPublisher(t, e.bus, 2)
 	p.publish(200)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
 	ids := p.instruments()
 	var halted *pb.InstrumentInfo
 	for _, info := range p.m.Instruments() {

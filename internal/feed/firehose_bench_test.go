@@ -18,6 +18,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -200,7 +201,7 @@ func firehose(b *testing.B, withAuth bool) {
 	if err := conn.WriteMessage(gws.OpcodeBinary, cmd); err != nil {
 		b.Fatal(err)
 	}
-	waitUntil(b, 20*time.Second, func() bool { return cl.snapshots.Load() == 5*instruments })
+	testwait.For(b, 20*time.Second, "the snapshots of every instrument", func() bool { return cl.snapshots.Load() == 5*instruments })
 
 	frames := make([][]byte, b.N)
 	want := int64(0)
@@ -224,7 +225,7 @@ func firehose(b *testing.B, withAuth bool) {
 			b.Fatal(err)
 		}
 	}
-	waitUntil(b, 60*time.Second, func() bool { return cl.deltas.Load()-deltasBefore >= want || cl.closed.Load() })
+	testwait.For(b, 60*time.Second, "every update", func() bool { return cl.deltas.Load()-deltasBefore >= want || cl.closed.Load() })
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
@@ -236,15 +237,4 @@ func firehose(b *testing.B, withAuth bool) {
 	b.ReportMetric(float64(got)/float64(cl.frames.Load()-framesBefore), "updates/frame")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(got), "cpu-ns/update")
 	b.ReportMetric(float64(got)/float64(b.N), "updates/event")
-}
-
-func waitUntil(b *testing.B, d time.Duration, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -78,7 +79,7 @@ func (e *env) startFeed(cfg Config) {
 	e.srv, e.svc = srv, svc
 	e.http = "http" + scheme + "://" + svc.Addr().String()
 	e.url = "ws" + scheme + "://" + svc.Addr().String() + "/ws"
-	waitFor(t, 10*time.Second, "feed ready", srv.ready.Load)
+	testwait.For(t, 10*time.Second, "feed ready", srv.ready.Load)
 }
 
 // waitApplied waits until the feed has applied every event p published.
@@ -90,21 +91,9 @@ func (e *env) waitApplied(p *publisher) {
 		total += len(evs)
 	}
 	p.mu.Unlock()
-	waitFor(e.t, 20*time.Second, "feed to apply every event", func() bool {
+	testwait.For(e.t, 20*time.Second, "feed to apply every event", func() bool {
 		return int(testutil.ToFloat64(e.srv.metrics.events)) >= total
 	})
-}
-
-// waitFor polls cond until it holds or fails the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // publisher feeds a synthetic market into NATS as ingest would, and keeps every event so tests

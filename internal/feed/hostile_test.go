@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwire/tickwire/internal/fanout"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/internal/wsframe"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -145,7 +146,7 @@ func TestHostileFrames(t *testing.T) {
 	e := startEnv(t, Config{ReadLimit: 1024})
 	p := newPublisher(t, e.bus, 2)
 	p.publish(50)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 2 })
 	good := mustDial(t, e.url, wire.SubprotocolProto)
 	good.send(subscribe(1, p.instruments(), 0))
 	good.next(5 * time.Second)
@@ -201,7 +202,7 @@ func TestIdleUnsubscribed(t *testing.T) {
 	e := startEnv(t, Config{IdleTimeout: 400 * time.Millisecond})
 	p := newPublisher(t, e.bus, 1)
 	p.publish(10)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 1 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 1 })
 	idle := mustRawDial(t, e, wire.SubprotocolProto)
 	idle.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_Ping{Ping: &pb.Ping{}}}) // activity, not a subscription
 	busy := mustDial(t, e.url, wire.SubprotocolProto)
@@ -252,7 +253,7 @@ func TestConnectionCaps(t *testing.T) {
 			if code := held[0].closeCode(5 * time.Second); code != wire.CloseNormal {
 				t.Fatalf("close answered with %d", code)
 			}
-			waitFor(t, 5*time.Second, "the slot to be free", func() bool {
+			testwait.For(t, 5*time.Second, "the slot to be free", func() bool {
 				e.srv.mu.Lock()
 				defer e.srv.mu.Unlock()
 				return e.srv.conns == 2
@@ -317,7 +318,7 @@ func TestCloseDuringLargeFrame(t *testing.T) {
 	e := startEnv(t, Config{SocketWriteBuffer: 4096})
 	p := newPublisher(t, e.bus, 20)
 	p.publish(3000)
-	waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 20 })
+	testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 20 })
 	e.waitApplied(p)
 	for range 5 {
 		c := mustRawDial(t, e, wire.SubprotocolProto)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/internal/replay/replaytest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -32,7 +33,7 @@ func TestSubscribeSeesQueuedEvents(t *testing.T) {
 		if err := srv.Dispatch(ctx, evs[0]); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "the instrument", func() bool { return srv.hub.known(evs[0].Instrument) })
+		testwait.For(t, 5*time.Second, "the instrument", func() bool { return srv.hub.known(evs[0].Instrument) })
 		srv.SetReady(true)
 		c := mustDial(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", wire.SubprotocolProto)
 		for _, ev := range evs[1:] {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/replay"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -41,7 +42,7 @@ func TestReplaySession(t *testing.T) {
 			t.Errorf("replayer: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "replay to finish", func() bool {
+	testwait.For(t, 10*time.Second, "replay to finish", func() bool {
 		st := r.Status()
 		return st != nil && st.State == pb.ReplayState_REPLAY_STATE_FINISHED
 	})
@@ -160,7 +161,7 @@ func TestReplayControlByControllersOnly(t *testing.T) {
 			t.Errorf("replayer: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "replay to start", func() bool { return r.Status() != nil })
+	testwait.For(t, 10*time.Second, "replay to start", func() bool { return r.Status() != nil })
 
 	watch := auth.Grant{Instruments: []string{"*"}, Replay: true}
 	control := auth.Grant{Instruments: []string{"*"}, Replay: true, ReplayControl: true}
@@ -208,7 +209,7 @@ func TestReplayControlByControllersOnly(t *testing.T) {
 			if m.GetError() != nil {
 				t.Fatalf("control refused: %v", m.GetError())
 			}
-			waitFor(t, 5*time.Second, "the new speed", func() bool { return r.Status().GetSpeed() == tc.speed })
+			testwait.For(t, 5*time.Second, "the new speed", func() bool { return r.Status().GetSpeed() == tc.speed })
 		})
 	}
 }

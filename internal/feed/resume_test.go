@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -54,7 +55,7 @@ func TestResume(t *testing.T) {
 			e := startEnv(t, cfg)
 			p := newPublisher(t, e.bus, 5)
 			p.publish(500)
-			waitFor(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 5 })
+			testwait.For(t, 10*time.Second, "instruments", func() bool { return len(e.srv.Instruments()) == 5 })
 			ids := p.instruments()
 
 			c1 := mustDial(t, e.url, wire.SubprotocolProto)

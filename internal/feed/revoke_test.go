@@ -16,6 +16,7 @@ import (
 	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -129,7 +130,7 @@ func TestRevokeSubjectOnEveryReplica(t *testing.T) {
 		if err := e.srv.EnableRevocations(fb, bus.RevocationConfig{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "the revocation list read", e.srv.Ready)
+		testwait.For(t, 5*time.Second, "the revocation list read", e.srv.Ready)
 		feeds = append(feeds, e)
 	}
 	old1, old2 := k.mintAt(t, "alice", "a-1", time.Time{}), k.mintAt(t, "alice", "a-2", time.Time{})
@@ -180,7 +181,7 @@ func TestRevokeSubjectOnEveryReplica(t *testing.T) {
 		t.Fatalf("unrevoke: %v %v", ok, err)
 	}
 	for i, e := range feeds {
-		waitFor(t, time.Second, "the old token accepted again", func() bool { return accepted(t, e.url, old1) })
+		testwait.For(t, time.Second, "the old token accepted again", func() bool { return accepted(t, e.url, old1) })
 		if n := testutil.ToFloat64(e.srv.rev.entries); n != 0 {
 			t.Fatalf("replica %d: %v revocations known after the unrevoke", i, n)
 		}
@@ -241,10 +242,10 @@ func TestRevocationListBeforeServing(t *testing.T) {
 	if status, _ := httpGet(t, e.http+"/api/instruments", nil); status != http.StatusUnauthorized {
 		t.Fatalf("/api without a token before the list: %d, want 401 (no list needed to refuse it)", status)
 	}
-	waitFor(t, 5*time.Second, "a retried watch", func() bool { return f.calls.Load() >= 2 })
+	testwait.For(t, 5*time.Second, "a retried watch", func() bool { return f.calls.Load() >= 2 })
 
 	f.down.Store(false)
-	waitFor(t, 10*time.Second, "ready once the list is read", e.srv.Ready)
+	testwait.For(t, 10*time.Second, "ready once the list is read", e.srv.Ready)
 	if status, body := httpGet(t, e.http+"/readyz", nil); status != http.StatusOK {
 		t.Fatalf("/readyz after the list: %d %q", status, body)
 	}
@@ -282,7 +283,7 @@ func TestRevokedBetweenVerifyAndSignIn(t *testing.T) {
 	if err := e.srv.EnableRevocations(f, bus.RevocationConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the list read", e.srv.Ready)
+	testwait.For(t, 5*time.Second, "the list read", e.srv.Ready)
 	for _, tc := range []struct{ name, tok string }{
 		{"jti", k.mintAt(t, "erin", "late", time.Time{})},
 		{"subject", k.mintAt(t, "dave", "", time.Now().Add(-time.Minute))},

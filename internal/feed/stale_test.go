@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -170,7 +171,7 @@ func TestReadyzStaleWhenPipelineStops(t *testing.T) {
 	}
 
 	// Nothing arrives any more.
-	waitFor(t, 5*time.Second, "/readyz to report stale", func() bool {
+	testwait.For(t, 5*time.Second, "/readyz to report stale", func() bool {
 		code, _ := getReadyz(t, e.http+"/readyz")
 		return code == http.StatusServiceUnavailable
 	})
@@ -199,7 +200,7 @@ func TestReadyzStaleWhenPipelineStops(t *testing.T) {
 
 	// Events again: ready again.
 	p.publish(50)
-	waitFor(t, 5*time.Second, "/readyz to report ready", func() bool {
+	testwait.For(t, 5*time.Second, "/readyz to report ready", func() bool {
 		code, _ := getReadyz(t, e.http+"/readyz")
 		return code == http.StatusOK
 	})
@@ -231,7 +232,7 @@ func TestReadyzStaleAfterRestartIntoStoppedPipeline(t *testing.T) {
 
 	e := &env{t: t, bus: b}
 	e.startFeed(Config{StaleAfter: time.Minute}) // returns once caught up
-	waitFor(t, 5*time.Second, "/readyz to report stale", func() bool {
+	testwait.For(t, 5*time.Second, "/readyz to report stale", func() bool {
 		code, body := getReadyz(t, e.http+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.HasPrefix(body, "stale")
 	})

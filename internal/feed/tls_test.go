@@ -13,6 +13,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/certreload"
 	"github.com/tickwire/tickwire/internal/certreload/certtest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/client"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -105,7 +106,7 @@ func TestFeedOverTLS(t *testing.T) {
 			}
 		}()
 		defer close(stop)
-		waitFor(t, 10*time.Second, what, func() bool { return h.updates.Load() >= before+100 })
+		testwait.For(t, 10*time.Second, what, func() bool { return h.updates.Load() >= before+100 })
 	}
 	streams("updates over wss")
 

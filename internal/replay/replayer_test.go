@@ -13,6 +13,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/replay/replaytest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -100,17 +101,6 @@ func (f *fixture) start(t *testing.T, cfg Config) (*Replayer, *session) {
 	return r, s
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func finished(s *session, gen uint32) func() bool {
 	return func() bool {
 		st := s.lastStatus()
@@ -137,7 +127,7 @@ func TestReplayFullSpeed(t *testing.T) {
 	f := newFixture(t)
 	win := window(1500, 3200)
 	r, s := f.start(t, Config{Session: "full", Window: win, Speed: 0})
-	waitFor(t, "finish", 15*time.Second, finished(s, 0))
+	testwait.For(t, 15*time.Second, "finish", finished(s, 0))
 	got := s.epochEvents(s.events[0].Epoch)
 	if len(got) != s.count() {
 		t.Fatalf("events of %d epochs", 2)
@@ -180,8 +170,8 @@ func TestReplayPacing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, s := f.start(t, Config{Session: "pace-" + tc.name[:2], Window: tc.win, Speed: tc.speed})
-			waitFor(t, "first event", 10*time.Second, func() bool { return s.count() > 0 })
-			waitFor(t, "finish", 10*time.Second, finished(s, 0))
+			testwait.For(t, 10*time.Second, "first event", func() bool { return s.count() > 0 })
+			testwait.For(t, 10*time.Second, "finish", finished(s, 0))
 			s.mu.Lock()
 			first := s.arrived[0]
 			took := s.arrived[len(s.arrived)-1].Sub(first) // the last event is due shortly before `to`
@@ -210,7 +200,7 @@ func TestReplayPauseResume(t *testing.T) {
 	f := newFixture(t)
 	win := window(1000, 2000)
 	_, s := f.start(t, Config{Session: "pause", Window: win, Speed: 2})
-	waitFor(t, "some events", 10*time.Second, func() bool { return s.count() > 50 })
+	testwait.For(t, 10*time.Second, "some events", func() bool { return s.count() > 50 })
 	st := control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Pause{Pause: true}})
 	if st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
 		t.Fatalf("after pause: %v", st)
@@ -229,7 +219,7 @@ func TestReplayPauseResume(t *testing.T) {
 		t.Fatalf("after resume: %v", st)
 	}
 	control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 0}})
-	waitFor(t, "finish", 10*time.Second, finished(s, 0))
+	testwait.For(t, 10*time.Second, "finish", finished(s, 0))
 	got := s.epochEvents(s.events[0].Epoch)
 	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch)
 }
@@ -241,7 +231,7 @@ func TestReplaySeek(t *testing.T) {
 	f := newFixture(t)
 	win := window(500, 3500)
 	_, s := f.start(t, Config{Session: "seek", Window: win, Speed: 0})
-	waitFor(t, "finish", 10*time.Second, finished(s, 0))
+	testwait.For(t, 10*time.Second, "finish", finished(s, 0))
 	epoch0 := s.events[0].Epoch
 
 	target := replaytest.T0.Add(2222 * time.Millisecond).UnixNano()
@@ -249,7 +239,7 @@ func TestReplaySeek(t *testing.T) {
 	if st.Generation != 1 || st.State != pb.ReplayState_REPLAY_STATE_RUNNING || st.ClockNs != target {
 		t.Fatalf("after seek: %v", st)
 	}
-	waitFor(t, "finish after seek", 10*time.Second, finished(s, 1))
+	testwait.For(t, 10*time.Second, "finish after seek", finished(s, 1))
 	got := s.epochEvents(epoch0 + 1)
 	checkSession(t, f.stored, got, target, win.To.UnixNano(), epoch0+1)
 	if st := s.lastStatus(); st.Events != uint64(len(got)) {
@@ -270,7 +260,7 @@ func TestReplaySeek(t *testing.T) {
 	if st.Generation != 3 || st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
 		t.Fatalf("seek while paused: %v", st)
 	}
-	waitFor(t, "snapshots while paused", 10*time.Second, func() bool { return len(s.epochEvents(epoch0+3)) >= 10 })
+	testwait.For(t, 10*time.Second, "snapshots while paused", func() bool { return len(s.epochEvents(epoch0+3)) >= 10 })
 	time.Sleep(100 * time.Millisecond)
 	for _, ev := range s.epochEvents(epoch0 + 3) {
 		if EventTime(ev) > target {
@@ -279,7 +269,7 @@ func TestReplaySeek(t *testing.T) {
 	}
 	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 0}})
 	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Resume{Resume: true}})
-	waitFor(t, "finish after resume", 10*time.Second, finished(s, 3))
+	testwait.For(t, 10*time.Second, "finish after resume", finished(s, 3))
 	checkSession(t, f.stored, s.epochEvents(epoch0+3), target, win.To.UnixNano(), epoch0+3)
 }
 
@@ -319,9 +309,9 @@ func TestReplayNoLeaks(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
-		waitFor(t, "events", 10*time.Second, func() bool { return n.Load() > 20 })
+		testwait.For(t, 10*time.Second, "events", func() bool { return n.Load() > 20 })
 		control(t, b, "leak", &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: window(1000, 0).From.UnixNano()}})
-		waitFor(t, "events after seek", 10*time.Second, func() bool { return n.Load() > 60 })
+		testwait.For(t, 10*time.Second, "events after seek", func() bool { return n.Load() > 60 })
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)

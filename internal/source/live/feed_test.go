@@ -16,6 +16,7 @@ import (
 	"github.com/tickwire/tickwire/internal/source/fakeexchange"
 	"github.com/tickwire/tickwire/internal/source/kraken"
 	"github.com/tickwire/tickwire/internal/source/live"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -84,7 +85,7 @@ func TestFaultResyncsOneInstrument(t *testing.T) {
 	}()
 
 	// Both books are published (InstrumentInfo + snapshot each) while the venue holds.
-	waitFor(t, 10*time.Second, "both snapshots published", func() bool { return h.Stats().Snapshot().Events >= 4 })
+	testwait.For(t, 10*time.Second, "both snapshots published", func() bool { return h.Stats().Snapshot().Events >= 4 })
 
 	c := &feedClient{frames: make(chan []byte, 1<<14)}
 	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws://" + svc.Addr().String() + "/ws",
@@ -151,7 +152,7 @@ func TestFaultResyncsOneInstrument(t *testing.T) {
 	}
 
 	fake.Release()
-	waitFor(t, 20*time.Second, "replay and resync", func() bool {
+	testwait.For(t, 20*time.Second, "replay and resync", func() bool {
 		return fake.Done() && h.Stats().Snapshot().Resyncs["kraken:XMR/USD"] == 1
 	})
 	for read(500 * time.Millisecond) { // drain until quiet

@@ -14,6 +14,7 @@ import (
 	"github.com/tickwire/tickwire/internal/source/kraken"
 	"github.com/tickwire/tickwire/internal/source/live"
 	"github.com/tickwire/tickwire/internal/source/sourcetest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/book"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -75,17 +76,6 @@ func run(t *testing.T, src *live.Source, emit func(*tickwirev1.Event) error) fun
 	return stop
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // krakenFrames returns the 2021 v1 capture's received frames and the indices of book updates
 // of pair whose checksum differs from that pair's previous one (so losing one shows at the
 // next update).
@@ -142,7 +132,7 @@ func TestKrakenV1Faults(t *testing.T) {
 	src := live.New(h, fastConfig(), nil)
 	r := &rebuilt{books: sourcetest.NewBooks()}
 	stop := run(t, src, r.emit)
-	waitFor(t, 20*time.Second, "books equal to the venue's at the end", func() bool {
+	testwait.For(t, 20*time.Second, "books equal to the venue's at the end", func() bool {
 		if !fake.Done() {
 			return false
 		}
@@ -157,7 +147,7 @@ func TestKrakenV1Faults(t *testing.T) {
 	stop()
 	fake.Close()
 	// Every goroutine of the source (read loop, fetches) and of the fake is gone.
-	waitFor(t, 5*time.Second, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	testwait.For(t, 5*time.Second, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
 	st := h.Stats().Snapshot()
 	t.Logf("%s; connections %d", st, src.Connections())
 	if r.err != nil {
@@ -209,7 +199,7 @@ func TestBinanceSpotFaults(t *testing.T) {
 	r := &rebuilt{books: sourcetest.NewBooks()}
 	stop := run(t, src, r.emit)
 	tb, _ := truth.BookOf("BTCUSDT")
-	waitFor(t, 20*time.Second, "book equal to the venue's at the end", func() bool {
+	testwait.For(t, 20*time.Second, "book equal to the venue's at the end", func() bool {
 		return fake.Done() && equalBooks(t, r.book("binance:BTCUSDT"), tb)
 	})
 	stop()
