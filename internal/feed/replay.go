@@ -101,12 +101,13 @@ func (s *Server) joinReplay(ctx context.Context, id string) (*replaySession, err
 	s.replays[id] = rs
 	s.mu.Unlock()
 
-	// Joining a running session sees each instrument's chain midway; a seek to the session's
-	// own clock makes the replayer restart every chain with reference data and a snapshot.
+	// Joining a running session sees each instrument's chain midway; a rebase makes the
+	// replayer restart every chain with reference data and a snapshot where its clock is now
+	// (a seek to st.ClockNs, read before subscribing, would set every watcher back).
 	if st.ClockNs > 0 {
 		sctx, scancel := context.WithTimeout(ctx, replayControlTimeout)
 		defer scancel()
-		if _, err := src.RequestReplayControl(sctx, id, &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: st.ClockNs}}); err != nil {
+		if _, err := src.RequestReplayControl(sctx, id, &pb.ReplayControl{Action: &pb.ReplayControl_Rebase{Rebase: true}}); err != nil {
 			s.log.Warn("replay: could not rebase the session on its clock", "replay", id, "err", err)
 		}
 	}

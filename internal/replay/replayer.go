@@ -503,6 +503,18 @@ func (l *loop) control(ctx context.Context, c *pb.ReplayControl) *pb.ReplayStatu
 		if l.state != pb.ReplayState_REPLAY_STATE_PAUSED {
 			l.anchor(now, p)
 		}
+	case *pb.ReplayControl_Rebase:
+		t := l.position(now)
+		l.gen++
+		paused := l.state == pb.ReplayState_REPLAY_STATE_PAUSED
+		if l.state == pb.ReplayState_REPLAY_STATE_FINISHED {
+			l.state = pb.ReplayState_REPLAY_STATE_RUNNING // the end's state is sent again, then it finishes
+		}
+		l.startGeneration(ctx, t)
+		if paused {
+			l.pausedPos = t
+		}
+		l.r.logger.Info("replay rebase", "at", time.Unix(0, t).UTC(), "generation", l.gen)
 	case *pb.ReplayControl_SeekTimeNs:
 		win := &l.r.cfg.Window
 		t := min(max(a.SeekTimeNs, win.From.UnixNano()), win.To.UnixNano())

@@ -326,3 +326,27 @@ func TestReplayNoLeaks(t *testing.T) {
 		t.Fatalf("%d goroutines after shutdown, %d before\n%s", g, base, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestReplayRebase: a rebase restarts every chain (a new generation, from snapshots) where the
+// session's clock is, never behind it, running or paused; a seek to a clock read moments before
+// would set every watcher back.
+func TestReplayRebase(t *testing.T) {
+	f := newFixture(t)
+	win := window(1000, 9000)
+	_, s := f.start(t, Config{Session: "rebase", Window: win, Speed: 1})
+	testwait.For(t, 10*time.Second, "some events", func() bool { return s.count() > 20 })
+	for _, paused := range []bool{false, true} {
+		if paused {
+			control(t, f.b, "rebase", &pb.ReplayControl{Action: &pb.ReplayControl_Pause{Pause: true}})
+		}
+		before := control(t, f.b, "rebase", &pb.ReplayControl{})
+		st := control(t, f.b, "rebase", &pb.ReplayControl{Action: &pb.ReplayControl_Rebase{Rebase: true}})
+		if st.Generation != before.Generation+1 || st.ClockNs < before.ClockNs {
+			t.Fatalf("paused %v: rebase from %d (gen %d) to %d (gen %d): the clock went back or no new generation",
+				paused, before.ClockNs, before.Generation, st.ClockNs, st.Generation)
+		}
+		if paused && st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
+			t.Fatalf("a rebase resumed a paused session: %v", st)
+		}
+	}
+}

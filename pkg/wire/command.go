@@ -128,6 +128,8 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 			if a.SeekTimeNs <= 0 {
 				return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "replay control: seek to %d", a.SeekTimeNs)
 			}
+		case *pb.ReplayControl_Rebase:
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "replay control: rebase is sent by feeds, not clients")
 		case *pb.ReplayControl_Speed:
 			if !(a.Speed >= 0 && a.Speed <= MaxReplaySpeed) { // also refuses NaN
 				return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "replay control: speed %v outside 0..%v", a.Speed, MaxReplaySpeed)

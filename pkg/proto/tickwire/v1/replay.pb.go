@@ -217,6 +217,7 @@ type ReplayControl struct {
 	//	*ReplayControl_Resume
 	//	*ReplayControl_SeekTimeNs
 	//	*ReplayControl_Speed
+	//	*ReplayControl_Rebase
 	Action        isReplayControl_Action `protobuf_oneof:"action"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -295,6 +296,15 @@ func (x *ReplayControl) GetSpeed() float64 {
 	return 0
 }
 
+func (x *ReplayControl) GetRebase() bool {
+	if x != nil {
+		if x, ok := x.Action.(*ReplayControl_Rebase); ok {
+			return x.Rebase
+		}
+	}
+	return false
+}
+
 type isReplayControl_Action interface {
 	isReplayControl_Action()
 }
@@ -319,6 +329,14 @@ type ReplayControl_Speed struct {
 	Speed float64 `protobuf:"fixed64,4,opt,name=speed,proto3,oneof"`
 }
 
+type ReplayControl_Rebase struct {
+	// Restart every instrument's chain from a snapshot at the session's current clock, without
+	// moving the clock (a new generation, like a seek to where the session is). A feed that
+	// starts following a running session sends it, so that its watchers start from snapshots;
+	// a seek to a clock read moments before would set everyone back by that moment.
+	Rebase bool `protobuf:"varint,5,opt,name=rebase,proto3,oneof"`
+}
+
 func (*ReplayControl_Pause) isReplayControl_Action() {}
 
 func (*ReplayControl_Resume) isReplayControl_Action() {}
@@ -326,6 +344,8 @@ func (*ReplayControl_Resume) isReplayControl_Action() {}
 func (*ReplayControl_SeekTimeNs) isReplayControl_Action() {}
 
 func (*ReplayControl_Speed) isReplayControl_Action() {}
+
+func (*ReplayControl_Rebase) isReplayControl_Action() {}
 
 var File_tickwire_v1_replay_proto protoreflect.FileDescriptor
 
@@ -345,13 +365,14 @@ const file_tickwire_v1_replay_proto_rawDesc = "" +
 	"generation\x18\t \x01(\rR\n" +
 	"generation\x12 \n" +
 	"\vcontrollers\x18\n" +
-	" \x03(\tR\vcontrollers\"\x87\x01\n" +
+	" \x03(\tR\vcontrollers\"\xa1\x01\n" +
 	"\rReplayControl\x12\x16\n" +
 	"\x05pause\x18\x01 \x01(\bH\x00R\x05pause\x12\x18\n" +
 	"\x06resume\x18\x02 \x01(\bH\x00R\x06resume\x12\"\n" +
 	"\fseek_time_ns\x18\x03 \x01(\x03H\x00R\n" +
 	"seekTimeNs\x12\x16\n" +
-	"\x05speed\x18\x04 \x01(\x01H\x00R\x05speedB\b\n" +
+	"\x05speed\x18\x04 \x01(\x01H\x00R\x05speed\x12\x18\n" +
+	"\x06rebase\x18\x05 \x01(\bH\x00R\x06rebaseB\b\n" +
 	"\x06action*y\n" +
 	"\vReplayState\x12\x1c\n" +
 	"\x18REPLAY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
@@ -397,6 +418,7 @@ func file_tickwire_v1_replay_proto_init() {
 		(*ReplayControl_Resume)(nil),
 		(*ReplayControl_SeekTimeNs)(nil),
 		(*ReplayControl_Speed)(nil),
+		(*ReplayControl_Rebase)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/replay.proto.
  */
 export const file_tickwire_v1_replay: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9yZXBsYXkucHJvdG8SC3RpY2t3aXJlLnYxItcBCgxSZXBsYXlTdGF0dXMSDwoHc2Vzc2lvbhgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnRpY2t3aXJlLnYxLlJlcGxheVN0YXRlEhAKCGNsb2NrX25zGAMgASgDEg0KBXNwZWVkGAQgASgBEg8KB2Zyb21fbnMYBSABKAMSDQoFdG9fbnMYBiABKAMSEwoLaW5zdHJ1bWVudHMYByADKAkSDgoGZXZlbnRzGAggASgEEhIKCmdlbmVyYXRpb24YCSABKA0SEwoLY29udHJvbGxlcnMYCiADKAkiZQoNUmVwbGF5Q29udHJvbBIPCgVwYXVzZRgBIAEoCEgAEhAKBnJlc3VtZRgCIAEoCEgAEhYKDHNlZWtfdGltZV9ucxgDIAEoA0gAEg8KBXNwZWVkGAQgASgBSABCCAoGYWN0aW9uKnkKC1JlcGxheVN0YXRlEhwKGFJFUExBWV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFJFUExBWV9TVEFURV9SVU5OSU5HEAESFwoTUkVQTEFZX1NUQVRFX1BBVVNFRBACEhkKFVJFUExBWV9TVEFURV9GSU5JU0hFRBADQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw");
+  fileDesc("Chh0aWNrd2lyZS92MS9yZXBsYXkucHJvdG8SC3RpY2t3aXJlLnYxItcBCgxSZXBsYXlTdGF0dXMSDwoHc2Vzc2lvbhgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLnRpY2t3aXJlLnYxLlJlcGxheVN0YXRlEhAKCGNsb2NrX25zGAMgASgDEg0KBXNwZWVkGAQgASgBEg8KB2Zyb21fbnMYBSABKAMSDQoFdG9fbnMYBiABKAMSEwoLaW5zdHJ1bWVudHMYByADKAkSDgoGZXZlbnRzGAggASgEEhIKCmdlbmVyYXRpb24YCSABKA0SEwoLY29udHJvbGxlcnMYCiADKAkidwoNUmVwbGF5Q29udHJvbBIPCgVwYXVzZRgBIAEoCEgAEhAKBnJlc3VtZRgCIAEoCEgAEhYKDHNlZWtfdGltZV9ucxgDIAEoA0gAEg8KBXNwZWVkGAQgASgBSAASEAoGcmViYXNlGAUgASgISABCCAoGYWN0aW9uKnkKC1JlcGxheVN0YXRlEhwKGFJFUExBWV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFJFUExBWV9TVEFURV9SVU5OSU5HEAESFwoTUkVQTEFZX1NUQVRFX1BBVVNFRBACEhkKFVJFUExBWV9TVEFURV9GSU5JU0hFRBADQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw");
 
 /**
  * ReplayStatus describes a replay session. The replayer publishes it on
@@ -138,6 +138,17 @@ export type ReplayControl = Message<"tickwire.v1.ReplayControl"> & {
      */
     value: number;
     case: "speed";
+  } | {
+    /**
+     * Restart every instrument's chain from a snapshot at the session's current clock, without
+     * moving the clock (a new generation, like a seek to where the session is). A feed that
+     * starts following a running session sends it, so that its watchers start from snapshots;
+     * a seek to a clock read moments before would set everyone back by that moment.
+     *
+     * @generated from field: bool rebase = 5;
+     */
+    value: boolean;
+    case: "rebase";
   } | { case: undefined; value?: undefined };
 };
 
