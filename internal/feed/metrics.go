@@ -1,6 +1,10 @@
 package feed
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the feed's Prometheus series, registered on the registry passed to New.
 type metrics struct {
@@ -18,13 +22,45 @@ type metrics struct {
 	snapsDeferred  *prometheus.CounterVec // reason: asked for by a client, waited for its snapshot budget
 	events         prometheus.Counter
 	eventsRejected *prometheus.CounterVec // reason
-	gaps           *prometheus.CounterVec // instrument
+	gaps           *prometheus.CounterVec // instrument: one of gapLabels
+	gapLabels      boundedLabels
 	instruments    prometheus.Gauge
 	ingestToFeed   prometheus.Histogram
 	ready          prometheus.Gauge
 	resumes        *prometheus.CounterVec // outcome
 	panics         prometheus.Counter
 	bookWaits      prometheus.Counter
+}
+
+// maxLabelSeries bounds the instrument label of a per-instrument series (gaps): past it,
+// instruments not yet seen count under "other", so a feed of a hundred thousand instruments
+// cannot make a hundred thousand series; the ones that broke first keep their own.
+const maxLabelSeries = 1000
+
+// otherLabel is the label of instruments past maxLabelSeries.
+const otherLabel = "other"
+
+// boundedLabels hands out label values: the value itself for the first maxLabelSeries distinct
+// ones, then otherLabel. Safe for concurrent use (every owner counts gaps).
+type boundedLabels struct {
+	mu   sync.Mutex
+	seen map[string]struct{} // guarded by mu
+}
+
+func (b *boundedLabels) of(v string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.seen[v]; ok {
+		return v
+	}
+	if len(b.seen) >= maxLabelSeries {
+		return otherLabel
+	}
+	if b.seen == nil {
+		b.seen = make(map[string]struct{})
+	}
+	b.seen[v] = struct{}{}
+	return v
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		snapsDeferred:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_snapshots_deferred_total", Help: "Snapshots a client asked for (subscribe, resync) that waited because its connection's snapshot byte budget was spent."}, []string{"reason"}),
 		events:         prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_events_total", Help: "Events applied to instrument state."}),
 		eventsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_events_rejected_total", Help: "Events not applied, by reason."}, []string{"reason"}),
-		gaps:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_gaps_total", Help: "Events that did not follow their predecessor, by instrument."}, []string{"instrument"}),
+		gaps:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_gaps_total", Help: "Events that did not follow their predecessor, by instrument (the first 1,000 instruments to have one; the others as \"other\")."}, []string{"instrument"}),
 		instruments:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_instruments", Help: "Instruments known."}),
 		ingestToFeed: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tickwire_feed_ingest_to_apply_seconds",
 			Help: "From ingest time to applied in feed.", Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16)}),

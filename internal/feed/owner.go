@@ -243,7 +243,7 @@ func (o *owner) apply(ev *pb.Event) {
 		m.ingestToFeed.Observe(float64(time.Now().UnixNano()-ev.IngestTimeNs) / 1e9)
 	}
 	if res.Gap {
-		m.gaps.WithLabelValues(ev.Instrument).Inc()
+		m.gaps.WithLabelValues(m.gapLabels.of(ev.Instrument)).Inc()
 	}
 	if info, ok := ev.Body.(*pb.Event_Info); ok && o.hub.setInfo(ev.Instrument, info.Info) {
 		o.announceInfo(in, info.Info)

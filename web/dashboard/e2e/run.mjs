@@ -161,6 +161,25 @@ function expMs(token) {
 function mantissa(s) {
   return BigInt(s.replace(".", "").replace(/^(-?)0+(?=\d)/, "$1"));
 }
+/** A protobuf varint. */
+function varint(n) {
+  const out = [];
+  for (; n > 0x7f; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/**
+ * A ServerFrame (tickwire.v1, binary) holding one ServerMessage.stream_status (field 13):
+ * StreamStatus{handle 1, channel 2, state 3 = AWAITING_SNAPSHOT, reason 4}, as the feed sends it.
+ */
+function serverFrameStreamStatus(handle, channel, reason) {
+  const r = [...Buffer.from(reason, "utf8")];
+  const st = [0x08, ...varint(handle), 0x10, ...varint(channel), 0x18, 0x01, 0x22, ...varint(r.length), ...r];
+  const msg = [(13 << 3) | 2, ...varint(st.length), ...st];
+  return Buffer.from([0x0a, ...varint(msg.length), ...msg]);
+}
+
 
 async function main() {
   const httpPort = await freePort();
@@ -596,7 +615,9 @@ async function main() {
     await sleep(3000);
     const after = await lasts();
     const moved = Object.keys(after).filter((id) => before[id] !== after[id]).length;
+    let toPage; // the page's side of the proxied socket, to send it a frame of our own
     if (moved < 3) throw new Error(`only ${moved} instruments moved in 3 s after the restart`);
+      toPage = ws;
     const { bid, ask } = await bestPrices();
     if (!(bid && ask && mantissa(bid) < mantissa(ask))) throw new Error(`book after restart: bid "${bid}", ask "${ask}"`);
     log(`after ingest restart: ${JSON.stringify(await stats())}, gap markers ${await gapMarkers()}`);
@@ -629,6 +650,30 @@ async function main() {
     await waitFor("tickctl replay to start", async () => tc.text.includes("?replay=e2e-replay") || (tc.exitCode !== null ? Promise.reject(new Error(`tickctl exited ${tc.exitCode}`)) : false), 10_000, 100);
     const p3 = await ctx.newPage();
     p3.on("pageerror", (e) => pageErrors.push(`replay tab: ${e.message}`));
+
+    // The feed's StreamStatus AWAITING_SNAPSHOT for the focused book (its copy broke; PROTOCOL.md
+    // §6.6), sent to the page through the proxy as the feed would: the ladder keeps the last book,
+    // dimmed, and says "awaiting snapshot"; the row has a WAIT badge. Subscribing the book again
+    // (focus away and back: a new Subscribed and snapshot) ends it.
+    const handle = await p2.evaluate(() => {
+      const tw = window.__tickwire;
+      for (const [h, sub] of tw.client.byHandle) if (sub.id === tw.store.focus && sub.channels.has(2)) return h;
+      return 0;
+    });
+    if (!handle) throw new Error("no handle for the focused book");
+    toPage.send(serverFrameStreamStatus(handle, 2 /* BOOK */, "the feed missed an event of this instrument (e2e)"));
+    await waitFor("the ladder awaiting its snapshot, the row marked", async () =>
+      (await p2.getAttribute(".ladder", "data-book")) === "awaiting" &&
+      /awaiting snapshot/.test((await p2.textContent(".ladder .panel-head")) ?? "") &&
+      (await p2.textContent(".ladder .panel-note")) === "awaiting snapshot · not live" &&
+      (await p2.textContent(".wl tbody tr.focused .badge")) === "WAIT", 5000);
+    const kept = await p2.textContent(".ladder .side.bids .lvl .price");
+    if (!kept) throw new Error("the last book is not kept while awaiting its snapshot");
+    await p2.screenshot({ path: join(artifacts, "15-book-awaiting-snapshot.png") });
+    await p2.keyboard.press("ArrowDown");
+    await sleep(300);
+    await p2.keyboard.press("ArrowUp");
+    await waitFor("the book live again after its snapshot", async () => (await p2.getAttribute(".ladder", "data-book")) === "live" && (await p2.textContent(".wl tbody tr.focused .badge")) !== "WAIT", 10_000);
     p3.on("console", (m) => {
       if (m.type() === "error") pageErrors.push(`replay tab console: ${m.text()}`);
     });

@@ -229,6 +229,7 @@ Object.assign(events, {
  * chart. Asked again when the instrument, the interval or the replay's generation (a seek)
  * changes; a failure leaves the live bars and says why.
  */
+  onStreamStatus: (id, ch, _st, sub) => store.onStreamStatus(id, ch, sub),
 let histCtl: AbortController | undefined;
 let histKey = "";
 function loadHistory(force = false): void {
@@ -398,7 +399,7 @@ function frame(now: number): void {
   chart.setLast(store.last(store.focus));
   if (store.bookDirty && bookDue) {
     store.bookDirty = false;
-    ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!sub?.inSync(Channel.BOOK), !!sub?.denied(Channel.BOOK));
+    ladder.paint(rep?.book.bids ?? [], rep?.book.asks ?? [], row?.info, rep?.depth ?? 0, !!sub?.inSync(Channel.BOOK), !!sub?.denied(Channel.BOOK), sub?.awaiting.get(Channel.BOOK));
   }
   if (store.headerDirty) {
     store.headerDirty = false;

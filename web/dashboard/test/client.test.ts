@@ -6,6 +6,7 @@ import {
   ErrorCode,
   ServerFrameSchema,
   ServerMessageSchema,
+  StreamState,
   type ClientMessage,
 } from "../src/gen/tickwire/v1/stream_pb";
 import { checksum } from "../src/market/book";
@@ -270,6 +271,7 @@ describe("FeedClient resume (PROTOCOL.md §13.2, pkg/client attach/detach/onSubs
         onDelta: (i, ch, d) => events.push(`delta:${ch}:${d.seq}`),
         onSnapshot: (i, ch, snap) => events.push(`snapshot:${ch}:${snap.reason}:${snap.seq}`),
         onSubscribed: (i, m) => events.push(`subscribed:${m.handle}:resumed=${m.resumed.join(",")}`),
+        onStreamStatus: (i, ch, st) => events.push(`status:${i}:${ch}:${st.state}:${st.reason}`),
       },
     );
   });
@@ -372,6 +374,55 @@ describe("FeedClient resume (PROTOCOL.md §13.2, pkg/client attach/detach/onSubs
     reconnect();
     const cmd = reconnect();
     expect(cmd.resume.map((p) => p.seq)).toEqual([10n, 10n]);
+  });
+
+  const awaitingStatus = (handle: number, channel = Channel.BOOK, state = StreamState.AWAITING_SNAPSHOT) => ({
+    kind: { case: "streamStatus" as const, value: { handle, channel, state, reason: "the feed missed an event of this instrument" } },
+  });
+
+  it("StreamStatus AWAITING_SNAPSHOT: the book is kept but not live, no Resync is sent, and the next book snapshot (RESYNC, unasked) ends the wait", () => {
+    synced();
+    const s = client.subs.get(id)!;
+    const sentBefore = sock().sent.length;
+    sock().frame({ messages: [awaitingStatus(3)] });
+    expect(events).toEqual([`status:${id}:${Channel.BOOK}:${StreamState.AWAITING_SNAPSHOT}:the feed missed an event of this instrument`]);
+    expect(s.awaiting.get(Channel.BOOK)).toBe("the feed missed an event of this instrument");
+    expect(s.inSync(Channel.BOOK)).toBe(false); // not live
+    expect(s.inSync(Channel.QUOTE)).toBe(true); // the other streams are untouched
+    expect(s.replica.book.bids.map((l) => l.price)).toEqual([100n]); // the last book is kept, to show dimmed
+    expect(sock().sent.length).toBe(sentBefore); // the feed sends the snapshot on its own: no Resync
+    expect(client.stats.awaiting).toBe(1);
+    // A quote snapshot does not end the book's wait; the book's RESYNC snapshot does.
+    sock().frame({ messages: [quoteSnap(3, 1n, 20n, 2)] });
+    expect(s.inSync(Channel.BOOK)).toBe(false);
+    sock().frame({ messages: [bookSnap(3, 1n, 20n, 2 /* RESYNC */)] });
+    expect(s.awaiting.size).toBe(0);
+    expect(s.inSync(Channel.BOOK)).toBe(true);
+    sock().frame({ messages: [bookDelta(3, 1n, 21n, 20n)] });
+    expect(events.at(-1)).toBe(`delta:${Channel.BOOK}:21`);
+  });
+
+  it("StreamStatus for another handle, a channel not held, or a state it does not know changes nothing", () => {
+    synced();
+    sock().frame({ messages: [awaitingStatus(9), awaitingStatus(3, Channel.TRADES), awaitingStatus(3, Channel.BOOK, StreamState.UNSPECIFIED)] });
+    expect(events).toEqual([]);
+    expect(client.subs.get(id)!.inSync(Channel.BOOK)).toBe(true);
+  });
+
+  it("a book awaiting its snapshot when the connection drops is not resumed; the next connection says the wait again after Subscribed", () => {
+    synced();
+    sock().frame({ messages: [awaitingStatus(3)] });
+    const cmd = reconnect();
+    // The feed's copy missed an event after our position: it cannot continue us from it.
+    expect(cmd.resume.map((p) => p.channel)).toEqual([Channel.QUOTE]);
+    const s = client.subs.get(id)!;
+    expect(s.awaiting.size).toBe(0); // per connection
+    expect(s.replica.book.bids.map((l) => l.price)).toEqual([100n]); // still kept
+    sock().frame({ messages: [subscribed(9, [Channel.QUOTE]), awaitingStatus(9)] });
+    expect(s.awaiting.has(Channel.BOOK)).toBe(true);
+    expect(s.inSync(Channel.BOOK)).toBe(false);
+    sock().frame({ messages: [bookSnap(9, 1n, 30n, 1 /* SUBSCRIBE, when the feed's book is whole */)] });
+    expect(s.inSync(Channel.BOOK)).toBe(true);
   });
 
   it("splits a long Subscribe below 1000 instruments and 16 KiB, each with its own positions", () => {

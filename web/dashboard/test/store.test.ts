@@ -4,6 +4,7 @@ import { ReplayStatusSchema } from "../src/gen/tickwire/v1/replay_pb";
 import { Channel, DeltaSchema, SnapshotSchema, SubscribedSchema } from "../src/gen/tickwire/v1/stream_pb";
 import { Store, staleAfterMs } from "../src/app/store";
 import { FeedClient, Subscription } from "../src/net/client";
+import { ladderStatus } from "../src/views/ladder";
 
 const id = "synthetic:ACME";
 const t = { sentMs: 0, receivedMs: 0 };
@@ -111,5 +112,35 @@ describe("Store: resume, gaps and staleness", () => {
     expect(store.denied(id, Channel.STATS)).toBe(true);
     sub.notEntitled.add(Channel.QUOTE);
     expect(store.rowDenied(id)).toBe(true);
+  });
+
+  it("StreamStatus AWAITING_SNAPSHOT: the row counts the waiting stream and the focused ladder repaints; the book snapshot ends it", () => {
+    const { store, sub } = setup();
+    store.onState("connected", "");
+    store.dirtyRows.clear();
+    store.bookDirty = false;
+    sub.awaiting.set(Channel.BOOK, "the feed missed an event"); // as FeedClient.onStreamStatus
+    store.onStreamStatus(id, Channel.BOOK, sub);
+    expect(store.rows.get(id)!.awaiting).toBe(1);
+    expect(store.dirtyRows.has(id)).toBe(true); // the row's WAIT badge
+    expect(store.bookDirty).toBe(true); // the ladder's "awaiting snapshot"
+    store.dirtyRows.clear();
+    store.bookDirty = false;
+    sub.awaiting.delete(Channel.BOOK); // as FeedClient.onSnapshot
+    store.onSnapshot(id, Channel.BOOK, snap(Channel.BOOK, 2 /* RESYNC */), sub, t);
+    expect(store.rows.get(id)!.awaiting).toBe(0);
+    expect(store.dirtyRows.has(id)).toBe(true);
+    expect(store.bookDirty).toBe(true);
+  });
+});
+
+describe("ladderStatus", () => {
+  it("says 'awaiting snapshot' (not live) while the feed waits, over 'not in sync'; not entitled wins", () => {
+    expect(ladderStatus(50, true, false, undefined)).toMatchObject({ state: "live", label: "depth 50", note: "" });
+    expect(ladderStatus(50, false, false, undefined)).toMatchObject({ state: "unsynced", label: "depth 50 · not in sync", note: "" });
+    const w = ladderStatus(50, false, false, "the feed missed an event");
+    expect(w).toMatchObject({ state: "awaiting", label: "depth 50 · awaiting snapshot", note: "awaiting snapshot · not live" });
+    expect(w.title).toContain("the feed missed an event");
+    expect(ladderStatus(50, false, true, "x")).toMatchObject({ state: "denied", note: "book: not entitled" });
   });
 });

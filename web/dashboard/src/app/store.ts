@@ -27,6 +27,11 @@ export interface Row {
   stale: boolean;
   /** Streams of this instrument with a resync in flight. */
   resyncing: number;
+  /**
+   * Streams of this instrument the feed stopped until their next snapshot (StreamStatus
+   * AWAITING_SNAPSHOT: today the book, when the feed's copy of it broke).
+   */
+  awaiting: number;
   breaks: number;
 }
 
@@ -223,7 +228,7 @@ export class Store {
     for (const info of list) {
       let r = this.rows.get(info.id);
       if (!r) {
-        r = { id: info.id, info, lastUpdateMs: 0, stale: false, resyncing: 0, breaks: 0 };
+        r = { id: info.id, info, lastUpdateMs: 0, stale: false, resyncing: 0, awaiting: 0, breaks: 0 };
         this.rows.set(info.id, r);
         added.push(info.id);
       } else {
@@ -253,9 +258,10 @@ export class Store {
     this.replayDirty = true;
   }
 
-  onSubscribed(id: string, m: Subscribed, _sub: Subscription): void {
+  onSubscribed(id: string, m: Subscribed, sub: Subscription): void {
     // A Subscribed for an instrument without reference data yet carries only the id.
     if (m.info && m.info.venue !== "") this.setInstruments([m.info]);
+    this.syncAwaiting(id, sub);
     if (m.resumed.length > 0) {
       // Resumed streams are live again from where they were; their missed deltas follow.
       this.dirtyRows.add(id);
@@ -301,7 +307,15 @@ export class Store {
     }
     this.noteFrame(t);
     const r = this.rows.get(id);
-    if (r) r.resyncing = sub.resync.size;
+    if (r) {
+      if (r.awaiting !== sub.awaiting.size) {
+        // The snapshot that ends a wait: the row's marker and the ladder's note go.
+        this.dirtyRows.add(id);
+        if (id === this.focus) this.bookDirty = this.headerDirty = true;
+      }
+      r.resyncing = sub.resync.size;
+      r.awaiting = sub.awaiting.size;
+    }
     if (id === this.focus && ch === Channel.CANDLES) {
       this.chartReset = true;
       this.chartBars = [];
@@ -327,6 +341,26 @@ export class Store {
 
   private noteFrame(t: FrameTimes): void {
     if (t.sentMs > 0) this.feedToBrowser.add(t.receivedMs - t.sentMs);
+  }
+
+  /**
+   * The feed stopped a stream of the instrument until its next snapshot (StreamStatus
+   * AWAITING_SNAPSHOT): the ladder says "awaiting snapshot" over the last book, dimmed, and the
+   * watchlist row carries a WAIT badge, until the snapshot (onSnapshot).
+   */
+  onStreamStatus(id: string, ch: Channel, sub: Subscription): void {
+    this.syncAwaiting(id, sub);
+    if (id === this.focus && ch === Channel.BOOK) this.bookDirty = true;
+    this.statusDirty = true;
+  }
+
+  /** The row's count of waiting streams follows the subscription's; repaints what shows it. */
+  private syncAwaiting(id: string, sub: Subscription): void {
+    const r = this.rows.get(id);
+    if (!r || r.awaiting === sub.awaiting.size) return;
+    r.awaiting = sub.awaiting.size;
+    this.dirtyRows.add(id);
+    if (id === this.focus) this.bookDirty = this.headerDirty = true;
   }
 
   onResync(id: string, ch: Channel, why: Outcome): void {

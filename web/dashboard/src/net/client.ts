@@ -33,10 +33,12 @@ import {
   ErrorCode,
   ServerFrameSchema,
   SnapshotReason,
+  StreamState,
   type Delta,
   type Error as FeedError,
   type ServerFrame,
   type Snapshot,
+  type StreamStatus,
   type Subscribed,
   type Unsubscribed,
 } from "../gen/tickwire/v1/stream_pb";
@@ -188,6 +190,12 @@ export interface ClientEvents {
   onDelta?(id: string, ch: Channel, d: Delta, sub: Subscription, t: FrameTimes): void;
   /** A break in a stream: a Resync for it was just sent (or will be, for a bad snapshot). */
   onResync?(id: string, ch: Channel, why: Outcome): void;
+  /**
+   * The feed says a stream of ours waits for a snapshot (StreamStatus AWAITING_SNAPSHOT: today a
+   * book whose copy on the feed broke, PROTOCOL.md §6.6, §19). The stream keeps its state but is
+   * not live (Subscription.awaiting) until its next snapshot, which the feed sends unasked.
+   */
+  onStreamStatus?(id: string, ch: Channel, st: StreamStatus, sub: Subscription): void;
   onError?(e: FeedError): void;
   /** New reference data of a subscribed instrument (a halt, a resumption, a close). */
   onInstrument?(info: InstrumentInfo): void;
@@ -235,6 +243,13 @@ export class Subscription {
    */
   readonly stale = new Set<Channel>();
   resyncs = 0;
+  /**
+   * Channels the feed said wait for a snapshot (StreamStatus AWAITING_SNAPSHOT), with its reason
+   * for people: the state held is kept but is not live, until the stream's next snapshot (the
+   * feed sends it unasked: no Resync from us). Per connection: a new Subscribed or a lost
+   * connection clears it (the feed says it again after Subscribed if the stream still waits).
+   */
+  readonly awaiting = new Map<Channel, string>();
   /** The token does not cover the instrument: none of its channels is served. */
   instrumentDenied = false;
   /** Channels the token does not cover (refused, or ended by a refresh). */
@@ -243,7 +258,7 @@ export class Subscription {
 
   /** In sync for the views: the replica follows the feed now (View.Streams[ch].Synced in Go). */
   inSync(ch: Channel): boolean {
-    return this.replica.synced(ch) && !this.await.has(ch) && !this.stale.has(ch) && !this.denied(ch);
+    return this.replica.synced(ch) && !this.await.has(ch) && !this.stale.has(ch) && !this.awaiting.has(ch) && !this.denied(ch);
   }
 
   /** Whether the feed refused the channel (or the whole instrument) to this token. */
@@ -288,6 +303,8 @@ export class FeedClient {
     /** Snapshots of a new epoch (continuity lost upstream, or a replay seek). */
     newEpochs: 0,
     serverErrors: 0,
+    /** StreamStatus AWAITING_SNAPSHOT received: streams the feed stopped until a snapshot. */
+    awaiting: 0,
   };
   /** Whether the last connection attempt got as far as the WebSocket opening. */
   opened = false;
@@ -391,6 +408,7 @@ export class FeedClient {
         s.await.delete(ch);
         s.resync.delete(ch);
         s.stale.delete(ch);
+        s.awaiting.delete(ch);
         s.replica.unsync(ch);
       }
       if (s.channels.size === 0) this.subs.delete(id);
@@ -558,6 +576,11 @@ export class FeedClient {
       for (const ch of s.resync) s.replica.unsync(ch);
       s.resync.clear();
       s.stale.clear();
+      // A stream the feed stopped is not offered for resume: the feed's own copy missed an event
+      // after our position, so it cannot continue us from it. Its book stays (dimmed) until the
+      // next connection's snapshot. The wait itself is per connection: the next one says it again.
+      for (const ch of s.awaiting.keys()) s.replica.unsync(ch);
+      s.awaiting.clear();
       for (const ch of s.channels) s.stale.add(ch);
     }
     if (this.stopped) return;
@@ -654,6 +677,9 @@ export class FeedClient {
           }
           this.ev.onError?.(m.kind.value);
           break;
+        case "streamStatus":
+          this.onStreamStatus(m.kind.value);
+          break;
         case "replayStatus":
           this.ev.onReplayStatus?.(m.kind.value);
           break;
@@ -701,6 +727,8 @@ export class FeedClient {
     }
     // Resumed channels continue from the kept position: their missed deltas follow.
     for (const ch of m.resumed) s.stale.delete(ch);
+    // A new handle: a stream that still waits is said again, right after this Subscribed.
+    for (const ch of m.channels) s.awaiting.delete(ch);
     this.stats.resumed += m.resumed.length;
     // Trim history exactly as the server does, so the replica equals a fresh snapshot.
     s.replica.tradeHistory = m.tradeHistory;
@@ -721,6 +749,7 @@ export class FeedClient {
       s.resync.delete(snap.channel);
       s.await.delete(snap.channel);
       s.stale.delete(snap.channel);
+      s.awaiting.delete(snap.channel); // the snapshot ends the wait (RESYNC, or SUBSCRIBE)
       this.stats.snapshots++;
       if (snap.reason === SnapshotReason.HISTORY_GONE) this.stats.historyGone++;
       if (snap.reason === SnapshotReason.NEW_EPOCH) this.stats.newEpochs++;
@@ -774,6 +803,21 @@ export class FeedClient {
     this.resync(s.id, ch, out);
   }
 
+  /**
+   * StreamStatus (PROTOCOL.md §6.6): AWAITING_SNAPSHOT stops the stream until its next snapshot,
+   * which the feed sends on its own once its copy is whole again (so no Resync: it would only
+   * cost snapshot budget). The state held stays, marked not live. Other states (none today,
+   * or a newer feed's) are ignored.
+   */
+  private onStreamStatus(st: StreamStatus): void {
+    if (st.state !== StreamState.AWAITING_SNAPSHOT) return;
+    const s = this.lookup(st.handle, st.channel);
+    if (!s || s.denied(st.channel)) return;
+    s.awaiting.set(st.channel, st.reason || "the feed waits for a fresh snapshot");
+    this.stats.awaiting++;
+    this.ev.onStreamStatus?.(s.id, st.channel, st, s);
+  }
+
   private resync(id: string, ch: Channel, why: Outcome): void {
     this.stats.resyncs++;
     const rid = this.remember({ kind: "resync", ids: [id], channels: [ch] });
@@ -797,6 +841,7 @@ export class FeedClient {
       s.await.delete(ch);
       s.resync.delete(ch);
       s.stale.delete(ch);
+      s.awaiting.delete(ch);
       s.replica.unsync(ch);
     }
     if (changed) this.ev.onNotEntitled?.(s.id, chans, instrument);

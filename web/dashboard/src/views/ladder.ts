@@ -24,7 +24,7 @@ export class LadderView {
   private readonly spread: HTMLElement;
   private readonly mid: HTMLElement;
   private readonly depthLabel: HTMLElement;
-  /** Says why the ladder is empty when the token does not cover the book. */
+  /** Says why the ladder is empty (the token does not cover the book) or not live (awaiting snapshot). */
   private readonly note = el("div", { class: "panel-note" });
 
   constructor(readonly levels: number) {
@@ -58,18 +58,23 @@ export class LadderView {
     );
   }
 
-  /** denied: the token does not cover the book (or the instrument): the ladder says so, empty. */
-  paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean, denied = false): void {
+  /**
+   * denied: the token does not cover the book (or the instrument): the ladder says so, empty.
+   * awaiting: the feed's reason when it stopped the book until its next snapshot (StreamStatus
+   * AWAITING_SNAPSHOT): the last book stays, dimmed, under "awaiting snapshot".
+   */
+  paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean, denied = false, awaiting?: string): void {
     const ps = info?.priceScale ?? 0;
     const ss = info?.sizeScale ?? 0;
-    if (denied) {
-      bids = asks = [];
-      synced = true; // nothing to be in sync with
-    }
-    setText(this.note, denied ? "book: not entitled" : "");
+    if (denied) bids = asks = [];
+    const st = ladderStatus(depth, synced, denied, awaiting);
+    setText(this.note, st.note);
+    this.note.title = st.title;
     setClass(this.root, "denied", denied);
-    setText(this.depthLabel, denied ? "not entitled" : depth ? `depth ${depth}${synced ? "" : " · not in sync"}` : "");
-    setClass(this.root, "unsynced", !synced);
+    setClass(this.root, "awaiting", st.state === "awaiting");
+    setText(this.depthLabel, st.label);
+    setClass(this.root, "unsynced", st.state === "unsynced" || st.state === "awaiting");
+    this.root.dataset.book = st.state;
     // The depth bars share one scale: the larger cumulative size over the levels shown.
     const n = this.levels;
     let cb = 0n;
@@ -121,6 +126,25 @@ export class LadderView {
       r.pSize = l.size;
     }
   }
+}
+
+/** What the ladder shows of its book: live, not in sync, awaiting the feed's snapshot, or not entitled. */
+export type LadderState = "live" | "unsynced" | "awaiting" | "denied";
+
+/**
+ * The ladder's state, its head label and its note (over the book) with a tooltip. Not entitled
+ * wins (nothing is served); then the feed's AWAITING_SNAPSHOT, which is not live even while
+ * the replica still counts as following (the feed sends no deltas until the snapshot); then
+ * not in sync (a resync, a kept book after a lost connection, a first snapshot to come).
+ */
+export function ladderStatus(depth: number, synced: boolean, denied: boolean, awaiting: string | undefined): { state: LadderState; label: string; note: string; title: string } {
+  if (denied) return { state: "denied", label: "not entitled", note: "book: not entitled", title: "" };
+  const d = depth ? `depth ${depth} · ` : "";
+  if (awaiting !== undefined) {
+    return { state: "awaiting", label: `${d}awaiting snapshot`, note: "awaiting snapshot · not live", title: `${awaiting}. The last book received is shown dimmed until the feed sends a fresh one.` };
+  }
+  if (!synced) return { state: "unsynced", label: depth ? `${d}not in sync` : "", note: "", title: "" };
+  return { state: "live", label: depth ? `depth ${depth}` : "", note: "", title: "" };
 }
 
 /** Restarts the size highlight by switching between two identical animations (no reflow). */

@@ -187,7 +187,8 @@ export class WatchlistView {
     // silence that would otherwise read as stale.
     const denied = !!sub?.allDenied();
     const halt = denied ? "" : haltLabel(info?.status);
-    const badge = denied ? "NOT ENTITLED" : halt || (r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : "");
+    // WAIT: the feed stopped a stream of it until a fresh snapshot (StreamStatus, the book).
+    const badge = denied ? "NOT ENTITLED" : halt || (r.stale ? "STALE" : r.resyncing > 0 ? "RESYNC" : r.awaiting > 0 ? "WAIT" : "");
     setText(v.badge, badge);
     setClass(v.badge, "denied", denied);
     setClass(v.badge, "halted", halt !== "");
@@ -215,6 +216,8 @@ export class WatchlistView {
     // instrument; flashing them too would turn the list into noise (and cost paint time), so
     // they show their last move as a colour instead.
     const cell = (e: HTMLElement, m: bigint | undefined, prev: bigint | undefined, empty: boolean, flashIt: boolean) => {
+    setClass(v.badge, "awaiting", badge === "WAIT");
+    v.badge.title = badge === "WAIT" ? `book awaiting snapshot: ${sub?.awaiting.get(Channel.BOOK) ?? "the feed waits for a fresh snapshot"}` : "";
       setText(e, m === undefined || empty ? "—" : formatDecimal(m, ps));
       if (m !== undefined && prev !== undefined && m !== prev && !empty) {
         if (flashIt) flash(e, m > prev);
