@@ -3,6 +3,8 @@ package feed
 import (
 	"strconv"
 	"testing"
+
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // TestBoundedLabels: the first maxLabelSeries distinct instruments keep their own label, at the
@@ -20,5 +22,27 @@ func TestBoundedLabels(t *testing.T) {
 	}
 	if got := b.of("x:0"); got != "x:0" {
 		t.Fatalf("an instrument seen before the limit: %q", got)
+	}
+}
+
+// TestReasonLabels: every snapshot reason has its own label in
+// tickwire_feed_snapshots_sent_total, a reason added to the proto later included (HISTORY_GONE
+// was counted as "unspecified").
+func TestReasonLabels(t *testing.T) {
+	values := pb.SnapshotReason(0).Descriptor().Values()
+	seen := map[string]pb.SnapshotReason{}
+	for i := range values.Len() {
+		r := pb.SnapshotReason(values.Get(i).Number())
+		label := reasonLabel(r)
+		if r == pb.SnapshotReason_SNAPSHOT_REASON_UNSPECIFIED {
+			continue
+		}
+		if label == "unspecified" {
+			t.Errorf("%v is counted as unspecified", r)
+		}
+		if other, dup := seen[label]; dup {
+			t.Errorf("%v and %v share the label %q", r, other, label)
+		}
+		seen[label] = r
 	}
 }

@@ -672,6 +672,8 @@ func reasonLabel(r pb.SnapshotReason) string {
 		return "new_epoch"
 	case pb.SnapshotReason_SNAPSHOT_REASON_RATE_LIMITED:
 		return "rate_limited"
+	case pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE:
+		return "history_gone"
 	}
 	return "unspecified"
 }
