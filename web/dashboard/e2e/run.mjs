@@ -157,10 +157,6 @@ function expMs(token) {
   return JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).exp * 1000;
 }
 
-/** Decimal strings at one scale compare as the integers of their digits. */
-function mantissa(s) {
-  return BigInt(s.replace(".", "").replace(/^(-?)0+(?=\d)/, "$1"));
-}
 /** A protobuf varint. */
 function varint(n) {
   const out = [];
@@ -180,6 +176,10 @@ function serverFrameStreamStatus(handle, channel, reason) {
   return Buffer.from([0x0a, ...varint(msg.length), ...msg]);
 }
 
+/** Decimal strings at one scale compare as the integers of their digits. */
+function mantissa(s) {
+  return BigInt(s.replace(".", "").replace(/^(-?)0+(?=\d)/, "$1"));
+}
 
 async function main() {
   const httpPort = await freePort();
@@ -532,7 +532,9 @@ async function main() {
     p2.on("pageerror", (e) => pageErrors.push(`tab 2: ${e.message}`));
     let drop = 0;
     let dropped = 0;
+    let toPage; // the page's side of the proxied socket, to send it a frame of our own
     await p2.routeWebSocket(/\/ws$/, (ws) => {
+      toPage = ws;
       const server = ws.connectToServer();
       ws.onMessage((m) => server.send(m));
       server.onMessage((m) => {
@@ -565,6 +567,30 @@ async function main() {
       return !unsynced && badges.length === 0;
     }, 15_000);
     await p2.screenshot({ path: join(artifacts, "5-after-gap.png") });
+
+    // The feed's StreamStatus AWAITING_SNAPSHOT for the focused book (its copy broke; PROTOCOL.md
+    // §6.6), sent to the page through the proxy as the feed would: the ladder keeps the last book,
+    // dimmed, and says "awaiting snapshot"; the row has a WAIT badge. Subscribing the book again
+    // (focus away and back: a new Subscribed and snapshot) ends it.
+    const handle = await p2.evaluate(() => {
+      const tw = window.__tickwire;
+      for (const [h, sub] of tw.client.byHandle) if (sub.id === tw.store.focus && sub.channels.has(2)) return h;
+      return 0;
+    });
+    if (!handle) throw new Error("no handle for the focused book");
+    toPage.send(serverFrameStreamStatus(handle, 2 /* BOOK */, "the feed missed an event of this instrument (e2e)"));
+    await waitFor("the ladder awaiting its snapshot, the row marked", async () =>
+      (await p2.getAttribute(".ladder", "data-book")) === "awaiting" &&
+      /awaiting snapshot/.test((await p2.textContent(".ladder .panel-head")) ?? "") &&
+      (await p2.textContent(".ladder .panel-note")) === "awaiting snapshot · not live" &&
+      (await p2.textContent(".wl tbody tr.focused .badge")) === "WAIT", 5000);
+    const kept = await p2.textContent(".ladder .side.bids .lvl .price");
+    if (!kept) throw new Error("the last book is not kept while awaiting its snapshot");
+    await p2.screenshot({ path: join(artifacts, "15-book-awaiting-snapshot.png") });
+    await p2.keyboard.press("ArrowDown");
+    await sleep(300);
+    await p2.keyboard.press("ArrowUp");
+    await waitFor("the book live again after its snapshot", async () => (await p2.getAttribute(".ladder", "data-book")) === "live" && (await p2.textContent(".wl tbody tr.focused .badge")) !== "WAIT", 10_000);
     await p2.close();
   });
 
@@ -615,9 +641,7 @@ async function main() {
     await sleep(3000);
     const after = await lasts();
     const moved = Object.keys(after).filter((id) => before[id] !== after[id]).length;
-    let toPage; // the page's side of the proxied socket, to send it a frame of our own
     if (moved < 3) throw new Error(`only ${moved} instruments moved in 3 s after the restart`);
-      toPage = ws;
     const { bid, ask } = await bestPrices();
     if (!(bid && ask && mantissa(bid) < mantissa(ask))) throw new Error(`book after restart: bid "${bid}", ask "${ask}"`);
     log(`after ingest restart: ${JSON.stringify(await stats())}, gap markers ${await gapMarkers()}`);
@@ -650,30 +674,6 @@ async function main() {
     await waitFor("tickctl replay to start", async () => tc.text.includes("?replay=e2e-replay") || (tc.exitCode !== null ? Promise.reject(new Error(`tickctl exited ${tc.exitCode}`)) : false), 10_000, 100);
     const p3 = await ctx.newPage();
     p3.on("pageerror", (e) => pageErrors.push(`replay tab: ${e.message}`));
-
-    // The feed's StreamStatus AWAITING_SNAPSHOT for the focused book (its copy broke; PROTOCOL.md
-    // §6.6), sent to the page through the proxy as the feed would: the ladder keeps the last book,
-    // dimmed, and says "awaiting snapshot"; the row has a WAIT badge. Subscribing the book again
-    // (focus away and back: a new Subscribed and snapshot) ends it.
-    const handle = await p2.evaluate(() => {
-      const tw = window.__tickwire;
-      for (const [h, sub] of tw.client.byHandle) if (sub.id === tw.store.focus && sub.channels.has(2)) return h;
-      return 0;
-    });
-    if (!handle) throw new Error("no handle for the focused book");
-    toPage.send(serverFrameStreamStatus(handle, 2 /* BOOK */, "the feed missed an event of this instrument (e2e)"));
-    await waitFor("the ladder awaiting its snapshot, the row marked", async () =>
-      (await p2.getAttribute(".ladder", "data-book")) === "awaiting" &&
-      /awaiting snapshot/.test((await p2.textContent(".ladder .panel-head")) ?? "") &&
-      (await p2.textContent(".ladder .panel-note")) === "awaiting snapshot · not live" &&
-      (await p2.textContent(".wl tbody tr.focused .badge")) === "WAIT", 5000);
-    const kept = await p2.textContent(".ladder .side.bids .lvl .price");
-    if (!kept) throw new Error("the last book is not kept while awaiting its snapshot");
-    await p2.screenshot({ path: join(artifacts, "15-book-awaiting-snapshot.png") });
-    await p2.keyboard.press("ArrowDown");
-    await sleep(300);
-    await p2.keyboard.press("ArrowUp");
-    await waitFor("the book live again after its snapshot", async () => (await p2.getAttribute(".ladder", "data-book")) === "live" && (await p2.textContent(".wl tbody tr.focused .badge")) !== "WAIT", 10_000);
     p3.on("console", (m) => {
       if (m.type() === "error") pageErrors.push(`replay tab console: ${m.text()}`);
     });

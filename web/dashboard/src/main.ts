@@ -190,6 +190,7 @@ Object.assign(events, {
   onSnapshot: (id, ch, snap, sub, t) => store.onSnapshot(id, ch, snap, sub, t),
   onDelta: (id, ch, d, sub, t) => store.onDelta(id, ch, d, sub, t),
   onResync: (id, ch, why) => store.onResync(id, ch, why),
+  onStreamStatus: (id, ch, _st, sub) => store.onStreamStatus(id, ch, sub),
   onReplayStatus: (st) => {
     if (store.replayStatus && st.generation !== store.replayStatus.generation) tape.reset(); // seqs restart
     store.onReplayStatus(st);
@@ -229,7 +230,6 @@ Object.assign(events, {
  * chart. Asked again when the instrument, the interval or the replay's generation (a seek)
  * changes; a failure leaves the live bars and says why.
  */
-  onStreamStatus: (id, ch, _st, sub) => store.onStreamStatus(id, ch, sub),
 let histCtl: AbortController | undefined;
 let histKey = "";
 function loadHistory(force = false): void {

@@ -194,6 +194,8 @@ export class WatchlistView {
     setClass(v.badge, "halted", halt !== "");
     setClass(v.badge, "stale", !denied && !halt && r.stale);
     setClass(v.badge, "resync", !denied && !halt && !r.stale && r.resyncing > 0);
+    setClass(v.badge, "awaiting", badge === "WAIT");
+    v.badge.title = badge === "WAIT" ? `book awaiting snapshot: ${sub?.awaiting.get(Channel.BOOK) ?? "the feed waits for a fresh snapshot"}` : "";
     setClass(v.tr, "is-stale", r.stale);
     setClass(v.tr, "is-denied", denied);
     v.tr.title = denied ? "Not entitled: your token does not cover this instrument" : "";
@@ -216,8 +218,6 @@ export class WatchlistView {
     // instrument; flashing them too would turn the list into noise (and cost paint time), so
     // they show their last move as a colour instead.
     const cell = (e: HTMLElement, m: bigint | undefined, prev: bigint | undefined, empty: boolean, flashIt: boolean) => {
-    setClass(v.badge, "awaiting", badge === "WAIT");
-    v.badge.title = badge === "WAIT" ? `book awaiting snapshot: ${sub?.awaiting.get(Channel.BOOK) ?? "the feed waits for a fresh snapshot"}` : "";
       setText(e, m === undefined || empty ? "—" : formatDecimal(m, ps));
       if (m !== undefined && prev !== undefined && m !== prev && !empty) {
         if (flashIt) flash(e, m > prev);
