@@ -304,7 +304,48 @@ async function main() {
   });
   // Nothing leaves loopback: abort any request to another host.
   await page.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname), (r) => r.abort());
+  // Issue 12, item 4: what is on screen from navigation to the first quote. Before any script of
+  // the page runs, sample every rendered frame (a task posted from requestAnimationFrame runs
+  // after that frame's rendering, so it sees what was painted): whether a loading state
+  // (.loading-state: index.html's, then the watchlist's) or a quote in the watchlist is shown.
+  await page.addInitScript(() => {
+    const log = (window.__paintLog = { frames: 0, first: null, loadingAt: null, quoteAt: null, blank: [] });
+    const loading = () => [...document.querySelectorAll(".loading-state")].some((e) => !e.hidden && e.getClientRects().length > 0 && e.textContent.trim() !== "");
+    const quote = () => [...document.querySelectorAll(".wl tbody tr")].some((r) => /\d/.test(["last", "bid", "ask"].map((c) => r.querySelector(`.${c}`)?.textContent ?? "").join("")));
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      if (log.quoteAt !== null || !document.body || document.body.children.length === 0) return;
+      const t = performance.now();
+      const l = loading();
+      const q = quote();
+      log.frames++;
+      log.first ??= { t, loading: l, quote: q };
+      if (l) log.loadingAt ??= t;
+      if (q) log.quoteAt = t;
+      else if (!l) log.blank.push(t);
+    };
+    const tick = () => {
+      ch.port2.postMessage(0);
+      if (log.quoteAt === null) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
   await page.goto(`${base}/${signIn}`);
+
+  await check("a loading state from the first frame until the first quote; first paint timed (issue 12, item 4)", async () => {
+    const pl = await waitFor("the first quote in the watchlist", () => page.evaluate(() => (window.__paintLog.quoteAt !== null ? window.__paintLog : null)), 30_000, 100);
+    const fcp = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1);
+    const b = await page.evaluate(() => window.__tickwire.boot);
+    const ms = (x) => `${Math.round(x)} ms`;
+    log(`first paint: loading state on screen ${ms(pl.loadingAt)} after navigation (first contentful paint ${ms(fcp)}), first quote in the watchlist ${ms(pl.quoteAt)} ` +
+      `(page: script ${ms(b.scriptMs)}, connected ${ms(b.connectedMs)}, instruments ${ms(b.instrumentsMs)}, quote painted ${ms(b.firstQuoteMs)}; ${pl.frames} frames sampled)`);
+    // Order and presence, not a time limit: the figures depend on the machine's load.
+    if (!pl.first.loading || pl.first.quote) throw new Error(`the first frame did not show the loading state: ${JSON.stringify(pl.first)}`);
+    if (!(pl.loadingAt < pl.quoteAt)) throw new Error(`loading state at ${pl.loadingAt}, first quote at ${pl.quoteAt}`);
+    if (pl.blank.length > 0) throw new Error(`${pl.blank.length} frames with neither a loading state nor a quote, the first at ${ms(pl.blank[0])}`);
+    // And it goes once data is on screen.
+    await waitFor("the loading state gone", async () => (await page.getAttribute("body", "data-loading")) === null && !(await page.isVisible(".wl-loading")), 5000);
+  });
 
   await check("the dashboard signs in with the token from the URL fragment and strips it from the address bar", async () => {
     await waitFor("Authenticated", async () => (await page.evaluate(() => window.__tickwire.auth.subject)) === "e2e", 15_000);

@@ -1,6 +1,7 @@
 // The dashboard: wires the feed client, the store and the views, and paints once per frame.
 
 import "./styles.css";
+performance.mark("tickwire:script");
 import { Channel, ErrorCode } from "./gen/tickwire/v1/stream_pb";
 import { FeedClient, type ClientEvents, type Timers } from "./net/client";
 import { Session, fetchToken, readGrant, refusesToken } from "./app/session";
@@ -136,8 +137,37 @@ if (replay) {
   };
 }
 
+/**
+ * The way to the first useful paint (issue 12), in ms since navigation (performance.now()): the
+ * script running, the connection open, the instrument list, the first quote on screen (the frame
+ * that painted it). Also as performance marks "tickwire:*". Until the first quote the watchlist
+ * says what the page waits for (index.html shows a loading state before this script runs).
+ */
+const boot = { scriptMs: performance.now(), connectedMs: 0, instrumentsMs: 0, firstQuoteMs: 0, listed: false };
+
 // For the browser test and for anyone debugging in the console: counters and state, read-only.
-(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth, session };
+(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth, session, boot };
+
+/** What the loading state says, and its phase (body[data-loading]); "" once data is on screen. */
+function loadingPhase(): [phase: string, text: string] {
+  if (boot.firstQuoteMs > 0) return ["", ""];
+  if (client.state === "closed") return ["closed", store.connDetail ? `Not connected: ${store.connDetail}` : "Not connected"];
+  if (client.state !== "connected") {
+    const why = client.state === "disconnected" && store.connDetail ? ` (${store.connDetail})` : "";
+    return ["connecting", `Connecting to the feed…${why}`];
+  }
+  if (!boot.listed) return ["instruments", readToken() ? "Signing in and loading instruments…" : "Loading instruments…"];
+  if (store.order.length === 0) return ["instruments", "The feed lists no instruments for you yet…"];
+  // Nothing of any instrument is served to this token: there is no quote to wait for.
+  if (store.order.every((id) => store.rowDenied(id) || store.denied(id, Channel.QUOTE))) return ["", ""];
+  return ["quotes", `Waiting for the first quotes of ${store.order.length} instruments…`];
+}
+function paintLoading(): void {
+  const [phase, text] = loadingPhase();
+  watchlist.setLoading(text);
+  if (phase) document.body.dataset.loading = phase;
+  else delete document.body.dataset.loading;
+}
 
 /**
  * A browser WebSocket that fails at the handshake only says 1006; the feed answers a replay
@@ -174,10 +204,19 @@ async function probeReplay(): Promise<void> {
 Object.assign(events, {
   onState: (s, detail) => {
     store.onState(s, detail);
+    if (s === "connected" && !boot.connectedMs) {
+      boot.connectedMs = performance.now();
+      performance.mark("tickwire:connected");
+    }
     if (s === "disconnected" && !client.opened) void probeReplay();
     if (s === "connected" && chart.root.dataset.history === "error") loadHistory(true);
   },
   onInstruments: (list) => {
+    if (!boot.listed) {
+      boot.listed = true;
+      boot.instrumentsMs = performance.now();
+      performance.mark("tickwire:instruments");
+    }
     const added = store.setInstruments(list);
     if (added.length > 0) client.subscribe(added, listChannels);
     if (!store.focus) {
@@ -223,6 +262,11 @@ Object.assign(events, {
     if (refusesToken(e.code, e.instrument)) session.refused(e.requestId, e.message);
   },
 } satisfies ClientEvents);
+
+// Connect now, before the layout is put together and first painted (it used to be the last
+// line): the handshake goes on meanwhile. Every event of the client arrives in a later task,
+// after this module has run, so nothing below is missed.
+client.start();
 
 /**
  * Candle history of the focused instrument and interval from the feed's store (/api/candles),
@@ -323,6 +367,10 @@ app.append(
   ),
   sessionView.signin,
 );
+// The dashboard replaces index.html's loading state in the same task (no blank frame between):
+// from here its watchlist says what the page waits for, until the first quote.
+document.getElementById("boot")?.remove();
+paintLoading();
 
 // Keyboard: arrows move in the watchlist, / searches, 1-4 pick the chart interval.
 document.addEventListener("keydown", (e) => {
@@ -378,6 +426,13 @@ function frame(now: number): void {
   }
   for (const id of store.dirtyRows) watchlist.paintRow(id);
   store.dirtyRows.clear();
+  if (!boot.firstQuoteMs) {
+    if (watchlist.quoted) {
+      boot.firstQuoteMs = performance.now();
+      performance.mark("tickwire:first-quote");
+    }
+    paintLoading();
+  }
 
   const candlesDenied = store.denied(store.focus, Channel.CANDLES);
   const candles = rep && !candlesDenied ? (store.replay ? visibleCandles(rep.candles, clockNs) : rep.candles) : [];
@@ -428,4 +483,3 @@ setInterval(() => {
 }, 500);
 setInterval(() => (store.listDirty ||= watchlist.filterMoves()), 1000);
 
-client.start();

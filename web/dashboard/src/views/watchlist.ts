@@ -37,6 +37,14 @@ export class WatchlistView {
   private readonly rows = new Map<string, RowView>();
   /** Ids shown, in order, after search and filter. */
   visible: string[] = [];
+  /** Whether a row has shown a figure (a bid, an ask or a last): the first useful paint. */
+  quoted = false;
+  /**
+   * What the page waits for until the first quote (connecting, loading instruments, the first
+   * quotes): a status line over skeleton rows, so the list is never an empty box (issue 12).
+   */
+  private readonly loading: HTMLElement;
+  private readonly loadingText: HTMLElement;
   onFocus: (id: string) => void = () => {};
 
   constructor(private readonly store: Store) {
@@ -94,12 +102,26 @@ export class WatchlistView {
       if (id) this.onFocus(id);
     });
     this.scroller = el("div", { class: "scroll" }, table);
+    this.loadingText = el("div", { class: "wl-loading-text" });
+    this.loading = el(
+      "div",
+      { class: "wl-loading loading-state", role: "status", "aria-live": "polite", "aria-busy": "true" },
+      this.loadingText,
+      ...Array.from({ length: 8 }, (_, i) => el("div", { class: "skeleton-line", style: `width: ${[100, 85, 95, 70, 100, 90, 80, 95][i]}%` })),
+    );
     this.root = el(
       "section",
       { class: "panel watchlist", "aria-label": "Watchlist" },
       el("div", { class: "panel-head" }, this.search, this.filterSel, this.count),
+      this.loading,
       this.scroller,
     );
+  }
+
+  /** Shows what the page waits for ("" hides the loading state for good: data is on screen). */
+  setLoading(text: string): void {
+    setText(this.loadingText, text);
+    this.loading.hidden = text === "";
   }
 
   private rowView(id: string): RowView {
@@ -236,6 +258,7 @@ export class WatchlistView {
     if (last) v.last.title = last.source === "history" ? "The venue's last trade before ingest connected (no live trade yet)" : "";
     v.pBid = cell(v.bid, q.bidPrice, v.pBid, quoteDenied || q.bidSize === 0n, false);
     v.pAsk = cell(v.ask, q.askPrice, v.pAsk, quoteDenied || q.askSize === 0n, false);
+    if (!this.quoted && (last || (!quoteDenied && (q.bidSize > 0n || q.askSize > 0n)))) this.quoted = true;
     if (last && last.source !== "history" && st && st.tradeCount > 0n) {
       const d = last.price - st.open;
       setText(v.chg, formatSigned(d, ps));
