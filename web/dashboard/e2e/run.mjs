@@ -23,6 +23,10 @@
 // grant turns the dropped instrument's row into NOT ENTITLED. A tab with a 10 s token whose
 // endpoint refuses shows the expiry banner, then the sign-in form (no reconnect loop), and
 // signs in again with a pasted token.
+// Loading (issue 12): every frame from the first until the first quote shows a loading state,
+// and the times from navigation to it and to the first quote are printed. At 1024x768 the
+// watchlist and the book lie within the viewport, nothing cut off sideways. A StreamStatus
+// AWAITING_SNAPSHOT sent into a proxied socket marks the ladder and the row until a snapshot.
 // Screenshots go to test-artifacts/dashboard/.
 //
 // Every process it starts is killed by PID on the way out, whatever happened.
@@ -562,6 +566,44 @@ async function main() {
     await page.screenshot({ path: join(artifacts, "2-narrow.png") });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 2) throw new Error(`page is ${overflow}px wider than a 420px screen`);
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  await check("usable at 1024x768: the watchlist and the book within the viewport, neither cut off sideways (issue 12, item 3)", async () => {
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await page.waitForTimeout(800);
+    await page.screenshot({ path: join(artifacts, "14-1024x768.png") });
+    const m = await page.evaluate(() => {
+      const box = (e) => {
+        const r = e.getBoundingClientRect();
+        return { left: Math.round(r.left), top: Math.round(r.top), right: Math.round(r.right), bottom: Math.round(r.bottom) };
+      };
+      const scroller = document.querySelector(".watchlist .scroll");
+      const table = document.querySelector(".watchlist table.wl");
+      // Figures wider than their cell in the ladder's rows with a level.
+      const clipped = [...document.querySelectorAll(".ladder .lvl span")].filter((e) => e.textContent && e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent);
+      const asks = document.querySelectorAll(".ladder .side.asks .lvl");
+      return {
+        vw: document.documentElement.clientWidth,
+        vh: document.documentElement.clientHeight,
+        pageW: document.documentElement.scrollWidth,
+        pageH: document.documentElement.scrollHeight,
+        watchlist: box(document.querySelector(".watchlist")),
+        ladder: box(document.querySelector(".ladder")),
+        bestBid: box(document.querySelector(".ladder .side.bids .lvl")),
+        bestAsk: box(asks[asks.length - 1]),
+        table: table.scrollWidth,
+        list: scroller.clientWidth,
+        clipped,
+      };
+    });
+    log(`1024x768: ${JSON.stringify(m)}`);
+    const inside = (b) => b.left >= 0 && b.top >= 0 && b.right <= m.vw && b.bottom <= m.vh;
+    for (const k of ["watchlist", "ladder"]) if (!inside(m[k])) throw new Error(`the ${k} (${JSON.stringify(m[k])}) is not within the ${m.vw}x${m.vh} viewport`);
+    if (m.pageW > m.vw + 1) throw new Error(`the page is ${m.pageW - m.vw}px wider than the viewport`);
+    if (m.table > m.list + 1) throw new Error(`the watchlist's table is ${m.table}px wide in a ${m.list}px list: columns cut off`);
+    if (m.clipped.length > 0) throw new Error(`ladder figures cut off: ${m.clipped.slice(0, 5).join(", ")}`);
+    for (const k of ["bestBid", "bestAsk"]) if (!(m[k].top >= m.ladder.top && m[k].bottom <= m.ladder.bottom)) throw new Error(`the ${k} row is outside the ladder`);
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
