@@ -31,6 +31,7 @@ type Hub struct {
 	registry   map[string]*entry
 	nextHandle uint32
 	waiters    map[string][]command // Subscribe.wait: cmdSubscribes posted when the instrument appears
+	listeners  map[*session]struct{} // ListInstruments.watch: told of every listing and change
 }
 
 // entry is the hub's public record of an instrument.
@@ -40,7 +41,8 @@ type entry struct {
 }
 
 func newHub(cfg Config, log *slog.Logger, m *metrics) *Hub {
-	h := &Hub{cfg: cfg, log: log, metrics: m, registry: make(map[string]*entry), waiters: make(map[string][]command)}
+	h := &Hub{cfg: cfg, log: log, metrics: m, registry: make(map[string]*entry), waiters: make(map[string][]command),
+		listeners: make(map[*session]struct{})}
 	for range cfg.Owners {
 		h.owners = append(h.owners, newOwner(h, cfg.OwnerQueue))
 	}
@@ -146,14 +148,42 @@ func (h *Hub) cancelWait(sess *session, instrument string, chans []pb.Channel) b
 
 // setInfo records an instrument's reference data. It reports whether it replaced different
 // data (not the first, and not a repeat): subscribers are then told.
-func (h *Hub) setInfo(id string, info *pb.InstrumentInfo) (changed bool) {
+func (h *Hub) setInfo(id string, info *pb.InstrumentInfo) (first, changed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e := h.registry[id]; e != nil {
-		changed = e.info != nil && !proto.Equal(e.info, info)
+		first = e.info == nil
+		changed = !first && !proto.Equal(e.info, info)
 		e.info = info
 	}
-	return changed
+	return first, changed
+}
+
+// listen adds a ListInstruments.watch connection; unlisten removes it (the connection ended).
+func (h *Hub) listen(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.listeners[s] = struct{}{}
+}
+
+func (h *Hub) unlisten(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.listeners, s)
+}
+
+// listening returns the ListInstruments.watch connections (nil when none: the common case).
+func (h *Hub) listening() []*session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.listeners) == 0 {
+		return nil
+	}
+	out := make([]*session, 0, len(h.listeners))
+	for s := range h.listeners {
+		out = append(out, s)
+	}
+	return out
 }
 
 // known reports whether an instrument exists.

@@ -245,8 +245,14 @@ func (o *owner) apply(ev *pb.Event) {
 	if res.Gap {
 		m.gaps.WithLabelValues(m.gapLabels.of(ev.Instrument)).Inc()
 	}
-	if info, ok := ev.Body.(*pb.Event_Info); ok && o.hub.setInfo(ev.Instrument, info.Info) {
-		o.announceInfo(in, info.Info)
+	if info, ok := ev.Body.(*pb.Event_Info); ok {
+		first, changed := o.hub.setInfo(ev.Instrument, info.Info)
+		if changed {
+			o.announceInfo(in, info.Info)
+		}
+		if first || changed {
+			o.announceListing(in, info.Info, changed)
+		}
 	}
 	clear(o.snapCache)
 	enc := o.enc[:len(in.streams)]
@@ -318,6 +324,37 @@ func (o *owner) announceInfo(in *instrument, info *pb.InstrumentInfo) {
 		if enc[i] == nil {
 			if enc[i] = o.encode(m, sess.json); enc[i] == nil {
 				continue
+			}
+		}
+		sess.out.Enqueue(enc[i], fanout.Control, 0)
+	}
+}
+
+// announceListing tells the ListInstruments.watch connections entitled to the instrument of
+// its first reference data (a new listing) or a change of it; one that holds the instrument
+// already got the change as a subscriber (announceInfo). Encoded once per format.
+func (o *owner) announceListing(in *instrument, info *pb.InstrumentInfo, changed bool) {
+	listeners := o.hub.listening()
+	if listeners == nil {
+		return
+	}
+	m := &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
+		Handle: in.handle, Info: info}}}
+	var enc [2][]byte // binary, JSON
+	for _, sess := range listeners {
+		if changed && len(in.bySess[sess]) > 0 {
+			continue
+		}
+		if c := sess.auth.live.Load(); c == nil || !c.ent.Instrument(info.Id) {
+			continue // what a token may not see is not listed to it either
+		}
+		i := 0
+		if sess.json {
+			i = 1
+		}
+		if enc[i] == nil {
+			if enc[i] = o.encode(m, sess.json); enc[i] == nil {
+				return
 			}
 		}
 		sess.out.Enqueue(enc[i], fanout.Control, 0)

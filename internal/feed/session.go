@@ -258,6 +258,11 @@ func (s *session) onMessage(data []byte) (int, string) {
 		h.ownerOf(id).post(command{kind: cmdResync, sess: s, reqID: m.Id, instrument: id, channels: c.Resync.Channels})
 	case *pb.ClientMessage_ListInstruments:
 		h.metrics.commands.WithLabelValues("list_instruments").Inc()
+		if c.ListInstruments.Watch {
+			// Before taking the list, so that no listing falls between the two (one listed right
+			// now may come as an update before the list that also has it).
+			h.listen(s)
+		}
 		list := h.Instruments()
 		ent := s.entitlements()
 		list = slices.DeleteFunc(list, func(info *pb.InstrumentInfo) bool { return !ent.Instrument(info.Id) })
@@ -286,6 +291,7 @@ func (s *session) subprotocol() string {
 
 // closed tells every owner to drop the session's subscriptions.
 func (s *session) closed() {
+	s.hub.unlisten(s)
 	for id := range s.subs {
 		s.hub.cancelWait(s, id, nil) // waits of Subscribe.wait end with the connection
 	}

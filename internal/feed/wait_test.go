@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/auth"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -85,5 +86,57 @@ func TestSubscribeWait(t *testing.T) {
 				t.Fatalf("the unsubscribed wait for %s was subscribed", ids[1])
 			}
 		}
+	}
+}
+
+// TestListInstrumentsWatch: a connection that lists with watch hears of every instrument listed
+// later (an InstrumentUpdate with its handle and reference data), within its token's
+// entitlements; one that lists without watch hears nothing more.
+func TestListInstrumentsWatch(t *testing.T) {
+	k := newAuthKeys(t)
+	e := startEnv(t, k.authConfig(t, nil))
+	p := newPublisher(t, e.bus, 3)
+	ids := p.instruments()
+	dialAs := func(g auth.Grant) *wsClient {
+		c, err := dial(t, e.url, wire.SubprotocolProto, bearerHeader(k.token(t, "lister", time.Minute, g)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go c.conn.ReadLoop()
+		return c
+	}
+	all := dialAs(allGrant)
+	some := dialAs(auth.Grant{Instruments: []string{ids[1]}})
+	plain := dialAs(allGrant)
+	for _, c := range []*wsClient{all, some} {
+		c.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{Watch: true}}})
+	}
+	plain.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{}}})
+	for _, c := range []*wsClient{all, some, plain} {
+		if l := waitMsg(t, c, "the list", func(m *pb.ServerMessage) bool { return m.GetInstrumentList() != nil }); len(l.GetInstrumentList().Instruments) != 0 {
+			t.Fatalf("list before any event: %v", l)
+		}
+	}
+	p.publish(300) // ingest starts: three instruments are listed
+	listed := func(c *wsClient) map[string]bool {
+		got := map[string]bool{}
+		for _, m := range c.within(time.Second) {
+			if u := m.GetInstrumentUpdate(); u != nil {
+				if u.Handle == 0 || u.Info.GetId() == "" {
+					t.Fatalf("update without handle or id: %v", u)
+				}
+				got[u.Info.Id] = true
+			}
+		}
+		return got
+	}
+	if got := listed(all); len(got) != 3 {
+		t.Fatalf("watching with every instrument entitled: told of %v, want all three", got)
+	}
+	if got := listed(some); len(got) != 1 || !got[ids[1]] {
+		t.Fatalf("watching with %s entitled: told of %v", ids[1], got)
+	}
+	if got := listed(plain); len(got) != 0 {
+		t.Fatalf("listed without watch, told of %v", got)
 	}
 }

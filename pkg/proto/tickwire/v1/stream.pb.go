@@ -795,7 +795,13 @@ func (x *Resync) GetChannels() []Channel {
 
 // ListInstruments asks for the reference data of every instrument the feed has.
 type ListInstruments struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keep the list current: after the InstrumentList, an InstrumentUpdate (with the instrument's
+	// handle) for every instrument listed later and for every change of one's reference data (a
+	// halt, a close), within the token's entitlements, until the connection ends. A connection
+	// that holds the instrument gets its changes once, as a subscriber. An instrument listed at
+	// the moment of the command may come as an update just before the list that has it too.
+	Watch         bool `protobuf:"varint,1,opt,name=watch,proto3" json:"watch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -828,6 +834,13 @@ func (x *ListInstruments) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListInstruments.ProtoReflect.Descriptor instead.
 func (*ListInstruments) Descriptor() ([]byte, []int) {
 	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListInstruments) GetWatch() bool {
+	if x != nil {
+		return x.Watch
+	}
+	return false
 }
 
 // Ping asks for a Pong carrying the same nonce.
@@ -2833,8 +2846,9 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\n" +
 	"instrument\x18\x01 \x01(\tR\n" +
 	"instrument\x120\n" +
-	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"\x11\n" +
-	"\x0fListInstruments\"\x1c\n" +
+	"\bchannels\x18\x02 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"'\n" +
+	"\x0fListInstruments\x12\x14\n" +
+	"\x05watch\x18\x01 \x01(\bR\x05watch\"\x1c\n" +
 	"\x04Ping\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"g\n" +
 	"\vServerFrame\x126\n" +
