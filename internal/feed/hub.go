@@ -30,7 +30,7 @@ type Hub struct {
 	// guarded by mu:
 	registry   map[string]*entry
 	nextHandle uint32
-	waiters    map[string][]command // Subscribe.wait: cmdSubscribes posted when the instrument appears
+	waiters    map[string][]command  // Subscribe.wait: cmdSubscribes posted when the instrument appears
 	listeners  map[*session]struct{} // ListInstruments.watch: told of every listing and change
 }
 
