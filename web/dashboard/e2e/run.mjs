@@ -777,10 +777,15 @@ async function main() {
     const box = await p3.locator(".replay-progress").boundingBox();
     const from = BigInt(await p3.evaluate(() => window.__tickwire.store.replayStatus.fromNs.toString()));
     const to = BigInt(await p3.evaluate(() => window.__tickwire.store.replayStatus.toNs.toString()));
+    // The seek starts a new generation: wait for it, not just for a clock near the start, which
+    // the session may still show from before the seek (it began there at 5x), and would then be
+    // set back by the seek between the two clock readings below.
+    const generation = async () => Number(await p3.evaluate(() => window.__tickwire.store.replayStatus.generation ?? 0));
+    const genBefore = await generation();
     await p3.mouse.click(box.x + box.width * 0.05, box.y + box.height / 2);
-    await waitFor("the seek: running near the window start", async () => {
+    await waitFor("the seek: a new generation, running near the window start", async () => {
       const b = await banner();
-      return b.state === "running" && b.clock < from + (to - from) / 3n;
+      return (await generation()) > genBefore && b.state === "running" && b.clock < from + (to - from) / 3n;
     }, 8000);
     const c1 = (await banner()).clock;
     await sleep(2200);
