@@ -30,6 +30,7 @@ type tailCmd struct {
 	Token       string   `help:"Bearer token for feeds that require auth (sent as Authorization)." env:"TICKWIRE_TOKEN"`
 	CAFile      string   `name:"ca-file" type:"path" placeholder:"FILE" help:"PEM CA certificate(s) that sign the feed's certificate, for a wss:// feed with a private CA (default: the system roots). The host name is always checked."`
 	Count       int      `help:"Stop after this many snapshots and deltas (0: until interrupted)."`
+	Wait        bool     `help:"Wait for --instrument ids the feed does not list yet (a venue not connected, a new listing) instead of an unknown-instrument error: each is printed when its first event arrives."`
 }
 
 func (c *tailCmd) Help() string {
@@ -83,7 +84,8 @@ func (c *tailCmd) Run(e *env) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	p := &printer{w: e.stdout, json: c.Format == "json", count: c.Count, stop: cancel}
-	opts := client.Options{URL: u.String(), Subprotocol: sub, Origin: c.Origin, Handler: p, Logger: e.logger, CAFile: c.CAFile}
+	opts := client.Options{URL: u.String(), Subprotocol: sub, Origin: c.Origin, Handler: p, Logger: e.logger, CAFile: c.CAFile,
+		WaitForInstruments: c.Wait}
 	if c.Token != "" {
 		opts.Header = http.Header{"Authorization": []string{"Bearer " + c.Token}}
 	}
@@ -213,6 +215,15 @@ func (p *printer) OnUpdate(_ *client.Client, u client.Update) {
 func (p *printer) OnInstrument(_ *client.Client, info *pb.InstrumentInfo) {
 	p.emit(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{Info: info}}}, func() []byte {
 		return fmt.Appendf(p.buf[:0], "# instrument %s status %s", info.GetId(), strings.TrimPrefix(info.GetStatus().String(), "INSTRUMENT_STATUS_"))
+	})
+}
+
+// OnStreamStatus prints a stream that stopped (the feed's copy of a book broke): tail is a
+// client.StreamStatusHandler.
+func (p *printer) OnStreamStatus(_ *client.Client, instrument string, s *pb.StreamStatus) {
+	p.emit(&pb.ServerMessage{Kind: &pb.ServerMessage_StreamStatus{StreamStatus: s}}, func() []byte {
+		return fmt.Appendf(p.buf[:0], "# %s %s %s: %s", instrument, channelName(s.GetChannel()),
+			strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(s.GetState().String(), "STREAM_STATE_"), "_", " ")), s.GetReason())
 	})
 }
 

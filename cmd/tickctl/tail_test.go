@@ -129,3 +129,20 @@ func TestTailUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTailStreamStatus: a book that stops (StreamStatus) is printed as a # line in text, and as
+// its ServerMessage in json.
+func TestTailStreamStatus(t *testing.T) {
+	st := &pb.StreamStatus{Handle: 3, Channel: pb.Channel_CHANNEL_BOOK, State: pb.StreamState_STREAM_STATE_AWAITING_SNAPSHOT,
+		Reason: "the feed missed an event"}
+	var text, js bytes.Buffer
+	(&printer{w: &text}).OnStreamStatus(nil, "x:A", st)
+	(&printer{w: &js, json: true}).OnStreamStatus(nil, "x:A", st)
+	if got, want := text.String(), "# x:A book awaiting snapshot: the feed missed an event\n"; got != want {
+		t.Fatalf("text %q, want %q", got, want)
+	}
+	var m pb.ServerMessage
+	if err := protojson.Unmarshal(bytes.TrimSpace(js.Bytes()), &m); err != nil || m.GetStreamStatus().GetState() != st.State {
+		t.Fatalf("json %q: %v", js.String(), err)
+	}
+}
