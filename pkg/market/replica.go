@@ -108,6 +108,9 @@ func (r *Replica) ApplySnapshot(snap *pb.Snapshot) error {
 		if got := r.checksum(); got != snap.Checksum {
 			return fmt.Errorf("%w: book snapshot at %d/%d: have %08x, server %08x", ErrChecksum, snap.Epoch, snap.Seq, got, snap.Checksum)
 		}
+		if got := r.hash(); snap.BookHash != 0 && got != snap.BookHash {
+			return fmt.Errorf("%w: book snapshot at %d/%d: full-depth hash %016x, server %016x", ErrChecksum, snap.Epoch, snap.Seq, got, snap.BookHash)
+		}
 	case *pb.Snapshot_Trades:
 		r.trades = append(r.trades[:0], b.Trades.GetTrades()...)
 		r.trimTrades()
@@ -160,6 +163,12 @@ func (r *Replica) ApplyDelta(d *pb.Delta) error {
 		if got := r.checksum(); got != d.Checksum {
 			p.synced = false
 			return fmt.Errorf("%w: book delta at %d/%d: have %08x, server %08x", ErrChecksum, d.Epoch, d.Seq, got, d.Checksum)
+		}
+		if d.BookHash != 0 {
+			if got := r.hash(); got != d.BookHash {
+				p.synced = false
+				return fmt.Errorf("%w: book delta at %d/%d: full-depth hash %016x, server %016x", ErrChecksum, d.Epoch, d.Seq, got, d.BookHash)
+			}
 		}
 	case *pb.Delta_Trade:
 		r.trades = append(r.trades, &pb.TradeRecord{Trade: b.Trade, Seq: d.Seq, VenueTimeNs: d.VenueTimeNs})
@@ -216,6 +225,12 @@ func (r *Replica) ExpandCompactQuote(c *pb.CompactQuote) (*pb.Delta, error) {
 // rounded down to whole microseconds.
 func TruncateTimes(venueNs, ingestNs int64) (int64, int64) {
 	return micros(venueNs) * 1000, micros(ingestNs) * 1000
+}
+
+// hash is the full-depth hash of the replica's book (book.Hash). The server sends 0 for a book
+// it does not hash (a server before it); an empty book's hash is 0 too, so 0 is not checked.
+func (r *Replica) hash() uint64 {
+	return book.Hash(r.book.Top(book.Bid, int(r.depth)), r.book.Top(book.Ask, int(r.depth)))
 }
 
 func (r *Replica) checksum() uint32 {

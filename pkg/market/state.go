@@ -77,6 +77,7 @@ type State struct {
 	scratchBids, scratchAsks []book.Level
 	scratchDiff              []book.Level // one side's changes, before they become pb.Levels
 	scratchSum               []byte       // checksum input, reused
+	bookHash                 []uint64     // per offered depth: the full-depth hash of its view (book.Hash)
 	lastTimeNs               int64        // latest event time applied
 	gaps                     uint64
 }
@@ -313,12 +314,22 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 		if len(s.scratchDiff) == 0 && wasSynced {
 			continue
 		}
+		if len(s.bookHash) != len(s.cfg.Depths) {
+			s.bookHash = make([]uint64, len(s.cfg.Depths))
+		}
+		if wasSynced { // O(levels changed in the view), the views walked as Diff walks them
+			s.bookHash[i] += book.HashChange(book.Bid, topOf(s.scratchBids, int(d)), s.book.Top(book.Bid, int(d))) +
+				book.HashChange(book.Ask, topOf(s.scratchAsks, int(d)), s.book.Top(book.Ask, int(d)))
+		} else {
+			s.bookHash[i] = book.Hash(s.book.Top(book.Bid, int(d)), s.book.Top(book.Ask, int(d)))
+		}
 		if k := ChecksumDepth(d); k != sumDepth {
 			s.scratchSum = book.AppendChecksumInput(s.scratchSum[:0], s.book.Top(book.Bid, k), s.book.Top(book.Ask, k))
 			sumDepth, sum = k, crc32.ChecksumIEEE(s.scratchSum)
 		}
 		delta := s.newDelta(ev, StreamBook0+i)
 		delta.Checksum = sum
+		delta.BookHash = s.bookHash[i]
 		delta.Body = &pb.Delta_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(s.scratchDiff[:nBids]),
 			Asks: fromLevels(s.scratchDiff[nBids:])}}
 		res.Book[i] = delta
@@ -507,6 +518,7 @@ func (s *State) Snapshot(ch pb.Channel, depthIndex int, reason pb.SnapshotReason
 		bids, asks := s.book.Top(book.Bid, int(d)), s.book.Top(book.Ask, int(d))
 		k := ChecksumDepth(d)
 		snap.Checksum = book.Checksum(topOf(bids, k), topOf(asks, k))
+		snap.BookHash = book.Hash(bids, asks)
 		snap.Body = &pb.Snapshot_Book{Book: &pb.BookLevels{Depth: d, Bids: fromLevels(bids), Asks: fromLevels(asks)}}
 	case pb.Channel_CHANNEL_TRADES:
 		list := &pb.TradeList{Trades: make([]*pb.TradeRecord, 0, s.trades.len())}

@@ -3,6 +3,7 @@ package market
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -593,4 +594,48 @@ func TestExpandCompactQuoteRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFullDepthHashCatchesDeepDrift: a replica whose book differs below the checksum's top 10
+// levels passes the CRC32 but fails the full-depth hash on the next book delta, and the hash
+// the state keeps up to date delta by delta always equals the hash of its whole view.
+func TestFullDepthHashCatchesDeepDrift(t *testing.T) {
+	s := NewState(testID, Config{Depths: []uint32{10, 50}})
+	g := newEventGen(9)
+	var r Replica
+	corrupted := false
+	for i := range 3000 {
+		res, err := s.Apply(g.next())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.BookSynced() {
+			bids, asks := s.Book().Top(book.Bid, 50), s.Book().Top(book.Ask, 50)
+			if d := res.Book; d != nil && d[1] != nil && d[1].BookHash != book.Hash(bids, asks) {
+				t.Fatalf("event %d: delta hash %#x, whole view %#x", i, d[1].BookHash, book.Hash(bids, asks))
+			}
+		}
+		if !corrupted && s.BookSynced() && len(s.Book().Top(book.Bid, 50)) > 20 {
+			if err := r.ApplySnapshot(s.Snapshot(pb.Channel_CHANNEL_BOOK, 1, 0)); err != nil {
+				t.Fatal(err)
+			}
+			deep := r.book.Top(book.Bid, 50)[15] // below the checksum's 10 levels
+			r.book.Set(book.Bid, deep.Price, deep.Size+1)
+			corrupted = true
+			continue
+		}
+		if corrupted && res.Book != nil && res.Book[1] != nil {
+			err := r.ApplyDelta(res.Book[1])
+			if errors.Is(err, ErrChecksum) {
+				if !strings.Contains(err.Error(), "full-depth hash") {
+					t.Fatalf("caught by the CRC32, not the hash: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Fatal("a replica wrong at level 16 never failed the full-depth hash")
 }

@@ -49,6 +49,9 @@ func appendLen(b []byte, num byte, n int) []byte {
 func deltaSize(d *pb.Delta) int {
 	n := sizeU(uint64(d.Handle)) + sizeU(d.Epoch) + sizeU(d.Seq) + sizeU(d.PrevSeq) +
 		sizeU(uint64(d.Checksum)) + sizeI(d.VenueTimeNs) + sizeI(d.IngestTimeNs)
+	if d.BookHash != 0 {
+		n += 1 + 8 // tag 8, fixed64
+	}
 	switch b := d.Body.(type) {
 	case *pb.Delta_Quote:
 		n += sizeMsg(quoteSize(b.Quote))
@@ -72,6 +75,9 @@ func appendDelta(b []byte, d *pb.Delta) []byte {
 	b = appendU(b, 5, uint64(d.Checksum))
 	b = appendI(b, 6, d.VenueTimeNs)
 	b = appendI(b, 7, d.IngestTimeNs)
+	if d.BookHash != 0 {
+		b = protowire.AppendFixed64(append(b, 8<<3|1), d.BookHash)
+	}
 	switch body := d.Body.(type) {
 	case *pb.Delta_Quote:
 		b = appendLen(b, 10, quoteSize(body.Quote))

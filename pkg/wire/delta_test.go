@@ -13,7 +13,7 @@ var randInt = prototest.EdgeInt64
 
 func randDelta(r *rand.Rand) *pb.Delta {
 	d := &pb.Delta{Handle: r.Uint32N(1 << 20), Epoch: r.Uint64N(1 << 40), Seq: r.Uint64(), PrevSeq: r.Uint64N(3),
-		Checksum: r.Uint32(), VenueTimeNs: randInt(r), IngestTimeNs: randInt(r)}
+		Checksum: r.Uint32(), VenueTimeNs: randInt(r), IngestTimeNs: randInt(r), BookHash: []uint64{0, r.Uint64()}[r.IntN(2)]}
 	switch r.IntN(6) {
 	case 0:
 		d.Body = &pb.Delta_Quote{Quote: &pb.Quote{BidPrice: randInt(r), BidSize: randInt(r), AskPrice: randInt(r), AskSize: randInt(r)}}

@@ -1798,6 +1798,8 @@ type Snapshot struct {
 	// Ingest time of the stream's latest delta (the one the next delta's prev_seq names), Unix
 	// nanoseconds; 0 when this feed has none in the epoch. CompactQuote times count from it.
 	LastIngestTimeNs int64 `protobuf:"varint,7,opt,name=last_ingest_time_ns,json=lastIngestTimeNs,proto3" json:"last_ingest_time_ns,omitempty"`
+	// Book channel: the full-depth hash of the book (see Delta.book_hash).
+	BookHash uint64 `protobuf:"fixed64,8,opt,name=book_hash,json=bookHash,proto3" json:"book_hash,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Snapshot_Quote
@@ -1885,6 +1887,13 @@ func (x *Snapshot) GetReason() SnapshotReason {
 func (x *Snapshot) GetLastIngestTimeNs() int64 {
 	if x != nil {
 		return x.LastIngestTimeNs
+	}
+	return 0
+}
+
+func (x *Snapshot) GetBookHash() uint64 {
+	if x != nil {
+		return x.BookHash
 	}
 	return 0
 }
@@ -1989,6 +1998,9 @@ type Delta struct {
 	// Venue and ingest times of the event, Unix nanoseconds.
 	VenueTimeNs  int64 `protobuf:"varint,6,opt,name=venue_time_ns,json=venueTimeNs,proto3" json:"venue_time_ns,omitempty"`
 	IngestTimeNs int64 `protobuf:"varint,7,opt,name=ingest_time_ns,json=ingestTimeNs,proto3" json:"ingest_time_ns,omitempty"`
+	// Book channel: the full-depth hash of the book at this stream's depth, every level of both
+	// sides (docs/PROTOCOL.md, "Full-depth hash"); 0 for other channels, and from servers before it.
+	BookHash uint64 `protobuf:"fixed64,8,opt,name=book_hash,json=bookHash,proto3" json:"book_hash,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Delta_Quote
@@ -2076,6 +2088,13 @@ func (x *Delta) GetVenueTimeNs() int64 {
 func (x *Delta) GetIngestTimeNs() int64 {
 	if x != nil {
 		return x.IngestTimeNs
+	}
+	return 0
+}
+
+func (x *Delta) GetBookHash() uint64 {
+	if x != nil {
+		return x.BookHash
 	}
 	return 0
 }
@@ -2920,7 +2939,7 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x12\x16\n" +
 	"\x06handle\x18\x02 \x01(\rR\x06handle\x120\n" +
-	"\bchannels\x18\x03 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"\xf0\x03\n" +
+	"\bchannels\x18\x03 \x03(\x0e2\x14.tickwire.v1.ChannelR\bchannels\"\x8d\x04\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12.\n" +
 	"\achannel\x18\x02 \x01(\x0e2\x14.tickwire.v1.ChannelR\achannel\x12\x14\n" +
@@ -2928,14 +2947,15 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x1a\n" +
 	"\bchecksum\x18\x05 \x01(\rR\bchecksum\x123\n" +
 	"\x06reason\x18\x06 \x01(\x0e2\x1b.tickwire.v1.SnapshotReasonR\x06reason\x12-\n" +
-	"\x13last_ingest_time_ns\x18\a \x01(\x03R\x10lastIngestTimeNs\x12*\n" +
+	"\x13last_ingest_time_ns\x18\a \x01(\x03R\x10lastIngestTimeNs\x12\x1b\n" +
+	"\tbook_hash\x18\b \x01(\x06R\bbookHash\x12*\n" +
 	"\x05quote\x18\n" +
 	" \x01(\v2\x12.tickwire.v1.QuoteH\x00R\x05quote\x12-\n" +
 	"\x04book\x18\v \x01(\v2\x17.tickwire.v1.BookLevelsH\x00R\x04book\x120\n" +
 	"\x06trades\x18\f \x01(\v2\x16.tickwire.v1.TradeListH\x00R\x06trades\x123\n" +
 	"\acandles\x18\r \x01(\v2\x17.tickwire.v1.CandleListH\x00R\acandles\x12*\n" +
 	"\x05stats\x18\x0e \x01(\v2\x12.tickwire.v1.StatsH\x00R\x05statsB\x06\n" +
-	"\x04body\"\xb8\x03\n" +
+	"\x04body\"\xd5\x03\n" +
 	"\x05Delta\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x10\n" +
@@ -2943,7 +2963,8 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\bprev_seq\x18\x04 \x01(\x04R\aprevSeq\x12\x1a\n" +
 	"\bchecksum\x18\x05 \x01(\rR\bchecksum\x12\"\n" +
 	"\rvenue_time_ns\x18\x06 \x01(\x03R\vvenueTimeNs\x12$\n" +
-	"\x0eingest_time_ns\x18\a \x01(\x03R\fingestTimeNs\x12*\n" +
+	"\x0eingest_time_ns\x18\a \x01(\x03R\fingestTimeNs\x12\x1b\n" +
+	"\tbook_hash\x18\b \x01(\x06R\bbookHash\x12*\n" +
 	"\x05quote\x18\n" +
 	" \x01(\v2\x12.tickwire.v1.QuoteH\x00R\x05quote\x12-\n" +
 	"\x04book\x18\v \x01(\v2\x17.tickwire.v1.BookLevelsH\x00R\x04book\x12*\n" +
