@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Book, Side, checksum, type Level } from "../src/market/book";
+import { Book, Side, bookHash, checksum, levelHash, type Level } from "../src/market/book";
 import { crc32 } from "../src/market/crc32";
 
 // The checksum vectors shared with the Go book (pkg/book/testdata/checksum_vectors.json).
@@ -57,5 +57,20 @@ describe("Book", () => {
     b.truncate(1);
     expect(b.bids.length).toBe(1);
     expect(b.asks).toEqual([{ price: 103n, size: 2n }]);
+  });
+});
+
+// The full-depth hash's vectors from docs/PROTOCOL.md 9.5 (pkg/book TestHashVectors in Go).
+describe("full-depth book hash", () => {
+  const l = (price: bigint, size: bigint): Level => ({ price, size });
+  it("matches the documented vectors", () => {
+    expect(bookHash([], [])).toBe(0n);
+    expect(bookHash([l(1000n, 20n)], [])).toBe(0xfa3a0a8ae3d50598n);
+    expect(bookHash([l(1000n, 20n), l(999n, 11n)], [l(1001n, 5n)])).toBe(0x5ca4cac89f3810fdn);
+    expect(bookHash([l(999n, 11n), l(1000n, 20n)], [l(1001n, 5n)])).toBe(0x5ca4cac89f3810fdn);
+  });
+  it("tells the sides apart", () => {
+    expect(levelHash(Side.Ask, 1000n, 20n)).not.toBe(levelHash(Side.Bid, 1000n, 20n));
+    expect(bookHash([], [l(1000n, 20n)])).toBe(levelHash(Side.Ask, 1000n, 20n));
   });
 });

@@ -97,3 +97,41 @@ describe("replica vectors from the Go replica", () => {
     });
   }
 });
+
+// A replica wrong below the checksum's 10 levels passes the CRC32 but not the full-depth hash
+// (docs/PROTOCOL.md 9.5), as pkg/market's TestFullDepthHashCatchesDeepDrift checks in Go.
+describe("full-depth hash", () => {
+  it("catches a drift below the top 10 levels", async () => {
+    const { create } = await import("@bufbuild/protobuf");
+    const { SnapshotSchema, DeltaSchema, BookLevelsSchema, SnapshotReason } = await import("../src/gen/tickwire/v1/stream_pb");
+    const { LevelSchema } = await import("../src/gen/tickwire/v1/market_pb");
+    const { Book, Side, bookHash } = await import("../src/market/book");
+    const server = new Book();
+    for (let i = 0n; i < 20n; i++) {
+      server.set(Side.Bid, 1000n - i, 10n + i);
+      server.set(Side.Ask, 1001n + i, 10n + i);
+    }
+    const lv = (ls: { price: bigint; size: bigint }[]) => ls.map((l) => create(LevelSchema, { price: l.price, size: l.size }));
+    const snap = create(SnapshotSchema, {
+      handle: 1, channel: Channel.BOOK, epoch: 1n, seq: 1n, reason: SnapshotReason.SUBSCRIBE,
+      checksum: server.checksum(50), bookHash: bookHash(server.bids, server.asks),
+      body: { case: "book", value: create(BookLevelsSchema, { depth: 50, bids: lv(server.bids), asks: lv(server.asks) }) },
+    });
+    const r = new Replica();
+    expect(r.applySnapshot(snap)).toBe("ok");
+    // Level 16 of the bids drifts on the client only.
+    const deep = r.book.bids[15]!;
+    r.book.set(Side.Bid, deep.price, deep.size + 1n);
+    // The server's next change is at the top; its CRC32 matches the client's top 10.
+    server.set(Side.Ask, 1001n, 99n);
+    const delta = create(DeltaSchema, {
+      handle: 1, epoch: 1n, seq: 2n, prevSeq: 1n, checksum: server.checksum(50), bookHash: bookHash(server.bids, server.asks),
+      body: { case: "book", value: create(BookLevelsSchema, { depth: 50, asks: lv([{ price: 1001n, size: 99n }]) }) },
+    });
+    // Without the hash (an older server) the CRC32 alone passes the drifted book:
+    expect(r.applyDelta(create(DeltaSchema, { ...delta, bookHash: 0n }))).toBe("ok");
+    r.applySnapshot(snap); // again, and the same drift
+    r.book.set(Side.Bid, deep.price, deep.size + 1n);
+    expect(r.applyDelta(delta)).toBe("checksum");
+  });
+});

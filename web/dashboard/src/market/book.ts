@@ -93,3 +93,27 @@ export function checksum(bids: readonly Level[], asks: readonly Level[]): number
   for (let i = 0; i < nb; i++) put(bids[i]!);
   return crc32(buf);
 }
+
+const M64 = (1n << 64n) - 1n;
+const bidSalt = 0x9e3779b97f4a7c15n;
+const askSalt = 0xc2b2ae3d27d4eb4fn;
+
+function mix64(z: bigint): bigint {
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+  return z ^ (z >> 31n);
+}
+
+/** One level's hash in the full-depth book hash (docs/PROTOCOL.md 9.5; book.LevelHash in Go). */
+export function levelHash(side: Side, price: bigint, size: bigint): bigint {
+  const salt = side === Side.Bid ? bidSalt : askSalt;
+  return mix64(mix64((BigInt.asUintN(64, price) + salt) & M64) ^ BigInt.asUintN(64, size));
+}
+
+/** The full-depth book hash: the sum of levelHash over every level, modulo 2^64 (book.Hash). */
+export function bookHash(bids: readonly Level[], asks: readonly Level[]): bigint {
+  let h = 0n;
+  for (const l of bids) h += levelHash(Side.Bid, l.price, l.size);
+  for (const l of asks) h += levelHash(Side.Ask, l.price, l.size);
+  return h & M64;
+}

@@ -12,7 +12,7 @@ import type { Quote } from "../gen/tickwire/v1/market_pb";
 import { QuoteSchema } from "../gen/tickwire/v1/market_pb";
 import type { Candle, Delta, Snapshot, Stats, TradeRecord } from "../gen/tickwire/v1/stream_pb";
 import { Channel, TradeRecordSchema } from "../gen/tickwire/v1/stream_pb";
-import { Book, Side } from "./book";
+import { Book, Side, bookHash } from "./book";
 
 /** What applying a message did. Every outcome but "ok" and "stale" leaves the stream unsynced. */
 export type Outcome = "ok" | "stale" | "gap" | "epoch" | "checksum" | "not_synced" | "bad_message";
@@ -114,6 +114,8 @@ export class Replica {
         for (const l of b.value.asks) this.book.set(Side.Ask, l.price, l.size);
         this.book.truncate(this.depth);
         if (this.book.checksum(this.depth) !== snap.checksum) return "checksum";
+        // The full-depth hash (PROTOCOL 9.5); 0: an older server, or an empty book.
+        if (snap.bookHash !== 0n && bookHash(this.book.bids, this.book.asks) !== snap.bookHash) return "checksum";
         break;
       case "trades":
         this.trades = b.value.trades.slice();
@@ -161,7 +163,8 @@ export class Replica {
         for (const l of b.value.bids) this.book.set(Side.Bid, l.price, l.size);
         for (const l of b.value.asks) this.book.set(Side.Ask, l.price, l.size);
         this.book.truncate(this.depth);
-        if (this.book.checksum(this.depth) !== d.checksum) {
+        if (this.book.checksum(this.depth) !== d.checksum ||
+          (d.bookHash !== 0n && bookHash(this.book.bids, this.book.asks) !== d.bookHash)) {
           p.synced = false;
           return "checksum";
         }
