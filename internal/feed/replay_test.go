@@ -27,21 +27,8 @@ func TestReplaySession(t *testing.T) {
 	e.waitApplied(p)
 
 	from := time.Unix(0, 1_700_000_000_000_000_000)
-	r, err := replay.New(replay.Config{Session: "test-replay", Speed: 0,
-		Window: replay.Window{From: from.Add(5 * time.Second), To: from.Add(25 * time.Second), ScanAll: true}},
-		replay.BusSource{Bus: e.bus}, e.bus, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("replayer: %v", err)
-		}
-	})
+	r := runReplay(t, e, replay.Config{Session: "test-replay", Speed: 0,
+		Window: replay.Window{From: from.Add(5 * time.Second), To: from.Add(25 * time.Second), ScanAll: true}})
 	testwait.For(t, 10*time.Second, "replay to finish", func() bool {
 		st := r.Status()
 		return st != nil && st.State == pb.ReplayState_REPLAY_STATE_FINISHED
@@ -146,21 +133,8 @@ func TestReplayControlByControllersOnly(t *testing.T) {
 	e.waitApplied(p)
 
 	from := time.Unix(0, 1_700_000_000_000_000_000)
-	r, err := replay.New(replay.Config{Session: "ctl-replay", Speed: 1, Controllers: []string{"operator"},
-		Window: replay.Window{From: from.Add(2 * time.Second), To: from.Add(18 * time.Second), ScanAll: true}},
-		replay.BusSource{Bus: e.bus}, e.bus, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("replayer: %v", err)
-		}
-	})
+	r := runReplay(t, e, replay.Config{Session: "ctl-replay", Speed: 1, Controllers: []string{"operator"},
+		Window: replay.Window{From: from.Add(2 * time.Second), To: from.Add(18 * time.Second), ScanAll: true}})
 	testwait.For(t, 10*time.Second, "replay to start", func() bool { return r.Status() != nil })
 
 	watch := auth.Grant{Instruments: []string{"*"}, Replay: true}
@@ -212,4 +186,24 @@ func TestReplayControlByControllersOnly(t *testing.T) {
 			testwait.For(t, 5*time.Second, "the new speed", func() bool { return r.Status().GetSpeed() == tc.speed })
 		})
 	}
+}
+
+// runReplay runs a replay session of e's store until the test ends, failing the test if the
+// replayer ends with an error.
+func runReplay(t *testing.T, e *env, cfg replay.Config) *replay.Replayer {
+	t.Helper()
+	r, err := replay.New(cfg, replay.BusSource{Bus: e.bus}, e.bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("replayer: %v", err)
+		}
+	})
+	return r
 }
