@@ -454,3 +454,25 @@ func TestGrantRateAndDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestUnverifiedSubject: the sub of a well-formed token, signature unchecked; an error for
+// something that is not a JWT and for a token without sub.
+func TestUnverifiedSubject(t *testing.T) {
+	secret := NewSecret()
+	tok, err := MintHS256(secret, MintOptions{Subject: "operator", TTL: time.Minute, Grant: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := UnverifiedSubject(tok); err != nil || sub != "operator" {
+		t.Fatalf("UnverifiedSubject = %q, %v", sub, err)
+	}
+	noSub, err := MintHS256(secret, MintOptions{TTL: time.Minute, Grant: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]string{"garbage": "not-a-jwt", "empty": "", "no sub": noSub, "bad base64": "a.b@.c"} {
+		if sub, err := UnverifiedSubject(bad); err == nil {
+			t.Errorf("%s: accepted as %q", name, sub)
+		}
+	}
+}

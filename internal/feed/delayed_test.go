@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,5 +185,34 @@ func TestDelayTier(t *testing.T) {
 	b.send(subscribe(2, []string{id}, 10, pb.Channel_CHANNEL_QUOTE))
 	if got := waitMsg(t, b, "Subscribed", func(m *pb.ServerMessage) bool { return m.GetSubscribed() != nil }).GetSubscribed(); got.DelayMs == 0 {
 		t.Fatalf("in-band delayed sign-in got a real-time subscription: %v", got)
+	}
+}
+
+// TestDelayTierRefusals: a feed without history cannot serve delayed data (501, or 4501 after
+// an in-band sign-in), and MaxDelayTiers distinct delays run at most (at the limit and past it).
+func TestDelayTierRefusals(t *testing.T) {
+	k := newAuthKeys(t)
+	delayed := func(s int64) string {
+		return k.token(t, "delayed", time.Minute, auth.Grant{Instruments: []string{"*"}, Delay: s})
+	}
+	noHistory := startEnv(t, k.authConfig(t, nil))
+	if status, body := upgradeStatus(t, noHistory.http+"/ws", bearerHeader(delayed(60))); status != http.StatusNotImplemented {
+		t.Fatalf("no history: %d %s, want 501", status, body)
+	}
+	c := mustDial(t, noHistory.url, wire.SubprotocolProto)
+	authed(c, delayed(60), 1)
+	if code := c.closeCode(5 * time.Second); code != wire.CloseUnauthorized {
+		t.Fatalf("in-band sign-in without history: close %d, want %d", code, wire.CloseUnauthorized)
+	}
+
+	cfg := k.authConfig(t, nil)
+	cfg.MaxDelayTiers = 1
+	e := startEnv(t, cfg)
+	e.srv.EnableHistory(e.bus)
+	if status, body := upgradeStatus(t, e.http+"/ws", bearerHeader(delayed(60))); status != http.StatusServiceUnavailable || !strings.Contains(body, "warming up") {
+		t.Fatalf("first tier: %d %s, want 503 warming up", status, body)
+	}
+	if status, body := upgradeStatus(t, e.http+"/ws", bearerHeader(delayed(120))); status != http.StatusServiceUnavailable || !strings.Contains(body, "too many") {
+		t.Fatalf("a second delay past the limit of 1: %d %s, want 503 too many", status, body)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -347,6 +349,35 @@ func TestReplayRebase(t *testing.T) {
 		}
 		if paused && st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
 			t.Fatalf("a rebase resumed a paused session: %v", st)
+		}
+	}
+}
+
+// TestConfigControllers: at most MaxControllers controller subjects, each 1..256 bytes; at each
+// limit and one past it.
+func TestConfigControllers(t *testing.T) {
+	many := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "sub-" + strconv.Itoa(i)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name        string
+		controllers []string
+		ok          bool
+	}{
+		{"none", nil, true},
+		{"at the count limit", many(MaxControllers), true},
+		{"past the count limit", many(MaxControllers + 1), false},
+		{"subject at its length limit", []string{strings.Repeat("s", 256)}, true},
+		{"subject past its length limit", []string{strings.Repeat("s", 257)}, false},
+		{"empty subject", []string{""}, false},
+	} {
+		_, err := New(Config{Session: "ctl", Window: window(1000, 2000), Controllers: tc.controllers}, nil, nil, nil)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrConfig)) {
+			t.Errorf("%s: %v, want ok %v", tc.name, err, tc.ok)
 		}
 	}
 }

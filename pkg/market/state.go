@@ -93,6 +93,7 @@ func NewState(id string, cfg Config) *State {
 		last:    make([]uint64, cfg.NumStreams()),
 
 		lastIngest: make([]int64, cfg.NumStreams()),
+		bookHash:   make([]uint64, len(cfg.Depths)),
 	}
 	for i := range s.candles {
 		s.candles[i] = newRing[*pb.Candle](cfg.CandleHistory)
@@ -313,9 +314,6 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 		s.scratchDiff = book.Diff(s.scratchDiff, book.Ask, topOf(s.scratchAsks, int(d)), s.book.Top(book.Ask, int(d)))
 		if len(s.scratchDiff) == 0 && wasSynced {
 			continue
-		}
-		if len(s.bookHash) != len(s.cfg.Depths) {
-			s.bookHash = make([]uint64, len(s.cfg.Depths))
 		}
 		if wasSynced { // O(levels changed in the view), the views walked as Diff walks them
 			s.bookHash[i] += book.HashChange(book.Bid, topOf(s.scratchBids, int(d)), s.book.Top(book.Bid, int(d))) +
