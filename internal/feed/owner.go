@@ -310,23 +310,12 @@ func (o *owner) apply(ev *pb.Event) {
 // announceInfo tells every session subscribed to in that its reference data changed: one
 // InstrumentUpdate per session, encoded once per format, queued in order with the deltas.
 func (o *owner) announceInfo(in *instrument, info *pb.InstrumentInfo) {
-	m := &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
-		Handle: in.handle, Info: info}}}
-	var enc [2][]byte // binary, JSON
+	update := controlMessage{m: &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
+		Handle: in.handle, Info: info}}}}
 	for sess, subs := range in.bySess {
-		if len(subs) == 0 {
-			continue // unsubscribed from every channel
+		if len(subs) > 0 { // else unsubscribed from every channel
+			update.queue(o.log, sess)
 		}
-		i := 0
-		if sess.json {
-			i = 1
-		}
-		if enc[i] == nil {
-			if enc[i] = o.encode(m, sess.json); enc[i] == nil {
-				continue
-			}
-		}
-		sess.out.Enqueue(enc[i], fanout.Control, 0)
 	}
 }
 
@@ -338,9 +327,8 @@ func (o *owner) announceListing(in *instrument, info *pb.InstrumentInfo, changed
 	if listeners == nil {
 		return
 	}
-	m := &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
-		Handle: in.handle, Info: info}}}
-	var enc [2][]byte // binary, JSON
+	update := controlMessage{m: &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
+		Handle: in.handle, Info: info}}}}
 	for _, sess := range listeners {
 		if changed && len(in.bySess[sess]) > 0 {
 			continue
@@ -348,17 +336,30 @@ func (o *owner) announceListing(in *instrument, info *pb.InstrumentInfo, changed
 		if c := sess.auth.live.Load(); c == nil || !c.ent.Instrument(info.Id) {
 			continue // what a token may not see is not listed to it either
 		}
-		i := 0
-		if sess.json {
-			i = 1
-		}
-		if enc[i] == nil {
-			if enc[i] = o.encode(m, sess.json); enc[i] == nil {
-				return
-			}
-		}
-		sess.out.Enqueue(enc[i], fanout.Control, 0)
+		update.queue(o.log, sess)
 	}
+}
+
+// controlMessage is one control message queued to many connections, encoded at most once per
+// subprotocol.
+type controlMessage struct {
+	m   *pb.ServerMessage
+	enc [2][]byte // binary, JSON
+}
+
+// queue queues the message to sess's connection, encoding it first for its subprotocol if no
+// connection of that subprotocol had it yet. An unencodable message (a bug, logged) is skipped.
+func (c *controlMessage) queue(log *slog.Logger, sess *session) {
+	i := 0
+	if sess.json {
+		i = 1
+	}
+	if c.enc[i] == nil {
+		if c.enc[i] = encode(log, c.m, sess.json); c.enc[i] == nil {
+			return
+		}
+	}
+	sess.out.Enqueue(c.enc[i], fanout.Control, 0)
 }
 
 // retryPending sends a first snapshot to subscribers that had none because the instrument had
@@ -601,20 +602,10 @@ func (o *owner) sendStatus(in *instrument, subs []*sub, reason string) {
 		return
 	}
 	o.hub.metrics.bookWaits.Inc()
-	m := &pb.ServerMessage{Kind: &pb.ServerMessage_StreamStatus{StreamStatus: &pb.StreamStatus{Handle: in.handle,
-		Channel: pb.Channel_CHANNEL_BOOK, State: pb.StreamState_STREAM_STATE_AWAITING_SNAPSHOT, Reason: reason}}}
-	var enc [2][]byte // binary, JSON
+	status := controlMessage{m: &pb.ServerMessage{Kind: &pb.ServerMessage_StreamStatus{StreamStatus: &pb.StreamStatus{Handle: in.handle,
+		Channel: pb.Channel_CHANNEL_BOOK, State: pb.StreamState_STREAM_STATE_AWAITING_SNAPSHOT, Reason: reason}}}}
 	for _, s := range subs {
-		i := 0
-		if s.sess.json {
-			i = 1
-		}
-		if enc[i] == nil {
-			if enc[i] = o.encode(m, s.sess.json); enc[i] == nil {
-				return
-			}
-		}
-		s.sess.out.Enqueue(enc[i], fanout.Control, 0)
+		status.queue(o.log, s.sess)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/internal/bus"
-	"github.com/tickwire/tickwire/internal/fanout"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -146,20 +145,12 @@ func (rs *replaySession) add(sess *session) bool {
 
 // broadcast sends a status to every connection watching, encoded once per format.
 func (rs *replaySession) broadcast(st *pb.ReplayStatus) {
-	m := &pb.ServerMessage{Kind: &pb.ServerMessage_ReplayStatus{ReplayStatus: st}}
-	var encoded [2][]byte // binary, JSON: each encoded at most once
+	status := controlMessage{m: &pb.ServerMessage{Kind: &pb.ServerMessage_ReplayStatus{ReplayStatus: st}}}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.status = st
 	for sess := range rs.sessions {
-		i := 0
-		if sess.json {
-			i = 1
-		}
-		if encoded[i] == nil {
-			encoded[i] = encode(sess.log, m, sess.json)
-		}
-		sess.out.Enqueue(encoded[i], fanout.Control, 0)
+		status.queue(sess.log, sess)
 	}
 }
 
