@@ -42,31 +42,18 @@ func Hash(bids, asks []Level) uint64 {
 	return h
 }
 
-// HashChange is what Hash changes by when one side's view goes from before to after (both
-// best first, as Top gives them): add it to the old hash, modulo 2^64. It walks the two views
-// as Diff does.
-func HashChange(s Side, before, after []Level) uint64 {
+// HashChange is what Hash changes by when one side's view goes from before (best first, as Top
+// gives it) by changes, the view's Diff from before to after: add it to the old hash, modulo
+// 2^64. It costs O(changes x log(levels)): each changed level's old size is found in before.
+func HashChange(s Side, before, changes []Level) uint64 {
 	var d uint64
-	i, j := 0, 0
-	for {
-		for i < len(before) && j < len(after) && before[i] == after[j] {
-			i++
-			j++
+	for _, c := range changes {
+		if i, ok := index(before, s, c.Price); ok {
+			d -= LevelHash(s, before[i].Price, before[i].Size)
 		}
-		if i == len(before) && j == len(after) {
-			return d
-		}
-		switch {
-		case j == len(after) || (i < len(before) && better(s, before[i].Price, after[j].Price)):
-			d -= LevelHash(s, before[i].Price, before[i].Size) // left the view
-			i++
-		case i == len(before) || better(s, after[j].Price, before[i].Price):
-			d += LevelHash(s, after[j].Price, after[j].Size) // entered it
-			j++
-		default: // same price, another size
-			d += LevelHash(s, after[j].Price, after[j].Size) - LevelHash(s, before[i].Price, before[i].Size)
-			i++
-			j++
+		if c.Size > 0 {
+			d += LevelHash(s, c.Price, c.Size)
 		}
 	}
+	return d
 }

@@ -30,7 +30,7 @@ func TestHashVectors(t *testing.T) {
 	}
 }
 
-// TestHashChange: keeping the hash up to date from each side's change gives what hashing the
+// TestHashChange: keeping the hash up to date from each side's Diff gives what hashing the
 // whole book gives, over many random changes to views of several depths.
 func TestHashChange(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -54,7 +54,8 @@ func TestHashChange(t *testing.T) {
 				}
 				b.Set(side, price, size)
 			}
-			h += HashChange(Bid, bidsBefore, b.Top(Bid, depth)) + HashChange(Ask, asksBefore, b.Top(Ask, depth))
+			h += HashChange(Bid, bidsBefore, Diff(nil, Bid, bidsBefore, b.Top(Bid, depth))) +
+				HashChange(Ask, asksBefore, Diff(nil, Ask, asksBefore, b.Top(Ask, depth)))
 			if want := Hash(b.Top(Bid, depth), b.Top(Ask, depth)); h != want {
 				t.Fatalf("depth %d: kept %#x, whole book %#x", depth, h, want)
 			}

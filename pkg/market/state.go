@@ -315,9 +315,9 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 		if len(s.scratchDiff) == 0 && wasSynced {
 			continue
 		}
-		if wasSynced { // O(levels changed in the view), the views walked as Diff walks them
-			s.bookHash[i] += book.HashChange(book.Bid, topOf(s.scratchBids, int(d)), s.book.Top(book.Bid, int(d))) +
-				book.HashChange(book.Ask, topOf(s.scratchAsks, int(d)), s.book.Top(book.Ask, int(d)))
+		if wasSynced { // from the view's diff just made: O(levels changed)
+			s.bookHash[i] += book.HashChange(book.Bid, topOf(s.scratchBids, int(d)), s.scratchDiff[:nBids]) +
+				book.HashChange(book.Ask, topOf(s.scratchAsks, int(d)), s.scratchDiff[nBids:])
 		} else {
 			s.bookHash[i] = book.Hash(s.book.Top(book.Bid, int(d)), s.book.Top(book.Ask, int(d)))
 		}
