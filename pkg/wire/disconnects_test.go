@@ -1,0 +1,143 @@
+package wire
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// disconnects is proto/testdata/disconnects.json: what a client does after each way a
+// connection ends. The Go client, the TypeScript client (web/client) and docs/PROTOCOL.md §12
+// are each tested against it, so that they agree through the table, not by hand.
+type disconnects struct {
+	CloseCodes []struct {
+		Code   int    `json:"code"`
+		Name   string `json:"name"`
+		Action string `json:"action"`
+	} `json:"close_codes"`
+	HandshakeStatuses []struct {
+		Status int    `json:"status"`
+		Action string `json:"action"`
+	} `json:"handshake_statuses"`
+}
+
+func readDisconnects(t *testing.T) disconnects {
+	t.Helper()
+	b, err := os.ReadFile("../../proto/testdata/disconnects.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d disconnects
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("disconnects.json: %v", err)
+	}
+	if len(d.CloseCodes) == 0 || len(d.HandshakeStatuses) == 0 {
+		t.Fatal("disconnects.json: empty table")
+	}
+	return d
+}
+
+// closeCodeNames names every close code constant of close.go; a constant added there and not
+// here (or not in the table) fails TestDisconnectsCoverEveryCloseCode.
+var closeCodeNames = map[string]int{
+	"CloseNormal": CloseNormal, "CloseGoingAway": CloseGoingAway, "CloseBadFrame": CloseBadFrame,
+	"CloseInvalidUTF8": CloseInvalidUTF8, "CloseMessageTooBig": CloseMessageTooBig,
+	"CloseInternalError": CloseInternalError, "CloseTryAgainLater": CloseTryAgainLater,
+	"CloseSlowConsumer": CloseSlowConsumer, "CloseWriteTimeout": CloseWriteTimeout,
+	"ClosePingTimeout": ClosePingTimeout, "CloseRateLimited": CloseRateLimited, "CloseIdle": CloseIdle,
+	"CloseTokenExpired": CloseTokenExpired, "CloseTokenRevoked": CloseTokenRevoked,
+	"CloseProtocolError": CloseProtocolError, "CloseUnauthorized": CloseUnauthorized,
+}
+
+func TestDisconnectsReconnectable(t *testing.T) {
+	for _, c := range readDisconnects(t).CloseCodes {
+		t.Run(strconv.Itoa(c.Code), func(t *testing.T) {
+			if c.Name != "" {
+				v, ok := closeCodeNames[c.Name]
+				if !ok || v != c.Code {
+					t.Fatalf("table names %d %s; close.go has %s = %d (known: %v)", c.Code, c.Name, c.Name, v, ok)
+				}
+			}
+			// fresh_token reconnects: the Go client asks its TokenSource again, and a fixed
+			// token that was revoked then gets a final HTTP 401 at the handshake.
+			want := map[string]bool{"stop": false, "backoff": true, "fresh_token": true}
+			w, ok := want[c.Action]
+			if !ok {
+				t.Fatalf("unknown action %q", c.Action)
+			}
+			if got := Reconnectable(c.Code); got != w {
+				t.Errorf("Reconnectable(%d) = %v; the table says %s", c.Code, got, c.Action)
+			}
+		})
+	}
+}
+
+func TestDisconnectsCoverEveryCloseCode(t *testing.T) {
+	inTable := map[int]bool{}
+	for _, c := range readDisconnects(t).CloseCodes {
+		inTable[c.Code] = true
+	}
+	src, err := os.ReadFile("close.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := regexp.MustCompile(`(?m)^\t(Close[A-Za-z0-9]+) = \d+`).FindAllSubmatch(src, -1)
+	if len(decl) != len(closeCodeNames) {
+		t.Errorf("close.go declares %d close codes, closeCodeNames has %d", len(decl), len(closeCodeNames))
+	}
+	for _, m := range decl {
+		code, ok := closeCodeNames[string(m[1])]
+		if !ok || !inTable[code] {
+			t.Errorf("%s is not in closeCodeNames and proto/testdata/disconnects.json", m[1])
+		}
+	}
+}
+
+// TestProtocolCloseCodeTable: docs/PROTOCOL.md §12 lists exactly the table's named codes, each
+// with its name and a "Reconnect?" answer that says the table's action.
+func TestProtocolCloseCodeTable(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[int][]string{}
+	row := regexp.MustCompile("(?m)^\\| (\\d{4}) \\| `(Close[A-Za-z0-9]+)` \\|(.*)\\|$")
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		code, _ := strconv.Atoi(m[1])
+		cells := strings.Split(m[3], "|")
+		rows[code] = []string{m[2], strings.TrimSpace(cells[len(cells)-1])}
+	}
+	named := 0
+	for _, c := range readDisconnects(t).CloseCodes {
+		if c.Name == "" {
+			continue
+		}
+		named++
+		r, ok := rows[c.Code]
+		if !ok {
+			t.Errorf("PROTOCOL.md §12 has no row for %d %s", c.Code, c.Name)
+			continue
+		}
+		if r[0] != c.Name {
+			t.Errorf("PROTOCOL.md §12: %d is %s, the table says %s", c.Code, r[0], c.Name)
+		}
+		var prefix string
+		switch c.Action {
+		case "stop":
+			prefix = "No"
+		case "backoff":
+			prefix = "Yes"
+		case "fresh_token":
+			prefix = "fresh token"
+		}
+		if !strings.Contains(r[1], prefix) || (c.Action == "stop") != strings.HasPrefix(r[1], "No") {
+			t.Errorf("PROTOCOL.md §12: %d says %q; the table says %s", c.Code, r[1], c.Action)
+		}
+	}
+	if named != len(rows) {
+		t.Errorf("PROTOCOL.md §12 has %d rows, the table %d named codes", len(rows), named)
+	}
+}
