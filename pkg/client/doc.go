@@ -24,4 +24,9 @@
 // about 55, for bots following many quotes over a thin link): the client expands each one
 // against the quote it holds, checks it like any delta, and hands the handler the whole Delta,
 // with its times truncated to the microsecond.
+//
+// A replay session (docs/PROTOCOL.md, "Replay sessions") is watched like live data, on
+// ws://host/ws?replay=<session>: a handler that also implements ReplayStatusHandler follows the
+// session's state (RUNNING, PAUSED, FINISHED), and Options.WaitForInstruments lets a Subscribe
+// sent before the replay reaches an instrument wait for it (see examples/replay).
 package client

@@ -58,6 +58,17 @@ type StreamStatusHandler interface {
 	OnStreamStatus(c *Client, instrument string, s *pb.StreamStatus)
 }
 
+// ReplayStatusHandler is implemented by handlers that watch a replay session (Options.URL
+// ending in ?replay=<session>; docs/PROTOCOL.md, "Replay sessions") and want its status: the
+// latest ReplayStatus on every connect, then each one the replayer publishes (every second and
+// after every change). s.State REPLAY_STATE_FINISHED means everything in the window was
+// replayed; a new s.Generation means a seek (every stream then gets a NEW_EPOCH snapshot). A
+// live connection never receives one. Optional, like InstrumentHandler; s belongs to the
+// client: read it during the call, and clone it (proto.CloneOf) to keep it.
+type ReplayStatusHandler interface {
+	OnReplayStatus(c *Client, s *pb.ReplayStatus)
+}
+
 // BaseHandler implements Handler with methods that do nothing.
 type BaseHandler struct{}
 

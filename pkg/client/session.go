@@ -110,6 +110,10 @@ func (c *Client) dispatch(m *pb.ServerMessage, received, sent time.Time) {
 		if sh, ok := c.h.(StreamStatusHandler); ok && id != "" {
 			sh.OnStreamStatus(c, id, k.StreamStatus)
 		}
+	case *pb.ServerMessage_ReplayStatus:
+		if rh, ok := c.h.(ReplayStatusHandler); ok {
+			rh.OnReplayStatus(c, k.ReplayStatus)
+		}
 	case *pb.ServerMessage_Unsubscribed, *pb.ServerMessage_Heartbeat, *pb.ServerMessage_Pong:
 		// Nothing to do: the desired state already changed, and any frame extends the deadline.
 	}
