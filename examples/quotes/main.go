@@ -14,7 +14,13 @@
 //
 //	go run ./examples/quotes -url wss://feed.internal:8443/ws -ca-file ca.pem
 //
-// It reconnects on its own when the feed restarts, and exits on SIGINT or SIGTERM.
+// Each line is the time received, the instrument, the best bid and ask as "price x size" ("-"
+// for an empty side), and the latency from ingest (or "snapshot" for the first quote):
+//
+//	16:03:45.145 synthetic:ACME           bid 9.19 x 1.4341  ask 9.21 x 0.9289  latency 1.04ms
+//
+// It reconnects on its own when the feed restarts, and exits on SIGINT or SIGTERM, or after
+// -duration (0: never).
 package main
 
 import (
@@ -41,12 +47,18 @@ func main() {
 	token := flag.String("token", os.Getenv("TICKWIRE_TOKEN"), "feed `token` (default $TICKWIRE_TOKEN)")
 	tokenFile := flag.String("token-file", "", "`file` holding the feed token, read before every connect")
 	flag.StringVar(&caFile, "ca-file", "", "PEM `file` of the CA that signs a wss:// feed's certificate (default: the system roots)")
+	duration := flag.Duration("duration", 0, "stop after this long (0: until SIGINT)")
 	flag.Parse()
 	tokens := tokenSource(*token, *tokenFile)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
 	if err := run(ctx, log, *url, *instruments, *useJSON, tokens); err != nil {
 		log.Error("quotes: stopped", "err", err)
 		os.Exit(1)
@@ -129,7 +141,7 @@ type printer struct {
 }
 
 func (p *printer) OnStateChange(_ *client.Client, s client.ConnState, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		p.log.Warn("quotes: "+s.String(), "err", err)
 		return
 	}
