@@ -347,6 +347,11 @@ func TestEntitlements(t *testing.T) {
 			t.Errorf("Instrument(%q) = %v, want %v", id, got, want)
 		}
 	}
+	for venue, want := range map[string]bool{"coinbase": true, "binance": true, "synthetic": false, "coinbasex": false, "": false} {
+		if got := e.Venue(venue); got != want {
+			t.Errorf("Venue(%q) = %v, want %v", venue, got, want)
+		}
+	}
 	for ch, want := range map[pb.Channel]bool{pb.Channel_CHANNEL_QUOTE: true, pb.Channel_CHANNEL_BOOK: true,
 		pb.Channel_CHANNEL_TRADES: false, pb.Channel_CHANNEL_UNSPECIFIED: false, pb.Channel(40): false} {
 		if got := e.Channel(ch); got != want {
@@ -354,7 +359,7 @@ func TestEntitlements(t *testing.T) {
 		}
 	}
 	all, _ := Grant{Instruments: []string{"*"}}.Compile()
-	if !all.Instrument("anything:X") || !all.Channel(pb.Channel_CHANNEL_STATS) {
+	if !all.Instrument("anything:X") || !all.Venue("anything") || !all.Channel(pb.Channel_CHANNEL_STATS) {
 		t.Error("* and omitted channels should allow everything")
 	}
 	none, _ := Grant{}.Compile()
@@ -362,7 +367,7 @@ func TestEntitlements(t *testing.T) {
 		t.Error("an empty grant allows an instrument")
 	}
 	var nilE *Entitlements
-	if nilE.Instrument("x:Y") || nilE.Channel(pb.Channel_CHANNEL_QUOTE) {
+	if nilE.Instrument("x:Y") || nilE.Venue("x") || nilE.Channel(pb.Channel_CHANNEL_QUOTE) {
 		t.Error("nil entitlements allow something")
 	}
 	for _, bad := range []string{"coin*:X", "coinbase:BTC*", "*:BTC", "nocolon", ":X", "x:", "a b:c"} {

@@ -160,6 +160,26 @@ func (e *Entitlements) Instrument(id string) bool {
 	return false
 }
 
+// Venue reports whether any instrument of the venue may be seen: a venue wildcard subscription
+// is refused when none may.
+func (e *Entitlements) Venue(venue string) bool {
+	if e == nil {
+		return false
+	}
+	if e.all {
+		return true
+	}
+	if _, ok := e.venues[venue]; ok {
+		return true
+	}
+	for id := range e.exact {
+		if v, _, _ := strings.Cut(id, ":"); v == venue {
+			return true
+		}
+	}
+	return false
+}
+
 // Channel reports whether the channel may be subscribed.
 func (e *Entitlements) Channel(ch pb.Channel) bool {
 	return e != nil && ch >= 0 && ch < 32 && e.channels&(1<<uint(ch)) != 0

@@ -353,6 +353,23 @@ func (s *session) signIn(cred *credential, reqID uint32, answer bool) (int, stri
 // for each and one NOT_ENTITLED error.
 func (s *session) narrow(reqID uint32) {
 	ent := s.auth.cred.ent
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for venue, vs := range s.venues {
+		var keep chanSet
+		for _, ch := range vs.chans.channels() {
+			if ent.Channel(ch) {
+				keep |= chanSetOf([]pb.Channel{ch})
+			}
+		}
+		if keep == 0 || !ent.Venue(venue) {
+			delete(s.venues, venue)
+			s.hub.unwatchVenue(s, venue)
+			continue
+		}
+		vs.chans, vs.cmd.channels = keep, keep.channels()
+		s.venues[venue] = vs
+	}
 	var dropped idErrors
 	for id, held := range s.subs {
 		var drop []pb.Channel
@@ -453,9 +470,12 @@ func (s *session) entitledDepth(requested uint32) (idx int, ok bool) {
 }
 
 // maxSubscriptions is the connection's cap: the server's, or the token's when lower.
-func (s *session) maxSubscriptions() int {
-	n := s.hub.cfg.MaxSubscriptions
-	if m := s.entitlements().MaxSubscriptions; m > 0 && m < n {
+func (s *session) maxSubscriptions() int { return maxSubscriptionsOf(s.hub.cfg, s.entitlements()) }
+
+// maxSubscriptionsOf is the cap of a connection with the entitlements ent.
+func maxSubscriptionsOf(cfg Config, ent *auth.Entitlements) int {
+	n := cfg.MaxSubscriptions
+	if m := ent.MaxSubscriptions; m > 0 && m < n {
 		n = m
 	}
 	return n

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,9 @@ type Hub struct {
 	nextHandle uint32
 	waiters    map[string][]command  // Subscribe.wait: cmdSubscribes posted when the instrument appears
 	listeners  map[*session]struct{} // ListInstruments.watch: told of every listing and change
+	// venueSubs: the connections holding a venue wildcard ("venue:*"), by venue; each is told of
+	// every instrument of the venue that appears (session.venueListed).
+	venueSubs map[string]map[*session]struct{}
 }
 
 // entry is the hub's public record of an instrument.
@@ -42,7 +46,7 @@ type entry struct {
 
 func newHub(cfg Config, log *slog.Logger, m *metrics) *Hub {
 	h := &Hub{cfg: cfg, log: log, metrics: m, registry: make(map[string]*entry), waiters: make(map[string][]command),
-		listeners: make(map[*session]struct{})}
+		listeners: make(map[*session]struct{}), venueSubs: make(map[string]map[*session]struct{})}
 	for range cfg.Owners {
 		h.owners = append(h.owners, newOwner(h, cfg.OwnerQueue))
 	}
@@ -76,12 +80,13 @@ func (h *Hub) Dispatch(ctx context.Context, ev *pb.Event) error {
 // register gives a new instrument its handle. Called by the instrument's owner.
 func (h *Hub) register(id string) uint32 {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if e := h.registry[id]; e != nil {
+		h.mu.Unlock()
 		return e.handle
 	}
 	h.nextHandle++
-	h.registry[id] = &entry{handle: h.nextHandle}
+	handle := h.nextHandle
+	h.registry[id] = &entry{handle: handle}
 	h.metrics.instruments.Set(float64(len(h.registry)))
 	if ws := h.waiters[id]; ws != nil {
 		delete(h.waiters, id)
@@ -92,7 +97,47 @@ func (h *Hub) register(id string) uint32 {
 			o.post(c)
 		}
 	}
-	return h.nextHandle
+	var venueSubs []*session
+	venue, _, _ := strings.Cut(id, ":")
+	for s := range h.venueSubs[venue] {
+		venueSubs = append(venueSubs, s)
+	}
+	h.mu.Unlock()
+	// Outside mu: a session takes its subsMu before mu (watchVenue).
+	for _, s := range venueSubs {
+		s.venueListed(id)
+	}
+	return handle
+}
+
+// watchVenue adds sess to the venue's wildcard subscribers and returns the instruments of the
+// venue that exist now, sorted. Every instrument of the venue is then either in the list or told
+// to sess.venueListed later, never both and never neither.
+func (h *Hub) watchVenue(sess *session, venue string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.venueSubs[venue] == nil {
+		h.venueSubs[venue] = map[*session]struct{}{}
+	}
+	h.venueSubs[venue][sess] = struct{}{}
+	var ids []string
+	for id := range h.registry {
+		if v, _, _ := strings.Cut(id, ":"); v == venue {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// unwatchVenue removes sess from the venue's wildcard subscribers.
+func (h *Hub) unwatchVenue(sess *session, venue string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.venueSubs[venue], sess)
+	if len(h.venueSubs[venue]) == 0 {
+		delete(h.venueSubs, venue)
+	}
 }
 
 // subscribeOrWait posts a Subscribe.wait command to its instrument's owner if the instrument

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -37,8 +38,21 @@ type session struct {
 
 	// owned by the read goroutine:
 	limiter *rate.Limiter
-	strikes int                // commands refused by the rate limiter in a row
-	subs    map[string]chanSet // subscribed instruments and their channels
+	strikes int // commands refused by the rate limiter in a row
+
+	// subsMu guards subs and venues: the read goroutine changes them on commands, and an owner
+	// adds an instrument of a wildcard venue when it appears (venueListed). Taken before the
+	// hub's mu, never while waiting for anything.
+	subsMu sync.Mutex
+	subs   map[string]chanSet  // subscribed instruments and their channels; nil once closed
+	venues map[string]venueSub // venue wildcards ("venue:*") by venue
+}
+
+// venueSub is a venue wildcard subscription: what to subscribe for each instrument of the venue
+// that appears.
+type venueSub struct {
+	chans chanSet
+	cmd   command // a cmdSubscribe without its instrument
 }
 
 // chanSet is a set of channels, one bit per channel number.
@@ -153,6 +167,8 @@ func (s *session) onMessage(data []byte) (int, string) {
 		}
 		c.Subscribe.Channels = chans
 		ent, maxSubs := s.entitlements(), s.maxSubscriptions()
+		s.subsMu.Lock()
+		defer s.subsMu.Unlock()
 		resume := map[string]map[pb.Channel]market.Position{}
 		for _, p := range c.Subscribe.Resume {
 			if resume[p.Instrument] == nil {
@@ -160,13 +176,29 @@ func (s *session) onMessage(data []byte) (int, string) {
 			}
 			resume[p.Instrument][p.Channel] = market.Position{Epoch: p.Epoch, Seq: p.Seq}
 		}
+		interval := ent.Interval
+		cmd := func(id string) command {
+			pos := resume[id]
+			if interval > 0 {
+				pos = nil // a rate-limited stream starts from a snapshot: it never gets deltas
+			}
+			return command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
+				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: pos,
+				compact: c.Subscribe.CompactQuotes && !s.json, interval: interval}
+		}
 		// The command's errors go before its replies, which come from the owners.
 		var unknown, overCap, notEntitled idErrors
 		accepted := make([]string, 0, len(c.Subscribe.Instruments))
 		var waiting []string // Subscribe.wait: not known yet, subscribed when they appear
-		for _, id := range c.Subscribe.Instruments {
+		ids, wildcards, refused := s.expandVenues(c.Subscribe.Instruments, cmd(""))
+		for _, id := range refused {
+			notEntitled.add(id)
+		}
+		for _, id := range ids {
 			if !ent.Instrument(id) { // before known: whether it exists is not told either
-				notEntitled.add(id)
+				if !wildcards[id] { // a venue's instruments the token does not cover are left out
+					notEntitled.add(id)
+				}
 				continue
 			}
 			known := h.known(id)
@@ -193,22 +225,19 @@ func (s *session) onMessage(data []byte) (int, string) {
 		limit := strconv.Itoa(maxSubs)
 		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
 			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
-		interval := ent.Interval
-		cmd := func(id string) command {
-			pos := resume[id]
-			if interval > 0 {
-				pos = nil // a rate-limited stream starts from a snapshot: it never gets deltas
+		for _, id := range c.Subscribe.Instruments {
+			if venue, ok := wire.VenueWildcard(id); ok && s.venues[venue].chans != 0 {
+				waiting = append(waiting, id) // standing: told in the same Pending
 			}
-			return command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
-				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: pos,
-				compact: c.Subscribe.CompactQuotes && !s.json, interval: interval}
 		}
 		if len(waiting) > 0 {
 			// Pending first, so that it comes before the Subscribed of any that appears now.
 			s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pending{Pending: &pb.Pending{
 				RequestId: m.Id, Instruments: waiting}}})
 			for _, id := range waiting {
-				h.subscribeOrWait(cmd(id))
+				if _, ok := wire.VenueWildcard(id); !ok {
+					h.subscribeOrWait(cmd(id))
+				}
 			}
 		}
 		for _, id := range accepted {
@@ -216,15 +245,17 @@ func (s *session) onMessage(data []byte) (int, string) {
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
+		s.subsMu.Lock()
+		defer s.subsMu.Unlock()
+		chans := c.Unsubscribe.Channels
+		if len(chans) == 0 {
+			chans = wire.AllChannels()
+		}
 		var notHeld idErrors
-		for _, id := range c.Unsubscribe.Instruments {
+		for _, id := range s.unsubscribeVenues(m.Id, c.Unsubscribe.Instruments, chans, &notHeld) {
 			if _, held := s.subs[id]; !held {
 				notHeld.add(id)
 				continue
-			}
-			chans := c.Unsubscribe.Channels
-			if len(chans) == 0 {
-				chans = wire.AllChannels()
 			}
 			// The instrument's slot under the subscription cap is freed with its last channel.
 			if s.subs[id] &^= chanSetOf(chans); s.subs[id] == 0 {
@@ -251,7 +282,10 @@ func (s *session) onMessage(data []byte) (int, string) {
 			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to channels: "+channelNames(refused), id)
 			return 0, ""
 		}
-		if _, held := s.subs[id]; !held {
+		s.subsMu.Lock()
+		_, held := s.subs[id]
+		s.subsMu.Unlock()
+		if !held {
 			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
 			return 0, ""
 		}
@@ -292,11 +326,18 @@ func (s *session) subprotocol() string {
 // closed tells every owner to drop the session's subscriptions.
 func (s *session) closed() {
 	s.hub.unlisten(s)
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	for venue := range s.venues {
+		s.hub.unwatchVenue(s, venue)
+	}
+	s.venues = nil
 	for id := range s.subs {
 		s.hub.cancelWait(s, id, nil) // waits of Subscribe.wait end with the connection
 	}
 	s.hub.metrics.subscriptions.Sub(float64(len(s.subs)))
 	s.subs = nil
+	// Under subsMu: a venueListed subscribe is posted before this, or not at all.
 	s.hub.postAll(command{kind: cmdClosed, sess: s})
 }
 

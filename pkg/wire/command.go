@@ -70,7 +70,7 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 	switch c := m.Command.(type) {
 	case *pb.ClientMessage_Subscribe:
 		s := c.Subscribe
-		if err := checkInstruments(s.GetInstruments(), lim); err != nil {
+		if err := checkInstruments(s.GetInstruments(), lim, true); err != nil {
 			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: %v", err)
 		}
 		chans, err := checkChannels(s.GetChannels())
@@ -84,11 +84,26 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 		if s.Depth > lim.MaxDepth {
 			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: depth %d above %d", s.Depth, lim.MaxDepth)
 		}
-		if len(s.Resume) > len(s.Instruments)*len(chans) {
-			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: %d resume positions for %d streams", len(s.Resume), len(s.Instruments)*len(chans))
+		// A venue wildcard stands for up to MaxInstruments instruments, each with its positions.
+		var wildcards map[string]bool
+		for _, id := range s.Instruments {
+			if venue, ok := VenueWildcard(id); ok {
+				if wildcards == nil {
+					wildcards = map[string]bool{}
+				}
+				wildcards[venue] = true
+			}
+		}
+		streams := len(s.Instruments) * len(chans)
+		if wildcards != nil {
+			streams = lim.MaxInstruments * len(chans)
+		}
+		if len(s.Resume) > streams {
+			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: %d resume positions for %d streams", len(s.Resume), streams)
 		}
 		for _, p := range s.Resume {
-			if !slices.Contains(s.Instruments, p.GetInstrument()) {
+			venue, _, _ := strings.Cut(p.GetInstrument(), ":")
+			if !slices.Contains(s.Instruments, p.GetInstrument()) && !wildcards[venue] {
 				return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "subscribe: resume position for %q, which is not subscribed", p.GetInstrument())
 			}
 			if !slices.Contains(chans, p.GetChannel()) {
@@ -97,7 +112,7 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 		}
 	case *pb.ClientMessage_Unsubscribe:
 		u := c.Unsubscribe
-		if err := checkInstruments(u.GetInstruments(), lim); err != nil {
+		if err := checkInstruments(u.GetInstruments(), lim, true); err != nil {
 			return bad(pb.ErrorCode_ERROR_CODE_MALFORMED, "unsubscribe: %v", err)
 		}
 		chans, err := checkChannels(u.GetChannels())
@@ -143,7 +158,9 @@ func DecodeClientMessage(data []byte, subprotocol string, lim Limits) (*pb.Clien
 	return m, nil
 }
 
-func checkInstruments(ids []string, lim Limits) error {
+// checkInstruments checks a command's instrument list; wildcards allows venue wildcards in it
+// (Subscribe and Unsubscribe).
+func checkInstruments(ids []string, lim Limits, wildcards bool) error {
 	if len(ids) == 0 {
 		return errors.New("no instruments")
 	}
@@ -151,6 +168,9 @@ func checkInstruments(ids []string, lim Limits) error {
 		return fmt.Errorf("%d instruments, at most %d per command", len(ids), lim.MaxInstruments)
 	}
 	for _, id := range ids {
+		if _, ok := VenueWildcard(id); ok && wildcards {
+			continue
+		}
 		if err := CheckInstrumentID(id); err != nil {
 			return err
 		}
@@ -193,6 +213,21 @@ const (
 	MaxInstrumentIDLen = MaxVenueLen + 1 + MaxSymbolLen
 )
 
+// VenueWildcardSymbol is the symbol of a venue wildcard, "venue:*": in Subscribe and
+// Unsubscribe it stands for every instrument of the venue, those listed now and those listed
+// later (docs/PROTOCOL.md §6.3). No instrument has it as its symbol.
+const VenueWildcardSymbol = "*"
+
+// VenueWildcard returns the venue of a venue wildcard "venue:*", and whether id is one (with a
+// valid venue).
+func VenueWildcard(id string) (venue string, ok bool) {
+	venue, symbol, found := strings.Cut(id, ":")
+	if !found || symbol != VenueWildcardSymbol || CheckVenue(venue) != nil {
+		return "", false
+	}
+	return venue, true
+}
+
 // CheckInstrumentID reports whether id is a canonical instrument id "venue:SYMBOL", split at
 // the first colon (a symbol may contain more): CheckVenue and CheckSymbol.
 func CheckInstrumentID(id string) error {
@@ -227,10 +262,13 @@ func CheckVenue(venue string) error {
 }
 
 // CheckSymbol reports whether symbol is 1..MaxSymbolLen bytes of printable ASCII without
-// spaces.
+// spaces, and not "*" (VenueWildcardSymbol, reserved for venue wildcards).
 func CheckSymbol(symbol string) error {
 	if symbol == "" || len(symbol) > MaxSymbolLen {
 		return fmt.Errorf("symbol must be 1..%d bytes", MaxSymbolLen)
+	}
+	if symbol == VenueWildcardSymbol {
+		return errors.New(`symbol "*" is reserved for venue wildcards`)
 	}
 	for i := 0; i < len(symbol); i++ {
 		if c := symbol[i]; c <= ' ' || c >= 0x7f {

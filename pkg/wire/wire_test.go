@@ -135,6 +135,15 @@ func TestDecodeClientMessage(t *testing.T) {
 		{name: "replay no action", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_ReplayControl{ReplayControl: &pb.ReplayControl{}}}), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
 		{name: "replay seek negative", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_ReplayControl{ReplayControl: &pb.ReplayControl{Action: &pb.ReplayControl_SeekTimeNs{SeekTimeNs: -5}}}}), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
 		{name: "resync bad id", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Resync{Resync: &pb.Resync{Instrument: ":"}}}), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
+		{name: "venue wildcard", data: encode(t, sub([]string{"coinbase:*", "kraken:XBT/USD"}, nil, 0))},
+		{name: "venue wildcard with resume positions of its instruments", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+			Instruments: []string{"x:*"}, Resume: []*pb.StreamPosition{{Instrument: "x:A", Channel: pb.Channel_CHANNEL_BOOK}, {Instrument: "x:B", Channel: pb.Channel_CHANNEL_BOOK}}}}})},
+		{name: "resume of another venue than the wildcard's", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+			Instruments: []string{"x:*"}, Resume: []*pb.StreamPosition{{Instrument: "y:A", Channel: pb.Channel_CHANNEL_BOOK}}}}}), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
+		{name: "wildcard of a bad venue", data: encode(t, sub([]string{"X:*"}, nil, 0)), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
+		{name: "partial wildcard is a plain symbol", data: encode(t, sub([]string{"x:BTC*"}, nil, 0))},
+		{name: "no venue wildcard in resync", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Resync{Resync: &pb.Resync{Instrument: "x:*"}}}), wantCode: pb.ErrorCode_ERROR_CODE_MALFORMED},
+		{name: "unsubscribe venue wildcard", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Unsubscribe{Unsubscribe: &pb.Unsubscribe{Instruments: []string{"x:*"}}}})},
 		{name: "unsubscribe unknown channel", data: encode(t, &pb.ClientMessage{Command: &pb.ClientMessage_Unsubscribe{Unsubscribe: &pb.Unsubscribe{Instruments: []string{"x:A"}, Channels: []pb.Channel{-1}}}}), wantCode: pb.ErrorCode_ERROR_CODE_UNKNOWN_CHANNEL},
 	}
 	for _, tt := range tests {
@@ -269,6 +278,16 @@ func BenchmarkDecodeClientMessage(b *testing.B) {
 }
 
 // TestInstrumentIDLimits: the one instrument id rule, at each limit and past it.
+func TestVenueWildcard(t *testing.T) {
+	for id, want := range map[string]string{"coinbase:*": "coinbase", "x_1-y:*": "x_1-y", "coinbase:BTC": "",
+		"coinbase:**": "", "Coinbase:*": "", ":*": "", "*": "", "coinbase*": "", strings.Repeat("v", MaxVenueLen+1) + ":*": ""} {
+		venue, ok := VenueWildcard(id)
+		if venue != want || ok != (want != "") {
+			t.Errorf("VenueWildcard(%q) = %q, %v; want %q", id, venue, ok, want)
+		}
+	}
+}
+
 func TestInstrumentIDLimits(t *testing.T) {
 	venue32, symbol64 := strings.Repeat("v", MaxVenueLen), strings.Repeat("S", MaxSymbolLen)
 	for _, tc := range []struct {
@@ -287,6 +306,9 @@ func TestInstrumentIDLimits(t *testing.T) {
 		{"x:BTC\x7f", false},                    // DEL
 		{"x:é", false},                          // non-ASCII
 		{":A", false}, {"x:", false}, {"nocolon", false}, {"", false},
+		{"x:*", false}, // the venue wildcard, never an instrument
+		{"x:**", true}, // only "*" alone is reserved
+		{"x:A*", true}, // a '*' inside a symbol is a byte like any other
 	} {
 		if err := CheckInstrumentID(tc.id); (err == nil) != tc.ok {
 			t.Errorf("CheckInstrumentID(%q) = %v, want ok %v", tc.id, err, tc.ok)
