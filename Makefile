@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run test fuzz proto proto-check tools clean bench dashboard dashboard-deps feed-ui test-dashboard e2e
+.PHONY: all build run test fuzz proto proto-check tools clean bench client client-deps test-client dashboard dashboard-deps feed-ui test-dashboard e2e
 
 all: build
 
@@ -14,11 +14,28 @@ build:
 run: build feed-ui
 	./scripts/run.sh
 
-# The dashboard (web/dashboard): npm ci when package-lock.json changes, then the Vite build.
+# The TypeScript client (web/client, @tickwire/client): npm ci when its package-lock.json
+# changes; `make client` compiles it (tsc) into web/client/dist/ for Node.js bots.
+CLIENT := web/client
+$(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+client-deps: $(CLIENT)/node_modules/.package-lock.json
+
+client: client-deps
+	cd $(CLIENT) && npm run build
+
+# Client unit tests (Vitest: connection, replica, book checksum and hash, decimals, the shared
+# disconnect table and test vectors).
+test-client: client-deps
+	cd $(CLIENT) && npm test
+
+# The dashboard (web/dashboard): npm ci when package-lock.json changes, then the Vite build. It
+# compiles @tickwire/client from its sources (web/client/src, an alias), whose imports resolve
+# from web/client/node_modules: hence client-deps.
 DASHBOARD := web/dashboard
 $(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package-lock.json
 	cd $(DASHBOARD) && npm ci --no-audit --no-fund
-dashboard-deps: $(DASHBOARD)/node_modules/.package-lock.json
+dashboard-deps: client-deps $(DASHBOARD)/node_modules/.package-lock.json
 
 dashboard: dashboard-deps
 	cd $(DASHBOARD) && npm run build
@@ -42,19 +59,21 @@ $(TOOLS)/protoc-gen-go:
 
 tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go
 
-# Regenerate the committed Go and TypeScript code from proto/ (protoc-gen-es from npm ci).
-proto: tools dashboard-deps
+# Regenerate the committed Go and TypeScript code from proto/ (protoc-gen-es from web/client's
+# npm ci).
+proto: tools client-deps
 	cd proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
 
 # Fail when the committed generated code differs from what proto/ generates.
 proto-check: proto
-	git diff --exit-code -- pkg/proto web/dashboard/src/gen
-	@test -z "$$(git status --porcelain -- pkg/proto web/dashboard/src/gen)" || \
-		{ echo "untracked generated files:"; git status --porcelain -- pkg/proto web/dashboard/src/gen; exit 1; }
+	git diff --exit-code -- pkg/proto web/client/src/gen
+	@test -z "$$(git status --porcelain -- pkg/proto web/client/src/gen)" || \
+		{ echo "untracked generated files:"; git status --porcelain -- pkg/proto web/client/src/gen; exit 1; }
 
-# Every Go test (race detector on), the dashboard's unit tests, and a bounded run of the fuzz
-# targets that face peers; the browser test is `make e2e`.
-test: test-dashboard
+# Every Go test (race detector on), the client's and the dashboard's unit tests, the client's
+# build (dist/, for Node.js bots), and a bounded run of the fuzz targets that face peers; the
+# browser test is `make e2e`.
+test: test-client client test-dashboard
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz

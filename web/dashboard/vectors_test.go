@@ -1,6 +1,7 @@
 package dashboard
 
-// Replica test vectors shared with the dashboard's TypeScript replica (test/replica.test.ts).
+// Replica test vectors shared with the TypeScript replica of @tickwire/client, which the dashboard
+// uses (web/client/test/replica.test.ts reads them from here).
 //
 // The Go replica (pkg/market.Replica) is the reference: this test drives a pkg/market.State with
 // a deterministic event sequence, turns what the state emits into the snapshot and delta
@@ -452,7 +453,7 @@ func TestReplicaVectors(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s differs from what pkg/market produces now; if the change is intended, run "+
-			"go test ./web/dashboard -update and commit it (the dashboard's Vitest replays the file)", vectorsFile)
+			"go test ./web/dashboard -update and commit it (web/client's Vitest replays the file)", vectorsFile)
 	}
 }
 

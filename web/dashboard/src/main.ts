@@ -2,8 +2,8 @@
 
 import "./styles.css";
 performance.mark("tickwire:script");
-import { Channel, ErrorCode } from "./gen/tickwire/v1/stream_pb";
-import { FeedClient, type ClientEvents, type Timers } from "./net/client";
+import { Channel, ErrorCode } from "@tickwire/client";
+import { FeedClient, type ClientEvents, type Timers } from "@tickwire/client";
 import { Session, fetchToken, readGrant, refusesToken } from "./app/session";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";

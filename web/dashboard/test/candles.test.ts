@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CandleSchema } from "../src/gen/tickwire/v1/stream_pb";
+import { CandleSchema } from "@tickwire/client";
 import { aggregate, barsOf, bucketOf, intervals } from "../src/market/candles";
 
 const bar = (start: number, o: number, h: number, l: number, c: number, v: number, iv = 60) =>

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CandleSchema } from "../src/gen/tickwire/v1/stream_pb";
+import { CandleSchema } from "@tickwire/client";
 import { intervals } from "../src/market/candles";
 import { HistoryError, candlesURL, fetchHistory, historyNote, historyWindow, mergeBars, parseCandleList } from "../src/market/history";
 

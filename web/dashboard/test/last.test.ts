@@ -1,9 +1,9 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { Channel, DeltaSchema, SnapshotSchema, StatsSchema, TradeRecordSchema, type Snapshot } from "../src/gen/tickwire/v1/stream_pb";
+import { Channel, DeltaSchema, SnapshotSchema, StatsSchema, TradeRecordSchema, type Snapshot } from "@tickwire/client";
 import { Store } from "../src/app/store";
 import { lastOf, tapeEnds } from "../src/market/last";
-import { FeedClient, Subscription } from "../src/net/client";
+import { FeedClient, Subscription } from "@tickwire/client";
 
 // Issue 12: the chart's last price disagreed with the header and the tape. "last" is now one
 // value (market/last.ts, Store.last) that every view paints; these pin what it is and when it

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ReplayState } from "../src/gen/tickwire/v1/replay_pb";
+import { ReplayState } from "@tickwire/client";
 import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, parseSeek, progress, seekAt, speedLabel, stateLabel, visibleCandles, visibleTrades } from "../src/market/replay";
 
 const ns = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n;

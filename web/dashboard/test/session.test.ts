@@ -11,8 +11,8 @@ import {
   warnDelay,
   type SessionHost,
 } from "../src/app/session";
-import { ErrorCode } from "../src/gen/tickwire/v1/stream_pb";
-import type { ConnState } from "../src/net/client";
+import { ErrorCode } from "@tickwire/client";
+import type { ConnState } from "@tickwire/client";
 
 const min = 60_000;
 const tok = (n: number) => `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1${n}In0.sig${n}`;

@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ReplayStatusSchema } from "../src/gen/tickwire/v1/replay_pb";
-import { Channel, DeltaSchema, SnapshotSchema, SubscribedSchema } from "../src/gen/tickwire/v1/stream_pb";
+import { ReplayStatusSchema } from "@tickwire/client";
+import { Channel, DeltaSchema, SnapshotSchema, SubscribedSchema } from "@tickwire/client";
 import { Store, staleAfterMs } from "../src/app/store";
-import { FeedClient, Subscription } from "../src/net/client";
+import { FeedClient, Subscription } from "@tickwire/client";
 import { ladderStatus } from "../src/views/ladder";
 
 const id = "synthetic:ACME";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InstrumentStatus } from "../src/gen/tickwire/v1/market_pb";
+import { InstrumentStatus } from "@tickwire/client";
 import { haltLabel } from "../src/views/watchlist";
 
 describe("haltLabel", () => {

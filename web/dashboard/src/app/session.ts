@@ -19,8 +19,8 @@
 //
 // Tokens are never logged and never put in a URL; the host keeps them in session storage.
 
-import { ErrorCode } from "../gen/tickwire/v1/stream_pb";
-import type { ConnState, Timers } from "../net/client";
+import { ErrorCode } from "@tickwire/client";
+import type { ConnState, Timers } from "@tickwire/client";
 
 /** Refresh at this share of the token's life... */
 export const refreshShare = 0.8;

@@ -4,12 +4,12 @@
 // changed, as dirty flags, so that the views paint once per animation frame whatever the update
 // rate (100 updates/s on each of 50 instruments is 5000 per second, 80 per frame).
 
-import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
-import type { ReplayStatus } from "../gen/tickwire/v1/replay_pb";
-import { Channel, SnapshotReason, type Candle, type Delta, type Snapshot, type Subscribed, type TradeRecord } from "../gen/tickwire/v1/stream_pb";
-import type { ConnState, FeedClient, FrameTimes, Subscription } from "../net/client";
-import { nsToMs } from "../net/client";
-import type { Outcome } from "../market/replica";
+import type { InstrumentInfo } from "@tickwire/client";
+import type { ReplayStatus } from "@tickwire/client";
+import { Channel, SnapshotReason, type Candle, type Delta, type Snapshot, type Subscribed, type TradeRecord } from "@tickwire/client";
+import type { ConnState, FeedClient, FrameTimes, Subscription } from "@tickwire/client";
+import { nsToMs } from "@tickwire/client";
+import type { Outcome } from "@tickwire/client";
 import { lastOf, sameLast, tapeEnds, type Last, type TapeEnds } from "../market/last";
 import { visibleTrades } from "../market/replay";
 

@@ -3,7 +3,7 @@
 // and 1 h come from the feed's store (GET /api/candles, market/history.ts).
 
 import { create } from "@bufbuild/protobuf";
-import { CandleSchema, type Candle } from "../gen/tickwire/v1/stream_pb";
+import { CandleSchema, type Candle } from "@tickwire/client";
 
 export interface Interval {
   label: string;

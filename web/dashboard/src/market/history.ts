@@ -8,7 +8,7 @@
 // at most historyBars bars, the current one included.
 
 import { fromJson } from "@bufbuild/protobuf";
-import { CandleListSchema, type Candle } from "../gen/tickwire/v1/stream_pb";
+import { CandleListSchema, type Candle } from "@tickwire/client";
 import { bucketOf, type Interval } from "./candles";
 
 /** Bars asked for per request: a screenful and then some; the feed allows 10,000. */

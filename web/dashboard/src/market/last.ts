@@ -11,7 +11,7 @@
 // Trade.history (PROTOCOL.md §8.3) is the venue's tape from before ingest connected: shown on the
 // tape, not counted in candles and stats, and not "last" while a live trade is known.
 
-import type { Stats, TradeRecord } from "../gen/tickwire/v1/stream_pb";
+import type { Stats, TradeRecord } from "@tickwire/client";
 
 export type LastSource = "trade" | "stats" | "history";
 

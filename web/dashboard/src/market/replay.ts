@@ -1,7 +1,7 @@
 // Replay sessions (PROTOCOL.md §18): formatting of ReplayStatus for the banner, and the
 // arithmetic of seeking. Times are Unix nanoseconds as bigint, as on the wire.
 
-import { ReplayState, type ReplayStatus } from "../gen/tickwire/v1/replay_pb";
+import { ReplayState, type ReplayStatus } from "@tickwire/client";
 
 /** Speeds offered by the banner; 0 is "as fast as possible". */
 export const replaySpeeds = [0.5, 1, 2, 5, 10, 0] as const;

@@ -31,11 +31,11 @@ import {
   type UTCTimestamp,
   type WhitespaceData,
 } from "lightweight-charts";
-import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
-import type { Candle } from "../gen/tickwire/v1/stream_pb";
+import type { InstrumentInfo } from "@tickwire/client";
+import type { Candle } from "@tickwire/client";
 import { barsOf, bucketOf, intervals, type Interval } from "../market/candles";
 import { mergeBars } from "../market/history";
-import { formatDecimal, toChartNumber } from "../market/decimal";
+import { formatDecimal, toChartNumber } from "@tickwire/client";
 import type { Last } from "../market/last";
 import type { Marker } from "../app/store";
 import { el, setClass, setText } from "./dom";

@@ -2,8 +2,8 @@
 // its sequence, and its honesty badges (live, stale, resyncing).
 
 import type { Store } from "../app/store";
-import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "../market/decimal";
-import { Channel } from "../gen/tickwire/v1/stream_pb";
+import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "@tickwire/client";
+import { Channel } from "@tickwire/client";
 import { el, flash, setClass, setText } from "./dom";
 
 export class HeaderView {

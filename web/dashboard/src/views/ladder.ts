@@ -2,9 +2,9 @@
 // middle, bids below; each level with its size, the cumulative size from the best price, and a
 // depth bar proportional to the cumulative size. Rows are built once and updated in place.
 
-import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
-import type { Level } from "../market/book";
-import { formatDecimal, groupThousands } from "../market/decimal";
+import type { InstrumentInfo } from "@tickwire/client";
+import type { BookLevel as Level } from "@tickwire/client";
+import { formatDecimal, groupThousands } from "@tickwire/client";
 import { el, setClass, setText } from "./dom";
 
 interface LevelRow {

@@ -9,9 +9,9 @@
 // a refusal that comes anyway (NOT_ENTITLED "watching only: ...") is said in the banner and turns
 // the controls off until the token or the controllers change.
 
-import { ReplayState } from "../gen/tickwire/v1/replay_pb";
+import { ReplayState } from "@tickwire/client";
 import type { Store } from "../app/store";
-import type { ReplayAction } from "../net/client";
+import type { ReplayAction } from "@tickwire/client";
 import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, parseSeek, progress, replaySpeeds, seekAt, speedLabel, stateLabel, type Viewer } from "../market/replay";
 import { el, setClass, setText } from "./dom";
 

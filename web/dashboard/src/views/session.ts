@@ -4,8 +4,8 @@
 
 import type { Session } from "../app/session";
 import { formatLeft } from "../app/session";
-import type { FeedClient } from "../net/client";
-import { channelName } from "../net/client";
+import type { FeedClient } from "@tickwire/client";
+import { channelName } from "@tickwire/client";
 import { el, setClass, setText } from "./dom";
 
 /** Local wall-clock time (HH:MM:SS) of Unix ms. */

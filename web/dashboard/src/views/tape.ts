@@ -1,10 +1,10 @@
 // The trade tape: the most recent trades, newest first, with side, price, size and time. Its newest
 // live trade is "last" on every other view (Store.onTapePainted, market/last.ts).
 
-import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
-import { Side, type Trade } from "../gen/tickwire/v1/market_pb";
-import type { TradeRecord } from "../gen/tickwire/v1/stream_pb";
-import { formatDecimal, groupThousands } from "../market/decimal";
+import type { InstrumentInfo } from "@tickwire/client";
+import { Side, type Trade } from "@tickwire/client";
+import type { TradeRecord } from "@tickwire/client";
+import { formatDecimal, groupThousands } from "@tickwire/client";
 import { el, flash, setClass, setText, timeOfNs } from "./dom";
 
 interface TapeRow {

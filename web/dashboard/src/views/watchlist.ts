@@ -4,9 +4,9 @@
 // the token does not cover says NOT ENTITLED (its row stays, empty, and is not stale).
 
 import type { Store } from "../app/store";
-import { InstrumentStatus } from "../gen/tickwire/v1/market_pb";
-import { Channel } from "../gen/tickwire/v1/stream_pb";
-import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "../market/decimal";
+import { InstrumentStatus } from "@tickwire/client";
+import { Channel } from "@tickwire/client";
+import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "@tickwire/client";
 import { el, flash, setClass, setText } from "./dom";
 
 type Filter = "all" | "up" | "down" | "stale";

@@ -1,7 +1,7 @@
 // An L2 order book on int64 mantissas (bigint), mirroring pkg/book in Go so that the dashboard
 // holds exactly the levels the feed holds and computes the same checksum.
 
-import { crc32 } from "./crc32";
+import { crc32 } from "./crc32.js";
 
 export interface Level {
   price: bigint;

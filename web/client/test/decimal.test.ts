@@ -7,7 +7,7 @@ import {
   formatSigned,
   groupThousands,
   toChartNumber,
-} from "../src/market/decimal";
+} from "../src/decimal.js";
 
 describe("formatDecimal", () => {
   // The same cases as pkg/client's FormatDecimal tests, plus the int64 extremes.

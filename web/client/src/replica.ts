@@ -8,13 +8,18 @@
 // Resync of that channel once.
 
 import { create } from "@bufbuild/protobuf";
-import type { Quote } from "../gen/tickwire/v1/market_pb";
-import { QuoteSchema } from "../gen/tickwire/v1/market_pb";
-import type { Candle, Delta, Snapshot, Stats, TradeRecord } from "../gen/tickwire/v1/stream_pb";
-import { Channel, TradeRecordSchema } from "../gen/tickwire/v1/stream_pb";
-import { Book, Side, bookHash } from "./book";
+import type { Quote } from "./gen/tickwire/v1/market_pb.js";
+import { QuoteSchema } from "./gen/tickwire/v1/market_pb.js";
+import type { Candle, CompactQuote, Delta, Snapshot, Stats, TradeRecord } from "./gen/tickwire/v1/stream_pb.js";
+import { Channel, DeltaSchema, TradeRecordSchema } from "./gen/tickwire/v1/stream_pb.js";
+import { Book, Side, bookHash } from "./book.js";
 
-/** What applying a message did. Every outcome but "ok" and "stale" leaves the stream unsynced. */
+/**
+ * What applying a message did: "ok" (applied), "stale" (already held: ignored, still in sync),
+ * "gap" (a delta that does not follow on), "epoch" (a delta of another epoch), "checksum" (the
+ * book differs from the feed's), "not_synced" (the stream waits for a snapshot), "bad_message"
+ * (malformed). Every outcome but "ok" and "stale" leaves the stream unsynced.
+ */
 export type Outcome = "ok" | "stale" | "gap" | "epoch" | "checksum" | "not_synced" | "bad_message";
 
 /** Outcomes after which the client must ask for a resync of the stream. */
@@ -22,19 +27,23 @@ export function needsResync(o: Outcome): boolean {
   return o === "gap" || o === "epoch" || o === "checksum";
 }
 
-/** The defaults of pkg/market.Config, used when Subscribed did not say (zero). */
+/** Trades kept per instrument when Subscribed did not say (pkg/market.Config's default). */
 export const defaultTradeHistory = 100;
+/** Bars kept per interval when Subscribed did not say (pkg/market.Config's default). */
 export const defaultCandleHistory = 300;
 
+/** A stream's position (PROTOCOL.md §7.3): the epoch and seq of what was applied last. */
 export interface Position {
   epoch: bigint;
   seq: bigint;
+  /** Whether deltas follow on from here (false until a snapshot, and after a break). */
   synced: boolean;
 }
 
 /** The data channels, in the order of the Channel enum. */
 export const dataChannels = [Channel.QUOTE, Channel.BOOK, Channel.TRADES, Channel.CANDLES, Channel.STATS] as const;
 
+/** Whether ch is one of the five data channels. */
 export function validChannel(ch: number): boolean {
   return ch >= Channel.QUOTE && ch <= Channel.STATS;
 }
@@ -70,6 +79,11 @@ export function compareCandles(a: Candle, b: Candle): number {
   return a.startS < b.startS ? -1 : a.startS > b.startS ? 1 : 0;
 }
 
+/**
+ * One instrument's streams (quote, book, trades, candles, stats), rebuilt from snapshots and
+ * deltas by the rule of PROTOCOL.md §7.4 and checked against the book checksum and full-depth
+ * hash. FeedClient keeps one per subscription (Subscription.replica); read it, do not write it.
+ */
 export class Replica {
   /** Bounds on trades and bars per interval kept; 0 means the defaults. From Subscribed. */
   tradeHistory = 0;
@@ -85,7 +99,13 @@ export class Replica {
   /** Sorted by (interval, start). */
   candles: Candle[] = [];
   stats: Stats | undefined;
+  /**
+   * The ingest time (Unix ns) of the quote stream's latest update: the snapshot's
+   * last_ingest_time_ns, then each delta's. The base of a CompactQuote.
+   */
+  quoteIngestNs = 0n;
 
+  /** Whether the stream follows the feed (a snapshot applied, no break since). */
   synced(ch: Channel): boolean {
     return validChannel(ch) && this.pos[ch]!.synced;
   }
@@ -106,6 +126,7 @@ export class Replica {
     switch (b.case) {
       case "quote":
         this.quote = b.value;
+        this.quoteIngestNs = snap.lastIngestTimeNs;
         break;
       case "book":
         this.depth = b.value.depth;
@@ -158,6 +179,7 @@ export class Replica {
     switch (b.case) {
       case "quote":
         this.quote = b.value;
+        this.quoteIngestNs = d.ingestTimeNs;
         break;
       case "book":
         for (const l of b.value.bids) this.book.set(Side.Bid, l.price, l.size);
@@ -183,6 +205,37 @@ export class Replica {
     }
     p.seq = d.seq;
     return "ok";
+  }
+
+  /**
+   * The quote Delta a CompactQuote stands for, against the quote and ingest time held
+   * (PROTOCOL.md §8.1.1; Go's Replica.ExpandCompactQuote). Apply it with applyDelta, which
+   * checks that it follows on. "not_synced": the quote stream waits for a snapshot (drop it, as
+   * a delta); "bad_message": a seq_step of 0 or past seq.
+   */
+  expandCompactQuote(c: CompactQuote): Delta | "not_synced" | "bad_message" {
+    const p = this.pos[Channel.QUOTE]!;
+    if (!p.synced) return "not_synced";
+    if (c.seqStep === 0n || c.seqStep > c.seq) return "bad_message";
+    const ingestUs = floorDiv(this.quoteIngestNs, 1000n) + c.ingestTimeStepUs;
+    const q = this.quote;
+    return create(DeltaSchema, {
+      handle: c.handle,
+      epoch: p.epoch,
+      seq: c.seq,
+      prevSeq: c.seq - c.seqStep,
+      ingestTimeNs: i64(ingestUs * 1000n),
+      venueTimeNs: i64((ingestUs - c.venueLagUs) * 1000n),
+      body: {
+        case: "quote",
+        value: create(QuoteSchema, {
+          bidPrice: i64(q.bidPrice + c.bidPriceChange),
+          bidSize: i64(q.bidSize + c.bidSizeChange),
+          askPrice: i64(q.askPrice + c.askPriceChange),
+          askSize: i64(q.askSize + c.askSizeChange),
+        }),
+      },
+    });
   }
 
   private upsertCandle(c: Candle): void {
@@ -219,4 +272,15 @@ export class Replica {
     }
     if (out.length !== cs.length) this.candles = out;
   }
+}
+
+/** int64 arithmetic wraps, as in Go. */
+function i64(v: bigint): bigint {
+  return BigInt.asIntN(64, v);
+}
+
+/** a / b rounded toward minus infinity (Go's floorDiv in pkg/market). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Book, Side, bookHash, checksum, levelHash, type Level } from "../src/market/book";
-import { crc32 } from "../src/market/crc32";
+import { Book, Side, bookHash, checksum, levelHash, type Level } from "../src/book.js";
+import { crc32 } from "../src/crc32.js";
 
 // The checksum vectors shared with the Go book (pkg/book/testdata/checksum_vectors.json).
 interface Vector {

@@ -1,15 +1,15 @@
 import { fromBinary, fromJson, equals, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { QuoteSchema } from "../src/gen/tickwire/v1/market_pb";
+import { QuoteSchema } from "../src/gen/tickwire/v1/market_pb.js";
 import {
   CandleSchema,
   Channel,
   ServerMessageSchema,
   StatsSchema,
   TradeRecordSchema,
-} from "../src/gen/tickwire/v1/stream_pb";
-import { Replica, dataChannels, needsResync, type Outcome } from "../src/market/replica";
+} from "../src/gen/tickwire/v1/stream_pb.js";
+import { Replica, dataChannels, needsResync, type Outcome } from "../src/replica.js";
 
 // The replica vectors written by web/dashboard/vectors_test.go from the Go replica.
 interface Step {
@@ -36,7 +36,7 @@ interface Case {
   candle_history: number;
   steps: Step[];
 }
-const file = JSON.parse(readFileSync(new URL("../testdata/replica_vectors.json", import.meta.url), "utf8")) as {
+const file = JSON.parse(readFileSync(new URL("../../dashboard/testdata/replica_vectors.json", import.meta.url), "utf8")) as {
   cases: Case[];
 };
 
@@ -103,9 +103,9 @@ describe("replica vectors from the Go replica", () => {
 describe("full-depth hash", () => {
   it("catches a drift below the top 10 levels", async () => {
     const { create } = await import("@bufbuild/protobuf");
-    const { SnapshotSchema, DeltaSchema, BookLevelsSchema, SnapshotReason } = await import("../src/gen/tickwire/v1/stream_pb");
-    const { LevelSchema } = await import("../src/gen/tickwire/v1/market_pb");
-    const { Book, Side, bookHash } = await import("../src/market/book");
+    const { SnapshotSchema, DeltaSchema, BookLevelsSchema, SnapshotReason } = await import("../src/gen/tickwire/v1/stream_pb.js");
+    const { LevelSchema } = await import("../src/gen/tickwire/v1/market_pb.js");
+    const { Book, Side, bookHash } = await import("../src/book.js");
     const server = new Book();
     for (let i = 0n; i < 20n; i++) {
       server.set(Side.Bid, 1000n - i, 10n + i);

@@ -8,8 +8,8 @@ import {
   ServerMessageSchema,
   StreamState,
   type ClientMessage,
-} from "../src/gen/tickwire/v1/stream_pb";
-import { checksum } from "../src/market/book";
+} from "../src/gen/tickwire/v1/stream_pb.js";
+import { checksum } from "../src/book.js";
 import {
   FeedClient,
   backoff,
@@ -17,70 +17,11 @@ import {
   backoffMin,
   channelName,
   channelsOfMessage,
-  needsSignIn,
-  reconnectable,
   subprotocol,
   type SocketLike,
-} from "../src/net/client";
-
-class FakeSocket implements SocketLike {
-  binaryType: BinaryType = "blob";
-  protocol = subprotocol;
-  onopen: ((ev: Event) => unknown) | null = null;
-  onclose: ((ev: CloseEvent) => unknown) | null = null;
-  onerror: ((ev: Event) => unknown) | null = null;
-  onmessage: ((ev: MessageEvent) => unknown) | null = null;
-  sent: ClientMessage[] = [];
-  closed = false;
-  constructor(
-    readonly url: string,
-    readonly protocols: string[],
-  ) {}
-  send(data: Uint8Array): void {
-    this.sent.push(fromBinary(ClientMessageSchema, data));
-  }
-  close(): void {
-    this.closed = true;
-  }
-  // Server side:
-  open(): void {
-    this.onopen?.({} as Event);
-  }
-  frame(init: MessageInitShape<typeof ServerFrameSchema>): void {
-    const b = toBinary(ServerFrameSchema, create(ServerFrameSchema, init));
-    this.onmessage?.({ data: b.slice().buffer } as MessageEvent);
-  }
-  drop(code: number, reason = ""): void {
-    this.onclose?.({ code, reason } as CloseEvent);
-  }
-}
-
-class FakeTimers {
-  t = 1_000_000;
-  queue: { at: number; f: () => void; id: number }[] = [];
-  private id = 0;
-  now = () => this.t;
-  setTimeout = (f: () => void, ms: number) => {
-    const id = ++this.id;
-    this.queue.push({ at: this.t + ms, f, id });
-    return id;
-  };
-  clearTimeout = (h: unknown) => {
-    this.queue = this.queue.filter((q) => q.id !== h);
-  };
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.queue.sort((a, b) => a.at - b.at);
-      const q = this.queue[0];
-      if (!q || q.at > end) break;
-      this.queue.shift();
-      this.t = q.at;
-      q.f();
-    }
-    this.t = end;
-  }
-}
+} from "../src/client.js";
+import { needsSignIn, reconnectable } from "../src/closes.js";
+import { FakeSocket, FakeTimers } from "./fakes.js";
 
 const bookLevels = { depth: 10, bids: [{ price: 100n, size: 5n }], asks: [{ price: 101n, size: 7n }] };
 const bookSum = checksum(

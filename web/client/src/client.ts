@@ -1,4 +1,5 @@
-// The feed connection: the dashboard's counterpart of pkg/client in Go.
+// The feed connection: the TypeScript counterpart of pkg/client in Go, used by the dashboard
+// and by Node.js bots.
 //
 // It keeps the desired subscriptions and one Replica per subscribed instrument, survives
 // disconnects (reconnect with jittered exponential backoff, then subscribe again, resuming every
@@ -23,10 +24,14 @@
 //
 // It speaks the binary subprotocol "tickwire.v1.proto": one ServerFrame per WebSocket message,
 // decoded with the TypeScript generated from proto/ (int64 arrives as bigint).
+//
+// What happens after a connection ends comes from one table (closes.ts, tested against
+// proto/testdata/disconnects.json): "stop", "backoff" or "fresh_token". A connection the client
+// closed itself (stop) is never reconnected, whatever its code.
 
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import type { InstrumentInfo } from "../gen/tickwire/v1/market_pb";
-import type { ReplayControl, ReplayStatus } from "../gen/tickwire/v1/replay_pb";
+import type { InstrumentInfo, Quote } from "./gen/tickwire/v1/market_pb.js";
+import type { ReplayControl, ReplayStatus } from "./gen/tickwire/v1/replay_pb.js";
 import {
   Channel,
   ClientMessageSchema,
@@ -34,24 +39,33 @@ import {
   ServerFrameSchema,
   SnapshotReason,
   StreamState,
+  type CompactQuote,
   type Delta,
   type Error as FeedError,
   type ServerFrame,
   type Snapshot,
   type StreamStatus,
   type Subscribed,
+  type TradeRecord,
   type Unsubscribed,
-} from "../gen/tickwire/v1/stream_pb";
-import { Replica, channelOfDelta, needsResync, validChannel, type Outcome } from "../market/replica";
+} from "./gen/tickwire/v1/stream_pb.js";
+import type { Book } from "./book.js";
+import { closeAction, handshakeAction, needsSignIn, reconnectable } from "./closes.js";
+import { Replica, channelOfDelta, needsResync, validChannel, type Outcome } from "./replica.js";
 
+/** The WebSocket subprotocol the client speaks: protobuf-encoded frames (PROTOCOL.md §3.1). */
 export const subprotocol = "tickwire.v1.proto";
 
 /**
- * Reconnect backoff. The Go SDK waits 250 ms to 30 s; a browser tab is one client watched by a
- * person, not a fleet of bots, so the cap is 5 s: a restarted feed is back on screen within
- * seconds, and a feed that is down for long sees at most one attempt per tab every few seconds.
+ * Reconnect backoff floor, in ms (ClientOptions.backoffMin): as the Go SDK.
  */
 export const backoffMin = 250;
+/**
+ * The default reconnect backoff cap, in ms (ClientOptions.backoffMax). The Go SDK waits up to
+ * 30 s; a browser tab is one client watched by a person, not a fleet of bots, so the default cap
+ * is 5 s: a restarted feed is back on screen within seconds, and a feed that is down for long
+ * sees at most one attempt per tab every few seconds. Fleets of bots should pass 30000.
+ */
 export const backoffMax = 5000;
 /** Three feed heartbeat intervals (5 s): a connection silent this long is dead. */
 export const heartbeatTimeout = 15000;
@@ -82,18 +96,6 @@ export type ReplayAction = Exclude<ReplayControl["action"], { case: undefined }>
 export function backoff(n: number, rand: () => number = Math.random, min = backoffMin, max = backoffMax): number {
   const ceil = n < 30 ? Math.min(max, min * 2 ** (n + 1)) : max;
   return min + Math.floor(rand() * (ceil - min + 1));
-}
-
-/**
- * Close codes that end a connection for its credentials: 4005 (the token expired without a
- * refresh), 4006 (the operator revoked the token: the same token gets 401 revoked, final) and
- * 4501 (no valid credentials). The dashboard does not reconnect after them with the token it
- * has: it asks its user to sign in (4005 and 4006 are reconnectable in the protocol, for a client
- * that has a fresh token at hand; a browser tab has none unless someone gives it one).
- * pkg/wire/close.go: CloseTokenExpired, CloseTokenRevoked, CloseUnauthorized.
- */
-export function needsSignIn(code: number): boolean {
-  return code === 4005 || code === 4006 || code === 4501;
 }
 
 /** The channel names the feed uses in its messages (the token's "channels" claim). */
@@ -134,42 +136,104 @@ interface SentCommand {
 /** Bound of the commands remembered per connection (their errors come right after them). */
 const maxRemembered = 256;
 
-/** WebSocket close codes after which a client must not reconnect on its own (wire.Reconnectable). */
-export function reconnectable(code: number): boolean {
-  if (code === 1000 || code === 1009) return false;
-  return !(code === 1002 || code === 1007 || (code >= 4500 && code <= 4999));
-}
-
+/**
+ * The connection's state, as onState reports it: "connecting" (a WebSocket is opening),
+ * "connected" (open: commands flow), "disconnected" (lost; a reconnect is scheduled) and
+ * "closed" (stopped, or ended for good: not reconnecting on its own).
+ */
 export type ConnState = "connecting" | "connected" | "disconnected" | "closed";
 
-/** The part of the browser's WebSocket the client uses, so tests can plug in a fake. */
+/** The close event the client reads: the code and the reason (the browser's CloseEvent, ws's). */
+export interface SocketCloseEvent {
+  code: number;
+  reason: string | { toString(): string };
+}
+
+/** A message event: data is an ArrayBuffer with binaryType "arraybuffer". */
+export interface SocketMessageEvent {
+  data: unknown;
+}
+
+/**
+ * The part of a WebSocket the client uses: the browser's WebSocket and the `ws` package's both
+ * have it. Tests plug in a fake through ClientOptions.newSocket.
+ */
 export interface SocketLike {
-  binaryType: BinaryType;
+  binaryType: string;
   readonly protocol: string;
-  onopen: ((ev: Event) => unknown) | null;
-  onclose: ((ev: CloseEvent) => unknown) | null;
-  onerror: ((ev: Event) => unknown) | null;
-  onmessage: ((ev: MessageEvent) => unknown) | null;
+  onopen: ((ev: unknown) => unknown) | null;
+  onclose: ((ev: SocketCloseEvent) => unknown) | null;
+  onerror: ((ev: unknown) => unknown) | null;
+  onmessage: ((ev: SocketMessageEvent) => unknown) | null;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
 }
 
+/**
+ * A WebSocket constructor: `globalThis.WebSocket` in browsers (and Node with
+ * --experimental-websocket or Node 22+), or the `ws` package's `WebSocket` in Node 20.
+ * Loosely typed so that both fit.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;
+
+/** Clock and timers, replaceable in tests. */
 export interface Timers {
+  /** Unix milliseconds. */
   now(): number;
   setTimeout(f: () => void, ms: number): unknown;
   clearTimeout(h: unknown): void;
 }
 
+/** How FeedClient connects. Only url is required. */
 export interface ClientOptions {
+  /** The feed's WebSocket endpoint, e.g. `ws://127.0.0.1:8080/ws` (`?replay=<id>` for a replay). */
   url: string;
   /**
    * The signed token to present, asked for on every (re)connect and sent as the first command
    * (Authenticate: a browser cannot set the Authorization header). None: connect anonymously.
    */
   token?: () => string | null | undefined;
+  /**
+   * Whether token() gives a fresh token when asked again (it reads a file or asks a token
+   * endpoint). Then a connection closed for an expired or revoked token (4005, 4006: action
+   * "fresh_token") is reconnected with backoff, asking token() again. Default false: the client
+   * stops and calls onSignInNeeded, and the app calls start once it has a new token.
+   */
+  freshTokens?: boolean;
+  /**
+   * The WebSocket constructor (default `globalThis.WebSocket`). Node 20 has none without
+   * --experimental-websocket: pass the `ws` package's, `import { WebSocket } from "ws"`.
+   */
+  WebSocket?: WebSocketConstructor;
+  /** Makes the socket (default: `new WebSocket(url, protocols)`); for tests. */
   newSocket?: (url: string, protocols: string[]) => SocketLike;
+  /**
+   * Ask for quote deltas in the compact form (Subscribe.compact_quotes, PROTOCOL.md §8.1.1): a
+   * third of the bytes. The client expands each CompactQuote against the quote it holds and
+   * hands onDelta/onQuote the Delta it stands for, as the Go SDK does.
+   */
+  compactQuotes?: boolean;
+  /** Reconnect backoff floor in ms (default backoffMin, 250). */
+  backoffMin?: number;
+  /** Reconnect backoff cap in ms (default backoffMax, 5000; the Go SDK uses 30000). */
+  backoffMax?: number;
   timers?: Timers;
+  /** Uniform random numbers in [0, 1) for the backoff jitter (default Math.random). */
   rand?: () => number;
+}
+
+/**
+ * A break in a stream, or a stream that lost data across a reconnect (onGap). reason:
+ * - "gap": a delta did not follow on (a missed delta); "epoch": a delta of another epoch;
+ *   "checksum": the book differs from the feed's after a delta or snapshot (CRC32 or the
+ *   full-depth hash). The client sent one Resync; the snapshot answering it follows.
+ * - "history_gone", "new_epoch": after a reconnect the feed could not continue the stream from
+ *   the position held and sent a snapshot instead: what happened in between was missed.
+ */
+export interface Gap {
+  instrument: string;
+  channel: Channel;
+  reason: "gap" | "epoch" | "checksum" | "history_gone" | "new_epoch";
 }
 
 /** Times of one frame, in Unix milliseconds (floats, for latency figures). */
@@ -180,13 +244,38 @@ export interface FrameTimes {
   receivedMs: number;
 }
 
-/** What the client tells the app. Every method runs synchronously inside the socket callback. */
+/**
+ * What the client tells the app or bot. Every method runs synchronously inside the socket
+ * callback, after the client's own state changed: read the subscription's replica there, do not
+ * keep the objects handed (the book is the live one).
+ */
 export interface ClientEvents {
+  /** The connection's state changed (its status): detail says why, for people. */
   onState?(state: ConnState, detail: string): void;
+  /** The instrument list the feed sent on this connection (filtered by the token). */
   onInstruments?(list: InstrumentInfo[]): void;
+  /**
+   * The instrument's quote changed: from its snapshot or a delta (a compact one expanded). The
+   * quote is the one the replica holds, in sync with the feed.
+   */
+  onQuote?(id: string, quote: Quote, sub: Subscription): void;
+  /**
+   * The instrument's book changed and checks out (checksum and full-depth hash): a snapshot or
+   * a delta was applied. book is the replica's live book (best first each side); copy what you keep.
+   */
+  onBook?(id: string, book: Book, sub: Subscription): void;
+  /**
+   * A new trade, from a delta (live, in order). The trades a snapshot carries (recent history,
+   * some marked history) are not replayed here: they are in sub.replica.trades.
+   */
+  onTrade?(id: string, trade: TradeRecord, sub: Subscription): void;
+  /** A stream lost continuity (see Gap); the client already asked for what repairs it. */
+  onGap?(gap: Gap): void;
   /** After the subscription took m in: m.resumed are the channels continued from a position. */
   onSubscribed?(id: string, m: Subscribed, sub: Subscription): void;
+  /** A snapshot was applied (and checks out): the stream is in sync from it. */
   onSnapshot?(id: string, ch: Channel, snap: Snapshot, sub: Subscription, t: FrameTimes): void;
+  /** A delta was applied (a compact quote arrives here expanded). */
   onDelta?(id: string, ch: Channel, d: Delta, sub: Subscription, t: FrameTimes): void;
   /** A break in a stream: a Resync for it was just sent (or will be, for a bad snapshot). */
   onResync?(id: string, ch: Channel, why: Outcome): void;
@@ -196,6 +285,7 @@ export interface ClientEvents {
    * not live (Subscription.awaiting) until its next snapshot, which the feed sends unasked.
    */
   onStreamStatus?(id: string, ch: Channel, st: StreamStatus, sub: Subscription): void;
+  /** An Error message from the feed (answering a command: see its requestId and code). */
   onError?(e: FeedError): void;
   /** New reference data of a subscribed instrument (a halt, a resumption, a close). */
   onInstrument?(info: InstrumentInfo): void;
@@ -217,8 +307,9 @@ export interface ClientEvents {
    */
   onNotEntitled?(id: string, channels: Channel[], instrument: boolean): void;
   /**
-   * The feed closed the connection for its credentials (4005, 4006, 4501: needsSignIn). The
-   * client does not reconnect: call start once there is a new token.
+   * The feed closed the connection for its credentials (4005, 4006, 4501: needsSignIn) and the
+   * client does not reconnect (with freshTokens it does after 4005 and 4006, without calling
+   * this): call start once there is a new token.
    */
   onSignInNeeded?(code: number, reason: string): void;
 }
@@ -280,8 +371,23 @@ export class Subscription {
   }
 }
 
+/**
+ * The feed connection. `start()` connects and keeps reconnecting (jittered backoff) until
+ * `stop()` or a close that must not be retried; `subscribe()` says what to follow, sent now and
+ * again (with resume positions) on every reconnect. Events go to the ClientEvents given.
+ *
+ * ```ts
+ * const client = new FeedClient({ url, token: () => token, WebSocket }, {
+ *   onQuote: (id, q, sub) => console.log(id, formatDecimal(q.bidPrice, sub.info?.priceScale ?? 0)),
+ * });
+ * client.subscribe(["synthetic:ACME"], [Channel.QUOTE]);
+ * client.start();
+ * ```
+ */
 export class FeedClient {
+  /** Every instrument wanted, by id, with its replica and stream flags. */
   readonly subs = new Map<string, Subscription>();
+  /** The connection's state (onState reports each change). */
   state: ConnState = "disconnected";
   /** Counters for the status bar. */
   readonly stats = {
@@ -296,6 +402,8 @@ export class FeedClient {
     resyncs: 0,
     connects: 0,
     decodeErrors: 0,
+    /** Compact quotes expanded and applied (ClientOptions.compactQuotes). */
+    compactQuotes: 0,
     /** Streams continued from their position after a reconnect, without a snapshot. */
     resumed: 0,
     /** Snapshots that replaced a stream because the feed could not continue it on resume. */
@@ -314,7 +422,7 @@ export class FeedClient {
    */
   readonly deniedChannels = new Set<Channel>();
 
-  private readonly opts: Required<ClientOptions>;
+  private readonly opts: Required<Omit<ClientOptions, "WebSocket">>;
   private sock: SocketLike | undefined;
   private byHandle = new Map<number, Subscription>();
   private attempt = 0;
@@ -334,13 +442,19 @@ export class FeedClient {
   private listed: Set<string> | undefined;
   /** ReplayControl commands of this connection by request id (a NOT_ENTITLED answering one: watching only). */
   private replayIds = new Set<number>();
+  /** The HTTP status a refused handshake answered (ws reports it; browsers do not), or 0. */
+  private handshakeStatus = 0;
 
   constructor(
     opts: ClientOptions,
     private readonly ev: ClientEvents = {},
   ) {
+    const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.opts = {
-      newSocket: (url, protocols) => new WebSocket(url, protocols) as SocketLike,
+      newSocket: (url, protocols) => {
+        if (!WS) throw new Error("no WebSocket: pass ClientOptions.WebSocket (Node 20: the ws package's WebSocket)");
+        return new WS(url, protocols) as SocketLike;
+      },
       timers: {
         now: () => Date.now(),
         setTimeout: (f, ms) => setTimeout(f, ms),
@@ -348,16 +462,24 @@ export class FeedClient {
       },
       rand: Math.random,
       token: () => undefined,
+      freshTokens: false,
+      compactQuotes: false,
+      backoffMin,
+      backoffMax,
       ...opts,
     };
   }
 
-  /** Connects, and keeps reconnecting until stop. */
+  /** Connects, and keeps reconnecting until stop (or a close that must not be retried). */
   start(): void {
     this.stopped = false;
     this.connect();
   }
 
+  /**
+   * Closes the connection (1000) and does not reconnect. Subscriptions and their data are kept:
+   * start connects again and resumes them.
+   */
   stop(): void {
     this.stopped = true;
     this.opts.timers.clearTimeout(this.retryTimer);
@@ -394,6 +516,17 @@ export class FeedClient {
     if (ask.length > 0) this.sendSubscribe(askIds, ask, depth, []);
   }
 
+  /** The quote held for an instrument, or undefined before its first quote snapshot. */
+  quote(id: string): Quote | undefined {
+    const s = this.subs.get(id);
+    return s && s.replica.pos[Channel.QUOTE]!.seq > 0n ? s.replica.quote : undefined;
+  }
+
+  /** The book held for an instrument (the replica's live book), or undefined when not subscribed. */
+  book(id: string): Book | undefined {
+    return this.subs.get(id)?.replica.book;
+  }
+
   /** Drops channels of instruments; an instrument left with none is forgotten with its replica. */
   unsubscribe(ids: string[], channels: Channel[]): void {
     const held: string[] = [];
@@ -416,6 +549,7 @@ export class FeedClient {
     if (held.length > 0) this.send({ command: { case: "unsubscribe", value: { instruments: held, channels } } });
   }
 
+  /** Asks for the instrument list (answered by onInstruments); sent on every connect anyway. */
   listInstruments(): void {
     this.send({ id: this.nextId++, command: { case: "listInstruments", value: {} } });
   }
@@ -475,7 +609,8 @@ export class FeedClient {
     const flush = () => {
       if (chunk.length === 0) return;
       const id = this.remember({ kind: "subscribe", ids: chunk, channels });
-      this.send({ id, command: { case: "subscribe", value: { instruments: chunk, channels, depth, resume: pos } } });
+      const compactQuotes = this.opts.compactQuotes && channels.includes(Channel.QUOTE);
+      this.send({ id, command: { case: "subscribe", value: { instruments: chunk, channels, depth, resume: pos, compactQuotes } } });
       chunk = [];
       pos = [];
       bytes = 64;
@@ -518,6 +653,7 @@ export class FeedClient {
     this.signedIn = false;
     this.listed = undefined;
     this.replayIds.clear();
+    this.handshakeStatus = 0;
     sock.binaryType = "arraybuffer";
     sock.onopen = () => {
       if (this.sock !== sock) return;
@@ -536,10 +672,15 @@ export class FeedClient {
     };
     sock.onclose = (e) => {
       if (this.sock !== sock) return;
-      this.lost(e.reason ? `closed ${e.code}: ${e.reason}` : `closed ${e.code}`, e.code);
+      const reason = String(e.reason ?? "");
+      this.lost(reason ? `closed ${e.code}: ${reason}` : `closed ${e.code}`, e.code);
     };
-    sock.onerror = () => {
-      // A close event follows every error; it decides what happens next.
+    sock.onerror = (e) => {
+      // A close event follows every error; it decides what happens next. ws (Node) says why a
+      // handshake was refused ("Unexpected server response: 401"); a browser never does.
+      if (this.sock !== sock || this.opened) return;
+      const m = /Unexpected server response: (\d{3})/.exec(String((e as { message?: unknown } | null)?.message ?? ""));
+      if (m) this.handshakeStatus = Number(m[1]);
     };
   }
 
@@ -583,18 +724,25 @@ export class FeedClient {
       s.awaiting.clear();
       for (const ch of s.channels) s.stale.add(ch);
     }
+    // A connection we closed ourselves (stop) is not reconnected, whatever its code.
     if (this.stopped) return;
-    if (needsSignIn(code)) {
+    if (!this.opened && this.handshakeStatus > 0) {
+      // The handshake was refused: the table's handshake_statuses.
+      why = `handshake refused: HTTP ${this.handshakeStatus}`;
+      if (handshakeAction(this.handshakeStatus) === "stop") {
+        this.setState("closed", `${why} (not reconnecting)`);
+        return;
+      }
+    } else if (needsSignIn(code) && !(this.opts.freshTokens && closeAction(code) === "fresh_token")) {
       this.setState("closed", why);
       this.ev.onSignInNeeded?.(code, reasonOf(why));
       return;
-    }
-    if (!reconnectable(code)) {
+    } else if (!reconnectable(code)) {
       this.setState("closed", `${why} (not reconnecting)`);
       return;
     }
     if (this.gotFrame) this.attempt = 0;
-    const wait = backoff(this.attempt, this.opts.rand);
+    const wait = backoff(this.attempt, this.opts.rand, this.opts.backoffMin, this.opts.backoffMax);
     this.attempt++;
     this.setState("disconnected", `${why}; retry in ${(wait / 1000).toFixed(1)} s`);
     this.retryTimer = t.setTimeout(() => this.connect(), wait);
@@ -654,6 +802,9 @@ export class FeedClient {
           break;
         case "delta":
           this.onDelta(m.kind.value, t);
+          break;
+        case "compactQuote":
+          this.onCompactQuote(m.kind.value, t);
           break;
         case "subscribed":
           this.onSubscribed(m.kind.value);
@@ -744,6 +895,7 @@ export class FeedClient {
   private onSnapshot(snap: Snapshot, t: FrameTimes): void {
     const s = this.lookup(snap.handle, snap.channel);
     if (!s) return;
+    const wasStale = s.stale.has(snap.channel);
     const out = s.replica.applySnapshot(snap);
     if (out === "ok") {
       s.resync.delete(snap.channel);
@@ -754,6 +906,11 @@ export class FeedClient {
       if (snap.reason === SnapshotReason.HISTORY_GONE) this.stats.historyGone++;
       if (snap.reason === SnapshotReason.NEW_EPOCH) this.stats.newEpochs++;
       this.ev.onSnapshot?.(s.id, snap.channel, snap, s, t);
+      // A stream held across a reconnect that the feed could not continue: data was missed.
+      // (NEW_EPOCH also answers a Resync after an epoch break, already reported as a gap.)
+      if (wasStale && snap.reason === SnapshotReason.HISTORY_GONE) this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason: "history_gone" });
+      if (wasStale && snap.reason === SnapshotReason.NEW_EPOCH) this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason: "new_epoch" });
+      this.changed(s, snap.channel);
       return;
     }
     if (out !== "checksum") {
@@ -767,6 +924,34 @@ export class FeedClient {
     this.resync(s.id, snap.channel, out);
   }
 
+  /** The bot events of an applied snapshot or delta. */
+  private changed(s: Subscription, ch: Channel, d?: Delta): void {
+    if (ch === Channel.QUOTE) this.ev.onQuote?.(s.id, s.replica.quote, s);
+    else if (ch === Channel.BOOK) this.ev.onBook?.(s.id, s.replica.book, s);
+    else if (ch === Channel.TRADES && d?.body.case === "trade") {
+      const tr = s.replica.trades[s.replica.trades.length - 1];
+      if (tr) this.ev.onTrade?.(s.id, tr, s);
+    }
+  }
+
+  /**
+   * A CompactQuote: expanded against the quote held (PROTOCOL.md §8.1.1), then handled as the
+   * Delta it stands for. One that comes while the stream waits for a snapshot is dropped, as a
+   * delta would be.
+   */
+  private onCompactQuote(c: CompactQuote, t: FrameTimes): void {
+    const s = this.lookup(c.handle, Channel.QUOTE);
+    if (!s || s.await.has(Channel.QUOTE)) return;
+    const d = s.replica.expandCompactQuote(c);
+    if (d === "not_synced") return;
+    if (d === "bad_message") {
+      this.stats.decodeErrors++;
+      return;
+    }
+    this.stats.compactQuotes++;
+    this.onDelta(d, t);
+  }
+
   private onDelta(d: Delta, t: FrameTimes): void {
     const ch = channelOfDelta(d);
     const s = this.lookup(d.handle, ch);
@@ -776,6 +961,7 @@ export class FeedClient {
       case "ok":
         this.stats.deltas++;
         this.ev.onDelta?.(s.id, ch, d, s, t);
+        this.changed(s, ch, d);
         return;
       case "stale":
         this.stats.stale++;
@@ -823,6 +1009,7 @@ export class FeedClient {
     const rid = this.remember({ kind: "resync", ids: [id], channels: [ch] });
     this.send({ id: rid, command: { case: "resync", value: { instrument: id, channels: [ch] } } });
     this.ev.onResync?.(id, ch, why);
+    if (why === "gap" || why === "epoch" || why === "checksum") this.ev.onGap?.({ instrument: id, channel: ch, reason: why });
   }
 
   /**
