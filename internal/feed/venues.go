@@ -30,7 +30,8 @@ func (c chanSet) channels() []pb.Channel {
 // now, and records each wildcard (its channels joined to any held before, tmpl's depth and
 // options) for the instruments that appear later. ids has every instrument once; fromWildcard
 // marks those only a wildcard named; refused has the wildcards of venues the token covers
-// nothing of. Called with subsMu held.
+// nothing of. Instruments of a wildcard's venue that the connection holds already on every
+// channel asked are left as they are. Called with subsMu held.
 func (s *session) expandVenues(list []string, tmpl command) (ids []string, fromWildcard map[string]bool, refused []string) {
 	seen := make(map[string]bool, len(list))
 	for _, id := range list {
@@ -56,7 +57,13 @@ func (s *session) expandVenues(list []string, tmpl command) (ids []string, fromW
 		vs.cmd.channels = vs.chans.channels()
 		vs.cmd.resume = nil
 		s.venues[venue] = vs
+		want := chanSetOf(tmpl.channels)
 		for _, known := range s.hub.watchVenue(s, venue) {
+			// Held already on every channel asked (a reconnecting client names, with their
+			// positions, what it held before its wildcard): left as it is.
+			if s.subs[known]&want == want {
+				continue
+			}
 			if !seen[known] {
 				seen[known] = true
 				ids = append(ids, known)
