@@ -52,10 +52,13 @@ type Client struct {
 	dialed *session           // guarded by wmu; a connection made by Dial, not yet served by Run
 	cancel context.CancelFunc // guarded by wmu; ends the current Run
 
-	mu    sync.Mutex
-	subs  map[string]*sub            // guarded by mu; by instrument id
-	byHnd map[uint32]string          // guarded by mu; handles of the current connection
-	lists map[uint32]chan listResult // guarded by mu; pending ListInstruments by request id
+	mu   sync.Mutex
+	subs map[string]*sub // guarded by mu; by instrument id
+	// venues are the venue wildcards held ("venue:*" in Subscribe), by venue; guarded by mu.
+	// Their instruments get a sub when the server subscribes them (onSubscribed).
+	venues map[string]*venueWant
+	byHnd  map[uint32]string          // guarded by mu; handles of the current connection
+	lists  map[uint32]chan listResult // guarded by mu; pending ListInstruments by request id
 }
 
 // sub is one instrument the client holds: what to ask for, and the replica.
@@ -74,6 +77,12 @@ type sub struct {
 	// sync until the next connection resumes them or sends a snapshot.
 	stale   chanSet
 	resyncs uint64
+}
+
+// venueWant is a venue wildcard the client holds: what it asked for.
+type venueWant struct {
+	channels chanSet
+	depth    uint32
 }
 
 // chanSet is a set of channels, indexed by pb.Channel.
@@ -114,12 +123,13 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		opts:  o,
-		log:   o.Logger,
-		h:     o.Handler,
-		subs:  make(map[string]*sub),
-		byHnd: make(map[uint32]string),
-		lists: make(map[uint32]chan listResult),
+		opts:   o,
+		log:    o.Logger,
+		h:      o.Handler,
+		subs:   make(map[string]*sub),
+		venues: make(map[string]*venueWant),
+		byHnd:  make(map[uint32]string),
+		lists:  make(map[uint32]chan listResult),
 	}, nil
 }
 
@@ -143,7 +153,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 
 // Subscription is what Subscribe asks for.
 type Subscription struct {
-	// Instruments are canonical ids, "venue:SYMBOL".
+	// Instruments are canonical ids, "venue:SYMBOL", or venue wildcards, "venue:*": every
+	// instrument of the venue the token entitles, those listed now and those listed later, each
+	// with its own replica (docs/PROTOCOL.md §6.3).
 	Instruments []string
 	// Channels to receive; empty means all five.
 	Channels []pb.Channel
@@ -161,6 +173,9 @@ func (c *Client) Subscribe(s Subscription) error {
 		return errors.New("client: subscribe: no instruments")
 	}
 	for _, id := range s.Instruments {
+		if _, ok := wire.VenueWildcard(id); ok {
+			continue
+		}
 		if err := wire.CheckInstrumentID(id); err != nil {
 			return fmt.Errorf("client: subscribe: %w", err)
 		}
@@ -172,6 +187,18 @@ func (c *Client) Subscribe(s Subscription) error {
 	defer c.wmu.Unlock()
 	c.mu.Lock()
 	for _, id := range s.Instruments {
+		if venue, ok := wire.VenueWildcard(id); ok {
+			w := c.venues[venue]
+			if w == nil {
+				w = &venueWant{}
+				c.venues[venue] = w
+			}
+			for ch, ok := range newChanSet(s.Channels) {
+				w.channels[ch] = w.channels[ch] || ok
+			}
+			w.depth = s.Depth
+			continue
+		}
 		st := c.subs[id]
 		if st == nil {
 			st = &sub{id: id}
@@ -215,6 +242,40 @@ func (c *Client) Unsubscribe(instruments []string, channels ...pb.Channel) error
 	var held []string
 	drop := newChanSet(channels)
 	for _, id := range instruments {
+		if venue, ok := wire.VenueWildcard(id); ok {
+			// The wildcard loses the channels, and so does every instrument of the venue held
+			// (the server does the same).
+			w := c.venues[venue]
+			if w != nil {
+				for ch, ok := range drop {
+					if ok {
+						w.channels[ch] = false
+					}
+				}
+				if w.channels.empty() {
+					delete(c.venues, venue)
+				}
+			}
+			found := w != nil
+			for inst, st := range c.subs {
+				if v, _, _ := strings.Cut(inst, ":"); v != venue {
+					continue
+				}
+				found = true
+				for ch, ok := range drop {
+					if ok {
+						st.channels[ch] = false
+					}
+				}
+				if st.channels.empty() {
+					delete(c.subs, inst)
+				}
+			}
+			if found {
+				held = append(held, id)
+			}
+			continue
+		}
 		st := c.subs[id]
 		if st == nil {
 			continue
@@ -587,6 +648,23 @@ func (c *Client) attach(s *session) {
 				Instruments: chunk, Channels: k.ch.list(), Depth: k.depth, Resume: positions,
 				CompactQuotes: c.opts.CompactQuotes, Wait: c.opts.WaitForInstruments}}})
 		}
+	}
+	// Venue wildcards after the instruments: the server leaves the instruments just resumed as
+	// they are, and subscribes the venue's others (new listings while disconnected).
+	venues := make([]string, 0, len(c.venues))
+	wants := map[string]venueWant{}
+	c.mu.Lock()
+	for v, w := range c.venues {
+		venues = append(venues, v)
+		wants[v] = *w
+	}
+	c.mu.Unlock()
+	slices.Sort(venues)
+	for _, v := range venues {
+		w := wants[v]
+		c.sendLocked(&pb.ClientMessage{Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+			Instruments: []string{v + ":" + wire.VenueWildcardSymbol}, Channels: w.channels.list(), Depth: w.depth,
+			CompactQuotes: c.opts.CompactQuotes}}})
 	}
 	slices.Sort(lists)
 	for _, id := range lists {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -146,6 +147,12 @@ func (c *Client) onSubscribed(m *pb.Subscribed) {
 	c.mu.Lock()
 	c.byHnd[m.Handle] = id
 	st := c.subs[id]
+	if venue, _, _ := strings.Cut(id, ":"); st == nil && c.venues[venue] != nil {
+		// An instrument of a venue wildcard: held from now on, with the wildcard's channels.
+		w := c.venues[venue]
+		st = &sub{id: id, channels: w.channels, depth: w.depth}
+		c.subs[id] = st
+	}
 	if st != nil {
 		st.info = m.Info
 		st.granted = m.Depth
