@@ -521,9 +521,12 @@ func (x *Authenticate) GetToken() string {
 // Subscribe asks for every channel in channels of every instrument in instruments. Subscribing
 // again to a stream already held replaces it (a new depth, for example) and sends a new snapshot.
 type Subscribe struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Instruments []string               `protobuf:"bytes,1,rep,name=instruments,proto3" json:"instruments,omitempty"`
-	Channels    []Channel              `protobuf:"varint,2,rep,packed,name=channels,proto3,enum=tickwire.v1.Channel" json:"channels,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Instrument ids, "venue:SYMBOL", or venue wildcards, "venue:*": every instrument of the
+	// venue the token entitles, those that exist now and those that appear later, each subscribed
+	// as if named (its own Subscribed, handle and seq). See docs/PROTOCOL.md §6.3.
+	Instruments []string  `protobuf:"bytes,1,rep,name=instruments,proto3" json:"instruments,omitempty"`
+	Channels    []Channel `protobuf:"varint,2,rep,packed,name=channels,proto3,enum=tickwire.v1.Channel" json:"channels,omitempty"`
 	// Book depth per side, rounded up to a depth the server offers; 0 means the smallest offered
 	// (10 by default). Capped by the token's max_depth.
 	Depth uint32 `protobuf:"varint,3,opt,name=depth,proto3" json:"depth,omitempty"`
@@ -1221,7 +1224,9 @@ func (*ServerMessage_StreamStatus) isServerMessage_Kind() {}
 func (*ServerMessage_Pending) isServerMessage_Kind() {}
 
 // Pending answers a Subscribe with wait for the instruments it names that do not exist yet: each
-// is subscribed (Subscribed, snapshots) when its first event arrives.
+// is subscribed (Subscribed, snapshots) when its first event arrives. It also names each venue
+// wildcard ("venue:*") of a Subscribe: the venue's instruments that appear later are subscribed
+// the same way until the wildcard is unsubscribed.
 type Pending struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     uint32                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`

@@ -123,6 +123,10 @@ export const AuthenticateSchema: GenMessage<Authenticate> = /*@__PURE__*/
  */
 export type Subscribe = Message<"tickwire.v1.Subscribe"> & {
   /**
+   * Instrument ids, "venue:SYMBOL", or venue wildcards, "venue:*": every instrument of the
+   * venue the token entitles, those that exist now and those that appear later, each subscribed
+   * as if named (its own Subscribed, handle and seq). See docs/PROTOCOL.md §6.3.
+   *
    * @generated from field: repeated string instruments = 1;
    */
   instruments: string[];
@@ -440,7 +444,9 @@ export const ServerMessageSchema: GenMessage<ServerMessage> = /*@__PURE__*/
 
 /**
  * Pending answers a Subscribe with wait for the instruments it names that do not exist yet: each
- * is subscribed (Subscribed, snapshots) when its first event arrives.
+ * is subscribed (Subscribed, snapshots) when its first event arrives. It also names each venue
+ * wildcard ("venue:*") of a Subscribe: the venue's instruments that appear later are subscribed
+ * the same way until the wildcard is unsubscribed.
  *
  * @generated from message tickwire.v1.Pending
  */
