@@ -21,7 +21,7 @@ import (
 type tailCmd struct {
 	URL         string   `default:"ws://127.0.0.1:8080/ws" help:"The feed's WebSocket endpoint."`
 	Replay      string   `placeholder:"SESSION" help:"Watch this replay session instead of live data (connects to <url>?replay=SESSION)."`
-	Instrument  []string `placeholder:"ID" help:"Instrument id (venue:SYMBOL); repeat or comma-separate. Default: every instrument the feed lists."`
+	Instrument  []string `placeholder:"ID" help:"Instrument id (venue:SYMBOL), or venue:* for every instrument of a venue, now and later; repeat or comma-separate. Default: every instrument the feed lists."`
 	Channel     []string `default:"quote,book,trades,candles,stats" placeholder:"CH" help:"Channels: quote, book, trades, candles, stats (comma-separated)."`
 	Depth       uint32   `default:"10" help:"Book depth per side (the feed rounds up to a depth it offers)."`
 	Format      string   `enum:"text,json" default:"text" help:"text: one readable line per message, prices as exact decimals; json: protojson of each ServerMessage, one per line."`
@@ -73,6 +73,9 @@ func (c *tailCmd) Run(e *env) error {
 		chans = append(chans, ch)
 	}
 	for _, id := range c.Instrument {
+		if _, ok := wire.VenueWildcard(id); ok {
+			continue
+		}
 		if err := wire.CheckInstrumentID(id); err != nil {
 			return usageErr("--instrument: %v", err)
 		}

@@ -118,11 +118,24 @@ func TestTailJSONAllInstruments(t *testing.T) {
 	}
 }
 
+// TestTailVenueWildcard: --instrument venue:* tails every instrument of the venue.
+func TestTailVenueWildcard(t *testing.T) {
+	url, insts := startFeed(t)
+	venue, _, _ := strings.Cut(insts[0], ":")
+	out := mustRun(t, "tail", "--url", url, "--instrument", venue+":*", "--channel", "quote", "--count", "150")
+	for _, id := range insts {
+		if !strings.Contains(out, "# subscribed "+id+" ") {
+			t.Fatalf("%s:* did not subscribe %s:\n%s", venue, id, out)
+		}
+	}
+}
+
 func TestTailUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"tail", "--url", "http://x/ws"},
 		{"tail", "--channel", "bogus"},
 		{"tail", "--replay", "Bad_Id"},
+		{"tail", "--instrument", "Bad:*"},
 	} {
 		if code, _, errOut := tickctl(t, args...); code != exitConfig {
 			t.Errorf("%v: exit %d %s", args, code, errOut)
