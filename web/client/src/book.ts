@@ -3,6 +3,7 @@
 
 import { crc32 } from "./crc32.js";
 
+/** One price level: int64 mantissas at the instrument's price and size scales. */
 export interface Level {
   price: bigint;
   size: bigint;
@@ -21,10 +22,12 @@ export class Book {
   /** Lowest price first. Read-only outside this class. */
   asks: Level[] = [];
 
+  /** The levels of one side, best first. */
   levels(side: Side): Level[] {
     return side === Side.Bid ? this.bids : this.asks;
   }
 
+  /** Empties both sides. */
   reset(): void {
     this.bids = [];
     this.asks = [];

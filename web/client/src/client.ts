@@ -317,9 +317,11 @@ export interface ClientEvents {
 /** One instrument the client holds: what to ask for, and the replica. */
 export class Subscription {
   readonly replica = new Replica();
+  /** The instrument's reference data (scales, status), from Subscribed and InstrumentUpdate. */
   info: InstrumentInfo | undefined;
   /** Desired channels, by Channel value. */
   readonly channels = new Set<Channel>();
+  /** The book depth asked for (0: the feed's smallest). */
   depth = 0;
   /** Channels with a Resync sent and no snapshot since. */
   readonly resync = new Set<Channel>();
@@ -333,6 +335,7 @@ export class Subscription {
    * next connection resumes them (Subscribed.resumed) or sends a snapshot.
    */
   readonly stale = new Set<Channel>();
+  /** Resyncs asked for this instrument (breaks seen). */
   resyncs = 0;
   /**
    * Channels the feed said wait for a snapshot (StreamStatus AWAITING_SNAPSHOT), with its reason
@@ -345,6 +348,7 @@ export class Subscription {
   instrumentDenied = false;
   /** Channels the token does not cover (refused, or ended by a refresh). */
   readonly notEntitled = new Set<Channel>();
+  /** @param id the instrument id, "venue:symbol" */
   constructor(readonly id: string) {}
 
   /** In sync for the views: the replica follows the feed now (View.Streams[ch].Synced in Go). */
@@ -389,7 +393,7 @@ export class FeedClient {
   readonly subs = new Map<string, Subscription>();
   /** The connection's state (onState reports each change). */
   state: ConnState = "disconnected";
-  /** Counters for the status bar. */
+  /** Counters (frames, deltas, gaps, resyncs, reconnects, ...), for status displays and logs. */
   readonly stats = {
     frames: 0,
     bytes: 0,

@@ -11,6 +11,7 @@ const table = (() => {
   return t;
 })();
 
+/** CRC-32 (IEEE) of data, as an unsigned 32-bit number. */
 export function crc32(data: Uint8Array): number {
   let c = 0xffffffff;
   for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);

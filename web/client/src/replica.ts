@@ -92,12 +92,17 @@ export class Replica {
   /** By Channel value; index 0 unused. */
   readonly pos: Position[] = Array.from({ length: 6 }, () => ({ epoch: 0n, seq: 0n, synced: false }));
 
+  /** The book stream's depth per side (from its snapshot). */
   depth = 0;
+  /** The quote (empty until the quote stream's first snapshot). */
   quote: Quote = create(QuoteSchema);
+  /** The L2 book at `depth` levels per side. */
   readonly book = new Book();
+  /** Recent trades, oldest first, at most tradeHistory. */
   trades: TradeRecord[] = [];
-  /** Sorted by (interval, start). */
+  /** Bars of every interval, sorted by (interval, start), at most candleHistory per interval. */
   candles: Candle[] = [];
+  /** Session statistics (undefined until the stats stream's first snapshot). */
   stats: Stats | undefined;
   /**
    * The ingest time (Unix ns) of the quote stream's latest update: the snapshot's
@@ -115,6 +120,10 @@ export class Replica {
     if (validChannel(ch)) this.pos[ch]!.synced = false;
   }
 
+  /**
+   * Replaces a stream with a snapshot and sets its position: "ok", "checksum" (a book snapshot
+   * that contradicts its own checksum or hash: still unsynced) or "bad_message".
+   */
   applySnapshot(snap: Snapshot): Outcome {
     const ch = snap.channel;
     if (!validChannel(ch) || snap.body.case === undefined || bodyOfChannel[ch] !== snap.body.case) {
