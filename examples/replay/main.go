@@ -16,9 +16,11 @@
 //   - The session's status comes as ReplayStatus messages, which a handler hears by
 //     implementing client.ReplayStatusHandler next to client.Handler: the latest one on
 //     connecting, then every one the replayer publishes (every second and after a change).
-//   - A replay's instruments exist on the feed only once the replay has reached them, so the
-//     subscription waits for them (client.Options.WaitForInstruments) instead of being refused
-//     as unknown. Without -instruments it subscribes to those the status lists.
+//   - A replay's instruments exist on the feed only once the replay has reached them, with
+//     their reference data (the price and size scales that Updates carry in Info). So it
+//     subscribes once the feed lists them (Client.ListInstruments on the replay connection,
+//     asked again every -list-interval until it does): those of -instruments, or else those the
+//     session's status names.
 //   - Times are the venue's times of the past window (Delta.venue_time_ns), not now.
 //
 // Its lines:
@@ -46,6 +48,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +65,7 @@ func main() {
 	session := flag.String("session", "", "the replay `session` to watch (tickctl replay prints it)")
 	instruments := flag.String("instruments", "", "comma-separated instrument `ids`; empty means every instrument the session replays")
 	linger := flag.Duration("linger", 300*time.Millisecond, "after FINISHED, exit once nothing arrived for this long")
+	listInterval := flag.Duration("list-interval", 100*time.Millisecond, "how often to ask the feed for the session's instruments until it lists them")
 	duration := flag.Duration("duration", 0, "stop after this long (0: until the session finishes, or SIGINT)")
 	flag.Parse()
 
@@ -77,13 +81,13 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	if err := run(ctx, log, *feedURL, *token, *session, *instruments, *linger); err != nil {
+	if err := run(ctx, log, *feedURL, *token, *session, *instruments, *linger, *listInterval); err != nil {
 		log.Error("replay: stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, feedURL, token, session, instruments string, linger time.Duration) error {
+func run(ctx context.Context, log *slog.Logger, feedURL, token, session, instruments string, linger, listInterval time.Duration) error {
 	u, err := url.Parse(feedURL)
 	if err != nil {
 		return err
@@ -92,9 +96,9 @@ func run(ctx context.Context, log *slog.Logger, feedURL, token, session, instrum
 	q.Set("replay", session)
 	u.RawQuery = q.Encode()
 
-	w := &watcher{log: log, finished: make(chan struct{}), subscribed: map[string]bool{}, fixed: instruments != ""}
+	w := &watcher{log: log, finished: make(chan struct{})}
 	w.last.Store(time.Now().UnixNano())
-	opts := client.Options{URL: u.String(), Logger: log, Handler: w, WaitForInstruments: true}
+	opts := client.Options{URL: u.String(), Logger: log, Handler: w}
 	if token != "" {
 		opts.TokenSource = func(context.Context) (string, error) { return token, nil }
 	}
@@ -102,13 +106,10 @@ func run(ctx context.Context, log *slog.Logger, feedURL, token, session, instrum
 	if err != nil {
 		return err
 	}
-	if w.fixed {
-		ids := strings.Split(instruments, ",")
-		for i := range ids {
-			ids[i] = strings.TrimSpace(ids[i])
-		}
-		if err := c.Subscribe(client.Subscription{Instruments: ids, Channels: channels}); err != nil {
-			return err
+	var want []string // nil: the instruments the session's status names
+	if instruments != "" {
+		for id := range strings.SplitSeq(instruments, ",") {
+			want = append(want, strings.TrimSpace(id))
 		}
 	}
 
@@ -116,9 +117,22 @@ func run(ctx context.Context, log *slog.Logger, feedURL, token, session, instrum
 	defer cancel()
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(ctx) }()
+	subscribed := make(chan error, 1)
+	go func() { subscribed <- subscribeListed(ctx, c, w, want, listInterval) }()
 	select {
 	case err := <-runDone:
 		return err // ctx ended (nil), or the feed refused us for good (an unknown session: HTTP 404)
+	case err := <-subscribed:
+		if err != nil && ctx.Err() == nil {
+			cancel()
+			<-runDone
+			return err
+		}
+	case <-w.finished:
+	}
+	select {
+	case err := <-runDone:
+		return err
 	case <-w.finished:
 	}
 	// FINISHED: wait for the stream to go quiet, then stop.
@@ -137,49 +151,79 @@ func run(ctx context.Context, log *slog.Logger, feedURL, token, session, instrum
 
 var channels = []pb.Channel{pb.Channel_CHANNEL_QUOTE, pb.Channel_CHANNEL_TRADES}
 
+// subscribeListed subscribes to want (nil: the instruments the session's status names) once
+// the feed lists every one of them for the session, asking every interval until it does.
+func subscribeListed(ctx context.Context, c *client.Client, w *watcher, want []string, interval time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		ids := want
+		if ids == nil {
+			ids = w.sessionInstruments()
+		}
+		if len(ids) > 0 {
+			list, err := c.ListInstruments(ctx) // sent once Run is connected
+			if err != nil {
+				return err
+			}
+			listed := map[string]bool{}
+			for _, info := range list {
+				listed[info.GetId()] = true
+			}
+			all := true
+			for _, id := range ids {
+				all = all && listed[id]
+			}
+			if all {
+				return c.Subscribe(client.Subscription{Instruments: ids, Channels: channels})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
 // watcher prints the session. Its methods run on Run's goroutine; mu guards what run reads at
 // the end.
 type watcher struct {
 	client.BaseHandler
-	log        *slog.Logger
-	fixed      bool            // -instruments given: do not follow the status's list
-	subscribed map[string]bool // instruments subscribed
-	prev       *pb.ReplayStatus
-	finished   chan struct{} // closed on the first FINISHED status
-	last       atomic.Int64  // when the last message arrived, Unix ns
+	log      *slog.Logger
+	prev     *pb.ReplayStatus
+	finished chan struct{} // closed on the first FINISHED status
+	last     atomic.Int64  // when the last message arrived, Unix ns
 
 	mu                     sync.Mutex
 	events, trades, quotes uint64
+	instruments            []string // the session's, from its latest status
+}
+
+// sessionInstruments returns the instruments the latest status names. Safe from any goroutine.
+func (w *watcher) sessionInstruments() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.instruments
 }
 
 var _ client.ReplayStatusHandler = (*watcher)(nil)
 
-// OnReplayStatus prints the status when it changes, subscribes to instruments the session
-// lists, and notes the end.
-func (w *watcher) OnReplayStatus(c *client.Client, s *pb.ReplayStatus) {
+// OnReplayStatus prints the status when it changes, keeps the instruments it names, and notes
+// the end.
+func (w *watcher) OnReplayStatus(_ *client.Client, s *pb.ReplayStatus) {
 	w.last.Store(time.Now().UnixNano())
 	w.mu.Lock()
 	w.events = s.Events
+	if len(s.Instruments) > 0 {
+		w.instruments = slices.Clone(s.Instruments)
+	}
 	w.mu.Unlock()
 	if p := w.prev; p == nil || p.State != s.State || p.Generation != s.Generation || p.Speed != s.Speed {
 		fmt.Printf("status %s clock %s events %d generation %d speed %g window %s..%s\n",
 			strings.TrimPrefix(s.State.String(), "REPLAY_STATE_"), ts(s.ClockNs), s.Events, s.Generation, s.Speed, ts(s.FromNs), ts(s.ToNs))
 	}
 	w.prev = s
-	if !w.fixed {
-		var ids []string
-		for _, id := range s.Instruments {
-			if !w.subscribed[id] {
-				w.subscribed[id] = true
-				ids = append(ids, id)
-			}
-		}
-		if len(ids) > 0 {
-			if err := c.Subscribe(client.Subscription{Instruments: ids, Channels: channels}); err != nil {
-				w.log.Error("replay: subscribe", "err", err)
-			}
-		}
-	}
 	if s.State == pb.ReplayState_REPLAY_STATE_FINISHED {
 		select {
 		case <-w.finished:

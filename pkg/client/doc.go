@@ -27,6 +27,7 @@
 //
 // A replay session (docs/PROTOCOL.md, "Replay sessions") is watched like live data, on
 // ws://host/ws?replay=<session>: a handler that also implements ReplayStatusHandler follows the
-// session's state (RUNNING, PAUSED, FINISHED), and Options.WaitForInstruments lets a Subscribe
-// sent before the replay reaches an instrument wait for it (see examples/replay).
+// session's state (RUNNING, PAUSED, FINISHED). The session's instruments exist on that
+// connection once the replay has reached them; ListInstruments lists them, with their
+// reference data, from then on (see examples/replay).
 package client
