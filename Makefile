@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run test fuzz proto proto-check tools clean bench client client-deps test-client dashboard dashboard-deps feed-ui test-dashboard e2e
+.PHONY: all build run test fuzz proto proto-check tools clean bench client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e
 
 all: build
 
@@ -23,6 +23,13 @@ client-deps: $(CLIENT)/node_modules/.package-lock.json
 
 client: client-deps
 	cd $(CLIENT) && npm run build
+
+# The Node.js examples (examples/node-*): they import @tickwire/client's build (dist/) through
+# a file: link, so the client is built first; then npm ci in each.
+NODE_EXAMPLES := examples/node-quotes
+$(addsuffix /node_modules/.package-lock.json,$(NODE_EXAMPLES)): %/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
+node-examples: client $(addsuffix /node_modules/.package-lock.json,$(NODE_EXAMPLES))
 
 # Client unit tests (Vitest: connection, replica, book checksum and hash, decimals, the shared
 # disconnect table and test vectors).

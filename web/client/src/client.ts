@@ -223,6 +223,18 @@ export interface ClientOptions {
 }
 
 /**
+ * What changed an instrument's quote or book (onQuote, onBook): a snapshot or a delta (a compact
+ * quote arrives expanded), and when its frame was sent and received.
+ */
+export interface Update {
+  /** The snapshot applied, or undefined for a delta. */
+  snapshot: Snapshot | undefined;
+  /** The delta applied (its ingest_time_ns gives the latency from ingest), or undefined for a snapshot. */
+  delta: Delta | undefined;
+  times: FrameTimes;
+}
+
+/**
  * A break in a stream, or a stream that lost data across a reconnect (onGap). reason:
  * - "gap": a delta did not follow on (a missed delta); "epoch": a delta of another epoch;
  *   "checksum": the book differs from the feed's after a delta or snapshot (CRC32 or the
@@ -258,12 +270,12 @@ export interface ClientEvents {
    * The instrument's quote changed: from its snapshot or a delta (a compact one expanded). The
    * quote is the one the replica holds, in sync with the feed.
    */
-  onQuote?(id: string, quote: Quote, sub: Subscription): void;
+  onQuote?(id: string, quote: Quote, sub: Subscription, u: Update): void;
   /**
    * The instrument's book changed and checks out (checksum and full-depth hash): a snapshot or
    * a delta was applied. book is the replica's live book (best first each side); copy what you keep.
    */
-  onBook?(id: string, book: Book, sub: Subscription): void;
+  onBook?(id: string, book: Book, sub: Subscription, u: Update): void;
   /**
    * A new trade, from a delta (live, in order). The trades a snapshot carries (recent history,
    * some marked history) are not replayed here: they are in sub.replica.trades.
@@ -914,7 +926,7 @@ export class FeedClient {
       // (NEW_EPOCH also answers a Resync after an epoch break, already reported as a gap.)
       if (wasStale && snap.reason === SnapshotReason.HISTORY_GONE) this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason: "history_gone" });
       if (wasStale && snap.reason === SnapshotReason.NEW_EPOCH) this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason: "new_epoch" });
-      this.changed(s, snap.channel);
+      this.changed(s, snap.channel, { snapshot: snap, delta: undefined, times: t });
       return;
     }
     if (out !== "checksum") {
@@ -929,10 +941,10 @@ export class FeedClient {
   }
 
   /** The bot events of an applied snapshot or delta. */
-  private changed(s: Subscription, ch: Channel, d?: Delta): void {
-    if (ch === Channel.QUOTE) this.ev.onQuote?.(s.id, s.replica.quote, s);
-    else if (ch === Channel.BOOK) this.ev.onBook?.(s.id, s.replica.book, s);
-    else if (ch === Channel.TRADES && d?.body.case === "trade") {
+  private changed(s: Subscription, ch: Channel, u: Update): void {
+    if (ch === Channel.QUOTE) this.ev.onQuote?.(s.id, s.replica.quote, s, u);
+    else if (ch === Channel.BOOK) this.ev.onBook?.(s.id, s.replica.book, s, u);
+    else if (ch === Channel.TRADES && u.delta?.body.case === "trade") {
       const tr = s.replica.trades[s.replica.trades.length - 1];
       if (tr) this.ev.onTrade?.(s.id, tr, s);
     }
@@ -965,7 +977,7 @@ export class FeedClient {
       case "ok":
         this.stats.deltas++;
         this.ev.onDelta?.(s.id, ch, d, s, t);
-        this.changed(s, ch, d);
+        this.changed(s, ch, { snapshot: undefined, delta: d, times: t });
         return;
       case "stale":
         this.stats.stale++;

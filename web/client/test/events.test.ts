@@ -46,9 +46,16 @@ const tradeDelta = (handle: number, seq: bigint, prevSeq: bigint, price: bigint)
 describe("bot events", () => {
   it("onQuote, onBook and onTrade after each snapshot or delta applied, with exact prices", () => {
     const out: string[] = [];
+    const updates: string[] = [];
     const { client, sock } = setup({
-      onQuote: (i, q, sub) => out.push(`quote ${i} ${formatDecimal(q.bidPrice, sub.info!.priceScale)} x ${formatDecimal(q.askPrice, sub.info!.priceScale)}`),
-      onBook: (i, b) => out.push(`book ${i} ${b.bids.length}/${b.asks.length} best ${b.bids[0]?.price}`),
+      onQuote: (i, q, sub, u) => {
+        out.push(`quote ${i} ${formatDecimal(q.bidPrice, sub.info!.priceScale)} x ${formatDecimal(q.askPrice, sub.info!.priceScale)}`);
+        updates.push(u.snapshot ? `snapshot ${u.snapshot.seq}` : `delta ${u.delta!.seq}`);
+      },
+      onBook: (i, b, _sub, u) => {
+        out.push(`book ${i} ${b.bids.length}/${b.asks.length} best ${b.bids[0]?.price}`);
+        updates.push(u.snapshot ? `snapshot ${u.snapshot.seq}` : `delta ${u.delta!.seq}`);
+      },
       onTrade: (i, t, sub) => out.push(`trade ${i} ${formatDecimal(t.trade!.price, sub.info!.priceScale)} seq ${t.seq}`),
     });
     client.subscribe([id], [Channel.QUOTE, Channel.BOOK, Channel.TRADES], 10);
@@ -67,6 +74,7 @@ describe("bot events", () => {
       "trade synthetic:ACME 100.05 seq 6", // the snapshot's trades are history, not events
     ]);
     expect(client.quote(id)?.bidPrice).toBe(10001n);
+    expect(updates).toEqual(["snapshot 5", "snapshot 5", "delta 6"]);
     expect(client.book(id)?.asks[0]?.price).toBe(10010n);
     client.stop();
   });
