@@ -3,7 +3,6 @@ package feed
 import (
 	"errors"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tickwire/tickwire/internal/fanout"
-	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
@@ -147,170 +145,24 @@ func (s *session) onMessage(data []byte) (int, string) {
 	if code, reason, handled := s.authGate(m); handled {
 		return code, reason
 	}
-	h := s.hub
 	switch c := m.Command.(type) {
 	case *pb.ClientMessage_Subscribe:
-		h.metrics.commands.WithLabelValues("subscribe").Inc()
-		// Entitlements first (auth.go): channels and a depth the token does not cover are
-		// refused or capped for the whole command, instruments one by one below.
-		chans, refusedChans := s.entitledChannels(c.Subscribe.Channels)
-		depthIndex, depthOK := s.entitledDepth(c.Subscribe.Depth)
-		if !depthOK && slices.Contains(chans, pb.Channel_CHANNEL_BOOK) {
-			chans = slices.DeleteFunc(chans, func(ch pb.Channel) bool { return ch == pb.Channel_CHANNEL_BOOK })
-			refusedChans = append(refusedChans, pb.Channel_CHANNEL_BOOK)
-		}
-		if len(refusedChans) > 0 {
-			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to channels: "+channelNames(refusedChans), "")
-		}
-		if len(chans) == 0 {
-			return 0, ""
-		}
-		c.Subscribe.Channels = chans
-		ent, maxSubs := s.entitlements(), s.maxSubscriptions()
-		s.subsMu.Lock()
-		defer s.subsMu.Unlock()
-		resume := map[string]map[pb.Channel]market.Position{}
-		for _, p := range c.Subscribe.Resume {
-			if resume[p.Instrument] == nil {
-				resume[p.Instrument] = map[pb.Channel]market.Position{}
-			}
-			resume[p.Instrument][p.Channel] = market.Position{Epoch: p.Epoch, Seq: p.Seq}
-		}
-		interval := ent.Interval
-		cmd := func(id string) command {
-			pos := resume[id]
-			if interval > 0 {
-				pos = nil // a rate-limited stream starts from a snapshot: it never gets deltas
-			}
-			return command{kind: cmdSubscribe, sess: s, reqID: m.Id, instrument: id,
-				channels: c.Subscribe.Channels, depthIndex: depthIndex, resume: pos,
-				compact: c.Subscribe.CompactQuotes && !s.json, interval: interval}
-		}
-		// The command's errors go before its replies, which come from the owners.
-		var unknown, overCap, notEntitled idErrors
-		accepted := make([]string, 0, len(c.Subscribe.Instruments))
-		var waiting []string // Subscribe.wait: not known yet, subscribed when they appear
-		ids, wildcards, refused := s.expandVenues(c.Subscribe.Instruments, cmd(""))
-		for _, id := range refused {
-			notEntitled.add(id)
-		}
-		for _, id := range ids {
-			if !ent.Instrument(id) { // before known: whether it exists is not told either
-				if !wildcards[id] { // a venue's instruments the token does not cover are left out
-					notEntitled.add(id)
-				}
-				continue
-			}
-			known := h.known(id)
-			if !known && !c.Subscribe.Wait {
-				unknown.add(id)
-				continue
-			}
-			if _, held := s.subs[id]; !held {
-				if len(s.subs) >= maxSubs {
-					overCap.add(id)
-					continue
-				}
-				h.metrics.subscriptions.Inc()
-			}
-			s.subs[id] |= chanSetOf(c.Subscribe.Channels)
-			if known {
-				accepted = append(accepted, id)
-			} else {
-				waiting = append(waiting, id)
-			}
-		}
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, notEntitled, "not entitled", "instruments not entitled")
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_UNKNOWN_INSTRUMENT, unknown, "unknown instrument", "unknown instruments")
-		limit := strconv.Itoa(maxSubs)
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_TOO_MANY_SUBSCRIPTIONS, overCap,
-			"at most "+limit+" instruments per connection", "instruments over the cap of "+limit+" per connection")
-		for _, id := range c.Subscribe.Instruments {
-			if venue, ok := wire.VenueWildcard(id); ok && s.venues[venue].chans != 0 {
-				waiting = append(waiting, id) // standing: told in the same Pending
-			}
-		}
-		if len(waiting) > 0 {
-			// Pending first, so that it comes before the Subscribed of any that appears now.
-			s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pending{Pending: &pb.Pending{
-				RequestId: m.Id, Instruments: waiting}}})
-			for _, id := range waiting {
-				if _, ok := wire.VenueWildcard(id); !ok {
-					h.subscribeOrWait(cmd(id))
-				}
-			}
-		}
-		for _, id := range accepted {
-			h.ownerOf(id).post(cmd(id))
-		}
+		s.subscribe(m.Id, c.Subscribe)
 	case *pb.ClientMessage_Unsubscribe:
-		h.metrics.commands.WithLabelValues("unsubscribe").Inc()
-		s.subsMu.Lock()
-		defer s.subsMu.Unlock()
-		chans := c.Unsubscribe.Channels
-		if len(chans) == 0 {
-			chans = wire.AllChannels()
-		}
-		var notHeld idErrors
-		for _, id := range s.unsubscribeVenues(m.Id, c.Unsubscribe.Instruments, chans, &notHeld) {
-			if _, held := s.subs[id]; !held {
-				notHeld.add(id)
-				continue
-			}
-			// The instrument's slot under the subscription cap is freed with its last channel.
-			if s.subs[id] &^= chanSetOf(chans); s.subs[id] == 0 {
-				delete(s.subs, id)
-				h.metrics.subscriptions.Dec()
-			}
-			if h.cancelWait(s, id, chans) {
-				// It never existed: no owner holds it, and the answer comes from here.
-				s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Unsubscribed{Unsubscribed: &pb.Unsubscribed{
-					RequestId: m.Id, Channels: chans}}})
-				continue
-			}
-			h.ownerOf(id).post(command{kind: cmdUnsubscribe, sess: s, reqID: m.Id, instrument: id, channels: chans})
-		}
-		s.sendIDErrors(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, notHeld, "not subscribed", "instruments not subscribed")
+		s.unsubscribe(m.Id, c.Unsubscribe)
 	case *pb.ClientMessage_Resync:
-		h.metrics.commands.WithLabelValues("resync").Inc()
-		id := c.Resync.Instrument
-		if !s.entitlements().Instrument(id) {
-			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled", id)
-			return 0, ""
-		}
-		if _, refused := s.entitledChannels(c.Resync.Channels); len(refused) > 0 {
-			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to channels: "+channelNames(refused), id)
-			return 0, ""
-		}
-		s.subsMu.Lock()
-		_, held := s.subs[id]
-		s.subsMu.Unlock()
-		if !held {
-			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED, "not subscribed", id)
-			return 0, ""
-		}
-		h.ownerOf(id).post(command{kind: cmdResync, sess: s, reqID: m.Id, instrument: id, channels: c.Resync.Channels})
+		s.resync(m.Id, c.Resync)
 	case *pb.ClientMessage_ListInstruments:
-		h.metrics.commands.WithLabelValues("list_instruments").Inc()
-		if c.ListInstruments.Watch {
-			// Before taking the list, so that no listing falls between the two (one listed right
-			// now may come as an update before the list that also has it).
-			h.listen(s)
-		}
-		list := h.Instruments()
-		ent := s.entitlements()
-		list = slices.DeleteFunc(list, func(info *pb.InstrumentInfo) bool { return !ent.Instrument(info.Id) })
-		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentList{InstrumentList: &pb.InstrumentList{
-			RequestId: m.Id, Instruments: list}}})
+		s.listInstruments(m.Id, c.ListInstruments)
 	case *pb.ClientMessage_ReplayControl:
-		h.metrics.commands.WithLabelValues("replay_control").Inc()
+		s.hub.metrics.commands.WithLabelValues("replay_control").Inc()
 		if !s.entitlements().Replay {
 			s.sendError(m.Id, pb.ErrorCode_ERROR_CODE_NOT_ENTITLED, "not entitled to replay sessions", "")
 			return 0, ""
 		}
 		s.server.replayControl(s, m.Id, c.ReplayControl)
 	case *pb.ClientMessage_Ping:
-		h.metrics.commands.WithLabelValues("ping").Inc()
+		s.hub.metrics.commands.WithLabelValues("ping").Inc()
 		s.sendControl(&pb.ServerMessage{Kind: &pb.ServerMessage_Pong{Pong: &pb.Pong{RequestId: m.Id, Nonce: c.Ping.Nonce}}})
 	}
 	return 0, ""
