@@ -255,6 +255,7 @@ type loop struct {
 	anchorClock int64
 	pausedPos   int64 // replay position frozen by pause
 
+	ticker     *time.Ticker // status every StatusInterval
 	sinceFlush int
 	seen       []string // sorted instruments of the generation, for the status when none were asked
 	seenN      int
@@ -263,13 +264,10 @@ type loop struct {
 func (l *loop) run(ctx context.Context) error {
 	l.startGeneration(ctx, l.r.cfg.Window.From.UnixNano())
 	l.publishStatus()
-	ticker := time.NewTicker(l.r.cfg.StatusInterval)
-	defer ticker.Stop()
+	l.ticker = time.NewTicker(l.r.cfg.StatusInterval)
+	defer l.ticker.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-
-	// wait blocks until d passes (true), or a control request or ctx ends it (false: the
-	// caller re-evaluates). d < 0 waits for a control request only.
 	wait := func(d time.Duration) (bool, error) {
 		var tc <-chan time.Time
 		if d >= 0 {
@@ -284,7 +282,7 @@ func (l *loop) run(ctx context.Context) error {
 			case req := <-l.r.ctl:
 				req.reply <- l.control(ctx, req.c)
 				return false, nil
-			case <-ticker.C:
+			case <-l.ticker.C:
 				l.publishStatus()
 			case <-ctx.Done():
 				return false, ctx.Err()
@@ -296,113 +294,116 @@ func (l *loop) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		var err error
 		switch {
 		case l.head < len(l.pending):
-			ev := l.pending[l.head]
-			t := EventTime(ev)
-			now := time.Now()
-			if !l.anchored {
-				l.anchor(now, l.cur.target)
-			}
-			if l.state == pb.ReplayState_REPLAY_STATE_PAUSED && t > l.pausedPos {
-				if _, err := wait(-1); err != nil {
-					return nil
-				}
-				continue
-			}
-			if l.speed > 0 {
-				if d := l.due(t).Sub(now); d > paceGranularity {
-					fired, err := wait(d)
-					if err != nil {
-						return nil
-					}
-					if !fired {
-						continue
-					}
-				}
-			}
-			if err := l.r.pub.PublishReplayEvent(l.r.cfg.Session, ev); err != nil {
-				return err
-			}
-			l.pending[l.head] = nil
-			l.head++
-			if l.head == len(l.pending) {
-				l.pending, l.head = l.pending[:0], 0
-			}
-			l.clock = max(l.clock, t)
-			l.events++
-			if l.sinceFlush++; l.sinceFlush >= l.r.cfg.FlushEvery {
-				l.sinceFlush = 0
-				if err := l.r.pub.FlushReplay(ctx); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-			}
-
+			err = l.publishNext(ctx, wait)
 		case !l.readEnded:
-			select {
-			case ev, ok := <-l.rd.events:
-				if !ok {
-					if err := l.rd.err; err != nil && ctx.Err() == nil {
-						return fmt.Errorf("replay: read: %w", err)
-					}
-					l.readEnded = true
-					l.pending = l.cur.finish(l.pending)
-					l.endClock = l.cur.to
-					if now := time.Now().UnixNano(); l.cur.to > now {
-						// The window reaches into the future: end with what is stored.
-						l.endClock = max(l.cur.target, l.cur.lastTime)
-					}
-					continue
-				}
-				l.pending = l.cur.feed(ev, l.pending)
-			case req := <-l.r.ctl:
-				req.reply <- l.control(ctx, req.c)
-			case <-ticker.C:
-				l.publishStatus()
-			case <-ctx.Done():
-				return nil
-			}
-
+			err = l.readNext(ctx)
 		case l.state != pb.ReplayState_REPLAY_STATE_FINISHED:
-			now := time.Now()
-			if !l.anchored {
-				l.anchor(now, l.cur.target)
-			}
-			if l.state == pb.ReplayState_REPLAY_STATE_PAUSED && l.endClock > l.pausedPos {
-				if _, err := wait(-1); err != nil {
-					return nil
-				}
-				continue
-			}
-			if l.speed > 0 {
-				if d := l.due(l.endClock).Sub(now); d > 0 {
-					fired, err := wait(d)
-					if err != nil {
-						return nil
-					}
-					if !fired {
-						continue
-					}
-				}
-			}
-			if err := l.r.pub.FlushReplay(ctx); err != nil && ctx.Err() == nil {
-				return err
-			}
-			l.clock = max(l.clock, l.endClock)
-			l.state = pb.ReplayState_REPLAY_STATE_FINISHED
-			l.r.logger.Info("replay window finished", "generation", l.gen, "events", l.events,
-				"rejected", l.cur.rejected)
-			l.publishStatus()
-
+			err = l.finish(ctx, wait)
 		default: // finished: serve control and status until stopped
-			if _, err := wait(-1); err != nil {
+			_, err = wait(-1)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
 				return nil
 			}
+			return err
 		}
 	}
+}
+
+// waitFunc blocks until d passes (true), or a control request or ctx ends it (false: the
+// caller re-evaluates). d < 0 waits for a control request only.
+type waitFunc func(d time.Duration) (bool, error)
+
+// reach waits until the replay may pass venue time t: not paused before t and, at a finite
+// speed, t due (within slack). ok false: a control request came meanwhile (or ctx ended, err):
+// the caller re-evaluates.
+func (l *loop) reach(t int64, slack time.Duration, wait waitFunc) (ok bool, err error) {
+	now := time.Now()
+	if !l.anchored {
+		l.anchor(now, l.cur.target)
+	}
+	if l.state == pb.ReplayState_REPLAY_STATE_PAUSED && t > l.pausedPos {
+		_, err := wait(-1)
+		return false, err
+	}
+	if l.speed > 0 {
+		if d := l.due(t).Sub(now); d > slack {
+			return wait(d)
+		}
+	}
+	return true, nil
+}
+
+// publishNext publishes the next pending event once it is due.
+func (l *loop) publishNext(ctx context.Context, wait waitFunc) error {
+	ev := l.pending[l.head]
+	t := EventTime(ev)
+	if ok, err := l.reach(t, paceGranularity, wait); !ok || err != nil {
+		return err
+	}
+	if err := l.r.pub.PublishReplayEvent(l.r.cfg.Session, ev); err != nil {
+		return err
+	}
+	l.pending[l.head] = nil
+	l.head++
+	if l.head == len(l.pending) {
+		l.pending, l.head = l.pending[:0], 0
+	}
+	l.clock = max(l.clock, t)
+	l.events++
+	if l.sinceFlush++; l.sinceFlush >= l.r.cfg.FlushEvery {
+		l.sinceFlush = 0
+		return l.r.pub.FlushReplay(ctx)
+	}
+	return nil
+}
+
+// readNext takes the next stored event into the cursor (or the end of the generation's
+// reading), serving control requests and status meanwhile.
+func (l *loop) readNext(ctx context.Context) error {
+	select {
+	case ev, ok := <-l.rd.events:
+		if !ok {
+			if err := l.rd.err; err != nil && ctx.Err() == nil {
+				return fmt.Errorf("replay: read: %w", err)
+			}
+			l.readEnded = true
+			l.pending = l.cur.finish(l.pending)
+			l.endClock = l.cur.to
+			if now := time.Now().UnixNano(); l.cur.to > now {
+				// The window reaches into the future: end with what is stored.
+				l.endClock = max(l.cur.target, l.cur.lastTime)
+			}
+			return nil
+		}
+		l.pending = l.cur.feed(ev, l.pending)
+	case req := <-l.r.ctl:
+		req.reply <- l.control(ctx, req.c)
+	case <-l.ticker.C:
+		l.publishStatus()
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// finish ends the generation once the replay clock reaches the window's end: FINISHED.
+func (l *loop) finish(ctx context.Context, wait waitFunc) error {
+	if ok, err := l.reach(l.endClock, 0, wait); !ok || err != nil {
+		return err
+	}
+	if err := l.r.pub.FlushReplay(ctx); err != nil {
+		return err
+	}
+	l.clock = max(l.clock, l.endClock)
+	l.state = pb.ReplayState_REPLAY_STATE_FINISHED
+	l.r.logger.Info("replay window finished", "generation", l.gen, "events", l.events,
+		"rejected", l.cur.rejected)
+	l.publishStatus()
+	return nil
 }
 
 func (l *loop) anchor(now time.Time, clock int64) {
