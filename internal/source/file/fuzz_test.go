@@ -1,33 +1,12 @@
 package file
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/tickwire/tickwire/internal/source/sourcetest"
 )
-
-// FuzzNDJSONEvents: any input yields events or ErrRecord per line, never a panic.
-func FuzzNDJSONEvents(f *testing.F) {
-	f.Add([]byte(`{"instrument":"kraken:XBT/USD","trade":{"price":"100","size":"1","side":"SIDE_BUY"}}` + "\n{bad\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewNDJSONEvents(bytes.NewReader(data))
-		for i := 0; i < 1000; i++ {
-			_, err := r.Next()
-			if err == nil || errors.Is(err, ErrRecord) {
-				continue
-			}
-			if !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			return
-		}
-	})
-}
 
 // fuzzCSV writes data to a file and reads it in format, checking every event.
 func fuzzCSV(t *testing.T, cfg Config, files ...[]byte) {
