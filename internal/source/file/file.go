@@ -1,5 +1,5 @@
-// Package file ingests history files: our own normalized export (NDJSON of protojson Event,
-// behind EventReader so other encodings can join), tardis.dev CSV datasets
+// Package file ingests history files: our own normalized export (pkg/history's NDJSON or binary
+// format, read by pkg/history as tickctl import reads it), tardis.dev CSV datasets
 // (incremental_book_L2, book_snapshot_N, trades, quotes), FX quote CSVs (timestamp,bid,ask)
 // and LOBSTER level-1 message + orderbook files. Replays are paced at the original timing, N
 // times faster, or as fast as possible.
