@@ -3,6 +3,7 @@ module github.com/tickwire/tickwire
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/alecthomas/kong v1.17.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/lxzan/gws v1.9.1

@@ -286,7 +286,7 @@ func (a *candleAbuse) count(status string) {
 
 func (a *candleAbuse) report(cfg Config) *CandlesReport {
 	h := NewHistSnapshot()
-	a.hist.Snapshot(h)
+	a.hist.Take(h)
 	cr := &CandlesReport{Abusers: cfg.CandleAbusers, IntervalS: cfg.CandleInterval, WindowS: cfg.CandleWindow.Seconds(),
 		Prefill: cfg.CandlePrefill, ByStatus: map[string]uint64{}, Latency: h.Summary()}
 	a.mu.Lock()

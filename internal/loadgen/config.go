@@ -8,7 +8,7 @@
 // feed state (pkg/market) counts the deltas the feed must deliver, so delivered/expected is
 // exact. Clients are lean: a gws reader per connection walks each frame with protowire (no
 // allocation per message), checks every stream's chain (prev_seq <= position < seq) and records
-// latency in a per-client log-linear histogram.
+// latency in a per-client HDR histogram.
 package loadgen
 
 import (

@@ -50,9 +50,8 @@ type snapshotTotals struct {
 	errs, malformed                                      uint64
 	reasons                                              [6]uint64
 	closes                                               int
-	hist                                                 *HistSnapshot
-	maxLat                                               int64
-	probe                                                *HistSnapshot
+	hist                                                 *HistSnapshot // latencies since the previous totals
+	probe                                                *HistSnapshot // likewise, of the snapshot probe
 	feed, nats, self                                     procSample
 }
 
@@ -184,7 +183,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	}
 	defer r.closeClients()
 
-	r.base = r.totals(false) // totals count from here: the Prime events' deltas went to nobody
+	r.base = r.totals() // totals count from here: the Prime events' deltas went to nobody
 	var pubErr error
 	pctx, pcancel := context.WithCancel(ctx)
 	var pwg sync.WaitGroup
@@ -270,7 +269,7 @@ func (r *runner) settle(ctx context.Context) Totals {
 	deadline := time.Now().Add(drainTimeout)
 	var t snapshotTotals
 	for {
-		t = r.totals(false)
+		t = r.totals()
 		if t.updates >= t.expected || time.Now().After(deadline) || sleepCtx(ctx, 50*time.Millisecond) != nil {
 			break
 		}
@@ -508,12 +507,11 @@ func (r *runner) closeCodes() map[int]int {
 	return out
 }
 
-// totals sums every counter now.
-func (r *runner) totals(takeMax bool) snapshotTotals {
+// totals sums every counter now, and takes the latencies recorded since the previous call.
+func (r *runner) totals() snapshotTotals {
 	t := snapshotTotals{at: time.Now(), hist: NewHistSnapshot()}
 	t.published = r.pub.published.Load()
 	t.dropped = r.pub.dropped.Load()
-	var h HistSnapshot
 	for i, c := range r.clients {
 		if c == nil {
 			continue
@@ -537,17 +535,11 @@ func (r *runner) totals(takeMax bool) snapshotTotals {
 		if code := s.closeCode.Load(); code != 0 && code != closeByUs {
 			t.closes++
 		}
-		s.hist.Snapshot(&h)
-		t.hist.Merge(&h)
-		if takeMax {
-			t.maxLat = max(t.maxLat, s.hist.TakeMax())
-		} else {
-			s.hist.TakeMax()
-		}
+		s.hist.Take(t.hist)
 	}
 	if r.probe != nil {
 		t.probe = NewHistSnapshot()
-		r.probe.hist.Snapshot(t.probe)
+		r.probe.hist.Take(t.probe)
 	}
 	t.feed, _ = readProc(r.tgt.FeedPID)
 	if r.tgt.NATSPID != 0 {
@@ -564,11 +556,11 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 		return StepReport{}, err
 	}
 	r.feedRSS.max.Store(0)
-	a := r.totals(false)
+	a := r.totals()
 	if err := sleepCtx(ctx, hold); err != nil {
 		return StepReport{}, err
 	}
-	b := r.totals(true)
+	b := r.totals() // its latencies are this window's
 	dt := b.at.Sub(a.at).Seconds()
 	s := StepReport{Name: name, Seconds: dt, TargetRate: rate}
 	per := func(x, y uint64) float64 { return float64(x-y) / dt }
@@ -585,14 +577,9 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 	if b.frames > a.frames {
 		s.UpdatesPerFrame = float64(b.updates-a.updates) / float64(b.frames-a.frames)
 	}
-	win := NewHistSnapshot()
-	win.MergeDiff(b.hist, a.hist)
-	win.Max = b.maxLat
-	s.Latency = win.Summary()
+	s.Latency = b.hist.Summary()
 	if b.probe != nil {
-		pw := NewHistSnapshot()
-		pw.MergeDiff(b.probe, a.probe)
-		sl := pw.Summary()
+		sl := b.probe.Summary()
 		s.SnapshotLatency = &sl
 	}
 	s.Snapshots = b.snapshots - a.snapshots

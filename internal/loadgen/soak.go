@@ -297,13 +297,12 @@ type soakSample struct {
 	at       time.Time
 	stats    sdk.Stats
 	expected uint64
-	hist     *HistSnapshot
+	hist     *HistSnapshot // latencies since the previous sample
 	feed     procSample
 }
 
 func (f *soakFleet) sample(pub *publisher, feedPID int) soakSample {
 	s := soakSample{at: time.Now(), hist: NewHistSnapshot()}
-	var h HistSnapshot
 	for i, c := range f.clients {
 		st := c.Stats()
 		t := &s.stats
@@ -324,8 +323,7 @@ func (f *soakFleet) sample(pub *publisher, feedPID int) soakSample {
 		for _, x := range f.insts[i] {
 			s.expected += pub.Expected(x)
 		}
-		f.bots[i].hist.Snapshot(&h)
-		s.hist.Merge(&h)
+		f.bots[i].hist.Take(s.hist)
 	}
 	s.feed, _ = readProc(feedPID)
 	return s
@@ -495,6 +493,7 @@ func soak(ctx, setup context.Context, cfg SoakConfig, tgt *target, rep *SoakRepo
 	defer func() { _ = stopPub() }()
 	end := time.Now().Add(cfg.Duration)
 	prev := base
+	all := NewHistSnapshot() // latencies since base: every later sample's window
 	interrupted := false
 	for time.Now().Before(end) && !interrupted {
 		wait := min(cfg.Interval, time.Until(end))
@@ -507,6 +506,7 @@ func soak(ctx, setup context.Context, cfg SoakConfig, tgt *target, rep *SoakRepo
 		case <-time.After(wait):
 		}
 		now := f.sample(pub, tgt.FeedPID)
+		all.Merge(now.hist)
 		row := soakRow(&base, &prev, &now, cfg.Clients)
 		rep.Rows = append(rep.Rows, row)
 		fmt.Fprintf(progress, "soak %6.0fs: %s updates (%s/s), p99 %s ms, reconnects %d (heartbeat timeouts %d, write timeouts %d), gaps %d, resyncs %d, feed %.2f cores %s MiB\n",
@@ -527,6 +527,7 @@ func soak(ctx, setup context.Context, cfg SoakConfig, tgt *target, rep *SoakRepo
 	var last soakSample
 	for {
 		last = f.sample(pub, tgt.FeedPID)
+		all.Merge(last.hist)
 		if last.stats.Deltas-base.stats.Deltas >= last.expected-base.expected || time.Now().After(deadline) {
 			break
 		}
@@ -539,9 +540,7 @@ func soak(ctx, setup context.Context, cfg SoakConfig, tgt *target, rep *SoakRepo
 		HeartbeatTimeouts: st.HeartbeatTimeouts, WriteTimeouts: st.WriteTimeouts, Snapshots: st.Snapshots,
 		Resumed: st.Resumed, Gaps: st.Gaps, EpochChanges: st.EpochChanges, ChecksumFailures: st.ChecksumFailures,
 		Resyncs: st.Resyncs, DecodeErrors: st.DecodeErrors, ServerErrors: st.ServerErrors}
-	win := NewHistSnapshot()
-	win.MergeDiff(last.hist, base.hist)
-	rep.Latency = win.Summary()
+	rep.Latency = all.Summary()
 	rep.FeedRSSEnd = last.feed.RSS
 	if dt := last.feed.At.Sub(base.feed.At).Seconds(); dt > 0 {
 		rep.FeedCPU = (last.feed.CPU - base.feed.CPU).Seconds() / dt
@@ -552,12 +551,10 @@ func soak(ctx, setup context.Context, cfg SoakConfig, tgt *target, rep *SoakRepo
 
 func soakRow(base, prev, now *soakSample, clients int) SoakRow {
 	dt := now.at.Sub(prev.at).Seconds()
-	win := NewHistSnapshot()
-	win.MergeDiff(now.hist, prev.hist)
 	row := SoakRow{Elapsed: now.at.Sub(base.at).Seconds(), Delivered: now.stats.Deltas - prev.stats.Deltas,
 		Reconnects: now.reconnects(clients), HeartbeatTimeouts: now.stats.HeartbeatTimeouts,
 		WriteTimeouts: now.stats.WriteTimeouts, Gaps: now.stats.Gaps, Resyncs: now.stats.Resyncs,
-		Latency: win.Summary(), FeedRSS: now.feed.RSS}
+		Latency: now.hist.Summary(), FeedRSS: now.feed.RSS}
 	if dt > 0 {
 		row.DeliveredPerSec = float64(row.Delivered) / dt
 		row.FeedCPU = (now.feed.CPU - prev.feed.CPU).Seconds() / dt
