@@ -2,9 +2,9 @@
 // loopback and checks what it printed.
 //
 // TestExamples builds the binaries once (go build into a temporary directory: cmd/feed,
-// cmd/ingest, cmd/tickctl and every examples/<name>/main.go), starts the feed (embedded NATS
-// and JetStream, random ports, a data directory of its own) and ingest with a synthetic market,
-// mints a token with tickctl, and then runs each case of cases: one command line, run to its
+// cmd/ingest and cmd/tickctl, then every examples/<name>/main.go), mints a token with tickctl,
+// starts the feed (embedded NATS and JetStream, random ports, a data directory of its own) and
+// ingest with a synthetic market, and then runs each case of cases: one command line, run to its
 // end (it must exit with status 0), and a check of its output. Cases run in parallel, except
 // those marked Alone (they disturb the system: the feed restart of "resume"), which run after,
 // one at a time. Every process is killed by its PID when the test ends. go test -short skips it.
@@ -180,7 +180,11 @@ func startSystem(t *testing.T) *System {
 	s := &System{Dir: t.TempDir(), feedAddr: freeAddr(t), natsAddr: freeAddr(t), root: t}
 	s.URL = "ws://" + s.feedAddr + "/ws"
 	s.HTTP = "http://" + s.feedAddr
-	build(t, filepath.Join(s.Dir, "bin"))
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build(t, root, filepath.Join(s.Dir, "bin"), "./cmd/feed", "./cmd/ingest", "./cmd/tickctl")
 
 	key := filepath.Join(s.Dir, "data", "hs256.key")
 	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
@@ -196,23 +200,23 @@ func startSystem(t *testing.T) *System {
 	s.StartFeed(t)
 	s.StartIngest(t)
 	s.Started = time.Now()
+
+	// The Go examples build while the market makes history to replay.
+	var examples []string
+	mains, _ := filepath.Glob(filepath.Join(root, "examples", "*", "main.go"))
+	for _, m := range mains {
+		examples = append(examples, "./examples/"+filepath.Base(filepath.Dir(m)))
+	}
+	build(t, root, filepath.Join(s.Dir, "bin"), examples...)
 	s.listInstruments(t)
 	return s
 }
 
-// build builds the system's binaries and every Go example into dir.
-func build(t *testing.T, dir string) {
+// build builds the main packages pkgs of the module at root into dir.
+func build(t *testing.T, root, dir string, pkgs ...string) {
 	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkgs := []string{"./cmd/feed", "./cmd/ingest", "./cmd/tickctl"}
-	mains, _ := filepath.Glob(filepath.Join(root, "examples", "*", "main.go"))
-	for _, m := range mains {
-		pkgs = append(pkgs, "./examples/"+filepath.Base(filepath.Dir(m)))
-	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	// Without the symbol table and DWARF: they link faster, and panics still print their stacks.
+	cmd := exec.Command("go", append([]string{"build", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -687,10 +691,11 @@ func replayCase() Case {
 	return Case{
 		Name: "replay",
 		Command: func(t *testing.T, s *System) []string {
-			// A window of 3 s of history, replayed at its original speed.
-			testwait.For(t, 10*time.Second, "4 s of history", func() bool { return time.Since(s.Started) > 4*time.Second })
+			// A window of 4 s of history, replayed at its original speed: the example has seconds
+			// to connect and subscribe while the session runs.
+			testwait.For(t, 10*time.Second, "5 s of history", func() bool { return time.Since(s.Started) > 5*time.Second })
 			to = time.Now().Add(-500 * time.Millisecond)
-			from = to.Add(-3 * time.Second)
+			from = to.Add(-4 * time.Second)
 			tickctl = s.StartReplay(t, session, from, to, 1)
 			return []string{s.Bin("replay"), "-url", s.URL, "-token", s.Token, "-session", session, "-duration", "20s"}
 		},
