@@ -1,22 +1,16 @@
 package loadgen
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat: 100 on every Linux
-// architecture Go supports (the kernel fixes it for user space).
-const clockTicks = 100
+	"github.com/prometheus/procfs"
+)
 
 // procSample is a process's cumulative CPU time and its resident memory at one instant.
 type procSample struct {
@@ -25,43 +19,25 @@ type procSample struct {
 	RSS int64         // bytes
 }
 
-// readProc samples /proc/<pid>/stat and /proc/<pid>/status.
+// readProc samples a process through procfs: utime+stime from /proc/<pid>/stat (in USER_HZ
+// ticks, which procfs converts to seconds) and VmRSS from /proc/<pid>/status. When the
+// process is gone it returns the error and a sample with only At set.
 func readProc(pid int) (procSample, error) {
 	s := procSample{At: time.Now()}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return s, fmt.Errorf("loadgen: %w", err)
 	}
-	// The command name (field 2) is in parentheses and may hold spaces: fields after the last ')'.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return s, fmt.Errorf("loadgen: /proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	// After ')': state is field 3, utime field 14, stime field 15 (1-based, man 5 proc).
-	if len(f) < 13 {
-		return s, fmt.Errorf("loadgen: /proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return s, fmt.Errorf("loadgen: /proc/%d/stat: %w", pid, err)
-	}
-	s.CPU = time.Duration(ut+st) * time.Second / clockTicks
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	stat, err := p.Stat()
 	if err != nil {
 		return s, fmt.Errorf("loadgen: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return s, fmt.Errorf("loadgen: /proc/%d/status VmRSS: %w", pid, err)
-			}
-			s.RSS = kb << 10
-		}
+	s.CPU = time.Duration(math.Round(stat.CPUTime() * float64(time.Second)))
+	status, err := p.NewStatus()
+	if err != nil {
+		return s, fmt.Errorf("loadgen: %w", err)
 	}
+	s.RSS = int64(status.VmRSS)
 	return s, nil
 }
 
@@ -69,47 +45,35 @@ func readProc(pid int) (procSample, error) {
 // matching the listening socket's inode (/proc/net/tcp, tcp6) with the fds of the processes
 // this user may inspect. It fails unless exactly one process holds that socket.
 func pidListeningOn(port int) (int, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: %w", err)
+	}
 	inodes := map[string]bool{}
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := os.ReadFile(f)
+	for _, read := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		lines, err := read()
 		if err != nil {
-			continue
+			continue // no IPv6, say
 		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			fs := strings.Fields(line)
-			if len(fs) < 10 || fs[3] != "0A" { // 0A: TCP_LISTEN
-				continue
-			}
-			_, hexPort, ok := strings.Cut(fs[1], ":")
-			if !ok {
-				continue
-			}
-			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
-				inodes[fs[9]] = true
+		for _, l := range lines {
+			if l.St == 0x0A && l.LocalPort == uint64(port) { // 0A: TCP_LISTEN
+				inodes[strconv.FormatUint(l.Inode, 10)] = true
 			}
 		}
 	}
 	if len(inodes) == 0 {
 		return 0, fmt.Errorf("loadgen: nothing listens on port %d", port)
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*")
+	procs, _ := fs.AllProcs()
 	found := map[int]bool{}
-	for _, dir := range procs {
-		pid, err := strconv.Atoi(filepath.Base(dir))
+	for _, p := range procs {
+		targets, err := p.FileDescriptorTargets()
 		if err != nil {
 			continue
 		}
-		fds, err := os.ReadDir(dir + "/fd")
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			target, err := os.Readlink(dir + "/fd/" + fd.Name())
-			if err != nil {
-				continue
-			}
+		for _, target := range targets {
 			if in, ok := strings.CutPrefix(target, "socket:["); ok && inodes[strings.TrimSuffix(in, "]")] {
-				found[pid] = true
+				found[p.PID] = true
 				break
 			}
 		}
@@ -150,24 +114,19 @@ type Machine struct {
 
 func machineInfo() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Model = strings.TrimSpace(v)
-				break
-			}
-		}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return m
 	}
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-				m.MemGiB = float64(int(kb/(1<<20)*10+0.5)) / 10
-			}
-		}
+	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+		m.Model = cpus[0].ModelName
 	}
-	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(data))
+	if mi, err := fs.Meminfo(); err == nil && mi.MemTotal != nil {
+		kb := float64(*mi.MemTotal)
+		m.MemGiB = float64(int(kb/(1<<20)*10+0.5)) / 10
+	}
+	if v, err := fs.SysctlStrings("kernel.osrelease"); err == nil && len(v) > 0 {
+		m.Kernel = v[0]
 	}
 	return m
 }
