@@ -11,11 +11,13 @@ export interface Level {
 
 /** Bid or ask. A plain object rather than an enum: erasable syntax, no runtime surprises. */
 export const Side = { Bid: 0, Ask: 1 } as const;
+/** Side.Bid or Side.Ask. */
 export type Side = (typeof Side)[keyof typeof Side];
 
 /** Levels per side the checksum covers (book.ChecksumDepth in Go). */
 export const checksumDepth = 10;
 
+/** An L2 order book on int64 mantissas, as Go's pkg/book: sorted levels per side, set by price. */
 export class Book {
   /** Highest price first. Read-only outside this class. */
   bids: Level[] = [];

@@ -76,6 +76,7 @@ export const heartbeatTimeout = 15000;
  * split well below that.
  */
 export const maxSubscribeIds = 1000;
+/** The bytes of one Subscribe the client aims to stay under (see maxSubscribeIds). */
 export const maxSubscribeBytes = 12 * 1024;
 
 /** A stream position for Subscribe.resume (StreamPosition). */
@@ -180,7 +181,9 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 export interface Timers {
   /** Unix milliseconds. */
   now(): number;
+  /** Runs f once after ms; returns a handle for clearTimeout. */
   setTimeout(f: () => void, ms: number): unknown;
+  /** Cancels a setTimeout by its handle. */
   clearTimeout(h: unknown): void;
 }
 
@@ -217,6 +220,7 @@ export interface ClientOptions {
   backoffMin?: number;
   /** Reconnect backoff cap in ms (default backoffMax, 5000; the Go SDK uses 30000). */
   backoffMax?: number;
+  /** Clock and timers (default Date.now and the global timers); for tests. */
   timers?: Timers;
   /** Uniform random numbers in [0, 1) for the backoff jitter (default Math.random). */
   rand?: () => number;
@@ -231,6 +235,7 @@ export interface Update {
   snapshot: Snapshot | undefined;
   /** The delta applied (its ingest_time_ns gives the latency from ingest), or undefined for a snapshot. */
   delta: Delta | undefined;
+  /** When the frame that carried it was sent and received. */
   times: FrameTimes;
 }
 
@@ -239,13 +244,15 @@ export interface Update {
  * - "gap": a delta did not follow on (a missed delta); "epoch": a delta of another epoch;
  *   "checksum": the book differs from the feed's after a delta or snapshot (CRC32 or the
  *   full-depth hash). The client sent one Resync; the snapshot answering it follows.
- * - "history_gone", "new_epoch": after a reconnect the feed could not continue the stream from
- *   the position held and sent a snapshot instead: what happened in between was missed.
+ * - "history_gone", "new_epoch", "not_resumed": after a reconnect the feed did not continue the
+ *   stream from the position held (its history no longer reaches back, a new epoch, or another
+ *   reason such as a book the feed is rebuilding) and sent a snapshot instead: what happened in
+ *   between was missed. A stream resumed (Subscribed.resumed) lost nothing and reports nothing.
  */
 export interface Gap {
   instrument: string;
   channel: Channel;
-  reason: "gap" | "epoch" | "checksum" | "history_gone" | "new_epoch";
+  reason: "gap" | "epoch" | "checksum" | "history_gone" | "new_epoch" | "not_resumed";
 }
 
 /** Times of one frame, in Unix milliseconds (floats, for latency figures). */
@@ -328,6 +335,7 @@ export interface ClientEvents {
 
 /** One instrument the client holds: what to ask for, and the replica. */
 export class Subscription {
+  /** The instrument's streams as the feed sent them: quote, book, trades, candles, stats. */
   readonly replica = new Replica();
   /** The instrument's reference data (scales, status), from Subscribed and InstrumentUpdate. */
   info: InstrumentInfo | undefined;
@@ -911,7 +919,8 @@ export class FeedClient {
   private onSnapshot(snap: Snapshot, t: FrameTimes): void {
     const s = this.lookup(snap.handle, snap.channel);
     if (!s) return;
-    const wasStale = s.stale.has(snap.channel);
+    // Held across a reconnect, in sync, and offered for resume: a snapshot instead means a loss.
+    const wasHeld = s.stale.has(snap.channel) && s.replica.synced(snap.channel);
     const out = s.replica.applySnapshot(snap);
     if (out === "ok") {
       s.resync.delete(snap.channel);
@@ -922,10 +931,12 @@ export class FeedClient {
       if (snap.reason === SnapshotReason.HISTORY_GONE) this.stats.historyGone++;
       if (snap.reason === SnapshotReason.NEW_EPOCH) this.stats.newEpochs++;
       this.ev.onSnapshot?.(s.id, snap.channel, snap, s, t);
-      // A stream held across a reconnect that the feed could not continue: data was missed.
-      // (NEW_EPOCH also answers a Resync after an epoch break, already reported as a gap.)
-      if (wasStale && snap.reason === SnapshotReason.HISTORY_GONE) this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason: "history_gone" });
-      if (wasStale && snap.reason === SnapshotReason.NEW_EPOCH) this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason: "new_epoch" });
+      // A stream held across a reconnect that the feed did not continue: data was missed. (A
+      // break on a live connection was reported when it was found, with its Resync.)
+      if (wasHeld) {
+        const reason = snap.reason === SnapshotReason.HISTORY_GONE ? "history_gone" : snap.reason === SnapshotReason.NEW_EPOCH ? "new_epoch" : "not_resumed";
+        this.ev.onGap?.({ instrument: s.id, channel: snap.channel, reason });
+      }
       this.changed(s, snap.channel, { snapshot: snap, delta: undefined, times: t });
       return;
     }

@@ -85,8 +85,9 @@ export function compareCandles(a: Candle, b: Candle): number {
  * hash. FeedClient keeps one per subscription (Subscription.replica); read it, do not write it.
  */
 export class Replica {
-  /** Bounds on trades and bars per interval kept; 0 means the defaults. From Subscribed. */
+  /** Trades kept; 0 means defaultTradeHistory. From Subscribed. */
   tradeHistory = 0;
+  /** Bars kept per interval; 0 means defaultCandleHistory. From Subscribed. */
   candleHistory = 0;
 
   /** By Channel value; index 0 unused. */

@@ -106,6 +106,12 @@ describe("bot events", () => {
     sock().frame({ messages: [subscribed(3, [Channel.QUOTE], [Channel.QUOTE]), quoteDelta(3, 41n, 40n, 10004n)] });
     expect(gaps.length).toBe(2);
     expect(client.quote(id)?.bidPrice).toBe(10004n);
+    // Not resumed for another reason (a SUBSCRIBE snapshot for a position offered): a loss too.
+    sock().drop(1006);
+    timers.advance(1000);
+    sock().open();
+    sock().frame({ messages: [subscribed(4, [Channel.QUOTE]), quoteSnap(4, 50n, 0n, SnapshotReason.SUBSCRIBE)] });
+    expect(gaps.slice(2)).toEqual([{ instrument: id, channel: Channel.QUOTE, reason: "not_resumed" }]);
     client.stop();
   });
 
