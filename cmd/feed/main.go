@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -36,13 +35,10 @@ const envPrefix = "TICKWIRE_FEED"
 type config struct {
 	Config kong.ConfigFlag `help:"JSON file with settings (flag names as keys)." placeholder:"FILE"`
 
-	Listen      string `default:"127.0.0.1:8080" help:"HTTP and WebSocket listen address."`
-	PublicURL   string `name:"public-url" help:"URL printed for people to open (default from --listen)."`
-	NatsURL     string `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server(s), comma separated."`
-	EmbedNats   bool   `name:"embed-nats" help:"Run a NATS server with JetStream inside this process."`
-	NatsListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"Listen address of the embedded NATS server."`
-	NatsDataDir string `name:"nats-data-dir" default:".data/nats" help:"JetStream store of the embedded NATS server."`
-	NatsSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)."`
+	Listen    string          `default:"127.0.0.1:8080" help:"HTTP and WebSocket listen address."`
+	PublicURL string          `name:"public-url" help:"URL printed for people to open (default from --listen)."`
+	NatsURL   string          `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server(s), comma separated."`
+	Embed     natsflags.Embed `embed:""`
 	// NATS credentials (docs/OPERATIONS.md, Security: NATS). With --embed-nats the server's
 	// users' passwords are generated into --nats-auth-dir and the feed connects as "feed".
 	NATS    natsflags.Flags     `embed:""`
@@ -113,13 +109,8 @@ func (c *config) Validate() error {
 	if err := c.Stream.Validate(); err != nil {
 		return err
 	}
-	if c.EmbedNats {
-		if _, _, err := net.SplitHostPort(c.NatsListen); err != nil {
-			return fmt.Errorf("--nats-listen %q: %w", c.NatsListen, err)
-		}
-		if _, _, err := bus.ParseSync(c.NatsSync); err != nil {
-			return fmt.Errorf("--nats-sync: %w", err)
-		}
+	if err := c.Embed.Validate(); err != nil {
+		return err
 	}
 	if c.Writers < 0 {
 		return fmt.Errorf("--writers %d is negative", c.Writers)
@@ -241,23 +232,13 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	if err != nil {
 		return err
 	}
-	if cfg.EmbedNats {
-		host, portStr, _ := net.SplitHostPort(cfg.NatsListen)
-		port, err := strconv.Atoi(portStr)
-		if err != nil {
-			return fmt.Errorf("--nats-listen port: %w", err)
-		}
-		interval, always, _ := bus.ParseSync(cfg.NatsSync) // validated
-		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NatsDataDir,
-			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATS.AuthDir, Metrics: reg,
-			TLSCert: cfg.NATSTLS.Cert, TLSKey: cfg.NATSTLS.Key, TLSCA: cfg.NATSTLS.ClientCA}, log)
+	if cfg.Embed.On {
+		emb, url, a, err := cfg.Embed.Start(&cfg.NATS, &cfg.NATSTLS, bus.RoleFeed, reg, log)
 		if err != nil {
 			return err
 		}
 		defer emb.Shutdown()
-		natsURL = emb.ClientURL()
-		auth = cfg.NATS.Embedded(emb.Auth(string(bus.RoleFeed)))
-		log.Info("embedded NATS server running", "url", natsURL, "store", cfg.NatsDataDir, "passwords", cfg.NATS.AuthDir)
+		natsURL, auth = url, a
 	}
 	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "tickwire-feed", Auth: auth}, log.With("component", "bus"), reg)
 	if err != nil {

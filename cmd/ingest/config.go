@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/alecthomas/kong"
 
-	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/natsflags"
 	"github.com/tickwire/tickwire/internal/synthetic"
 )
@@ -22,11 +20,8 @@ const envPrefix = "TICKWIRE"
 type config struct {
 	Config kong.ConfigFlag `help:"JSON file of settings keyed by flag name with underscores, e.g. {\"synthetic_rate\": 5000}." placeholder:"FILE"`
 
-	NATSURL     string `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma separated. Ignored with --embed-nats." group:"NATS"`
-	EmbedNATS   bool   `name:"embed-nats" help:"Start an embedded NATS server with JetStream in this process and use it." group:"NATS"`
-	NATSDataDir string `name:"nats-data-dir" default:".data/nats" type:"path" help:"JetStream store directory of the embedded server." group:"NATS"`
-	NATSSync    string `name:"nats-sync" default:"2m" help:"Embedded JetStream fsync: an interval (2m, the server default) or always (every write; ~10x slower, see docs/OPERATIONS.md)." group:"NATS"`
-	NATSListen  string `name:"nats-listen" default:"127.0.0.1:4222" help:"host:port the embedded server listens on." group:"NATS"`
+	NATSURL string          `name:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma separated. Ignored with --embed-nats." group:"NATS"`
+	Embed   natsflags.Embed `embed:""`
 	// Credentials (docs/OPERATIONS.md, Security: NATS); with --embed-nats the server's users'
 	// passwords are generated into --nats-auth-dir and ingest connects as "ingest".
 	NATSAuth natsflags.Flags     `embed:"" group:"NATS"`
@@ -92,17 +87,10 @@ func (c *config) Validate() error {
 	if err := c.Stream.Validate(); err != nil {
 		return err
 	}
-	if c.EmbedNATS {
-		if _, _, err := c.natsHostPort(); err != nil {
-			return err
-		}
-		if c.NATSDataDir == "" {
-			return fmt.Errorf("--nats-data-dir is required with --embed-nats")
-		}
-		if _, _, err := bus.ParseSync(c.NATSSync); err != nil {
-			return fmt.Errorf("--nats-sync: %w", err)
-		}
-	} else if c.NATSURL == "" {
+	if err := c.Embed.Validate(); err != nil {
+		return err
+	}
+	if !c.Embed.On && c.NATSURL == "" {
 		return fmt.Errorf("--nats-url is required (or --embed-nats)")
 	}
 	if _, err := c.NATSAuth.Auth(envPrefix); err != nil {
@@ -119,22 +107,10 @@ func (c *config) Validate() error {
 	return nil
 }
 
-func (c *config) natsHostPort() (string, int, error) {
-	host, p, err := net.SplitHostPort(c.NATSListen)
-	if err != nil {
-		return "", 0, fmt.Errorf("--nats-listen: %w", err)
-	}
-	port, err := strconv.Atoi(p)
-	if err != nil || port < -1 || port > 65535 {
-		return "", 0, fmt.Errorf("--nats-listen: bad port %q", p)
-	}
-	return host, port, nil
-}
-
 // logAttrs renders the effective configuration for the start-up log.
 func (c *config) logAttrs() []any {
 	return []any{
-		"nats_url", c.NATSURL, "embed_nats", c.EmbedNATS, "nats_data_dir", c.NATSDataDir, "nats_listen", c.NATSListen,
+		"nats_url", c.NATSURL, "embed_nats", c.Embed.On, "nats_data_dir", c.Embed.DataDir, "nats_listen", c.Embed.Listen,
 		"nats_user", c.NATSAuth.User, "nats_password_file", c.NATSAuth.PasswordFile, "nats_auth_dir", c.NATSAuth.AuthDir,
 		"nats_creds", c.NATSAuth.Creds, "nats_ca", c.NATSAuth.CA, "nats_cert", c.NATSAuth.Cert,
 		"stream_max_age", c.Stream.StreamMaxAge.String(), "stream_max_bytes", c.Stream.StreamMaxBytes.String(),

@@ -88,19 +88,13 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.EmbedNATS {
-		host, port, _ := cfg.natsHostPort()                // validated
-		interval, always, _ := bus.ParseSync(cfg.NATSSync) // validated
-		srv, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: host, Port: port, DataDir: cfg.NATSDataDir,
-			SyncInterval: interval, SyncAlways: always, AuthDir: cfg.NATSAuth.AuthDir, Metrics: reg,
-			TLSCert: cfg.NATSTLS.Cert, TLSKey: cfg.NATSTLS.Key, TLSCA: cfg.NATSTLS.ClientCA}, logger)
+	if cfg.Embed.On {
+		srv, u, a, err := cfg.Embed.Start(&cfg.NATSAuth, &cfg.NATSTLS, bus.RoleIngest, reg, logger)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
-		url = srv.ClientURL()
-		auth = cfg.NATSAuth.Embedded(srv.Auth(string(bus.RoleIngest)))
-		logger.Info("embedded NATS started", "url", url, "data_dir", cfg.NATSDataDir)
+		url, auth = u, a
 	}
 
 	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "tickwire-ingest", Auth: auth}, logger, reg)
