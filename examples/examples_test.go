@@ -70,15 +70,19 @@ const (
 	rate        = 300
 )
 
-// Case is one program run against the system, and what it must have printed.
+// Case is one program run against the system, and what it must have printed (see the package
+// comment).
 type Case struct {
 	Name    string
-	Needs   []string
-	Alone   bool
-	Timeout time.Duration
+	Needs   []string      // programs that must be in PATH, else the case is skipped
+	Alone   bool          // run after the parallel cases, by itself (it disturbs the system)
+	Timeout time.Duration // how long the program may run; 0: 30 s
+	// Command returns the command line, run in examples/.
 	Command func(t *testing.T, s *System) []string
-	During  func(t *testing.T, s *System, p *Proc)
-	Check   func(t *testing.T, s *System, out Output)
+	// During, if set, runs while the program runs.
+	During func(t *testing.T, s *System, p *Proc)
+	// Check asserts on the output of the program, which exited with status 0.
+	Check func(t *testing.T, s *System, out Output)
 }
 
 // Output is what a program printed.
@@ -216,7 +220,9 @@ func startSystem(t *testing.T) *System {
 func build(t *testing.T, root, dir string, pkgs ...string) {
 	t.Helper()
 	// Without the symbol table and DWARF: they link faster, and panics still print their stacks.
-	cmd := exec.Command("go", append([]string{"build", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
