@@ -82,7 +82,7 @@ type Case struct {
 	// During, if set, runs while the program runs.
 	During func(t *testing.T, s *System, p *Proc)
 	// Check asserts on the output of the program, which exited with status 0.
-	Check func(t *testing.T, s *System, out Output)
+	Check func(t testing.TB, s *System, out Output)
 }
 
 // Output is what a program printed.
@@ -418,7 +418,7 @@ func (p *Proc) Terminate(t *testing.T) {
 }
 
 // waitOutput waits until p's stdout contains want.
-func waitOutput(t *testing.T, p *Proc, d time.Duration, want string) {
+func waitOutput(t testing.TB, p *Proc, d time.Duration, want string) {
 	t.Helper()
 	testwait.For(t, d, fmt.Sprintf("%s to print %q", p.name, want), func() bool {
 		return strings.Contains(p.Stdout(), want)
@@ -493,7 +493,7 @@ func mantissa(s string, scale int32) (m int64, ok bool) {
 }
 
 // priceSize parses "price x size" at info's scales.
-func priceSize(t *testing.T, info *pb.InstrumentInfo, s, line string) (price, size int64) {
+func priceSize(t testing.TB, info *pb.InstrumentInfo, s, line string) (price, size int64) {
 	t.Helper()
 	ps, ss, ok := strings.Cut(s, " x ")
 	if !ok {
@@ -507,7 +507,7 @@ func priceSize(t *testing.T, info *pb.InstrumentInfo, s, line string) (price, si
 	return price, size
 }
 
-func (s *System) info(t *testing.T, id, line string) *pb.InstrumentInfo {
+func (s *System) info(t testing.TB, id, line string) *pb.InstrumentInfo {
 	t.Helper()
 	info := s.Instruments[id]
 	if info == nil {
@@ -520,7 +520,7 @@ var quoteLine = regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} (\S+) +bid (.+?)  ask
 
 // checkQuotes: every line is a quote of a known instrument with exact decimals at its scales
 // and bid below ask; each instrument had a snapshot, and quotes changed after it.
-func checkQuotes(t *testing.T, s *System, out Output) {
+func checkQuotes(t testing.TB, s *System, out Output) {
 	snapshots, deltas := map[string]int{}, 0
 	for _, line := range lines(out.Stdout) {
 		m := quoteLine.FindStringSubmatch(line)
@@ -559,7 +559,7 @@ var (
 // checkBook: every block's levels are sorted (bids down, asks up) and bid < ask; every
 // integrity line has no checksum failure, recheck failure or gap; the final one counts every
 // instrument's snapshot, deltas, and a checksum and hash verified for each update.
-func checkBook(t *testing.T, s *System, out Output) {
+func checkBook(t testing.TB, s *System, out Output) {
 	var (
 		cur            *pb.InstrumentInfo
 		curLine        string
@@ -648,7 +648,7 @@ func checkBook(t *testing.T, s *System, out Output) {
 
 // checkTape: a CSV header, then well-formed rows of known instruments: an RFC 3339 time since
 // the system started, buy or sell, exact decimals at the instrument's scales, a trade id.
-func checkTape(t *testing.T, s *System, out Output) {
+func checkTape(t testing.TB, s *System, out Output) {
 	r := csv.NewReader(strings.NewReader(out.Stdout))
 	r.FieldsPerRecord = 6
 	recs, err := r.ReadAll()
@@ -705,7 +705,7 @@ func replayCase() Case {
 			tickctl = s.StartReplay(t, session, from, to, 1)
 			return []string{s.Bin("replay"), "-url", s.URL, "-token", s.Token, "-session", session, "-duration", "20s"}
 		},
-		Check: func(t *testing.T, s *System, out Output) {
+		Check: func(t testing.TB, s *System, out Output) {
 			waitOutput(t, tickctl, 5*time.Second, "session "+session+": FINISHED")
 			var statuses []string
 			trades, quotes := 0, 0
@@ -790,7 +790,7 @@ func resumeCase() Case {
 			}
 			p.Interrupt(t)
 		},
-		Check: func(t *testing.T, s *System, out Output) {
+		Check: func(t testing.TB, s *System, out Output) {
 			ls := lines(out.Stdout)
 			if !slices.Contains(ls, "connected #1") || !strings.Contains(out.Stdout, "disconnected: ") {
 				t.Fatalf("no first connect and disconnect printed")
