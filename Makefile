@@ -78,9 +78,9 @@ proto-check: proto
 		{ echo "untracked generated files:"; git status --porcelain -- pkg/proto web/client/src/gen; exit 1; }
 
 # Every Go test (race detector on), the client's and the dashboard's unit tests, the client's
-# build (dist/, for Node.js bots), and a bounded run of the fuzz targets that face peers; the
-# browser test is `make e2e`.
-test: test-client client test-dashboard
+# build (dist/, for Node.js bots) and the Node examples' modules (examples/examples_test.go runs
+# them), and a bounded run of the fuzz targets that face peers; the browser test is `make e2e`.
+test: test-client node-examples test-dashboard
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
