@@ -23,13 +23,13 @@
 //     session's status names.
 //   - Times are the venue's times of the past window (Delta.venue_time_ns), not now.
 //
-// Its lines:
+// Its lines (times are RFC 3339 in UTC, to the nanosecond):
 //
-//	status RUNNING clock 2026-12-02T16:03:50.255Z events 388 generation 1 speed 2 window 2026-12-02T16:03:48.345Z..2026-12-02T16:03:53.345Z
-//	trade 2026-12-02T16:03:50.261Z synthetic:ACME sell 9.14 x 0.0535 id 1416
-//	quote 2026-12-02T16:03:50.262Z synthetic:ACME bid 9.13 x 0.1200 ask 9.15 x 0.0300
-//	status FINISHED clock 2026-12-02T16:03:53.345Z events 590 generation 1 speed 2 window ...
-//	finished session last-minute: 590 events replayed; printed 12 trades and 340 quotes
+//	status RUNNING clock 2026-12-02T16:15:40.873042762Z events 0 generation 1 speed 1 window 2026-12-02T16:15:40.873042762Z..2026-12-02T16:15:43.873042762Z
+//	trade 2026-12-02T16:15:41.330596802Z synthetic:ACME buy 9.21 x 1.6773 id 1042
+//	quote 2026-12-02T16:15:41.330596802Z synthetic:ACME bid 9.20 x 0.0180 ask 9.21 x 0.2687
+//	status FINISHED clock 2026-12-02T16:15:43.873042762Z events 906 generation 1 speed 1 window ...
+//	finished session last-minute: 906 events replayed; printed 74 trades and 236 quotes
 //
 // A status line is printed when the state, the generation (a seek) or the speed changes. After
 // FINISHED it keeps printing until nothing has arrived for -linger (the last events can arrive
