@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -251,34 +250,24 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 		return err
 	}
 	defer reloadOnHUP(fcfg.Auth.Verifier, log)()
-	srv, err := feed.New(fcfg, log.With("component", "feed"), reg)
-	if err != nil {
-		return err
-	}
-	if admin != nil {
-		admin.Handle("GET /readyz", srv.ReadyzDetail())
-	}
-	mux := http.NewServeMux()
-	// Operators' endpoints live on the admin listener only; say so plainly rather than let the
-	// dashboard answer these paths as app routes.
-	mux.Handle("/metrics", http.NotFoundHandler())
-	mux.Handle("/debug/", http.NotFoundHandler())
-	srv.EnableReplay(b)
-	srv.EnableHistory(b)
-	srv.EnableSnapshotRequests(b.RequestSnapshot)
-	if err := cfg.Auth.enableRevocations(srv, fcfg.Auth, b); err != nil {
-		return err
-	}
-	mux.Handle("/", srv.Handler(cfg.Dashboard.handler()))
 	certs, minTLS, err := cfg.TLS.load(log, reg)
 	if err != nil {
 		return err
 	}
-	svc, err := feed.NewService(srv, b, cfg.Listen, mux, log.With("component", "feed"))
+	stream := cfg.Stream.Config()
+	svc, err := feed.Assemble(feed.Setup{Config: fcfg, Bus: b, Listen: cfg.Listen, UI: cfg.Dashboard.handler(),
+		Logger: log.With("component", "feed"), Registry: reg, Stream: &stream})
 	if err != nil {
 		return err
 	}
-	svc.CreateStreamWith(func(ctx context.Context) error { return b.EnsureStream(ctx, cfg.Stream.Config()) })
+	srv := svc.Server
+	if admin != nil {
+		admin.Handle("GET /readyz", srv.ReadyzDetail())
+	}
+	if err := cfg.Auth.enableRevocations(srv, fcfg.Auth, b); err != nil {
+		_ = svc.Close()
+		return err
+	}
 	scheme := "http://"
 	if certs != nil {
 		svc.ServeTLS(certs.ServerConfig(minTLS))

@@ -173,14 +173,11 @@ func startFeed(t *testing.T, b *bus.Bus, addr string) (*runner, string) {
 	// can fall seconds behind, and the feed's default write timeout (5 s) would close it as a
 	// stuck reader (4001), a reconnect this test does not ask for. Slow consumers are tested in
 	// internal/fanout and by the load tool; here a minute keeps the reconnects the test's own.
-	srv, err := feed.New(feed.Config{Conn: fanout.Config{WriteTimeout: time.Minute}}, nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var svc *feed.Service
+	var err error
 	deadline := time.Now().Add(5 * time.Second)
 	for { // the previous feed's port may take a moment to free
-		svc, err = feed.NewService(srv, b, addr, srv.Handler(nil), nil)
+		svc, err = feed.Assemble(feed.Setup{Config: feed.Config{Conn: fanout.Config{WriteTimeout: time.Minute}}, Bus: b, Listen: addr})
 		if err == nil || time.Now().After(deadline) {
 			break
 		}

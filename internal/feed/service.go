@@ -78,6 +78,10 @@ func (l serverLog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// Close releases the listener of a Service that will not Run (its set-up failed after
+// NewService). Run closes it otherwise.
+func (s *Service) Close() error { return s.ln.Close() }
+
 // Addr returns the address the service listens on.
 func (s *Service) Addr() net.Addr { return s.ln.Addr() }
 

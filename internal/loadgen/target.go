@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/feed"
@@ -398,15 +397,8 @@ func runFeed(ctx context.Context, natsURL string, auth bus.Auth, listen string, 
 		return err
 	}
 	defer b.Close()
-	srv, err := feed.New(fcfg, logger, reg)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv.EnableHistory(b) // as cmd/feed: /api/candles reads the store for what the candle store cannot answer
-	mux.Handle("/", srv.Handler(feed.FallbackUI()))
-	svc, err := feed.NewService(srv, b, listen, mux, logger)
+	// As cmd/feed wires it, but /metrics on the one listener (no admin listener in-process).
+	svc, err := feed.Assemble(feed.Setup{Config: fcfg, Bus: b, Listen: listen, Logger: logger, Registry: reg, PublicMetrics: true})
 	if err != nil {
 		return err
 	}
