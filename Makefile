@@ -26,7 +26,7 @@ client: client-deps
 
 # The Node.js examples (examples/node-*): they import @tickwire/client's build (dist/) through
 # a file: link, so the client is built first; then npm ci in each.
-NODE_EXAMPLES := examples/node-quotes examples/node-book
+NODE_EXAMPLES := examples/node-quotes examples/node-book examples/node-tape examples/node-replay examples/node-resume
 $(addsuffix /node_modules/.package-lock.json,$(NODE_EXAMPLES)): %/node_modules/.package-lock.json: %/package-lock.json
 	cd $* && npm ci --no-audit --no-fund
 node-examples: client $(addsuffix /node_modules/.package-lock.json,$(NODE_EXAMPLES))

@@ -27,17 +27,17 @@
 //     (p.Interrupt), which must then exit with status 0.
 //   - Alone runs the case after the parallel ones, by itself; Timeout bounds the program's run
 //     (default 30 s); Needs names programs that must be installed (in PATH), else the case is
-//     skipped: a Node example is {Needs: []string{"node"}}.
+//     skipped: a Node example is {Needs: []string{"node"}}. With node installed, a Node case
+//     fails (it does not skip) when web/client/dist or an examples/node-*/node_modules is
+//     missing: `make node-examples` makes them, and `make test` runs it first.
 //
-// A case for a Node example of the same output format reuses a Go example's check:
+// A case for a Node example of the same output format reuses a Go example's check (nodeExample
+// gives the command line "node node-<name>/main.mjs --url --token --instruments" and the extra
+// flags; the working directory of every command is examples/):
 //
-//	{Name: "node quotes", Needs: []string{"node"},
-//		Command: func(t *testing.T, s *System) []string {
-//			return []string{"node", "node-quotes/main.mjs", "--url", s.URL, "--token", s.Token, "--duration", "3"}
-//		},
-//		Check: checkQuotes}
+//	{Name: "node quotes", Needs: []string{"node"}, Command: nodeExample("quotes", "--duration", "3"), Check: checkQuotes}
 //
-// (the working directory of every command is examples/).
+// and a new Node example goes into NODE_EXAMPLES in the Makefile too.
 package examples_test
 
 import (
@@ -94,8 +94,19 @@ var cases = []Case{
 	{Name: "quotes", Command: goExample("quotes", "-duration", "3s"), Check: checkQuotes},
 	{Name: "book", Command: goExample("book", "-duration", "3s", "-interval", "500ms", "-levels", "5"), Check: checkBook},
 	{Name: "tape", Command: goExample("tape", "-duration", "3s"), Check: checkTape},
-	replayCase(),
-	resumeCase(),
+	replayCase("replay", "examples-replay", func(s *System, session string) []string {
+		return []string{s.Bin("replay"), "-url", s.URL, "-token", s.Token, "-session", session, "-duration", "20s"}
+	}),
+	resumeCase("resume", goExample("resume")),
+
+	// The Node.js examples (examples/node-*, TypeScript client), checked as their Go twins.
+	{Name: "node quotes", Needs: []string{"node"}, Command: nodeExample("quotes", "--duration", "3"), Check: checkQuotes},
+	{Name: "node book", Needs: []string{"node"}, Command: nodeExample("book", "--duration", "3", "--interval", "0.5", "--levels", "5"), Check: checkBook},
+	{Name: "node tape", Needs: []string{"node"}, Command: nodeExample("tape", "--duration", "3"), Check: checkTape},
+	withNeeds(replayCase("node replay", "examples-node-replay", func(s *System, session string) []string {
+		return []string{"node", "node-replay/main.mjs", "--url", s.URL, "--token", s.Token, "--session", session, "--duration", "20"}
+	}), "node"),
+	withNeeds(resumeCase("node resume", nodeExample("resume")), "node"),
 }
 
 // goExample is the Command of the Go example name, with the feed's URL, the token, every
@@ -103,6 +114,45 @@ var cases = []Case{
 func goExample(name string, extra ...string) func(*testing.T, *System) []string {
 	return func(_ *testing.T, s *System) []string {
 		return append([]string{s.Bin(name), "-url", s.URL, "-token", s.Token, "-instruments", strings.Join(s.IDs, ",")}, extra...)
+	}
+}
+
+// nodeExample is the Command of the Node example node-<name> (run by node from examples/), with
+// the feed's URL, the token, every instrument and the extra flags.
+func nodeExample(name string, extra ...string) func(*testing.T, *System) []string {
+	return func(_ *testing.T, s *System) []string {
+		return append([]string{"node", "node-" + name + "/main.mjs", "--url", s.URL, "--token", s.Token, "--instruments", strings.Join(s.IDs, ",")}, extra...)
+	}
+}
+
+// withNeeds returns c needing the programs progs too.
+func withNeeds(c Case, progs ...string) Case {
+	c.Needs = append(slices.Clone(c.Needs), progs...)
+	return c
+}
+
+// nodeReady fails the test when the Node examples cannot run: node is installed, so they must
+// run (a check that cannot fail is a defect), and they need the client's build
+// (web/client/dist) and each example's modules, which `make node-examples` makes (`make test`
+// runs it first).
+func nodeReady(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if _, err := os.Stat(filepath.Join("..", "web", "client", "dist", "index.js")); err != nil {
+		missing = append(missing, "web/client/dist/index.js")
+	}
+	pkgs, _ := filepath.Glob(filepath.Join("node-*", "package.json"))
+	if len(pkgs) == 0 {
+		t.Fatal("no Node example (examples/node-*/package.json)")
+	}
+	for _, p := range pkgs {
+		mods := filepath.Join(filepath.Dir(p), "node_modules", ".package-lock.json")
+		if _, err := os.Stat(mods); err != nil {
+			missing = append(missing, "examples/"+filepath.ToSlash(mods))
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("node is installed but the Node examples are not set up (missing %s): run `make node-examples` first", strings.Join(missing, ", "))
 	}
 }
 
@@ -135,6 +185,9 @@ func runCase(t *testing.T, sys *System, c Case) {
 	for _, prog := range c.Needs {
 		if _, err := exec.LookPath(prog); err != nil {
 			t.Skipf("%s is not installed", prog)
+		}
+		if prog == "node" {
+			nodeReady(t)
 		}
 	}
 	timeout := c.Timeout
@@ -686,16 +739,17 @@ var (
 )
 
 // replayCase starts a replay session of a past window that has events (the last seconds of the
-// synthetic market), runs examples/replay on it, and checks that the session finished and the
+// synthetic market), runs a replay example (examples/replay, examples/node-replay) on it, and checks that the session finished and the
 // example printed its statuses and the window's trades and quotes.
-func replayCase() Case {
-	const session = "examples-replay"
+//
+// command returns the example's command line, watching session.
+func replayCase(name, session string, command func(s *System, session string) []string) Case {
 	var (
 		tickctl  *Proc
 		from, to time.Time
 	)
 	return Case{
-		Name: "replay",
+		Name: name,
 		Command: func(t *testing.T, s *System) []string {
 			// A window of 4 s of history, replayed at its original speed: the example has seconds
 			// to connect and subscribe while the session runs.
@@ -703,7 +757,7 @@ func replayCase() Case {
 			to = time.Now().Add(-500 * time.Millisecond)
 			from = to.Add(-4 * time.Second)
 			tickctl = s.StartReplay(t, session, from, to, 1)
-			return []string{s.Bin("replay"), "-url", s.URL, "-token", s.Token, "-session", session, "-duration", "20s"}
+			return command(s, session)
 		},
 		Check: func(t testing.TB, s *System, out Output) {
 			waitOutput(t, tickctl, 5*time.Second, "session "+session+": FINISHED")
@@ -758,12 +812,14 @@ func replayCase() Case {
 	}
 }
 
-// resumeCase runs examples/resume and restarts the feed under it: the example must print its
+// resumeCase runs a resume example (examples/resume, examples/node-resume) and restarts the feed under it: the example must print its
 // reconnect, and every stream must have resumed without a snapshot. Ingest is stopped while
 // the feed restarts: the feed embeds NATS, and ingest publishing into a NATS that is down
 // starts new epochs (docs/PROTOCOL.md §7.6), which would make which streams resume a matter of
 // timing; stopped, it continues its sequences in the same epoch when it starts again.
-func resumeCase() Case {
+//
+// command is the example's command line.
+func resumeCase(name string, command func(*testing.T, *System) []string) Case {
 	streams := func(s *System) []string {
 		var out []string
 		for _, id := range s.IDs {
@@ -772,11 +828,9 @@ func resumeCase() Case {
 		return out
 	}
 	return Case{
-		Name:  "resume",
-		Alone: true,
-		Command: func(t *testing.T, s *System) []string {
-			return []string{s.Bin("resume"), "-url", s.URL, "-token", s.Token, "-instruments", strings.Join(s.IDs, ",")}
-		},
+		Name:    name,
+		Alone:   true,
+		Command: command,
 		During: func(t *testing.T, s *System, p *Proc) {
 			for _, st := range streams(s) {
 				waitOutput(t, p, 15*time.Second, "snapshot "+st+" SUBSCRIBE")
