@@ -246,12 +246,11 @@ func (o *owner) apply(ev *pb.Event) {
 		m.gaps.WithLabelValues(m.gapLabels.of(ev.Instrument)).Inc()
 	}
 	if info, ok := ev.Body.(*pb.Event_Info); ok {
-		first, changed := o.hub.setInfo(ev.Instrument, info.Info)
-		if changed {
+		// The first reference data goes to subscribers too: one that subscribed before it
+		// (a wait, a venue wildcard, a feed starting mid-stream) holds an id-only InstrumentInfo.
+		if first, changed := o.hub.setInfo(ev.Instrument, info.Info); first || changed {
 			o.announceInfo(in, info.Info)
-		}
-		if first || changed {
-			o.announceListing(in, info.Info, changed)
+			o.announceListing(in, info.Info)
 		}
 	}
 	clear(o.snapCache)
@@ -321,8 +320,8 @@ func (o *owner) announceInfo(in *instrument, info *pb.InstrumentInfo) {
 
 // announceListing tells the ListInstruments.watch connections entitled to the instrument of
 // its first reference data (a new listing) or a change of it; one that holds the instrument
-// already got the change as a subscriber (announceInfo). Encoded once per format.
-func (o *owner) announceListing(in *instrument, info *pb.InstrumentInfo, changed bool) {
+// already got it as a subscriber (announceInfo). Encoded once per format.
+func (o *owner) announceListing(in *instrument, info *pb.InstrumentInfo) {
 	listeners := o.hub.listening()
 	if listeners == nil {
 		return
@@ -330,7 +329,7 @@ func (o *owner) announceListing(in *instrument, info *pb.InstrumentInfo, changed
 	update := controlMessage{m: &pb.ServerMessage{Kind: &pb.ServerMessage_InstrumentUpdate{InstrumentUpdate: &pb.InstrumentUpdate{
 		Handle: in.handle, Info: info}}}}
 	for _, sess := range listeners {
-		if changed && len(in.bySess[sess]) > 0 {
+		if len(in.bySess[sess]) > 0 {
 			continue
 		}
 		if c := sess.auth.live.Load(); c == nil || !c.ent.Instrument(info.Id) {

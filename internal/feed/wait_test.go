@@ -140,3 +140,42 @@ func TestListInstrumentsWatch(t *testing.T) {
 		t.Fatalf("listed without watch, told of %v", got)
 	}
 }
+
+// TestFirstInfoAfterSubscribe: an instrument subscribed before its reference data reached the
+// feed (a wait, a venue wildcard, a feed that starts mid-stream) was answered with an id-only
+// InstrumentInfo; when the reference data comes, the subscriber is sent it (InstrumentUpdate),
+// once, and so are listeners that do not hold the instrument.
+func TestFirstInfoAfterSubscribe(t *testing.T) {
+	e := startEnv(t, Config{})
+	p := newPublisher(t, e.bus, 1)
+	c := mustDial(t, e.url, wire.SubprotocolProto)
+	watcher := mustDial(t, e.url, wire.SubprotocolProto)
+	watcher.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{Watch: true}}})
+	waitMsg(t, watcher, "the list", func(m *pb.ServerMessage) bool { return m.GetInstrumentList() != nil })
+	c.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_Subscribe{Subscribe: &pb.Subscribe{
+		Instruments: []string{"x:LATE"}, Channels: []pb.Channel{pb.Channel_CHANNEL_TRADES}, Wait: true}}})
+	waitMsg(t, c, "Pending", func(m *pb.ServerMessage) bool { return m.GetPending() != nil })
+
+	p.publishEvent(&pb.Event{Instrument: "x:LATE", VenueTimeNs: 1, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 100, Size: 1, Side: pb.Side_SIDE_BUY}}})
+	sub := waitMsg(t, c, "Subscribed", func(m *pb.ServerMessage) bool { return m.GetSubscribed() != nil }).GetSubscribed()
+	if sub.Info.GetPriceScale() != 0 {
+		t.Fatalf("Subscribed before any reference data: %v", sub.Info)
+	}
+	info := &pb.InstrumentInfo{Id: "x:LATE", Venue: "x", Symbol: "LATE", PriceScale: 2, SizeScale: 4, TickSize: 1, LotSize: 1}
+	p.publishEvent(&pb.Event{Instrument: "x:LATE", VenueTimeNs: 2, Body: &pb.Event_Info{Info: info}})
+	for _, cl := range []*wsClient{c, watcher} {
+		u := waitMsg(t, cl, "InstrumentUpdate", func(m *pb.ServerMessage) bool { return m.GetInstrumentUpdate() != nil }).GetInstrumentUpdate()
+		if u.Handle != sub.Handle || u.Info.GetPriceScale() != 2 || u.Info.GetSizeScale() != 4 {
+			t.Fatalf("InstrumentUpdate %v, want handle %d with the reference data", u, sub.Handle)
+		}
+	}
+	// The same reference data again is no change: nothing more is sent.
+	p.publishEvent(&pb.Event{Instrument: "x:LATE", VenueTimeNs: 3, Body: &pb.Event_Info{Info: info}})
+	p.publishEvent(&pb.Event{Instrument: "x:LATE", VenueTimeNs: 4, Body: &pb.Event_Trade{Trade: &pb.Trade{Price: 101, Size: 1, Side: pb.Side_SIDE_BUY}}})
+	e.waitApplied(p)
+	for _, m := range c.within(300 * time.Millisecond) {
+		if m.GetInstrumentUpdate() != nil {
+			t.Fatalf("a repeat of the same reference data was announced: %v", m)
+		}
+	}
+}
