@@ -2,6 +2,8 @@
 // shared table proto/testdata/disconnects.json (test/closes.test.ts checks every row of it, as
 // pkg/wire's disconnects_test.go checks Go's wire.Reconnectable).
 
+import { CloseCode as Code } from "./gen/tickwire/v1/stream_pb.js";
+
 /**
  * What to do after a connection ended:
  * - `"stop"`: do not reconnect on its own (the same connect would fail the same way);
@@ -11,26 +13,30 @@
  */
 export type DisconnectAction = "stop" | "backoff" | "fresh_token";
 
-/** WebSocket close codes of the protocol (pkg/wire/close.go). */
+/**
+ * WebSocket close codes of the protocol, named after the CloseCode enum of
+ * proto/tickwire/v1/stream.proto (generated as `Code`; Go's pkg/wire constants come from it too),
+ * plus 1006, which a WebSocket API reports for a connection lost without a close frame.
+ */
 export const CloseCode = {
-  Normal: 1000,
-  GoingAway: 1001,
-  BadFrame: 1002,
+  Normal: Code.NORMAL,
+  GoingAway: Code.GOING_AWAY,
+  BadFrame: Code.BAD_FRAME,
   /** Never sent on the wire: the connection was lost without a close frame. */
   Abnormal: 1006,
-  InvalidUTF8: 1007,
-  MessageTooBig: 1009,
-  InternalError: 1011,
-  TryAgainLater: 1013,
-  SlowConsumer: 4000,
-  WriteTimeout: 4001,
-  PingTimeout: 4002,
-  RateLimited: 4003,
-  Idle: 4004,
-  TokenExpired: 4005,
-  TokenRevoked: 4006,
-  ProtocolError: 4500,
-  Unauthorized: 4501,
+  InvalidUTF8: Code.INVALID_UTF8,
+  MessageTooBig: Code.MESSAGE_TOO_BIG,
+  InternalError: Code.INTERNAL_ERROR,
+  TryAgainLater: Code.TRY_AGAIN_LATER,
+  SlowConsumer: Code.SLOW_CONSUMER,
+  WriteTimeout: Code.WRITE_TIMEOUT,
+  PingTimeout: Code.PING_TIMEOUT,
+  RateLimited: Code.RATE_LIMITED,
+  Idle: Code.IDLE,
+  TokenExpired: Code.TOKEN_EXPIRED,
+  TokenRevoked: Code.TOKEN_REVOKED,
+  ProtocolError: Code.PROTOCOL_ERROR,
+  Unauthorized: Code.UNAUTHORIZED,
 } as const;
 
 /**

@@ -20,6 +20,8 @@ export * from "./replica.js";
 export * from "./decimal.js";
 export * from "./crc32.js";
 export * from "./closes.js";
+// closes.ts's CloseCode (named like Go's constants, plus 1006) rather than the generated enum it is built from.
+export { CloseCode } from "./closes.js";
 // The book's side and level are named BookSide and BookLevel here: the protocol's own Side (of a
 // trade) and Level (a book level message) are re-exported from the generated code below.
 export { Book, Side as BookSide, checksum, checksumDepth, levelHash, bookHash, type Level as BookLevel } from "./book.js";

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FeedClient } from "../src/client.js";
 import { CloseCode, closeAction, handshakeAction, needsSignIn, reconnectable, type DisconnectAction } from "../src/closes.js";
+import { CloseCode as GeneratedCloseCode } from "../src/gen/tickwire/v1/stream_pb.js";
 import { FakeSocket, FakeTimers } from "./fakes.js";
 
 interface Table {
@@ -32,6 +33,13 @@ describe("disconnects.json", () => {
       expect(named.get(k as keyof typeof CloseCode), k).toBe(v);
     }
     for (const [k, v] of named) expect(CloseCode[k], k).toBe(v);
+  });
+
+  it("has a row for every value of the generated CloseCode enum (where a new code is added)", () => {
+    const rows = new Set(table.close_codes.map((r) => r.code));
+    const values = Object.values(GeneratedCloseCode).filter((v): v is number => typeof v === "number" && v !== 0);
+    expect(values.length).toBe(16);
+    for (const v of values) expect(rows.has(v), String(v)).toBe(true);
   });
 
   describe.each(table.close_codes)("close $code $name: $action", (row) => {

@@ -92,6 +92,118 @@ func (Channel) EnumDescriptor() ([]byte, []int) {
 	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{0}
 }
 
+// CloseCode names every WebSocket close code the server sends (docs/PROTOCOL.md §12). No
+// message carries it: the numbers are a close frame's code, defined here so that the code
+// generated for every language has the same names. 4000-4499: reconnect with backoff and
+// resume; 4500-4999: the client must change something before reconnecting. What a client does
+// after each is in proto/testdata/disconnects.json.
+type CloseCode int32
+
+const (
+	CloseCode_CLOSE_CODE_UNSPECIFIED CloseCode = 0
+	// The client or server ended the session on purpose.
+	CloseCode_CLOSE_CODE_NORMAL CloseCode = 1000
+	// The server is shutting down or restarting; reconnect, perhaps to another replica.
+	CloseCode_CLOSE_CODE_GOING_AWAY CloseCode = 1001
+	// A WebSocket frame that breaks RFC 6455.
+	CloseCode_CLOSE_CODE_BAD_FRAME CloseCode = 1002
+	// A text message or close reason that is not UTF-8.
+	CloseCode_CLOSE_CODE_INVALID_UTF8 CloseCode = 1007
+	// A client message exceeded the read limit.
+	CloseCode_CLOSE_CODE_MESSAGE_TOO_BIG CloseCode = 1009
+	// The server failed handling this connection (a bug, logged and counted).
+	CloseCode_CLOSE_CODE_INTERNAL_ERROR CloseCode = 1011
+	// The server cannot serve this connection yet (a delay tier still reading its history).
+	CloseCode_CLOSE_CODE_TRY_AGAIN_LATER CloseCode = 1013
+	// The connection's queue passed its hard bound.
+	CloseCode_CLOSE_CODE_SLOW_CONSUMER CloseCode = 4000
+	// A write did not finish within the write timeout.
+	CloseCode_CLOSE_CODE_WRITE_TIMEOUT CloseCode = 4001
+	// Nothing came from the client within the read timeout.
+	CloseCode_CLOSE_CODE_PING_TIMEOUT CloseCode = 4002
+	// Commands kept arriving far above the rate limit.
+	CloseCode_CLOSE_CODE_RATE_LIMITED CloseCode = 4003
+	// The connection held no subscription for the idle timeout.
+	CloseCode_CLOSE_CODE_IDLE CloseCode = 4004
+	// The token reached its exp without a refresh; reconnect with a fresh token.
+	CloseCode_CLOSE_CODE_TOKEN_EXPIRED CloseCode = 4005
+	// The token was revoked; reconnect only with a fresh token.
+	CloseCode_CLOSE_CODE_TOKEN_REVOKED CloseCode = 4006
+	// An undecodable command, or the wrong frame type for the subprotocol.
+	CloseCode_CLOSE_CODE_PROTOCOL_ERROR CloseCode = 4500
+	// No valid credentials; fix them before reconnecting.
+	CloseCode_CLOSE_CODE_UNAUTHORIZED CloseCode = 4501
+)
+
+// Enum value maps for CloseCode.
+var (
+	CloseCode_name = map[int32]string{
+		0:    "CLOSE_CODE_UNSPECIFIED",
+		1000: "CLOSE_CODE_NORMAL",
+		1001: "CLOSE_CODE_GOING_AWAY",
+		1002: "CLOSE_CODE_BAD_FRAME",
+		1007: "CLOSE_CODE_INVALID_UTF8",
+		1009: "CLOSE_CODE_MESSAGE_TOO_BIG",
+		1011: "CLOSE_CODE_INTERNAL_ERROR",
+		1013: "CLOSE_CODE_TRY_AGAIN_LATER",
+		4000: "CLOSE_CODE_SLOW_CONSUMER",
+		4001: "CLOSE_CODE_WRITE_TIMEOUT",
+		4002: "CLOSE_CODE_PING_TIMEOUT",
+		4003: "CLOSE_CODE_RATE_LIMITED",
+		4004: "CLOSE_CODE_IDLE",
+		4005: "CLOSE_CODE_TOKEN_EXPIRED",
+		4006: "CLOSE_CODE_TOKEN_REVOKED",
+		4500: "CLOSE_CODE_PROTOCOL_ERROR",
+		4501: "CLOSE_CODE_UNAUTHORIZED",
+	}
+	CloseCode_value = map[string]int32{
+		"CLOSE_CODE_UNSPECIFIED":     0,
+		"CLOSE_CODE_NORMAL":          1000,
+		"CLOSE_CODE_GOING_AWAY":      1001,
+		"CLOSE_CODE_BAD_FRAME":       1002,
+		"CLOSE_CODE_INVALID_UTF8":    1007,
+		"CLOSE_CODE_MESSAGE_TOO_BIG": 1009,
+		"CLOSE_CODE_INTERNAL_ERROR":  1011,
+		"CLOSE_CODE_TRY_AGAIN_LATER": 1013,
+		"CLOSE_CODE_SLOW_CONSUMER":   4000,
+		"CLOSE_CODE_WRITE_TIMEOUT":   4001,
+		"CLOSE_CODE_PING_TIMEOUT":    4002,
+		"CLOSE_CODE_RATE_LIMITED":    4003,
+		"CLOSE_CODE_IDLE":            4004,
+		"CLOSE_CODE_TOKEN_EXPIRED":   4005,
+		"CLOSE_CODE_TOKEN_REVOKED":   4006,
+		"CLOSE_CODE_PROTOCOL_ERROR":  4500,
+		"CLOSE_CODE_UNAUTHORIZED":    4501,
+	}
+)
+
+func (x CloseCode) Enum() *CloseCode {
+	p := new(CloseCode)
+	*p = x
+	return p
+}
+
+func (x CloseCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CloseCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_tickwire_v1_stream_proto_enumTypes[1].Descriptor()
+}
+
+func (CloseCode) Type() protoreflect.EnumType {
+	return &file_tickwire_v1_stream_proto_enumTypes[1]
+}
+
+func (x CloseCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CloseCode.Descriptor instead.
+func (CloseCode) EnumDescriptor() ([]byte, []int) {
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{1}
+}
+
 type StreamState int32
 
 const (
@@ -123,11 +235,11 @@ func (x StreamState) String() string {
 }
 
 func (StreamState) Descriptor() protoreflect.EnumDescriptor {
-	return file_tickwire_v1_stream_proto_enumTypes[1].Descriptor()
+	return file_tickwire_v1_stream_proto_enumTypes[2].Descriptor()
 }
 
 func (StreamState) Type() protoreflect.EnumType {
-	return &file_tickwire_v1_stream_proto_enumTypes[1]
+	return &file_tickwire_v1_stream_proto_enumTypes[2]
 }
 
 func (x StreamState) Number() protoreflect.EnumNumber {
@@ -136,7 +248,7 @@ func (x StreamState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamState.Descriptor instead.
 func (StreamState) EnumDescriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{1}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
 }
 
 // SnapshotReason says why a snapshot was sent.
@@ -194,11 +306,11 @@ func (x SnapshotReason) String() string {
 }
 
 func (SnapshotReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_tickwire_v1_stream_proto_enumTypes[2].Descriptor()
+	return file_tickwire_v1_stream_proto_enumTypes[3].Descriptor()
 }
 
 func (SnapshotReason) Type() protoreflect.EnumType {
-	return &file_tickwire_v1_stream_proto_enumTypes[2]
+	return &file_tickwire_v1_stream_proto_enumTypes[3]
 }
 
 func (x SnapshotReason) Number() protoreflect.EnumNumber {
@@ -207,7 +319,7 @@ func (x SnapshotReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SnapshotReason.Descriptor instead.
 func (SnapshotReason) EnumDescriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{2}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
 }
 
 // ErrorCode says what went wrong with a command.
@@ -280,11 +392,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_tickwire_v1_stream_proto_enumTypes[3].Descriptor()
+	return file_tickwire_v1_stream_proto_enumTypes[4].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_tickwire_v1_stream_proto_enumTypes[3]
+	return &file_tickwire_v1_stream_proto_enumTypes[4]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -293,7 +405,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{3}
+	return file_tickwire_v1_stream_proto_rawDescGZIP(), []int{4}
 }
 
 // ClientMessage is one command from the client. id is echoed in the Reply or Error it causes.
@@ -3036,7 +3148,25 @@ const file_tickwire_v1_stream_proto_rawDesc = "" +
 	"\fCHANNEL_BOOK\x10\x02\x12\x12\n" +
 	"\x0eCHANNEL_TRADES\x10\x03\x12\x13\n" +
 	"\x0fCHANNEL_CANDLES\x10\x04\x12\x11\n" +
-	"\rCHANNEL_STATS\x10\x05*O\n" +
+	"\rCHANNEL_STATS\x10\x05*\x82\x04\n" +
+	"\tCloseCode\x12\x1a\n" +
+	"\x16CLOSE_CODE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x11CLOSE_CODE_NORMAL\x10\xe8\a\x12\x1a\n" +
+	"\x15CLOSE_CODE_GOING_AWAY\x10\xe9\a\x12\x19\n" +
+	"\x14CLOSE_CODE_BAD_FRAME\x10\xea\a\x12\x1c\n" +
+	"\x17CLOSE_CODE_INVALID_UTF8\x10\xef\a\x12\x1f\n" +
+	"\x1aCLOSE_CODE_MESSAGE_TOO_BIG\x10\xf1\a\x12\x1e\n" +
+	"\x19CLOSE_CODE_INTERNAL_ERROR\x10\xf3\a\x12\x1f\n" +
+	"\x1aCLOSE_CODE_TRY_AGAIN_LATER\x10\xf5\a\x12\x1d\n" +
+	"\x18CLOSE_CODE_SLOW_CONSUMER\x10\xa0\x1f\x12\x1d\n" +
+	"\x18CLOSE_CODE_WRITE_TIMEOUT\x10\xa1\x1f\x12\x1c\n" +
+	"\x17CLOSE_CODE_PING_TIMEOUT\x10\xa2\x1f\x12\x1c\n" +
+	"\x17CLOSE_CODE_RATE_LIMITED\x10\xa3\x1f\x12\x14\n" +
+	"\x0fCLOSE_CODE_IDLE\x10\xa4\x1f\x12\x1d\n" +
+	"\x18CLOSE_CODE_TOKEN_EXPIRED\x10\xa5\x1f\x12\x1d\n" +
+	"\x18CLOSE_CODE_TOKEN_REVOKED\x10\xa6\x1f\x12\x1e\n" +
+	"\x19CLOSE_CODE_PROTOCOL_ERROR\x10\x94#\x12\x1c\n" +
+	"\x17CLOSE_CODE_UNAUTHORIZED\x10\x95#*O\n" +
 	"\vStreamState\x12\x1c\n" +
 	"\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eSTREAM_STATE_AWAITING_SNAPSHOT\x10\x01*\xee\x01\n" +
@@ -3074,103 +3204,104 @@ func file_tickwire_v1_stream_proto_rawDescGZIP() []byte {
 	return file_tickwire_v1_stream_proto_rawDescData
 }
 
-var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_tickwire_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_tickwire_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_tickwire_v1_stream_proto_goTypes = []any{
 	(Channel)(0),             // 0: tickwire.v1.Channel
-	(StreamState)(0),         // 1: tickwire.v1.StreamState
-	(SnapshotReason)(0),      // 2: tickwire.v1.SnapshotReason
-	(ErrorCode)(0),           // 3: tickwire.v1.ErrorCode
-	(*ClientMessage)(nil),    // 4: tickwire.v1.ClientMessage
-	(*Authenticate)(nil),     // 5: tickwire.v1.Authenticate
-	(*Subscribe)(nil),        // 6: tickwire.v1.Subscribe
-	(*StreamPosition)(nil),   // 7: tickwire.v1.StreamPosition
-	(*Unsubscribe)(nil),      // 8: tickwire.v1.Unsubscribe
-	(*Resync)(nil),           // 9: tickwire.v1.Resync
-	(*ListInstruments)(nil),  // 10: tickwire.v1.ListInstruments
-	(*Ping)(nil),             // 11: tickwire.v1.Ping
-	(*ServerFrame)(nil),      // 12: tickwire.v1.ServerFrame
-	(*ServerMessage)(nil),    // 13: tickwire.v1.ServerMessage
-	(*Pending)(nil),          // 14: tickwire.v1.Pending
-	(*StreamStatus)(nil),     // 15: tickwire.v1.StreamStatus
-	(*Authenticated)(nil),    // 16: tickwire.v1.Authenticated
-	(*CompactQuote)(nil),     // 17: tickwire.v1.CompactQuote
-	(*InstrumentUpdate)(nil), // 18: tickwire.v1.InstrumentUpdate
-	(*Subscribed)(nil),       // 19: tickwire.v1.Subscribed
-	(*Unsubscribed)(nil),     // 20: tickwire.v1.Unsubscribed
-	(*Snapshot)(nil),         // 21: tickwire.v1.Snapshot
-	(*Delta)(nil),            // 22: tickwire.v1.Delta
-	(*BookLevels)(nil),       // 23: tickwire.v1.BookLevels
-	(*TradeList)(nil),        // 24: tickwire.v1.TradeList
-	(*TradeRecord)(nil),      // 25: tickwire.v1.TradeRecord
-	(*Candle)(nil),           // 26: tickwire.v1.Candle
-	(*CandleList)(nil),       // 27: tickwire.v1.CandleList
-	(*Stats)(nil),            // 28: tickwire.v1.Stats
-	(*InstrumentList)(nil),   // 29: tickwire.v1.InstrumentList
-	(*Heartbeat)(nil),        // 30: tickwire.v1.Heartbeat
-	(*Pong)(nil),             // 31: tickwire.v1.Pong
-	(*Error)(nil),            // 32: tickwire.v1.Error
-	(*ReplayControl)(nil),    // 33: tickwire.v1.ReplayControl
-	(*ReplayStatus)(nil),     // 34: tickwire.v1.ReplayStatus
-	(*InstrumentInfo)(nil),   // 35: tickwire.v1.InstrumentInfo
-	(*Quote)(nil),            // 36: tickwire.v1.Quote
-	(*Trade)(nil),            // 37: tickwire.v1.Trade
-	(*Level)(nil),            // 38: tickwire.v1.Level
+	(CloseCode)(0),           // 1: tickwire.v1.CloseCode
+	(StreamState)(0),         // 2: tickwire.v1.StreamState
+	(SnapshotReason)(0),      // 3: tickwire.v1.SnapshotReason
+	(ErrorCode)(0),           // 4: tickwire.v1.ErrorCode
+	(*ClientMessage)(nil),    // 5: tickwire.v1.ClientMessage
+	(*Authenticate)(nil),     // 6: tickwire.v1.Authenticate
+	(*Subscribe)(nil),        // 7: tickwire.v1.Subscribe
+	(*StreamPosition)(nil),   // 8: tickwire.v1.StreamPosition
+	(*Unsubscribe)(nil),      // 9: tickwire.v1.Unsubscribe
+	(*Resync)(nil),           // 10: tickwire.v1.Resync
+	(*ListInstruments)(nil),  // 11: tickwire.v1.ListInstruments
+	(*Ping)(nil),             // 12: tickwire.v1.Ping
+	(*ServerFrame)(nil),      // 13: tickwire.v1.ServerFrame
+	(*ServerMessage)(nil),    // 14: tickwire.v1.ServerMessage
+	(*Pending)(nil),          // 15: tickwire.v1.Pending
+	(*StreamStatus)(nil),     // 16: tickwire.v1.StreamStatus
+	(*Authenticated)(nil),    // 17: tickwire.v1.Authenticated
+	(*CompactQuote)(nil),     // 18: tickwire.v1.CompactQuote
+	(*InstrumentUpdate)(nil), // 19: tickwire.v1.InstrumentUpdate
+	(*Subscribed)(nil),       // 20: tickwire.v1.Subscribed
+	(*Unsubscribed)(nil),     // 21: tickwire.v1.Unsubscribed
+	(*Snapshot)(nil),         // 22: tickwire.v1.Snapshot
+	(*Delta)(nil),            // 23: tickwire.v1.Delta
+	(*BookLevels)(nil),       // 24: tickwire.v1.BookLevels
+	(*TradeList)(nil),        // 25: tickwire.v1.TradeList
+	(*TradeRecord)(nil),      // 26: tickwire.v1.TradeRecord
+	(*Candle)(nil),           // 27: tickwire.v1.Candle
+	(*CandleList)(nil),       // 28: tickwire.v1.CandleList
+	(*Stats)(nil),            // 29: tickwire.v1.Stats
+	(*InstrumentList)(nil),   // 30: tickwire.v1.InstrumentList
+	(*Heartbeat)(nil),        // 31: tickwire.v1.Heartbeat
+	(*Pong)(nil),             // 32: tickwire.v1.Pong
+	(*Error)(nil),            // 33: tickwire.v1.Error
+	(*ReplayControl)(nil),    // 34: tickwire.v1.ReplayControl
+	(*ReplayStatus)(nil),     // 35: tickwire.v1.ReplayStatus
+	(*InstrumentInfo)(nil),   // 36: tickwire.v1.InstrumentInfo
+	(*Quote)(nil),            // 37: tickwire.v1.Quote
+	(*Trade)(nil),            // 38: tickwire.v1.Trade
+	(*Level)(nil),            // 39: tickwire.v1.Level
 }
 var file_tickwire_v1_stream_proto_depIdxs = []int32{
-	6,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
-	8,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
-	9,  // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
-	10, // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
-	11, // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	33, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
-	5,  // 6: tickwire.v1.ClientMessage.authenticate:type_name -> tickwire.v1.Authenticate
+	7,  // 0: tickwire.v1.ClientMessage.subscribe:type_name -> tickwire.v1.Subscribe
+	9,  // 1: tickwire.v1.ClientMessage.unsubscribe:type_name -> tickwire.v1.Unsubscribe
+	10, // 2: tickwire.v1.ClientMessage.resync:type_name -> tickwire.v1.Resync
+	11, // 3: tickwire.v1.ClientMessage.list_instruments:type_name -> tickwire.v1.ListInstruments
+	12, // 4: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
+	34, // 5: tickwire.v1.ClientMessage.replay_control:type_name -> tickwire.v1.ReplayControl
+	6,  // 6: tickwire.v1.ClientMessage.authenticate:type_name -> tickwire.v1.Authenticate
 	0,  // 7: tickwire.v1.Subscribe.channels:type_name -> tickwire.v1.Channel
-	7,  // 8: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
+	8,  // 8: tickwire.v1.Subscribe.resume:type_name -> tickwire.v1.StreamPosition
 	0,  // 9: tickwire.v1.StreamPosition.channel:type_name -> tickwire.v1.Channel
 	0,  // 10: tickwire.v1.Unsubscribe.channels:type_name -> tickwire.v1.Channel
 	0,  // 11: tickwire.v1.Resync.channels:type_name -> tickwire.v1.Channel
-	13, // 12: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
-	21, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
-	22, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
-	19, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
-	20, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
-	29, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
-	30, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
-	31, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	32, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	34, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
-	18, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
-	17, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
-	16, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
-	15, // 25: tickwire.v1.ServerMessage.stream_status:type_name -> tickwire.v1.StreamStatus
-	14, // 26: tickwire.v1.ServerMessage.pending:type_name -> tickwire.v1.Pending
+	14, // 12: tickwire.v1.ServerFrame.messages:type_name -> tickwire.v1.ServerMessage
+	22, // 13: tickwire.v1.ServerMessage.snapshot:type_name -> tickwire.v1.Snapshot
+	23, // 14: tickwire.v1.ServerMessage.delta:type_name -> tickwire.v1.Delta
+	20, // 15: tickwire.v1.ServerMessage.subscribed:type_name -> tickwire.v1.Subscribed
+	21, // 16: tickwire.v1.ServerMessage.unsubscribed:type_name -> tickwire.v1.Unsubscribed
+	30, // 17: tickwire.v1.ServerMessage.instrument_list:type_name -> tickwire.v1.InstrumentList
+	31, // 18: tickwire.v1.ServerMessage.heartbeat:type_name -> tickwire.v1.Heartbeat
+	32, // 19: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	33, // 20: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	35, // 21: tickwire.v1.ServerMessage.replay_status:type_name -> tickwire.v1.ReplayStatus
+	19, // 22: tickwire.v1.ServerMessage.instrument_update:type_name -> tickwire.v1.InstrumentUpdate
+	18, // 23: tickwire.v1.ServerMessage.compact_quote:type_name -> tickwire.v1.CompactQuote
+	17, // 24: tickwire.v1.ServerMessage.authenticated:type_name -> tickwire.v1.Authenticated
+	16, // 25: tickwire.v1.ServerMessage.stream_status:type_name -> tickwire.v1.StreamStatus
+	15, // 26: tickwire.v1.ServerMessage.pending:type_name -> tickwire.v1.Pending
 	0,  // 27: tickwire.v1.StreamStatus.channel:type_name -> tickwire.v1.Channel
-	1,  // 28: tickwire.v1.StreamStatus.state:type_name -> tickwire.v1.StreamState
-	35, // 29: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
-	35, // 30: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
+	2,  // 28: tickwire.v1.StreamStatus.state:type_name -> tickwire.v1.StreamState
+	36, // 29: tickwire.v1.InstrumentUpdate.info:type_name -> tickwire.v1.InstrumentInfo
+	36, // 30: tickwire.v1.Subscribed.info:type_name -> tickwire.v1.InstrumentInfo
 	0,  // 31: tickwire.v1.Subscribed.channels:type_name -> tickwire.v1.Channel
 	0,  // 32: tickwire.v1.Subscribed.resumed:type_name -> tickwire.v1.Channel
 	0,  // 33: tickwire.v1.Unsubscribed.channels:type_name -> tickwire.v1.Channel
 	0,  // 34: tickwire.v1.Snapshot.channel:type_name -> tickwire.v1.Channel
-	2,  // 35: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
-	36, // 36: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
-	23, // 37: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
-	24, // 38: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
-	27, // 39: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
-	28, // 40: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
-	36, // 41: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
-	23, // 42: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
-	37, // 43: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
-	27, // 44: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
-	28, // 45: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
-	38, // 46: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
-	38, // 47: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
-	25, // 48: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
-	37, // 49: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
-	26, // 50: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
-	35, // 51: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
-	3,  // 52: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	3,  // 35: tickwire.v1.Snapshot.reason:type_name -> tickwire.v1.SnapshotReason
+	37, // 36: tickwire.v1.Snapshot.quote:type_name -> tickwire.v1.Quote
+	24, // 37: tickwire.v1.Snapshot.book:type_name -> tickwire.v1.BookLevels
+	25, // 38: tickwire.v1.Snapshot.trades:type_name -> tickwire.v1.TradeList
+	28, // 39: tickwire.v1.Snapshot.candles:type_name -> tickwire.v1.CandleList
+	29, // 40: tickwire.v1.Snapshot.stats:type_name -> tickwire.v1.Stats
+	37, // 41: tickwire.v1.Delta.quote:type_name -> tickwire.v1.Quote
+	24, // 42: tickwire.v1.Delta.book:type_name -> tickwire.v1.BookLevels
+	38, // 43: tickwire.v1.Delta.trade:type_name -> tickwire.v1.Trade
+	28, // 44: tickwire.v1.Delta.candles:type_name -> tickwire.v1.CandleList
+	29, // 45: tickwire.v1.Delta.stats:type_name -> tickwire.v1.Stats
+	39, // 46: tickwire.v1.BookLevels.bids:type_name -> tickwire.v1.Level
+	39, // 47: tickwire.v1.BookLevels.asks:type_name -> tickwire.v1.Level
+	26, // 48: tickwire.v1.TradeList.trades:type_name -> tickwire.v1.TradeRecord
+	38, // 49: tickwire.v1.TradeRecord.trade:type_name -> tickwire.v1.Trade
+	27, // 50: tickwire.v1.CandleList.candles:type_name -> tickwire.v1.Candle
+	36, // 51: tickwire.v1.InstrumentList.instruments:type_name -> tickwire.v1.InstrumentInfo
+	4,  // 52: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
 	53, // [53:53] is the sub-list for method output_type
 	53, // [53:53] is the sub-list for method input_type
 	53, // [53:53] is the sub-list for extension type_name
@@ -3229,7 +3360,7 @@ func file_tickwire_v1_stream_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_stream_proto_rawDesc), len(file_tickwire_v1_stream_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
