@@ -128,6 +128,37 @@ export function channelsOfMessage(msg: string): Channel[] {
   return out;
 }
 
+/** The symbol of a venue wildcard, "venue:*" (PROTOCOL.md §6.3); no instrument has it. */
+export const venueWildcardSymbol = "*";
+
+/**
+ * The venue of a venue wildcard "venue:*" (a valid venue: 1..32 bytes of [a-z0-9_-]), or
+ * undefined when id is not one. As wire.VenueWildcard in Go.
+ */
+export function venueWildcard(id: string): string | undefined {
+  const i = id.indexOf(":");
+  if (i < 0 || id.slice(i + 1) !== venueWildcardSymbol) return undefined;
+  const venue = id.slice(0, i);
+  return /^[a-z0-9_-]{1,32}$/.test(venue) ? venue : undefined;
+}
+
+/** The venue of an instrument id, "venue:symbol" (the part before the first colon). */
+function venueOf(id: string): string {
+  const i = id.indexOf(":");
+  return i < 0 ? id : id.slice(0, i);
+}
+
+/**
+ * A venue wildcard the client holds ("venue:*" in subscribe): what it asked for. Each instrument
+ * the feed subscribes through it gets its own Subscription, with these channels and depth.
+ */
+export interface VenueWant {
+  /** The channels of every subscribe of the wildcard so far. */
+  readonly channels: Set<Channel>;
+  /** The last subscribe's book depth. */
+  depth: number;
+}
+
 /** Commands whose errors the client resolves later, by request id: what they asked for. */
 interface SentCommand {
   kind: "subscribe" | "resync";
@@ -409,8 +440,13 @@ export class Subscription {
  * ```
  */
 export class FeedClient {
-  /** Every instrument wanted, by id, with its replica and stream flags. */
+  /**
+   * Every instrument wanted, by id, with its replica and stream flags: those named, and those
+   * the feed subscribed through a venue wildcard (each from its Subscribed on).
+   */
   readonly subs = new Map<string, Subscription>();
+  /** The venue wildcards held ("venue:*" in subscribe), by venue. */
+  readonly venues = new Map<string, VenueWant>();
   /** The connection's state (onState reports each change). */
   state: ConnState = "disconnected";
   /** Counters (frames, deltas, gaps, resyncs, reconnects, ...), for status displays and logs. */
@@ -515,6 +551,14 @@ export class FeedClient {
   /**
    * Adds channels of instruments to the desired subscriptions (sent now if connected, and on
    * every reconnect). Channels already held are kept; with the book, depth replaces its depth.
+   *
+   * An id may be a venue wildcard, "venue:*" (venueWildcard): every instrument of the venue the
+   * token entitles, those the feed lists now and those it lists later (PROTOCOL.md §6.3). The
+   * wildcard is held in venues; each instrument the feed subscribes through it (its Subscribed)
+   * becomes a Subscription of its own, with the wildcard's channels and depth, and the same
+   * events as a named one. On a reconnect the instruments held go first, with their resume
+   * positions, then the wildcard: the feed leaves the instruments it just resumed as they are
+   * and subscribes the venue's others (those listed while disconnected).
    */
   subscribe(ids: string[], channels: Channel[], depth = 0): void {
     // Channels the token lacks, and instruments it does not cover, are not asked for again:
@@ -522,6 +566,15 @@ export class FeedClient {
     const ask = channels.filter((ch) => !this.deniedChannels.has(ch));
     const askIds: string[] = [];
     for (const id of ids) {
+      const venue = venueWildcard(id);
+      if (venue !== undefined) {
+        let w = this.venues.get(venue);
+        if (!w) this.venues.set(venue, (w = { channels: new Set(), depth: 0 }));
+        for (const ch of channels) w.channels.add(ch);
+        w.depth = depth;
+        askIds.push(id);
+        continue;
+      }
       let s = this.subs.get(id);
       if (!s) {
         s = new Subscription(id);
@@ -551,26 +604,53 @@ export class FeedClient {
     return this.subs.get(id)?.replica.book;
   }
 
-  /** Drops channels of instruments; an instrument left with none is forgotten with its replica. */
+  /**
+   * Drops channels of instruments; an instrument left with none is forgotten with its replica.
+   *
+   * A venue wildcard "venue:*" drops the channels from the wildcard (the wildcard itself when
+   * none are left) and from every instrument of the venue held, named or subscribed through the
+   * wildcard, as the feed does (PROTOCOL.md §6.3).
+   */
   unsubscribe(ids: string[], channels: Channel[]): void {
     const held: string[] = [];
     for (const id of ids) {
+      const venue = venueWildcard(id);
+      if (venue !== undefined) {
+        const w = this.venues.get(venue);
+        let found = w !== undefined;
+        if (w) {
+          for (const ch of channels) w.channels.delete(ch);
+          if (w.channels.size === 0) this.venues.delete(venue);
+        }
+        for (const s of [...this.subs.values()]) {
+          if (venueOf(s.id) !== venue) continue;
+          found = true;
+          this.drop(s, channels);
+        }
+        if (found) held.push(id);
+        continue;
+      }
       const s = this.subs.get(id);
       if (!s) continue;
       // The feed holds none of the instrument's streams when the token does not cover it.
       if (channels.some((ch) => s.channels.has(ch) && !s.denied(ch))) held.push(id);
-      for (const ch of channels) {
-        s.notEntitled.delete(ch);
-        s.channels.delete(ch);
-        s.await.delete(ch);
-        s.resync.delete(ch);
-        s.stale.delete(ch);
-        s.awaiting.delete(ch);
-        s.replica.unsync(ch);
-      }
-      if (s.channels.size === 0) this.subs.delete(id);
+      this.drop(s, channels);
     }
     if (held.length > 0) this.send({ command: { case: "unsubscribe", value: { instruments: held, channels } } });
+  }
+
+  /** Drops channels of a subscription; one left with none is forgotten with its replica. */
+  private drop(s: Subscription, channels: Channel[]): void {
+    for (const ch of channels) {
+      s.notEntitled.delete(ch);
+      s.channels.delete(ch);
+      s.await.delete(ch);
+      s.resync.delete(ch);
+      s.stale.delete(ch);
+      s.awaiting.delete(ch);
+      s.replica.unsync(ch);
+    }
+    if (s.channels.size === 0) this.subs.delete(s.id);
   }
 
   /** Asks for the instrument list (answered by onInstruments); sent on every connect anyway. */
@@ -775,7 +855,10 @@ export class FeedClient {
   /**
    * Gives a new connection every subscription (attach in Go): one Subscribe per (channels,
    * depth) group, with a resume position for every stream still in sync (held when the last
-   * connection dropped and not waiting for a snapshot), sorted by instrument then channel.
+   * connection dropped and not waiting for a snapshot), sorted by instrument then channel; the
+   * instruments of venue wildcards among them. Then one Subscribe per venue wildcard, after the
+   * instruments: the feed leaves those it just resumed as they are (no second snapshot) and
+   * subscribes the venue's others.
    */
   private resubscribeAll(): void {
     this.listInstruments();
@@ -797,6 +880,11 @@ export class FeedClient {
       g.ids.sort();
       g.resume.sort((a, b) => (a.instrument < b.instrument ? -1 : a.instrument > b.instrument ? 1 : a.channel - b.channel));
       this.sendSubscribe(g.ids, g.channels, g.depth, g.resume);
+    }
+    for (const venue of [...this.venues.keys()].sort()) {
+      const w = this.venues.get(venue)!;
+      const channels = [...w.channels].sort((a, b) => a - b);
+      if (channels.length > 0) this.sendSubscribe([`${venue}:${venueWildcardSymbol}`], channels, w.depth, []);
     }
   }
 
@@ -886,7 +974,15 @@ export class FeedClient {
   private onSubscribed(m: Subscribed): void {
     const id = m.info?.id;
     if (!id) return;
-    const s = this.subs.get(id);
+    let s = this.subs.get(id);
+    const w = this.venues.get(venueOf(id));
+    if (!s && w) {
+      // An instrument of a venue wildcard: held from now on, with the wildcard's channels.
+      s = new Subscription(id);
+      for (const ch of w.channels) s.channels.add(ch);
+      s.depth = w.depth;
+      this.subs.set(id, s);
+    }
     if (!s) return;
     this.byHandle.set(m.handle, s);
     s.info = m.info;
