@@ -94,6 +94,15 @@ func TestDisconnectsCoverEveryCloseCode(t *testing.T) {
 		if code == 0 {
 			continue // CLOSE_CODE_UNSPECIFIED
 		}
+		// CLOSE_CODE_SLOW_CONSUMER is CloseSlowConsumer, and so on.
+		var name strings.Builder
+		name.WriteString("Close")
+		for _, w := range strings.Split(strings.TrimPrefix(string(values.Get(i).Name()), "CLOSE_CODE_"), "_") {
+			name.WriteString(w[:1] + strings.ToLower(w[1:]))
+		}
+		if v, ok := closeCodeNames[strings.Replace(name.String(), "Utf8", "UTF8", 1)]; !ok || v != code {
+			t.Errorf("%s = %d: close.go has %s = %d (%v)", values.Get(i).Name(), code, name.String(), v, ok)
+		}
 		if !named[code] || !inTable[code] {
 			t.Errorf("%s = %d: a constant in close.go (%v) and a row in proto/testdata/disconnects.json (%v) both needed",
 				values.Get(i).Name(), code, named[code], inTable[code])
