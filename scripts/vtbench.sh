@@ -36,6 +36,9 @@ cp "$root/scripts/vtbench/wire_vt_bench_test.go.in" "$tmp/pkg/wire/vt_bench_test
 cp "$root/scripts/vtbench/bus_vt_bench_test.go.in" "$tmp/internal/bus/vt_bench_test.go"
 cp "$root/scripts/vtbench/loadgen_vt_bench_test.go.in" "$tmp/internal/loadgen/vt_bench_test.go"
 cd "$tmp"
+# The synthetic market's package, wherever it is now (the sources name internal/synthetic).
+syn=$(go list -e ./... | grep '/synthetic$' | head -1)
+sed -i "s#\"github.com/tickwire/tickwire/internal/synthetic\"#\"$syn\"#" internal/bus/vt_bench_test.go
 go test -count=1 -run TestVTSameBytes ./pkg/wire
 for p in pkg/wire internal/bus internal/loadgen; do
   go test -c -o "$tmp/$(basename $p).test" "./$p"
