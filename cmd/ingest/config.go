@@ -9,7 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/tickwire/tickwire/internal/natsflags"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 )
 
 // envPrefix starts ingest's environment variables (shared with tickctl).

@@ -16,7 +16,7 @@ import (
 	"github.com/tickwire/tickwire/internal/source/file"
 	"github.com/tickwire/tickwire/internal/source/kraken"
 	"github.com/tickwire/tickwire/internal/source/live"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 )
 
 func (c *config) validateSource() error {

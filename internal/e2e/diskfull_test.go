@@ -18,7 +18,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/ingest"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/internal/testwait"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/ingest"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/client"
 	"github.com/tickwire/tickwire/pkg/market"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/feed"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 )
 
 // BenchmarkWarmStart measures how long a feed takes to rebuild every instrument from the event

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/auth"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"

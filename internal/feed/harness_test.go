@@ -17,7 +17,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwire/tickwire/internal/bus/bustest"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )

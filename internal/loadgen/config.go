@@ -3,7 +3,7 @@
 // ingest-to-client latency, gaps, resyncs, conflations, closes, and the feed's CPU and memory.
 // It steps the event rate up until delivery falls behind and reports the highest sustained rate.
 //
-// Events are synthetic (internal/synthetic), published into NATS JetStream through internal/bus
+// Events are synthetic (internal/source/synthetic), published into NATS JetStream through internal/bus
 // with this run's epoch, gapless seqs and ingest_time_ns = now. A shadow of each instrument's
 // feed state (pkg/market) counts the deltas the feed must deliver, so delivered/expected is
 // exact. Clients are lean: a gws reader per connection walks each frame with protowire (no

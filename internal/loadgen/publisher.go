@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -39,7 +39,7 @@ type publisherConfig struct {
 	Market     market.Config
 }
 
-// publisher generates synthetic events (internal/synthetic) for M instruments, stamps them
+// publisher generates synthetic events (internal/source/synthetic) for M instruments, stamps them
 // with this run's epoch, gapless per-instrument seqs and ingest_time_ns = now, publishes them
 // at a controlled rate, and keeps a shadow of each instrument's feed state (pkg/market, the
 // feed's own state machine) to count, per instrument, how many deltas the feed must deliver on

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/internal/normalize"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 

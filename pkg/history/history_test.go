@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/pkg/history"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/source/sourcetest"
-	"github.com/tickwire/tickwire/internal/synthetic"
+	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/pkg/market"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
