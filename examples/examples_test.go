@@ -27,9 +27,9 @@
 //     (p.Interrupt), which must then exit with status 0.
 //   - Alone runs the case after the parallel ones, by itself; Timeout bounds the program's run
 //     (default 30 s); Needs names programs that must be installed (in PATH), else the case is
-//     skipped: a Node example is {Needs: []string{"node"}}. With node installed, a Node case
-//     fails (it does not skip) when web/client/dist or an examples/node-*/node_modules is
-//     missing: `make node-examples` makes them, and `make test` runs it first.
+//     skipped: a Node example is {Needs: []string{"node"}}. With node installed, TestExamples
+//     fails at once (it does not skip) when web/client/dist or an examples/node-*/node_modules
+//     is missing: `make node-examples` makes them, and `make test` runs it first.
 //
 // A case for a Node example of the same output format reuses a Go example's check (nodeExample
 // gives the command line "node node-<name>/main.mjs --url --token --instruments" and the extra
@@ -160,6 +160,10 @@ func TestExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole system")
 	}
+	// Before the system starts: Node examples that cannot run fail the test at once.
+	if _, err := exec.LookPath("node"); err == nil && slices.ContainsFunc(cases, func(c Case) bool { return slices.Contains(c.Needs, "node") }) {
+		nodeReady(t)
+	}
 	start := time.Now()
 	sys := startSystem(t)
 	t.Logf("system up in %v", time.Since(start).Round(time.Millisecond))
@@ -185,9 +189,6 @@ func runCase(t *testing.T, sys *System, c Case) {
 	for _, prog := range c.Needs {
 		if _, err := exec.LookPath(prog); err != nil {
 			t.Skipf("%s is not installed", prog)
-		}
-		if prog == "node" {
-			nodeReady(t)
 		}
 	}
 	timeout := c.Timeout
