@@ -11,7 +11,7 @@ import {
 } from "../src/gen/tickwire/v1/stream_pb.js";
 import { Replica, dataChannels, needsResync, type Outcome } from "../src/replica.js";
 
-// The replica vectors written by web/dashboard/vectors_test.go from the Go replica.
+// The replica vectors written by pkg/market/vectors_test.go from the Go replica.
 interface Step {
   note?: string;
   message: JsonValue;
@@ -36,7 +36,7 @@ interface Case {
   candle_history: number;
   steps: Step[];
 }
-const file = JSON.parse(readFileSync(new URL("../../dashboard/testdata/replica_vectors.json", import.meta.url), "utf8")) as {
+const file = JSON.parse(readFileSync(new URL("../../../pkg/market/testdata/replica_vectors.json", import.meta.url), "utf8")) as {
   cases: Case[];
 };
 

@@ -1,4 +1,4 @@
-package dashboard
+package market_test
 
 // Replica test vectors shared with the TypeScript replica of @tickwire/client, which the dashboard
 // uses (web/client/test/replica.test.ts reads them from here).
@@ -9,7 +9,7 @@ package dashboard
 // stale redelivery, a dropped delta, a corrupted checksum on a delta and on a snapshot, an
 // unannounced new epoch), feeds each message to a Replica, and records the outcome and the whole
 // replica state after it. Vitest replays the same messages and must reach the same outcomes and
-// states. Regenerate with `go test ./web/dashboard -update`; without -update the test fails when
+// states. Regenerate with `go test ./pkg/market -update`; without -update the test fails when
 // the committed file differs from what the Go code produces now.
 
 import (
@@ -422,7 +422,7 @@ func TestReplicaVectors(t *testing.T) {
 	vf := vectorFile{
 		Comment: "Replica test vectors: ServerMessages (protobuf JSON and base64 binary) fed in order to one " +
 			"client replica per case, with the outcome and the replica's whole state after each. Made by " +
-			"web/dashboard/vectors_test.go from pkg/market; regenerate with `go test ./web/dashboard -update`.",
+			"pkg/market/vectors_test.go from pkg/market; regenerate with `go test ./pkg/market -update`.",
 		Cases: []vectorCase{caseFaults(t), caseDeep(t)},
 	}
 	for _, c := range vf.Cases {
@@ -449,11 +449,11 @@ func TestReplicaVectors(t *testing.T) {
 	}
 	want, err := os.ReadFile(vectorsFile)
 	if err != nil {
-		t.Fatalf("%v (generate it with go test ./web/dashboard -update)", err)
+		t.Fatalf("%v (generate it with go test ./pkg/market -update)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s differs from what pkg/market produces now; if the change is intended, run "+
-			"go test ./web/dashboard -update and commit it (web/client's Vitest replays the file)", vectorsFile)
+			"go test ./pkg/market -update and commit it (web/client's Vitest replays the file)", vectorsFile)
 	}
 }
 
