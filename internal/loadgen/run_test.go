@@ -33,6 +33,10 @@ func testRunInProcess(t *testing.T, compact bool) {
 		FeedPID: 1, Clients: 20, Instruments: 10, Subscribers: 4, Channels: []pb.Channel{1, 2, 3, 4, 5}, Depth: 10,
 		Mode: ModeFixed, Rate: 300, Warmup: 500 * time.Millisecond, Hold: 2 * time.Second, Duration: 25 * time.Second,
 		Venue: "lgtest", CompactQuotes: compact,
+		// This test proves delivery (every update, in order, no gap), not speed: a loaded CI
+		// machine under -race reaches p99s of hundreds of ms, and the load tool's own targets
+		// are measured by benchmarks side by side with Centrifugo (docs/BENCHMARKS.md).
+		MaxP99: time.Minute,
 	}
 	feedURL, stop := startFeed(t, nats)
 	cfg.FeedURL, cfg.NATSURL, cfg.NATSAuth = feedURL, nats.ClientURL(), nats.Auth(string(bus.RoleIngest))
