@@ -16,11 +16,20 @@ const Poll = 20 * time.Millisecond
 // after d.
 func For(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Until(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// Until waits until cond holds, looking every Poll, for at most d, and reports whether it held:
+// for a caller whose failure says more than For's (a goroutine dump, the state it saw).
+func Until(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return cond()
 		}
 		time.Sleep(Poll)
 	}
+	return true
 }

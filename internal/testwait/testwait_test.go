@@ -33,3 +33,13 @@ func TestFor(t *testing.T) {
 		t.Fatalf("a condition that never holds did not fail: %q", ft.failed)
 	}
 }
+
+func TestUntil(t *testing.T) {
+	n := 0
+	if !Until(time.Second, func() bool { n++; return n == 3 }) || n != 3 {
+		t.Fatalf("looked %d times", n)
+	}
+	if Until(10*time.Millisecond, func() bool { return false }) {
+		t.Fatal("a condition that never holds held")
+	}
+}
