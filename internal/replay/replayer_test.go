@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ type session struct {
 	mu       sync.Mutex
 	events   []*pb.Event
 	statuses []*pb.ReplayStatus
+	before   []int       // per status: events received before it
 	arrived  []time.Time // per event
 }
 
@@ -74,7 +74,11 @@ func (f *fixture) start(t *testing.T, cfg Config) (*Replayer, *session) {
 			s.events = append(s.events, ev)
 			s.arrived = append(s.arrived, time.Now())
 		},
-		func(st *pb.ReplayStatus) { defer s.lock()(); s.statuses = append(s.statuses, st) })
+		func(st *pb.ReplayStatus) {
+			defer s.lock()()
+			s.statuses = append(s.statuses, st)
+			s.before = append(s.before, len(s.events))
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,47 +157,42 @@ func TestReplayFullSpeed(t *testing.T) {
 	}
 }
 
-// TestReplayPacing: a 2 s window at 10x takes about 0.2 s, a 0.5 s window at 1x about 0.5 s,
-// and events arrive on their schedule.
+// TestReplayPacing: over NATS, no event arrives before its schedule at 10x and at 1x (the
+// session is anchored after t0, and a loaded machine can only delay). How exactly the loop keeps
+// the schedule, and how long a window takes, is measured in fake time by TestReplayPacingExact:
+// a wall-clock bound here failed on a loaded machine (the 10x case: "took" from the first
+// arrival, which load delays while the rest stay on schedule).
 func TestReplayPacing(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct {
-		name       string
-		win        Window
-		speed      float64
-		lo, hi     time.Duration
-		wantLength time.Duration
+		name  string
+		win   Window
+		speed float64
 	}{
-		// Generous bounds (exact figures belong in benchmarks): "took" runs from the first
-		// arrival, which a loaded machine can delay while the rest stay on schedule, so the lower
-		// bound is half the ideal; as fast as possible would take a few milliseconds.
-		{"10x", window(1000, 3000), 10, 100 * time.Millisecond, 2 * time.Second, 200 * time.Millisecond},
-		{"1x", window(2000, 2500), 1, 250 * time.Millisecond, 2 * time.Second, 500 * time.Millisecond},
+		{"10x", window(1000, 3000), 10},
+		{"1x", window(2000, 2500), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
 			_, s := f.start(t, Config{Session: "pace-" + tc.name[:2], Window: tc.win, Speed: tc.speed})
-			testwait.For(t, 10*time.Second, "first event", func() bool { return s.count() > 0 })
 			testwait.For(t, 10*time.Second, "finish", finished(s, 0))
 			s.mu.Lock()
-			first := s.arrived[0]
-			took := s.arrived[len(s.arrived)-1].Sub(first) // the last event is due shortly before `to`
-			// Each event's arrival against its schedule (up to a constant: the first event's
-			// latency); the spread of these offsets is the pacing error.
-			var offs []time.Duration
+			defer s.mu.Unlock()
+			if len(s.events) < 100 {
+				t.Fatalf("%d events", len(s.events))
+			}
+			from := tc.win.From.UnixNano()
+			var late time.Duration
 			for i, ev := range s.events {
-				sched := time.Duration(float64(EventTime(ev)-tc.win.From.UnixNano()) / tc.speed)
-				offs = append(offs, s.arrived[i].Sub(first)-sched)
+				due := time.Duration(float64(EventTime(ev)-from) / tc.speed)
+				got := s.arrived[i].Sub(t0)
+				if got < due-paceGranularity {
+					t.Fatalf("event %d (venue +%v) arrived at +%v, before its schedule +%v", i, time.Duration(EventTime(ev)-from), got, due)
+				}
+				late = max(late, got-due)
 			}
-			n := len(s.events)
-			s.mu.Unlock()
-			slices.Sort(offs)
-			p50, p99 := offs[len(offs)/2], offs[len(offs)*99/100]
-			t.Logf("%s: %d events over %s of window took %s (ideal %s); arrival vs schedule: median %s, p99-median %s, max-min %s",
-				tc.name, n, tc.win.To.Sub(tc.win.From), took.Round(time.Millisecond), tc.wantLength,
-				p50.Round(time.Microsecond), (p99 - p50).Round(time.Microsecond), (offs[len(offs)-1] - offs[0]).Round(time.Microsecond))
-			if took < tc.lo || took > tc.hi {
-				t.Fatalf("took %s, want %s..%s", took, tc.lo, tc.hi)
-			}
+			t.Logf("%s: %d events; the latest arrived %v after its schedule (from before the session started)",
+				tc.name, len(s.events), late.Round(time.Microsecond))
 		})
 	}
 }
@@ -201,18 +200,41 @@ func TestReplayPacing(t *testing.T) {
 func TestReplayPauseResume(t *testing.T) {
 	f := newFixture(t)
 	win := window(1000, 2000)
-	_, s := f.start(t, Config{Session: "pause", Window: win, Speed: 2})
+	const speed = 2
+	t0 := time.Now() // the session is anchored after this
+	_, s := f.start(t, Config{Session: "pause", Window: win, Speed: speed})
 	testwait.For(t, 10*time.Second, "some events", func() bool { return s.count() > 50 })
 	st := control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Pause{Pause: true}})
 	if st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
 		t.Fatalf("after pause: %v", st)
 	}
-	time.Sleep(100 * time.Millisecond) // in flight before the pause
-	n1 := s.count()
-	time.Sleep(300 * time.Millisecond)
-	if n2 := s.count(); n2 != n1 {
-		t.Fatalf("%d events while paused", n2-n1)
+	// The pause froze the replay position where the schedule was when it came: at most bound.
+	// Events up to it may still be published (a loaded loop lags its schedule), none past it.
+	bound := win.From.UnixNano() + int64(float64(time.Since(t0))*speed)
+	// Events and statuses reach the subscriber in publish order. While paused, a speed change
+	// publishes a status: every event published before it has arrived (no sleep-to-assert; that
+	// a pause holds however long, and exactly where, is TestReplayPauseExact's, in fake time).
+	if st2 := control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 3}}); st2.State != pb.ReplayState_REPLAY_STATE_PAUSED {
+		t.Fatalf("speed change while paused: %v", st2)
 	}
+	testwait.For(t, 10*time.Second, "the speed change's status", func() bool {
+		st := s.lastStatus()
+		return st != nil && st.Speed == 3
+	})
+	s.mu.Lock()
+	for _, ev := range s.events {
+		if EventTime(ev) > bound {
+			s.mu.Unlock()
+			t.Fatalf("event at +%v published while paused at +%v at most", time.Duration(EventTime(ev)-win.From.UnixNano()), time.Duration(bound-win.From.UnixNano()))
+		}
+	}
+	for i, ps := range s.statuses {
+		if uint64(s.before[i]) != ps.Events {
+			s.mu.Unlock()
+			t.Fatalf("%d events received before status %v", s.before[i], ps)
+		}
+	}
+	s.mu.Unlock()
 	if st := control(t, f.b, "pause", &pb.ReplayControl{}); st.State != pb.ReplayState_REPLAY_STATE_PAUSED {
 		t.Fatalf("status query: %v", st)
 	}
@@ -263,7 +285,13 @@ func TestReplaySeek(t *testing.T) {
 		t.Fatalf("seek while paused: %v", st)
 	}
 	testwait.For(t, 10*time.Second, "snapshots while paused", func() bool { return len(s.epochEvents(epoch0+3)) >= 10 })
-	time.Sleep(100 * time.Millisecond)
+	// A status published now (a speed change, still paused) follows every event published
+	// before it: none of them past the target (no sleep-to-assert).
+	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 2}})
+	testwait.For(t, 10*time.Second, "the speed change's status", func() bool {
+		st := s.lastStatus()
+		return st != nil && st.Speed == 2 && st.Generation == 3
+	})
 	for _, ev := range s.epochEvents(epoch0 + 3) {
 		if EventTime(ev) > target {
 			t.Fatalf("event at %d published while paused at %d", EventTime(ev), target)
@@ -319,11 +347,8 @@ func TestReplayNoLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > base {
+	if !testwait.Until(5*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
+		g := runtime.NumGoroutine()
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines after shutdown, %d before\n%s", g, base, buf[:runtime.Stack(buf, true)])
 	}
