@@ -213,32 +213,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case s.stopping.Load():
-		s.metrics.connsRejected.WithLabelValues("shutting_down").Inc()
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	case !s.ready.Load():
-		// Still rebuilding state from history: a snapshot now would show the past as current.
-		s.metrics.connsRejected.WithLabelValues("not_ready").Inc()
-		http.Error(w, "catching up with history; retry shortly", http.StatusServiceUnavailable)
-		return
-	case !s.revocationsReady():
-		// Fail closed: a revoked token must not get in because this replica has not read the
-		// revocation list yet (revoke.go).
-		s.metrics.connsRejected.WithLabelValues("revocations_not_loaded").Inc()
-		http.Error(w, "revocation list not loaded yet; retry shortly", http.StatusServiceUnavailable)
-		return
-	case !s.checkOrigin(r):
-		s.metrics.connsRejected.WithLabelValues("origin").Inc()
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
-	case strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.Header.Get("Sec-WebSocket-Version") != "13":
-		// RFC 6455 section 4.4: name the version this server speaks. (A plain GET is not a
-		// handshake: the dashboard asks /ws?replay=ID that way to learn why it was refused.)
-		s.metrics.connsRejected.WithLabelValues("version").Inc()
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		http.Error(w, "unsupported WebSocket version: this server speaks 13", http.StatusUpgradeRequired)
+	if s.refuseEarly(w, r) {
 		return
 	}
 	// Credentials before anything costs: a refused token never reaches the upgrade. cred is nil
@@ -249,45 +224,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		refuseHTTP(w, err)
 		return
 	}
-	if r.URL.Query().Get("replay") != "" && cred != nil && !cred.ent.Replay {
-		if !cred.anon {
-			s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
-			http.Error(w, "not entitled to replay sessions", http.StatusForbidden)
-			return
-		}
-		cred = nil // the anonymous policy does not cover replay: the client may sign in in band
-	}
-	if r.URL.Query().Get("replay") != "" && cred != nil && cred.ent.Delay > 0 {
-		// A replay window may reach the present.
-		s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
-		http.Error(w, "a delayed entitlement does not cover replay sessions", http.StatusForbidden)
+	rs, cred, ok := s.replayOf(w, r, cred)
+	if !ok {
 		return
-	}
-	var rs *replaySession
-	if id := r.URL.Query().Get("replay"); id != "" {
-		var err error
-		rs, err = s.joinReplay(r.Context(), id)
-		switch {
-		case errors.Is(err, ErrNoReplay):
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		case errors.Is(err, ErrReplayDisabled):
-			http.Error(w, err.Error(), http.StatusNotImplemented)
-			return
-		case errors.Is(err, bus.ErrSessionID):
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
 	}
 	hub := s.hub
 	if rs != nil {
 		hub = rs.hub
 	}
 	if cred != nil && cred.ent.Delay > 0 {
-		var ok bool
 		if hub, ok = s.delayHub(w, cred); !ok {
 			return
 		}
@@ -322,6 +267,108 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	sess := s.newSession(conn, hub, rs, ip)
+	s.metrics.connections.Inc()
+	// The read loop is counted in s.wg under s.mu, where Shutdown sets stopping before it waits:
+	// a WaitGroup must not grow from zero while Wait runs.
+	s.mu.Lock()
+	stopping := s.stopping.Load()
+	if !stopping {
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if stopping { // Shutdown began while this connection was upgrading
+		sess.out.Close(wire.CloseGoingAway, "server shutting down")
+		s.endSession(sess)
+		return
+	}
+	if cred != nil {
+		// Signed in by header, anonymous, or authentication off. signIn adds a replay watcher.
+		if code, reason := sess.signIn(cred, 0, false); code != 0 {
+			sess.out.Close(code, reason)
+		}
+	} else {
+		sess.startAuthTimer(s.cfg.Auth.timeout())
+	}
+	nc := conn.NetConn()
+	go func() {
+		defer s.wg.Done()
+		s.readLoop(sess, nc)
+	}()
+}
+
+// refuseEarly answers a request the feed cannot serve at all (stopping, not caught up, no
+// revocation list yet, a foreign origin, another WebSocket version) and reports whether it did.
+func (s *Server) refuseEarly(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case s.stopping.Load():
+		s.metrics.connsRejected.WithLabelValues("shutting_down").Inc()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	case !s.ready.Load():
+		// Still rebuilding state from history: a snapshot now would show the past as current.
+		s.metrics.connsRejected.WithLabelValues("not_ready").Inc()
+		http.Error(w, "catching up with history; retry shortly", http.StatusServiceUnavailable)
+	case !s.revocationsReady():
+		// Fail closed: a revoked token must not get in because this replica has not read the
+		// revocation list yet (revoke.go).
+		s.metrics.connsRejected.WithLabelValues("revocations_not_loaded").Inc()
+		http.Error(w, "revocation list not loaded yet; retry shortly", http.StatusServiceUnavailable)
+	case !s.checkOrigin(r):
+		s.metrics.connsRejected.WithLabelValues("origin").Inc()
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+	case strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.Header.Get("Sec-WebSocket-Version") != "13":
+		// RFC 6455 section 4.4: name the version this server speaks. (A plain GET is not a
+		// handshake: the dashboard asks /ws?replay=ID that way to learn why it was refused.)
+		s.metrics.connsRejected.WithLabelValues("version").Inc()
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "unsupported WebSocket version: this server speaks 13", http.StatusUpgradeRequired)
+	default:
+		return false
+	}
+	return true
+}
+
+// replayOf joins the replay session a request names (/ws?replay=ID), if any, after checking
+// that cred may watch it. cred comes back nil when the anonymous policy does not cover replay
+// (the client may sign in in band). ok false: refused, answered.
+func (s *Server) replayOf(w http.ResponseWriter, r *http.Request, cred *credential) (rs *replaySession, _ *credential, ok bool) {
+	id := r.URL.Query().Get("replay")
+	if id == "" {
+		return nil, cred, true
+	}
+	if cred != nil && !cred.ent.Replay {
+		if !cred.anon {
+			s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
+			http.Error(w, "not entitled to replay sessions", http.StatusForbidden)
+			return nil, nil, false
+		}
+		cred = nil
+	}
+	if cred != nil && cred.ent.Delay > 0 {
+		// A replay window may reach the present.
+		s.metrics.connsRejected.WithLabelValues("not_entitled").Inc()
+		http.Error(w, "a delayed entitlement does not cover replay sessions", http.StatusForbidden)
+		return nil, nil, false
+	}
+	rs, err := s.joinReplay(r.Context(), id)
+	switch {
+	case errors.Is(err, ErrNoReplay):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, ErrReplayDisabled):
+		http.Error(w, err.Error(), http.StatusNotImplemented)
+	case errors.Is(err, bus.ErrSessionID):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadGateway)
+	default:
+		return rs, cred, true
+	}
+	return nil, nil, false
+}
+
+// newSession makes the session of an upgraded connection, with its outbound queue.
+func (s *Server) newSession(conn *gws.Conn, hub *Hub, rs *replaySession, ip string) *session {
 	sess := &session{
 		id:      s.nextID.Add(1),
 		hub:     hub,
@@ -359,34 +406,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := tcp.(*net.TCPConn); ok && s.cfg.SocketWriteBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SocketWriteBuffer)
 	}
-	s.metrics.connections.Inc()
-	// The read loop is counted in s.wg under s.mu, where Shutdown sets stopping before it waits:
-	// a WaitGroup must not grow from zero while Wait runs.
-	s.mu.Lock()
-	stopping := s.stopping.Load()
-	if !stopping {
-		s.sessions[sess] = struct{}{}
-		s.wg.Add(1)
-	}
-	s.mu.Unlock()
-	if stopping { // Shutdown began while this connection was upgrading
-		sess.out.Close(wire.CloseGoingAway, "server shutting down")
-		s.endSession(sess)
-		return
-	}
-	if cred != nil {
-		// Signed in by header, anonymous, or authentication off. signIn adds a replay watcher.
-		if code, reason := sess.signIn(cred, 0, false); code != 0 {
-			sess.out.Close(code, reason)
-		}
-	} else {
-		sess.startAuthTimer(s.cfg.Auth.timeout())
-	}
-	nc := conn.NetConn()
-	go func() {
-		defer s.wg.Done()
-		s.readLoop(sess, nc)
-	}()
+	return sess
 }
 
 // admit counts a connection from ip, or returns why it is refused (a metric label).
