@@ -55,7 +55,9 @@ type Config struct {
 	Hold bool
 	// WaitResync makes the venue deterministic for tests: after a Drop, Corrupt or Disconnect
 	// the replay sends the faulted stream's next frame (which shows the break) and then waits
-	// until a client took a snapshot (a REST depth request, or a book subscription).
+	// until a client took a snapshot (a REST depth request, or a book subscription). A Binance
+	// venue also waits so after its first depth frame: a client's first REST snapshot, however
+	// slow, comes before the replay reaches the first fault.
 	WaitResync bool
 }
 
@@ -559,7 +561,21 @@ func NewBinance(market binance.Market, cfg Config) (*Server, error) {
 		}
 	}
 	h, _ = binance.New(binance.Config{Market: market}, nil) // newServer replays the prefix into it
-	return newServer(cfg, &binanceVenue{h: h}, start), nil
+	s := newServer(cfg, &binanceVenue{h: h}, start)
+	if cfg.WaitResync {
+		// The client's first snapshot is a resync too: without waiting for it, a client whose
+		// REST request is slow (a loaded machine) is still buffering when the first fault
+		// comes, and the snapshot covers the break (TestBinanceSpotFaults failed so).
+		for i := start; i < len(cfg.Frames); i++ {
+			if m, err := binance.Parse(cfg.Frames[i].Data, cfg.Frames[i].URL); err == nil && m.Kind == binance.KindDepth {
+				s.mu.Lock()
+				s.armed = s.v.key(&cfg.Frames[i])
+				s.mu.Unlock()
+				break
+			}
+		}
+	}
+	return s, nil
 }
 
 func (b *binanceVenue) truth() source.Handler { return b.h }

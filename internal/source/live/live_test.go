@@ -25,9 +25,11 @@ var (
 	_ live.Venue = (*coinbase.Handler)(nil)
 )
 
-// fastConfig makes reconnects and resyncs quick for tests.
+// fastConfig makes reconnects and resyncs quick for tests. The read timeout is long: the fake
+// venues go quiet only while they wait for the client's snapshot or once their frames ran out,
+// and a timeout there (a loaded machine: 5 s was within reach) is a reconnect the tests count.
 func fastConfig() live.Config {
-	return live.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, ResyncMinInterval: 10 * time.Millisecond, ReadTimeout: 5 * time.Second}
+	return live.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, ResyncMinInterval: 10 * time.Millisecond, ReadTimeout: time.Minute}
 }
 
 // rebuilt rebuilds books from the events a live Source emits (from its Run goroutine).
