@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tickwire/tickwire/internal/testwait"
@@ -178,19 +179,33 @@ func seqs(frames []*pb.ServerFrame) []uint64 {
 }
 
 // TestCoalesces: messages queued while the socket is full leave in one frame, in order, after
-// the frame the socket refused.
-func TestCoalesces(t *testing.T) {
+// the frame the socket refused. In a synctest bubble: the writer's retries are timers, and the
+// 20 ms the socket stays full are fake time in which every retry pass has run.
+func TestCoalesces(t *testing.T) { synctest.Test(t, testCoalesces) }
+
+func testCoalesces(t *testing.T) {
 	sock := newFakeSocket()
-	sock.setAccept(func(int) int { return 0 })
+	tries := 0
+	sock.setAccept(func(int) int { tries++; return 0 })
 	w := startWriter(t, Config{})
 	c := w.NewConn(sock, false, Hooks{})
 	for i := range uint64(50) {
 		c.Enqueue(msg(t, i+1), Delta, 0)
 	}
-	time.Sleep(20 * time.Millisecond) // several passes find the socket full
-	sock.setAccept(nil)
-	testwait.For(t, 5*time.Second, "50 messages", func() bool { return len(seqs(dataFrames(t, sock))) == 50 })
+	time.Sleep(20 * time.Millisecond) // fake time: several passes find the socket full
+	synctest.Wait()
+	sock.mu.Lock()
+	if tries < 2 {
+		t.Errorf("%d writes tried while the socket was full", tries)
+	}
+	sock.accept = nil
+	sock.mu.Unlock()
+	time.Sleep(time.Second) // fake time: the next retry pass
+	synctest.Wait()
 	frames := dataFrames(t, sock)
+	if n := len(seqs(frames)); n != 50 {
+		t.Fatalf("%d messages out, want 50", n)
+	}
 	if len(frames) > 2 {
 		t.Fatalf("50 messages took %d frames, want 1 or 2 (the first may leave alone)", len(frames))
 	}
@@ -503,20 +518,31 @@ func TestFlushIntervalGathers(t *testing.T) {
 // TestSnapshotsAndRepliesNotHeld: within the flush interval deltas wait, but a snapshot or a
 // control message (and the deltas queued before it) leaves at once, though its connection is
 // already waiting on the held list (no housekeeping round comes within the test's patience).
+// In a synctest bubble: "held" is checked after fake time passed with every goroutine of the
+// writer idle, not after a real sleep a loaded machine may not give the writer.
 func TestSnapshotsAndRepliesNotHeld(t *testing.T) {
 	for _, kind := range []Kind{Snapshot, Control} {
-		sock := newFakeSocket()
-		w := startWriter(t, Config{FlushInterval: time.Hour, Heartbeat: time.Minute, PingInterval: time.Minute, WriteTimeout: time.Minute})
-		c := w.NewConn(sock, false, Hooks{})
-		c.Enqueue(msg(t, 1), Delta, 0) // a quiet connection: written at once
-		testwait.For(t, 5*time.Second, "the first write", func() bool { return len(seqs(dataFrames(t, sock))) == 1 })
-		c.Enqueue(msg(t, 2), Delta, 0) // held for the interval (an hour)
-		time.Sleep(20 * time.Millisecond)
-		if n := len(seqs(dataFrames(t, sock))); n != 1 {
-			t.Fatalf("kind %d: a delta within the interval was not held (%d messages out)", kind, n)
-		}
-		c.Enqueue(msg(t, 3), kind, 0)
-		testwait.For(t, 5*time.Second, "the urgent message", func() bool { return len(seqs(dataFrames(t, sock))) == 3 })
+		synctest.Test(t, func(t *testing.T) {
+			sock := newFakeSocket()
+			w := startWriter(t, Config{FlushInterval: time.Hour, Heartbeat: time.Minute, PingInterval: time.Minute, WriteTimeout: time.Minute})
+			c := w.NewConn(sock, false, Hooks{})
+			c.Enqueue(msg(t, 1), Delta, 0) // a quiet connection: written at once
+			synctest.Wait()
+			if n := len(seqs(dataFrames(t, sock))); n != 1 {
+				t.Fatalf("kind %d: %d messages out, want the first at once", kind, n)
+			}
+			c.Enqueue(msg(t, 2), Delta, 0) // held for the interval (an hour)
+			time.Sleep(20 * time.Second)   // fake time, below the heartbeat and ping intervals
+			synctest.Wait()
+			if n := len(seqs(dataFrames(t, sock))); n != 1 {
+				t.Fatalf("kind %d: a delta within the interval was not held (%d messages out)", kind, n)
+			}
+			c.Enqueue(msg(t, 3), kind, 0)
+			synctest.Wait()
+			if n := len(seqs(dataFrames(t, sock))); n != 3 {
+				t.Fatalf("kind %d: %d messages out after the urgent one, want 3 at once", kind, n)
+			}
+		})
 	}
 }
 
