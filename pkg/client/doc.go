@@ -17,6 +17,11 @@
 //	c.Subscribe(client.Subscription{Instruments: []string{"coinbase:BTC-USD"}})
 //	err = c.Run(ctx) // nil when ctx ends; a *CloseError when the server says not to come back
 //
+// A Subscription may name a venue wildcard, "coinbase:*": every instrument of the venue that
+// the token entitles, those listed now and those listed later, each with its own replica; the
+// handler meets each at its OnSubscribed. With Options.WaitForInstruments, named instruments
+// that do not exist yet are subscribed when they appear.
+//
 // Prices and sizes are integer mantissas at the instrument's scale (InstrumentInfo.price_scale,
 // size_scale); FormatDecimal prints them exactly.
 //

@@ -207,3 +207,38 @@ func ExampleOptions_compactQuotes() {
 	// seq 107 bid 99.95 ask 100.07, ingest time set: true
 	// compact quotes sent: true
 }
+
+// venuePrinter prints each instrument a venue wildcard brings, and stops once it has n.
+type venuePrinter struct {
+	client.BaseHandler
+	n    int
+	stop context.CancelFunc
+}
+
+func (p *venuePrinter) OnSnapshot(_ *client.Client, u client.Update) {
+	q, info := u.Replica.Quote(), u.Info
+	fmt.Printf("%s bid %s ask %s\n", u.Instrument, client.FormatDecimal(q.BidPrice, info.PriceScale),
+		client.FormatDecimal(q.AskPrice, info.PriceScale))
+	if p.n--; p.n == 0 {
+		p.stop()
+	}
+}
+
+// A venue wildcard ("venue:*") follows every instrument of a venue: those listed now and those
+// listed later, each with its own replica, without listing the venue first.
+func ExampleSubscription_venueWildcard() {
+	feed := newFakeServer("synthetic:ACME", "synthetic:BOLT", "other:XYZ")
+	defer feed.Close()
+	feed.step(100)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _ := client.New(client.Options{URL: feed.URL, Handler: &venuePrinter{n: 2, stop: cancel}})
+	_ = c.Subscribe(client.Subscription{Instruments: []string{"synthetic:*"}, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE}})
+	_ = c.Run(ctx)
+	fmt.Println(c.Instruments())
+	// Output:
+	// synthetic:ACME bid 99.98 ask 100.04
+	// synthetic:BOLT bid 99.93 ask 100.03
+	// [synthetic:ACME synthetic:BOLT]
+}

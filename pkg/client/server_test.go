@@ -47,6 +47,7 @@ type fakeServer struct {
 	badStep    map[string]bool // the next CompactQuote of an instrument names no previous delta
 	quiet      map[string]bool // skip the snapshots a new epoch calls for
 	hbStop     chan struct{}
+	hbSent     int // heartbeats written, over every connection
 }
 
 type streamKey struct {
@@ -176,7 +177,25 @@ func (s *fakeServer) command(c *gws.Conn, data []byte) {
 		if cmd.Subscribe.Wait {
 			s.waits++
 		}
+		var ids []string
 		for _, id := range cmd.Subscribe.Instruments {
+			venue, ok := wire.VenueWildcard(id)
+			if !ok {
+				ids = append(ids, id)
+				continue
+			}
+			// A venue wildcard: the venue's instruments, in id order (the fake lists no later ones).
+			var of []string
+			for known := range s.states {
+				if v, _, _ := strings.Cut(known, ":"); v == venue {
+					of = append(of, known)
+				}
+			}
+			slices.Sort(of)
+			ids = append(ids, of...)
+			out = append(out, &pb.ServerMessage{Kind: &pb.ServerMessage_Pending{Pending: &pb.Pending{RequestId: m.Id, Instruments: []string{id}}}})
+		}
+		for _, id := range ids {
 			st := s.states[id]
 			if st == nil {
 				out = append(out, &pb.ServerMessage{Kind: &pb.ServerMessage_Error{Error: &pb.Error{RequestId: m.Id,
@@ -455,11 +474,18 @@ func (s *fakeServer) heartbeat(interval time.Duration) {
 				s.mu.Lock()
 				for _, fc := range s.conns {
 					fc.write(&pb.ServerMessage{Kind: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{TimeNs: now.UnixNano()}}})
+					s.hbSent++
 				}
 				s.mu.Unlock()
 			}
 		}
 	})
+}
+
+func (s *fakeServer) heartbeatsSent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hbSent
 }
 
 func (s *fakeServer) connectTimes() []time.Time {
