@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/auth"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/client"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/pkg/wire"
@@ -45,19 +46,11 @@ func TestTokenSourceOnEveryConnect(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, "3 connects", func() bool {
 		mu.Lock()
-		got := len(seen)
-		mu.Unlock()
-		if got >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("fewer than 3 connects")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(seen) >= 3
+	})
 	cancel()
 	<-done
 	mu.Lock()

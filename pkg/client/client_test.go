@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/client"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -141,18 +142,12 @@ func (r *run) wait(t *testing.T, d time.Duration) error {
 	}
 }
 
+// eventually is testwait's wait for a condition that says what it saw.
 func eventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var err error
+	if !testwait.Until(5*time.Second, func() bool { err = f(); return err == nil }) {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -429,9 +424,13 @@ func TestFatalCloseEndsRun(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != wire.CloseProtocolError || ce.Reconnectable() {
 		t.Fatalf("Run returned %v, want a CloseError with code 4500", err)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if n := len(s.connectTimes()); n != 1 {
+	// Run has returned, and with it every goroutine it started: its count of connections is
+	// final (no sleep to see whether a reconnect comes).
+	if n := r.c.Stats().Connects; n != 1 {
 		t.Errorf("%d connections after a fatal close", n)
+	}
+	if n := len(s.connectTimes()); n != 1 {
+		t.Errorf("the server saw %d connections", n)
 	}
 	if v, _ := r.c.View(testIDs[0]); v.Synced() {
 		t.Error("streams still synced after the connection ended")
@@ -456,11 +455,17 @@ func TestHeartbeatTimeoutReconnects(t *testing.T) {
 	eventually(t, "sync after reconnect", func() error { return s.mismatch(r.c, 0) })
 }
 
+// TestHeartbeatsKeepConnection: heartbeats alone keep a connection past many heartbeat
+// timeouts. Counted in heartbeats, not slept: the connection lives until the server has sent
+// enough of them to span four timeouts, however long the machine takes to send them; the
+// timeout is 15 heartbeat intervals, so only a stall of 300 ms in the client's reading would end
+// the connection (at 5 intervals, 150 ms, a loaded machine could).
 func TestHeartbeatsKeepConnection(t *testing.T) {
-	opts := client.Options{HeartbeatTimeout: 150 * time.Millisecond}
+	const interval, timeout = 20 * time.Millisecond, 300 * time.Millisecond
+	opts := client.Options{HeartbeatTimeout: timeout}
 	s, r := newSyncedClient(t, opts)
-	s.heartbeat(30 * time.Millisecond)
-	time.Sleep(600 * time.Millisecond)
+	s.heartbeat(interval)
+	testwait.For(t, 30*time.Second, "heartbeats over four timeouts", func() bool { return s.heartbeatsSent() >= int(4*timeout/interval) })
 	if n := len(s.connectTimes()); n != 1 {
 		t.Errorf("%d connections despite heartbeats", n)
 	}
@@ -487,7 +492,7 @@ func TestListInstrumentsBeforeRunAndUnknownInstrument(t *testing.T) {
 		got <- answer{list, err}
 	}()
 	// Wait until the request is queued, so that it is sent on connect.
-	time.Sleep(20 * time.Millisecond)
+	testwait.For(t, 5*time.Second, "ListInstruments queued", func() bool { return c.PendingLists() == 1 })
 	if err := c.Subscribe(client.Subscription{Instruments: []string{"synthetic:NOPE", testIDs[0]}, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE}}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/client"
 )
 
@@ -61,10 +62,9 @@ func (s *fakeServer) every(t *testing.T, interval time.Duration, f func()) {
 // once if the client connected a second time (or lost its connection).
 func (s *fakeServer) waitPongAfter(t *testing.T, r *run, after time.Time) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second) // a generous bound for -race on 2 shared cores
-	for {
+	var last time.Time
+	if !testwait.Until(20*time.Second, func() bool { // a generous bound for -race on 2 shared cores
 		s.mu.Lock()
-		var last time.Time
 		for _, fc := range s.conns {
 			if n := len(fc.pongs); n > 0 {
 				last = fc.pongs[n-1]
@@ -72,17 +72,13 @@ func (s *fakeServer) waitPongAfter(t *testing.T, r *run, after time.Time) {
 		}
 		connects := len(s.connects)
 		s.mu.Unlock()
-		rec := r.rec.snapshot()
-		switch {
-		case connects != 1 || len(rec.states) != 1:
+		if rec := r.rec.snapshot(); connects != 1 || len(rec.states) != 1 {
 			t.Fatalf("%d connections; the client's state changes %v, errors %v; stats %+v",
 				connects, rec.states, rec.stateErrs, r.c.Stats())
-		case last.After(after):
-			return
-		case time.Now().After(deadline):
-			t.Fatalf("no pong after %v (last %v)", after.Format(time.StampMicro), last.Format(time.StampMicro))
 		}
-		time.Sleep(5 * time.Millisecond)
+		return last.After(after)
+	}) {
+		t.Fatalf("no pong after %v (last %v)", after.Format(time.StampMicro), last.Format(time.StampMicro))
 	}
 }
 

@@ -10,3 +10,11 @@ func Backoff(opts Options, n int) time.Duration {
 	}
 	return o.backoff(n)
 }
+
+// PendingLists returns how many ListInstruments calls wait for their answer: a test sees that a
+// call made before Run is queued without sleeping.
+func (c *Client) PendingLists() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.lists)
+}
