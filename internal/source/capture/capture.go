@@ -7,7 +7,7 @@
 //     (hftbacktest-derived). "msg" is the frame spliced in byte for byte; a frame that is not
 //     JSON is written as a string in "msg_text".
 //   - the python-kraken-sdk fixture, a JSON object {"init":[frames],"updates":[frames]} with
-//     no timestamps.
+//     no timestamps; either key may hold one frame instead of a list (ReadSDKJSON).
 //
 // Recorder writes the first form (with local_ts_ns), so a live run can be replayed later.
 package capture
@@ -165,17 +165,29 @@ func (s *sliceReader) Next() (Record, error) {
 // NewSliceReader returns a Reader over recs.
 func NewSliceReader(recs []Record) Reader { return &sliceReader{recs: recs} }
 
-// ReadSDKJSON reads the python-kraken-sdk fixture form {"init":[...],"updates":[...]}: the
-// frames in order, numbered from 1, without timestamps.
+// ErrSDKShape: a python-kraken-sdk fixture's "init" or "updates" is neither a list of frames
+// nor a single frame.
+var ErrSDKShape = errors.New(`capture: sdk fixture: want "init"/"updates" to be a list of frames or a single frame (object or Kraken v1 array)`)
+
+// ReadSDKJSON reads the python-kraken-sdk fixture form {"init":...,"updates":...}: the frames
+// in order, numbered from 1, without timestamps. Each key holds what recorders write: a list
+// of frames, or one frame on its own (the v2 fixture's "init" is a single message object; a
+// Kraken v1 frame is itself an array, told from a list by its first element, a channel id
+// number, where a list holds objects or arrays). null or a missing key holds no frames; any
+// other value (a number, a string, true) is refused with ErrSDKShape naming the key.
 func ReadSDKJSON(r io.Reader) ([]Record, error) {
-	var doc map[string][]json.RawMessage
+	var doc map[string]json.RawMessage
 	dec := json.NewDecoder(io.LimitReader(r, 1<<30))
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRecord, err)
 	}
 	var out []Record
 	for _, key := range []string{"init", "updates"} {
-		for _, m := range doc[key] {
+		frames, err := sdkFrames(doc[key])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrRecord, key, err)
+		}
+		for _, m := range frames {
 			out = append(out, Record{Line: int64(len(out) + 1), Conn: key, Dir: "recv", Msg: m})
 		}
 	}
@@ -183,6 +195,31 @@ func ReadSDKJSON(r io.Reader) ([]Record, error) {
 		return nil, fmt.Errorf("%w: no init/updates frames", ErrRecord)
 	}
 	return out, nil
+}
+
+// sdkFrames returns the frames of one fixture key (see ReadSDKJSON).
+func sdkFrames(v json.RawMessage) ([]json.RawMessage, error) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
+		return nil, nil
+	}
+	switch v[0] {
+	case '{':
+		return []json.RawMessage{v}, nil
+	case '[':
+		var list []json.RawMessage
+		if err := json.Unmarshal(v, &list); err != nil {
+			return nil, err
+		}
+		for _, m := range list {
+			if m = bytes.TrimSpace(m); len(m) == 0 || (m[0] != '{' && m[0] != '[') {
+				// Not a list of frames: one v1 array frame ([channelID, {...}, "book-10", "XBT/USD"]).
+				return []json.RawMessage{v}, nil
+			}
+		}
+		return list, nil
+	}
+	return nil, fmt.Errorf("%w, got %.20s", ErrSDKShape, v)
 }
 
 // merged interleaves readers by recorded time (ties: the earlier reader first).
