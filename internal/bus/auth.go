@@ -129,6 +129,10 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 		p.PublishAllow = append(readAPI(stream), replayPrefix+"*.control", jsAPI+"STREAM.CREATE."+stream,
 			SnapshotRequestSubjects) // a broken book asks ingest for a snapshot (snapshotreq.go)
 		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
+		// State checkpoints (checkpoint.go): read, create the stream, write chunks (a rollup, not
+		// a purge, drops the previous checkpoint of a slot).
+		p.PublishAllow = append(p.PublishAllow, readAPI(CheckpointStream(stream))...)
+		p.PublishAllow = append(p.PublishAllow, jsAPI+"STREAM.CREATE."+CheckpointStream(stream), checkpointSubjects(stream))
 		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
 	case RoleTickctl:
 		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects, jsAPI+"STREAM.CREATE."+stream)

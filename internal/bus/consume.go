@@ -24,6 +24,11 @@ type ConsumeOptions struct {
 	// pulls more only as the handler takes them, so a slow handler slows delivery (the
 	// stream keeps the rest) instead of growing memory.
 	MaxPending int
+	// AfterEach, if set, is called with each message's stream sequence after handle returned
+	// for it (or it was skipped as undecodable), in stream order, on the handler's goroutine:
+	// while it runs no other event is handled. The feed counts its progress and takes its
+	// state checkpoints there.
+	AfterEach func(streamSeq uint64)
 }
 
 // Consumer delivers events to a handler in stream order. Stop it when done.
@@ -116,6 +121,9 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 				go c.Stop() // not inline: Stop waits for this callback's lock
 				return
 			}
+		}
+		if opts.AfterEach != nil {
+			opts.AfterEach(streamSeq)
 		}
 		if streamSeq >= target {
 			c.markCaughtUp()

@@ -132,6 +132,7 @@ type StreamState struct {
 	Msgs, Bytes       uint64
 	FirstSeq, LastSeq uint64
 	Subjects          uint64
+	Created           time.Time // when the stream was created: a recreated stream starts its sequences again
 }
 
 // StreamState returns the stream's current state.
@@ -145,7 +146,7 @@ func (b *Bus) StreamState(ctx context.Context) (StreamState, error) {
 		return StreamState{}, fmt.Errorf("bus: stream info: %w", err)
 	}
 	st := info.State
-	return StreamState{Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Subjects: st.NumSubjects}, nil
+	return StreamState{Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Subjects: st.NumSubjects, Created: info.Created}, nil
 }
 
 // LastPosition returns the (epoch, seq) of the last stored event of instrument, found=false
