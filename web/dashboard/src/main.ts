@@ -16,6 +16,7 @@ import { LadderView } from "./views/ladder";
 import { ReplayView } from "./views/replay";
 import { SessionView } from "./views/session";
 import { StatusView } from "./views/status";
+import { TabsView } from "./views/tabs";
 import { TapeView } from "./views/tape";
 import { WatchlistView } from "./views/watchlist";
 
@@ -126,6 +127,7 @@ const chart = new ChartView();
 const ladder = new LadderView(ladderLevels);
 const tape = new TapeView(tapeRows);
 const status = new StatusView(store);
+const tabs = new TabsView(store);
 const replay = replayId ? new ReplayView(store, replayId) : undefined;
 if (replay) {
   replay.onControl = (a) => client.replayControl(a);
@@ -337,6 +339,7 @@ function setInterval_(iv: Interval): void {
 }
 
 watchlist.onFocus = focus;
+watchlist.onPick = () => tabs.picked();
 chart.onInterval = setInterval_;
 
 // Layout.
@@ -356,6 +359,7 @@ app.append(
     ),
     sessionView.banner,
     ...(replay ? [replay.root] : []),
+    tabs.root,
     el(
       "main",
       { class: "grid" },

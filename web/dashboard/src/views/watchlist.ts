@@ -46,6 +46,8 @@ export class WatchlistView {
   private readonly loading: HTMLElement;
   private readonly loadingText: HTMLElement;
   onFocus: (id: string) => void = () => {};
+  /** A row was picked by hand (a click or tap, Enter in the search), after onFocus. */
+  onPick: (id: string) => void = () => {};
 
   constructor(private readonly store: Store) {
     this.search = el("input", {
@@ -74,7 +76,10 @@ export class WatchlistView {
         this.search.blur();
       } else if (e.key === "Enter" || e.key === "ArrowDown") {
         const first = this.visible[0];
-        if (first) this.onFocus(first);
+        if (first) {
+          this.onFocus(first);
+          if (e.key === "Enter") this.onPick(first);
+        }
         this.search.blur();
         e.preventDefault();
       }
@@ -99,7 +104,10 @@ export class WatchlistView {
     this.tbody.addEventListener("click", (e) => {
       const tr = (e.target as HTMLElement).closest("tr");
       const id = tr?.dataset.id;
-      if (id) this.onFocus(id);
+      if (id) {
+        this.onFocus(id);
+        this.onPick(id);
+      }
     });
     this.scroller = el("div", { class: "scroll" }, table);
     this.loadingText = el("div", { class: "wl-loading-text" });
