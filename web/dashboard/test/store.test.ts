@@ -84,6 +84,12 @@ describe("Store: resume, gaps and staleness", () => {
     expect(store.replayClockMs).toBe(t0 + 2000);
     expect(store.markers.size).toBe(0);
     expect(store.nowMs()).toBe(t0 + 2000);
+    // ... and no row is stale while the new generation's snapshots are on their way (issue 12).
+    store.checkStale();
+    expect(store.rows.get(id)!.stale).toBe(false);
+    store.onReplayStatus(status(t0 + 8000, 2)); // 6 s of replay time without its quote: stale
+    store.checkStale();
+    expect(store.rows.get(id)!.stale).toBe(true);
   });
 
   it("an instrument the token does not cover is not entitled, not stale; its repaint is asked for", () => {

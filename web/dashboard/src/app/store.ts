@@ -147,7 +147,10 @@ export class Store {
       this.markersDirty = true;
       this.chartReset = true;
       this.tapeDirty = true;
-      for (const r of this.rows.values()) r.lastUpdateMs = 0;
+      // Staleness restarts at the new clock: the new generation's snapshots take a moment (the
+      // replayer first reads its lookback), and rows are not stale meanwhile (issue 12: every
+      // row showed STALE after a seek); one without a quote for 5 s of replay time becomes so.
+      for (const r of this.rows.values()) r.lastUpdateMs = clock;
     } else {
       this.replayClockMs = Math.max(this.replayClockMs, clock);
     }
