@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -53,21 +54,10 @@ func dialRaw(t *testing.T, s *bus.Embedded, user string) (*rawConn, error) {
 // violated waits until the server has reported a publish permission violation on subject.
 func (rc *rawConn) violated(t *testing.T, subject string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if !testwait.Until(5*time.Second, func() bool { return hasViolation(rc, `"`+subject+`"`) }) {
 		rc.mu.Lock()
-		for _, v := range rc.violations {
-			if strings.Contains(v, `"`+subject+`"`) {
-				rc.mu.Unlock()
-				return
-			}
-		}
-		vs := append([]string(nil), rc.violations...)
-		rc.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("no permission violation for %s reported; got %q", subject, vs)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer rc.mu.Unlock()
+		t.Fatalf("no permission violation for %s reported; got %q", subject, rc.violations)
 	}
 }
 
@@ -170,13 +160,9 @@ func TestIngestPublishesButCannotConsumeOrUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.Flush()
-	deadline := time.Now().Add(5 * time.Second)
-	for !hasViolation(rc, "Subscription to \""+bus.EventSubjects+"\"") {
-		if time.Now().After(deadline) {
-			t.Fatal("ingest subscribed to the events")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the violation of ingest subscribing to the events", func() bool {
+		return hasViolation(rc, "Subscription to \""+bus.EventSubjects+"\"")
+	})
 	if n := msgs(t, b); n != 3 {
 		t.Fatalf("%d events, want 3", n)
 	}
@@ -354,13 +340,7 @@ func TestPasswordFiles(t *testing.T) {
 	if fi, err := os.Stat(authDir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("auth dir: %v %v", fi.Mode().Perm(), err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !early.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatal("the client that started first never connected")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the client that started first to connect", early.Connected)
 	s.Shutdown()
 	// Reused, not regenerated.
 	s = start()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -106,19 +107,7 @@ func TestPublishDedupLastPositionConsume(t *testing.T) {
 	if err := b.Publish(ctx, trade("x:A", 7, 101)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := got["x:A"]
-		mu.Unlock()
-		if n == 101 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("live event not delivered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the live event", func() bool { mu.Lock(); defer mu.Unlock(); return got["x:A"] == 101 })
 	// A handler error stops the consumer with that error.
 	if err := b.Publish(ctx, trade("x:A", 7, 200)); err != nil {
 		t.Fatal(err)
@@ -240,11 +229,8 @@ func TestConsumeFilteredAndNoLeaks(t *testing.T) {
 			t.Fatalf("delivered %d, err %v", n, c.Err())
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > base {
+	if !testwait.Until(5*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
+		g := runtime.NumGoroutine()
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines after shutdown, %d before\n%s", g, base, buf[:runtime.Stack(buf, true)])
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // Any jti or sub becomes a legal key and back; what cannot be a revocation is refused.
@@ -72,19 +73,14 @@ func (r *recorder) RevocationChanged(rv bus.Revocation, removed bool) {
 
 func (r *recorder) wait(t *testing.T, what string, cond func(loads [][]bus.Revocation, changes []change) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var loads, changes int
+	if !testwait.Until(5*time.Second, func() bool {
 		r.mu.Lock()
-		ok := cond(r.loads, r.changes)
-		loads, changes := len(r.loads), len(r.changes)
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (%d loads, %d changes)", what, loads, changes)
-		}
-		time.Sleep(5 * time.Millisecond)
+		defer r.mu.Unlock()
+		loads, changes = len(r.loads), len(r.changes)
+		return cond(r.loads, r.changes)
+	}) {
+		t.Fatalf("timed out waiting for %s (%d loads, %d changes)", what, loads, changes)
 	}
 }
 

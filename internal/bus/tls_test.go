@@ -8,6 +8,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // connected reports whether a Bus with auth reaches s within a second.
@@ -18,11 +19,7 @@ func connected(t *testing.T, s *bus.Embedded, auth bus.Auth) bool {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	deadline := time.Now().Add(time.Second)
-	for !b.Connected() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return b.Connected()
+	return testwait.Until(time.Second, b.Connected)
 }
 
 func TestEmbeddedTLS(t *testing.T) {
