@@ -25,7 +25,11 @@
 // signs in again with a pasted token.
 // Loading (issue 12): every frame from the first until the first quote shows a loading state,
 // and the times from navigation to it and to the first quote are printed. At 1024x768 the
-// watchlist and the book lie within the viewport, nothing cut off sideways. A StreamStatus
+// watchlist and the book lie within the viewport, nothing cut off sideways. On a phone (390x844)
+// the tab bar reaches the watchlist, a tap on a row switches the instrument and opens its chart,
+// and the top bar, the tabs, the panel, the rows and the status bar never overlap or cover one
+// another, whole and inside the viewport, also after scrolling; at 360x740, 768x1024, 1440x900
+// and 2560x1440 the page does not scroll and nothing is cut off. A StreamStatus
 // AWAITING_SNAPSHOT sent into a proxied socket marks the ladder and the row until a snapshot.
 // Screenshots go to test-artifacts/dashboard/.
 //
@@ -604,6 +608,180 @@ async function main() {
     if (m.table > m.list + 1) throw new Error(`the watchlist's table is ${m.table}px wide in a ${m.list}px list: columns cut off`);
     if (m.clipped.length > 0) throw new Error(`ladder figures cut off: ${m.clipped.slice(0, 5).join(", ")}`);
     for (const k of ["bestBid", "bestAsk"]) if (!(m[k].top >= m.ladder.top && m[k].bottom <= m.ladder.bottom)) throw new Error(`the ${k} row is outside the ladder`);
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  // Issue 12, item 3: every width from 360 to 2560 usable. The geometry of the bars and panels,
+  // measured in the page: boxes, whether the page scrolls, what is cut off, and what is on top at
+  // the centre of each watchlist row and bar (elementFromPoint: nothing may cover them).
+  const layout = () =>
+    page.evaluate(() => {
+      const box = (e) => {
+        if (!e || e.getClientRects().length === 0) return null;
+        const r = e.getBoundingClientRect();
+        return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, w: r.width, h: r.height };
+      };
+      const q = (s) => document.querySelector(s);
+      const de = document.documentElement;
+      const scroller = q(".watchlist .scroll");
+      const sb = box(scroller);
+      // Rows wholly inside the list's scrolled box, and whether each is what is on top at its centre.
+      const rows = sb
+        ? [...document.querySelectorAll(".wl tbody tr")]
+            .map((r) => ({ id: r.dataset.id, b: box(r) }))
+            .filter((r) => r.b && r.b.top >= sb.top + (q(".wl thead")?.getBoundingClientRect().height ?? 0) - 0.5 && r.b.bottom <= sb.bottom + 0.5)
+            .map((r) => {
+              const hit = document.elementFromPoint((r.b.left + r.b.right) / 2, (r.b.top + r.b.bottom) / 2);
+              return { ...r, onTop: !!hit?.closest(`tr[data-id="${CSS.escape(r.id)}"]`) };
+            })
+        : [];
+      const onTop = (sel) => {
+        const b = box(q(sel));
+        if (!b) return null;
+        const hit = document.elementFromPoint(Math.min(b.right - 1, b.left + 20), (b.top + b.bottom) / 2);
+        return !!hit?.closest(sel);
+      };
+      // Children of a box that stick out of it (cut off by it), or figures wider than their cell.
+      const outside = (sel) => {
+        const p = box(q(sel));
+        if (!p) return [];
+        return [...q(sel).querySelectorAll("*")]
+          .filter((e) => e.getClientRects().length > 0 && e.textContent.trim() !== "" && e.children.length === 0)
+          .filter((e) => {
+            const b = e.getBoundingClientRect();
+            return b.left < p.left - 0.5 || b.right > p.right + 0.5 || b.top < p.top - 0.5 || b.bottom > p.bottom + 0.5;
+          })
+          .map((e) => e.textContent.trim().slice(0, 30));
+      };
+      const clipped = (sel) =>
+        [...document.querySelectorAll(sel)].filter((e) => e.getClientRects().length > 0 && e.textContent && e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent);
+      return {
+        vw: de.clientWidth,
+        vh: de.clientHeight,
+        pageW: de.scrollWidth,
+        pageH: de.scrollHeight,
+        tab: document.body.dataset.tab,
+        boxes: Object.fromEntries(
+          [".topbar", ".tabs", ".watchlist", ".inst", ".chart", ".ladder", ".tape", ".status"].map((s) => [s.slice(1), box(q(s))]),
+        ),
+        tabHeights: [...document.querySelectorAll(".tabs .tab")].map((t) => t.getBoundingClientRect().height),
+        rows,
+        table: q(".watchlist table.wl")?.scrollWidth ?? 0,
+        list: scroller?.clientWidth ?? 0,
+        onTop: { topbar: onTop(".topbar"), status: onTop(".status"), tabs: onTop(".tabs") },
+        statusOut: outside(".status"),
+        topbarOut: outside(".topbar"),
+        clipped: clipped(".ladder .lvl span, .tape .trade span, .wl td, .status .kv, .inst-name, .inst-last"),
+      };
+    });
+  const overlap = (a, b) => a && b && a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  const within = (b, m) => b.left >= -0.5 && b.top >= -0.5 && b.right <= m.vw + 0.5 && b.bottom <= m.vh + 0.5;
+  const fmt = (b) => (b ? `[${Math.round(b.left)},${Math.round(b.top)} ${Math.round(b.right)},${Math.round(b.bottom)}]` : "hidden");
+  /** What every width must hold: no page scroll either way, the shown panels and bars inside the
+   * viewport and apart, the bars on top and whole, the list's columns and the figures not cut off. */
+  const usable = (m, what) => {
+    const errs = [];
+    if (m.pageW > m.vw + 1) errs.push(`the page is ${m.pageW - m.vw}px wider than the viewport`);
+    if (m.pageH > m.vh + 1) errs.push(`the page scrolls: ${m.pageH}px in a ${m.vh}px viewport`);
+    const shown = Object.entries(m.boxes).filter(([, b]) => b);
+    for (const [k, b] of shown) if (!within(b, m)) errs.push(`the ${k} ${fmt(b)} is not within the viewport`);
+    for (let i = 0; i < shown.length; i++)
+      for (let j = i + 1; j < shown.length; j++) {
+        const [ka, a] = shown[i];
+        const [kb, b] = shown[j];
+        if (overlap(a, b)) errs.push(`the ${ka} ${fmt(a)} overlaps the ${kb} ${fmt(b)}`);
+      }
+    for (const [k, v] of Object.entries(m.onTop)) if (v === false) errs.push(`something covers the ${k}`);
+    const covered = m.rows.filter((r) => !r.onTop).map((r) => r.id);
+    if (covered.length > 0) errs.push(`watchlist rows covered: ${covered.join(", ")}`);
+    for (const r of m.rows) for (const k of ["topbar", "tabs", "status"]) if (overlap(r.b, m.boxes[k])) errs.push(`row ${r.id} ${fmt(r.b)} overlaps the ${k}`);
+    if (m.boxes.watchlist && m.table > m.list + 1) errs.push(`the watchlist's table is ${m.table}px wide in a ${m.list}px list: columns cut off`);
+    if (m.statusOut.length > 0) errs.push(`status bar cut off: ${m.statusOut.join(" | ")}`);
+    if (m.topbarOut.length > 0) errs.push(`top bar cut off: ${m.topbarOut.join(" | ")}`);
+    if (m.clipped.length > 0) errs.push(`figures cut off: ${m.clipped.slice(0, 6).join(", ")}`);
+    if (errs.length > 0) throw new Error(`${what}: ${errs.join("; ")}`);
+  };
+  const describe = (m) => `${m.vw}x${m.vh} tab ${m.tab}: ${Object.entries(m.boxes).map(([k, b]) => `${k} ${fmt(b)}`).join(", ")}; ${m.rows.length} rows in view`;
+
+  await check("a phone, 390x844: tabs reach the watchlist, a tap switches the instrument, nothing covers the rows, the bars stay whole and on top (issue 12, item 3)", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(600);
+    if (!(await page.isVisible(".tabs"))) throw new Error("no tab bar on a phone: the watchlist cannot be reached");
+    await page.click('.tabs .tab[data-tab="list"]');
+    await waitFor("the watchlist rows on screen", async () => (await layout()).rows.length >= 8, 5000);
+    let m = await layout();
+    log(`phone, Markets: ${describe(m)}`);
+    usable(m, "Markets");
+    const short = m.tabHeights.filter((h) => h < 44);
+    if (m.tabHeights.length < 4 || short.length > 0) throw new Error(`tabs ${m.tabHeights.join(", ")} px high: touch targets under 44 px`);
+    const low = m.rows.filter((r) => r.b.h < 40);
+    if (low.length > 0) throw new Error(`watchlist rows ${low[0].b.h} px high: touch targets under 40 px`);
+    await page.screenshot({ path: join(artifacts, "16-phone-390x844.png") });
+
+    // Switch instrument with a tap on a row other than the focused one: its chart opens.
+    const focusedId = await page.evaluate(() => window.__tickwire.store.focus);
+    const pick = m.rows.find((r) => r.id !== focusedId && m.rows.indexOf(r) >= 2) ?? m.rows.find((r) => r.id !== focusedId);
+    const sym = await page.textContent(`.wl tbody tr[data-id="${pick.id}"] .symtext`);
+    await page.click(`.wl tbody tr[data-id="${pick.id}"]`);
+    await waitFor(`${sym} focused and its chart shown`, async () =>
+      (await page.evaluate(() => window.__tickwire.store.focus)) === pick.id &&
+      (await page.textContent(".inst-name")) === sym &&
+      (await page.getAttribute("body", "data-tab")) === "chart" &&
+      (await page.isVisible(".chart .chart-host")), 5000);
+    await waitFor("bars on its chart", async () => Number(await page.getAttribute(".chart", "data-bars")) > 0, 15_000);
+    await page.waitForTimeout(600);
+    m = await layout();
+    log(`phone, Chart: ${describe(m)}`);
+    usable(m, "Chart");
+    if (!(m.boxes.chart.h >= 250)) throw new Error(`the chart is ${m.boxes.chart.h}px high`);
+    await page.screenshot({ path: join(artifacts, "17-phone-chart.png") });
+
+    // Scrolling (a wheel over the header, the page asked to scroll): the top bar stays on top, above the chart.
+    await page.mouse.move(195, m.boxes.inst.top + 10);
+    await page.mouse.wheel(0, 600);
+    await page.evaluate(() => window.scrollTo(0, 600));
+    await page.waitForTimeout(300);
+    m = await layout();
+    if (m.boxes.topbar.top !== 0 || overlap(m.boxes.topbar, m.boxes.chart) || (await page.evaluate(() => window.scrollY)) !== 0) {
+      throw new Error(`after scrolling: top bar ${fmt(m.boxes.topbar)}, chart ${fmt(m.boxes.chart)}, scrollY ${await page.evaluate(() => window.scrollY)}`);
+    }
+    usable(m, "Chart after scrolling");
+
+    for (const [tab, sel] of [["book", ".ladder"], ["trades", ".tape"]]) {
+      await page.click(`.tabs .tab[data-tab="${tab}"]`);
+      await waitFor(`the ${tab} tab`, async () => (await layout()).boxes[sel.slice(1)] !== null, 5000);
+      await page.waitForTimeout(300);
+      m = await layout();
+      log(`phone, ${tab}: ${describe(m)}`);
+      usable(m, tab);
+      if ((await page.textContent(".inst-name")) !== sym) throw new Error(`the ${tab} tab does not name ${sym}`);
+      if (tab === "book") {
+        await waitFor("both sides of the phone's book", async () => {
+          const { bid, ask } = await bestPrices();
+          return bid !== "" && ask !== "";
+        }, 10_000);
+        await page.screenshot({ path: join(artifacts, "18-phone-book.png") });
+      }
+    }
+
+    // Back in Markets, the picked instrument is the focused row, in view.
+    await page.click('.tabs .tab[data-tab="list"]');
+    await waitFor("the picked row focused and in view", async () => (await layout()).rows.some((r) => r.id === pick.id) && (await page.getAttribute(".wl tr.focused", "data-id")) === pick.id, 5000);
+  });
+
+  await check("every width from 360 to 2560: no horizontal scroll, nothing cut off or covered (360x740, 1440x900, 2560x1440; issue 12, item 3)", async () => {
+    for (const [w, h, shot] of [[360, 740, ""], [768, 1024, ""], [1440, 900, "19-1440x900.png"], [2560, 1440, "20-2560x1440.png"]]) {
+      await page.setViewportSize({ width: w, height: h });
+      await page.waitForTimeout(700);
+      const m = await layout();
+      log(`${describe(m)}`);
+      usable(m, `${w}x${h}`);
+      if (w >= 1100) {
+        for (const k of ["watchlist", "inst", "chart", "ladder", "tape"]) if (!m.boxes[k]) throw new Error(`${w}x${h}: the ${k} is not shown`);
+        if (m.boxes.tabs) throw new Error(`${w}x${h}: the tab bar is shown`);
+      }
+      if (shot) await page.screenshot({ path: join(artifacts, shot) });
+    }
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
