@@ -13,7 +13,7 @@ import { ChartView } from "./views/chart";
 import { el } from "./views/dom";
 import { HeaderView } from "./views/header";
 import { LadderView } from "./views/ladder";
-import { ReplayView } from "./views/replay";
+import { ReplayForm, ReplayView } from "./views/replay";
 import { SessionView } from "./views/session";
 import { StatusView } from "./views/status";
 import { TabsView } from "./views/tabs";
@@ -129,6 +129,8 @@ const tape = new TapeView(tapeRows);
 const status = new StatusView(store);
 const tabs = new TabsView(store);
 const replay = replayId ? new ReplayView(store, replayId) : undefined;
+/** On the live market: a form that opens a replay (the tickctl command and the link). */
+const replayForm = replayId ? undefined : new ReplayForm(location.origin, () => auth.subject);
 if (replay) {
   replay.onControl = (a) => client.replayControl(a);
   // For "watching only" (display only: the feed enforces): the signed-in subject, and whether
@@ -355,6 +357,7 @@ app.append(
       el("span", { class: "logo" }, "tickwire"),
       el("span", { class: "muted hide-narrow" }, replay ? "replay of stored market data · not live · exact prices" : "live market data · exact prices · gaps shown"),
       el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–4 interval"),
+      ...(replayForm ? [replayForm.root] : []),
       sessionView.who,
     ),
     sessionView.banner,
@@ -370,6 +373,7 @@ app.append(
     status.root,
   ),
   sessionView.signin,
+  ...(replayForm ? [replayForm.panel] : []),
 );
 // The dashboard replaces index.html's loading state in the same task (no blank frame between):
 // from here its watchlist says what the page waits for, until the first quote.

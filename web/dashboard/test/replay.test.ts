@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ReplayState } from "@tickwire/client";
-import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, parseSeek, progress, seekAt, speedLabel, stateLabel, visibleCandles, visibleTrades } from "../src/market/replay";
+import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, newSessionId, parseSeek, parseWhen, planReplay, progress, replayCommand, replayLink, seekAt, speedLabel, stateLabel, visibleCandles, visibleTrades } from "../src/market/replay";
 
 const ns = (iso: string) => BigInt(Date.parse(iso)) * 1_000_000n;
 const st = { fromNs: ns("2026-01-15T12:00:00Z"), toNs: ns("2026-01-15T12:00:40Z"), clockNs: ns("2026-01-15T12:00:10.250Z") };
@@ -83,5 +83,45 @@ describe("who controls a replay session (PROTOCOL.md §18)", () => {
   it("names the controllers for the watcher", () => {
     expect(controllersText(status)).toBe("alice, ops (and tokens with replay_control)");
     expect(controllersText({ controllers: [] })).toBe("tokens with replay_control only");
+  });
+});
+
+describe("opening a replay from the dashboard: the tickctl command and the link", () => {
+  const now = Date.parse("2026-12-02T17:00:30.400Z");
+  it("reads relative, time-of-day and full UTC times", () => {
+    expect(parseWhen("-2m", now)).toBe(now - 120_000);
+    expect(parseWhen("-1h30m", now)).toBe(now - 5_400_000);
+    expect(parseWhen("-90s", now)).toBe(now - 90_000);
+    expect(parseWhen("now", now)).toBe(now);
+    expect(parseWhen("16:58:30", now)).toBe(Date.parse("2026-12-02T16:58:30Z"));
+    expect(parseWhen("17:05", now)).toBe(Date.parse("2026-12-01T17:05:00Z")); // still to come today: yesterday
+    expect(parseWhen("2026-12-01 09:00:00 UTC", now)).toBe(Date.parse("2026-12-01T09:00:00Z"));
+    expect(parseWhen("2026-12-01T09:00:00.5Z", now)).toBe(Date.parse("2026-12-01T09:00:00.500Z"));
+    expect(parseWhen("yesterday", now)).toMatch(/a time like/);
+    expect(parseWhen("25:00", now)).toBe("not a time of day");
+  });
+  it("checks the form and gives the exact command with the window in UTC, and the link", () => {
+    const p = planReplay({ from: "-2m", to: "-1m", speed: 10, instruments: "", session: "r-0a1b2c3d" }, now);
+    if (typeof p === "string") throw new Error(p);
+    expect(p).toEqual({ fromMs: Date.parse("2026-12-02T16:58:30Z"), toMs: Date.parse("2026-12-02T16:59:30Z"), speed: 10, instruments: [], session: "r-0a1b2c3d" });
+    expect(replayCommand(p, "http://127.0.0.1:8080", "dev")).toBe(
+      "tickctl replay --from 2026-12-02T16:58:30Z --to 2026-12-02T16:59:30Z --speed 10 --session r-0a1b2c3d --controller dev --feed-url http://127.0.0.1:8080",
+    );
+    expect(replayLink("http://127.0.0.1:8080", "r-0a1b2c3d")).toBe("http://127.0.0.1:8080/?replay=r-0a1b2c3d");
+    const q = planReplay({ from: "16:00", to: "", speed: 0, instruments: "coinbase:BTC-USD, synthetic:ACME", session: "btc" }, now);
+    if (typeof q === "string") throw new Error(q);
+    expect(q.toMs).toBe(Date.parse("2026-12-02T17:00:30Z")); // empty: now
+    expect(replayCommand(q, "https://feed.example", "o'brien")).toContain("--speed 0 --session btc --instrument coinbase:BTC-USD,synthetic:ACME --controller 'o'\\''brien' --feed-url https://feed.example");
+  });
+  it("says what is wrong", () => {
+    const f = { from: "-1m", to: "-2m", speed: 1, instruments: "", session: "s" };
+    expect(planReplay(f, now)).toBe("to must be after from");
+    expect(planReplay({ ...f, from: "+1m", to: "+2m" }, now)).toMatch(/^from: in the future/);
+    expect(planReplay({ ...f, to: "now", instruments: "BTC-USD" }, now)).toMatch(/not venue:SYMBOL/);
+    expect(planReplay({ ...f, to: "now", session: "Bad_Id" }, now)).toMatch(/^session:/);
+    expect(planReplay({ ...f, from: "x" }, now)).toMatch(/^from:/);
+  });
+  it("makes session ids like tickctl's", () => {
+    expect(newSessionId()).toMatch(/^r-[0-9a-f]{8}$/);
   });
 });

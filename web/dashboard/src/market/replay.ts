@@ -162,3 +162,110 @@ export function controllersText(st: Pick<ReplayStatus, "controllers"> | undefine
   const c = st?.controllers ?? [];
   return c.length > 0 ? `${c.join(", ")} (and tokens with replay_control)` : "tokens with replay_control only";
 }
+
+// Opening a replay from the dashboard (issue 12): the feed has no endpoint that starts one
+// (a replay is an operator process on NATS: tickctl replay), so the form builds the exact
+// command and the link to watch it.
+
+const sessionRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const instrumentRe = /^[^\s:,]+:[^\s,]+$/;
+
+/** A random session id like tickctl's default: "r-" and 8 hex digits. */
+export function newSessionId(rand: () => number = Math.random): string {
+  let s = "r-";
+  for (let i = 0; i < 8; i++) s += Math.floor(rand() * 16).toString(16);
+  return s;
+}
+
+/**
+ * A time typed into the form, in Unix ms: relative to now with a sign ("-2m", "-1h30m", "-90s",
+ * as tickctl takes them), "now", a UTC time of day ("16:58" or "16:58:30", today; yesterday if
+ * that is still to come), or a UTC date and time ("2026-12-02 16:58:30", also with a "T" and a
+ * "Z"). A message for anything else.
+ */
+export function parseWhen(text: string, nowMs: number): number | string {
+  const s = text.trim().replace(/\s*UTC$/i, "");
+  if (/^now$/i.test(s)) return nowMs;
+  const rel = /^([+-])((?:\d+(?:\.\d+)?(?:h|m|s|ms))+)$/.exec(s);
+  if (rel) {
+    let ms = 0;
+    for (const [, n, u] of rel[2]!.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) ms += Number(n) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[u as "h" | "m" | "s" | "ms"];
+    return nowMs + (rel[1] === "-" ? -ms : ms);
+  }
+  const m = /^(?:(\d{4})-(\d{2})-(\d{2})[T ])?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?Z?$/i.exec(s);
+  if (!m) return 'a time like -2m, -1h30m, now, 16:58:30 or 2026-12-02 16:58:30 (UTC)';
+  const [, y, mo, d, hh, mi, ss, frac] = m;
+  if (Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) return "not a time of day";
+  const tod = ((Number(hh) * 60 + Number(mi)) * 60 + Number(ss ?? 0)) * 1000 + Number((frac ?? "0").padEnd(3, "0"));
+  if (y) return Date.UTC(Number(y), Number(mo) - 1, Number(d)) + tod;
+  const n = new Date(nowMs);
+  const today = Date.UTC(n.getUTCFullYear(), n.getUTCMonth(), n.getUTCDate()) + tod;
+  return today > nowMs ? today - 86_400_000 : today;
+}
+
+/** What the form asks for, as typed. */
+export interface ReplayFormInput {
+  from: string;
+  to: string;
+  speed: number;
+  /** Comma- or space-separated instrument ids; empty: all. */
+  instruments: string;
+  session: string;
+}
+
+/** A replay to start: the window in Unix ms (whole seconds), speed, instruments, session. */
+export interface ReplayPlan {
+  fromMs: number;
+  toMs: number;
+  speed: number;
+  instruments: string[];
+  session: string;
+}
+
+/** Checks the form and resolves its times against now; a message for the first problem. */
+export function planReplay(f: ReplayFormInput, nowMs: number): ReplayPlan | string {
+  const from = parseWhen(f.from, nowMs);
+  if (typeof from === "string") return `from: ${from}`;
+  const to = f.to.trim() === "" ? nowMs : parseWhen(f.to, nowMs);
+  if (typeof to === "string") return `to: ${to}`;
+  const fromMs = Math.floor(from / 1000) * 1000;
+  const toMs = Math.floor(to / 1000) * 1000;
+  if (fromMs > nowMs) return "from: in the future (a replay plays stored events)";
+  if (toMs <= fromMs) return "to must be after from";
+  if (!(f.speed >= 0 && f.speed <= 10000)) return "speed: 0 (as fast as possible) to 10000";
+  const instruments = f.instruments.split(/[\s,]+/).filter((x) => x !== "");
+  const bad = instruments.find((x) => !instrumentRe.test(x));
+  if (bad !== undefined) return `instruments: "${bad}" is not venue:SYMBOL`;
+  const session = f.session.trim();
+  if (!sessionRe.test(session)) return "session: lower-case letters, digits and dashes (up to 64), starting with a letter or digit";
+  return { fromMs, toMs, speed: f.speed, instruments, session };
+}
+
+/** "2026-12-02T16:58:30Z": RFC3339 as tickctl takes it. */
+export function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.000Z$/, "Z");
+}
+
+/** Quotes a shell word when it needs it. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command that starts the replay (run by an operator, or anyone with tickctl and NATS
+ * access), with the window resolved to absolute UTC times so that it replays what was picked
+ * whenever it is run. The signed-in subject is named a controller, so its opener may pause,
+ * seek and change the speed even without replay_control.
+ */
+export function replayCommand(p: ReplayPlan, feedOrigin: string, controller = ""): string {
+  const args = ["tickctl", "replay", "--from", rfc3339(p.fromMs), "--to", rfc3339(p.toMs), "--speed", String(p.speed), "--session", p.session];
+  if (p.instruments.length > 0) args.push("--instrument", p.instruments.join(","));
+  if (controller !== "") args.push("--controller", controller);
+  args.push("--feed-url", feedOrigin);
+  return args.map(shellWord).join(" ");
+}
+
+/** The dashboard's link to watch the session. */
+export function replayLink(origin: string, session: string): string {
+  return `${origin}/?replay=${encodeURIComponent(session)}`;
+}

@@ -12,7 +12,7 @@
 import { ReplayState } from "@tickwire/client";
 import type { Store } from "../app/store";
 import type { ReplayAction } from "@tickwire/client";
-import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, parseSeek, progress, replaySpeeds, seekAt, speedLabel, stateLabel, type Viewer } from "../market/replay";
+import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, newSessionId, parseSeek, planReplay, progress, replayCommand, replayLink, replaySpeeds, seekAt, speedLabel, stateLabel, type Viewer } from "../market/replay";
 import { el, setClass, setText } from "./dom";
 
 export class ReplayView {
@@ -172,5 +172,113 @@ export class ReplayView {
     setText(this.error, err);
     setClass(this.root, "has-error", err !== "");
     setClass(this.root, "offline", !connected);
+  }
+}
+
+/**
+ * Opening a replay from the dashboard: pick a window (relative like -2m, or a UTC time), a
+ * speed, optionally instruments, go. The feed cannot start a replay (a replayer is an operator
+ * process on NATS: tickctl replay, PROTOCOL.md §18), so "go" gives the exact command, with the
+ * window resolved to UTC times and the signed-in subject as a controller, and the link to watch
+ * it (the page waits for the session, retrying, if opened before the command runs).
+ * root is the "Replay…" button for the top bar; panel is the form, shown under it.
+ */
+export class ReplayForm {
+  readonly root: HTMLButtonElement;
+  readonly panel: HTMLElement;
+  private readonly from = el("input", { class: "rf-from num", type: "text", value: "-2m", spellcheck: "false", "aria-label": "Window start", size: "20" });
+  private readonly to = el("input", { class: "rf-to num", type: "text", value: "-1m", spellcheck: "false", "aria-label": "Window end", size: "20" });
+  private readonly speed = el("select", { class: "rf-speed", "aria-label": "Speed" });
+  private readonly instruments = el("input", { class: "rf-instruments num", type: "text", placeholder: "all (or venue:SYM, …)", spellcheck: "false", "aria-label": "Instruments (optional)", size: "24" });
+  private readonly session = el("input", { class: "rf-session num", type: "text", spellcheck: "false", "aria-label": "Session id", size: "14" });
+  private readonly error = el("div", { class: "rf-error", role: "alert", style: "color: var(--down); min-height: 1em" });
+  private readonly command = el("code", { class: "rf-command num", style: "display: block; white-space: pre-wrap; word-break: break-all; user-select: all; padding: 6px; background: var(--bg); border: 1px solid var(--line); margin: 6px 0" });
+  private readonly link = el("a", { class: "rf-link", href: "#" });
+  private readonly copy = el("button", { type: "button", class: "rf-copy" }, "Copy command");
+  private readonly result = el("div", { class: "rf-result", hidden: "" });
+
+  /**
+   * origin: the feed's HTTP origin (this page's); subject: who is signed in (the session's
+   * controller), "" if nobody; now: the wall clock (Unix ms).
+   */
+  constructor(
+    private readonly origin: string,
+    private readonly subject: () => string,
+    private readonly now: () => number = () => Date.now(),
+  ) {
+    for (const sp of replaySpeeds) this.speed.append(el("option", { value: String(sp) }, speedLabel(sp)));
+    this.speed.value = "10";
+    this.session.value = newSessionId();
+    this.root = el("button", { type: "button", class: "rf-open", title: "Replay a stored window of the market", "aria-expanded": "false" }, "Replay…");
+    const field = (label: string, input: HTMLElement) => el("label", { style: "display: inline-flex; flex-direction: column; gap: 2px; margin: 0 8px 6px 0" }, el("span", { class: "muted" }, label), input);
+    const form = el(
+      "form",
+      { class: "rf-form" },
+      field("from (UTC, or -2m)", this.from),
+      field("to (UTC, -1m, now)", this.to),
+      field("speed", this.speed),
+      field("instruments", this.instruments),
+      field("session", this.session),
+      el("button", { type: "submit", class: "rf-go" }, "Go"),
+    );
+    this.result.append(
+      el("div", { class: "muted" }, "Replays are started by tickctl (an operator process with NATS access; the feed cannot start one). Run:"),
+      this.command,
+      el("div", {}, this.copy, " then open ", this.link),
+    );
+    this.panel = el(
+      "section",
+      {
+        class: "replay-form panel",
+        "aria-label": "Open a replay",
+        hidden: "",
+        style: "position: fixed; top: 34px; right: 8px; z-index: 30; max-width: min(640px, calc(100vw - 16px)); max-height: calc(100vh - 48px); overflow: auto; padding: 10px; background: var(--panel); border: 1px solid var(--line); box-shadow: 0 6px 24px rgba(0,0,0,.5); white-space: normal",
+      },
+      el("div", { class: "panel-head" }, el("h2", {}, "Replay a window")),
+      form,
+      this.error,
+      this.result,
+    );
+    this.root.addEventListener("click", () => this.show(this.panel.hidden));
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.go();
+    });
+    this.copy.addEventListener("click", () => {
+      void navigator.clipboard?.writeText(this.command.textContent ?? "").then(
+        () => (this.copy.textContent = "Copied"),
+        () => (this.copy.textContent = "Select and copy"),
+      );
+    });
+    this.panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.show(false);
+    });
+  }
+
+  show(on: boolean): void {
+    this.panel.hidden = !on;
+    this.root.setAttribute("aria-expanded", String(on));
+    if (on) this.from.focus();
+  }
+
+  /** Checks the form; shows the command and the link, or what is wrong. */
+  go(): void {
+    const p = planReplay({ from: this.from.value, to: this.to.value, speed: Number(this.speed.value), instruments: this.instruments.value, session: this.session.value }, this.now());
+    if (typeof p === "string") {
+      setText(this.error, p);
+      this.result.hidden = true;
+      delete this.panel.dataset.command;
+      return;
+    }
+    setText(this.error, "");
+    const cmd = replayCommand(p, this.origin, this.subject());
+    const link = replayLink(this.origin, p.session);
+    setText(this.command, cmd);
+    this.link.href = link;
+    setText(this.link, `${formatWindow(BigInt(p.fromMs) * 1_000_000n, BigInt(p.toMs) * 1_000_000n)} at ${speedLabel(p.speed)} (?replay=${p.session})`);
+    this.copy.textContent = "Copy command";
+    this.panel.dataset.command = cmd;
+    this.panel.dataset.link = link;
+    this.result.hidden = false;
   }
 }
