@@ -33,3 +33,11 @@ const (
 	ReasonCrossed    = "crossed"  // flagged, not dropped
 	ReasonUnsynced   = "unsynced" // a book update for a book waiting for its snapshot (dropped)
 )
+
+// ReasonUnknownChannel counts (as dropped, Stats.Dropped) a frame on a channel or of an event
+// type the handler does not handle: a channel it never subscribes (Kraken "spread", Binance
+// "kline", Coinbase "full" channel messages), or one a newer venue API added. The frame is
+// well formed, so it is not a reject; the channel is named in the log (Core.UnknownChannel),
+// never in a metric label. Control frames a handler knows (subscription acks, heartbeats,
+// status, pongs) are not counted.
+const ReasonUnknownChannel = "unknown_channel"

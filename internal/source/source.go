@@ -9,6 +9,7 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -73,6 +74,7 @@ type Core struct {
 	stats   *Stats
 	logger  *slog.Logger
 	onBreak func(string)
+	unknown map[string]bool // channels named at warn level by UnknownChannel (bounded)
 }
 
 // NewCore returns a Core for venue, named name in logs and metrics.
@@ -117,6 +119,34 @@ func (c *Core) Reject(f *Frame, instrument, reason string, err error) {
 		instrument = "-"
 	}
 	c.logger.Warn("frame rejected", "instrument", instrument, "reason", reason, "conn", f.Conn, "frame", f.N, "err", err)
+}
+
+// maxUnknownNamed bounds the unknown channel names UnknownChannel remembers (and logs at warn
+// level, once each); the others are logged at debug level.
+const maxUnknownNamed = 16
+
+// UnknownChannel counts a frame on a channel (or of an event type) the handler does not
+// handle, as dropped with ReasonUnknownChannel, and names the channel in the log: at warn
+// level the first time each of the first maxUnknownNamed names is seen, at debug level after
+// that, so neither the metric labels nor the warn log grow with the input.
+func (c *Core) UnknownChannel(f *Frame, channel string) {
+	c.stats.drop(ReasonUnknownChannel)
+	if channel == "" {
+		channel = "(none)"
+	}
+	if len(channel) > 64 {
+		channel = channel[:64] + "..."
+	}
+	level := slog.LevelDebug
+	if !c.unknown[channel] && len(c.unknown) < maxUnknownNamed {
+		if c.unknown == nil {
+			c.unknown = map[string]bool{}
+		}
+		c.unknown[channel] = true
+		level = slog.LevelWarn
+	}
+	c.logger.Log(context.Background(), level, "frame on an unknown channel dropped", "reason", ReasonUnknownChannel,
+		"channel", channel, "conn", f.Conn, "frame", f.N)
 }
 
 // Drop counts an event dropped by design (stale before a snapshot, waiting for a resync).

@@ -137,7 +137,7 @@ var (
 	descFrames  = prometheus.NewDesc("tickwire_source_frames_total", "Venue frames (or file rows) handled.", []string{"source"}, nil)
 	descEvents  = prometheus.NewDesc("tickwire_source_events_total", "Normalized events emitted.", []string{"source"}, nil)
 	descRejects = prometheus.NewDesc("tickwire_source_rejected_total", "Values or messages rejected (crossed: flagged, kept), per instrument and reason.", []string{"source", "instrument", "reason"}, nil)
-	descDropped = prometheus.NewDesc("tickwire_source_dropped_total", "Messages dropped by design (older than the snapshot, book waiting for a resync), per reason.", []string{"source", "reason"}, nil)
+	descDropped = prometheus.NewDesc("tickwire_source_dropped_total", "Messages dropped by design (older than the snapshot, book waiting for a resync, a channel the source does not handle: unknown_channel), per reason.", []string{"source", "reason"}, nil)
 	descChecks  = prometheus.NewDesc("tickwire_source_checks_total", "Venue continuity and checksum verifications, per kind and result.", []string{"source", "kind", "result"}, nil)
 	descResyncs = prometheus.NewDesc("tickwire_source_resyncs_total", "Books restarted from a fresh venue snapshot after a break, per instrument.", []string{"source", "instrument"}, nil)
 )

@@ -121,6 +121,8 @@ func (h *Handler) Handle(f *source.Frame, emit source.Emit) error {
 		return h.trade(f, m.Kind, m.Trade, emit)
 	case KindError:
 		h.Logger().Warn("binance error message", "err", m.Err, "conn", f.Conn, "frame", f.N)
+	case KindUnknown:
+		h.UnknownChannel(f, m.Channel)
 	}
 	return nil
 }

@@ -17,13 +17,16 @@ import (
 type Kind uint8
 
 const (
-	KindOther Kind = iota // kline, subscription results, ...
+	KindOther Kind = iota // subscription results ({"result":..,"id":..})
 	KindDepth
 	KindSnapshot // REST depth snapshot
 	KindBookTicker
 	KindTrade
 	KindAggTrade
 	KindError
+	// KindUnknown: an event type ("e") the handler does not handle (kline, 24hrTicker,
+	// markPriceUpdate, ...); Msg.Channel names it (or the combined stream's name).
+	KindUnknown
 )
 
 // Depth is a depthUpdate event.
@@ -69,6 +72,8 @@ type Msg struct {
 	Ticker *BookTicker
 	Trade  *Trade
 	Err    string
+	// Channel names an unknown message: its "e", else its combined stream name.
+	Channel string
 }
 
 type level [2]string
@@ -191,7 +196,14 @@ func Parse(data []byte, rawURL string) (Msg, error) {
 		return Msg{Kind: KindBookTicker, Ticker: &BookTicker{Symbol: e.S, UpdateID: *e.LowU,
 			BidPrice: bid, BidSize: e.BQ, AskPrice: ask, AskSize: e.AQ, EventTime: e.ETime}}, nil
 	}
-	return Msg{Kind: KindOther}, nil
+	if e.E == "" && (e.Result != nil || e.ID != nil) {
+		return Msg{Kind: KindOther}, nil // subscription result
+	}
+	ch := e.E
+	if ch == "" {
+		ch = env.Stream
+	}
+	return Msg{Kind: KindUnknown, Channel: ch}, nil
 }
 
 func orNull(b json.RawMessage) json.RawMessage {

@@ -111,7 +111,7 @@ func (h *Handler) Handle(f *source.Frame, emit source.Emit) error {
 		msgs = orderTrades(msgs)
 	}
 	for i := range msgs {
-		if err := h.handle(f, &msgs[i], emit); err != nil {
+		if err := h.handle(f, fr.Channel, &msgs[i], emit); err != nil {
 			return err
 		}
 	}
@@ -189,7 +189,7 @@ func (h *Handler) instrument(f *source.Frame, product string, snapshot bool, lev
 	return in
 }
 
-func (h *Handler) handle(f *source.Frame, m *Msg, emit source.Emit) error {
+func (h *Handler) handle(f *source.Frame, channel string, m *Msg, emit source.Emit) error {
 	switch m.Kind {
 	case KindSnapshot:
 		return h.snapshot(f, m, emit)
@@ -201,6 +201,8 @@ func (h *Handler) handle(f *source.Frame, m *Msg, emit source.Emit) error {
 		return h.trade(f, m, emit)
 	case KindError:
 		h.Logger().Warn("coinbase error message", "err", m.Err, "conn", f.Conn, "frame", f.N)
+	case KindUnknown:
+		h.UnknownChannel(f, channel)
 	}
 	return nil
 }

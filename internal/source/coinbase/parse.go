@@ -16,13 +16,17 @@ import (
 type Kind uint8
 
 const (
-	KindOther Kind = iota // subscriptions, heartbeats without content, unknown types
+	KindOther Kind = iota // subscription acks, status
 	KindSnapshot
 	KindUpdate
 	KindTicker
 	KindTrade
 	KindHeartbeat
 	KindError
+	// KindUnknown: a message type (Exchange) or channel (Advanced Trade) the handler does not
+	// handle ("received"/"open"/"done" of the full channel, "candles", "user", ...);
+	// Frame.Channel names it.
+	KindUnknown
 )
 
 // Change is one level change: side "bid" or "ask", price and new size as written.
@@ -136,10 +140,12 @@ func ParseExchange(data []byte) (Frame, error) {
 		out.Kind = KindHeartbeat
 	case "error":
 		out.Kind, out.Err = KindError, m.Message+": "+m.Reason
+	case "subscriptions", "status", "subscribe", "unsubscribe":
+		out.Kind = KindOther
 	case "":
 		return Frame{}, fmt.Errorf("%w: no type", source.ErrFrame)
 	default:
-		out.Kind = KindOther
+		out.Kind = KindUnknown
 	}
 	if (out.Kind == KindSnapshot || out.Kind == KindUpdate || out.Kind == KindTicker || out.Kind == KindTrade) && out.Product == "" {
 		return Frame{}, fmt.Errorf("%w: %s without product_id", source.ErrFrame, m.Type)
@@ -169,6 +175,14 @@ func ParseAdvanced(data []byte) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: no channel or sequence_num", source.ErrFrame)
 	}
 	fr := Frame{Advanced: true, SequenceNum: *env.SequenceNum, Channel: env.Channel}
+	switch env.Channel {
+	case "l2_data", "ticker", "ticker_batch", "market_trades", "heartbeats":
+	case "subscriptions", "status":
+		return fr, nil
+	default:
+		fr.Msgs = []Msg{{Kind: KindUnknown}}
+		return fr, nil
+	}
 	envTime := ts(env.Timestamp)
 	for _, raw := range env.Events {
 		switch env.Channel {

@@ -136,6 +136,8 @@ func (h *Handler) handle(f *source.Frame, m *Msg, emit source.Emit) error {
 		}
 	case KindError:
 		h.Logger().Warn("kraken error message", "event", m.Event, "err", m.Err, "conn", f.Conn, "frame", f.N)
+	case KindUnknown:
+		h.UnknownChannel(f, m.Event)
 	}
 	return nil
 }

@@ -29,7 +29,14 @@ const (
 	KindTrade
 	KindInstrument // v2 instrument channel: reference data
 	KindError      // the venue reported an error (subscription refused, ...)
+	// KindUnknown: a channel (v1 array frame's channel name, v2 "channel") or v1 event the
+	// handler does not handle ("spread", "ohlc-5", a channel added later); Event names it.
+	KindUnknown
 )
+
+// v1Control are the v1 event objects that are control frames (acks, status, keepalive).
+var v1Control = map[string]bool{"systemStatus": true, "subscriptionStatus": true, "pong": true, "ping": true,
+	"subscribe": true, "unsubscribe": true}
 
 // Level is one book row: price and size as written, its venue time (v1) and whether Kraken
 // republished it (v1 "r": a level re-entering the top after another left; not new activity).
@@ -103,6 +110,8 @@ func ParseV1(data []byte) (Msg, error) {
 			return Msg{Kind: KindHeartbeat, Event: ev.Event}, nil
 		case ev.Status == "error" || ev.ErrorMessage != "":
 			return Msg{Kind: KindError, Event: ev.Event, Err: ev.ErrorMessage}, nil
+		case !v1Control[ev.Event]:
+			return Msg{Kind: KindUnknown, Event: ev.Event}, nil
 		}
 		return Msg{Kind: KindOther, Event: ev.Event}, nil
 	}
@@ -166,7 +175,7 @@ func ParseV1(data []byte) (Msg, error) {
 		}
 		m.Kind = KindTrade
 	default:
-		m.Kind = KindOther
+		m.Kind = KindUnknown
 	}
 	return m, nil
 }
@@ -356,10 +365,12 @@ func ParseV2(data []byte) ([]Msg, error) {
 				PriceIncrement: string(p.PriceIncrement), QtyIncrement: string(p.QtyIncrement)})
 		}
 		return []Msg{m}, nil
+	case "status":
+		return []Msg{{Kind: KindOther, Event: env.Channel}}, nil
 	case "":
 		return nil, fmt.Errorf("%w: no channel or method", source.ErrFrame)
 	}
-	return []Msg{{Kind: KindOther, Event: env.Channel}}, nil
+	return []Msg{{Kind: KindUnknown, Event: env.Channel}}, nil
 }
 
 func v2Levels(in []v2Level) []Level {
