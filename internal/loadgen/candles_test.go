@@ -13,6 +13,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -38,7 +39,12 @@ func TestCandleAbuseLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
 	a.start(ctx, 3)
-	time.Sleep(300 * time.Millisecond)
+	// Until an answer of each kind was counted (was a 300 ms sleep: too short for two answers on
+	// a loaded machine); the pause bound below is measured against the time it took.
+	testwait.For(t, 10*time.Second, "a 200 and a 429 counted", func() bool {
+		rep := a.report(Config{})
+		return rep.ByStatus["200"] > 0 && rep.ByStatus["429"] > 0
+	})
 	cancel()
 	a.wait()
 	took := time.Since(start)
@@ -56,11 +62,8 @@ func TestCandleAbuseLoop(t *testing.T) {
 		t.Errorf("%d requests in %v from 3 abusers: more than %d (the pause bounds them)", rep.Requests, took, most)
 	}
 	srv.CloseClientConnections()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > before+5 {
+	if !testwait.Until(5*time.Second, func() bool { return runtime.NumGoroutine() <= before+5 }) {
+		g := runtime.NumGoroutine()
 		t.Errorf("%d goroutines after the abusers stopped, %d before", g, before)
 	}
 }
@@ -69,7 +72,9 @@ func TestCandleAbuseLoop(t *testing.T) {
 // counted as unfinished, not dropped (a feed slower than the step would otherwise show nothing).
 func TestCandleAbuseUnfinished(t *testing.T) {
 	release := make(chan struct{})
+	var asked atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -80,7 +85,7 @@ func TestCandleAbuseUnfinished(t *testing.T) {
 	a := newCandleAbuse(srv.URL, []string{"x:A"}, 60, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.start(ctx, 2)
-	time.Sleep(100 * time.Millisecond)
+	testwait.For(t, 10*time.Second, "both requests at the server", func() bool { return asked.Load() == 2 })
 	cancel()
 	a.wait()
 	rep := a.report(Config{CandleAbusers: 2})
@@ -188,7 +193,7 @@ func TestCandleAbuseControl(t *testing.T) {
 	a.path = "/healthz"
 	ctx, cancel := context.WithCancel(context.Background())
 	a.start(ctx, 1)
-	time.Sleep(50 * time.Millisecond)
+	testwait.For(t, 10*time.Second, "an answer counted", func() bool { return a.report(Config{}).ByStatus["200"] > 0 })
 	cancel()
 	a.wait()
 	if p, _ := paths.Load().(string); p != "/healthz" || a.report(Config{}).ByStatus["200"] == 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/testwait"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -78,11 +79,8 @@ func testRunInProcess(t *testing.T, compact bool) {
 		t.Error("no sustained step")
 	}
 	// Goroutines back to baseline (the NATS server stops in Cleanup: allow its own).
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+40 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+40 {
+	if !testwait.Until(5*time.Second, func() bool { return runtime.NumGoroutine() <= before+40 }) {
+		n := runtime.NumGoroutine()
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after the run, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
