@@ -119,7 +119,22 @@ func TestResumeWaitsForAReplicaBehind(t *testing.T) {
 		c := mustDial(t, urlB, wire.SubprotocolProto)
 		c.t = t
 		c.send(resume(2))
-		time.Sleep(50 * time.Millisecond) // the resume is held: nothing to say yet
+		// The resume reaches the replica's owner before the replica catches up (no sleep): the
+		// session handles commands in order, posting the resume to the owner before it answers
+		// the ListInstruments after it, and Sync is a barrier behind it in the owner's queue.
+		// Nothing is answered meanwhile: the resume is held.
+		c.send(&pb.ClientMessage{Id: 9, Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{}}})
+		for listed := false; !listed; {
+			for _, m := range c.next(5 * time.Second) {
+				if m.GetInstrumentList() == nil {
+					t.Fatalf("%v before the replica reached the resume positions", m)
+				}
+				listed = true
+			}
+		}
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
 		for _, ev := range evs[1500:] {
 			if err := b.Dispatch(ctx, ev); err != nil {
 				t.Fatal(err)

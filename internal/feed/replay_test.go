@@ -43,8 +43,7 @@ func TestReplaySession(t *testing.T) {
 	c := mustDial(t, e.url+"?replay=test-replay", wire.SubprotocolProto)
 	var status *pb.ReplayStatus
 	var list *pb.InstrumentList
-	for list == nil || len(list.Instruments) < 3 {
-		time.Sleep(20 * time.Millisecond)
+	testwait.For(t, 20*time.Second, "the session's three instruments listed", func() bool {
 		c.send(&pb.ClientMessage{Id: 1, Command: &pb.ClientMessage_ListInstruments{ListInstruments: &pb.ListInstruments{}}})
 		for _, m := range c.next(5 * time.Second) {
 			if m.GetReplayStatus() != nil {
@@ -54,7 +53,8 @@ func TestReplaySession(t *testing.T) {
 				list = m.GetInstrumentList()
 			}
 		}
-	}
+		return list != nil && len(list.Instruments) >= 3
+	})
 	if status == nil || status.Session != "test-replay" {
 		t.Fatalf("no replay status on joining: %v", status)
 	}
