@@ -185,7 +185,7 @@ func (p *printer) OnSubscribed(_ *client.Client, s *pb.Subscribed) {
 		}
 		return fmt.Appendf(p.buf[:0], "# subscribed %s %s/%s price_scale %d size_scale %d tick %s lot %s channels %s depth %d",
 			info.GetId(), info.GetBase(), info.GetQuote(), info.GetPriceScale(), info.GetSizeScale(),
-			client.FormatDecimal(info.GetTickSize(), info.GetPriceScale()), client.FormatDecimal(info.GetLotSize(), info.GetSizeScale()),
+			grid(info.GetTickSize(), info.GetPriceScale()), grid(info.GetLotSize(), info.GetSizeScale()),
 			strings.Join(chans, ","), s.GetDepth())
 	})
 }
@@ -254,6 +254,14 @@ func (p *printer) head(u client.Update, kind string, epoch, seq uint64, t time.T
 	b = strconv.AppendUint(b, epoch, 10)
 	b = append(b, '/')
 	return strconv.AppendUint(b, seq, 10)
+}
+
+// grid formats a tick or lot size: "unknown" for 0 (docs/PROTOCOL.md §5.2).
+func grid(m int64, scale int32) string {
+	if m == 0 {
+		return "unknown"
+	}
+	return client.FormatDecimal(m, scale)
 }
 
 func channelName(ch pb.Channel) string {

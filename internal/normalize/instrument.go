@@ -51,7 +51,7 @@ func ValidateSymbol(symbol string) error {
 }
 
 // ValidateInfo checks reference data: a valid id matching venue and symbol, scales 0..18,
-// tick and lot sizes >= 1.
+// tick and lot sizes >= 0 (0: not known, no grid is checked; docs/PROTOCOL.md §5.2).
 func ValidateInfo(info *tickwirev1.InstrumentInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: nil", ErrBadInfo)
@@ -67,9 +67,9 @@ func ValidateInfo(info *tickwirev1.InstrumentInfo) error {
 		return fmt.Errorf("%w: %s: price_scale %d", ErrBadInfo, info.GetId(), info.GetPriceScale())
 	case info.GetSizeScale() < 0 || info.GetSizeScale() > MaxScale:
 		return fmt.Errorf("%w: %s: size_scale %d", ErrBadInfo, info.GetId(), info.GetSizeScale())
-	case info.GetTickSize() < 1:
+	case info.GetTickSize() < 0:
 		return fmt.Errorf("%w: %s: tick_size %d", ErrBadInfo, info.GetId(), info.GetTickSize())
-	case info.GetLotSize() < 1:
+	case info.GetLotSize() < 0:
 		return fmt.Errorf("%w: %s: lot_size %d", ErrBadInfo, info.GetId(), info.GetLotSize())
 	}
 	return nil

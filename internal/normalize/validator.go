@@ -243,15 +243,27 @@ func checkPrice(info *tickwirev1.InstrumentInfo, p int64) error {
 	if p <= 0 {
 		return fmt.Errorf("%w: %d", ErrPrice, p)
 	}
-	if p%info.GetTickSize() != 0 {
-		return fmt.Errorf("%w: %d not a multiple of tick %d", ErrTick, p, info.GetTickSize())
+	return CheckTick(info.GetTickSize(), p)
+}
+
+func checkLot(info *tickwirev1.InstrumentInfo, s int64) error {
+	return CheckLot(info.GetLotSize(), s)
+}
+
+// CheckTick returns an error wrapping ErrTick if price p is off the grid of tick (a mantissa
+// at the same scale). A tick of 0 is not known: every price is on the grid.
+func CheckTick(tick, p int64) error {
+	if tick > 0 && p%tick != 0 {
+		return fmt.Errorf("%w: %d not a multiple of tick %d", ErrTick, p, tick)
 	}
 	return nil
 }
 
-func checkLot(info *tickwirev1.InstrumentInfo, s int64) error {
-	if s%info.GetLotSize() != 0 {
-		return fmt.Errorf("%w: %d not a multiple of lot %d", ErrLot, s, info.GetLotSize())
+// CheckLot returns an error wrapping ErrLot if size s is off the grid of lot (0: not known,
+// every size is on the grid). A size of 0 (a deleted level) is on every grid.
+func CheckLot(lot, s int64) error {
+	if lot > 0 && s%lot != 0 {
+		return fmt.Errorf("%w: %d not a multiple of lot %d", ErrLot, s, lot)
 	}
 	return nil
 }

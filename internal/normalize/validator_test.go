@@ -41,7 +41,7 @@ func trade(p, s int64) *tickwirev1.Event {
 func TestValidatorRejects(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	bad := info()
-	bad.TickSize = 0
+	bad.TickSize = -1 // 0 is "not known", valid
 	tests := []struct {
 		name   string
 		ev     *tickwirev1.Event

@@ -16,10 +16,12 @@ import (
 // Spec is configured reference data of one instrument, for venues that do not publish it on
 // their stream (or to pin it): scales, and tick and lot size as decimals ("0.01").
 type Spec struct {
-	PriceScale int32  `json:"price_scale"`
-	SizeScale  int32  `json:"size_scale"`
-	Tick       string `json:"tick,omitempty"` // default: one unit at price_scale
-	Lot        string `json:"lot,omitempty"`  // default: one unit at size_scale
+	PriceScale int32 `json:"price_scale"`
+	SizeScale  int32 `json:"size_scale"`
+	// Tick and Lot: the price and size grid. Empty: not known, published as tick_size /
+	// lot_size 0 (docs/PROTOCOL.md §5.2), and no grid is checked; never invented.
+	Tick string `json:"tick,omitempty"`
+	Lot  string `json:"lot,omitempty"`
 }
 
 // Specs maps instrument ids ("kraken:XBT/USD") to their Spec.
@@ -93,7 +95,7 @@ func LoadSpecs(path string) (Specs, error) {
 func (sp Spec) info(id string) (*tickwirev1.InstrumentInfo, error) {
 	venue, symbol, _ := strings.Cut(id, ":")
 	info := &tickwirev1.InstrumentInfo{Id: id, Venue: venue, Symbol: symbol,
-		PriceScale: sp.PriceScale, SizeScale: sp.SizeScale, TickSize: 1, LotSize: 1,
+		PriceScale: sp.PriceScale, SizeScale: sp.SizeScale, // tick and lot 0: not known
 		Status: tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING}
 	if sp.PriceScale < 0 || sp.PriceScale > normalize.MaxScale || sp.SizeScale < 0 || sp.SizeScale > normalize.MaxScale {
 		return nil, fmt.Errorf("%w: %s: scales %d,%d not in 0..%d", ErrSpec, id, sp.PriceScale, sp.SizeScale, normalize.MaxScale)
@@ -213,7 +215,7 @@ func (r *Instruments) Define(symbol string, venue *Spec, priceDec, sizeDec int32
 
 func originNote(o Origin) string {
 	if o == OriginInferred {
-		return "scales inferred from the decimals of the venue's first message; tick and lot default to one unit; pin them with --instrument-spec"
+		return "scales inferred from the decimals of the venue's first message; tick and lot not known (0); pin them with --instrument-spec"
 	}
 	return ""
 }

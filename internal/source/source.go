@@ -191,8 +191,9 @@ type RawLevel struct {
 }
 
 // Levels converts venue levels to mantissas at in's scales, appending to dst. A price that is
-// not positive, a negative size, or a value not exact at the scale is rejected (counted and
-// logged) and Levels reports false; nothing is rounded.
+// not positive, a negative size, a value not exact at the scale, or a price or size off the
+// instrument's tick or lot grid (where known) is rejected (counted and logged) and Levels
+// reports false; nothing is rounded.
 func (c *Core) Levels(f *Frame, in *Instrument, dst []book.Level, raw []RawLevel) ([]book.Level, bool) {
 	for _, r := range raw {
 		p, s, ok := c.Level(f, in, r.Price, r.Size)
@@ -222,6 +223,15 @@ func (c *Core) Level(f *Frame, in *Instrument, price, size string) (p, s int64, 
 	}
 	if s < 0 {
 		c.Reject(f, in.ID, ReasonSize, fmt.Errorf("%w: size %s", ErrValue, size))
+		return 0, 0, false
+	}
+	// The grid, where known (tick_size/lot_size 0: not known, not checked).
+	if err := normalize.CheckTick(in.Info.GetTickSize(), p); err != nil {
+		c.Reject(f, in.ID, normalize.Reason(err), fmt.Errorf("price %s: %w", price, err))
+		return 0, 0, false
+	}
+	if err := normalize.CheckLot(in.Info.GetLotSize(), s); err != nil {
+		c.Reject(f, in.ID, normalize.Reason(err), fmt.Errorf("size %s: %w", size, err))
 		return 0, 0, false
 	}
 	return p, s, true

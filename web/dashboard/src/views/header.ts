@@ -45,7 +45,7 @@ export class HeaderView {
     const sub = this.store.sub(id);
     const info = row?.info;
     setText(this.name, info?.symbol || id || "—");
-    setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${formatDecimal(info.tickSize, info.priceScale)}` : "");
+    setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${info.tickSize > 0n ? formatDecimal(info.tickSize, info.priceScale) : "unknown"}` : "");
     const stale = !!row?.stale;
     // Nothing of an instrument the token does not cover will come: say that, not OFFLINE or STALE.
     const denied = !!sub?.allDenied();
