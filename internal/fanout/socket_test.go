@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // TestNetSocket: both kinds of socket take what fits without waiting, report a full buffer as a
@@ -78,14 +80,10 @@ func TestNetSocket(t *testing.T) {
 			}
 			// The peer is gone: an error, not a short write forever.
 			client.Close()
-			var err error
-			for deadline := time.Now().Add(5 * time.Second); err == nil && time.Now().Before(deadline); {
-				_, err = sock.TryWrite(chunk)
-				time.Sleep(time.Millisecond)
-			}
-			if err == nil {
-				t.Fatal("writes to a closed peer kept succeeding")
-			}
+			testwait.For(t, 5*time.Second, "an error writing to the closed peer", func() bool {
+				_, err := sock.TryWrite(chunk)
+				return err != nil
+			})
 			if err := sock.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
