@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/internal/certreload/certtest"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // servedSerial returns the serial of the certificate a new connection to addr gets, or -1.
@@ -72,13 +73,7 @@ func TestFeedTLSAndReload(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for servedSerial(t, addr, roots) != 200 {
-				if time.Now().After(deadline) {
-					t.Fatal("the new certificate was not served")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testwait.For(t, 10*time.Second, "the new certificate served", func() bool { return servedSerial(t, addr, roots) == 200 })
 		})
 	}
 }

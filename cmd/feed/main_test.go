@@ -18,6 +18,7 @@ import (
 	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/natsflags"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 func parse(t *testing.T, args ...string) *config {
@@ -167,15 +168,9 @@ func TestAuthOnByDefault(t *testing.T) {
 // answering 503 until another process creates it.
 func TestFeedFirstOnAFreshStore(t *testing.T) {
 	public, _, _ := startFeed(t, "--stream-max-age", "3h")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, body := get(t, public+"/readyz")
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz on a fresh store: %d %s", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var code int
+	var body string
+	if !testwait.Until(15*time.Second, func() bool { code, body = get(t, public+"/readyz"); return code == http.StatusOK }) {
+		t.Fatalf("/readyz on a fresh store: %d %s", code, body)
 	}
 }

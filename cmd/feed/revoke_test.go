@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/auth"
 	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
 
@@ -55,16 +56,10 @@ func TestFeedAppliesRevocations(t *testing.T) {
 	if err := connect(bus.RoleIngest).EnsureStream(ctx, bus.StreamConfig{}); err != nil { // the feed serves once it read it
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := get(t, public+"/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the feed never became ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "the feed to become ready", func() bool {
+		code, _ := get(t, public+"/readyz")
+		return code == http.StatusOK
+	})
 	tok, err := auth.MintHS256(secret, auth.MintOptions{Subject: "bot", ID: "j-1", TTL: time.Hour, Grant: auth.Grant{Instruments: []string{"*"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/replay/replaytest"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // withAuth adds the --nats-auth-dir of the bustest server named by a --nats-url in args, so that
@@ -178,12 +179,8 @@ func TestReplayCLI(t *testing.T) {
 	}()
 	waitOut := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(out.String(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in:\n%s%s", what, out.String(), errOut.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !testwait.Until(10*time.Second, func() bool { return strings.Contains(out.String(), what) }) {
+			t.Fatalf("no %q in:\n%s%s", what, out.String(), errOut.String())
 		}
 	}
 	waitOut("open http://127.0.0.1:8080/?replay=cli-test")

@@ -17,6 +17,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/feed"
+	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/wire"
 )
 
@@ -116,13 +117,7 @@ func replica(t *testing.T, s *bus.Embedded, keyFile string) string {
 		}
 		hs.Close()
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !srv.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("the feed did not read the revocation list")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the feed to read the revocation list", srv.Ready)
 	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
 }
 
@@ -210,16 +205,13 @@ func TestRevokeClosesConnectionsOnEveryReplica(t *testing.T) {
 
 	mustRun(t, "unrevoke", "--nats-url", s.ClientURL(), "--jti", "leaked-1")
 	for i, u := range urls {
-		deadline := time.Now().Add(time.Second)
-		for {
-			c, status := dialToken(t, u, leaked)
-			if c != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %d: the unrevoked token still refused (%d) a second after tickctl unrevoke", i, status)
-			}
-			time.Sleep(10 * time.Millisecond)
+		var status int
+		if !testwait.Until(time.Second, func() bool {
+			var c *wsConn
+			c, status = dialToken(t, u, leaked)
+			return c != nil
+		}) {
+			t.Fatalf("replica %d: the unrevoked token still refused (%d) a second after tickctl unrevoke", i, status)
 		}
 	}
 }
