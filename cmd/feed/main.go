@@ -69,6 +69,7 @@ type config struct {
 	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a message (each connection a little sooner, by up to a quarter, so idle ones do not beat together)."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
+	CheckpointEvery  time.Duration `name:"checkpoint-interval" default:"1m" help:"Take a state checkpoint (every instrument's state, kept in JetStream) at most this often once ready, and start from the latest one plus the events after it instead of the whole stream (0: off, neither taken nor loaded; docs/OPERATIONS.md, Warm start)."`
 	StaleAfter       time.Duration `name:"stale-after" default:"1m" help:"An instrument that should be live (not halted or closed) with no event for this long is stale; while every live one is, /readyz reports not ready (negative: never)."`
 	StaleRules       []string      `name:"stale-after-instrument" placeholder:"PATTERN=DURATION" help:"Staleness bound of the instruments matching PATTERN (an id, or a prefix ending in *; the longest match wins), e.g. kraken:*=5m, or lobster:*=0 for never. Repeatable."`
 	GoMaxProcs       int           `name:"gomaxprocs" default:"0" help:"Cores the Go scheduler uses (0: all). On a machine shared with NATS, fewer can mean fewer thread wake-ups per delivered update."`
@@ -256,7 +257,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 	}
 	stream := cfg.Stream.Config()
 	svc, err := feed.Assemble(feed.Setup{Config: fcfg, Bus: b, Listen: cfg.Listen, UI: cfg.Dashboard.handler(),
-		Logger: log.With("component", "feed"), Registry: reg, Stream: &stream})
+		Logger: log.With("component", "feed"), Registry: reg, Stream: &stream, CheckpointInterval: cfg.CheckpointEvery})
 	if err != nil {
 		return err
 	}

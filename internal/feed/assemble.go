@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,6 +35,10 @@ type Setup struct {
 	// Stream, when set, is created on the bus when it has none yet: whichever process starts
 	// first creates it with the same settings.
 	Stream *bus.StreamConfig
+	// CheckpointInterval: the feed starts from the latest state checkpoint on the bus plus the
+	// events after it, and takes one at most this often once ready (checkpoint.go); 0: off, the
+	// whole stream is replayed at every start.
+	CheckpointInterval time.Duration
 }
 
 // Assemble builds the Server and the Service that runs it. The caller may still add to the
@@ -72,6 +77,7 @@ func Assemble(s Setup) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	svc.EnableCheckpoints(s.Bus, s.CheckpointInterval)
 	if s.Stream != nil {
 		cfg := *s.Stream
 		svc.CreateStreamWith(func(ctx context.Context) error { return s.Bus.EnsureStream(ctx, cfg) })

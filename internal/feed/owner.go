@@ -76,7 +76,8 @@ type command struct {
 	waited     bool                           // Subscribe: held for its positions already (see parkFuture)
 	compact    bool                           // Subscribe: compact quotes (binary connections only)
 	interval   time.Duration                  // Subscribe: the token's rate tier (0: every update)
-	done       chan struct{}                  // Barrier: closed when handled
+	done       chan struct{}                  // Barrier, Checkpoint, Restore: closed when handled
+	ckpt       *ownerCheckpoint               // Checkpoint, Restore (checkpoint.go)
 }
 
 // parked is a Subscribe waiting for the instrument to reach the client's positions.
@@ -91,9 +92,11 @@ const (
 	cmdSubscribe commandKind = iota
 	cmdUnsubscribe
 	cmdResync
-	cmdConflated // the session's queue was conflated: snapshot its stale streams
-	cmdClosed    // the session is gone: drop its subscriptions
-	cmdBarrier   // close done: every event dispatched before the command has been applied
+	cmdConflated  // the session's queue was conflated: snapshot its stale streams
+	cmdClosed     // the session is gone: drop its subscriptions
+	cmdBarrier    // close done: every event dispatched before the command has been applied
+	cmdCheckpoint // encode every instrument's state into ckpt.out, then close done (checkpoint.go)
+	cmdRestore    // install ckpt.restore's states as instruments, then close done
 )
 
 // owner owns a shard of instruments: it alone applies their events and serves their
@@ -221,11 +224,7 @@ func (o *owner) apply(ev *pb.Event) {
 			m.eventsRejected.WithLabelValues("bad_instrument").Inc()
 			return
 		}
-		in = &instrument{st: market.NewState(ev.Instrument, o.hub.cfg.Market), bySess: make(map[*session][]*sub),
-			hist: newDeltaHistory(o.hub.cfg.ResumeHistory)}
-		in.streams = make([][]*sub, o.hub.cfg.Market.NumStreams())
-		in.handle = o.hub.register(ev.Instrument)
-		o.instruments[ev.Instrument] = in
+		in = o.addInstrument(ev.Instrument, market.NewState(ev.Instrument, o.hub.cfg.Market))
 	}
 	wasSynced := in.st.BookSynced()
 	res, err := in.st.Apply(ev)

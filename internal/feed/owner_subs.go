@@ -40,6 +40,12 @@ func (o *owner) handle(c *command) {
 		}
 	case cmdBarrier:
 		close(c.done) // the events queued before it were applied first (see run)
+	case cmdCheckpoint:
+		o.checkpoint(c.ckpt) // at the state after the events queued before it, as a barrier
+		close(c.done)
+	case cmdRestore:
+		o.restore(c.ckpt)
+		close(c.done)
 	case cmdClosed:
 		o.unpark(c.sess, "", nil)
 		for in := range o.sessions[c.sess] {

@@ -49,6 +49,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	quit     chan struct{}
 	ready    atomic.Bool
+	warmup   atomic.Pointer[warmup] // progress through the stored events (Service.Run; checkpoint.go)
 	stopping atomic.Bool
 	nextID   atomic.Uint64
 

@@ -29,6 +29,9 @@ type Service struct {
 	ln     net.Listener
 	log    *slog.Logger
 	create func(context.Context) error // creates the event stream when it is missing; nil: wait for it
+	ckpt   *checkpointer               // state checkpoints (checkpoint.go); nil: off
+	// progressEvery is how often the warm-up's progress is logged; 0: every 5 s.
+	progressEvery time.Duration
 }
 
 // CreateStreamWith makes Run create the event stream with create when it finds none, instead of
@@ -85,8 +88,10 @@ func (s *Service) Close() error { return s.ln.Close() }
 // Addr returns the address the service listens on.
 func (s *Service) Addr() net.Addr { return s.ln.Addr() }
 
-// Run consumes every stored event, then reports ready and keeps consuming live ones, while
-// serving HTTP and WebSocket clients. It returns when ctx ends, after a graceful shutdown
+// Run consumes every stored event (or, with EnableCheckpoints, loads the latest usable state
+// checkpoint and consumes the events after it), then reports ready and keeps consuming live
+// ones, while serving HTTP and WebSocket clients. Meanwhile the log and /readyz?verbose show the
+// progress. It returns when ctx ends, after a graceful shutdown
 // bounded by shutdownTimeout, or when consuming or serving fails.
 func (s *Service) Run(ctx context.Context, shutdownTimeout time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -96,11 +101,31 @@ func (s *Service) Run(ctx context.Context, shutdownTimeout time.Duration) error 
 	go func() { serveErr <- s.http.Serve(s.ln) }()
 	// The stream may not exist yet (ingest creates it): keep trying, not ready meanwhile.
 	var cons *bus.Consumer
+	var w *warmup
 	for {
 		var err error
-		cons, err = s.src.ConsumeEvents(ctx, bus.ConsumeOptions{}, func(ev *pb.Event) error {
-			return s.Server.Dispatch(ctx, ev)
-		})
+		if w == nil {
+			// Where to start: a checkpoint's next event, or the stream's first (nil: no stream yet).
+			w, err = s.prepare(ctx)
+		}
+		if err == nil {
+			opts := bus.ConsumeOptions{}
+			if w != nil {
+				s.Server.warmup.Store(w)
+				opts.AfterEach = s.afterEach(ctx, w)
+				if w.fromCheckpoint {
+					opts.StartSeq = w.from
+				}
+			}
+			cons, err = s.src.ConsumeEvents(ctx, opts, func(ev *pb.Event) error {
+				return s.Server.Dispatch(ctx, ev)
+			})
+			if err == nil && w == nil {
+				// The stream appeared between prepare and ConsumeEvents: start with its state.
+				cons.Stop()
+				continue
+			}
+		}
 		if err == nil {
 			break
 		}
@@ -125,6 +150,8 @@ func (s *Service) Run(ctx context.Context, shutdownTimeout time.Duration) error 
 
 	var runErr error
 	caughtUp := cons.CaughtUp()
+	warming := make(chan struct{})
+	go s.logProgress(w, warming)
 loop:
 	for {
 		select {
@@ -135,9 +162,12 @@ loop:
 			if err := s.Server.Sync(ctx); err != nil {
 				break loop
 			}
+			close(warming)
 			s.Server.SetReady(true)
+			ws := w.status()
 			s.log.Info("caught up with stored events; ready", "took", time.Since(start).Round(time.Millisecond),
-				"instruments", len(s.Server.Instruments()))
+				"instruments", len(s.Server.Instruments()), "events", ws.Events, "from_checkpoint", ws.FromCheckpoint,
+				"checkpoint_seq", ws.CheckpointSeq)
 		case <-cons.Done():
 			if err := cons.Err(); err != nil && ctx.Err() == nil {
 				runErr = fmt.Errorf("feed: consumer stopped: %w", err)
@@ -160,6 +190,12 @@ loop:
 	srvErr := s.Server.Shutdown(sctx)
 	cancel()
 	cons.Stop()
+	if caughtUp != nil {
+		close(warming)
+	}
+	if s.ckpt != nil {
+		s.ckpt.wg.Wait() // a checkpoint write ends with ctx
+	}
 	if serveErr != nil {
 		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
 			runErr = err

@@ -342,6 +342,8 @@ type StaleStatus struct {
 	LongestSilenceSeconds float64 `json:"longest_silence_seconds,omitempty"`
 	// CheckedAt is when staleness was last evaluated.
 	CheckedAt time.Time `json:"checked_at"`
+	// Warmup is the progress through the stored events while not caught up (checkpoint.go).
+	Warmup *WarmupStatus `json:"warmup,omitempty"`
 }
 
 // Status returns the feed's readiness with its staleness.
@@ -354,6 +356,10 @@ func (s *Server) Status() StaleStatus {
 		st.CheckedAt = rep.at
 	}
 	st.Ready = st.CaughtUp && !st.Stale && st.RevocationsLoaded
+	if w := s.warmup.Load(); w != nil && !s.ready.Load() && !s.stopping.Load() {
+		ws := w.status()
+		st.Warmup = &ws
+	}
 	return st
 }
 
@@ -388,6 +394,12 @@ func (s *Server) writeReadyz(w http.ResponseWriter, r *http.Request, st StaleSta
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	switch {
+	case !st.CaughtUp && st.Warmup != nil:
+		fmt.Fprintf(w, "not ready: warming up, %.1f%% of %d stored events", st.Warmup.Percent, st.Warmup.Total)
+		if st.Warmup.ETASeconds != nil {
+			fmt.Fprintf(w, ", ETA %.0fs", *st.Warmup.ETASeconds)
+		}
+		fmt.Fprintln(w)
 	case !st.CaughtUp:
 		fmt.Fprintln(w, "not ready")
 	case !st.RevocationsLoaded:

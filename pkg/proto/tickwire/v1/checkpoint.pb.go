@@ -40,10 +40,14 @@ type FeedCheckpoint struct {
 	TakenNs int64 `protobuf:"varint,4,opt,name=taken_ns,json=takenNs,proto3" json:"taken_ns,omitempty"`
 	// The state's shape (pkg/market.Config, defaults applied): a checkpoint of another shape is not
 	// loaded.
-	Shape         *MarketShape       `protobuf:"bytes,5,opt,name=shape,proto3" json:"shape,omitempty"`
-	Instruments   []*InstrumentState `protobuf:"bytes,6,rep,name=instruments,proto3" json:"instruments,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Shape       *MarketShape       `protobuf:"bytes,5,opt,name=shape,proto3" json:"shape,omitempty"`
+	Instruments []*InstrumentState `protobuf:"bytes,6,rep,name=instruments,proto3" json:"instruments,omitempty"`
+	// The feed's candle store (/api/candles): its bar length (0: no store) and every
+	// instrument's bars.
+	CandleStoreIntervalNs int64         `protobuf:"varint,7,opt,name=candle_store_interval_ns,json=candleStoreIntervalNs,proto3" json:"candle_store_interval_ns,omitempty"`
+	CandleStore           []*StoredBars `protobuf:"bytes,8,rep,name=candle_store,json=candleStore,proto3" json:"candle_store,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *FeedCheckpoint) Reset() {
@@ -118,6 +122,183 @@ func (x *FeedCheckpoint) GetInstruments() []*InstrumentState {
 	return nil
 }
 
+func (x *FeedCheckpoint) GetCandleStoreIntervalNs() int64 {
+	if x != nil {
+		return x.CandleStoreIntervalNs
+	}
+	return 0
+}
+
+func (x *FeedCheckpoint) GetCandleStore() []*StoredBars {
+	if x != nil {
+		return x.CandleStore
+	}
+	return nil
+}
+
+// StoredBars are one instrument's bars in the feed's candle store, oldest first.
+type StoredBars struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instrument    string                 `protobuf:"bytes,1,opt,name=instrument,proto3" json:"instrument,omitempty"`
+	Bars          []*StoredBar           `protobuf:"bytes,2,rep,name=bars,proto3" json:"bars,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredBars) Reset() {
+	*x = StoredBars{}
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredBars) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredBars) ProtoMessage() {}
+
+func (x *StoredBars) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredBars.ProtoReflect.Descriptor instead.
+func (*StoredBars) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_checkpoint_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StoredBars) GetInstrument() string {
+	if x != nil {
+		return x.Instrument
+	}
+	return ""
+}
+
+func (x *StoredBars) GetBars() []*StoredBar {
+	if x != nil {
+		return x.Bars
+	}
+	return nil
+}
+
+// StoredBar is one bar of the candle store (internal/feed, candlestore.go).
+type StoredBar struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StartNs int64                  `protobuf:"varint,1,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
+	Open    int64                  `protobuf:"varint,2,opt,name=open,proto3" json:"open,omitempty"`
+	High    int64                  `protobuf:"varint,3,opt,name=high,proto3" json:"high,omitempty"`
+	Low     int64                  `protobuf:"varint,4,opt,name=low,proto3" json:"low,omitempty"`
+	Close   int64                  `protobuf:"varint,5,opt,name=close,proto3" json:"close,omitempty"`
+	Volume  int64                  `protobuf:"varint,6,opt,name=volume,proto3" json:"volume,omitempty"`
+	Count   uint32                 `protobuf:"varint,7,opt,name=count,proto3" json:"count,omitempty"`
+	// Times of the earliest and latest trade folded in.
+	FirstNs       int64 `protobuf:"varint,8,opt,name=first_ns,json=firstNs,proto3" json:"first_ns,omitempty"`
+	LastNs        int64 `protobuf:"varint,9,opt,name=last_ns,json=lastNs,proto3" json:"last_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredBar) Reset() {
+	*x = StoredBar{}
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredBar) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredBar) ProtoMessage() {}
+
+func (x *StoredBar) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredBar.ProtoReflect.Descriptor instead.
+func (*StoredBar) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_checkpoint_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StoredBar) GetStartNs() int64 {
+	if x != nil {
+		return x.StartNs
+	}
+	return 0
+}
+
+func (x *StoredBar) GetOpen() int64 {
+	if x != nil {
+		return x.Open
+	}
+	return 0
+}
+
+func (x *StoredBar) GetHigh() int64 {
+	if x != nil {
+		return x.High
+	}
+	return 0
+}
+
+func (x *StoredBar) GetLow() int64 {
+	if x != nil {
+		return x.Low
+	}
+	return 0
+}
+
+func (x *StoredBar) GetClose() int64 {
+	if x != nil {
+		return x.Close
+	}
+	return 0
+}
+
+func (x *StoredBar) GetVolume() int64 {
+	if x != nil {
+		return x.Volume
+	}
+	return 0
+}
+
+func (x *StoredBar) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *StoredBar) GetFirstNs() int64 {
+	if x != nil {
+		return x.FirstNs
+	}
+	return 0
+}
+
+func (x *StoredBar) GetLastNs() int64 {
+	if x != nil {
+		return x.LastNs
+	}
+	return 0
+}
+
 // MarketShape is pkg/market.Config.
 type MarketShape struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -131,7 +312,7 @@ type MarketShape struct {
 
 func (x *MarketShape) Reset() {
 	*x = MarketShape{}
-	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[1]
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +324,7 @@ func (x *MarketShape) String() string {
 func (*MarketShape) ProtoMessage() {}
 
 func (x *MarketShape) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[1]
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +337,7 @@ func (x *MarketShape) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarketShape.ProtoReflect.Descriptor instead.
 func (*MarketShape) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_checkpoint_proto_rawDescGZIP(), []int{1}
+	return file_tickwire_v1_checkpoint_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MarketShape) GetDepths() []uint32 {
@@ -221,7 +402,7 @@ type InstrumentState struct {
 
 func (x *InstrumentState) Reset() {
 	*x = InstrumentState{}
-	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[2]
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +414,7 @@ func (x *InstrumentState) String() string {
 func (*InstrumentState) ProtoMessage() {}
 
 func (x *InstrumentState) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[2]
+	mi := &file_tickwire_v1_checkpoint_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +427,7 @@ func (x *InstrumentState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstrumentState.ProtoReflect.Descriptor instead.
 func (*InstrumentState) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_checkpoint_proto_rawDescGZIP(), []int{2}
+	return file_tickwire_v1_checkpoint_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InstrumentState) GetId() string {
@@ -379,7 +560,7 @@ var File_tickwire_v1_checkpoint_proto protoreflect.FileDescriptor
 
 const file_tickwire_v1_checkpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctickwire/v1/checkpoint.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\x1a\x18tickwire/v1/stream.proto\"\xfe\x01\n" +
+	"\x1ctickwire/v1/checkpoint.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\x1a\x18tickwire/v1/stream.proto\"\xf3\x02\n" +
 	"\x0eFeedCheckpoint\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x1d\n" +
 	"\n" +
@@ -387,7 +568,25 @@ const file_tickwire_v1_checkpoint_proto_rawDesc = "" +
 	"\x11stream_created_ns\x18\x03 \x01(\x03R\x0fstreamCreatedNs\x12\x19\n" +
 	"\btaken_ns\x18\x04 \x01(\x03R\atakenNs\x12.\n" +
 	"\x05shape\x18\x05 \x01(\v2\x18.tickwire.v1.MarketShapeR\x05shape\x12>\n" +
-	"\vinstruments\x18\x06 \x03(\v2\x1c.tickwire.v1.InstrumentStateR\vinstruments\"\x9c\x01\n" +
+	"\vinstruments\x18\x06 \x03(\v2\x1c.tickwire.v1.InstrumentStateR\vinstruments\x127\n" +
+	"\x18candle_store_interval_ns\x18\a \x01(\x03R\x15candleStoreIntervalNs\x12:\n" +
+	"\fcandle_store\x18\b \x03(\v2\x17.tickwire.v1.StoredBarsR\vcandleStore\"X\n" +
+	"\n" +
+	"StoredBars\x12\x1e\n" +
+	"\n" +
+	"instrument\x18\x01 \x01(\tR\n" +
+	"instrument\x12*\n" +
+	"\x04bars\x18\x02 \x03(\v2\x16.tickwire.v1.StoredBarR\x04bars\"\xd8\x01\n" +
+	"\tStoredBar\x12\x19\n" +
+	"\bstart_ns\x18\x01 \x01(\x03R\astartNs\x12\x12\n" +
+	"\x04open\x18\x02 \x01(\x03R\x04open\x12\x12\n" +
+	"\x04high\x18\x03 \x01(\x03R\x04high\x12\x10\n" +
+	"\x03low\x18\x04 \x01(\x03R\x03low\x12\x14\n" +
+	"\x05close\x18\x05 \x01(\x03R\x05close\x12\x16\n" +
+	"\x06volume\x18\x06 \x01(\x03R\x06volume\x12\x14\n" +
+	"\x05count\x18\a \x01(\rR\x05count\x12\x19\n" +
+	"\bfirst_ns\x18\b \x01(\x03R\afirstNs\x12\x17\n" +
+	"\alast_ns\x18\t \x01(\x03R\x06lastNs\"\x9c\x01\n" +
 	"\vMarketShape\x12\x16\n" +
 	"\x06depths\x18\x01 \x03(\rR\x06depths\x12#\n" +
 	"\rtrade_history\x18\x02 \x01(\rR\ftradeHistory\x12)\n" +
@@ -431,33 +630,37 @@ func file_tickwire_v1_checkpoint_proto_rawDescGZIP() []byte {
 	return file_tickwire_v1_checkpoint_proto_rawDescData
 }
 
-var file_tickwire_v1_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_tickwire_v1_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_tickwire_v1_checkpoint_proto_goTypes = []any{
 	(*FeedCheckpoint)(nil),  // 0: tickwire.v1.FeedCheckpoint
-	(*MarketShape)(nil),     // 1: tickwire.v1.MarketShape
-	(*InstrumentState)(nil), // 2: tickwire.v1.InstrumentState
-	(*InstrumentInfo)(nil),  // 3: tickwire.v1.InstrumentInfo
-	(*Level)(nil),           // 4: tickwire.v1.Level
-	(*Quote)(nil),           // 5: tickwire.v1.Quote
-	(*TradeRecord)(nil),     // 6: tickwire.v1.TradeRecord
-	(*CandleList)(nil),      // 7: tickwire.v1.CandleList
-	(*Stats)(nil),           // 8: tickwire.v1.Stats
+	(*StoredBars)(nil),      // 1: tickwire.v1.StoredBars
+	(*StoredBar)(nil),       // 2: tickwire.v1.StoredBar
+	(*MarketShape)(nil),     // 3: tickwire.v1.MarketShape
+	(*InstrumentState)(nil), // 4: tickwire.v1.InstrumentState
+	(*InstrumentInfo)(nil),  // 5: tickwire.v1.InstrumentInfo
+	(*Level)(nil),           // 6: tickwire.v1.Level
+	(*Quote)(nil),           // 7: tickwire.v1.Quote
+	(*TradeRecord)(nil),     // 8: tickwire.v1.TradeRecord
+	(*CandleList)(nil),      // 9: tickwire.v1.CandleList
+	(*Stats)(nil),           // 10: tickwire.v1.Stats
 }
 var file_tickwire_v1_checkpoint_proto_depIdxs = []int32{
-	1, // 0: tickwire.v1.FeedCheckpoint.shape:type_name -> tickwire.v1.MarketShape
-	2, // 1: tickwire.v1.FeedCheckpoint.instruments:type_name -> tickwire.v1.InstrumentState
-	3, // 2: tickwire.v1.InstrumentState.info:type_name -> tickwire.v1.InstrumentInfo
-	4, // 3: tickwire.v1.InstrumentState.bids:type_name -> tickwire.v1.Level
-	4, // 4: tickwire.v1.InstrumentState.asks:type_name -> tickwire.v1.Level
-	5, // 5: tickwire.v1.InstrumentState.quote:type_name -> tickwire.v1.Quote
-	6, // 6: tickwire.v1.InstrumentState.trades:type_name -> tickwire.v1.TradeRecord
-	7, // 7: tickwire.v1.InstrumentState.candles:type_name -> tickwire.v1.CandleList
-	8, // 8: tickwire.v1.InstrumentState.stats:type_name -> tickwire.v1.Stats
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	3,  // 0: tickwire.v1.FeedCheckpoint.shape:type_name -> tickwire.v1.MarketShape
+	4,  // 1: tickwire.v1.FeedCheckpoint.instruments:type_name -> tickwire.v1.InstrumentState
+	1,  // 2: tickwire.v1.FeedCheckpoint.candle_store:type_name -> tickwire.v1.StoredBars
+	2,  // 3: tickwire.v1.StoredBars.bars:type_name -> tickwire.v1.StoredBar
+	5,  // 4: tickwire.v1.InstrumentState.info:type_name -> tickwire.v1.InstrumentInfo
+	6,  // 5: tickwire.v1.InstrumentState.bids:type_name -> tickwire.v1.Level
+	6,  // 6: tickwire.v1.InstrumentState.asks:type_name -> tickwire.v1.Level
+	7,  // 7: tickwire.v1.InstrumentState.quote:type_name -> tickwire.v1.Quote
+	8,  // 8: tickwire.v1.InstrumentState.trades:type_name -> tickwire.v1.TradeRecord
+	9,  // 9: tickwire.v1.InstrumentState.candles:type_name -> tickwire.v1.CandleList
+	10, // 10: tickwire.v1.InstrumentState.stats:type_name -> tickwire.v1.Stats
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_checkpoint_proto_init() }
@@ -473,7 +676,7 @@ func file_tickwire_v1_checkpoint_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_checkpoint_proto_rawDesc), len(file_tickwire_v1_checkpoint_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

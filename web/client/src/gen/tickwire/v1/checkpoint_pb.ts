@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/checkpoint.proto.
  */
 export const file_tickwire_v1_checkpoint: GenFile = /*@__PURE__*/
-  fileDesc("Chx0aWNrd2lyZS92MS9jaGVja3BvaW50LnByb3RvEgt0aWNrd2lyZS52MSK9AQoORmVlZENoZWNrcG9pbnQSDgoGZm9ybWF0GAEgASgNEhIKCnN0cmVhbV9zZXEYAiABKAQSGQoRc3RyZWFtX2NyZWF0ZWRfbnMYAyABKAMSEAoIdGFrZW5fbnMYBCABKAMSJwoFc2hhcGUYBSABKAsyGC50aWNrd2lyZS52MS5NYXJrZXRTaGFwZRIxCgtpbnN0cnVtZW50cxgGIAMoCzIcLnRpY2t3aXJlLnYxLkluc3RydW1lbnRTdGF0ZSJmCgtNYXJrZXRTaGFwZRIOCgZkZXB0aHMYASADKA0SFQoNdHJhZGVfaGlzdG9yeRgCIAEoDRIYChBjYW5kbGVfaW50ZXJ2YWxzGAMgAygNEhYKDmNhbmRsZV9oaXN0b3J5GAQgASgNItsDCg9JbnN0cnVtZW50U3RhdGUSCgoCaWQYASABKAkSKQoEaW5mbxgCIAEoCzIbLnRpY2t3aXJlLnYxLkluc3RydW1lbnRJbmZvEg0KBWVwb2NoGAMgASgEEgsKA3NlcRgEIAEoBBITCgtib29rX3N5bmNlZBgFIAEoCBIgCgRiaWRzGAYgAygLMhIudGlja3dpcmUudjEuTGV2ZWwSIAoEYXNrcxgHIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsEiEKBXF1b3RlGAggASgLMhIudGlja3dpcmUudjEuUXVvdGUSKAoGdHJhZGVzGAkgAygLMhgudGlja3dpcmUudjEuVHJhZGVSZWNvcmQSKAoHY2FuZGxlcxgKIAMoCzIXLnRpY2t3aXJlLnYxLkNhbmRsZUxpc3QSIQoFc3RhdHMYCyABKAsyEi50aWNrd2lyZS52MS5TdGF0cxITCgtub3Rpb25hbF9oaRgMIAEoBBITCgtub3Rpb25hbF9sbxgNIAEoBBIMCgRsYXN0GA4gAygEEhMKC2xhc3RfaW5nZXN0GA8gAygDEhEKCWJvb2tfaGFzaBgQIAMoBBIUCgxsYXN0X3RpbWVfbnMYESABKAMSDAoEZ2FwcxgSIAEoBEI/Wj1naXRodWIuY29tL3RpY2t3aXJlL3RpY2t3aXJlL3BrZy9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM", [file_tickwire_v1_market, file_tickwire_v1_stream]);
+  fileDesc("Chx0aWNrd2lyZS92MS9jaGVja3BvaW50LnByb3RvEgt0aWNrd2lyZS52MSKOAgoORmVlZENoZWNrcG9pbnQSDgoGZm9ybWF0GAEgASgNEhIKCnN0cmVhbV9zZXEYAiABKAQSGQoRc3RyZWFtX2NyZWF0ZWRfbnMYAyABKAMSEAoIdGFrZW5fbnMYBCABKAMSJwoFc2hhcGUYBSABKAsyGC50aWNrd2lyZS52MS5NYXJrZXRTaGFwZRIxCgtpbnN0cnVtZW50cxgGIAMoCzIcLnRpY2t3aXJlLnYxLkluc3RydW1lbnRTdGF0ZRIgChhjYW5kbGVfc3RvcmVfaW50ZXJ2YWxfbnMYByABKAMSLQoMY2FuZGxlX3N0b3JlGAggAygLMhcudGlja3dpcmUudjEuU3RvcmVkQmFycyJGCgpTdG9yZWRCYXJzEhIKCmluc3RydW1lbnQYASABKAkSJAoEYmFycxgCIAMoCzIWLnRpY2t3aXJlLnYxLlN0b3JlZEJhciKXAQoJU3RvcmVkQmFyEhAKCHN0YXJ0X25zGAEgASgDEgwKBG9wZW4YAiABKAMSDAoEaGlnaBgDIAEoAxILCgNsb3cYBCABKAMSDQoFY2xvc2UYBSABKAMSDgoGdm9sdW1lGAYgASgDEg0KBWNvdW50GAcgASgNEhAKCGZpcnN0X25zGAggASgDEg8KB2xhc3RfbnMYCSABKAMiZgoLTWFya2V0U2hhcGUSDgoGZGVwdGhzGAEgAygNEhUKDXRyYWRlX2hpc3RvcnkYAiABKA0SGAoQY2FuZGxlX2ludGVydmFscxgDIAMoDRIWCg5jYW5kbGVfaGlzdG9yeRgEIAEoDSLbAwoPSW5zdHJ1bWVudFN0YXRlEgoKAmlkGAEgASgJEikKBGluZm8YAiABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mbxINCgVlcG9jaBgDIAEoBBILCgNzZXEYBCABKAQSEwoLYm9va19zeW5jZWQYBSABKAgSIAoEYmlkcxgGIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsEiAKBGFza3MYByADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIhCgVxdW90ZRgIIAEoCzISLnRpY2t3aXJlLnYxLlF1b3RlEigKBnRyYWRlcxgJIAMoCzIYLnRpY2t3aXJlLnYxLlRyYWRlUmVjb3JkEigKB2NhbmRsZXMYCiADKAsyFy50aWNrd2lyZS52MS5DYW5kbGVMaXN0EiEKBXN0YXRzGAsgASgLMhIudGlja3dpcmUudjEuU3RhdHMSEwoLbm90aW9uYWxfaGkYDCABKAQSEwoLbm90aW9uYWxfbG8YDSABKAQSDAoEbGFzdBgOIAMoBBITCgtsYXN0X2luZ2VzdBgPIAMoAxIRCglib29rX2hhc2gYECADKAQSFAoMbGFzdF90aW1lX25zGBEgASgDEgwKBGdhcHMYEiABKARCP1o9Z2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9wa2cvcHJvdG8vdGlja3dpcmUvdjE7dGlja3dpcmV2MWIGcHJvdG8z", [file_tickwire_v1_market, file_tickwire_v1_stream]);
 
 /**
  * FeedCheckpoint is the state of every instrument after the event stream's message stream_seq:
@@ -68,6 +68,19 @@ export type FeedCheckpoint = Message<"tickwire.v1.FeedCheckpoint"> & {
    * @generated from field: repeated tickwire.v1.InstrumentState instruments = 6;
    */
   instruments: InstrumentState[];
+
+  /**
+   * The feed's candle store (/api/candles): its bar length (0: no store) and every
+   * instrument's bars.
+   *
+   * @generated from field: int64 candle_store_interval_ns = 7;
+   */
+  candleStoreIntervalNs: bigint;
+
+  /**
+   * @generated from field: repeated tickwire.v1.StoredBars candle_store = 8;
+   */
+  candleStore: StoredBars[];
 };
 
 /**
@@ -76,6 +89,91 @@ export type FeedCheckpoint = Message<"tickwire.v1.FeedCheckpoint"> & {
  */
 export const FeedCheckpointSchema: GenMessage<FeedCheckpoint> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_checkpoint, 0);
+
+/**
+ * StoredBars are one instrument's bars in the feed's candle store, oldest first.
+ *
+ * @generated from message tickwire.v1.StoredBars
+ */
+export type StoredBars = Message<"tickwire.v1.StoredBars"> & {
+  /**
+   * @generated from field: string instrument = 1;
+   */
+  instrument: string;
+
+  /**
+   * @generated from field: repeated tickwire.v1.StoredBar bars = 2;
+   */
+  bars: StoredBar[];
+};
+
+/**
+ * Describes the message tickwire.v1.StoredBars.
+ * Use `create(StoredBarsSchema)` to create a new message.
+ */
+export const StoredBarsSchema: GenMessage<StoredBars> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_checkpoint, 1);
+
+/**
+ * StoredBar is one bar of the candle store (internal/feed, candlestore.go).
+ *
+ * @generated from message tickwire.v1.StoredBar
+ */
+export type StoredBar = Message<"tickwire.v1.StoredBar"> & {
+  /**
+   * @generated from field: int64 start_ns = 1;
+   */
+  startNs: bigint;
+
+  /**
+   * @generated from field: int64 open = 2;
+   */
+  open: bigint;
+
+  /**
+   * @generated from field: int64 high = 3;
+   */
+  high: bigint;
+
+  /**
+   * @generated from field: int64 low = 4;
+   */
+  low: bigint;
+
+  /**
+   * @generated from field: int64 close = 5;
+   */
+  close: bigint;
+
+  /**
+   * @generated from field: int64 volume = 6;
+   */
+  volume: bigint;
+
+  /**
+   * @generated from field: uint32 count = 7;
+   */
+  count: number;
+
+  /**
+   * Times of the earliest and latest trade folded in.
+   *
+   * @generated from field: int64 first_ns = 8;
+   */
+  firstNs: bigint;
+
+  /**
+   * @generated from field: int64 last_ns = 9;
+   */
+  lastNs: bigint;
+};
+
+/**
+ * Describes the message tickwire.v1.StoredBar.
+ * Use `create(StoredBarSchema)` to create a new message.
+ */
+export const StoredBarSchema: GenMessage<StoredBar> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_checkpoint, 2);
 
 /**
  * MarketShape is pkg/market.Config.
@@ -109,7 +207,7 @@ export type MarketShape = Message<"tickwire.v1.MarketShape"> & {
  * Use `create(MarketShapeSchema)` to create a new message.
  */
 export const MarketShapeSchema: GenMessage<MarketShape> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_checkpoint, 1);
+  messageDesc(file_tickwire_v1_checkpoint, 3);
 
 /**
  * InstrumentState is pkg/market.State: everything it holds, so that a state restored from it
@@ -230,5 +328,5 @@ export type InstrumentState = Message<"tickwire.v1.InstrumentState"> & {
  * Use `create(InstrumentStateSchema)` to create a new message.
  */
 export const InstrumentStateSchema: GenMessage<InstrumentState> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_checkpoint, 2);
+  messageDesc(file_tickwire_v1_checkpoint, 4);
 
