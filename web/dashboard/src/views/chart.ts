@@ -101,6 +101,8 @@ export class ChartView {
       bar.append(b);
     }
     bar.append(this.histNote);
+    // The time axis shows the bars' UTC times (lightweight-charts takes times as UTC): say so.
+    bar.append(el("span", { class: "tz muted", "data-zone": "UTC", title: "The time axis is in UTC (the tape's times are local)" }, "UTC"));
     this.host = el("div", { class: "chart-host" });
     this.root = el("section", { class: "panel chart", "aria-label": "Chart" }, bar, this.host, this.deniedNote);
     this.chart = createChart(this.host, {

@@ -7,6 +7,30 @@ import type { TradeRecord } from "@tickwire/client";
 import { formatDecimal, groupThousands } from "@tickwire/client";
 import { el, flash, setClass, setText, timeOfNs } from "./dom";
 
+/**
+ * The time zone the tape's times are in (this computer's: timeOfNs), as its offset from UTC at
+ * the given moment: "UTC", "UTC+1", "UTC-3:30". offsetMin is Date.getTimezoneOffset(): minutes
+ * to add to local time for UTC (so UTC+1 is -60).
+ */
+export function tzLabel(offsetMin: number): string {
+  if (offsetMin === 0) return "UTC";
+  const east = -offsetMin;
+  const a = Math.abs(east);
+  const m = a % 60;
+  return `UTC${east > 0 ? "+" : "-"}${Math.floor(a / 60)}${m ? `:${String(m).padStart(2, "0")}` : ""}`;
+}
+
+/** This computer's time zone: its name (Europe/Berlin) and its offset now. */
+export function localZone(now = new Date()): { name: string; label: string } {
+  let name = "";
+  try {
+    name = Intl.DateTimeFormat().resolvedOptions().timeZone ?? "";
+  } catch {
+    // no Intl time zone support: the offset alone
+  }
+  return { name, label: tzLabel(now.getTimezoneOffset()) };
+}
+
 interface TapeRow {
   row: HTMLElement;
   time: HTMLElement;
@@ -21,6 +45,8 @@ export class TapeView {
   private newestSeq = -1n;
   /** Says why the tape is empty when the token does not cover trades. */
   private readonly note = el("div", { class: "panel-note" });
+  /** The time zone of the Time column, in the panel's head (issue 12: times without a zone). */
+  private readonly tz = el("span", { class: "tz muted" });
 
   constructor(readonly max: number) {
     const body = el("div", { class: "tape-body" });
@@ -39,15 +65,25 @@ export class TapeView {
     this.root = el(
       "section",
       { class: "panel tape", "aria-label": "Trades" },
-      el("div", { class: "panel-head" }, el("h2", {}, "Trades")),
+      el("div", { class: "panel-head" }, el("h2", {}, "Trades"), this.tz),
       el("div", { class: "trade head" }, el("span", { class: "time" }, "Time"), el("span", { class: "side" }, "Side"), el("span", { class: "price" }, "Price"), el("span", { class: "size" }, "Size")),
       body,
       this.note,
     );
+    this.paintZone();
   }
 
   reset(): void {
     this.newestSeq = -1n;
+    this.paintZone();
+  }
+
+  /** The zone label (it changes with daylight saving time: repainted on each instrument change). */
+  paintZone(): void {
+    const z = localZone();
+    setText(this.tz, `times ${z.label}`);
+    this.tz.title = `The tape's times are this computer's local time${z.name ? ` (${z.name})` : ""}, ${z.label}; the chart's time axis is UTC.`;
+    this.tz.dataset.zone = z.label;
   }
 
   /** denied: the token does not cover trades (or the instrument): the tape says so, empty. */

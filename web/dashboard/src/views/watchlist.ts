@@ -1,7 +1,10 @@
 // The watchlist: every instrument with last, bid, ask, change since the session open, volume.
 // Rows are built once per instrument and updated in place; a price cell flashes green or red
-// when it moves. Search by text, filter by movers or stale, arrows move the focus. An instrument
-// the token does not cover says NOT ENTITLED (its row stays, empty, and is not stale).
+// when it moves. Search by text, filter by movers, stale or favourites, arrows move the focus. An
+// instrument the token does not cover says NOT ENTITLED (its row stays, empty, and is not stale).
+// A click on a column's header sorts by it (descending first for figures, then ascending, then
+// the feed's order); favourites (the star) come first and are kept in localStorage; a search
+// with no match says so; a Venue column appears when the instruments come from several venues.
 
 import type { Store } from "../app/store";
 import { InstrumentStatus } from "@tickwire/client";
@@ -9,11 +12,71 @@ import { Channel } from "@tickwire/client";
 import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "@tickwire/client";
 import { el, flash, setClass, setText } from "./dom";
 
-type Filter = "all" | "up" | "down" | "stale";
+type Filter = "all" | "up" | "down" | "stale" | "fav";
+
+export type SortKey = "sym" | "venue" | "last" | "bid" | "ask" | "chg" | "pct" | "vol";
+/** A sort: a column and its direction (1 ascending, -1 descending). */
+export interface Sort {
+  key: SortKey;
+  dir: 1 | -1;
+}
+
+/**
+ * Orders two sort values: strings by locale, numbers by value, in the sort's direction; a row
+ * without a value (no trade yet, no quote) goes last in either direction.
+ */
+export function compareValues(a: string | number | undefined, b: string | number | undefined, dir: 1 | -1): number {
+  if (a === undefined || (typeof a === "number" && Number.isNaN(a))) return b === undefined || (typeof b === "number" && Number.isNaN(b)) ? 0 : 1;
+  if (b === undefined || (typeof b === "number" && Number.isNaN(b))) return -1;
+  const c = typeof a === "string" && typeof b === "string" ? a.localeCompare(b) : Number(a) - Number(b);
+  return c * dir;
+}
+
+/** The next sort after a click on a column: text columns start ascending, figures descending; the third click goes back to the feed's order. */
+export function nextSort(cur: Sort | null, key: SortKey): Sort | null {
+  const first: 1 | -1 = key === "sym" || key === "venue" ? 1 : -1;
+  if (!cur || cur.key !== key) return { key, dir: first };
+  if (cur.dir === first) return { key, dir: first === 1 ? -1 : 1 };
+  return null;
+}
+
+/** Where the favourites are kept (localStorage: this browser, across reloads and tabs). */
+export const favouritesKey = "tickwire.favourites";
+
+/** The favourites kept in storage (none when storage is disabled or holds something else). */
+export function loadFavourites(storage: Pick<Storage, "getItem"> | undefined): Set<string> {
+  try {
+    const v: unknown = JSON.parse(storage?.getItem(favouritesKey) ?? "[]");
+    return new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+  } catch {
+    return new Set();
+  }
+}
+
+export function saveFavourites(storage: Pick<Storage, "setItem"> | undefined, favs: Set<string>): void {
+  try {
+    storage?.setItem(favouritesKey, JSON.stringify([...favs].sort()));
+  } catch {
+    // storage disabled or full: kept for this page only
+  }
+}
+
+function localStore(): Storage | undefined {
+  try {
+    return window.localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Scaled integer to a float, for ordering only (never shown). */
+const num = (m: bigint, scale: number) => Number(m) / 10 ** scale;
 
 interface RowView {
   tr: HTMLTableRowElement;
+  fav: HTMLButtonElement;
   sym: HTMLElement;
+  venue: HTMLElement;
   badge: HTMLElement;
   last: HTMLElement;
   bid: HTMLElement;
@@ -34,6 +97,17 @@ export class WatchlistView {
   private readonly tbody: HTMLTableSectionElement;
   private readonly scroller: HTMLElement;
   private readonly count: HTMLElement;
+  /** Said instead of rows when the search and filter match nothing. */
+  private readonly empty: HTMLElement;
+  private readonly emptyText: HTMLElement;
+  private readonly table: HTMLTableElement;
+  private readonly heads = new Map<SortKey, HTMLElement>();
+  /** The column sorted by, or null for the feed's order. */
+  sort: Sort | null = null;
+  /** Favourite instruments: first in the list, kept in localStorage. */
+  readonly favourites = loadFavourites(localStore());
+  /** Whether the instruments come from more than one venue (then the Venue column shows). */
+  private multiVenue = false;
   private readonly rows = new Map<string, RowView>();
   /** Ids shown, in order, after search and filter. */
   visible: string[] = [];
@@ -65,6 +139,7 @@ export class WatchlistView {
       el("option", { value: "up" }, "Gainers"),
       el("option", { value: "down" }, "Losers"),
       el("option", { value: "stale" }, "Stale"),
+      el("option", { value: "fav" }, "Favourites"),
     );
     this.count = el("span", { class: "count" });
     this.search.addEventListener("input", () => (store.listDirty = true));
@@ -84,32 +159,54 @@ export class WatchlistView {
         e.preventDefault();
       }
     });
+    const th = (key: SortKey, label: string, cls: string, title: string) => {
+      const b = el("button", { class: "sort", type: "button", title: `${title}: click to sort` }, label);
+      b.addEventListener("click", () => {
+        this.sort = nextSort(this.sort, key);
+        store.listDirty = true;
+      });
+      const h = el("th", { class: cls, "data-sort": key, "aria-sort": "none" }, b);
+      this.heads.set(key, h);
+      return h;
+    };
     const head = el(
       "thead",
       {},
       el(
         "tr",
         {},
-        el("th", { class: "sym" }, "Instrument"),
-        el("th", {}, "Last"),
-        el("th", { class: "hide-narrow" }, "Bid"),
-        el("th", { class: "hide-narrow" }, "Ask"),
-        el("th", { title: "Change since the session open (UTC day)" }, "Chg"),
-        el("th", { title: "Change since the session open, percent" }, "Chg%"),
-        el("th", { title: "Session volume" }, "Vol"),
+        th("sym", "Instrument", "sym", "Symbol"),
+        th("venue", "Venue", "venue", "Venue"),
+        th("last", "Last", "", "Last trade"),
+        th("bid", "Bid", "hide-narrow", "Best bid"),
+        th("ask", "Ask", "hide-narrow", "Best ask"),
+        th("chg", "Chg", "chg", "Change since the session open (UTC day)"),
+        th("pct", "Chg%", "", "Change since the session open, percent"),
+        th("vol", "Vol", "", "Session volume"),
       ),
     );
     this.tbody = el("tbody");
-    const table = el("table", { class: "wl" }, head, this.tbody);
+    this.table = el("table", { class: "wl" }, head, this.tbody);
     this.tbody.addEventListener("click", (e) => {
       const tr = (e.target as HTMLElement).closest("tr");
       const id = tr?.dataset.id;
-      if (id) {
-        this.onFocus(id);
-        this.onPick(id);
+      if (!id) return;
+      if ((e.target as HTMLElement).closest(".fav")) {
+        this.toggleFavourite(id);
+        return;
       }
+      this.onFocus(id);
+      this.onPick(id);
     });
-    this.scroller = el("div", { class: "scroll" }, table);
+    this.emptyText = el("span", { class: "wl-empty-text" });
+    const clear = el("button", { class: "wl-clear", type: "button" }, "Show all");
+    clear.addEventListener("click", () => {
+      this.search.value = "";
+      this.filterSel.value = "all";
+      store.listDirty = true;
+    });
+    this.empty = el("div", { class: "wl-empty", role: "status", hidden: "" }, this.emptyText, clear);
+    this.scroller = el("div", { class: "scroll" }, this.table, this.empty);
     this.loadingText = el("div", { class: "wl-loading-text" });
     this.loading = el(
       "div",
@@ -139,10 +236,14 @@ export class WatchlistView {
     const sym = el("span", { class: "symtext" });
     const badge = el("span", { class: "badge" });
     const tr = el("tr", { "data-id": id });
-    const symTd = el("td", { class: "sym" }, sym, badge);
+    const fav = el("button", { class: "fav", type: "button" });
+    this.paintFavourite(fav, this.favourites.has(id));
+    const symTd = el("td", { class: "sym" }, fav, sym, badge);
     v = {
       tr,
+      fav,
       sym,
+      venue: td("venue"),
       badge,
       last: td("num last"),
       bid: td("num bid hide-narrow"),
@@ -151,7 +252,7 @@ export class WatchlistView {
       pct: td("num pct"),
       vol: td("num vol"),
     };
-    tr.append(symTd, v.last, v.bid, v.ask, v.chg, v.pct, v.vol);
+    tr.append(symTd, v.venue, v.last, v.bid, v.ask, v.chg, v.pct, v.vol);
     this.rows.set(id, v);
     return v;
   }
@@ -164,6 +265,7 @@ export class WatchlistView {
       if (!hay.includes(q)) return false;
     }
     if (f === "stale") return r.stale;
+    if (f === "fav") return this.favourites.has(id);
     if (f === "up" || f === "down") {
       const st = this.store.sub(id)?.replica.stats;
       if (!st || st.open === 0n) return false;
@@ -177,6 +279,24 @@ export class WatchlistView {
     const q = this.search.value.trim().toLowerCase();
     const f = this.filterSel.value as Filter;
     this.visible = this.store.order.filter((id) => this.matches(id, q, f));
+    // Favourites first, each group in the sort's order (stable: the feed's order among equals).
+    const s = this.sort;
+    const vals = s ? new Map(this.visible.map((id) => [id, this.sortValue(id, s.key)])) : undefined;
+    this.visible.sort((a, b) => {
+      const fa = this.favourites.has(a) ? 0 : 1;
+      const fb = this.favourites.has(b) ? 0 : 1;
+      if (fa !== fb) return fa - fb;
+      return s && vals ? compareValues(vals.get(a), vals.get(b), s.dir) : 0;
+    });
+    for (const [k, h] of this.heads) {
+      h.setAttribute("aria-sort", s?.key === k ? (s.dir === 1 ? "ascending" : "descending") : "none");
+      setClass(h, "sorted", s?.key === k);
+    }
+    // The Venue column when the instruments come from more than one venue.
+    const venues = new Set<string>();
+    for (const id of this.store.order) venues.add(this.store.rows.get(id)?.info?.venue ?? "");
+    this.multiVenue = venues.size > 1;
+    setClass(this.table, "multi-venue", this.multiVenue);
     const frag = document.createDocumentFragment();
     for (const id of this.visible) {
       const v = this.rowView(id);
@@ -185,6 +305,14 @@ export class WatchlistView {
     }
     this.tbody.replaceChildren(frag);
     setText(this.count, `${this.visible.length}/${this.store.order.length}`);
+    // Nothing matches: say so, rather than an empty box that looks like a list still loading.
+    const none = this.visible.length === 0 && this.store.order.length > 0;
+    this.empty.hidden = !none;
+    if (none) {
+      const what = q ? `No instrument matches “${this.search.value.trim()}”` : "No instrument";
+      const filter = f === "all" ? "" : ` among ${this.filterSel.selectedOptions[0]?.textContent?.toLowerCase() ?? f}`;
+      setText(this.emptyText, `${what}${filter}.`);
+    }
     const focused = this.store.focus && this.rows.get(this.store.focus);
     if (focused && focused.tr.isConnected) this.reveal(focused.tr);
   }
@@ -202,6 +330,46 @@ export class WatchlistView {
     else if (bottom > box.scrollTop + box.clientHeight) box.scrollTop = bottom - box.clientHeight;
   }
 
+  /** What a row is sorted by: the figures as painted (an instrument without them goes last). */
+  private sortValue(id: string, key: SortKey): string | number | undefined {
+    const r = this.store.rows.get(id);
+    const info = r?.info;
+    if (key === "sym") return info?.symbol || id;
+    if (key === "venue") return info?.venue ?? "";
+    const sub = this.store.sub(id);
+    if (!sub || sub.allDenied()) return undefined;
+    const ps = info?.priceScale ?? 0;
+    const q = sub.replica.quote;
+    if (key === "bid") return sub.denied(Channel.QUOTE) || q.bidSize === 0n ? undefined : num(q.bidPrice, ps);
+    if (key === "ask") return sub.denied(Channel.QUOTE) || q.askSize === 0n ? undefined : num(q.askPrice, ps);
+    const last = this.store.last(id);
+    if (key === "last") return last ? num(last.price, ps) : undefined;
+    const st = sub.denied(Channel.STATS) ? undefined : sub.replica.stats;
+    if (!st || st.tradeCount === 0n) return undefined;
+    if (key === "vol") return num(st.volume, info?.sizeScale ?? 0);
+    if (!last || last.source === "history") return undefined;
+    if (key === "chg") return num(last.price - st.open, ps);
+    return st.open === 0n ? undefined : num(last.price - st.open, ps) / num(st.open, ps);
+  }
+
+  private paintFavourite(b: HTMLButtonElement, on: boolean): void {
+    setText(b, on ? "★" : "☆");
+    b.setAttribute("aria-pressed", String(on));
+    b.setAttribute("aria-label", on ? "Remove from favourites" : "Add to favourites");
+    b.title = on ? "Favourite (kept in this browser): click to remove" : "Add to favourites (first in the list, kept in this browser)";
+    setClass(b, "on", on);
+  }
+
+  toggleFavourite(id: string): void {
+    const on = !this.favourites.has(id);
+    if (on) this.favourites.add(id);
+    else this.favourites.delete(id);
+    saveFavourites(localStore(), this.favourites);
+    const v = this.rows.get(id);
+    if (v) this.paintFavourite(v.fav, on);
+    this.store.listDirty = true;
+  }
+
   paintRow(id: string): void {
     const r = this.store.rows.get(id);
     const v = this.rows.get(id);
@@ -213,6 +381,7 @@ export class WatchlistView {
     const rep = sub?.replica;
     setText(v.sym, info?.symbol || id);
     v.sym.title = id;
+    setText(v.venue, info?.venue ?? "");
     // The token not covering the instrument says why nothing comes; then a halt explains the
     // silence that would otherwise read as stale.
     const denied = !!sub?.allDenied();
@@ -286,9 +455,13 @@ export class WatchlistView {
     }
   }
 
-  /** Whether the filter depends on moving prices (then the list is re-filtered every second). */
+  /**
+   * Whether the filter or the sort depends on moving figures (then the list is re-filtered and
+   * re-sorted every second, not on every tick: rows that jump around cannot be read or tapped).
+   */
   filterMoves(): boolean {
-    return this.filterSel.value === "up" || this.filterSel.value === "down";
+    const s = this.sort?.key;
+    return this.filterSel.value === "up" || this.filterSel.value === "down" || (!!s && s !== "sym" && s !== "venue");
   }
 
   /** Moves the focus by delta rows among the visible ones. */
