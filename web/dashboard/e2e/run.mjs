@@ -29,7 +29,10 @@
 // the tab bar reaches the watchlist, a tap on a row switches the instrument and opens its chart,
 // and the top bar, the tabs, the panel, the rows and the status bar never overlap or cover one
 // another, whole and inside the viewport, also after scrolling; at 360x740, 768x1024, 1440x900
-// and 2560x1440 the page does not scroll and nothing is cut off. A StreamStatus
+// and 2560x1440 the page does not scroll and nothing is cut off. The watchlist sorts by a click
+// on a column's header, says so when a search matches nothing, keeps a starred favourite first
+// across reloads (localStorage), shows a Venue column once a second venue is listed; the tape
+// and the chart say their time zones. A StreamStatus
 // AWAITING_SNAPSHOT sent into a proxied socket marks the ladder and the row until a snapshot.
 // Screenshots go to test-artifacts/dashboard/.
 //
@@ -783,6 +786,88 @@ async function main() {
       if (shot) await page.screenshot({ path: join(artifacts, shot) });
     }
     await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  await check("the watchlist sorts by a click on any column's header: Instrument A→Z, Z→A, then the feed's order; Last highest first (issue 12, item 3)", async () => {
+    const shown = () => page.$$eval(".wl tbody tr", (rs) => rs.map((r) => ({ id: r.dataset.id, sym: r.querySelector(".symtext")?.textContent ?? "", last: r.querySelector(".last")?.textContent ?? "" })));
+    const sorted = (a, dir) => a.every((x, i) => i === 0 || dir * a[i - 1].localeCompare(x) <= 0);
+    const sortBy = async (key, want) => {
+      await page.click(`.wl th[data-sort="${key}"] .sort`);
+      await waitFor(`aria-sort ${want} on ${key}`, async () => (await page.getAttribute(`.wl th[data-sort="${key}"]`, "aria-sort")) === want, 3000, 100);
+      await page.waitForTimeout(100);
+      return shown();
+    };
+    const up = await sortBy("sym", "ascending");
+    if (!sorted(up.map((r) => r.sym), 1)) throw new Error(`not A→Z: ${up.map((r) => r.sym).join(" ")}`);
+    const down = await sortBy("sym", "descending");
+    if (!sorted(down.map((r) => r.sym), -1)) throw new Error(`not Z→A: ${down.map((r) => r.sym).join(" ")}`);
+    const feed = await sortBy("sym", "none");
+    const order = await page.evaluate(() => window.__tickwire.store.order);
+    if (feed.map((r) => r.id).join() !== order.join()) throw new Error("the third click did not restore the feed's order");
+    const byLast = (await sortBy("last", "descending")).map((r) => Number(r.last.replace(/,/g, ""))).filter((x) => !Number.isNaN(x));
+    // Figures move between the once-a-second re-sorts: the highest first and the lowest last, within 2 %.
+    const max = Math.max(...byLast);
+    const min = Math.min(...byLast);
+    if (byLast.length < 10 || byLast[0] < max * 0.98 || byLast[byLast.length - 1] > min * 1.02) throw new Error(`Last not highest first: ${byLast.join(" ")}`);
+    await page.click('.wl th[data-sort="last"] .sort'); // ascending
+    await page.click('.wl th[data-sort="last"] .sort'); // the feed's order again
+    await waitFor("no sort", async () => (await page.$$('.wl th[aria-sort="ascending"], .wl th[aria-sort="descending"]')).length === 0, 3000, 100);
+  });
+
+  await check("a search with no result says so, and 'Show all' brings the list back (issue 12, item 3)", async () => {
+    await page.fill(".watchlist .search", "zzqq");
+    await waitFor("the empty-state message", async () => (await page.isVisible(".wl-empty")) && (await page.textContent(".wl-empty-text")) === "No instrument matches “zzqq”.", 3000, 100);
+    if ((await page.$$(".wl tbody tr")).length !== 0) throw new Error("rows shown for a search with no match");
+    await page.click(".wl-empty .wl-clear");
+    await waitFor("the list back", async () => !(await page.isVisible(".wl-empty")) && (await page.$$(".wl tbody tr")).length >= 10, 3000, 100);
+  });
+
+  await check("favourites: the star puts an instrument first and is kept across reloads (localStorage); the time zone is shown; a Venue column with several venues (issue 12, item 3)", async () => {
+    const ids = await page.evaluate(() => window.__tickwire.store.order);
+    const fav = ids[4];
+    const focusBefore = await page.evaluate(() => window.__tickwire.store.focus);
+    await page.click(`.wl tbody tr[data-id="${fav}"] .fav`);
+    await waitFor("the favourite first", async () => (await page.getAttribute(".wl tbody tr:first-child", "data-id")) === fav && (await page.getAttribute(`.wl tbody tr[data-id="${fav}"] .fav`, "aria-pressed")) === "true", 3000, 100);
+    if ((await page.evaluate(() => window.__tickwire.store.focus)) !== focusBefore) throw new Error("the star also focused its row");
+    // A fresh page of the same browser (a reload, without disturbing this tab's connection).
+    const p8 = await ctx.newPage();
+    p8.on("pageerror", (e) => pageErrors.push(`favourites tab: ${e.message}`));
+    await p8.goto(`${base}/${signIn}`);
+    await waitFor("the favourite first after a reload", async () => (await p8.getAttribute(".wl tbody tr:first-child", "data-id")) === fav && (await p8.getAttribute(".wl tbody tr:first-child .fav", "aria-pressed")) === "true", 30_000);
+    await p8.selectOption(".watchlist .filter", "fav");
+    await waitFor("the Favourites filter", async () => (await p8.$$eval(".wl tbody tr", (rs) => rs.map((r) => r.dataset.id))).join() === fav, 3000, 100);
+    await p8.selectOption(".watchlist .filter", "all");
+    // Times: the tape's zone is this browser's offset from UTC, the chart's axis says UTC.
+    const zone = await p8.evaluate(() => {
+      const o = -new Date().getTimezoneOffset();
+      return o === 0 ? "UTC" : `UTC${o > 0 ? "+" : "-"}${Math.floor(Math.abs(o) / 60)}${Math.abs(o) % 60 ? `:${String(Math.abs(o) % 60).padStart(2, "0")}` : ""}`;
+    });
+    const tz = { tape: await p8.getAttribute(".tape .tz", "data-zone"), tapeText: await p8.textContent(".tape .tz"), chart: await p8.textContent(".chart .tz") };
+    if (tz.tape !== zone || tz.tapeText !== `times ${zone}` || tz.chart !== "UTC") throw new Error(`time zones shown: ${JSON.stringify(tz)}, browser ${zone}`);
+    // One venue (the synthetic market): no Venue column. One instrument's info saying another
+    // venue (an InstrumentUpdate as the feed would send it, put in the store): the column shows each row's venue.
+    if (await p8.isVisible(".wl th.venue")) throw new Error("a Venue column with one venue");
+    await p8.evaluate((id) => {
+      const s = window.__tickwire.store;
+      s.setInstruments([{ ...s.rows.get(id).info, venue: "e2e-other" }]);
+      s.listDirty = true;
+    }, ids[1]);
+    await waitFor("the Venue column", async () => (await p8.isVisible(".wl th.venue")) && (await p8.textContent(`.wl tbody tr[data-id="${ids[1]}"] td.venue`)) === "e2e-other" && (await p8.textContent(`.wl tbody tr[data-id="${ids[0]}"] td.venue`)) === "synthetic", 3000, 100);
+    for (const [w, h] of [[1440, 900], [1024, 768], [390, 844]]) {
+      await p8.setViewportSize({ width: w, height: h });
+      if (w === 390) await p8.click('.tabs .tab[data-tab="list"]');
+      await p8.waitForTimeout(400);
+      const fit = await p8.evaluate(() => ({ table: document.querySelector(".wl").scrollWidth, list: document.querySelector(".watchlist .scroll").clientWidth }));
+      if (fit.table > fit.list + 1) throw new Error(`${w}x${h} with a Venue column: the table is ${fit.table}px wide in a ${fit.list}px list`);
+    }
+    await p8.setViewportSize({ width: 1440, height: 900 });
+    await p8.waitForTimeout(300);
+    await p8.screenshot({ path: join(artifacts, "21-watchlist-venue-favourite.png") });
+    // Unstar: the favourite is gone for the next page too.
+    await p8.click(`.wl tbody tr[data-id="${fav}"] .fav`);
+    await waitFor("unstarred", async () => (await p8.evaluate(() => localStorage.getItem("tickwire.favourites"))) === "[]", 3000, 100);
+    await p8.close();
+    await page.click(`.wl tbody tr[data-id="${fav}"] .fav`); // this tab's copy too
   });
 
   await check("frames lost in transit are detected as gaps and resynced (second tab, proxied socket)", async () => {
