@@ -38,7 +38,7 @@ func (s *Server) readLoop(sess *session, nc net.Conn) {
 	for {
 		now := time.Now()
 		deadline, idle := now.Add(s.cfg.ReadTimeout), false
-		if len(sess.subs) > 0 {
+		if sess.holdsAny() {
 			idleSince = time.Time{}
 		} else if s.cfg.IdleTimeout > 0 {
 			if idleSince.IsZero() {

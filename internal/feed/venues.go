@@ -145,3 +145,11 @@ func (s *session) venueListed(id string) {
 	c.instrument = id
 	s.hub.ownerOf(id).post(c)
 }
+
+// holdsAny reports whether the connection holds a subscription, a wait or a venue wildcard:
+// one that does is not idle, even before any of its instruments exists. Any goroutine.
+func (s *session) holdsAny() bool {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	return len(s.subs) > 0 || len(s.venues) > 0
+}

@@ -189,3 +189,25 @@ func TestVenueWildcardEntitlements(t *testing.T) {
 		t.Fatalf("a venue not covered: %v, want NOT_ENTITLED", err)
 	}
 }
+
+// TestVenueWildcardNotIdle: a connection whose only subscription is a venue wildcard of a venue
+// with no instrument yet is not idle: it is not closed at the idle timeout, and gets the
+// venue's first instrument when it appears. One with nothing is closed (4004) meanwhile.
+func TestVenueWildcardNotIdle(t *testing.T) {
+	e := startEnv(t, Config{IdleTimeout: 300 * time.Millisecond})
+	p := newPublisher(t, e.bus, 1)
+	waiting := mustDial(t, e.url, wire.SubprotocolProto)
+	waiting.send(subscribe(1, []string{"synthetic:*"}, 10, pb.Channel_CHANNEL_QUOTE))
+	waitMsg(t, waiting, "Pending", func(m *pb.ServerMessage) bool { return m.GetPending() != nil })
+	idle := mustDial(t, e.url, wire.SubprotocolProto)
+	// The idle one is closed at its timeout; the wildcard's connection, dialed before it, has
+	// been idle as long by then.
+	if code := idle.closeCode(5 * time.Second); code != wire.CloseIdle {
+		t.Fatalf("a connection with nothing: close code %d, want %d", code, wire.CloseIdle)
+	}
+	p.publish(50)
+	sub := waitMsg(t, waiting, "Subscribed", func(m *pb.ServerMessage) bool { return m.GetSubscribed() != nil }).GetSubscribed()
+	if sub.Info.GetId() != p.instruments()[0] {
+		t.Fatalf("Subscribed %v", sub)
+	}
+}
