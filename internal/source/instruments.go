@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickwire/tickwire/internal/normalize"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -211,6 +213,30 @@ func (r *Instruments) Define(symbol string, venue *Spec, priceDec, sizeDec int32
 		"price_scale", sp.PriceScale, "size_scale", sp.SizeScale, "tick_size", info.TickSize, "lot_size", info.LotSize,
 		"note", originNote(origin))
 	return in, nil
+}
+
+// SetGrid sets in's tick and lot (decimals, "" for not known) from venue reference data that
+// arrived after in was defined (a refresh, a reconnect). A configured instrument keeps its
+// spec; scales never change (they give every mantissa its meaning). It reports whether the
+// InstrumentInfo changed; in.Info is then a new message (the old one may still be in flight),
+// to be announced again.
+func (r *Instruments) SetGrid(in *Instrument, tick, lot string) (bool, error) {
+	if in.Origin == OriginConfig {
+		return false, nil
+	}
+	sp := Spec{PriceScale: in.PriceScale, SizeScale: in.SizeScale, Tick: tick, Lot: lot}
+	next, err := sp.info(in.ID)
+	if err != nil {
+		return false, err
+	}
+	if next.TickSize == in.Info.GetTickSize() && next.LotSize == in.Info.GetLotSize() {
+		return false, nil
+	}
+	info := proto.CloneOf(in.Info)
+	info.TickSize, info.LotSize = next.TickSize, next.LotSize
+	in.Info, in.Origin = info, OriginVenue
+	r.logger.Info("instrument grid changed", "instrument", in.ID, "tick_size", info.TickSize, "lot_size", info.LotSize)
+	return true, nil
 }
 
 func originNote(o Origin) string {

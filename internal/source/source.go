@@ -155,6 +155,9 @@ func (c *Core) Drop(reason string) { c.stats.drop(reason) }
 // Check counts a continuity or checksum verification.
 func (c *Core) Check(kind string, ok bool) { c.stats.check(kind, ok) }
 
+// Announced reports whether in's InstrumentInfo was emitted.
+func (in *Instrument) Announced() bool { return in.announced }
+
 // Announce emits in's InstrumentInfo if it was not sent yet (or force).
 func (c *Core) Announce(in *Instrument, f *Frame, force bool, emit Emit) error {
 	if in.announced && !force {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/tickwire/tickwire/internal/normalize"
 	"github.com/tickwire/tickwire/internal/source"
 	"github.com/tickwire/tickwire/pkg/book"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -53,8 +54,9 @@ type Handler struct {
 	market  Market
 	books   map[string]*symBook // by symbol
 	resync  []string
-	lastTID map[string]int64 // by "kind symbol"
-	lastBT  map[string]int64 // bookTicker update id by symbol
+	lastTID map[string]int64      // by "kind symbol"
+	lastBT  map[string]int64      // bookTicker update id by symbol
+	ref     map[string]SymbolInfo // exchangeInfo, by symbol
 }
 
 type symBook struct {
@@ -96,7 +98,7 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 		cfg.RESTURL = map[Market]string{Spot: DefaultSpotREST, Futures: DefaultFuturesREST}[cfg.Market]
 	}
 	return &Handler{Core: source.NewCore(cfg.Market.Venue(), cfg.Name, cfg.Specs, logger), cfg: cfg, market: cfg.Market,
-		books: map[string]*symBook{}, lastTID: map[string]int64{}, lastBT: map[string]int64{}}, nil
+		books: map[string]*symBook{}, lastTID: map[string]int64{}, lastBT: map[string]int64{}, ref: map[string]SymbolInfo{}}, nil
 }
 
 // Market returns spot or futures.
@@ -119,6 +121,8 @@ func (h *Handler) Handle(f *source.Frame, emit source.Emit) error {
 		return h.bookTicker(f, m.Ticker, emit)
 	case KindTrade, KindAggTrade:
 		return h.trade(f, m.Kind, m.Trade, emit)
+	case KindExchangeInfo:
+		return h.exchangeInfo(f, m.Symbols, emit)
 	case KindError:
 		h.Logger().Warn("binance error message", "err", m.Err, "conn", f.Conn, "frame", f.N)
 	case KindUnknown:
@@ -129,12 +133,53 @@ func (h *Handler) Handle(f *source.Frame, emit source.Emit) error {
 
 func (h *Handler) instrument(f *source.Frame, symbol string, levels ...[]source.RawLevel) *source.Instrument {
 	pd, sd := source.LevelDecimals(levels...)
-	in, err := h.Instruments().Define(symbol, nil, pd, sd)
+	in, err := h.Instruments().Define(symbol, h.venueSpec(symbol), pd, sd)
 	if err != nil {
 		h.Reject(f, "", source.ReasonUnknown, err)
 		return nil
 	}
 	return in
+}
+
+// venueSpec returns the reference data of symbol from exchangeInfo (nil if none): scales from
+// the decimals Binance writes the tick and step with (spot writes every price with 8; futures'
+// pricePrecision/quantityPrecision where larger), tick from PRICE_FILTER, lot from LOT_SIZE.
+func (h *Handler) venueSpec(symbol string) *source.Spec {
+	si, ok := h.ref[symbol]
+	if !ok || si.TickSize == "" || si.StepSize == "" {
+		return nil
+	}
+	pd, err1 := normalize.Decimals(si.TickSize)
+	sd, err2 := normalize.Decimals(si.StepSize)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &source.Spec{PriceScale: min(max(pd, si.PricePrecision), normalize.MaxScale),
+		SizeScale: min(max(sd, si.QuantityPrecision), normalize.MaxScale), Tick: si.TickSize, Lot: si.StepSize}
+}
+
+// exchangeInfo keeps the reference data of the symbols it lists (all of them: a symbol first
+// seen later finds it), and updates the grid of instruments already defined, announcing the
+// changed InstrumentInfo.
+func (h *Handler) exchangeInfo(f *source.Frame, syms []SymbolInfo, emit source.Emit) error {
+	for _, si := range syms {
+		h.ref[si.Symbol] = si
+		in := h.Instruments().Lookup(si.Symbol)
+		if in == nil || h.venueSpec(si.Symbol) == nil {
+			continue
+		}
+		changed, err := h.Instruments().SetGrid(in, si.TickSize, si.StepSize)
+		if err != nil {
+			h.Reject(f, in.ID, source.ReasonParse, err)
+			continue
+		}
+		if changed && in.Announced() {
+			if err := h.Announce(in, f, true, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (h *Handler) bookOf(f *source.Frame, symbol string, levels ...[]source.RawLevel) *symBook {

@@ -47,5 +47,23 @@ func (h *Handler) Resync(symbol string) ([][]byte, string) {
 	return nil, strings.TrimRight(h.cfg.RESTURL, "/") + path + "?" + q.Encode()
 }
 
+// ReferenceURLs implements live.ReferenceSource: exchangeInfo of the configured symbols (spot:
+// /api/v3/exchangeInfo?symbols=[...]; futures: /fapi/v1/exchangeInfo, every symbol, as the
+// endpoint takes no filter).
+func (h *Handler) ReferenceURLs() []string {
+	if h.market == Futures {
+		return []string{strings.TrimRight(h.cfg.RESTURL, "/") + "/fapi/v1/exchangeInfo"}
+	}
+	if len(h.cfg.Symbols) == 0 {
+		return nil
+	}
+	syms := make([]string, len(h.cfg.Symbols))
+	for i, s := range h.cfg.Symbols {
+		syms[i] = strconv.Quote(strings.ToUpper(s))
+	}
+	q := url.Values{"symbols": {"[" + strings.Join(syms, ",") + "]"}}
+	return []string{strings.TrimRight(h.cfg.RESTURL, "/") + "/api/v3/exchangeInfo?" + q.Encode()}
+}
+
 // Ping implements live.Venue: Binance pings; the transport answers, and sends WebSocket pings.
 func (h *Handler) Ping() []byte { return nil }

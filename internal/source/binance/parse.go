@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/tickwire/tickwire/internal/source"
 )
@@ -24,6 +25,8 @@ const (
 	KindTrade
 	KindAggTrade
 	KindError
+	// KindExchangeInfo: a REST exchangeInfo answer (reference data: tick and lot per symbol).
+	KindExchangeInfo
 	// KindUnknown: an event type ("e") the handler does not handle (kline, 24hrTicker,
 	// markPriceUpdate, ...); Msg.Channel names it (or the combined stream's name).
 	KindUnknown
@@ -74,6 +77,71 @@ type Msg struct {
 	Err    string
 	// Channel names an unknown message: its "e", else its combined stream name.
 	Channel string
+	Symbols []SymbolInfo // KindExchangeInfo
+}
+
+// SymbolInfo is one symbol of an exchangeInfo answer: its status, assets, and the grid of its
+// PRICE_FILTER (tickSize) and LOT_SIZE (stepSize) filters as written ("0.01000000"); empty
+// when the filter is absent. PricePrecision/QuantityPrecision are futures' fields (-1 absent).
+type SymbolInfo struct {
+	Symbol, Status, BaseAsset, QuoteAsset string
+	TickSize, StepSize                    string
+	PricePrecision, QuantityPrecision     int32
+}
+
+// IsExchangeInfo reports whether rawURL is an exchangeInfo request (spot or futures).
+func IsExchangeInfo(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && strings.HasSuffix(u.Path, "/exchangeInfo")
+}
+
+// ParseExchangeInfo parses a REST exchangeInfo answer.
+func ParseExchangeInfo(data []byte) ([]SymbolInfo, error) {
+	var doc struct {
+		Symbols []struct {
+			Symbol            string `json:"symbol"`
+			Status            string `json:"status"`
+			BaseAsset         string `json:"baseAsset"`
+			QuoteAsset        string `json:"quoteAsset"`
+			PricePrecision    *int32 `json:"pricePrecision"`
+			QuantityPrecision *int32 `json:"quantityPrecision"`
+			Filters           []struct {
+				FilterType string `json:"filterType"`
+				TickSize   string `json:"tickSize"`
+				StepSize   string `json:"stepSize"`
+			} `json:"filters"`
+		} `json:"symbols"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%w: exchangeInfo: %v", source.ErrFrame, err)
+	}
+	if doc.Symbols == nil {
+		return nil, fmt.Errorf("%w: exchangeInfo without symbols", source.ErrFrame)
+	}
+	out := make([]SymbolInfo, 0, len(doc.Symbols))
+	for _, s := range doc.Symbols {
+		if s.Symbol == "" {
+			return nil, fmt.Errorf("%w: exchangeInfo symbol without name", source.ErrFrame)
+		}
+		si := SymbolInfo{Symbol: s.Symbol, Status: s.Status, BaseAsset: s.BaseAsset, QuoteAsset: s.QuoteAsset,
+			PricePrecision: -1, QuantityPrecision: -1}
+		if s.PricePrecision != nil {
+			si.PricePrecision = *s.PricePrecision
+		}
+		if s.QuantityPrecision != nil {
+			si.QuantityPrecision = *s.QuantityPrecision
+		}
+		for _, f := range s.Filters {
+			switch f.FilterType {
+			case "PRICE_FILTER":
+				si.TickSize = f.TickSize
+			case "LOT_SIZE":
+				si.StepSize = f.StepSize
+			}
+		}
+		out = append(out, si)
+	}
+	return out, nil
 }
 
 type level [2]string
@@ -118,9 +186,17 @@ type event struct {
 }
 
 // Parse parses a frame: a stream event, bare or in the combined-stream envelope
-// {"stream":..,"data":..}, or a REST depth snapshot (rawURL is its request URL, if known).
+// {"stream":..,"data":..}, a REST depth snapshot, or a REST exchangeInfo answer (rawURL is the
+// request URL of a REST answer, if known).
 func Parse(data []byte, rawURL string) (Msg, error) {
 	data = bytes.TrimSpace(data)
+	if rawURL != "" && IsExchangeInfo(rawURL) {
+		syms, err := ParseExchangeInfo(data)
+		if err != nil {
+			return Msg{}, err
+		}
+		return Msg{Kind: KindExchangeInfo, Symbols: syms}, nil
+	}
 	var env struct {
 		Stream string          `json:"stream"`
 		Data   json.RawMessage `json:"data"`

@@ -59,6 +59,10 @@ type Config struct {
 	// venue also waits so after its first depth frame: a client's first REST snapshot, however
 	// slow, comes before the replay reaches the first fault.
 	WaitResync bool
+	// ExchangeInfo (Binance) is the body served at /api/v3/exchangeInfo and
+	// /fapi/v1/exchangeInfo, whatever the query; nil: 404 (a venue whose reference data
+	// cannot be had).
+	ExchangeInfo []byte
 }
 
 // venue is what differs between the Kraken and Binance fakes.
@@ -119,6 +123,16 @@ func newServer(cfg Config, v venue, start int) *Server {
 	if bv, ok := v.(*binanceVenue); ok {
 		mux.HandleFunc("/api/v3/depth", func(w http.ResponseWriter, r *http.Request) { s.serveDepth(w, r, bv) })
 		mux.HandleFunc("/fapi/v1/depth", func(w http.ResponseWriter, r *http.Request) { s.serveDepth(w, r, bv) })
+		info := func(w http.ResponseWriter, _ *http.Request) {
+			if cfg.ExchangeInfo == nil {
+				http.NotFound(w, nil)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(cfg.ExchangeInfo)
+		}
+		mux.HandleFunc("/api/v3/exchangeInfo", info)
+		mux.HandleFunc("/fapi/v1/exchangeInfo", info)
 	}
 	s.srv = httptest.NewServer(mux)
 	return s

@@ -42,6 +42,13 @@ type Venue interface {
 	Ping() []byte
 }
 
+// ReferenceSource is a Venue whose reference data (tick, lot) is fetched over REST: each URL's
+// body is handed to Handle as a Frame with URL set (and recorded), once before each
+// connection and again every ReferenceInterval, so a changed grid is announced.
+type ReferenceSource interface {
+	ReferenceURLs() []string
+}
+
 // Defaults of Config. The backoff doubles from MinBackoff to MaxBackoff with full jitter, so
 // many ingest processes do not reconnect in step after a venue outage.
 const (
@@ -52,6 +59,7 @@ const (
 	DefaultQueueLen          = 1024 // frames; ~100 ms of a busy multi-pair feed
 	DefaultFetchTimeout      = 10 * time.Second
 	DefaultResyncMinInterval = time.Second // per symbol: a book that keeps failing does not hammer the venue
+	DefaultReferenceInterval = time.Hour   // reference data refetched (tick sizes change rarely)
 	// stableAfter: a connection that lived this long resets the backoff.
 	stableAfter = 30 * time.Second
 )
@@ -65,6 +73,7 @@ type Config struct {
 	QueueLen          int
 	FetchTimeout      time.Duration
 	ResyncMinInterval time.Duration
+	ReferenceInterval time.Duration
 	// HTTPClient fetches REST snapshots (default: a client with FetchTimeout).
 	HTTPClient *http.Client
 	// Recorder, if set, records every frame received and sent (a capture of the live run).
@@ -83,6 +92,7 @@ func (c *Config) defaults() {
 	def(&c.MaxBackoff, DefaultMaxBackoff)
 	def(&c.FetchTimeout, DefaultFetchTimeout)
 	def(&c.ResyncMinInterval, DefaultResyncMinInterval)
+	def(&c.ReferenceInterval, DefaultReferenceInterval)
 	if c.QueueLen <= 0 {
 		c.QueueLen = DefaultQueueLen
 	}
@@ -220,6 +230,17 @@ func (s *Source) session(ctx context.Context, emit source.Emit) error {
 	connID := strconv.Itoa(s.conns)
 	s.mu.Unlock()
 	h := &handler{in: make(chan source.Frame, s.cfg.QueueLen), done: make(chan struct{}), closed: make(chan error, 1), conn: connID}
+	// Reference data before the stream, so the first frames find it. One attempt: a venue
+	// whose reference data cannot be had is still streamed (tick and lot not known).
+	var refs []fetchResult
+	for _, u := range s.referenceURLs() {
+		body, err := s.get(ctx, u)
+		if err != nil {
+			s.logger.Warn("reference data fetch failed; tick and lot not known until it succeeds", "url", u, "err", err)
+			continue
+		}
+		refs = append(refs, fetchResult{url: u, body: body, recvNs: time.Now().UnixNano()})
+	}
 	url := s.v.URL()
 	conn, _, err := gws.NewClient(h, &gws.ClientOption{Addr: url, ReadMaxPayloadSize: 64 << 20, HandshakeTimeout: 10 * time.Second})
 	if err != nil {
@@ -270,6 +291,14 @@ func (s *Source) session(ctx context.Context, emit source.Emit) error {
 		return s.resyncs(fetchCtx, &wg, fetched, send, s.v.TakeResyncs(), false)
 	}
 
+	for _, r := range refs {
+		f := source.Frame{Conn: "rest", RecvNs: r.recvNs, IngestNs: r.recvNs, URL: r.url, Data: r.body}
+		if err := handle(&f); err != nil {
+			return err
+		}
+	}
+	refresh := time.NewTicker(s.cfg.ReferenceInterval)
+	defer refresh.Stop()
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 	retry := time.NewTicker(s.cfg.ResyncMinInterval / 4)
@@ -305,6 +334,14 @@ func (s *Source) session(ctx context.Context, emit source.Emit) error {
 			if err := s.resyncs(fetchCtx, &wg, fetched, send, due, true); err != nil {
 				return err
 			}
+		case <-refresh.C:
+			for _, u := range s.referenceURLs() {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.fetch(fetchCtx, "", u, fetched)
+				}()
+			}
 		case <-ping.C:
 			var err error
 			if p := s.v.Ping(); p != nil {
@@ -319,6 +356,13 @@ func (s *Source) session(ctx context.Context, emit source.Emit) error {
 			return fmt.Errorf("live: no frame for %s", s.cfg.ReadTimeout)
 		}
 	}
+}
+
+func (s *Source) referenceURLs() []string {
+	if r, ok := s.v.(ReferenceSource); ok {
+		return r.ReferenceURLs()
+	}
+	return nil
 }
 
 // resyncs acts on resync decisions: at most one per symbol per ResyncMinInterval (later ones
