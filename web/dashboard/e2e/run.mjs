@@ -9,9 +9,13 @@
 // ingest and the feed (SIGTERM to their PIDs), checks the page says so, starts the feed again on
 // the same store and checks the page resumes every stream from its position on its own (no
 // snapshot, no gap marker), then ingest again and prices move. The 5m chart backfills from
-// /api/candles. A replay session (bin/tickctl replay) is watched at /?replay=<session>: banner,
-// moving replay clock, watchlist, speed, seek, pause and resume; a watcher whose token may not
-// control it sees "watching only" and the feed's refusal; an unknown session says so.
+// /api/candles. A replay session is opened from the live page's Replay… form (it gives the
+// tickctl replay command, which the test runs, and the link) and watched at /?replay=<session>:
+// banner, moving replay clock, watchlist, speed (the replayer's clock rate follows it), seek
+// (book, quotes, tape and chart rebuilt at the new clock, no row STALE meanwhile), pause and
+// resume; a page opened fresh on the finished session shows the same book and quotes as the
+// page that played it through; a watcher whose token may not control it sees "watching only"
+// and the feed's refusal; an unknown session says so.
 // Authentication is on, as in `make run`: the feed verifies tokens with an HS256 key made for
 // the run, and every tab signs in with a token minted by bin/tickctl token, handed over in the
 // URL fragment (#token=...), which the dashboard keeps in session storage and strips.
@@ -59,7 +63,7 @@ const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
  * a busy 2-core machine (the sign-in checks wait ~15 s for a short token to run out), and has
  * taken 130 s when the machine was very busy.
  */
-const overallTimeoutMs = 170_000;
+const overallTimeoutMs = 230_000; // the replay check plays a 42 s window through and opens a fresh page on it (issue 12)
 const t0 = Date.now();
 
 mkdirSync(artifacts, { recursive: true });
@@ -1012,18 +1016,53 @@ async function main() {
     await page.click('.chart .iv[data-iv="1"]');
   });
 
-  await check("a replay session: banner, moving replay clock, watchlist, speed, seek, pause and resume", async () => {
-    const tc = start("tickctl", "bin/tickctl", [
-      "replay", "--nats-url", `nats://127.0.0.1:${natsPort}`, ...natsAuth,
-      "--from", "-20s", "--to", "-3s", "--speed", "5", "--session", "e2e-replay", "--feed-url", base,
-    ]);
+  await check("a replay session opened from the dashboard's form: banner, moving replay clock, watchlist, speed, seek, pause and resume; a fresh page on the finished session shows its end state (issue 12, item 2)", async () => {
+    // DOM clicks: Playwright's click waits for animation frames, which a busy tab on a loaded
+    // machine gives few (the tab is not what is tested there).
+    const tap = (sel) => p3.$eval(sel, (b) => b.click());
+    // The live page's Replay… form gives the exact tickctl command (window resolved to UTC, the
+    // signed-in subject as controller) and the link; the test runs the command as an operator
+    // would (plus this run's NATS flags).
+    // In one round trip, with DOM events: the live tab is busy painting the market, and each
+    // Playwright action waits for it (for animation frames too, which a loaded machine gives few).
+    const { cmd, link } = await page.evaluate(() => {
+      document.querySelector(".rf-open").click();
+      const set = (sel, v) => {
+        const e = document.querySelector(sel);
+        e.value = v;
+        e.dispatchEvent(new Event("input", { bubbles: true }));
+      };
+      set(".rf-from", "-45s");
+      set(".rf-to", "-3s");
+      set(".rf-speed", "5");
+      set(".rf-session", "e2e-replay");
+      document.querySelector(".rf-go").click();
+      const f = document.querySelector(".replay-form");
+      return { cmd: f.dataset.command ?? `(none: ${document.querySelector(".rf-error").textContent})`, link: f.dataset.link };
+    });
+    log(`replay form: ${cmd}`);
+    if (!/^tickctl replay --from \S+Z --to \S+Z --speed 5 --session e2e-replay --controller e2e --feed-url \S+$/.test(cmd)) throw new Error(`form command: ${cmd}`);
+    if (link !== `${base}/?replay=e2e-replay`) throw new Error(`form link: ${link}`);
+    await page.$eval(".rf-open", (b) => b.click()); // closes it
+    const tc = start("tickctl", "bin/tickctl", [...cmd.split(" ").slice(1), "--nats-url", `nats://127.0.0.1:${natsPort}`, ...natsAuth]);
     await waitFor("tickctl replay to start", async () => tc.text.includes("?replay=e2e-replay") || (tc.exitCode !== null ? Promise.reject(new Error(`tickctl exited ${tc.exitCode}`)) : false), 10_000, 100);
+    // The replayer's own clock and speed (over NATS, not through a browser that may lag).
+    const serverStatus = () =>
+      new Promise((res, rej) =>
+        execFile(join(root, "bin/tickctl"), ["replay-control", "--session", "e2e-replay", "--nats-url", `nats://127.0.0.1:${natsPort}`, ...natsAuth, "status"], { encoding: "utf8", timeout: 15_000 }, (e, out) => {
+          if (e) return rej(e);
+          out = String(out);
+          const m = /(RUNNING|PAUSED|FINISHED) at (\S+), speed ([\d.]+|max)/.exec(out);
+          if (!m) return rej(new Error(`replay-control status: ${out}`));
+          res({ state: m[1], clockMs: Date.parse(m[2]), speed: m[3], wallMs: Date.now() });
+        }),
+      );
     const p3 = await ctx.newPage();
     p3.on("pageerror", (e) => pageErrors.push(`replay tab: ${e.message}`));
     p3.on("console", (m) => {
       if (m.type() === "error") pageErrors.push(`replay tab console: ${m.text()}`);
     });
-    await p3.goto(`${base}/?replay=e2e-replay${signIn}`);
+    await p3.goto(`${link}${signIn}`);
     const banner = async () => ({
       text: (await p3.textContent(".replay-bar")) ?? "",
       clock: BigInt((await p3.getAttribute(".replay-bar", "data-clock-ns")) || "0"),
@@ -1033,26 +1072,34 @@ async function main() {
       const b = await banner();
       return b.text.includes("REPLAY") && b.text.includes("e2e-replay") && b.clock > 0n;
     }, 15_000);
-    // At 5x the 17 s window lasts under 4 s: slow it to 1x and seek back to its start, which
-    // also exercises both controls.
-    await p3.click('.replay-speed[data-speed="1"]');
+    // Slow it to 1x and seek back to its start, which also exercises both controls.
+    await tap('.replay-speed[data-speed="1"]');
     await waitFor("speed 1x active", async () => (await p3.$('.replay-speed.active[data-speed="1"]')) !== null, 5000);
     const box = await p3.locator(".replay-progress").boundingBox();
     const from = BigInt(await p3.evaluate(() => window.__tickwire.store.replayStatus.fromNs.toString()));
     const to = BigInt(await p3.evaluate(() => window.__tickwire.store.replayStatus.toNs.toString()));
     // The seek starts a new generation: wait for it, not just for a clock near the start, which
-    // the session may still show from before the seek (it began there at 5x), and would then be
-    // set back by the seek between the two clock readings below.
+    // the session may still show from before the seek, and would then be set back by the seek
+    // between the two clock readings below.
     const generation = async () => Number(await p3.evaluate(() => window.__tickwire.store.replayStatus.generation ?? 0));
     const genBefore = await generation();
+    // Until the new generation's snapshots arrive (the replayer first reads a minute of
+    // lookback: seconds on a loaded machine) no row may turn STALE (issue 12: every row did).
+    const staleSeen = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const n = await p3.$$eval(".wl .badge.stale", (es) => es.length).catch(() => 0);
+        if (n > 0) staleSeen.push(n);
+        await sleep(100);
+      }
+    })();
     await p3.mouse.click(box.x + box.width * 0.05, box.y + box.height / 2);
     await waitFor("the seek: a new generation, running near the window start", async () => {
       const b = await banner();
       return (await generation()) > genBefore && b.state === "running" && b.clock < from + (to - from) / 3n;
     }, 8000);
-    // The clock moves once the new generation's first events are published, after the
-    // replayer has read its lookback (a minute of stored events before the target): seconds on
-    // a loaded machine. Then it moves at 1x.
+    // The clock moves once the new generation's first events are published. Then it moves at 1x.
     const c1 = (await banner()).clock;
     const seekAt = Date.now();
     let c2 = c1;
@@ -1061,16 +1108,56 @@ async function main() {
       return c2 > c1;
     }, 15_000);
     log(`replay clock moved ${Number(c2 - c1) / 1e6} ms, ${Date.now() - seekAt} ms after the seek at 1x: "${(await p3.textContent(".replay-clock"))}"`);
-    await waitFor("the replay watchlist fills", async () => {
-      const n = await p3.$$eval(".wl tbody tr", (rows) => rows.filter((r) => /\d/.test(r.querySelector(".bid")?.textContent ?? "")).length);
-      return n >= 10;
+    // Rebuilt at the new clock: quotes, the book, the tape and the chart of the focused instrument.
+    const view = () =>
+      p3.evaluate(() => {
+        const t = window.__tickwire;
+        const rep = t.client.subs.get(t.store.focus)?.replica;
+        const rows = {};
+        for (const r of document.querySelectorAll(".wl tbody tr")) rows[r.dataset.id] = `${r.querySelector(".bid")?.textContent ?? ""}/${r.querySelector(".ask")?.textContent ?? ""}`;
+        return {
+          focus: t.store.focus,
+          bid: rep?.book.bids[0]?.price.toString() ?? "",
+          ask: rep?.book.asks[0]?.price.toString() ?? "",
+          ladder: document.querySelectorAll(".ladder .lvl:not(.head) .price:not(:empty)").length,
+          tape: [...document.querySelectorAll(".tape .trade:not(.head) .price")].filter((e) => e.textContent).length,
+          bars: Number(document.querySelector(".chart")?.dataset.bars ?? 0),
+          last: document.querySelector(".inst-last")?.textContent ?? "",
+          quoted: Object.values(rows).filter((v) => /\d/.test(v)).length,
+          rows,
+        };
+      });
+    const rebuilt = await waitFor("book, quotes, tape and chart after the seek", async () => {
+      const v = await view();
+      return v.quoted >= 10 && v.bid && v.ask && v.ladder >= 2 && v.tape >= 1 && v.bars >= 1 ? v : null;
     }, 10_000);
+    sampling = false;
+    await sampler;
+    if (staleSeen.length > 0) throw new Error(`rows STALE after the seek (${staleSeen.slice(0, 5).join(", ")} rows at samples)`);
+    log(`after the seek: ${rebuilt.quoted} rows quoted, book ${rebuilt.bid}/${rebuilt.ask}, tape ${rebuilt.tape}, bars ${rebuilt.bars}, last ${rebuilt.last}`);
     const lat = await p3.textContent(".status");
     if (!/n\/a in replay/.test(lat ?? "")) throw new Error(`latency not labelled in replay: ${lat}`);
+    // The speed takes: the replayer answers with the new speed (the banner shows the status it
+    // sends), and its clock advances at that rate (asked over NATS, not through a browser that
+    // may lag behind on a loaded machine; not measured if the window ends meanwhile).
+    await p3.$eval('.replay-speed[data-speed="5"]', (b) => b.click());
+    await waitFor("speed 5x in the replayer's status", async () => (await p3.evaluate(() => window.__tickwire.store.replayStatus.speed)) === 5 && (await p3.$('.replay-speed.active[data-speed="5"]')) !== null, 10_000);
+    const a5 = await serverStatus();
+    await sleep(2000);
+    const b5 = await serverStatus();
+    if (a5.speed !== "5" || b5.speed !== "5") throw new Error(`the replayer's speed is ${a5.speed}, ${b5.speed}, not 5`);
+    if (a5.state === "RUNNING" && b5.state === "RUNNING") {
+      const r5 = (b5.clockMs - a5.clockMs) / (b5.wallMs - a5.wallMs);
+      log(`replayer clock rate at 5x: ${r5.toFixed(2)}`);
+      if (!(r5 > 2.5)) throw new Error(`at 5x the replay clock advanced ${r5.toFixed(2)} s per s`);
+    } else log(`replayer clock rate at 5x not measured: ${a5.state}, ${b5.state}`);
+    await p3.$eval('.replay-speed[data-speed="1"]', (b) => b.click());
     await p3.screenshot({ path: join(artifacts, "7-replay.png") });
 
     if ((await p3.getAttribute(".replay-bar", "data-control")) !== "controller") throw new Error("a replay_control token is not shown as a controller");
-    await p3.click(".replay-toggle");
+    if ((await banner()).state === "finished") await tap(".replay-toggle"); // restart
+    await waitFor("running", async () => (await banner()).state === "running", 5000);
+    await tap(".replay-toggle");
     await waitFor("paused", async () => (await banner()).state === "paused", 5000);
     await sleep(1200); // an event already on its way at the pause may still move the clock once
     const p1 = (await banner()).clock;
@@ -1079,7 +1166,7 @@ async function main() {
     if (p2 !== p1) throw new Error(`clock moved while paused: ${p1} -> ${p2}`);
     if ((await p3.$$(".wl .badge.stale")).length > 0) throw new Error("stale badges on a paused replay (stale must follow the replay clock)");
     await p3.screenshot({ path: join(artifacts, "8-replay-paused.png") });
-    await p3.click(".replay-toggle");
+    await tap(".replay-toggle");
     await waitFor("running again", async () => (await banner()).state === "running", 5000);
     await waitFor("the clock moving again", async () => (await banner()).clock > p2, 5000);
     await p3.setViewportSize({ width: 420, height: 900 });
@@ -1087,7 +1174,61 @@ async function main() {
     await p3.screenshot({ path: join(artifacts, "10-replay-narrow.png") });
     const overflow = await p3.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 2) throw new Error(`replay page is ${overflow}px wider than a 420px screen`);
+    await p3.setViewportSize({ width: 1440, height: 900 });
+
+    // Play it through to the end (as fast as possible), then open a fresh page on the finished
+    // session once this one has left: it must show the same state at the end (issue 12: the
+    // printed link opened an empty dashboard).
+    await tap('.replay-speed[data-speed="0"]');
+    await waitFor("the window played through", async () => (await banner()).state === "finished", 20_000);
+    let updates = -1;
+    await waitFor("the played-through page settled", async () => {
+      await sleep(700);
+      const u = await p3.evaluate(() => window.__tickwire.store.updates);
+      const settled = u === updates;
+      updates = u;
+      return settled;
+    }, 15_000, 0);
+    await sleep(300); // the ladder repaints at most every 50 ms
+    const end = await view();
     await p3.close();
+    const p5 = await ctx.newPage();
+    p5.on("pageerror", (e) => pageErrors.push(`fresh replay tab: ${e.message}`));
+    await p5.goto(`${link}${signIn}`);
+    const fresh = await waitFor("a fresh page on the finished session shows its book and quotes", async () => {
+      if ((await p5.getAttribute(".replay-bar", "data-state")) !== "finished") return null;
+      const v = await p5.evaluate(() => window.__tickwire.store.focus) === end.focus ? await (async () => {
+        const t = await p5.evaluate(() => {
+          const t = window.__tickwire;
+          const rep = t.client.subs.get(t.store.focus)?.replica;
+          const rows = {};
+          for (const r of document.querySelectorAll(".wl tbody tr")) rows[r.dataset.id] = `${r.querySelector(".bid")?.textContent ?? ""}/${r.querySelector(".ask")?.textContent ?? ""}`;
+          return {
+            bid: rep?.book.bids[0]?.price.toString() ?? "",
+            ask: rep?.book.asks[0]?.price.toString() ?? "",
+            ladder: document.querySelectorAll(".ladder .lvl:not(.head) .price:not(:empty)").length,
+            tape: [...document.querySelectorAll(".tape .trade:not(.head) .price")].filter((e) => e.textContent).length,
+            bars: Number(document.querySelector(".chart")?.dataset.bars ?? 0),
+            last: document.querySelector(".inst-last")?.textContent ?? "",
+            rows,
+          };
+        });
+        return t;
+      })() : null;
+      return v && v.bid === end.bid && v.ask === end.ask && v.ladder >= 2 && Object.keys(end.rows).every((id) => v.rows[id] === end.rows[id]) ? v : null;
+    }, 15_000).catch(async (e) => {
+      const v = await p5.evaluate(() => [...document.querySelectorAll(".wl tbody tr")].slice(0, 3).map((r) => r.textContent)).catch(() => []);
+      throw new Error(`${e.message}; played through: book ${end.bid}/${end.ask}, rows ${JSON.stringify(Object.entries(end.rows).slice(0, 3))}; fresh page rows ${JSON.stringify(v)}`);
+    });
+    log(`finished session, played through vs fresh page: book ${end.bid}/${end.ask} both; last "${end.last}" vs "${fresh.last}", tape ${end.tape} vs ${fresh.tape} trades, chart ${end.bars} vs ${fresh.bars} bars`);
+    if (fresh.last !== end.last || fresh.tape === 0 || fresh.bars === 0) {
+      // The replayer starts a (re)joined session's chains with reference data and a book
+      // snapshot only (internal/replay cursor.start): the trades, stats and bars before its
+      // clock are not replayed, so a fresh page has no last, tape or chart. A server change.
+      log("KNOWN GAP (server: replay chains start with the book only): the fresh page lacks the played-through page's last/tape/chart");
+    }
+    await p5.screenshot({ path: join(artifacts, "11-replay-fresh-finished.png") });
+    await p5.close();
   });
 
   await check("a replay watcher who is no controller: 'watching only', no working controls, and a control sent anyway is refused in the banner", async () => {
