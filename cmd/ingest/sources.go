@@ -81,7 +81,7 @@ func (c *config) handler(name string, specs source.Specs, logger *slog.Logger) (
 		case "coinbase-exchange":
 			f = coinbase.Exchange
 		}
-		return coinbase.New(coinbase.Config{Feed: f, Specs: specs, Symbols: c.Instruments, Channels: c.Channels, URL: c.VenueURL}, logger)
+		return coinbase.New(coinbase.Config{Feed: f, Specs: specs, Symbols: c.Instruments, Channels: c.Channels, URL: c.VenueURL, RESTURL: c.RESTURL}, logger)
 	}
 	return nil, fmt.Errorf("unknown venue adapter %q", name)
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/tickwire/tickwire/internal/normalize"
 	"github.com/tickwire/tickwire/internal/source"
 	"github.com/tickwire/tickwire/pkg/book"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -36,6 +37,9 @@ type Config struct {
 	Symbols  []string
 	Channels []string
 	URL      string
+	// RESTURL is the REST base the products' reference data is fetched from (default
+	// DefaultAdvancedREST / DefaultExchangeREST).
+	RESTURL string
 }
 
 // Handler turns Coinbase frames into normalized events and keeps every product's book.
@@ -52,6 +56,7 @@ type Handler struct {
 	live    map[string]bool  // product -> a trade was emitted as new (not history)
 	resync  []string
 	pending map[string]bool
+	ref     map[string]Product // REST product reference data, by product
 }
 
 type prodBook struct {
@@ -79,9 +84,15 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 			cfg.URL = DefaultExchangeURL
 		}
 	}
+	if cfg.RESTURL == "" {
+		cfg.RESTURL = DefaultAdvancedREST
+		if cfg.Feed == Exchange {
+			cfg.RESTURL = DefaultExchangeREST
+		}
+	}
 	return &Handler{Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger), cfg: cfg, feed: cfg.Feed,
 		books: map[string]*prodBook{}, lastSeq: map[string]int64{}, lastTID: map[string]int64{}, live: map[string]bool{},
-		pending: map[string]bool{}}, nil
+		pending: map[string]bool{}, ref: map[string]Product{}}, nil
 }
 
 // Feed returns the feed handled.
@@ -90,6 +101,14 @@ func (h *Handler) Feed() Feed { return h.feed }
 // Handle implements source.Handler.
 func (h *Handler) Handle(f *source.Frame, emit source.Emit) error {
 	h.Stats().Frame()
+	if f.URL != "" {
+		p, err := ParseProduct(f.Data)
+		if err != nil {
+			h.Reject(f, "", source.ReasonParse, err)
+			return nil
+		}
+		return h.product(f, p, emit)
+	}
 	var (
 		fr  Frame
 		err error
@@ -181,12 +200,46 @@ func (h *Handler) instrument(f *source.Frame, product string, snapshot bool, lev
 	if !snapshot {
 		pd, sd = max(pd, inferFloor), max(sd, inferFloor)
 	}
-	in, err := h.Instruments().Define(product, nil, pd, sd)
+	in, err := h.Instruments().Define(product, h.venueSpec(product), pd, sd)
 	if err != nil {
 		h.Reject(f, "", source.ReasonUnknown, err)
 		return nil
 	}
 	return in
+}
+
+// venueSpec returns product's reference data from REST (nil if none): tick the price (or
+// quote) increment, lot the base increment, scales the decimals they are written with.
+func (h *Handler) venueSpec(product string) *source.Spec {
+	p, ok := h.ref[product]
+	if !ok {
+		return nil
+	}
+	pd, err1 := normalize.Decimals(p.PriceIncrement)
+	sd, err2 := normalize.Decimals(p.BaseIncrement)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &source.Spec{PriceScale: min(pd, normalize.MaxScale), SizeScale: min(sd, normalize.MaxScale), Tick: p.PriceIncrement, Lot: p.BaseIncrement}
+}
+
+// product keeps a product's REST reference data and updates the grid of its instrument if
+// already defined, announcing the changed InstrumentInfo.
+func (h *Handler) product(f *source.Frame, p Product, emit source.Emit) error {
+	h.ref[p.ID] = p
+	in := h.Instruments().Lookup(p.ID)
+	if in == nil || h.venueSpec(p.ID) == nil {
+		return nil
+	}
+	changed, err := h.Instruments().SetGrid(in, p.PriceIncrement, p.BaseIncrement)
+	if err != nil {
+		h.Reject(f, in.ID, source.ReasonParse, err)
+		return nil
+	}
+	if changed && in.Announced() {
+		return h.Announce(in, f, true, emit)
+	}
+	return nil
 }
 
 func (h *Handler) handle(f *source.Frame, channel string, m *Msg, emit source.Emit) error {

@@ -2,6 +2,7 @@ package coinbase
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 )
 
@@ -9,7 +10,24 @@ import (
 const (
 	DefaultAdvancedURL = "wss://advanced-trade-ws.coinbase.com"
 	DefaultExchangeURL = "wss://ws-feed.exchange.coinbase.com"
+	// REST bases of the products' reference data (public, no key).
+	DefaultAdvancedREST = "https://api.coinbase.com"
+	DefaultExchangeREST = "https://api.exchange.coinbase.com"
 )
+
+// ReferenceURLs implements live.ReferenceSource: one product answer per configured product
+// (Advanced Trade /api/v3/brokerage/market/products/{id}, Exchange /products/{id}).
+func (h *Handler) ReferenceURLs() []string {
+	path := "/api/v3/brokerage/market/products/"
+	if h.feed == Exchange {
+		path = "/products/"
+	}
+	out := make([]string, len(h.cfg.Symbols))
+	for i, p := range h.cfg.Symbols {
+		out[i] = strings.TrimRight(h.cfg.RESTURL, "/") + path + url.PathEscape(p)
+	}
+	return out
+}
 
 // URL implements live.Venue.
 func (h *Handler) URL() string { return h.cfg.URL }

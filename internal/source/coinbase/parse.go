@@ -286,3 +286,40 @@ func ParseAdvanced(data []byte) (Frame, error) {
 	}
 	return fr, nil
 }
+
+// Product is a product's reference data from Coinbase's REST API: Advanced Trade's public
+// GET /api/v3/brokerage/market/products/{product_id} ("product_id", "price_increment",
+// "quote_increment", "base_increment") or the Exchange's GET /products/{product_id} ("id",
+// "quote_increment", "base_increment"). PriceIncrement is price_increment where given, else
+// quote_increment.
+type Product struct {
+	ID                            string
+	PriceIncrement, BaseIncrement string
+	Status                        string
+}
+
+// ParseProduct parses a REST product answer.
+func ParseProduct(data []byte) (Product, error) {
+	var p struct {
+		ProductID      string `json:"product_id"`
+		ID             string `json:"id"`
+		PriceIncrement string `json:"price_increment"`
+		QuoteIncrement string `json:"quote_increment"`
+		BaseIncrement  string `json:"base_increment"`
+		Status         string `json:"status"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return Product{}, fmt.Errorf("%w: product: %v", source.ErrFrame, err)
+	}
+	out := Product{ID: p.ProductID, PriceIncrement: p.PriceIncrement, BaseIncrement: p.BaseIncrement, Status: p.Status}
+	if out.ID == "" {
+		out.ID = p.ID
+	}
+	if out.PriceIncrement == "" {
+		out.PriceIncrement = p.QuoteIncrement
+	}
+	if out.ID == "" || out.PriceIncrement == "" || out.BaseIncrement == "" {
+		return Product{}, fmt.Errorf("%w: product without id, price/quote_increment or base_increment", source.ErrFrame)
+	}
+	return out, nil
+}
