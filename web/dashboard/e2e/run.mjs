@@ -679,6 +679,10 @@ async function main() {
         statusOut: outside(".status"),
         topbarOut: outside(".topbar"),
         clipped: clipped(".ladder .lvl span, .tape .trade span, .wl td, .status .kv, .inst-name, .inst-last"),
+        // Anything fixed over the page that is drawn (no banner, form or dialog is open here).
+        fixedShown: [...document.querySelectorAll("body *")]
+          .filter((e) => getComputedStyle(e).position === "fixed" && e.getClientRects().length > 0)
+          .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join(".")}`),
       };
     });
   const overlap = (a, b) => a && b && a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
@@ -706,6 +710,7 @@ async function main() {
     if (m.statusOut.length > 0) errs.push(`status bar cut off: ${m.statusOut.join(" | ")}`);
     if (m.topbarOut.length > 0) errs.push(`top bar cut off: ${m.topbarOut.join(" | ")}`);
     if (m.clipped.length > 0) errs.push(`figures cut off: ${m.clipped.slice(0, 6).join(", ")}`);
+    if (m.fixedShown.length > 0) errs.push(`fixed over the page: ${m.fixedShown.join(", ")}`);
     if (errs.length > 0) throw new Error(`${what}: ${errs.join("; ")}`);
   };
   const describe = (m) => `${m.vw}x${m.vh} tab ${m.tab}: ${Object.entries(m.boxes).map(([k, b]) => `${k} ${fmt(b)}`).join(", ")}; ${m.rows.length} rows in view`;
