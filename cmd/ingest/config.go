@@ -44,7 +44,7 @@ type config struct {
 	BinanceMarket   string   `enum:"spot,futures" default:"spot" help:"Binance market (${enum}: USD-M futures)." group:"Venues"`
 	CoinbaseFeed    string   `enum:"advanced,exchange" default:"advanced" help:"Coinbase feed (${enum}: Advanced Trade, or the older Exchange feed)." group:"Venues"`
 	VenueURL        string   `name:"venue-url" help:"WebSocket base URL override (tests, proxies); default the venue's public endpoint." group:"Venues"`
-	RESTURL         string   `name:"rest-url" help:"REST base URL override (Binance depth snapshots and exchangeInfo, Coinbase products)." group:"Venues"`
+	RESTURL         string   `name:"rest-url" help:"REST base URL override (Binance depth snapshots and exchangeInfo, Coinbase products, Kraken v1 AssetPairs)." group:"Venues"`
 	Record          string   `type:"path" help:"Live mode: also record every frame received and sent to this NDJSON capture file (replay it with --source capture)." group:"Venues"`
 	InstrumentSpec  []string `sep:"none" help:"Reference data of an instrument the venue does not publish, repeatable: venue:SYMBOL=price_scale,size_scale[,tick[,lot]], e.g. kraken:XBT/USD=1,8,0.1,0.00000001. Without one, scales are inferred from the decimals of the first message (logged)." group:"Venues"`
 	InstrumentSpecs string   `type:"path" help:"JSON file of instrument specs: {\"kraken:XBT/USD\": {\"price_scale\": 1, \"size_scale\": 8, \"tick\": \"0.1\", \"lot\": \"0.00000001\"}}." group:"Venues"`

@@ -66,7 +66,7 @@ func (c *config) handler(name string, specs source.Specs, logger *slog.Logger) (
 		if name == "kraken-v2" || (name == "kraken" && c.KrakenAPI == "v2") {
 			v = 2
 		}
-		return kraken.New(kraken.Config{Version: v, Depth: c.BookDepth, Specs: specs, Symbols: c.Instruments, Channels: c.Channels, URL: c.VenueURL}, logger)
+		return kraken.New(kraken.Config{Version: v, Depth: c.BookDepth, Specs: specs, Symbols: c.Instruments, Channels: c.Channels, URL: c.VenueURL, RESTURL: c.RESTURL}, logger)
 	case "binance", "binance-futures":
 		m := binance.Market(c.BinanceMarket)
 		if name == "binance-futures" {

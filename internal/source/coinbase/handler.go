@@ -38,7 +38,7 @@ type Config struct {
 	Channels []string
 	URL      string
 	// RESTURL is the REST base the products' reference data is fetched from (default
-	// DefaultAdvancedREST / DefaultExchangeREST).
+	// DefaultAdvancedREST / DefaultExchangeREST when URL is not set either; none otherwise).
 	RESTURL string
 }
 
@@ -78,16 +78,18 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 			cfg.Channels = []string{"level2_batch", "ticker", "matches", "heartbeat"}
 		}
 	}
+	if cfg.RESTURL == "" && cfg.URL == "" {
+		// The public endpoints; a venue URL set alone (a proxy, a test venue) has no REST
+		// reference data unless RESTURL is set too.
+		cfg.RESTURL = DefaultAdvancedREST
+		if cfg.Feed == Exchange {
+			cfg.RESTURL = DefaultExchangeREST
+		}
+	}
 	if cfg.URL == "" {
 		cfg.URL = DefaultAdvancedURL
 		if cfg.Feed == Exchange {
 			cfg.URL = DefaultExchangeURL
-		}
-	}
-	if cfg.RESTURL == "" {
-		cfg.RESTURL = DefaultAdvancedREST
-		if cfg.Feed == Exchange {
-			cfg.RESTURL = DefaultExchangeREST
 		}
 	}
 	return &Handler{Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger), cfg: cfg, feed: cfg.Feed,

@@ -18,6 +18,9 @@ const (
 // ReferenceURLs implements live.ReferenceSource: one product answer per configured product
 // (Advanced Trade /api/v3/brokerage/market/products/{id}, Exchange /products/{id}).
 func (h *Handler) ReferenceURLs() []string {
+	if h.cfg.RESTURL == "" {
+		return nil
+	}
 	path := "/api/v3/brokerage/market/products/"
 	if h.feed == Exchange {
 		path = "/products/"

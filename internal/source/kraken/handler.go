@@ -33,6 +33,9 @@ type Config struct {
 	Symbols  []string
 	Channels []string
 	URL      string
+	// RESTURL is the REST base whose public AssetPairs gives v1 pairs their tick and lot
+	// (default DefaultREST when URL is not set either; none otherwise).
+	RESTURL string
 }
 
 // Handler turns Kraken frames into normalized events and keeps every pair's book, verified
@@ -44,6 +47,7 @@ type Handler struct {
 	depth   int
 	books   map[string]*pairBook // by pair
 	venuePx map[string]PairInfo  // v2 instrument channel, by pair
+	assets  map[string]AssetPair // v1: REST AssetPairs, by wsname
 	resync  []string
 	pending map[string]bool // pairs in resync
 	lastTID map[string]int64
@@ -77,6 +81,11 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 			return nil, fmt.Errorf("kraken: channel %q: want book, ticker or trade", c)
 		}
 	}
+	if cfg.RESTURL == "" && cfg.URL == "" {
+		// The public endpoints; a venue URL set alone (a proxy, a test venue) has no REST
+		// reference data unless RESTURL is set too.
+		cfg.RESTURL = DefaultREST
+	}
 	if cfg.URL == "" {
 		cfg.URL = DefaultURLV1
 		if cfg.Version == 2 {
@@ -86,7 +95,7 @@ func New(cfg Config, logger *slog.Logger) (*Handler, error) {
 	return &Handler{
 		Core: source.NewCore(Venue, cfg.Name, cfg.Specs, logger),
 		cfg:  cfg, version: cfg.Version, depth: cfg.Depth,
-		books: map[string]*pairBook{}, venuePx: map[string]PairInfo{}, pending: map[string]bool{}, lastTID: map[string]int64{},
+		books: map[string]*pairBook{}, venuePx: map[string]PairInfo{}, assets: map[string]AssetPair{}, pending: map[string]bool{}, lastTID: map[string]int64{},
 	}, nil
 }
 
@@ -99,6 +108,14 @@ func (h *Handler) Depth() int { return h.depth }
 // Handle implements source.Handler.
 func (h *Handler) Handle(f *source.Frame, emit source.Emit) error {
 	h.Stats().Frame()
+	if f.URL != "" {
+		pairs, err := ParseAssetPairs(f.Data)
+		if err != nil {
+			h.Reject(f, "", source.ReasonParse, err)
+			return nil
+		}
+		return h.assetPairs(f, pairs, emit)
+	}
 	var msgs []Msg
 	if h.version == 1 {
 		m, err := ParseV1(f.Data)
@@ -151,8 +168,48 @@ func (h *Handler) venueSpec(pair string) *source.Spec {
 	return &source.Spec{PriceScale: p.PricePrecision, SizeScale: p.QtyPrecision, Tick: p.PriceIncrement, Lot: p.QtyIncrement}
 }
 
+// assetSpec returns the reference data of a v1 pair from REST AssetPairs (nil if none): the
+// scales are the decimals the stream writes (priceDec, sizeDec; v1 writes every value with
+// the pair's full precision), at least pair_decimals and lot_decimals, so that the tick
+// (tick_size, else one unit of pair_decimals) and the lot (one unit of lot_decimals) fit.
+func (h *Handler) assetSpec(pair string, priceDec, sizeDec int32) *source.Spec {
+	a, ok := h.assets[pair]
+	if !ok {
+		return nil
+	}
+	return &source.Spec{PriceScale: min(max(priceDec, a.PairDecimals), normalize.MaxScale),
+		SizeScale: min(max(sizeDec, a.LotDecimals), normalize.MaxScale), Tick: a.Tick(), Lot: a.Lot()}
+}
+
+// assetPairs keeps the AssetPairs answer and gives the pairs already defined their grid,
+// announcing the changed InstrumentInfo.
+func (h *Handler) assetPairs(f *source.Frame, pairs []AssetPair, emit source.Emit) error {
+	for _, a := range pairs {
+		h.assets[a.WSName] = a
+		in := h.Instruments().Lookup(a.WSName)
+		if in == nil {
+			continue
+		}
+		changed, err := h.Instruments().SetGrid(in, a.Tick(), a.Lot())
+		if err != nil {
+			h.Reject(f, in.ID, source.ReasonParse, err)
+			continue
+		}
+		if changed && in.Announced() {
+			if err := h.Announce(in, f, true, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (h *Handler) instrument(f *source.Frame, pair string, priceDec, sizeDec int32) *source.Instrument {
-	in, err := h.Instruments().Define(pair, h.venueSpec(pair), priceDec, sizeDec)
+	spec := h.venueSpec(pair)
+	if spec == nil {
+		spec = h.assetSpec(pair, priceDec, sizeDec)
+	}
+	in, err := h.Instruments().Define(pair, spec, priceDec, sizeDec)
 	if err != nil {
 		h.Reject(f, "", source.ReasonUnknown, err)
 		return nil

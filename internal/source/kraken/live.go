@@ -1,12 +1,27 @@
 package kraken
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Kraken's public WebSocket endpoints.
 const (
 	DefaultURLV1 = "wss://ws.kraken.com"
 	DefaultURLV2 = "wss://ws.kraken.com/v2"
+	// DefaultREST is Kraken's public REST base (AssetPairs).
+	DefaultREST = "https://api.kraken.com"
 )
+
+// ReferenceURLs implements live.ReferenceSource: v1 fetches the public AssetPairs (every
+// pair: the answer is keyed by Kraken's own pair names, read here by wsname); v2 has the
+// instrument channel instead.
+func (h *Handler) ReferenceURLs() []string {
+	if h.version != 1 || h.cfg.RESTURL == "" {
+		return nil
+	}
+	return []string{strings.TrimRight(h.cfg.RESTURL, "/") + "/0/public/AssetPairs"}
+}
 
 // URL implements live.Venue.
 func (h *Handler) URL() string { return h.cfg.URL }

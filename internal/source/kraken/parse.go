@@ -380,3 +380,61 @@ func v2Levels(in []v2Level) []Level {
 	}
 	return out
 }
+
+// AssetPair is one pair of Kraken's REST AssetPairs answer: its v1 WebSocket name, the
+// decimals of prices (pair_decimals) and volumes (lot_decimals), and tick_size as written
+// ("" in answers that predate it).
+type AssetPair struct {
+	WSName                    string
+	PairDecimals, LotDecimals int32
+	TickSize                  string
+}
+
+// Tick returns the price grid: tick_size, else one unit of pair_decimals.
+func (a AssetPair) Tick() string {
+	if a.TickSize != "" {
+		return a.TickSize
+	}
+	return unit(a.PairDecimals)
+}
+
+// Lot returns the volume grid: one unit of lot_decimals.
+func (a AssetPair) Lot() string { return unit(a.LotDecimals) }
+
+func unit(decimals int32) string {
+	if decimals <= 0 {
+		return "1"
+	}
+	return "0." + strings.Repeat("0", int(decimals-1)) + "1"
+}
+
+// ParseAssetPairs parses a REST AssetPairs answer {"error":[],"result":{"XXBTZUSD":{...}}};
+// pairs without a wsname (not on the WebSocket API) are left out.
+func ParseAssetPairs(data []byte) ([]AssetPair, error) {
+	var doc struct {
+		Error  []string `json:"error"`
+		Result map[string]struct {
+			WSName       string `json:"wsname"`
+			PairDecimals *int32 `json:"pair_decimals"`
+			LotDecimals  *int32 `json:"lot_decimals"`
+			TickSize     number `json:"tick_size"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%w: AssetPairs: %v", source.ErrFrame, err)
+	}
+	if len(doc.Error) > 0 || doc.Result == nil {
+		return nil, fmt.Errorf("%w: AssetPairs: error %v", source.ErrFrame, doc.Error)
+	}
+	out := make([]AssetPair, 0, len(doc.Result))
+	for name, p := range doc.Result {
+		if p.WSName == "" {
+			continue
+		}
+		if p.PairDecimals == nil || p.LotDecimals == nil || *p.PairDecimals < 0 || *p.LotDecimals < 0 {
+			return nil, fmt.Errorf("%w: AssetPairs %s: no pair_decimals/lot_decimals", source.ErrFrame, name)
+		}
+		out = append(out, AssetPair{WSName: p.WSName, PairDecimals: *p.PairDecimals, LotDecimals: *p.LotDecimals, TickSize: string(p.TickSize)})
+	}
+	return out, nil
+}
