@@ -180,7 +180,9 @@ func TestRevokeClosesConnectionsOnEveryReplica(t *testing.T) {
 	}
 
 	mustRun(t, "revoke", "--nats-url", s.ClientURL(), "--jti", "leaked-1", "--reason", "test")
-	deadline := time.After(time.Second)
+	// A bound for a loaded CI machine, not the latency promise (revocations reach replicas in
+	// milliseconds here; docs/OPERATIONS.md).
+	deadline := time.After(10 * time.Second)
 	for i, c := range victims {
 		select {
 		case err := <-c.closed:
@@ -189,7 +191,7 @@ func TestRevokeClosesConnectionsOnEveryReplica(t *testing.T) {
 				t.Fatalf("replica %d closed the connection with %v, want %d", i, err, wire.CloseTokenRevoked)
 			}
 		case <-deadline:
-			t.Fatalf("replica %d: the connection of the revoked token still open a second after tickctl revoke", i)
+			t.Fatalf("replica %d: the connection of the revoked token still open 10 s after tickctl revoke", i)
 		}
 	}
 	for i, u := range urls {
@@ -206,12 +208,12 @@ func TestRevokeClosesConnectionsOnEveryReplica(t *testing.T) {
 	mustRun(t, "unrevoke", "--nats-url", s.ClientURL(), "--jti", "leaked-1")
 	for i, u := range urls {
 		var status int
-		if !testwait.Until(time.Second, func() bool {
+		if !testwait.Until(10*time.Second, func() bool {
 			var c *wsConn
 			c, status = dialToken(t, u, leaked)
 			return c != nil
 		}) {
-			t.Fatalf("replica %d: the unrevoked token still refused (%d) a second after tickctl unrevoke", i, status)
+			t.Fatalf("replica %d: the unrevoked token still refused (%d) 10 s after tickctl unrevoke", i, status)
 		}
 	}
 }
