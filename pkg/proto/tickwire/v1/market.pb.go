@@ -142,9 +142,10 @@ type InstrumentInfo struct {
 	PriceScale int32 `protobuf:"varint,6,opt,name=price_scale,json=priceScale,proto3" json:"price_scale,omitempty"`
 	// Decimal places of sizes: size = mantissa * 10^-size_scale. 0..18.
 	SizeScale int32 `protobuf:"varint,7,opt,name=size_scale,json=sizeScale,proto3" json:"size_scale,omitempty"`
-	// Minimum price increment, as a mantissa at price_scale (>= 1).
+	// Minimum price increment, as a mantissa at price_scale (>= 1); 0: not known (any price at
+	// price_scale may occur; docs/PROTOCOL.md section 5.2).
 	TickSize int64 `protobuf:"varint,8,opt,name=tick_size,json=tickSize,proto3" json:"tick_size,omitempty"`
-	// Minimum size increment, as a mantissa at size_scale (>= 1).
+	// Minimum size increment, as a mantissa at size_scale (>= 1); 0: not known.
 	LotSize       int64            `protobuf:"varint,9,opt,name=lot_size,json=lotSize,proto3" json:"lot_size,omitempty"`
 	Status        InstrumentStatus `protobuf:"varint,10,opt,name=status,proto3,enum=tickwire.v1.InstrumentStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -65,14 +65,15 @@ export type InstrumentInfo = Message<"tickwire.v1.InstrumentInfo"> & {
   sizeScale: number;
 
   /**
-   * Minimum price increment, as a mantissa at price_scale (>= 1).
+   * Minimum price increment, as a mantissa at price_scale (>= 1); 0: not known (any price at
+   * price_scale may occur; docs/PROTOCOL.md section 5.2).
    *
    * @generated from field: int64 tick_size = 8;
    */
   tickSize: bigint;
 
   /**
-   * Minimum size increment, as a mantissa at size_scale (>= 1).
+   * Minimum size increment, as a mantissa at size_scale (>= 1); 0: not known.
    *
    * @generated from field: int64 lot_size = 9;
    */
