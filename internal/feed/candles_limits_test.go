@@ -300,7 +300,9 @@ func TestCandlesTooManyBars(t *testing.T) {
 // TestCandlesClientRate: one client address gets a burst of 20 requests, then 429
 // rate_limited with a Retry-After.
 func TestCandlesClientRate(t *testing.T) {
-	e, p, _ := candleEnv(t, Config{})
+	// A refill of one request per 100 s: the burst, not the time the 20 requests take on a
+	// loaded machine (at the default 5/s, a second of them refilled five), decides the 21st.
+	e, p, _ := candleEnv(t, Config{Candles: CandlesConfig{Rate: 0.01}})
 	id := p.instruments()[0]
 	from := int64(1_700_000_040) * 1e9
 	for i := range 20 {

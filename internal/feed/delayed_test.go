@@ -109,7 +109,7 @@ func TestDelayTier(t *testing.T) {
 		}
 		if age := at.Sub(in); age < delay {
 			t.Fatalf("seq %d arrived %v after its ingest: earlier than the delay %v", seq, age, delay)
-		} else if age > delay+time.Second {
+		} else if age > delay+10*time.Second { // following, not stuck (a loaded machine lags seconds)
 			t.Errorf("seq %d arrived %v after its ingest: far behind the delay %v", seq, age, delay)
 		}
 	}
