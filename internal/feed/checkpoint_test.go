@@ -48,6 +48,9 @@ type warmFeed struct {
 	stop func()
 }
 
+// warmReadyWithin bounds startWarm's wait for ready (TestWarmStartFigures raises it).
+var warmReadyWithin = 30 * time.Second
+
 // startWarm runs a feed on b, with checkpoints every interval (0: off), and waits until ready.
 func startWarm(t *testing.T, b *bus.Bus, interval time.Duration) *warmFeed {
 	t.Helper()
@@ -76,7 +79,7 @@ func startWarm(t *testing.T, b *bus.Bus, interval time.Duration) *warmFeed {
 		})
 	}
 	t.Cleanup(stop)
-	testwait.For(t, 30*time.Second, "feed ready", srv.ready.Load)
+	testwait.For(t, warmReadyWithin, "feed ready", srv.ready.Load)
 	if err := srv.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}

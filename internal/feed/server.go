@@ -6,6 +6,13 @@
 // frame reader; gws only does the handshake). All are started through Server.launch and awaited
 // by Shutdown. Every write to a connection goes through its fanout.Conn (pongs and close frames
 // too), so its shard is the socket's only writer.
+//
+// Start (Service.Run): a replica is ready once it holds the state after every stored event. It
+// gets there from the latest state checkpoint in JetStream plus the events after it, or from the
+// whole stream on a first start or when no checkpoint is usable, and takes a checkpoint itself at
+// most every Setup.CheckpointInterval once ready. checkpoint.go has the design: what a checkpoint
+// holds, why it is exactly the state after its stream sequence, where it is kept, who writes it,
+// and the fallbacks.
 package feed
 
 import (
