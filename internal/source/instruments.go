@@ -24,6 +24,9 @@ type Spec struct {
 	// lot_size 0 (docs/PROTOCOL.md §5.2), and no grid is checked; never invented.
 	Tick string `json:"tick,omitempty"`
 	Lot  string `json:"lot,omitempty"`
+	// Status is the venue's trading status where it publishes one (not configurable);
+	// UNSPECIFIED: TRADING.
+	Status tickwirev1.InstrumentStatus `json:"-"`
 }
 
 // Specs maps instrument ids ("kraken:XBT/USD") to their Spec.
@@ -99,6 +102,9 @@ func (sp Spec) info(id string) (*tickwirev1.InstrumentInfo, error) {
 	info := &tickwirev1.InstrumentInfo{Id: id, Venue: venue, Symbol: symbol,
 		PriceScale: sp.PriceScale, SizeScale: sp.SizeScale, // tick and lot 0: not known
 		Status: tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING}
+	if sp.Status != tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_UNSPECIFIED {
+		info.Status = sp.Status
+	}
 	if sp.PriceScale < 0 || sp.PriceScale > normalize.MaxScale || sp.SizeScale < 0 || sp.SizeScale > normalize.MaxScale {
 		return nil, fmt.Errorf("%w: %s: scales %d,%d not in 0..%d", ErrSpec, id, sp.PriceScale, sp.SizeScale, normalize.MaxScale)
 	}
@@ -215,27 +221,36 @@ func (r *Instruments) Define(symbol string, venue *Spec, priceDec, sizeDec int32
 	return in, nil
 }
 
-// SetGrid sets in's tick and lot (decimals, "" for not known) from venue reference data that
-// arrived after in was defined (a refresh, a reconnect). A configured instrument keeps its
-// spec; scales never change (they give every mantissa its meaning). It reports whether the
+// SetGrid sets in's tick and lot (decimals, "" for not known) and status (UNSPECIFIED: not
+// known, unchanged) from venue reference data that arrived after in was defined (a refresh, a
+// reconnect). A configured instrument keeps its spec's tick and lot (its status follows the
+// venue); scales never change (they give every mantissa its meaning). It reports whether the
 // InstrumentInfo changed; in.Info is then a new message (the old one may still be in flight),
 // to be announced again.
-func (r *Instruments) SetGrid(in *Instrument, tick, lot string) (bool, error) {
-	if in.Origin == OriginConfig {
-		return false, nil
+func (r *Instruments) SetGrid(in *Instrument, tick, lot string, status tickwirev1.InstrumentStatus) (bool, error) {
+	tickSize, lotSize := in.Info.GetTickSize(), in.Info.GetLotSize()
+	if in.Origin != OriginConfig {
+		sp := Spec{PriceScale: in.PriceScale, SizeScale: in.SizeScale, Tick: tick, Lot: lot}
+		next, err := sp.info(in.ID)
+		if err != nil {
+			return false, err
+		}
+		tickSize, lotSize = next.TickSize, next.LotSize
 	}
-	sp := Spec{PriceScale: in.PriceScale, SizeScale: in.SizeScale, Tick: tick, Lot: lot}
-	next, err := sp.info(in.ID)
-	if err != nil {
-		return false, err
+	if status == tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_UNSPECIFIED {
+		status = in.Info.GetStatus()
 	}
-	if next.TickSize == in.Info.GetTickSize() && next.LotSize == in.Info.GetLotSize() {
+	if tickSize == in.Info.GetTickSize() && lotSize == in.Info.GetLotSize() && status == in.Info.GetStatus() {
 		return false, nil
 	}
 	info := proto.CloneOf(in.Info)
-	info.TickSize, info.LotSize = next.TickSize, next.LotSize
-	in.Info, in.Origin = info, OriginVenue
-	r.logger.Info("instrument grid changed", "instrument", in.ID, "tick_size", info.TickSize, "lot_size", info.LotSize)
+	info.TickSize, info.LotSize, info.Status = tickSize, lotSize, status
+	in.Info = info
+	if in.Origin != OriginConfig {
+		in.Origin = OriginVenue
+	}
+	r.logger.Info("instrument reference data changed", "instrument", in.ID, "tick_size", info.TickSize, "lot_size", info.LotSize,
+		"status", info.Status.String())
 	return true, nil
 }
 

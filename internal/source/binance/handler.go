@@ -155,7 +155,8 @@ func (h *Handler) venueSpec(symbol string) *source.Spec {
 		return nil
 	}
 	return &source.Spec{PriceScale: min(max(pd, si.PricePrecision), normalize.MaxScale),
-		SizeScale: min(max(sd, si.QuantityPrecision), normalize.MaxScale), Tick: si.TickSize, Lot: si.StepSize}
+		SizeScale: min(max(sd, si.QuantityPrecision), normalize.MaxScale), Tick: si.TickSize, Lot: si.StepSize,
+		Status: si.InstrumentStatus()}
 }
 
 // exchangeInfo keeps the reference data of the symbols it lists (all of them: a symbol first
@@ -168,7 +169,7 @@ func (h *Handler) exchangeInfo(f *source.Frame, syms []SymbolInfo, emit source.E
 		if in == nil || h.venueSpec(si.Symbol) == nil {
 			continue
 		}
-		changed, err := h.Instruments().SetGrid(in, si.TickSize, si.StepSize)
+		changed, err := h.Instruments().SetGrid(in, si.TickSize, si.StepSize, si.InstrumentStatus())
 		if err != nil {
 			h.Reject(f, in.ID, source.ReasonParse, err)
 			continue

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tickwire/tickwire/internal/source"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // Kind is the kind of a parsed message.
@@ -87,6 +88,21 @@ type SymbolInfo struct {
 	Symbol, Status, BaseAsset, QuoteAsset string
 	TickSize, StepSize                    string
 	PricePrecision, QuantityPrecision     int32
+}
+
+// InstrumentStatus maps the symbol's status: TRADING, BREAK (delisted, or not yet listed):
+// CLOSED, HALT and the session states without continuous trading (PRE_TRADING, POST_TRADING,
+// END_OF_DAY, AUCTION_MATCH): HALTED; anything else: UNSPECIFIED (not known).
+func (s SymbolInfo) InstrumentStatus() tickwirev1.InstrumentStatus {
+	switch s.Status {
+	case "TRADING":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING
+	case "BREAK":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_CLOSED
+	case "HALT", "PRE_TRADING", "POST_TRADING", "END_OF_DAY", "AUCTION_MATCH":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_HALTED
+	}
+	return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_UNSPECIFIED
 }
 
 // IsExchangeInfo reports whether rawURL is an exchangeInfo request (spot or futures).

@@ -222,7 +222,8 @@ func (h *Handler) venueSpec(product string) *source.Spec {
 	if err1 != nil || err2 != nil {
 		return nil
 	}
-	return &source.Spec{PriceScale: min(pd, normalize.MaxScale), SizeScale: min(sd, normalize.MaxScale), Tick: p.PriceIncrement, Lot: p.BaseIncrement}
+	return &source.Spec{PriceScale: min(pd, normalize.MaxScale), SizeScale: min(sd, normalize.MaxScale), Tick: p.PriceIncrement, Lot: p.BaseIncrement,
+		Status: p.InstrumentStatus()}
 }
 
 // product keeps a product's REST reference data and updates the grid of its instrument if
@@ -233,7 +234,7 @@ func (h *Handler) product(f *source.Frame, p Product, emit source.Emit) error {
 	if in == nil || h.venueSpec(p.ID) == nil {
 		return nil
 	}
-	changed, err := h.Instruments().SetGrid(in, p.PriceIncrement, p.BaseIncrement)
+	changed, err := h.Instruments().SetGrid(in, p.PriceIncrement, p.BaseIncrement, p.InstrumentStatus())
 	if err != nil {
 		h.Reject(f, in.ID, source.ReasonParse, err)
 		return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/internal/source"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // Kind is the kind of a parsed message.
@@ -296,6 +297,22 @@ type Product struct {
 	ID                            string
 	PriceIncrement, BaseIncrement string
 	Status                        string
+	TradingDisabled               bool
+}
+
+// InstrumentStatus maps the product's status: "online" TRADING (HALTED when
+// trading_disabled), "offline" HALTED, "delisted" CLOSED; anything else UNSPECIFIED (not
+// known).
+func (p Product) InstrumentStatus() tickwirev1.InstrumentStatus {
+	switch {
+	case p.Status == "delisted":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_CLOSED
+	case p.Status == "offline" || (p.Status == "online" && p.TradingDisabled):
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_HALTED
+	case p.Status == "online":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING
+	}
+	return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_UNSPECIFIED
 }
 
 // ParseProduct parses a REST product answer.
@@ -307,11 +324,14 @@ func ParseProduct(data []byte) (Product, error) {
 		QuoteIncrement string `json:"quote_increment"`
 		BaseIncrement  string `json:"base_increment"`
 		Status         string `json:"status"`
+		// Advanced Trade: trading_disabled; the Exchange: trading_disabled as well.
+		TradingDisabled bool `json:"trading_disabled"`
 	}
 	if err := json.Unmarshal(data, &p); err != nil {
 		return Product{}, fmt.Errorf("%w: product: %v", source.ErrFrame, err)
 	}
-	out := Product{ID: p.ProductID, PriceIncrement: p.PriceIncrement, BaseIncrement: p.BaseIncrement, Status: p.Status}
+	out := Product{ID: p.ProductID, PriceIncrement: p.PriceIncrement, BaseIncrement: p.BaseIncrement, Status: p.Status,
+		TradingDisabled: p.TradingDisabled}
 	if out.ID == "" {
 		out.ID = p.ID
 	}

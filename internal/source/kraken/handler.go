@@ -178,7 +178,7 @@ func (h *Handler) assetSpec(pair string, priceDec, sizeDec int32) *source.Spec {
 		return nil
 	}
 	return &source.Spec{PriceScale: min(max(priceDec, a.PairDecimals), normalize.MaxScale),
-		SizeScale: min(max(sizeDec, a.LotDecimals), normalize.MaxScale), Tick: a.Tick(), Lot: a.Lot()}
+		SizeScale: min(max(sizeDec, a.LotDecimals), normalize.MaxScale), Tick: a.Tick(), Lot: a.Lot(), Status: a.InstrumentStatus()}
 }
 
 // assetPairs keeps the AssetPairs answer and gives the pairs already defined their grid,
@@ -190,7 +190,7 @@ func (h *Handler) assetPairs(f *source.Frame, pairs []AssetPair, emit source.Emi
 		if in == nil {
 			continue
 		}
-		changed, err := h.Instruments().SetGrid(in, a.Tick(), a.Lot())
+		changed, err := h.Instruments().SetGrid(in, a.Tick(), a.Lot(), a.InstrumentStatus())
 		if err != nil {
 			h.Reject(f, in.ID, source.ReasonParse, err)
 			continue

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/tickwire/tickwire/internal/source"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // Kind is the kind of a parsed message.
@@ -388,6 +389,23 @@ type AssetPair struct {
 	WSName                    string
 	PairDecimals, LotDecimals int32
 	TickSize                  string
+	Status                    string
+}
+
+// InstrumentStatus maps the pair's status: "online" (and the restricted order modes
+// "post_only", "limit_only", "reduce_only", where trades still happen) TRADING,
+// "cancel_only" and "maintenance" HALTED, "delisted" CLOSED; anything else UNSPECIFIED (not
+// known).
+func (a AssetPair) InstrumentStatus() tickwirev1.InstrumentStatus {
+	switch a.Status {
+	case "online", "post_only", "limit_only", "reduce_only":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING
+	case "cancel_only", "maintenance":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_HALTED
+	case "delisted":
+		return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_CLOSED
+	}
+	return tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_UNSPECIFIED
 }
 
 // Tick returns the price grid: tick_size, else one unit of pair_decimals.
@@ -418,6 +436,7 @@ func ParseAssetPairs(data []byte) ([]AssetPair, error) {
 			PairDecimals *int32 `json:"pair_decimals"`
 			LotDecimals  *int32 `json:"lot_decimals"`
 			TickSize     number `json:"tick_size"`
+			Status       string `json:"status"`
 		} `json:"result"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -434,7 +453,7 @@ func ParseAssetPairs(data []byte) ([]AssetPair, error) {
 		if p.PairDecimals == nil || p.LotDecimals == nil || *p.PairDecimals < 0 || *p.LotDecimals < 0 {
 			return nil, fmt.Errorf("%w: AssetPairs %s: no pair_decimals/lot_decimals", source.ErrFrame, name)
 		}
-		out = append(out, AssetPair{WSName: p.WSName, PairDecimals: *p.PairDecimals, LotDecimals: *p.LotDecimals, TickSize: string(p.TickSize)})
+		out = append(out, AssetPair{WSName: p.WSName, PairDecimals: *p.PairDecimals, LotDecimals: *p.LotDecimals, TickSize: string(p.TickSize), Status: p.Status})
 	}
 	return out, nil
 }
