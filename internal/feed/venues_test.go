@@ -183,6 +183,11 @@ func TestVenueWildcardEntitlements(t *testing.T) {
 	if len(w.subscribed) != 1 || w.subscribed[ids[1]] == 0 || len(w.errors) != 0 {
 		t.Fatalf("with %s entitled: subscribed %v, errors %v", ids[1], w.subscribed, w.errors)
 	}
+	// A wildcard neither held nor holding anything is not subscribed.
+	one.send(&pb.ClientMessage{Id: 2, Command: &pb.ClientMessage_Unsubscribe{Unsubscribe: &pb.Unsubscribe{Instruments: []string{"other:*"}}}})
+	if err := one.waitError(5 * time.Second); err.Code != pb.ErrorCode_ERROR_CODE_NOT_SUBSCRIBED || err.Instrument != "other:*" {
+		t.Fatalf("unsubscribing a wildcard not held: %v, want NOT_SUBSCRIBED", err)
+	}
 	none := dialAs(auth.Grant{Instruments: []string{"other:*"}})
 	none.send(subscribe(1, []string{"synthetic:*"}, 10, pb.Channel_CHANNEL_QUOTE))
 	if err := none.waitError(5 * time.Second); err.Code != pb.ErrorCode_ERROR_CODE_NOT_ENTITLED || err.Instrument != "synthetic:*" {
