@@ -219,13 +219,13 @@ func decodeBook(b []byte) (*tickwirev1.Event_Book, error) {
 		case (num == 2 || num == 3) && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			b = b[n:]
-			var f [2]uint64
+			var f [3]uint64
 			if err := varints(v, f[:]); err != nil {
 				return nil, err
 			}
 			l := &backing[0]
 			backing = backing[1:]
-			l.Price, l.Size = int64(f[0]), int64(f[1])
+			l.Price, l.Size, l.Venues = int64(f[0]), int64(f[1]), uint32(f[2])
 			if num == 2 {
 				u.Bids = append(u.Bids, l)
 			} else {

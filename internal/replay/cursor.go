@@ -132,11 +132,11 @@ func (c *cursor) start(ic *instCursor, t int64, out []*tickwirev1.Event) []*tick
 	b := ic.st.Book()
 	bu.Bids = make([]*tickwirev1.Level, len(b.Bids()))
 	for i, l := range b.Bids() {
-		bu.Bids[i] = &tickwirev1.Level{Price: l.Price, Size: l.Size}
+		bu.Bids[i] = &tickwirev1.Level{Price: l.Price, Size: l.Size, Venues: l.Venues}
 	}
 	bu.Asks = make([]*tickwirev1.Level, len(b.Asks()))
 	for i, l := range b.Asks() {
-		bu.Asks[i] = &tickwirev1.Level{Price: l.Price, Size: l.Size}
+		bu.Asks[i] = &tickwirev1.Level{Price: l.Price, Size: l.Size, Venues: l.Venues}
 	}
 	snap := &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq + 2, VenueTimeNs: t, IngestTimeNs: t,
 		Body: &tickwirev1.Event_Book{Book: bu}}

@@ -13,6 +13,9 @@ import "sort"
 type Level struct {
 	Price int64
 	Size  int64
+	// Venues is set only on a consolidated book: bit i is the instrument's i-th member venue
+	// quoting at this price (InstrumentInfo.members). 0 on every other book.
+	Venues uint32
 }
 
 // Side selects the bid or the ask side.
@@ -80,19 +83,24 @@ func (b *Book) Rank(s Side, price int64) (int, bool) {
 // Set sets the size at price on side s; size 0 removes the level. A negative size is treated
 // as 0: callers validate sizes at the edge, and the book must never hold one.
 func (b *Book) Set(s Side, price, size int64) {
+	b.SetLevel(s, Level{Price: price, Size: size})
+}
+
+// SetLevel is Set with the level's venues: l replaces the level at l.Price (size 0 removes it).
+func (b *Book) SetLevel(s Side, l Level) {
 	levels := b.Levels(s)
-	i, found := index(levels, s, price)
+	i, found := index(levels, s, l.Price)
 	switch {
-	case size <= 0 && found:
+	case l.Size <= 0 && found:
 		levels = append(levels[:i], levels[i+1:]...)
-	case size <= 0:
+	case l.Size <= 0:
 		return
 	case found:
-		levels[i].Size = size
+		levels[i] = l
 	default:
 		levels = append(levels, Level{})
 		copy(levels[i+1:], levels[i:])
-		levels[i] = Level{Price: price, Size: size}
+		levels[i] = l
 	}
 	if s == Bid {
 		b.bids = levels
@@ -101,13 +109,13 @@ func (b *Book) Set(s Side, price, size int64) {
 	}
 }
 
-// Apply sets every level in bids and asks (size 0 removes).
+// Apply sets every level in bids and asks (size 0 removes), with their venues.
 func (b *Book) Apply(bids, asks []Level) {
 	for _, l := range bids {
-		b.Set(Bid, l.Price, l.Size)
+		b.SetLevel(Bid, l)
 	}
 	for _, l := range asks {
-		b.Set(Ask, l.Price, l.Size)
+		b.SetLevel(Ask, l)
 	}
 }
 
@@ -179,7 +187,7 @@ func equalLevels(a, b []Level) bool {
 
 // Diff appends to dst the level changes that turn view before into view after, both one side's
 // levels best first (as Top returns them): every level of after that is new or has a new size,
-// then every price of before that is gone from after, with size 0. Applying the result to a book
+// (or new venues), then every price of before that is gone from after, with size 0. Applying the result to a book
 // whose top of that side equals before and truncating it to len(after)'s depth gives after.
 func Diff(dst []Level, s Side, before, after []Level) []Level {
 	i, j := 0, 0
@@ -200,7 +208,7 @@ func Diff(dst []Level, s Side, before, after []Level) []Level {
 			dst = append(dst, after[j])
 			j++
 		default: // same price
-			if before[i].Size != after[j].Size {
+			if before[i] != after[j] { // a new size or new venues
 				dst = append(dst, after[j])
 			}
 			i++

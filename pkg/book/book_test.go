@@ -17,12 +17,12 @@ func TestSetKeepsOrder(t *testing.T) {
 		want     []Level
 		wantBest int64
 	}{
-		{"bids descending", Bid, []Level{{100, 1}, {102, 2}, {101, 3}}, []Level{{102, 2}, {101, 3}, {100, 1}}, 102},
-		{"asks ascending", Ask, []Level{{100, 1}, {102, 2}, {101, 3}}, []Level{{100, 1}, {101, 3}, {102, 2}}, 100},
-		{"update in place", Bid, []Level{{100, 1}, {100, 9}}, []Level{{100, 9}}, 100},
-		{"remove", Ask, []Level{{100, 1}, {101, 1}, {100, 0}}, []Level{{101, 1}}, 101},
-		{"remove missing is a no-op", Ask, []Level{{100, 1}, {99, 0}}, []Level{{100, 1}}, 100},
-		{"negative size removes", Bid, []Level{{100, 1}, {100, -5}}, nil, 0},
+		{"bids descending", Bid, []Level{{100, 1, 0}, {102, 2, 0}, {101, 3, 0}}, []Level{{102, 2, 0}, {101, 3, 0}, {100, 1, 0}}, 102},
+		{"asks ascending", Ask, []Level{{100, 1, 0}, {102, 2, 0}, {101, 3, 0}}, []Level{{100, 1, 0}, {101, 3, 0}, {102, 2, 0}}, 100},
+		{"update in place", Bid, []Level{{100, 1, 0}, {100, 9, 0}}, []Level{{100, 9, 0}}, 100},
+		{"remove", Ask, []Level{{100, 1, 0}, {101, 1, 0}, {100, 0, 0}}, []Level{{101, 1, 0}}, 101},
+		{"remove missing is a no-op", Ask, []Level{{100, 1, 0}, {99, 0, 0}}, []Level{{100, 1, 0}}, 100},
+		{"negative size removes", Bid, []Level{{100, 1, 0}, {100, -5, 0}}, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +43,7 @@ func TestSetKeepsOrder(t *testing.T) {
 
 func TestCrossed(t *testing.T) {
 	var b Book
-	b.Apply([]Level{{100, 1}}, []Level{{101, 1}})
+	b.Apply([]Level{{100, 1, 0}}, []Level{{101, 1, 0}})
 	if b.Crossed() {
 		t.Fatal("100/101 reported crossed")
 	}
@@ -82,8 +82,25 @@ func TestDiffRebuildsView(t *testing.T) {
 	}
 }
 
+// TestDiffSeesVenues: on a consolidated book a level whose venues change at the same size is a
+// change, sent with its new venues.
+func TestDiffSeesVenues(t *testing.T) {
+	before := []Level{{Price: 3, Size: 1, Venues: 1}, {Price: 2, Size: 1, Venues: 2}}
+	after := []Level{{Price: 3, Size: 1, Venues: 3}, {Price: 2, Size: 1, Venues: 2}}
+	d := Diff(nil, Bid, before, after)
+	if len(d) != 1 || d[0] != after[0] {
+		t.Fatalf("Diff = %v, want [%v]", d, after[0])
+	}
+	var b Book
+	b.Apply(before, nil)
+	b.Apply(d, nil)
+	if !equalLevels(b.Bids(), after) {
+		t.Fatalf("applying the diff gave %v, want %v", b.Bids(), after)
+	}
+}
+
 func TestDiffEmptyWhenUnchanged(t *testing.T) {
-	v := []Level{{3, 1}, {2, 1}}
+	v := []Level{{3, 1, 0}, {2, 1, 0}}
 	if d := Diff(nil, Bid, v, v); len(d) != 0 {
 		t.Fatalf("Diff of equal views = %v", d)
 	}
@@ -91,17 +108,21 @@ func TestDiffEmptyWhenUnchanged(t *testing.T) {
 
 type vectorFile struct {
 	Vectors []struct {
-		Name     string      `json:"name"`
-		Bids     [][2]string `json:"bids"`
-		Asks     [][2]string `json:"asks"`
-		Checksum uint32      `json:"checksum"`
+		Name     string     `json:"name"`
+		Bids     [][]string `json:"bids"`
+		Asks     [][]string `json:"asks"`
+		Checksum uint32     `json:"checksum"`
 	} `json:"vectors"`
 }
 
-func parseLevels(t *testing.T, in [][2]string) []Level {
+// parseLevels reads [price, size] or, on a consolidated book, [price, size, venues].
+func parseLevels(t *testing.T, in [][]string) []Level {
 	t.Helper()
 	var out []Level
 	for _, l := range in {
+		if len(l) != 2 && len(l) != 3 {
+			t.Fatalf("level %q: want [price, size] or [price, size, venues]", l)
+		}
 		p, err := strconv.ParseInt(l[0], 10, 64)
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +131,13 @@ func parseLevels(t *testing.T, in [][2]string) []Level {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, Level{p, s})
+		var v uint64
+		if len(l) == 3 {
+			if v, err = strconv.ParseUint(l[2], 10, 32); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out = append(out, Level{Price: p, Size: s, Venues: uint32(v)})
 	}
 	return out
 }
@@ -145,13 +172,15 @@ func TestChecksumVectors(t *testing.T) {
 }
 
 func TestChecksumSeesEveryField(t *testing.T) {
-	base := Checksum([]Level{{100, 1}}, []Level{{101, 1}})
+	base := Checksum([]Level{{100, 1, 0}}, []Level{{101, 1, 0}})
 	for name, sum := range map[string]uint32{
-		"bid price": Checksum([]Level{{99, 1}}, []Level{{101, 1}}),
-		"bid size":  Checksum([]Level{{100, 2}}, []Level{{101, 1}}),
-		"ask price": Checksum([]Level{{100, 1}}, []Level{{102, 1}}),
-		"ask size":  Checksum([]Level{{100, 1}}, []Level{{101, 2}}),
-		"side swap": Checksum(nil, []Level{{100, 1}, {101, 1}}),
+		"bid price":  Checksum([]Level{{99, 1, 0}}, []Level{{101, 1, 0}}),
+		"bid size":   Checksum([]Level{{100, 2, 0}}, []Level{{101, 1, 0}}),
+		"ask price":  Checksum([]Level{{100, 1, 0}}, []Level{{102, 1, 0}}),
+		"ask size":   Checksum([]Level{{100, 1, 0}}, []Level{{101, 2, 0}}),
+		"side swap":  Checksum(nil, []Level{{100, 1, 0}, {101, 1, 0}}),
+		"bid venues": Checksum([]Level{{100, 1, 1}}, []Level{{101, 1, 0}}),
+		"ask venues": Checksum([]Level{{100, 1, 0}}, []Level{{101, 1, 4}}),
 	} {
 		if sum == base {
 			t.Errorf("changing %s does not change the checksum", name)

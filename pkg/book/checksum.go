@@ -12,7 +12,8 @@ const ChecksumDepth = 10
 // Checksum is the CRC-32 (IEEE) of the top ChecksumDepth levels of each side, defined in
 // docs/PROTOCOL.md: one byte with the number of ask levels n_a, one byte with the number of bid
 // levels n_b, then the n_a ask levels best first and the n_b bid levels best first, each as its
-// price then its size, both int64 little-endian two's complement.
+// price then its size, both int64 little-endian two's complement, and, only on a level whose
+// Venues is not 0 (a consolidated book), Venues as a uint32 little-endian.
 func (b *Book) Checksum() uint32 {
 	return Checksum(b.Top(Bid, ChecksumDepth), b.Top(Ask, ChecksumDepth))
 }
@@ -24,8 +25,8 @@ func Checksum(bids, asks []Level) uint32 {
 	return crc32.ChecksumIEEE(AppendChecksumInput(buf[:0], bids, asks))
 }
 
-// checksumInputMax is the longest checksum input: two count bytes and 16 bytes per level.
-const checksumInputMax = 2 + 2*ChecksumDepth*16
+// checksumInputMax is the longest checksum input: two count bytes and up to 20 bytes per level.
+const checksumInputMax = 2 + 2*ChecksumDepth*20
 
 // AppendChecksumInput appends the bytes the checksum covers (see Checksum) to dst. Servers that
 // checksum every update reuse dst to avoid an allocation per call.
@@ -38,12 +39,19 @@ func AppendChecksumInput(dst []byte, bids, asks []Level) []byte {
 	}
 	dst = append(dst, byte(len(asks)), byte(len(bids)))
 	for _, l := range asks {
-		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Price))
-		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Size))
+		dst = appendLevel(dst, l)
 	}
 	for _, l := range bids {
-		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Price))
-		dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Size))
+		dst = appendLevel(dst, l)
+	}
+	return dst
+}
+
+func appendLevel(dst []byte, l Level) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Price))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(l.Size))
+	if l.Venues != 0 {
+		dst = binary.LittleEndian.AppendUint32(dst, l.Venues)
 	}
 	return dst
 }

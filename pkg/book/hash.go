@@ -29,15 +29,25 @@ func LevelHash(s Side, price, size int64) uint64 {
 	return mix64(mix64(uint64(price)+salt) ^ uint64(size))
 }
 
-// Hash is the full-depth hash of the given sides: the sum of LevelHash over every level,
+// LevelHashOf is the hash of l as Hash counts it: LevelHash(s, price, size) when l.Venues is 0,
+// and mix64(LevelHash(s, price, size) ^ venues) on a consolidated book's level.
+func LevelHashOf(s Side, l Level) uint64 {
+	h := LevelHash(s, l.Price, l.Size)
+	if l.Venues != 0 {
+		h = mix64(h ^ uint64(l.Venues))
+	}
+	return h
+}
+
+// Hash is the full-depth hash of the given sides: the sum of LevelHashOf over every level,
 // modulo 2^64 (0 for an empty book).
 func Hash(bids, asks []Level) uint64 {
 	var h uint64
 	for _, l := range bids {
-		h += LevelHash(Bid, l.Price, l.Size)
+		h += LevelHashOf(Bid, l)
 	}
 	for _, l := range asks {
-		h += LevelHash(Ask, l.Price, l.Size)
+		h += LevelHashOf(Ask, l)
 	}
 	return h
 }
@@ -49,10 +59,10 @@ func HashChange(s Side, before, changes []Level) uint64 {
 	var d uint64
 	for _, c := range changes {
 		if i, ok := index(before, s, c.Price); ok {
-			d -= LevelHash(s, before[i].Price, before[i].Size)
+			d -= LevelHashOf(s, before[i])
 		}
 		if c.Size > 0 {
-			d += LevelHash(s, c.Price, c.Size)
+			d += LevelHashOf(s, c)
 		}
 	}
 	return d

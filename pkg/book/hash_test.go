@@ -20,6 +20,8 @@ func TestHashVectors(t *testing.T) {
 		{"reordered", []Level{{Price: 999, Size: 11}, {Price: 1000, Size: 20}}, []Level{{Price: 1001, Size: 5}}, 0x5ca4cac89f3810fd},
 		// A level on the other side is another level.
 		{"bid as ask", nil, []Level{{Price: 1000, Size: 20}}, LevelHash(Ask, 1000, 20)},
+		// A consolidated book's level: its venues count (docs/PROTOCOL.md section 5.4).
+		{"consolidated", []Level{{Price: 1000, Size: 20, Venues: 1}, {Price: 999, Size: 11, Venues: 3}}, []Level{{Price: 1001, Size: 5, Venues: 2}}, 0x849208d9e2eca207},
 	} {
 		if got := Hash(tc.bids, tc.asks); got != tc.want {
 			t.Errorf("%s: %#016x, want %#016x", tc.name, got, tc.want)
@@ -52,7 +54,8 @@ func TestHashChange(t *testing.T) {
 				if r.IntN(3) > 0 {
 					size = int64(1 + r.IntN(100))
 				}
-				b.Set(side, price, size)
+				// Venues too (0 on most books): a change of venues alone is a change.
+				b.SetLevel(side, Level{Price: price, Size: size, Venues: uint32(r.IntN(3))})
 			}
 			h += HashChange(Bid, bidsBefore, Diff(nil, Bid, bidsBefore, b.Top(Bid, depth))) +
 				HashChange(Ask, asksBefore, Diff(nil, Ask, asksBefore, b.Top(Ask, depth)))

@@ -83,10 +83,10 @@ func RestoreState(cfg Config, cs *pb.InstrumentState) (*State, error) {
 	}
 	s.info, s.epoch, s.seq, s.bookSynced = cs.Info, cs.Epoch, cs.Seq, cs.BookSynced
 	for _, l := range cs.Bids {
-		s.book.Set(book.Bid, l.Price, l.Size)
+		s.book.SetLevel(book.Bid, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 	}
 	for _, l := range cs.Asks {
-		s.book.Set(book.Ask, l.Price, l.Size)
+		s.book.SetLevel(book.Ask, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 	}
 	s.quote = quoteOf(cs.Quote)
 	for _, t := range cs.Trades {

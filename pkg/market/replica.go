@@ -99,10 +99,10 @@ func (r *Replica) ApplySnapshot(snap *pb.Snapshot) error {
 		r.depth = b.Book.GetDepth()
 		r.book.Reset()
 		for _, l := range b.Book.GetBids() {
-			r.book.Set(book.Bid, l.Price, l.Size)
+			r.book.SetLevel(book.Bid, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 		}
 		for _, l := range b.Book.GetAsks() {
-			r.book.Set(book.Ask, l.Price, l.Size)
+			r.book.SetLevel(book.Ask, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 		}
 		r.book.Truncate(int(r.depth))
 		if got := r.checksum(); got != snap.Checksum {
@@ -154,10 +154,10 @@ func (r *Replica) ApplyDelta(d *pb.Delta) error {
 		r.quoteIngest = d.IngestTimeNs
 	case *pb.Delta_Book:
 		for _, l := range b.Book.GetBids() {
-			r.book.Set(book.Bid, l.Price, l.Size)
+			r.book.SetLevel(book.Bid, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 		}
 		for _, l := range b.Book.GetAsks() {
-			r.book.Set(book.Ask, l.Price, l.Size)
+			r.book.SetLevel(book.Ask, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 		}
 		r.book.Truncate(int(r.depth))
 		if got := r.checksum(); got != d.Checksum {

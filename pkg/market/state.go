@@ -279,7 +279,7 @@ func checkBody(ev *pb.Event) error {
 
 func toLevels(dst []book.Level, src []*pb.Level) []book.Level {
 	for _, l := range src {
-		dst = append(dst, book.Level{Price: l.Price, Size: l.Size})
+		dst = append(dst, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 	}
 	return dst
 }
@@ -295,10 +295,10 @@ func (s *State) applyBook(ev *pb.Event, u *pb.BookUpdate, res *Result) {
 		s.bookSynced = true
 	}
 	for _, l := range u.Bids {
-		s.book.Set(book.Bid, l.Price, l.Size)
+		s.book.SetLevel(book.Bid, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 	}
 	for _, l := range u.Asks {
-		s.book.Set(book.Ask, l.Price, l.Size)
+		s.book.SetLevel(book.Ask, book.Level{Price: l.Price, Size: l.Size, Venues: l.Venues})
 	}
 	if !s.bookSynced {
 		return
@@ -349,7 +349,7 @@ func fromLevels(src []book.Level) []*pb.Level {
 	out := make([]*pb.Level, len(src))
 	backing := make([]pb.Level, len(src))
 	for i, l := range src {
-		backing[i].Price, backing[i].Size = l.Price, l.Size
+		backing[i].Price, backing[i].Size, backing[i].Venues = l.Price, l.Size, l.Venues
 		out[i] = &backing[i]
 	}
 	return out

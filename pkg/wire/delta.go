@@ -109,7 +109,13 @@ func appendQuote(b []byte, q *pb.Quote) []byte {
 	return appendI(b, 4, q.GetAskSize())
 }
 
-func levelSize(l *pb.Level) int { return sizeI(l.GetPrice()) + sizeI(l.GetSize()) }
+func levelSize(l *pb.Level) int {
+	return sizeI(l.GetPrice()) + sizeI(l.GetSize()) + sizeU(uint64(l.GetVenues()))
+}
+
+func appendLevel(b []byte, l *pb.Level) []byte {
+	return appendU(appendI(appendI(b, 1, l.GetPrice()), 2, l.GetSize()), 3, uint64(l.GetVenues()))
+}
 
 func bookSize(bk *pb.BookLevels) int {
 	n := sizeU(uint64(bk.GetDepth()))
@@ -125,12 +131,10 @@ func bookSize(bk *pb.BookLevels) int {
 func appendBook(b []byte, bk *pb.BookLevels) []byte {
 	b = appendU(b, 1, uint64(bk.GetDepth()))
 	for _, l := range bk.GetBids() {
-		b = appendLen(b, 2, levelSize(l))
-		b = appendI(appendI(b, 1, l.GetPrice()), 2, l.GetSize())
+		b = appendLevel(appendLen(b, 2, levelSize(l)), l)
 	}
 	for _, l := range bk.GetAsks() {
-		b = appendLen(b, 3, levelSize(l))
-		b = appendI(appendI(b, 1, l.GetPrice()), 2, l.GetSize())
+		b = appendLevel(appendLen(b, 3, levelSize(l)), l)
 	}
 	return b
 }

@@ -146,8 +146,13 @@ type InstrumentInfo struct {
 	// price_scale may occur; docs/PROTOCOL.md section 5.2).
 	TickSize int64 `protobuf:"varint,8,opt,name=tick_size,json=tickSize,proto3" json:"tick_size,omitempty"`
 	// Minimum size increment, as a mantissa at size_scale (>= 1); 0: not known.
-	LotSize       int64            `protobuf:"varint,9,opt,name=lot_size,json=lotSize,proto3" json:"lot_size,omitempty"`
-	Status        InstrumentStatus `protobuf:"varint,10,opt,name=status,proto3,enum=tickwire.v1.InstrumentStatus" json:"status,omitempty"`
+	LotSize int64            `protobuf:"varint,9,opt,name=lot_size,json=lotSize,proto3" json:"lot_size,omitempty"`
+	Status  InstrumentStatus `protobuf:"varint,10,opt,name=status,proto3,enum=tickwire.v1.InstrumentStatus" json:"status,omitempty"`
+	// Set only on a consolidated instrument (venue "consolidated", docs/PROTOCOL.md section 5.4):
+	// the member instruments it is built from, one per venue, for example
+	// ["coinbase:BTC-USD", "kraken:BTC/USD"]. Bit i of a Level's venues is members[i]. At most
+	// 32 members; the list changes only with a new epoch.
+	Members       []string `protobuf:"bytes,11,rep,name=members,proto3" json:"members,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,11 +257,22 @@ func (x *InstrumentInfo) GetStatus() InstrumentStatus {
 	return InstrumentStatus_INSTRUMENT_STATUS_UNSPECIFIED
 }
 
+func (x *InstrumentInfo) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 // Level is one price level of an order book. In an update, size 0 removes the level.
 type Level struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Price         int64                  `protobuf:"varint,1,opt,name=price,proto3" json:"price,omitempty"`
-	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Price int64                  `protobuf:"varint,1,opt,name=price,proto3" json:"price,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// On a consolidated instrument's book: the venues with orders at this price, bit i for
+	// InstrumentInfo.members[i] (size is their total); 0 on every other book and on a removal.
+	// Covered by the checksum and the book hash when set (docs/PROTOCOL.md section 5.4).
+	Venues        uint32 `protobuf:"varint,3,opt,name=venues,proto3" json:"venues,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +317,13 @@ func (x *Level) GetPrice() int64 {
 func (x *Level) GetSize() int64 {
 	if x != nil {
 		return x.Size
+	}
+	return 0
+}
+
+func (x *Level) GetVenues() uint32 {
+	if x != nil {
+		return x.Venues
 	}
 	return 0
 }
@@ -459,7 +482,7 @@ var File_tickwire_v1_market_proto protoreflect.FileDescriptor
 
 const file_tickwire_v1_market_proto_rawDesc = "" +
 	"\n" +
-	"\x18tickwire/v1/market.proto\x12\vtickwire.v1\"\xa7\x02\n" +
+	"\x18tickwire/v1/market.proto\x12\vtickwire.v1\"\xc1\x02\n" +
 	"\x0eInstrumentInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05venue\x18\x02 \x01(\tR\x05venue\x12\x16\n" +
@@ -473,10 +496,12 @@ const file_tickwire_v1_market_proto_rawDesc = "" +
 	"\ttick_size\x18\b \x01(\x03R\btickSize\x12\x19\n" +
 	"\blot_size\x18\t \x01(\x03R\alotSize\x125\n" +
 	"\x06status\x18\n" +
-	" \x01(\x0e2\x1d.tickwire.v1.InstrumentStatusR\x06status\"1\n" +
+	" \x01(\x0e2\x1d.tickwire.v1.InstrumentStatusR\x06status\x12\x18\n" +
+	"\amembers\x18\v \x03(\tR\amembers\"I\n" +
 	"\x05Level\x12\x14\n" +
 	"\x05price\x18\x01 \x01(\x03R\x05price\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x03R\x04size\"\x8d\x01\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06venues\x18\x03 \x01(\rR\x06venues\"\x8d\x01\n" +
 	"\x05Trade\x12\x14\n" +
 	"\x05price\x18\x01 \x01(\x03R\x05price\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12%\n" +

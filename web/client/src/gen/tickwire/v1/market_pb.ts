@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/market.proto.
  */
 export const file_tickwire_v1_market: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWNrd2lyZS92MS9tYXJrZXQucHJvdG8SC3RpY2t3aXJlLnYxItUBCg5JbnN0cnVtZW50SW5mbxIKCgJpZBgBIAEoCRINCgV2ZW51ZRgCIAEoCRIOCgZzeW1ib2wYAyABKAkSDAoEYmFzZRgEIAEoCRINCgVxdW90ZRgFIAEoCRITCgtwcmljZV9zY2FsZRgGIAEoBRISCgpzaXplX3NjYWxlGAcgASgFEhEKCXRpY2tfc2l6ZRgIIAEoAxIQCghsb3Rfc2l6ZRgJIAEoAxItCgZzdGF0dXMYCiABKA4yHS50aWNrd2lyZS52MS5JbnN0cnVtZW50U3RhdHVzIiQKBUxldmVsEg0KBXByaWNlGAEgASgDEgwKBHNpemUYAiABKAMiaAoFVHJhZGUSDQoFcHJpY2UYASABKAMSDAoEc2l6ZRgCIAEoAxIfCgRzaWRlGAMgASgOMhEudGlja3dpcmUudjEuU2lkZRIQCgh0cmFkZV9pZBgEIAEoCRIPCgdoaXN0b3J5GAUgASgIIlEKBVF1b3RlEhEKCWJpZF9wcmljZRgBIAEoAxIQCghiaWRfc2l6ZRgCIAEoAxIRCglhc2tfcHJpY2UYAyABKAMSEAoIYXNrX3NpemUYBCABKAMqkAEKEEluc3RydW1lbnRTdGF0dXMSIQodSU5TVFJVTUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlJTlNUUlVNRU5UX1NUQVRVU19UUkFESU5HEAESHAoYSU5TVFJVTUVOVF9TVEFUVVNfSEFMVEVEEAISHAoYSU5TVFJVTUVOVF9TVEFUVVNfQ0xPU0VEEAMqOQoEU2lkZRIUChBTSURFX1VOU1BFQ0lGSUVEEAASDAoIU0lERV9CVVkQARINCglTSURFX1NFTEwQAkI/Wj1naXRodWIuY29tL3RpY2t3aXJlL3RpY2t3aXJlL3BrZy9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM");
+  fileDesc("Chh0aWNrd2lyZS92MS9tYXJrZXQucHJvdG8SC3RpY2t3aXJlLnYxIuYBCg5JbnN0cnVtZW50SW5mbxIKCgJpZBgBIAEoCRINCgV2ZW51ZRgCIAEoCRIOCgZzeW1ib2wYAyABKAkSDAoEYmFzZRgEIAEoCRINCgVxdW90ZRgFIAEoCRITCgtwcmljZV9zY2FsZRgGIAEoBRISCgpzaXplX3NjYWxlGAcgASgFEhEKCXRpY2tfc2l6ZRgIIAEoAxIQCghsb3Rfc2l6ZRgJIAEoAxItCgZzdGF0dXMYCiABKA4yHS50aWNrd2lyZS52MS5JbnN0cnVtZW50U3RhdHVzEg8KB21lbWJlcnMYCyADKAkiNAoFTGV2ZWwSDQoFcHJpY2UYASABKAMSDAoEc2l6ZRgCIAEoAxIOCgZ2ZW51ZXMYAyABKA0iaAoFVHJhZGUSDQoFcHJpY2UYASABKAMSDAoEc2l6ZRgCIAEoAxIfCgRzaWRlGAMgASgOMhEudGlja3dpcmUudjEuU2lkZRIQCgh0cmFkZV9pZBgEIAEoCRIPCgdoaXN0b3J5GAUgASgIIlEKBVF1b3RlEhEKCWJpZF9wcmljZRgBIAEoAxIQCghiaWRfc2l6ZRgCIAEoAxIRCglhc2tfcHJpY2UYAyABKAMSEAoIYXNrX3NpemUYBCABKAMqkAEKEEluc3RydW1lbnRTdGF0dXMSIQodSU5TVFJVTUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlJTlNUUlVNRU5UX1NUQVRVU19UUkFESU5HEAESHAoYSU5TVFJVTUVOVF9TVEFUVVNfSEFMVEVEEAISHAoYSU5TVFJVTUVOVF9TVEFUVVNfQ0xPU0VEEAMqOQoEU2lkZRIUChBTSURFX1VOU1BFQ0lGSUVEEAASDAoIU0lERV9CVVkQARINCglTSURFX1NFTEwQAkI/Wj1naXRodWIuY29tL3RpY2t3aXJlL3RpY2t3aXJlL3BrZy9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM");
 
 /**
  * InstrumentInfo is the reference data of one instrument.
@@ -83,6 +83,16 @@ export type InstrumentInfo = Message<"tickwire.v1.InstrumentInfo"> & {
    * @generated from field: tickwire.v1.InstrumentStatus status = 10;
    */
   status: InstrumentStatus;
+
+  /**
+   * Set only on a consolidated instrument (venue "consolidated", docs/PROTOCOL.md section 5.4):
+   * the member instruments it is built from, one per venue, for example
+   * ["coinbase:BTC-USD", "kraken:BTC/USD"]. Bit i of a Level's venues is members[i]. At most
+   * 32 members; the list changes only with a new epoch.
+   *
+   * @generated from field: repeated string members = 11;
+   */
+  members: string[];
 };
 
 /**
@@ -107,6 +117,15 @@ export type Level = Message<"tickwire.v1.Level"> & {
    * @generated from field: int64 size = 2;
    */
   size: bigint;
+
+  /**
+   * On a consolidated instrument's book: the venues with orders at this price, bit i for
+   * InstrumentInfo.members[i] (size is their total); 0 on every other book and on a removal.
+   * Covered by the checksum and the book hash when set (docs/PROTOCOL.md section 5.4).
+   *
+   * @generated from field: uint32 venues = 3;
+   */
+  venues: number;
 };
 
 /**
