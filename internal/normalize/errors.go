@@ -34,6 +34,9 @@ var (
 	ErrDuplicateLevel = errors.New("normalize: duplicate price level")
 	// ErrFutureTime: venue time more than MaxFutureSkew ahead of the ingest clock.
 	ErrFutureTime = errors.New("normalize: venue time in the future")
+	// ErrVenues: a book level's venues do not fit its instrument (bits on a book that is not
+	// consolidated, a bit beyond the members, none on a consolidated level, or some on a removal).
+	ErrVenues = errors.New("normalize: invalid level venues")
 	// ErrEpoch: a new epoch could not be chosen above the previous one.
 	ErrEpoch = errors.New("normalize: epoch not increasing")
 )

@@ -51,7 +51,8 @@ func ValidateSymbol(symbol string) error {
 }
 
 // ValidateInfo checks reference data: a valid id matching venue and symbol, scales 0..18,
-// tick and lot sizes >= 0 (0: not known, no grid is checked; docs/PROTOCOL.md §5.2).
+// tick and lot sizes >= 0 (0: not known, no grid is checked; docs/PROTOCOL.md §5.2), and
+// members only on a consolidated instrument, which has 2..MaxMembers distinct ones.
 func ValidateInfo(info *tickwirev1.InstrumentInfo) error {
 	if info == nil {
 		return fmt.Errorf("%w: nil", ErrBadInfo)
@@ -71,6 +72,44 @@ func ValidateInfo(info *tickwirev1.InstrumentInfo) error {
 		return fmt.Errorf("%w: %s: tick_size %d", ErrBadInfo, info.GetId(), info.GetTickSize())
 	case info.GetLotSize() < 0:
 		return fmt.Errorf("%w: %s: lot_size %d", ErrBadInfo, info.GetId(), info.GetLotSize())
+	}
+	return validateMembers(info, venue)
+}
+
+// ConsolidatedVenue is the venue of consolidated instruments ("consolidated:BTC-USD"): one
+// asset's books from several venues merged (docs/PROTOCOL.md section 5.4).
+const ConsolidatedVenue = "consolidated"
+
+// MaxMembers is the most venues a consolidated instrument merges (a level's venues is a
+// uint32 bit set).
+const MaxMembers = 32
+
+// validateMembers: a consolidated instrument has 2..MaxMembers distinct members, valid
+// instrument ids that are not consolidated themselves; no other instrument has members.
+func validateMembers(info *tickwirev1.InstrumentInfo, venue string) error {
+	members := info.GetMembers()
+	if venue != ConsolidatedVenue {
+		if len(members) != 0 {
+			return fmt.Errorf("%w: %s: members on an instrument of venue %q (only %q has them)", ErrBadInfo, info.GetId(), venue, ConsolidatedVenue)
+		}
+		return nil
+	}
+	if len(members) < 2 || len(members) > MaxMembers {
+		return fmt.Errorf("%w: %s: %d members, want 2..%d", ErrBadInfo, info.GetId(), len(members), MaxMembers)
+	}
+	for i, m := range members {
+		v, _, err := ParseInstrumentID(m)
+		if err != nil {
+			return fmt.Errorf("%w: %s: member %d: %w", ErrBadInfo, info.GetId(), i, err)
+		}
+		if v == ConsolidatedVenue {
+			return fmt.Errorf("%w: %s: member %q is consolidated itself", ErrBadInfo, info.GetId(), m)
+		}
+		for _, o := range members[:i] {
+			if o == m {
+				return fmt.Errorf("%w: %s: member %q twice", ErrBadInfo, info.GetId(), m)
+			}
+		}
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ const (
 	ReasonOverflow = "overflow"
 	ReasonSyntax   = "syntax"
 	ReasonOther    = "other"
+	ReasonVenues   = "venues"
 )
 
 // RejectError is the error the Validator returns for a rejected event. It unwraps to one of
@@ -64,6 +65,7 @@ var reasonOf = []struct {
 	{ErrTick, ReasonTick},
 	{ErrLot, ReasonLot},
 	{ErrDuplicateLevel, ReasonDuplicateLevel},
+	{ErrVenues, ReasonVenues},
 	{ErrFutureTime, ReasonFutureTime},
 	{ErrInexact, ReasonInexact},
 	{ErrOverflow, ReasonOverflow},
@@ -233,7 +235,9 @@ func (v *Validator) validate(ev *tickwirev1.Event, now time.Time) (bool, error) 
 			return false, err
 		}
 		st.apply(bu)
-		return st.crossed(), nil
+		// Venues' books cross each other (an arbitrage the market closes): not a fault of a
+		// consolidated book.
+		return len(info.GetMembers()) == 0 && st.crossed(), nil
 	default:
 		return false, ErrNoBody
 	}
@@ -287,6 +291,9 @@ func checkLevels(info *tickwirev1.InstrumentInfo, side string, levels []*tickwir
 		if err := checkLot(info, l.GetSize()); err != nil {
 			return fmt.Errorf("%s level %d: %w", side, i, err)
 		}
+		if err := checkVenues(info, l); err != nil {
+			return fmt.Errorf("%s level %d: %w", side, i, err)
+		}
 		if seen != nil {
 			if _, dup := seen[l.GetPrice()]; dup {
 				return fmt.Errorf("%w: %s price %d", ErrDuplicateLevel, side, l.GetPrice())
@@ -299,6 +306,26 @@ func checkLevels(info *tickwirev1.InstrumentInfo, side string, levels []*tickwir
 				return fmt.Errorf("%w: %s price %d", ErrDuplicateLevel, side, l.GetPrice())
 			}
 		}
+	}
+	return nil
+}
+
+// checkVenues checks a level's venues against its instrument: only a consolidated instrument's
+// levels carry them, every level it holds names at least one member, and no bit names a venue
+// beyond its members.
+func checkVenues(info *tickwirev1.InstrumentInfo, l *tickwirev1.Level) error {
+	v, n := l.GetVenues(), len(info.GetMembers())
+	switch {
+	case n == 0 && v != 0:
+		return fmt.Errorf("%w: venues %#x on %s, which is not consolidated", ErrVenues, v, info.GetId())
+	case n == 0:
+		return nil
+	case l.GetSize() == 0 && v != 0:
+		return fmt.Errorf("%w: venues %#x on a removed level", ErrVenues, v)
+	case l.GetSize() > 0 && v == 0:
+		return fmt.Errorf("%w: no venue on a level of %s", ErrVenues, info.GetId())
+	case n < 32 && v>>n != 0:
+		return fmt.Errorf("%w: venues %#x beyond the %d members", ErrVenues, v, n)
 	}
 	return nil
 }

@@ -188,3 +188,69 @@ func TestSequencer(t *testing.T) {
 		t.Fatalf("Len = %d", s.Len())
 	}
 }
+
+// TestValidatorConsolidated: members only on a consolidated instrument, 2..MaxMembers distinct
+// ones; venues only on its levels, within its members; its crossed book is not a fault.
+func TestValidatorConsolidated(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	const cid = "consolidated:ABC"
+	cinfo := func(members ...string) *tickwirev1.InstrumentInfo {
+		return &tickwirev1.InstrumentInfo{Id: cid, Venue: ConsolidatedVenue, Symbol: "ABC", PriceScale: 2, SizeScale: 4, Members: members}
+	}
+	lv := func(p, s int64, v uint32) *tickwirev1.Level { return &tickwirev1.Level{Price: p, Size: s, Venues: v} }
+	cbook := func(snapshot bool, bids []*tickwirev1.Level, asks ...*tickwirev1.Level) *tickwirev1.Event {
+		return &tickwirev1.Event{Instrument: cid, Body: &tickwirev1.Event_Book{Book: &tickwirev1.BookUpdate{Snapshot: snapshot, Bids: bids, Asks: asks}}}
+	}
+	many := make([]string, MaxMembers+1)
+	for i := range many {
+		many[i] = "v" + strings.Repeat("x", i) + ":ABC"
+	}
+	plain := book(false, nil, nil)
+	plain.GetBook().Bids = []*tickwirev1.Level{lv(100, 10, 1)}
+	tests := []struct {
+		name string
+		ev   *tickwirev1.Event
+		err  error // nil: accepted
+	}{
+		{"two members", infoEvent(cinfo("a:ABC", "b:ABC")), nil},
+		{"thirty-two members", infoEvent(cinfo(many[:MaxMembers]...)), nil},
+		{"thirty-three members", infoEvent(cinfo(many...)), ErrBadInfo},
+		{"one member", infoEvent(cinfo("a:ABC")), ErrBadInfo},
+		{"member twice", infoEvent(cinfo("a:ABC", "a:ABC")), ErrBadInfo},
+		{"consolidated member", infoEvent(cinfo("a:ABC", "consolidated:XYZ")), ErrBadInfo},
+		{"bad member id", infoEvent(cinfo("a:ABC", "nocolon")), ErrBadInfo},
+		{"members on a plain instrument", infoEvent(func() *tickwirev1.InstrumentInfo { i := info(); i.Members = []string{"a:ABC", "b:ABC"}; return i }()), ErrBadInfo},
+		{"venues on a plain book", plain, ErrVenues},
+		{"levels with venues", cbook(true, []*tickwirev1.Level{lv(100, 10, 1), lv(99, 5, 3)}), nil},
+		{"last member's bit", cbook(false, []*tickwirev1.Level{lv(100, 10, 2)}), nil},
+		{"bit beyond the members", cbook(false, []*tickwirev1.Level{lv(100, 10, 4)}), ErrVenues},
+		{"level without a venue", cbook(false, []*tickwirev1.Level{lv(100, 10, 0)}), ErrVenues},
+		{"venues on a removal", cbook(false, []*tickwirev1.Level{lv(100, 0, 1)}), ErrVenues},
+		{"removal", cbook(false, []*tickwirev1.Level{lv(100, 0, 0)}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewValidator(nil, prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, setup := range []*tickwirev1.Event{infoEvent(info()), infoEvent(cinfo("a:ABC", "b:ABC"))} {
+				if _, err := v.Validate(setup, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := v.Validate(tt.ev, now); !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+		})
+	}
+	// Venues' books cross each other: counted for a single venue's book, not for a consolidated one.
+	v, _ := NewValidator(nil, prometheus.NewRegistry())
+	for _, ev := range []*tickwirev1.Event{infoEvent(cinfo("a:ABC", "b:ABC")),
+		cbook(true, []*tickwirev1.Level{lv(105, 10, 1)}, lv(100, 10, 2))} {
+		crossed, err := v.Validate(ev, now)
+		if err != nil || crossed {
+			t.Fatalf("crossed=%t err=%v on a consolidated book", crossed, err)
+		}
+	}
+}
