@@ -7,7 +7,18 @@ import { crc32 } from "./crc32.js";
 export interface Level {
   price: bigint;
   size: bigint;
+  /**
+   * Set only on a consolidated book: bit i is the instrument's i-th member venue quoting at this
+   * price (InstrumentInfo.members; size is their total). 0 on every other book. A uint32.
+   */
+  venues: number;
 }
+
+/**
+ * A level as the book's functions take it: venues may be left out (0), so `{ price, size }`
+ * and the protocol's own Level message (from the feed) both fit.
+ */
+export type LevelInput = { readonly price: bigint; readonly size: bigint; readonly venues?: number };
 
 /** Bid or ask. A plain object rather than an enum: erasable syntax, no runtime surprises. */
 export const Side = { Bid: 0, Ask: 1 } as const;
@@ -35,16 +46,25 @@ export class Book {
     this.asks = [];
   }
 
-  /** Sets the size at price on a side; size <= 0 removes the level (as Go's Book.Set). */
-  set(side: Side, price: bigint, size: bigint): void {
+  /**
+   * Sets the level at price on a side: its size and venues (0 unless the book is consolidated)
+   * replace the level's; size <= 0 removes it (as Go's Book.Set and Book.SetLevel).
+   */
+  set(side: Side, price: bigint, size: bigint, venues = 0): void {
     const levels = this.levels(side);
     const [i, found] = search(levels, side, price);
     if (size <= 0n) {
       if (found) levels.splice(i, 1);
       return;
     }
-    if (found) levels[i]!.size = size;
-    else levels.splice(i, 0, { price, size });
+    const l: Level = { price, size, venues: venues >>> 0 };
+    if (found) levels[i] = l;
+    else levels.splice(i, 0, l);
+  }
+
+  /** set with a level: l replaces the level at l.price (size <= 0 removes it); l is copied. */
+  setLevel(side: Side, l: LevelInput): void {
+    this.set(side, l.price, l.size, l.venues ?? 0);
   }
 
   /** Keeps at most depth levels per side. */
@@ -78,25 +98,44 @@ function search(levels: Level[], side: Side, price: bigint): [number, boolean] {
 /**
  * The book checksum (docs/PROTOCOL.md): CRC-32 IEEE of one byte with the number of ask levels,
  * one byte with the number of bid levels, then the asks best first and the bids best first, each
- * level as price then size, int64 little-endian two's complement. Only the first checksumDepth
- * levels of each side count.
+ * level as price then size, int64 little-endian two's complement, and, only on a level whose
+ * venues is not 0 (a consolidated book), venues as a uint32 little-endian. Only the first
+ * checksumDepth levels of each side count.
  */
-export function checksum(bids: readonly Level[], asks: readonly Level[]): number {
+export function checksum(bids: readonly LevelInput[], asks: readonly LevelInput[]): number {
   const nb = Math.min(bids.length, checksumDepth);
   const na = Math.min(asks.length, checksumDepth);
-  const buf = new Uint8Array(2 + 16 * (na + nb));
+  let n = 2;
+  for (let i = 0; i < na; i++) n += levelBytes(asks[i]!);
+  for (let i = 0; i < nb; i++) n += levelBytes(bids[i]!);
+  const buf = new Uint8Array(n);
   const view = new DataView(buf.buffer);
   buf[0] = na;
   buf[1] = nb;
   let off = 2;
-  const put = (l: Level) => {
+  const put = (l: LevelInput) => {
     view.setBigInt64(off, BigInt.asIntN(64, l.price), true);
     view.setBigInt64(off + 8, BigInt.asIntN(64, l.size), true);
     off += 16;
+    const v = venuesOf(l);
+    if (v !== 0) {
+      view.setUint32(off, v, true);
+      off += 4;
+    }
   };
   for (let i = 0; i < na; i++) put(asks[i]!);
   for (let i = 0; i < nb; i++) put(bids[i]!);
   return crc32(buf);
+}
+
+/** A level's venues as a uint32 (0 when absent). */
+function venuesOf(l: LevelInput): number {
+  return (l.venues ?? 0) >>> 0;
+}
+
+/** The bytes a level takes in the checksum input: 16, or 20 with venues. */
+function levelBytes(l: LevelInput): number {
+  return venuesOf(l) !== 0 ? 20 : 16;
 }
 
 const M64 = (1n << 64n) - 1n;
@@ -115,10 +154,21 @@ export function levelHash(side: Side, price: bigint, size: bigint): bigint {
   return mix64(mix64((BigInt.asUintN(64, price) + salt) & M64) ^ BigInt.asUintN(64, size));
 }
 
-/** The full-depth book hash: the sum of levelHash over every level, modulo 2^64 (book.Hash). */
-export function bookHash(bids: readonly Level[], asks: readonly Level[]): bigint {
+/**
+ * The hash of a level as bookHash counts it (book.LevelHashOf): levelHash(side, price, size)
+ * when venues is 0 or absent, and mix64(levelHash(side, price, size) ^ venues) on a consolidated
+ * book's level.
+ */
+export function levelHashOf(side: Side, l: LevelInput): bigint {
+  const h = levelHash(side, l.price, l.size);
+  const v = venuesOf(l);
+  return v !== 0 ? mix64(h ^ BigInt(v)) : h;
+}
+
+/** The full-depth book hash: the sum of levelHashOf over every level, modulo 2^64 (book.Hash). */
+export function bookHash(bids: readonly LevelInput[], asks: readonly LevelInput[]): bigint {
   let h = 0n;
-  for (const l of bids) h += levelHash(Side.Bid, l.price, l.size);
-  for (const l of asks) h += levelHash(Side.Ask, l.price, l.size);
+  for (const l of bids) h += levelHashOf(Side.Bid, l);
+  for (const l of asks) h += levelHashOf(Side.Ask, l);
   return h & M64;
 }

@@ -141,8 +141,8 @@ export class Replica {
       case "book":
         this.depth = b.value.depth;
         this.book.reset();
-        for (const l of b.value.bids) this.book.set(Side.Bid, l.price, l.size);
-        for (const l of b.value.asks) this.book.set(Side.Ask, l.price, l.size);
+        for (const l of b.value.bids) this.book.setLevel(Side.Bid, l);
+        for (const l of b.value.asks) this.book.setLevel(Side.Ask, l);
         this.book.truncate(this.depth);
         if (this.book.checksum(this.depth) !== snap.checksum) return "checksum";
         // The full-depth hash (PROTOCOL 9.5); 0: an older server, or an empty book.
@@ -192,8 +192,8 @@ export class Replica {
         this.quoteIngestNs = d.ingestTimeNs;
         break;
       case "book":
-        for (const l of b.value.bids) this.book.set(Side.Bid, l.price, l.size);
-        for (const l of b.value.asks) this.book.set(Side.Ask, l.price, l.size);
+        for (const l of b.value.bids) this.book.setLevel(Side.Bid, l);
+        for (const l of b.value.asks) this.book.setLevel(Side.Ask, l);
         this.book.truncate(this.depth);
         if (this.book.checksum(this.depth) !== d.checksum ||
           (d.bookHash !== 0n && bookHash(this.book.bids, this.book.asks) !== d.bookHash)) {
