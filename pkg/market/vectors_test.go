@@ -9,7 +9,7 @@ package market_test
 // stale redelivery, a dropped delta, a corrupted checksum on a delta and on a snapshot, an
 // unannounced new epoch), feeds each message to a Replica, and records the outcome and the whole
 // replica state after it. Vitest replays the same messages and must reach the same outcomes and
-// states. Regenerate with `go test ./pkg/market -update`; without -update the test fails when
+// states. One case is a consolidated instrument, whose levels carry their venues. Regenerate with `go test ./pkg/market -update`; without -update the test fails when
 // the committed file differs from what the Go code produces now.
 
 import (
@@ -43,11 +43,14 @@ type vectorFile struct {
 }
 
 type vectorCase struct {
-	Name          string       `json:"name"`
-	Instrument    string       `json:"instrument"`
-	TradeHistory  int          `json:"trade_history"`
-	CandleHistory int          `json:"candle_history"`
-	Steps         []vectorStep `json:"steps"`
+	Name       string `json:"name"`
+	Instrument string `json:"instrument"`
+	// Info is the instrument's InstrumentInfo in protobuf's JSON mapping, only on the
+	// consolidated case (its members name the bits of the levels' venues).
+	Info          json.RawMessage `json:"info,omitempty"`
+	TradeHistory  int             `json:"trade_history"`
+	CandleHistory int             `json:"candle_history"`
+	Steps         []vectorStep    `json:"steps"`
 }
 
 type vectorStep struct {
@@ -70,13 +73,14 @@ type positionJSON struct {
 }
 
 // replicaJSON is the whole replica: positions by channel name, then each channel's data, in
-// protobuf's JSON mapping (int64 as decimal strings) or as [price, size] string pairs.
+// protobuf's JSON mapping (int64 as decimal strings) or, for the book, as [price, size] decimal
+// strings, [price, size, venues] on a level whose venues are not 0 (a consolidated book).
 type replicaJSON struct {
 	Positions map[string]positionJSON `json:"positions"`
 	Quote     json.RawMessage         `json:"quote"`
 	Depth     uint32                  `json:"depth"`
-	Bids      [][2]string             `json:"bids"`
-	Asks      [][2]string             `json:"asks"`
+	Bids      [][]string              `json:"bids"`
+	Asks      [][]string              `json:"asks"`
 	Trades    []json.RawMessage       `json:"trades"`
 	Candles   []json.RawMessage       `json:"candles"`
 	Stats     json.RawMessage         `json:"stats"`
@@ -102,10 +106,14 @@ func pjson(t *testing.T, m proto.Message) json.RawMessage {
 	return out.Bytes()
 }
 
-func levelsJSON(levels []book.Level) [][2]string {
-	out := make([][2]string, 0, len(levels))
+func levelsJSON(levels []book.Level) [][]string {
+	out := make([][]string, 0, len(levels))
 	for _, l := range levels {
-		out = append(out, [2]string{strconv.FormatInt(l.Price, 10), strconv.FormatInt(l.Size, 10)})
+		level := []string{strconv.FormatInt(l.Price, 10), strconv.FormatInt(l.Size, 10)}
+		if l.Venues != 0 {
+			level = append(level, strconv.FormatUint(uint64(l.Venues), 10))
+		}
+		out = append(out, level)
 	}
 	return out
 }
@@ -202,6 +210,9 @@ type feed struct {
 	ts     int64
 	mid    int64
 	levels int64 // levels per side in a book snapshot event
+	// members is the number of member venues of a consolidated instrument (0: not consolidated):
+	// then every level the feed sets carries venues, a non-empty subset of them.
+	members int
 }
 
 const handle = 7
@@ -238,11 +249,28 @@ func (f *feed) info() *market.Result {
 		Status: pb.InstrumentStatus_INSTRUMENT_STATUS_TRADING})
 }
 
+// consolidatedInfo is the InstrumentInfo of a consolidated instrument of the given members.
+func (f *feed) consolidatedInfo(members []string) *pb.InstrumentInfo {
+	return &pb.InstrumentInfo{Id: f.id, Venue: "consolidated", Symbol: f.id[len("consolidated:"):],
+		Base: "VEC", Quote: "USD", PriceScale: 2, SizeScale: 3, TickSize: 1, LotSize: 1,
+		Status: pb.InstrumentStatus_INSTRUMENT_STATUS_TRADING, Members: members}
+}
+
+// venues returns the venues of a level of size size: 0 off a consolidated book and on a
+// removal, else a random non-empty subset of the members.
+func (f *feed) venues(size int64) uint32 {
+	if f.members == 0 || size == 0 {
+		return 0
+	}
+	return uint32(1 + f.rng.IntN(1<<f.members-1))
+}
+
 func (f *feed) bookSnapshot() *market.Result {
 	u := &pb.BookUpdate{Snapshot: true}
 	for i := range f.levels {
-		u.Bids = append(u.Bids, &pb.Level{Price: f.mid - 1 - 2*i, Size: 1000 + 37*i})
-		u.Asks = append(u.Asks, &pb.Level{Price: f.mid + 1 + 2*i, Size: 900 + 41*i})
+		bid, ask := 1000+37*i, 900+41*i
+		u.Bids = append(u.Bids, &pb.Level{Price: f.mid - 1 - 2*i, Size: bid, Venues: f.venues(bid)})
+		u.Asks = append(u.Asks, &pb.Level{Price: f.mid + 1 + 2*i, Size: ask, Venues: f.venues(ask)})
 	}
 	return f.apply(u)
 }
@@ -262,9 +290,9 @@ func (f *feed) next() *market.Result {
 		off := int64(1 + f.rng.IntN(int(2*f.levels)))
 		size := int64(f.rng.IntN(3)) * int64(1+f.rng.IntN(3000)) // a third are removals
 		if f.rng.IntN(2) == 0 {
-			u.Bids = append(u.Bids, &pb.Level{Price: f.mid - off, Size: size})
+			u.Bids = append(u.Bids, &pb.Level{Price: f.mid - off, Size: size, Venues: f.venues(size)})
 		} else {
-			u.Asks = append(u.Asks, &pb.Level{Price: f.mid + off, Size: size})
+			u.Asks = append(u.Asks, &pb.Level{Price: f.mid + off, Size: size, Venues: f.venues(size)})
 		}
 	}
 	return f.apply(u)
@@ -418,12 +446,101 @@ func caseDeep(t *testing.T) vectorCase {
 	return r.c
 }
 
+// caseConsolidated is a consolidated instrument of three member venues: every level carries
+// venues, a change of venues alone at the same size is a delta, and a delta whose venues were
+// altered in transit fails the checksum.
+func caseConsolidated(t *testing.T) vectorCase {
+	cfg := market.Config{Depths: []uint32{6}, TradeHistory: 3, CandleIntervals: []uint32{60}, CandleHistory: 2}
+	f := newFeed(t, "consolidated:VEC", cfg, 3, 8)
+	f.members = 3
+	info := f.consolidatedInfo([]string{"synthetic:VEC", "synthetic-b:VEC", "synthetic-c:VEC"})
+	r := &recorder{t: t, c: vectorCase{Name: "consolidated", Instrument: f.id, Info: pjson(t, info),
+		TradeHistory: 3, CandleHistory: 2}}
+	r.replica.TradeHistory, r.replica.CandleHistory = 3, 2
+	f.apply(info)
+	f.bookSnapshot()
+	for _, ch := range channels {
+		r.snapshot("subscribe snapshot", f.snapshot(ch, pb.SnapshotReason_SNAPSHOT_REASON_SUBSCRIBE))
+	}
+	for range 10 {
+		for _, d := range deltas(f.next()) {
+			r.delta("", d)
+		}
+	}
+
+	// The best bid's venues change, its size does not: a delta of that one level.
+	best, ok := f.state.Book().Best(book.Bid)
+	if !ok || best.Venues == 0 {
+		t.Fatalf("consolidated: best bid %+v has no venues", best)
+	}
+	venues := best.Venues ^ 0b101
+	if venues == 0 {
+		venues = 0b010
+	}
+	onlyVenues := false
+	for _, d := range deltas(f.apply(&pb.BookUpdate{Bids: []*pb.Level{{Price: best.Price, Size: best.Size, Venues: venues}}})) {
+		note := ""
+		if b := d.GetBook(); b != nil {
+			if len(b.Bids) != 1 || len(b.Asks) != 0 || b.Bids[0].Venues != venues || b.Bids[0].Size != best.Size {
+				t.Fatalf("consolidated: a venues-only change gave the book delta %v", b)
+			}
+			note, onlyVenues = "the best bid's venues change, its size does not", true
+		}
+		r.delta(note, d)
+	}
+	if !onlyVenues {
+		t.Fatal("consolidated: a venues-only change gave no book delta")
+	}
+	for range 10 {
+		for _, d := range deltas(f.next()) {
+			r.delta("", d)
+		}
+	}
+
+	// A book delta whose venues were altered in transit (sizes intact): the checksum catches it.
+	altered := false
+	for !altered {
+		for _, d := range deltas(f.next()) {
+			if b := d.GetBook(); b != nil && !altered && alterVenues(b) {
+				r.delta("book delta with a level's venues altered in transit: checksum, resync", d)
+				altered = true
+				continue
+			}
+			r.delta("", d)
+		}
+	}
+	r.snapshot("resync snapshot", f.snapshot(pb.Channel_CHANNEL_BOOK, pb.SnapshotReason_SNAPSHOT_REASON_RESYNC))
+	for range 10 {
+		for _, d := range deltas(f.next()) {
+			r.delta("", d)
+		}
+	}
+	return r.c
+}
+
+// alterVenues changes the venues of the first level of b that has some (to other, non-zero
+// venues) and reports whether there was one.
+func alterVenues(b *pb.BookLevels) bool {
+	for _, side := range [][]*pb.Level{b.Bids, b.Asks} {
+		for _, l := range side {
+			if l.Venues != 0 {
+				l.Venues ^= 0b100
+				if l.Venues == 0 {
+					l.Venues = 0b001
+				}
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func TestReplicaVectors(t *testing.T) {
 	vf := vectorFile{
 		Comment: "Replica test vectors: ServerMessages (protobuf JSON and base64 binary) fed in order to one " +
 			"client replica per case, with the outcome and the replica's whole state after each. Made by " +
 			"pkg/market/vectors_test.go from pkg/market; regenerate with `go test ./pkg/market -update`.",
-		Cases: []vectorCase{caseFaults(t), caseDeep(t)},
+		Cases: []vectorCase{caseFaults(t), caseDeep(t), caseConsolidated(t)},
 	}
 	for _, c := range vf.Cases {
 		seen := map[string]int{}
@@ -435,6 +552,9 @@ func TestReplicaVectors(t *testing.T) {
 			if c.Name == "faults" && seen[want] == 0 {
 				t.Errorf("case %q has no %q step", c.Name, want)
 			}
+		}
+		if c.Name == "consolidated" && (seen["checksum"] != 1 || seen["ok"] != len(c.Steps)-1) {
+			t.Errorf("case %q: want one checksum step and the rest ok, have %v", c.Name, seen)
 		}
 	}
 	got := encodeVectors(t, vf)
@@ -472,8 +592,12 @@ func encodeVectors(t *testing.T, vf vectorFile) []byte {
 	b.Write(enc(vf.Comment))
 	b.WriteString(",\n\"cases\": [\n")
 	for i, c := range vf.Cases {
-		format := `{"name": %s, "instrument": %s, "trade_history": %d, "candle_history": %d, "steps": [` + "\n"
-		b.WriteString(fmt.Sprintf(format, enc(c.Name), enc(c.Instrument), c.TradeHistory, c.CandleHistory))
+		b.WriteString(fmt.Sprintf(`{"name": %s, "instrument": %s, `, enc(c.Name), enc(c.Instrument)))
+		if c.Info != nil {
+			b.WriteString(fmt.Sprintf(`"info": %s, `, c.Info))
+		}
+		format := `"trade_history": %d, "candle_history": %d, "steps": [` + "\n"
+		b.WriteString(fmt.Sprintf(format, c.TradeHistory, c.CandleHistory))
 		for j, s := range c.Steps {
 			b.Write(enc(s))
 			if j < len(c.Steps)-1 {

@@ -1,7 +1,7 @@
 import { fromBinary, fromJson, equals, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { QuoteSchema } from "../src/gen/tickwire/v1/market_pb.js";
+import { InstrumentInfoSchema, QuoteSchema } from "../src/gen/tickwire/v1/market_pb.js";
 import {
   CandleSchema,
   Channel,
@@ -10,8 +10,11 @@ import {
   TradeRecordSchema,
 } from "../src/gen/tickwire/v1/stream_pb.js";
 import { Replica, dataChannels, needsResync, type Outcome } from "../src/replica.js";
+import { isConsolidated, levelMembers } from "../src/venues.js";
 
-// The replica vectors written by pkg/market/vectors_test.go from the Go replica.
+// The replica vectors written by pkg/market/vectors_test.go from the Go replica. Book levels are
+// [price, size], or [price, size, venues] when venues is not 0 (a consolidated book).
+type VectorLevel = [string, string] | [string, string, string];
 interface Step {
   note?: string;
   message: JsonValue;
@@ -22,8 +25,8 @@ interface Step {
     positions: Record<string, { epoch: string; seq: string; synced: boolean }>;
     quote: JsonValue;
     depth: number;
-    bids: [string, string][];
-    asks: [string, string][];
+    bids: VectorLevel[];
+    asks: VectorLevel[];
     trades: JsonValue[];
     candles: JsonValue[];
     stats: JsonValue | null;
@@ -32,6 +35,8 @@ interface Step {
 interface Case {
   name: string;
   instrument: string;
+  /** The InstrumentInfo (protobuf JSON), on the consolidated case. */
+  info?: JsonValue;
   trade_history: number;
   candle_history: number;
   steps: Step[];
@@ -54,7 +59,8 @@ function stateOf(r: Replica): Step["state"] {
     const p = r.pos[ch]!;
     positions[channelName[ch]!] = { epoch: p.epoch.toString(), seq: p.seq.toString(), synced: p.synced };
   }
-  const pair = (l: { price: bigint; size: bigint }): [string, string] => [l.price.toString(), l.size.toString()];
+  const pair = (l: { price: bigint; size: bigint; venues: number }): VectorLevel =>
+    l.venues !== 0 ? [l.price.toString(), l.size.toString(), l.venues.toString()] : [l.price.toString(), l.size.toString()];
   return {
     positions,
     quote: toJson(QuoteSchema, r.quote),
@@ -96,6 +102,25 @@ describe("replica vectors from the Go replica", () => {
       });
     });
   }
+
+  it("has a consolidated case: venues on its levels, from its members, a venues-only change", () => {
+    const c = file.cases.find((k) => k.name === "consolidated");
+    expect(c?.info).toBeDefined();
+    const info = fromJson(InstrumentInfoSchema, c!.info!);
+    expect(info.venue).toBe("consolidated");
+    expect(isConsolidated(info)).toBe(true);
+    const levels = c!.steps.flatMap((s) => [...s.state.bids, ...s.state.asks]);
+    expect(levels.length).toBeGreaterThan(0);
+    for (const l of levels) {
+      // Every level of a consolidated book names at least one venue, each one a member.
+      expect(l.length, JSON.stringify(l)).toBe(3);
+      const named = levelMembers(Number(l[2]), info.members);
+      expect(named.length).toBeGreaterThan(0);
+      for (const m of named) expect(m.member, JSON.stringify(l)).toBeDefined();
+    }
+    expect(c!.steps.some((s) => s.note?.includes("venues change"))).toBe(true);
+    expect(c!.steps.some((s) => s.note?.includes("venues altered") && s.outcome === "checksum")).toBe(true);
+  });
 });
 
 // A replica wrong below the checksum's 10 levels passes the CRC32 but not the full-depth hash
