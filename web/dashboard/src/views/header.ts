@@ -1,10 +1,13 @@
 // The focused instrument's header: name, last, change, session range, VWAP, volume, position in
-// its sequence, and its honesty badges (live, stale, resyncing).
+// its sequence, and its honesty badges (live, stale, resyncing). A consolidated instrument says
+// so and lists its members, each tagged as the ladder tags its venues.
 
 import type { Store } from "../app/store";
 import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "@tickwire/client";
 import { Channel } from "@tickwire/client";
+import { memberTags } from "../market/venues";
 import { el, flash, setClass, setText } from "./dom";
+import { paintVenueTags } from "./venues";
 
 export class HeaderView {
   readonly root: HTMLElement;
@@ -13,6 +16,16 @@ export class HeaderView {
   private readonly last = el("span", { class: "inst-last num" });
   private readonly chg = el("span", { class: "inst-chg num" });
   private readonly badge = el("span", { class: "badge" });
+  /** "Consolidated of" and the members' tags; hidden unless the instrument has members. */
+  private readonly members = el("span", { class: "inst-members-list" });
+  private readonly consolidated = el(
+    "div",
+    { class: "inst-members", title: "A consolidated book: one asset's books from these venues, merged" },
+    el("span", { class: "k" }, "Consolidated of"),
+    this.members,
+  );
+  /** The members painted (joined). */
+  private pMembers = "";
   private readonly fields = new Map<string, HTMLElement>();
   private pLast: bigint | undefined;
 
@@ -35,8 +48,10 @@ export class HeaderView {
       { class: "inst" },
       el("div", { class: "inst-title" }, this.name, this.badge, this.sub),
       el("div", { class: "inst-price" }, this.last, this.chg),
+      this.consolidated,
       stats,
     );
+    this.consolidated.hidden = true;
   }
 
   paint(): void {
@@ -46,6 +61,7 @@ export class HeaderView {
     const info = row?.info;
     setText(this.name, info?.symbol || id || "—");
     setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${info.tickSize > 0n ? formatDecimal(info.tickSize, info.priceScale) : "unknown"}` : "");
+    this.paintMembers(info?.members ?? []);
     const stale = !!row?.stale;
     // Nothing of an instrument the token does not cover will come: say that, not OFFLINE or STALE.
     const denied = !!sub?.allDenied();
@@ -89,6 +105,16 @@ export class HeaderView {
     }
     const p = sub?.denied(Channel.BOOK) ? undefined : rep?.pos[Channel.BOOK];
     f("pos", p && p.epoch > 0n ? `${p.epoch} / ${p.seq}` : "—");
+  }
+
+  /** Shows a consolidated instrument's members ("synthetic:ACME", ...), hides the line otherwise. */
+  private paintMembers(members: readonly string[]): void {
+    const key = members.join(" ");
+    if (key === this.pMembers) return;
+    this.pMembers = key;
+    this.consolidated.hidden = members.length === 0;
+    // The tags say the member ids here; their colours are the ladder's venue tags'.
+    paintVenueTags(this.members, memberTags(members).map((t, i) => ({ ...t, label: members[i]! })));
   }
 
   resetFlash(): void {

@@ -1,11 +1,15 @@
 // The order book ladder: asks above (best ask at the bottom of them), the spread and mid in the
 // middle, bids below; each level with its size, the cumulative size from the best price, and a
-// depth bar proportional to the cumulative size. Rows are built once and updated in place.
+// depth bar proportional to the cumulative size. Rows are built once and updated in place. On a
+// consolidated instrument (InstrumentInfo.members) each level also shows the venues quoting
+// there, one tag per venue (market/venues.ts).
 
 import type { InstrumentInfo } from "@tickwire/client";
 import type { BookLevel as Level } from "@tickwire/client";
 import { formatDecimal, groupThousands } from "@tickwire/client";
+import { venueLabels, venueTags, venuesTitle } from "../market/venues";
 import { el, setClass, setText } from "./dom";
+import { paintVenueTags } from "./venues";
 
 interface LevelRow {
   row: HTMLElement;
@@ -13,8 +17,12 @@ interface LevelRow {
   price: HTMLElement;
   size: HTMLElement;
   cum: HTMLElement;
+  /** The venues' tags: empty unless the book is consolidated. */
+  vens: HTMLElement;
   pPrice?: bigint;
   pSize?: bigint;
+  /** The venues painted (undefined: none painted, or the members changed). */
+  pVenues?: number;
 }
 
 export class LadderView {
@@ -26,6 +34,10 @@ export class LadderView {
   private readonly depthLabel: HTMLElement;
   /** Says why the ladder is empty (the token does not cover the book) or not live (awaiting snapshot). */
   private readonly note = el("div", { class: "panel-note" });
+  /** The members the venue tags were painted for (joined): other members repaint every tag. */
+  private membersKey = "";
+  /** Their tags' labels (venueLabels). */
+  private labels: string[] = [];
 
   constructor(readonly levels: number) {
     const mk = (side: "bid" | "ask"): LevelRow => {
@@ -33,8 +45,9 @@ export class LadderView {
       const price = el("span", { class: "price" });
       const size = el("span", { class: "size" });
       const cum = el("span", { class: "cum" });
-      const row = el("div", { class: `lvl ${side}`, "data-side": side }, bar, price, size, cum);
-      return { row, bar, price, size, cum };
+      const vens = el("span", { class: "vens" });
+      const row = el("div", { class: `lvl ${side}`, "data-side": side }, bar, price, size, cum, vens);
+      return { row, bar, price, size, cum, vens };
     };
     const askBox = el("div", { class: "side asks" });
     const bidBox = el("div", { class: "side bids" });
@@ -52,7 +65,14 @@ export class LadderView {
       "section",
       { class: "panel ladder", "aria-label": "Order book" },
       el("div", { class: "panel-head" }, el("h2", {}, "Order book"), this.depthLabel),
-      el("div", { class: "lvl head" }, el("span", { class: "price" }, "Price"), el("span", { class: "size" }, "Size"), el("span", { class: "cum" }, "Total")),
+      el(
+        "div",
+        { class: "lvl head" },
+        el("span", { class: "price" }, "Price"),
+        el("span", { class: "size" }, "Size"),
+        el("span", { class: "cum" }, "Total"),
+        el("span", { class: "vens", title: "The venues with orders at the price (size is their total)" }, "Venues"),
+      ),
       el("div", { class: "book-body" }, askBox, el("div", { class: "spread" }, el("span", { class: "muted" }, "Spread "), this.spread, el("span", { class: "muted" }, "  Mid "), this.mid), bidBox),
       this.note,
     );
@@ -62,6 +82,7 @@ export class LadderView {
    * denied: the token does not cover the book (or the instrument): the ladder says so, empty.
    * awaiting: the feed's reason when it stopped the book until its next snapshot (StreamStatus
    * AWAITING_SNAPSHOT): the last book stays, dimmed, under "awaiting snapshot".
+   * A consolidated instrument (info.members) gets a Venues column: each level's venue tags.
    */
   paint(bids: readonly Level[], asks: readonly Level[], info: InstrumentInfo | undefined, depth: number, synced: boolean, denied = false, awaiting?: string): void {
     const ps = info?.priceScale ?? 0;
@@ -75,6 +96,14 @@ export class LadderView {
     setText(this.depthLabel, st.label);
     setClass(this.root, "unsynced", st.state === "unsynced" || st.state === "awaiting");
     this.root.dataset.book = st.state;
+    const members = info?.members ?? [];
+    setClass(this.root, "consolidated", members.length > 0);
+    const key = members.join(" ");
+    if (key !== this.membersKey) {
+      this.membersKey = key;
+      this.labels = venueLabels(members);
+      for (const r of [...this.bids, ...this.asks]) r.pVenues = undefined;
+    }
     // The depth bars share one scale: the larger cumulative size over the levels shown.
     const n = this.levels;
     let cb = 0n;
@@ -82,8 +111,8 @@ export class LadderView {
     for (let i = 0; i < Math.min(n, bids.length); i++) cb += bids[i]!.size;
     for (let i = 0; i < Math.min(n, asks.length); i++) ca += asks[i]!.size;
     const max = cb > ca ? cb : ca;
-    this.paintSide(this.bids, bids, ps, ss, max);
-    this.paintSide(this.asks, asks, ps, ss, max);
+    this.paintSide(this.bids, bids, ps, ss, max, members);
+    this.paintSide(this.asks, asks, ps, ss, max, members);
     const b = bids[0];
     const a = asks[0];
     if (b && a) {
@@ -97,7 +126,7 @@ export class LadderView {
     }
   }
 
-  private paintSide(rows: LevelRow[], levels: readonly Level[], ps: number, ss: number, max: bigint): void {
+  private paintSide(rows: LevelRow[], levels: readonly Level[], ps: number, ss: number, max: bigint, members: readonly string[]): void {
     let cum = 0n;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
@@ -109,6 +138,11 @@ export class LadderView {
           setText(r.cum, "");
           r.bar.style.transform = "scaleX(0)";
           r.pPrice = r.pSize = undefined;
+        }
+        if (r.pVenues !== 0) {
+          paintVenueTags(r.vens, []);
+          r.vens.title = "";
+          r.pVenues = 0;
         }
         continue;
       }
@@ -122,6 +156,14 @@ export class LadderView {
       r.bar.style.transform = `scaleX(${w})`;
       // Mark a level whose size changed at the same price: levels update in place.
       if (r.pPrice === l.price && r.pSize !== undefined && r.pSize !== l.size) tick(r.size);
+      if (r.pVenues !== l.venues) {
+        const tags = venueTags(l.venues, members, this.labels);
+        paintVenueTags(r.vens, tags);
+        r.vens.title = venuesTitle(tags);
+        // Venues that changed at the same price (a venues-only change is a change too).
+        if (r.pPrice === l.price && r.pVenues !== undefined) tick(r.vens);
+        r.pVenues = l.venues;
+      }
       r.pPrice = l.price;
       r.pSize = l.size;
     }

@@ -382,6 +382,8 @@ export class WatchlistView {
     setText(v.sym, info?.symbol || id);
     v.sym.title = id;
     setText(v.venue, info?.venue ?? "");
+    // A consolidated instrument is listed like any other; its venue cell names its members.
+    v.venue.title = info && info.members.length > 0 ? `consolidated of ${info.members.join(", ")}` : "";
     // The token not covering the instrument says why nothing comes; then a halt explains the
     // silence that would otherwise read as stale.
     const denied = !!sub?.allDenied();
