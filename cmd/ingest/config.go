@@ -30,11 +30,14 @@ type config struct {
 	// The stream's limits, shared with feed and tickctl import: whichever starts first creates it.
 	Stream natsflags.Stream `embed:""`
 
-	Source               string        `enum:"synthetic,kraken,binance,coinbase,capture,file" default:"synthetic" help:"Event source (${enum}): the synthetic market, a venue's live feed, a recorded capture replayed through a venue adapter, or a history file." group:"Source"`
+	Source               string        `enum:"synthetic,kraken,binance,coinbase,capture,file,consolidated" default:"synthetic" help:"Event source (${enum}): the synthetic market, a venue's live feed, a recorded capture replayed through a venue adapter, a history file, or consolidated instruments built from other instruments' events on NATS (--consolidate)." group:"Source"`
 	SyntheticInstruments int           `default:"50" help:"Number of synthetic instruments." group:"Source"`
 	SyntheticRate        int           `default:"2000" help:"Synthetic events per second, all instruments together." group:"Source"`
 	SyntheticSeed        uint64        `default:"1" help:"Seed of the synthetic market (same seed, same market)." group:"Source"`
 	SyntheticDepth       int           `default:"25" help:"Synthetic book levels per side (>= 20)." group:"Source"`
+	SyntheticVenues      []string      `default:"synthetic" help:"Venues of the synthetic market, comma separated: the first lists every ticker, the others the first --synthetic-cross-listed, each with its own book around the same fair value." group:"Source"`
+	SyntheticCrossListed int           `help:"Tickers (the first ones) listed on every synthetic venue; default all." group:"Source"`
+	Consolidate          []string      `sep:"none" help:"With --source consolidated, repeatable: a consolidated instrument and its members, consolidated:SYMBOL=venue:SYMBOL,venue:SYMBOL,... (docs/PROTOCOL.md section 5.4). Connect as the NATS user consolidator." group:"Source"`
 	CheckpointInterval   time.Duration `default:"30s" help:"How often each instrument re-sends its reference data and a full book snapshot." group:"Source"`
 
 	Instruments     []string `help:"Venue symbols to subscribe, comma separated (kraken v1: XBT/USD, v2: BTC/USD; binance: BTCUSDT; coinbase: BTC-USD)." group:"Venues"`
@@ -70,6 +73,8 @@ func (c *config) synthetic() synthetic.Config {
 		Rate:               c.SyntheticRate,
 		Depth:              c.SyntheticDepth,
 		CheckpointInterval: c.CheckpointInterval,
+		Venues:             c.SyntheticVenues,
+		CrossListed:        c.SyntheticCrossListed,
 	}
 }
 

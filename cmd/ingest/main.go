@@ -113,7 +113,7 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 
-	src, closeSrc, err := newSource(cfg, logger, reg)
+	src, closeSrc, err := newSource(cfg, b, logger, reg)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/ingest"
 	"github.com/tickwire/tickwire/internal/source"
 	"github.com/tickwire/tickwire/internal/source/binance"
 	"github.com/tickwire/tickwire/internal/source/capture"
 	"github.com/tickwire/tickwire/internal/source/coinbase"
+	"github.com/tickwire/tickwire/internal/source/consolidated"
 	"github.com/tickwire/tickwire/internal/source/file"
 	"github.com/tickwire/tickwire/internal/source/kraken"
 	"github.com/tickwire/tickwire/internal/source/live"
@@ -33,6 +35,16 @@ func (c *config) validateSource() error {
 		if c.FileFormat == "" || len(c.File) == 0 {
 			return fmt.Errorf("--source file needs --file-format and --file")
 		}
+	case "consolidated":
+		if len(c.Consolidate) == 0 {
+			return fmt.Errorf("--source consolidated needs --consolidate")
+		}
+	}
+	if len(c.Consolidate) > 0 && c.Source != "consolidated" {
+		return fmt.Errorf("--consolidate needs --source consolidated")
+	}
+	if _, err := c.consolidated(); err != nil {
+		return err
 	}
 	if c.Speed < 0 {
 		return fmt.Errorf("--speed must be >= 0")
@@ -41,6 +53,19 @@ func (c *config) validateSource() error {
 		return err
 	}
 	return nil
+}
+
+// consolidated parses --consolidate.
+func (c *config) consolidated() ([]consolidated.Spec, error) {
+	var specs []consolidated.Spec
+	for _, v := range c.Consolidate {
+		sp, err := consolidated.ParseSpec(v)
+		if err != nil {
+			return nil, fmt.Errorf("--consolidate: %w", err)
+		}
+		specs = append(specs, sp)
+	}
+	return specs, nil
 }
 
 // specs merges --instrument-specs (file) and --instrument-spec (flags win).
@@ -86,14 +111,22 @@ func (c *config) handler(name string, specs source.Specs, logger *slog.Logger) (
 	return nil, fmt.Errorf("unknown venue adapter %q", name)
 }
 
-// newSource builds the configured source; closeFn releases its files.
-func newSource(c *config, logger *slog.Logger, reg prometheus.Registerer) (src ingest.Source, closeFn func() error, err error) {
+// newSource builds the configured source; closeFn releases its files. b is the NATS
+// connection consolidated instruments read their members from.
+func newSource(c *config, b *bus.Bus, logger *slog.Logger, reg prometheus.Registerer) (src ingest.Source, closeFn func() error, err error) {
 	closeFn = func() error { return nil }
 	specs, err := c.specs()
 	if err != nil {
 		return nil, nil, err
 	}
 	switch c.Source {
+	case "consolidated":
+		cs, err := c.consolidated()
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := consolidated.NewSource(consolidated.Config{Specs: cs}, consolidated.BusMembers(b), logger, reg)
+		return s, closeFn, err
 	case "synthetic":
 		s, err := synthetic.NewSource(c.synthetic(), logger)
 		return s, closeFn, err

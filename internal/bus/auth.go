@@ -24,6 +24,10 @@ import (
 //	         replay sessions
 //	admin    creates and updates the event stream's configuration (retention, replicas);
 //	         revokes tokens as tickctl does
+//	consolidator
+//	         an ingest that builds consolidated instruments from other instruments' events
+//	         (ingest --source consolidated): what ingest may do, plus reading the stream
+//	         through its own consumers and asking the members' ingest for snapshots
 //
 // and the token revocation list (revoke.go): feed reads it (and creates the bucket if it is
 // missing, as ingest does the stream); tickctl and admin also write it; ingest has no access.
@@ -41,10 +45,12 @@ const (
 	RoleFeed    Role = "feed"
 	RoleTickctl Role = "tickctl"
 	RoleAdmin   Role = "admin"
+	// RoleConsolidator is the user of `ingest --source consolidated`.
+	RoleConsolidator Role = "consolidator"
 )
 
 // Roles returns every role, in the order of the table above.
-func Roles() []Role { return []Role{RoleIngest, RoleFeed, RoleTickctl, RoleAdmin} }
+func Roles() []Role { return []Role{RoleIngest, RoleFeed, RoleTickctl, RoleAdmin, RoleConsolidator} }
 
 // jsAPI is the JetStream API subject prefix (default domain).
 const jsAPI = "$JS.API."
@@ -113,7 +119,7 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 	inbox := InboxPrefix(user) + ".>"
 	p := Permissions{PublishDeny: deniedAPI(), SubscribeAllow: []string{inbox}}
 	switch role {
-	case RoleIngest:
+	case RoleIngest, RoleConsolidator:
 		p.PublishAllow = []string{
 			EventSubjects,
 			jsAPI + "STREAM.CREATE." + stream, // create if missing; the same config again is a no-op
@@ -123,6 +129,10 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 			jsAPI + "STREAM.MSG.GET." + stream,
 		}
 		p.SubscribeAllow = append(p.SubscribeAllow, SnapshotRequestSubjects) // from feeds (snapshotreq.go)
+		if role == RoleConsolidator {                                        // reads its members' events, asks their ingest for snapshots
+			p.PublishAllow = appendNew(p.PublishAllow, readAPI(stream)...)
+			p.PublishAllow = append(p.PublishAllow, SnapshotRequestSubjects)
+		}
 	case RoleFeed:
 		// STREAM.CREATE: on a fresh store the first process creates the stream; a create never
 		// changes a stream that exists (refused when its config differs).

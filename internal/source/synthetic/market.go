@@ -7,17 +7,22 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/normalize"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // ErrConfig: an invalid Config.
 var ErrConfig = errors.New("synthetic: invalid config")
 
-// Venue is the venue of every synthetic instrument ("synthetic:ACME").
+// Venue is the default venue of synthetic instruments ("synthetic:ACME").
 const Venue = "synthetic"
+
+// MaxVenues bounds Config.Venues.
+const MaxVenues = 8
 
 // Defaults and bounds.
 const (
@@ -43,6 +48,12 @@ type Config struct {
 	Rate               int           // total events per second (Source pacing); default 2000
 	Depth              int           // book levels per side; default 25, at least 20
 	CheckpointInterval time.Duration // InstrumentInfo + snapshot of every instrument; default 30 s
+	// Venues the market's instruments trade on; default [Venue]. The first venue lists every
+	// ticker; the others list the first CrossListed ones, each with its own book and trades
+	// around the same fair value, as one asset quoted on several exchanges (the demo of
+	// consolidated instruments).
+	Venues      []string
+	CrossListed int // tickers listed on every venue; default all
 }
 
 // WithDefaults returns c with zero fields set to the defaults.
@@ -59,6 +70,12 @@ func (c Config) WithDefaults() Config {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval
 	}
+	if len(c.Venues) == 0 {
+		c.Venues = []string{Venue}
+	}
+	if c.CrossListed == 0 {
+		c.CrossListed = c.Instruments
+	}
 	return c
 }
 
@@ -73,6 +90,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: depth %d not in %d..%d", ErrConfig, c.Depth, MinDepth, MaxDepth)
 	case c.CheckpointInterval < 0:
 		return fmt.Errorf("%w: checkpoint interval %s < 0", ErrConfig, c.CheckpointInterval)
+	case len(c.Venues) > MaxVenues:
+		return fmt.Errorf("%w: %d venues, at most %d", ErrConfig, len(c.Venues), MaxVenues)
+	case c.CrossListed < 0 || c.CrossListed > c.Instruments:
+		return fmt.Errorf("%w: cross-listed %d not in 0..%d", ErrConfig, c.CrossListed, c.Instruments)
+	}
+	for i, v := range c.Venues {
+		if err := normalize.ValidateVenue(v); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if v == normalize.ConsolidatedVenue {
+			return fmt.Errorf("%w: venue %q is reserved for consolidated instruments", ErrConfig, v)
+		}
+		if slices.Contains(c.Venues[:i], v) {
+			return fmt.Errorf("%w: venue %q twice", ErrConfig, v)
+		}
 	}
 	return nil
 }
@@ -81,11 +113,11 @@ type level struct{ price, size int64 }
 
 type instrument struct {
 	info     *tickwirev1.InstrumentInfo
-	fair     float64 // fair value in price mantissa units; the book's mid chases it
-	vol      float64 // per-step standard deviation of fair, in ticks
-	sizeBase int64   // typical level size in lots
-	bids     []level // best (highest) first
-	asks     []level // best (lowest) first
+	fair     *float64 // fair value in price mantissa units, one per ticker; each venue's book mid chases it
+	vol      float64  // per-step standard deviation of fair, in ticks
+	sizeBase int64    // typical level size in lots
+	bids     []level  // best (highest) first
+	asks     []level  // best (lowest) first
 	tradeID  uint64
 }
 
@@ -118,24 +150,30 @@ func NewMarket(cfg Config) (*Market, error) {
 	m := &Market{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x73796e74)), byID: make(map[string]*instrument, cfg.Instruments)}
 	// Lowest start price: the deepest bid must stay above zero.
 	minStart := math.Max(500, float64(10*cfg.Depth))
-	for _, t := range Tickers(cfg.Instruments) {
-		in := &instrument{info: &tickwirev1.InstrumentInfo{
-			Id: Venue + ":" + t, Venue: Venue, Symbol: t, Base: t, Quote: "USD",
-			PriceScale: PriceScale, SizeScale: SizeScale, TickSize: TickSize, LotSize: LotSize,
-			Status: tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING,
-		}}
+	for ti, t := range Tickers(cfg.Instruments) {
 		// Start prices 5.00 .. 5000.00, log-uniform.
-		in.fair = math.Round(math.Exp(m.rng.Float64()*math.Log(500_000/minStart)) * minStart)
-		in.vol = 0.3 + m.rng.Float64()*0.7
-		in.sizeBase = 100 + m.rng.Int64N(20_000)
-		spread := int64(1 + m.rng.IntN(3))
-		bid := int64(in.fair) - spread/2
-		for i := range int64(cfg.Depth) {
-			in.bids = append(in.bids, level{bid - i*TickSize, m.size(in)})
-			in.asks = append(in.asks, level{bid + spread + i*TickSize, m.size(in)})
+		fair := new(float64)
+		*fair = math.Round(math.Exp(m.rng.Float64()*math.Log(500_000/minStart)) * minStart)
+		vol := 0.3 + m.rng.Float64()*0.7
+		for vi, venue := range cfg.Venues {
+			if vi > 0 && ti >= cfg.CrossListed {
+				break
+			}
+			in := &instrument{info: &tickwirev1.InstrumentInfo{
+				Id: venue + ":" + t, Venue: venue, Symbol: t, Base: t, Quote: "USD",
+				PriceScale: PriceScale, SizeScale: SizeScale, TickSize: TickSize, LotSize: LotSize,
+				Status: tickwirev1.InstrumentStatus_INSTRUMENT_STATUS_TRADING,
+			}, fair: fair, vol: vol}
+			in.sizeBase = 100 + m.rng.Int64N(20_000)
+			spread := int64(1 + m.rng.IntN(3))
+			bid := int64(*fair) - spread/2
+			for i := range int64(cfg.Depth) {
+				in.bids = append(in.bids, level{bid - i*TickSize, m.size(in)})
+				in.asks = append(in.asks, level{bid + spread + i*TickSize, m.size(in)})
+			}
+			m.insts = append(m.insts, in)
+			m.byID[in.info.Id] = in
 		}
-		m.insts = append(m.insts, in)
-		m.byID[in.info.Id] = in
 	}
 	return m, nil
 }
@@ -294,8 +332,9 @@ func (m *Market) sides(in *instrument, bu *tickwirev1.BookUpdate) (bids, asks *s
 // the book update it causes.
 func (m *Market) step(in *instrument, nowNs int64) (*tickwirev1.Event, *tickwirev1.Event) {
 	// Fair value: a random walk of about a tick per step, kept well above the book's depth.
-	in.fair += in.vol * TickSize * m.rng.NormFloat64()
-	in.fair = math.Max(in.fair, float64(5*m.cfg.Depth*TickSize))
+	*in.fair += in.vol * TickSize * m.rng.NormFloat64()
+	*in.fair = math.Max(*in.fair, float64(5*m.cfg.Depth*TickSize))
+	fair := *in.fair
 
 	bu := &tickwirev1.BookUpdate{}
 	bids, asks := m.sides(in, bu)
@@ -304,7 +343,7 @@ func (m *Market) step(in *instrument, nowNs int64) (*tickwirev1.Event, *tickwire
 	r := m.rng.IntN(100)
 	switch {
 	case r < 12: // trade at the touch
-		buy := m.rng.Float64() < 0.5+math.Max(-0.3, math.Min(0.3, (in.fair-mid)/(20*TickSize)))
+		buy := m.rng.Float64() < 0.5+math.Max(-0.3, math.Min(0.3, (fair-mid)/(20*TickSize)))
 		s, sideEnum := bids, tickwirev1.Side_SIDE_SELL
 		if buy {
 			s, sideEnum = asks, tickwirev1.Side_SIDE_BUY
@@ -326,10 +365,10 @@ func (m *Market) step(in *instrument, nowNs int64) (*tickwirev1.Event, *tickwire
 		}
 		return trade, bookEvent(in, nowNs, bu)
 
-	case r < 45 && math.Abs(in.fair-mid) >= TickSize: // the book moves one tick toward fair
+	case r < 45 && math.Abs(fair-mid) >= TickSize: // the book moves one tick toward fair
 		// Up: a better bid comes, and if the spread is one tick the best ask goes first.
 		// Down: the mirror image. A wide spread thus narrows before the book shifts.
-		if in.fair > mid {
+		if fair > mid {
 			if bestAsk-bestBid == TickSize {
 				asks.remove(0)
 			}

@@ -194,10 +194,64 @@ func TestTickers(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, c := range []Config{{Instruments: -1}, {Depth: 19}, {Rate: -5}, {Instruments: MaxInstruments + 1}, {CheckpointInterval: -time.Second}} {
+	for _, c := range []Config{{Instruments: -1}, {Depth: 19}, {Rate: -5}, {Instruments: MaxInstruments + 1}, {CheckpointInterval: -time.Second},
+		{Venues: []string{"a", "a"}}, {Venues: []string{"a", "consolidated"}}, {Venues: []string{"A b"}},
+		{Venues: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}}, {Instruments: 3, CrossListed: 4}, {CrossListed: -1}} {
 		if _, err := NewMarket(c); err == nil {
 			t.Errorf("NewMarket(%+v) accepted", c)
 		}
+	}
+}
+
+// TestMarketVenues: cross-listed tickers trade on every venue, each with its own book around
+// the same fair value, so the venues' best prices stay close; the others on the first venue only.
+func TestMarketVenues(t *testing.T) {
+	m, err := NewMarket(Config{Instruments: 3, Seed: 5, Venues: []string{"synthetic", "other"}, CrossListed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, in := range m.Instruments() {
+		ids = append(ids, in.Id)
+	}
+	want := []string{"synthetic:ACME", "other:ACME", "synthetic:BOLT", "other:BOLT", "synthetic:CORA"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("instruments %v, want %v", ids, want)
+	}
+	books := map[string]*replica{}
+	maxApart := int64(0)
+	for i := range 200_000 {
+		ev := m.Next(int64(i) * 1000)
+		b := ev.GetBook()
+		if b == nil {
+			continue
+		}
+		r := books[ev.Instrument]
+		if r == nil || b.Snapshot {
+			r = &replica{bids: map[int64]int64{}, asks: map[int64]int64{}}
+			books[ev.Instrument] = r
+		}
+		for side, levels := range [2][]*tickwirev1.Level{b.Bids, b.Asks} {
+			for _, l := range levels {
+				book := [2]map[int64]int64{r.bids, r.asks}[side]
+				if l.Size == 0 {
+					delete(book, l.Price)
+				} else {
+					book[l.Price] = l.Size
+				}
+			}
+		}
+		a, o := books["synthetic:ACME"], books["other:ACME"]
+		if a != nil && o != nil && i > 10_000 {
+			ab, _ := a.best()
+			ob, _ := o.best()
+			maxApart = max(maxApart, abs(ab-ob))
+		}
+	}
+	// Both venues' books chase the one fair value: their best bids stay a few ticks apart.
+	t.Logf("best bids at most %d ticks apart", maxApart)
+	if maxApart == 0 || maxApart > 30 {
+		t.Fatalf("the venues' best bids were up to %d ticks apart, want 1..30", maxApart)
 	}
 }
 
