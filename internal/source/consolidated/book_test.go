@@ -318,3 +318,47 @@ func equal(a, b []book.Level) bool {
 	}
 	return true
 }
+
+// BenchmarkMergeApply: one member book delta (one level changed, as most venue updates are)
+// merged into a consolidated book of three members with 50 levels a side each.
+func BenchmarkMergeApply(b *testing.B) {
+	ids := []string{"a:X", "b:X", "c:X"}
+	m, err := NewMerge(Spec{ID: "consolidated:X", Members: ids}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &feed{}
+	discard := func(*pb.Event) error { return nil }
+	for i, id := range ids {
+		bu := &pb.BookUpdate{Snapshot: true}
+		for k := range int64(50) {
+			bu.Bids = append(bu.Bids, lv(10000-k-int64(i), 100+k))
+			bu.Asks = append(bu.Asks, lv(10100+k+int64(i), 100+k))
+		}
+		for _, ev := range []*pb.Event{f.ev(id, infoOf(id, 2, 2, 1, 1)), f.ev(id, bu)} {
+			if err := m.Apply(ev, discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := m.Start(0, discard); err != nil {
+		b.Fatal(err)
+	}
+	evs := make([]*pb.Event, 1024)
+	r := rand.New(rand.NewPCG(1, 1))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := i % len(evs)
+		if k == 0 {
+			for j := range evs {
+				id := ids[r.IntN(len(ids))]
+				evs[j] = f.ev(id, &pb.BookUpdate{Bids: []*pb.Level{lv(10000-int64(r.IntN(52)), int64(r.IntN(200)))}})
+			}
+		}
+		if err := m.Apply(evs[k], discard); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
