@@ -33,6 +33,7 @@ type cursor struct {
 
 type instCursor struct {
 	st      *market.State
+	started bool   // the chain has begun (history trades are sent once, at its beginning)
 	sawBook bool   // a book event was applied in the state's current epoch
 	seq     uint64 // last session seq yielded
 	running bool   // the chain has started and follows the stored events
@@ -123,7 +124,11 @@ func (c *cursor) openWindow(out []*tickwirev1.Event) []*tickwirev1.Event {
 }
 
 // start yields the instrument's InstrumentInfo and full book snapshot at time t and marks its
-// chain running.
+// chain running. The first time, it also yields the trades the state holds from before t (the
+// lookback's, at most market.Config.TradeHistory) as history trades (Trade.history), so a page
+// that joins the session, or watches it after a seek, has the tape and the last price at once;
+// history trades do not count in candles or stats (PROTOCOL.md §8.3), which a page takes from
+// /api/candles up to the replay clock.
 func (c *cursor) start(ic *instCursor, t int64, out []*tickwirev1.Event) []*tickwirev1.Event {
 	id := ic.st.ID()
 	info := &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq + 1, VenueTimeNs: t, IngestTimeNs: t,
@@ -142,5 +147,16 @@ func (c *cursor) start(ic *instCursor, t int64, out []*tickwirev1.Event) []*tick
 		Body: &tickwirev1.Event_Book{Book: bu}}
 	ic.seq += 2
 	ic.running = true
-	return append(out, info, snap)
+	out = append(out, info, snap)
+	if !ic.started {
+		ic.started = true
+		for _, r := range ic.st.Snapshot(tickwirev1.Channel_CHANNEL_TRADES, 0, 0).GetTrades().GetTrades() {
+			tr := proto.CloneOf(r.GetTrade())
+			tr.History = true
+			ic.seq++
+			out = append(out, &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq, VenueTimeNs: r.GetVenueTimeNs(),
+				IngestTimeNs: t, Body: &tickwirev1.Event_Trade{Trade: tr}})
+		}
+	}
+	return out
 }

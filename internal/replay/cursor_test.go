@@ -75,7 +75,20 @@ func checkSession(t *testing.T, stored, got []*pb.Event, target, to int64, epoch
 		if !snap.Book().Equal(st.Book()) {
 			t.Fatalf("%s: snapshot book differs from the state rebuilt at the target", id)
 		}
-		rest := evs[2:]
+		// Then the trades the state held at the target, as history trades, oldest first.
+		held := st.Snapshot(pb.Channel_CHANNEL_TRADES, 0, 0).GetTrades().GetTrades()
+		if len(evs) < 2+len(held) {
+			t.Fatalf("%s: %d events, fewer than the %d history trades", id, len(evs), len(held))
+		}
+		for i, r := range held {
+			ev := evs[2+i]
+			w := proto.CloneOf(r.GetTrade())
+			w.History = true
+			if !proto.Equal(ev.GetTrade(), w) || ev.VenueTimeNs != r.GetVenueTimeNs() {
+				t.Fatalf("%s: history trade %d: %v, want %v at %d", id, i, ev, w, r.GetVenueTimeNs())
+			}
+		}
+		rest := evs[2+len(held):]
 		if len(rest) != len(want[id]) {
 			t.Fatalf("%s: %d events after the snapshot, want %d", id, len(rest), len(want[id]))
 		}
@@ -107,11 +120,27 @@ func TestCursorWindow(t *testing.T) {
 	if c.rejected != 0 {
 		t.Fatalf("%d rejected", c.rejected)
 	}
-	// The snapshots come first, all at the target.
-	for _, ev := range got[:10] {
-		if ev.GetInfo() == nil && !ev.GetBook().GetSnapshot() || ev.VenueTimeNs != target {
-			t.Fatalf("opening event %v", ev)
+	// The snapshots come first, all at the target, each instrument's followed by its history
+	// trades from before the target.
+	snapshots := 0
+	for _, ev := range got {
+		switch {
+		case ev.GetInfo() != nil || ev.GetBook().GetSnapshot():
+			if ev.VenueTimeNs != target {
+				t.Fatalf("opening event %v not at the target", ev)
+			}
+			snapshots++
+			continue
+		case ev.GetTrade().GetHistory():
+			if ev.VenueTimeNs >= target {
+				t.Fatalf("history trade %v not before the target", ev)
+			}
+			continue
 		}
+		break
+	}
+	if snapshots != 10 {
+		t.Fatalf("%d opening info and snapshot events, want 10", snapshots)
 	}
 }
 
@@ -120,8 +149,12 @@ func TestCursorEmptyWindow(t *testing.T) {
 	stored := replaytest.Events(t, replaytest.Config{Instruments: 3, Events: 500})
 	end := replaytest.T0.Add(time.Hour).UnixNano()
 	got := feedAll(newCursor(end, end, 1), stored)
-	if len(got) != 6 {
-		t.Fatalf("%d events, want info + snapshot of 3 instruments", len(got))
+	held := 0
+	for _, st := range rebuild(t, stored, end) {
+		held += len(st.Snapshot(pb.Channel_CHANNEL_TRADES, 0, 0).GetTrades().GetTrades())
+	}
+	if held == 0 || len(got) != 6+held {
+		t.Fatalf("%d events, want info + snapshot of 3 instruments and their %d history trades", len(got), held)
 	}
 	checkSession(t, stored, got, end, end, 1)
 }
