@@ -36,9 +36,12 @@ const (
 	// for a full snapshot, and a stream replayed from any point holds one this recent.
 	DefaultCheckpointInterval = 30 * time.Second
 	PriceScale                = 2
-	SizeScale                 = 4
-	TickSize                  = 1
-	LotSize                   = 1
+	// MinuteMove is the typical move of an instrument's fair value in a minute, relative to it
+	// (each instrument gets 0.5 to 1.5 times it): 0.15 %.
+	MinuteMove = 0.0015
+	SizeScale  = 4
+	TickSize   = 1
+	LotSize    = 1
 )
 
 // Config configures the synthetic market. Zero fields take the defaults.
@@ -148,13 +151,20 @@ func NewMarket(cfg Config) (*Market, error) {
 		return nil, err
 	}
 	m := &Market{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x73796e74)), byID: make(map[string]*instrument, cfg.Instruments)}
+	// An instrument's steps a minute at the configured rate (each event steps one instrument).
+	listings := cfg.Instruments + (len(cfg.Venues)-1)*cfg.CrossListed
+	stepsPerMinute := math.Max(1, float64(cfg.Rate)*60/float64(listings))
 	// Lowest start price: the deepest bid must stay above zero.
 	minStart := math.Max(500, float64(10*cfg.Depth))
 	for ti, t := range Tickers(cfg.Instruments) {
 		// Start prices 5.00 .. 5000.00, log-uniform.
 		fair := new(float64)
 		*fair = math.Round(math.Exp(m.rng.Float64()*math.Log(500_000/minStart)) * minStart)
-		vol := 0.3 + m.rng.Float64()*0.7
+		// Volatility relative to the price, so that every instrument moves by a realistic
+		// fraction a minute whatever its price (a tick-based walk moved a 5.00 instrument 8-11 %
+		// a minute and a 5000.00 one not at all): MinuteMove x 0.5..1.5 per minute at the
+		// configured rate, spread over that minute's steps.
+		vol := MinuteMove * (0.5 + m.rng.Float64()) / math.Sqrt(stepsPerMinute)
 		for vi, venue := range cfg.Venues {
 			if vi > 0 && ti >= cfg.CrossListed {
 				break
@@ -297,21 +307,37 @@ func (s *side) insert(price, size int64) {
 	s.set(price, size)
 }
 
-// refill adds levels beyond the worst (and beyond any price this update touched) until the
-// side has depth levels, keeping prices > 0.
+// refill adds levels until the side has depth levels, keeping prices > 0: each in the hole
+// nearest the touch (a missing tick between two levels), else beyond the worst level; never at
+// or inside a price this update already touched (an update names a price once). Filling holes
+// first keeps the book dense where a tick-thin market is quiet; refilling only at the far end
+// let cancels spread a slow instrument's 25 levels over 20 % of its price.
 func (m *Market) refill(in *instrument, s *side) {
 	for len(*s.levels) < m.cfg.Depth {
 		l := *s.levels
-		p := s.far
-		if len(l) > 0 && (p == 0 || s.better(p, l[len(l)-1].price)) {
-			p = l[len(l)-1].price
+		pos, p := len(l), int64(0)
+		for i := 1; i < len(l); i++ {
+			q := l[i-1].price + s.dir*TickSize
+			if q != l[i].price && (s.far == 0 || s.better(s.far, q)) {
+				pos, p = i, q
+				break
+			}
 		}
-		p += s.dir * TickSize
+		if pos == len(l) {
+			p = s.far
+			if len(l) > 0 && (p == 0 || s.better(p, l[len(l)-1].price)) {
+				p = l[len(l)-1].price
+			}
+			p += s.dir * TickSize
+		}
 		if p <= 0 {
 			return
 		}
-		*s.levels = append(l, level{p, m.size(in)})
-		s.set(p, (*s.levels)[len(*s.levels)-1].size)
+		l = append(l, level{})
+		copy(l[pos+1:], l[pos:])
+		l[pos] = level{p, m.size(in)}
+		*s.levels = l
+		s.set(p, l[pos].size)
 	}
 }
 
@@ -331,8 +357,8 @@ func (m *Market) sides(in *instrument, bu *tickwirev1.BookUpdate) (bids, asks *s
 // step advances one instrument by one action and returns its event(s): a trade is followed by
 // the book update it causes.
 func (m *Market) step(in *instrument, nowNs int64) (*tickwirev1.Event, *tickwirev1.Event) {
-	// Fair value: a random walk of about a tick per step, kept well above the book's depth.
-	*in.fair += in.vol * TickSize * m.rng.NormFloat64()
+	// Fair value: a random walk relative to the price, kept well above the book's depth.
+	*in.fair += *in.fair * in.vol * m.rng.NormFloat64()
 	*in.fair = math.Max(*in.fair, float64(5*m.cfg.Depth*TickSize))
 	fair := *in.fair
 

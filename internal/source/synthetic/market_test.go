@@ -2,6 +2,7 @@ package synthetic
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -267,4 +268,67 @@ func BenchmarkMarketNext(b *testing.B) {
 		m.Next(now)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestMarketLooksLikeAMarket (issue 12): over ten minutes at the default rate, instruments move
+// by tenths of a percent a minute, not by 8-11 % (a walk of ticks moved a 5.00 instrument that
+// much), and the top of a book has no hole of more than a percent of the price.
+func TestMarketLooksLikeAMarket(t *testing.T) {
+	m, err := NewMarket(Config{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	books := map[string]*replica{}
+	mids := map[string]float64{}
+	var moves []float64
+	maxHole := 0.0
+	const perMinute = DefaultRate * 60
+	var now int64
+	for i := range int64(perMinute * 10) {
+		now += int64(time.Second) / DefaultRate
+		ev := m.Next(now)
+		if b := ev.GetBook(); b != nil {
+			r := books[ev.Instrument]
+			if r == nil || b.Snapshot {
+				r = &replica{bids: map[int64]int64{}, asks: map[int64]int64{}}
+				books[ev.Instrument] = r
+			}
+			for side, levels := range [2][]*tickwirev1.Level{b.Bids, b.Asks} {
+				book := [2]map[int64]int64{r.bids, r.asks}[side]
+				for _, l := range levels {
+					if l.Size == 0 {
+						delete(book, l.Price)
+					} else {
+						book[l.Price] = l.Size
+					}
+				}
+			}
+		}
+		if i%perMinute != perMinute-1 {
+			continue
+		}
+		for id, r := range books {
+			bid, ask := r.best()
+			mid := float64(bid+ask) / 2
+			if p, ok := mids[id]; ok {
+				moves = append(moves, math.Abs(mid-p)/p*100)
+			}
+			mids[id] = mid
+			for i, side := range []map[int64]int64{r.bids, r.asks} {
+				prices := slices.Sorted(maps.Keys(side))
+				if i == 0 { // bids best first
+					slices.Reverse(prices)
+				}
+				for k := 1; k < min(10, len(prices)); k++ {
+					maxHole = max(maxHole, math.Abs(float64(prices[k]-prices[k-1]))/mid*100)
+				}
+			}
+		}
+	}
+	slices.Sort(moves)
+	median, p90, top := moves[len(moves)/2], moves[len(moves)*9/10], moves[len(moves)-1]
+	t.Logf("per-minute moves: median %.3f %%, p90 %.3f %%, max %.3f %%; largest hole in the top 10 levels %.3f %%", median, p90, top, maxHole)
+	if median < 0.02 || p90 > 0.5 || top > 1.5 || maxHole > 1 {
+		t.Fatalf("want a median move of at least 0.02 %%, p90 at most 0.5 %%, max at most 1.5 %%, holes at most 1 %%")
+	}
 }
