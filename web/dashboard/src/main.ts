@@ -356,7 +356,7 @@ app.append(
       { class: "topbar" },
       el("span", { class: "logo" }, "tickwire"),
       el("span", { class: "muted hide-narrow" }, replay ? "replay of stored market data · not live · exact prices" : "live market data · exact prices · gaps shown"),
-      el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–4 interval"),
+      el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–6 interval"),
       ...(replayForm ? [replayForm.root] : []),
       sessionView.who,
     ),
@@ -380,7 +380,7 @@ app.append(
 document.getElementById("boot")?.remove();
 paintLoading();
 
-// Keyboard: arrows move in the watchlist, / searches, 1-4 pick the chart interval.
+// Keyboard: arrows move in the watchlist, / searches, 1-6 pick the chart interval (1s 1m 5m 1h 4h 1D).
 document.addEventListener("keydown", (e) => {
   const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement;
   if (e.key === "/" && !typing) {
@@ -398,7 +398,7 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   const iv = intervals[Number(e.key) - 1];
-  if (iv && /^[1-4]$/.test(e.key)) setInterval_(iv);
+  if (iv && /^[1-6]$/.test(e.key)) setInterval_(iv);
 });
 
 // Painting: all state changes are already applied; draw what is dirty, once per frame.

@@ -1,6 +1,8 @@
 // Candle intervals offered by the chart. The feed keeps 1 s and 1 min bars (Config.CandleIntervals);
-// the live 5 min and 1 h bars are built here by aggregating the 1 min bars. Older bars of 1 m, 5 m
-// and 1 h come from the feed's store (GET /api/candles, market/history.ts).
+// the live 5 min, 1 h, 4 h and 1 day bars are built here by aggregating the 1 min bars. Older bars
+// of 1 m, 5 m, 1 h, 4 h and 1 D come from the feed's candle store (GET /api/candles,
+// market/history.ts; 14400 and 86400 divide a day, so the store serves them). In a replay the 1 s
+// bars before the replay clock come from the feed's event store (interval=1, at most 300).
 
 import { create } from "@bufbuild/protobuf";
 import { CandleSchema, type Candle } from "@tickwire/client";
@@ -18,6 +20,13 @@ export const intervals: Interval[] = [
   { label: "1m", seconds: 60, source: 60, note: "1-minute bars from the feed; older ones from its stored history" },
   { label: "5m", seconds: 300, source: 60, note: "5-minute bars: history from the feed's store (/api/candles); the current bar built live from the feed's 1-minute bars" },
   { label: "1h", seconds: 3600, source: 60, note: "1-hour bars: history from the feed's store (/api/candles); the current bar built live from the feed's 1-minute bars" },
+  { label: "4h", seconds: 14_400, source: 60, note: "4-hour bars: history from the feed's store (/api/candles, 24 hours by default); the current bar built live from the feed's 1-minute bars" },
+  {
+    label: "1D",
+    seconds: 86_400,
+    source: 60,
+    note: "1-day bars (UTC days): shows what the feed's candle store holds (24 hours by default, --candle-store-span), so the first day is usually partial; the current bar built live from the feed's 1-minute bars",
+  },
 ];
 
 /** The bucket start of a bar start for an interval (floor division, exact for negative times). */
