@@ -297,7 +297,9 @@ function loadHistory(force = false): void {
     return; // /api/candles would be 403
   }
   const live = barsOf(store.sub(id)?.replica.candles ?? [], iv);
-  const w = historyWindow(iv, BigInt(Math.floor(store.nowMs() / 1000)), live);
+  // In a replay the 1 s bars before the clock are asked for too (the feed reads them from its
+  // event store, at most 300); live, 1 s bars are live only.
+  const w = historyWindow(iv, BigInt(Math.floor(store.nowMs() / 1000)), live, historyBars, store.replay);
   if (!w) {
     chart.setHistoryState("none", "", iv.note);
     return;

@@ -23,6 +23,28 @@ describe("candle history", () => {
     expect(historyWindow(m5, 0n, [])).toBeUndefined(); // no clock yet (a replay before its first status)
   });
 
+  it("in a replay, asks for the 1s bars up to the replay clock (at most 300: the feed's scan window); live, none", () => {
+    expect(historyWindow(s1, 10_000n, [], 300, false)).toBeUndefined();
+    // 300 one-second bars: [clock - 299, clock + 1), the clock's second the current bar.
+    expect(historyWindow(s1, 10_000n, [], 300, true)).toEqual({ fromS: 9_701n, toS: 10_001n, cutoffS: 10_000n });
+    // Never more than the scan window, even when asked.
+    expect(historyWindow(s1, 10_000n, [], 1000, true)).toEqual({ fromS: 9_701n, toS: 10_001n, cutoffS: 10_000n });
+    // Only before the oldest live 1s bar.
+    expect(historyWindow(s1, 10_000n, [bar(9_990, 1, 1)], 300, true)).toEqual({ fromS: 9_701n, toS: 9_990n, cutoffS: 10_000n });
+    expect(historyWindow(s1, 10_000n, [bar(9_600, 1, 1)], 300, true)).toBeUndefined();
+    expect(historyWindow(s1, 0n, [], 300, true)).toBeUndefined(); // no clock yet
+    // Other intervals are the same in a replay.
+    expect(historyWindow(m5, 1_000_223n, [], 300, true)).toEqual(historyWindow(m5, 1_000_223n, [], 300));
+  });
+
+  it("4h and 1D: 300 bars up to now, their buckets on UTC 4-hour and day boundaries", () => {
+    const [, , , , h4, d1] = intervals;
+    const now = 1_764_709_000n; // 2025-12-02 20:56:40 UTC
+    expect(historyWindow(h4!, now, [], 300)).toEqual({ fromS: 1_764_705_600n - 299n * 14_400n, toS: now + 1n, cutoffS: 1_764_705_600n });
+    expect(historyWindow(d1!, now, [], 300)).toEqual({ fromS: 1_764_633_600n - 299n * 86_400n, toS: now + 1n, cutoffS: 1_764_633_600n });
+    expect(candlesURL("a:B", d1!, { fromS: 0n, toS: 86_400n, cutoffS: 0n })).toBe("/api/candles?instrument=a%3AB&interval=86400&from=0&to=86400");
+  });
+
   it("builds the request URL in Unix seconds", () => {
     expect(candlesURL("coinbase:BTC-USD", m5, { fromS: 100n, toS: 400n, cutoffS: 400n })).toBe("/api/candles?instrument=coinbase%3ABTC-USD&interval=300&from=100&to=400");
   });

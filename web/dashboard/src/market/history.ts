@@ -1,6 +1,7 @@
 // Candle history for the chart: GET /api/candles (PROTOCOL.md §2.4) builds bars of any interval
-// from the feed's stored trades, so 5 m and 1 h bars (and 1 m bars older than the feed keeps in
-// memory) are backfilled from the store and merged with the live bars of the replica.
+// from the feed's stored trades, so 5 m, 1 h, 4 h and 1 D bars (and 1 m bars older than the feed
+// keeps in memory) are backfilled from the store and merged with the live bars of the replica; in
+// a replay, so are the 1 s bars before the replay clock (from the event store, §2.5).
 //
 // The merge is by bar start: before the cutoff (the start of the bar that was current when the
 // history was asked for) the stored bars are complete and win; from the cutoff on, the live bars
@@ -22,21 +23,33 @@ export interface HistoryWindow {
   cutoffS: bigint;
 }
 
+/** The most 1 s bars the feed reads from its event store for one request (--candles-max-scan-window: 5 min). */
+export const maxScanBars = 300;
+
 /**
- * The window of history worth asking for, or undefined (1 s bars: the feed keeps 5 minutes of
- * them live and the store has nothing the replica lacks at that scale).
+ * The window of history worth asking for, or undefined.
  *
  * nowS is the clock (the replay clock in a replay); live are the replica's bars of the interval
- * (barsOf), oldest first. For an interval the feed keeps itself (1 m) only the part before the
- * oldest live bar is asked for.
+ * (barsOf), oldest first. For an interval the feed keeps itself (1 m, and 1 s in a replay) only
+ * the part before the oldest live bar is asked for.
+ *
+ * 1 s bars: none live (the feed keeps 5 minutes of them and the store has nothing the replica
+ * lacks at that scale). In a replay (replay = true) a page that joins a session has no 1 s bars
+ * before the replay clock, so the window ending at the clock is asked for: the feed reads those
+ * from its event store, at most maxScanBars of them (its scan window).
  */
-export function historyWindow(iv: Interval, nowS: bigint, live: readonly Candle[], bars = historyBars): HistoryWindow | undefined {
-  if (iv.seconds < 60 || nowS <= 0n) return undefined;
+export function historyWindow(iv: Interval, nowS: bigint, live: readonly Candle[], bars = historyBars, replay = false): HistoryWindow | undefined {
+  if (nowS <= 0n) return undefined;
+  if (iv.seconds < 60) {
+    if (!replay) return undefined;
+    bars = Math.min(bars, maxScanBars);
+  }
   const step = BigInt(iv.seconds);
   const cutoffS = bucketOf(nowS, iv.seconds);
   const fromS = cutoffS - BigInt(bars - 1) * step;
-  // Up to now: the current bar is asked for too, and stands in until live bars cover it.
-  let toS = nowS + 1n;
+  // Up to now: the current bar is asked for too, and stands in until live bars cover it. At 1 s
+  // the current bar is the clock's second: asked up to the clock, a window of exactly `bars` bars.
+  let toS = iv.seconds < 60 ? cutoffS + step : nowS + 1n;
   if (iv.source === iv.seconds && live.length > 0 && live[0]!.startS < toS) toS = live[0]!.startS;
   if (toS <= fromS) return undefined;
   return { fromS, toS, cutoffS };
