@@ -295,8 +295,9 @@ type checkpointer struct {
 	interval time.Duration
 	created  time.Time // the event stream's creation
 
-	last    time.Time   // when the latest checkpoint was taken (or loaded)
-	writing atomic.Bool // a write is running
+	last    time.Time     // when the latest checkpoint was taken (or loaded)
+	written atomic.Uint64 // stream seq of the latest checkpoint written (or loaded)
+	writing atomic.Bool   // a write is running
 	wg      sync.WaitGroup
 }
 
@@ -348,6 +349,8 @@ func (s *Service) prepare(ctx context.Context) (*warmup, error) {
 	if cp != nil {
 		w.fromCheckpoint, w.checkpointSeq, w.from = true, cp.StreamSeq, cp.StreamSeq+1
 		s.ckpt.last = time.Unix(0, cp.TakenNs)
+		s.ckpt.written.Store(cp.StreamSeq)
+		s.Server.metrics.checkpointSeq.Set(float64(cp.StreamSeq))
 	}
 	return w, nil
 }
@@ -425,6 +428,7 @@ func (s *Service) afterEach(ctx context.Context, w *warmup) func(seq uint64) {
 		data, err := s.Server.takeCheckpoint(ctx, seq, c.created)
 		if err != nil {
 			if ctx.Err() == nil {
+				s.Server.metrics.checkpoints.WithLabelValues("failed").Inc()
 				s.log.Error("take state checkpoint", "stream_seq", seq, "err", err)
 			}
 			return
@@ -439,14 +443,54 @@ func (s *Service) afterEach(ctx context.Context, w *warmup) func(seq uint64) {
 			ci, err := c.store.PutCheckpoint(ctx, seq, c.last, data)
 			if err != nil {
 				if ctx.Err() == nil {
+					s.Server.metrics.checkpoints.WithLabelValues("failed").Inc()
 					s.log.Warn("write state checkpoint", "stream_seq", seq, "err", err)
 				}
 				return
 			}
+			s.written(seq, len(data))
 			s.log.Info("state checkpoint written", "stream_seq", seq, "bytes", len(data), "slot", ci.Slot,
 				"chunks", ci.Chunks, "took", took.Round(time.Microsecond), "write_took", time.Since(start).Round(time.Millisecond))
 		}()
 	}
+}
+
+// finalCheckpoint writes, when a feed that was ready stops gracefully, a checkpoint at the last
+// event it applied (the consumer is stopped: nothing more is dispatched), so that its next start
+// has no tail to replay, however long the interval. It waits for a periodic write in flight
+// first, and writes nothing when the latest checkpoint is already at that event. Bounded by ctx.
+func (s *Service) finalCheckpoint(ctx context.Context, w *warmup) {
+	c := s.ckpt
+	if c == nil || w == nil {
+		return
+	}
+	c.wg.Wait()
+	seq := w.seq.Load()
+	if seq == 0 || seq == c.written.Load() {
+		return
+	}
+	start := time.Now()
+	data, err := s.Server.takeCheckpoint(ctx, seq, c.created)
+	if err == nil {
+		var ci bus.CheckpointInfo
+		if ci, err = c.store.PutCheckpoint(ctx, seq, start, data); err == nil {
+			s.written(seq, len(data))
+			s.log.Info("final state checkpoint written", "stream_seq", seq, "bytes", len(data), "slot", ci.Slot,
+				"took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+	}
+	s.Server.metrics.checkpoints.WithLabelValues("failed").Inc()
+	s.log.Warn("final state checkpoint not written: the next start replays the events since the previous one",
+		"stream_seq", seq, "err", err)
+}
+
+// written records a checkpoint written at seq.
+func (s *Service) written(seq uint64, size int) {
+	s.ckpt.written.Store(seq)
+	s.Server.metrics.checkpoints.WithLabelValues("written").Inc()
+	s.Server.metrics.checkpointSeq.Set(float64(seq))
+	s.Server.metrics.checkpointSize.Set(float64(size))
 }
 
 // logProgress logs the warm-up's progress every s.progressEvery until done closes.

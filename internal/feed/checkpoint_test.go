@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -299,11 +300,16 @@ func TestCheckpointFallback(t *testing.T) {
 	sameStates(t, "previous checkpoint + tail", full, encodedStates(t, f.srv))
 	f.stop()
 
-	// Every slot unusable: corrupt, not a checkpoint, another format.
+	// Every slot unusable: corrupt, not a checkpoint, another format; newer than the one the
+	// graceful stop above wrote, so that they take every slot.
+	have, err := b.Checkpoints(ctx)
+	if err != nil || len(have) == 0 {
+		t.Fatalf("checkpoints after the stop: %v %v", have, err)
+	}
 	other := bytes.Clone(data)
 	other[7] ^= 1 // the format's low byte
 	for i, junk := range [][]byte{bad, []byte("not a checkpoint"), other} {
-		if _, err := b.PutCheckpoint(ctx, good.StreamSeq+200+uint64(i), time.Now(), junk); err != nil {
+		if _, err := b.PutCheckpoint(ctx, have[0].StreamSeq+1+uint64(i), time.Now(), junk); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -344,5 +350,43 @@ func TestReadyzShowsWarmup(t *testing.T) {
 	if st.Warmup == nil || st.Warmup.Events != 50 || st.Warmup.Total != 200 || st.Warmup.Percent != 25 || !st.Warmup.FromCheckpoint ||
 		st.Warmup.ETASeconds == nil || *st.Warmup.ETASeconds < 5 || *st.Warmup.ETASeconds > 7 {
 		t.Errorf("/readyz?verbose: %s", rec.Body)
+	}
+}
+
+// TestFinalCheckpointOnShutdown: a feed stopped gracefully writes a checkpoint at the last event
+// it applied, so the next start has no tail to replay (a restart after a deploy takes the time
+// of reading the checkpoint, whatever the interval).
+func TestFinalCheckpointOnShutdown(t *testing.T) {
+	nats := bustest.Start(t)
+	b := bustest.Connect(t, nats)
+	p := newPublisher(t, b, 4)
+	p.publish(500)
+	flush(t, b)
+	f := startWarm(t, b, time.Hour) // the interval never comes during the test
+	p.publish(200)
+	flush(t, b)
+	st, err := b.StreamState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the feed to apply every stored event", func() bool {
+		return f.srv.warmup.Load().seq.Load() == st.LastSeq
+	})
+	f.stop()
+	list, err := b.Checkpoints(context.Background())
+	if err != nil || len(list) == 0 || list[0].StreamSeq != st.LastSeq {
+		t.Fatalf("checkpoints after a graceful stop: %+v, %v; want the newest at the last event %d\nlog:\n%s", list, err, st.LastSeq, f.log)
+	}
+	if !strings.Contains(f.log.String(), "final state checkpoint written") {
+		t.Errorf("the log does not say so:\n%s", f.log)
+	}
+	m := f.srv.metrics
+	if w, seq := testutil.ToFloat64(m.checkpoints.WithLabelValues("written")), testutil.ToFloat64(m.checkpointSeq); w < 1 || seq != float64(st.LastSeq) ||
+		testutil.ToFloat64(m.checkpointSize) == 0 {
+		t.Errorf("metrics: %v written, latest at %v (want %d), %v bytes", w, seq, st.LastSeq, testutil.ToFloat64(m.checkpointSize))
+	}
+	next := startWarm(t, b, time.Hour)
+	if w := next.srv.warmup.Load(); !w.fromCheckpoint || w.events.Load() != 0 {
+		t.Fatalf("the next start: from checkpoint %v, %d tail events, want a checkpoint and no tail", w.fromCheckpoint, w.events.Load())
 	}
 }

@@ -30,6 +30,9 @@ type metrics struct {
 	resumes        *prometheus.CounterVec // outcome
 	panics         prometheus.Counter
 	bookWaits      prometheus.Counter
+	checkpoints    *prometheus.CounterVec // result: written, failed
+	checkpointSeq  prometheus.Gauge
+	checkpointSize prometheus.Gauge
 }
 
 // maxLabelSeries bounds the instrument label of a per-instrument series (gaps): past it,
@@ -90,11 +93,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Panics recovered while handling a connection (each one closed it with 1011, and is a bug)."}),
 		bookWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "tickwire_feed_book_waits_total",
 			Help: "Times book subscribers were told their stream awaits a snapshot (StreamStatus): the feed's copy of a book broke, or a subscriber came while it was not whole."}),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_checkpoints_total",
+			Help: "State checkpoints taken (docs/OPERATIONS.md, Warm start), by result: written, or failed (taking or writing it)."}, []string{"result"}),
+		checkpointSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_checkpoint_stream_seq",
+			Help: "Event-stream sequence of the latest state checkpoint written or loaded: a restart replays the events after it."}),
+		checkpointSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_checkpoint_bytes",
+			Help: "Size of the latest state checkpoint written."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connsRejected, m.closes, m.subscriptions, m.commands, m.commandErrors,
 			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.snapsDeferred, m.events, m.eventsRejected, m.gaps,
-			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics, m.bookWaits)
+			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics, m.bookWaits, m.checkpoints, m.checkpointSeq, m.checkpointSize)
 	}
 	return m
 }

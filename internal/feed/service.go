@@ -187,9 +187,12 @@ loop:
 	defer scancel()
 	s.Server.SetReady(false)
 	httpErr := s.http.Shutdown(sctx)
+	cons.Stop() // nothing is dispatched after this
+	if caughtUp == nil && runErr == nil {
+		s.finalCheckpoint(sctx, w) // the owners still run: the state at the last event applied
+	}
 	srvErr := s.Server.Shutdown(sctx)
 	cancel()
-	cons.Stop()
 	if caughtUp != nil {
 		close(warming)
 	}
