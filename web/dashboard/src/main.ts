@@ -150,7 +150,7 @@ if (replay) {
 const boot = { scriptMs: performance.now(), connectedMs: 0, instrumentsMs: 0, firstQuoteMs: 0, listed: false };
 
 // For the browser test and for anyone debugging in the console: counters and state, read-only.
-(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, stats: client.stats, replay: replayId, auth, session, boot };
+(window as unknown as { __tickwire: unknown }).__tickwire = { client, store, chart, stats: client.stats, replay: replayId, auth, session, boot };
 
 /** What the loading state says, and its phase (body[data-loading]); "" once data is on screen. */
 function loadingPhase(): [phase: string, text: string] {

@@ -13,17 +13,26 @@
 // time). It is a DOM label (setLast) with the store's one "last" (market/last.ts), written in the
 // same frame as the header and the tape, exact from the mantissa; only its height comes from the
 // chart's float coordinates.
+//
+// Overlays: a 20-bar simple moving average of closes and the VWAP of each UTC day
+// (market/indicators.ts, exact on the mantissas, floats only for the line series), each shown or
+// hidden by a toggle in the chart's bar (kept in localStorage). A legend over the pane shows the
+// hovered bar's UTC time, open, high, low, close and volume, exact from the mantissas (and the
+// overlays' values there); without a crosshair, the newest bar's.
 
 import {
   CandlestickSeries,
   ColorType,
   CrosshairMode,
   HistogramSeries,
+  LineSeries,
   createChart,
   createSeriesMarkers,
   type CandlestickData,
   type HistogramData,
   type IChartApi,
+  type LineData,
+  type MouseEventParams,
   type ISeriesApi,
   type ISeriesMarkersPluginApi,
   type SeriesMarker,
@@ -35,7 +44,9 @@ import type { InstrumentInfo } from "@tickwire/client";
 import type { Candle } from "@tickwire/client";
 import { barsOf, bucketOf, intervals, type Interval } from "../market/candles";
 import { mergeBars } from "../market/history";
-import { formatDecimal, toChartNumber } from "@tickwire/client";
+import { formatDecimal, groupThousands, toChartNumber } from "@tickwire/client";
+import { maBars, smaAt, toMantissa, toNumber, vwap, sma, vwapAt, type Point } from "../market/indicators";
+import { formatUtc } from "../market/replay";
 import type { Last } from "../market/last";
 import type { Marker } from "../app/store";
 import { el, setClass, setText } from "./dom";
@@ -51,7 +62,47 @@ const colors = {
   marker: "#f0b429",
   back: "#58a6ff",
   offline: "#6f7b8b",
+  ma: "#c792ea",
+  vwap: "#4fc1ff",
 };
+
+/** The overlays (market/indicators.ts) and whether each is shown. */
+export type Overlay = "ma" | "vwap";
+export type Overlays = Record<Overlay, boolean>;
+/** Where the overlays' toggles are kept (localStorage: this browser, across reloads). */
+export const overlaysKey = "tickwire.chart.overlays";
+const overlayNames: Record<Overlay, { label: string; title: string }> = {
+  ma: { label: `MA${maBars}`, title: `Simple moving average of the last ${maBars} closes (click to show or hide)` },
+  vwap: {
+    label: "VWAP",
+    title: "Volume-weighted average price of each UTC day: typical price (high+low+close)/3 weighted by volume, from the day's first bar on the chart (click to show or hide)",
+  },
+};
+
+/** The overlays' toggles as kept (both shown when nothing is kept, or storage is off). */
+export function readOverlays(storage: Pick<Storage, "getItem"> | undefined): Overlays {
+  const out: Overlays = { ma: true, vwap: true };
+  try {
+    const v: unknown = JSON.parse(storage?.getItem(overlaysKey) ?? "null");
+    if (v && typeof v === "object") {
+      for (const k of ["ma", "vwap"] as const) {
+        const b = (v as Record<string, unknown>)[k];
+        if (typeof b === "boolean") out[k] = b;
+      }
+    }
+  } catch {
+    // storage disabled or a malformed value: the defaults
+  }
+  return out;
+}
+
+function storage(): Storage | undefined {
+  try {
+    return window.localStorage;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Stored bars of one instrument and interval, and where the live bars take over. */
 export interface ChartHistory {
@@ -91,6 +142,16 @@ export class ChartView {
   private labelY = NaN;
   private labelAxis = NaN;
   onInterval: (iv: Interval) => void = () => {};
+  /** The overlays' line series and their toggles. */
+  private readonly overlay: Record<Overlay, ISeriesApi<"Line">>;
+  private readonly overlayButtons = new Map<Overlay, HTMLButtonElement>();
+  readonly shown: Overlays = readOverlays(storage());
+  /** The bars drawn (no whitespace), oldest first, and each one's index by start time. */
+  private drawn: Candle[] = [];
+  private index = new Map<number, number>();
+  /** The legend over the pane; the time the crosshair is on (undefined: none, the newest bar). */
+  private readonly legend = el("div", { class: "chart-legend num", "aria-label": "Bar under the crosshair" });
+  private hovered: number | undefined;
 
   constructor() {
     const bar = el("div", { class: "chart-bar" });
@@ -98,6 +159,12 @@ export class ChartView {
       const b = el("button", { class: "iv", title: iv.note, "data-iv": String(iv.seconds) }, iv.label);
       b.addEventListener("click", () => this.onInterval(iv));
       this.buttons.set(iv.seconds, b);
+      bar.append(b);
+    }
+    for (const k of ["ma", "vwap"] as const) {
+      const b = el("button", { class: `ov ov-${k}`, title: overlayNames[k].title, "data-ov": k }, overlayNames[k].label);
+      b.addEventListener("click", () => this.setOverlay(k, !this.shown[k]));
+      this.overlayButtons.set(k, b);
       bar.append(b);
     }
     bar.append(this.histNote);
@@ -137,7 +204,23 @@ export class ChartView {
     this.chart.priceScale("vol").applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
     this.markers = createSeriesMarkers(this.candles, []);
-    this.host.append(this.lastLine, this.lastLabel);
+    const line = (color: string) =>
+      this.chart.addSeries(LineSeries, {
+        color,
+        lineWidth: 1,
+        lastValueVisible: false,
+        priceLineVisible: false,
+        crosshairMarkerVisible: false,
+      });
+    this.overlay = { ma: line(colors.ma), vwap: line(colors.vwap) };
+    for (const k of ["ma", "vwap"] as const) this.setOverlay(k, this.shown[k], false);
+    this.chart.subscribeCrosshairMove((p: MouseEventParams<Time>) => {
+      const t = p.time === undefined || !p.point ? undefined : (p.time as number);
+      if (t === this.hovered) return;
+      this.hovered = t;
+      this.paintLegend();
+    });
+    this.host.append(this.lastLine, this.lastLabel, this.legend);
     this.setLast(undefined);
     this.setInterval(this.interval);
     this.setHistoryState("none", "");
@@ -219,9 +302,99 @@ export class ChartView {
     }
     this.candles.setData(cs);
     this.volume.setData(vs);
+    this.drawn = bars;
+    this.index = new Map(bars.map((b, i) => [Number(b.startS), i]));
+    this.overlay.ma.setData(sma(bars).map((p) => toLine(p, scale)));
+    this.overlay.vwap.setData(vwap(bars).map((p) => toLine(p, scale)));
     this.newestOpen = bars[bars.length - 1]?.open;
     this.bars = bars.length;
     this.root.dataset.bars = String(this.bars);
+    this.paintOverlayState();
+    this.paintLegend();
+  }
+
+  /** Shows or hides an overlay, and keeps the choice (store: false while restoring it). */
+  setOverlay(k: Overlay, on: boolean, store = true): void {
+    this.shown[k] = on;
+    this.overlay[k].applyOptions({ visible: on });
+    const b = this.overlayButtons.get(k);
+    if (b) {
+      setClass(b, "active", on);
+      b.setAttribute("aria-pressed", String(on));
+    }
+    this.root.dataset[k] = on ? "on" : "off";
+    if (store) {
+      try {
+        storage()?.setItem(overlaysKey, JSON.stringify(this.shown));
+      } catch {
+        // storage disabled: this page only
+      }
+    }
+    this.paintLegend();
+  }
+
+  /** For the browser test: each overlay's visibility and points in its series, and the legend's bar. */
+  overlays(): Record<Overlay, { visible: boolean; points: number }> {
+    const o = (k: Overlay) => ({ visible: this.overlay[k].options().visible, points: this.overlay[k].data().length });
+    return { ma: o("ma"), vwap: o("vwap") };
+  }
+
+  private paintOverlayState(): void {
+    this.root.dataset.maPoints = String(Math.max(0, this.drawn.length - maBars + 1));
+  }
+
+  /** Keeps drawn and the overlays in step with a bar drawn by update (the newest or a new one). */
+  private drew(b: Candle, scale: number): void {
+    const t = Number(b.startS);
+    let i = this.index.get(t);
+    if (i === undefined) {
+      i = this.drawn.length;
+      this.drawn.push(b);
+      this.index.set(t, i);
+    } else {
+      this.drawn[i] = b;
+    }
+    const m = smaAt(this.drawn, i);
+    if (m) this.overlay.ma.update(toLine(m, scale));
+    const v = vwapAt(this.drawn, i);
+    if (v) this.overlay.vwap.update(toLine(v, scale));
+  }
+
+  /** The legend: the hovered bar, or the newest one without a crosshair; exact figures. */
+  private paintLegend(): void {
+    const hovered = this.hovered;
+    const i = hovered !== undefined ? this.index.get(hovered) : this.drawn.length - 1;
+    const b = i !== undefined ? this.drawn[i] : undefined;
+    const timeS = b ? Number(b.startS) : hovered;
+    this.legend.dataset.source = hovered !== undefined ? "hover" : "latest";
+    this.legend.dataset.time = timeS !== undefined ? String(timeS) : "";
+    if (timeS === undefined) {
+      this.legend.replaceChildren();
+      return;
+    }
+    const ps = this.info?.priceScale ?? 0;
+    const ss = this.info?.sizeScale ?? 0;
+    const parts: Node[] = [el("span", { class: "lg-time" }, legendTime(timeS, this.interval.seconds))];
+    if (!b) {
+      parts.push(el("span", { class: "lg-none muted" }, "no trades"));
+    } else {
+      const dir = b.close >= b.open ? "up" : "down";
+      const kv = (k: string, cls: string, v: string) => el("span", { class: `lg-${cls}` }, el("span", { class: "k" }, k), el("span", { class: `v ${dir}` }, v));
+      parts.push(
+        kv("O", "o", formatDecimal(b.open, ps)),
+        kv("H", "h", formatDecimal(b.high, ps)),
+        kv("L", "l", formatDecimal(b.low, ps)),
+        kv("C", "c", formatDecimal(b.close, ps)),
+        kv("V", "v", groupThousands(formatDecimal(b.volume, ss))),
+      );
+      const ov = (k: Overlay, p: Point | undefined) => {
+        if (!this.shown[k] || !p) return;
+        parts.push(el("span", { class: `lg-${k}` }, el("span", { class: "k" }, overlayNames[k].label), el("span", { class: "v" }, formatDecimal(toMantissa(p), ps))));
+      };
+      ov("ma", smaAt(this.drawn, i!));
+      ov("vwap", vwapAt(this.drawn, i!));
+    }
+    this.legend.replaceChildren(...parts);
   }
 
   /**
@@ -261,6 +434,7 @@ export class ChartView {
       }
       this.candles.update(toBar(b, scale));
       this.volume.update(toVolume(b, scale, sizeScale));
+      this.drew(b, scale);
       this.newestOpen = b.open;
       if (last === undefined || t > last) {
         this.times.push(t);
@@ -268,6 +442,9 @@ export class ChartView {
       }
     }
     this.root.dataset.bars = String(this.bars);
+    this.paintOverlayState();
+    // The legend follows the newest bar, or the hovered one if it changed.
+    if (changed.length > 0 && (this.hovered === undefined || this.index.has(this.hovered))) this.paintLegend();
   }
 
   /**
@@ -372,6 +549,19 @@ function toBar(b: Candle, scale: number): CandlestickData {
     low: toChartNumber(b.low, scale),
     close: toChartNumber(b.close, scale),
   };
+}
+
+function toLine(p: Point, scale: number): LineData {
+  return { time: Number(p.startS) as UTCTimestamp, value: toNumber(p, scale) };
+}
+
+/** A bar's start for the legend, in UTC as the time axis: seconds for 1 s bars, the date alone for 1 D. */
+export function legendTime(startS: number, intervalS: number): string {
+  const t = formatUtc(BigInt(startS) * 1_000_000_000n, false); // "2026-11-22 06:19:07 UTC"
+  if (t === "—") return t;
+  if (intervalS >= 86_400) return `${t.slice(0, 10)} UTC`;
+  if (intervalS >= 60) return `${t.slice(0, 16)} UTC`;
+  return t;
 }
 
 function toVolume(b: Candle, _scale: number, sizeScale: number): HistogramData {
