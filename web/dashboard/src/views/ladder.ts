@@ -2,12 +2,14 @@
 // middle, bids below; each level with its size, the cumulative size from the best price, and a
 // depth bar proportional to the cumulative size. Rows are built once and updated in place. On a
 // consolidated instrument (InstrumentInfo.members) each level also shows the venues quoting
-// there, one tag per venue (market/venues.ts).
+// there, one tag per venue (market/venues.ts). Under the levels, the depth chart (views/depth.ts)
+// draws every level the page holds, cumulated from the best price, when the ladder paints.
 
 import type { InstrumentInfo } from "@tickwire/client";
 import type { BookLevel as Level } from "@tickwire/client";
 import { formatDecimal, groupThousands } from "@tickwire/client";
 import { venueLabels, venueTags, venuesTitle } from "../market/venues";
+import { DepthView } from "./depth";
 import { el, setClass, setText } from "./dom";
 import { paintVenueTags } from "./venues";
 
@@ -38,6 +40,8 @@ export class LadderView {
   private membersKey = "";
   /** Their tags' labels (venueLabels). */
   private labels: string[] = [];
+  /** The depth chart under the levels. */
+  readonly depth = new DepthView();
 
   constructor(readonly levels: number) {
     const mk = (side: "bid" | "ask"): LevelRow => {
@@ -74,6 +78,7 @@ export class LadderView {
         el("span", { class: "vens", title: "The venues with orders at the price (size is their total)" }, "Venues"),
       ),
       el("div", { class: "book-body" }, askBox, el("div", { class: "spread" }, el("span", { class: "muted" }, "Spread "), this.spread, el("span", { class: "muted" }, "  Mid "), this.mid), bidBox),
+      this.depth.root,
       this.note,
     );
   }
@@ -111,6 +116,7 @@ export class LadderView {
     for (let i = 0; i < Math.min(n, bids.length); i++) cb += bids[i]!.size;
     for (let i = 0; i < Math.min(n, asks.length); i++) ca += asks[i]!.size;
     const max = cb > ca ? cb : ca;
+    this.depth.paint(bids, asks, info);
     this.paintSide(this.bids, bids, ps, ss, max, members);
     this.paintSide(this.asks, asks, ps, ss, max, members);
     const b = bids[0];
