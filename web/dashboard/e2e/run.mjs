@@ -592,6 +592,116 @@ async function main() {
     log(`${samples} book samples, none crossed`);
   });
 
+  await check("the chart's legend shows the hovered bar's UTC time and exact OHLCV; its close is that bar's close in the replica (issue 12)", async () => {
+    const host = await page.$(".chart .chart-host");
+    const box = await host.boundingBox();
+    // Sweep the crosshair leftwards from the newest bars until it rests on a bar that is not the
+    // newest (the newest may change between the legend's paint and this read).
+    let got;
+    for (let dx = 110; dx < box.width - 40 && !got; dx += 6) {
+      await page.mouse.move(box.x + box.width - dx, box.y + box.height / 2);
+      await sleep(60);
+      got = await page.evaluate(() => {
+        const t = window.__tickwire;
+        const lg = document.querySelector(".chart .chart-legend");
+        if (lg?.dataset.source !== "hover" || !lg.querySelector(".lg-c")) return undefined;
+        const time = BigInt(lg.dataset.time);
+        const bars = t.client.subs.get(t.store.focus)?.replica.candles.filter((c) => c.intervalS === 1) ?? [];
+        const bar = bars.find((c) => c.startS === time);
+        const newest = bars[bars.length - 1];
+        if (!bar || !newest || bar.startS === newest.startS) return undefined;
+        const v = (k) => lg.querySelector(`.lg-${k} .v`)?.textContent ?? "";
+        return {
+          time: lg.dataset.time,
+          text: lg.querySelector(".lg-time")?.textContent ?? "",
+          o: v("o"), h: v("h"), l: v("l"), c: v("c"), vol: v("v"),
+          bar: { o: bar.open.toString(), h: bar.high.toString(), l: bar.low.toString(), c: bar.close.toString(), v: bar.volume.toString() },
+          sizeScale: t.store.rows.get(t.store.focus)?.info?.sizeScale ?? 0,
+        };
+      });
+    }
+    if (!got) throw new Error("the crosshair never rested on a bar older than the newest");
+    const iso = new Date(Number(got.time) * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    if (got.text !== iso) throw new Error(`legend time "${got.text}", the bar starts ${iso}`);
+    for (const [k, want] of [["o", got.bar.o], ["h", got.bar.h], ["l", got.bar.l], ["c", got.bar.c]]) {
+      if (!/^\d+\.\d\d$/.test(got[k]) || mantissa(got[k]) !== BigInt(want)) throw new Error(`legend ${k} "${got[k]}", the bar's mantissa ${want}`);
+    }
+    if (mantissa(got.vol.replace(/,/g, "")) !== BigInt(got.bar.v)) throw new Error(`legend volume "${got.vol}", the bar's ${got.bar.v}`);
+    log(`legend over the bar at ${got.text}: O ${got.o} H ${got.h} L ${got.l} C ${got.c} V ${got.vol}`);
+    await page.screenshot({ path: join(artifacts, "1b-legend.png") });
+    // Without a crosshair it shows the newest bar.
+    await page.mouse.move(box.x + 5, box.y - 30);
+    await waitFor("the legend back on the newest bar", async () =>
+      page.evaluate(() => {
+        const t = window.__tickwire;
+        const lg = document.querySelector(".chart .chart-legend");
+        const bars = t.client.subs.get(t.store.focus)?.replica.candles.filter((c) => c.intervalS === 1) ?? [];
+        return lg?.dataset.source === "latest" && lg.dataset.time === String(bars[bars.length - 1]?.startS);
+      }), 5000);
+  });
+
+  await check("VWAP and MA20 overlays: each toggle removes and brings back its line, the choice kept in localStorage (issue 12)", async () => {
+    const ov = () => page.evaluate(() => ({ ...window.__tickwire.chart.overlays(), kept: localStorage.getItem("tickwire.chart.overlays") }));
+    await page.evaluate(() => localStorage.removeItem("tickwire.chart.overlays"));
+    // MA20 needs 20 bars: the page has run for a while on 1 s bars.
+    const on = await waitFor("both overlays drawn", async () => {
+      const o = await ov();
+      return o.ma.visible && o.vwap.visible && o.ma.points > 0 && o.vwap.points > 0 ? o : null;
+    }, 20_000);
+    for (const k of ["ma", "vwap"]) {
+      await page.click(`.chart .ov-${k}`);
+      const off = await ov();
+      if (off[k].visible || (await page.getAttribute(".chart", `data-${k}`)) !== "off") throw new Error(`${k} still shown after its toggle: ${JSON.stringify(off)}`);
+      if (JSON.parse(off.kept ?? "{}")[k] !== false) throw new Error(`${k} off not kept: ${off.kept}`);
+      const other = k === "ma" ? "vwap" : "ma";
+      if (!off[other].visible) throw new Error(`${other} hidden by the ${k} toggle`);
+      if (k === "ma") await page.screenshot({ path: join(artifacts, "1c-ma-off.png") });
+      await page.click(`.chart .ov-${k}`);
+      const back = await ov();
+      if (!back[k].visible || back[k].points === 0) throw new Error(`${k} not back: ${JSON.stringify(back)}`);
+    }
+    log(`overlays: MA20 ${on.ma.points} points, VWAP ${on.vwap.points} points; kept ${(await ov()).kept}`);
+  });
+
+  await check("the depth chart under the ladder is drawn, and its best bid/ask cumulative sizes are the ladder's top sizes (issue 12)", async () => {
+    const read = () =>
+      page.evaluate(() => {
+        const d = document.querySelector(".ladder .depth");
+        const c = d?.querySelector("canvas");
+        const askSizes = document.querySelectorAll(".ladder .side.asks .lvl .size");
+        let inked = 0;
+        if (c && c.width > 0 && c.height > 0) {
+          const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+          for (let i = 3; i < px.length; i += 4) if (px[i] > 0) inked++;
+        }
+        const r = d?.getBoundingClientRect();
+        return {
+          ...d?.dataset,
+          inked,
+          h: r?.height ?? 0,
+          ladderBid: document.querySelector(".ladder .side.bids .lvl .size")?.textContent ?? "",
+          ladderAsk: askSizes[askSizes.length - 1]?.textContent ?? "",
+          levels: (() => {
+            const t = window.__tickwire;
+            const b = t.client.subs.get(t.store.focus)?.replica.book;
+            return `${b?.bids.length ?? 0}/${b?.asks.length ?? 0}`;
+          })(),
+        };
+      });
+    const d = await waitFor("the depth chart drawn", async () => {
+      const v = await read();
+      return v.inked > 100 && v.bestBidCum && v.bestAskCum ? v : null;
+    }, 10_000);
+    if (d.h < 40) throw new Error(`depth chart ${d.h} px high`);
+    for (let i = 0; i < 10; i++) {
+      const v = await read();
+      if (v.bestBidCum !== v.ladderBid || v.bestAskCum !== v.ladderAsk) throw new Error(`sample ${i}: depth best bid/ask cumulative ${v.bestBidCum}/${v.bestAskCum}, the ladder's top sizes ${v.ladderBid}/${v.ladderAsk}`);
+      if (`${v.bidLevels}/${v.askLevels}` !== v.levels) throw new Error(`sample ${i}: depth over ${v.bidLevels}/${v.askLevels} levels, the book holds ${v.levels}`);
+      await sleep(120);
+    }
+    log(`depth: best ${d.bestBidCum}/${d.bestAskCum} (= the ladder's), totals ${d.bidTotal}/${d.askTotal} over ${d.bidLevels}/${d.askLevels} levels, ${d.inked} px inked, ${d.h} px high`);
+  });
+
   await page.waitForTimeout(1500); // let a few more 1 s bars form for the screenshot
   await page.screenshot({ path: join(artifacts, "1-desktop.png") });
 
@@ -1262,6 +1372,26 @@ async function main() {
     await page.click('.chart .iv[data-iv="1"]');
   });
 
+  await check("4h and 1D: keys 5 and 6 pick them, each backfills from /api/candles and shows bars; 1 goes back to 1s (issue 12)", async () => {
+    await page.evaluate(() => document.activeElement?.blur?.());
+    for (const [key, iv] of [["5", 14400], ["6", 86400]]) {
+      const asked = page.waitForResponse((r) => r.url().includes("/api/candles") && r.url().includes(`interval=${iv}&`), { timeout: 10_000 });
+      await page.keyboard.press(key);
+      const r = await asked;
+      if (r.status() !== 200) throw new Error(`/api/candles interval ${iv} answered ${r.status()}: ${await r.text()}`);
+      const body = await r.json();
+      await waitFor(`the ${iv} s interval active with history`, async () =>
+        (await page.getAttribute(`.chart .iv[data-iv="${iv}"]`, "class")).includes("active") && (await page.getAttribute(".chart", "data-history")) === "ok", 10_000);
+      const bars = await waitFor(`bars on the ${iv} s chart`, async () => Number(await page.getAttribute(".chart", "data-bars")), 10_000);
+      const legend = await page.textContent(".chart .chart-legend .lg-time");
+      log(`key ${key}: ${r.url().replace(base, "")} gave ${body.candles?.length ?? 0} bars, chart has ${bars}; legend "${legend}"; note "${await page.getAttribute(`.chart .iv[data-iv="${iv}"]`, "title")}"`);
+      if (iv === 86400 && !/^\d{4}-\d\d-\d\d UTC$/.test(legend ?? "")) throw new Error(`1D legend time "${legend}"`);
+      await page.screenshot({ path: join(artifacts, `6b-${key === "5" ? "4h" : "1D"}.png`) });
+    }
+    await page.keyboard.press("1");
+    await waitFor("back on 1s", async () => (await page.getAttribute('.chart .iv[data-iv="1"]', "class")).includes("active"), 5000);
+  });
+
   await check("a replay session opened from the dashboard's form: banner, moving replay clock, watchlist, speed, seek, pause and resume; a fresh page on the finished session shows its end state (issue 12, item 2)", async () => {
     // DOM clicks: Playwright's click waits for animation frames, which a busy tab on a loaded
     // machine gives few (the tab is not what is tested there).
@@ -1466,16 +1596,39 @@ async function main() {
       return v && v.bid === end.bid && v.ask === end.ask && v.ladder >= 2 && Object.keys(end.rows).every((id) => v.rows[id] === end.rows[id]) ? v : null;
     }, 15_000).catch(async (e) => {
       const v = await p5.evaluate(() => [...document.querySelectorAll(".wl tbody tr")].slice(0, 3).map((r) => r.textContent)).catch(() => []);
-      throw new Error(`${e.message}; played through: book ${end.bid}/${end.ask}, rows ${JSON.stringify(Object.entries(end.rows).slice(0, 3))}; fresh page rows ${JSON.stringify(v)}`);
+      // What differs: the focus, the focused book, the ladder, the rows that do not match.
+      const f = await p5
+        .evaluate(() => {
+          const t = window.__tickwire;
+          const rep = t.client.subs.get(t.store.focus)?.replica;
+          const rows = {};
+          for (const r of document.querySelectorAll(".wl tbody tr")) rows[r.dataset.id] = `${r.querySelector(".bid")?.textContent ?? ""}/${r.querySelector(".ask")?.textContent ?? ""}`;
+          return { focus: t.store.focus, bid: rep?.book.bids[0]?.price.toString() ?? "", ask: rep?.book.asks[0]?.price.toString() ?? "", ladder: document.querySelectorAll(".ladder .lvl:not(.head) .price:not(:empty)").length, state: document.querySelector(".replay-bar")?.dataset.state, rows };
+        })
+        .catch((x) => ({ error: String(x) }));
+      const differ = f.rows ? Object.keys(end.rows).filter((id) => f.rows[id] !== end.rows[id]).map((id) => `${id}: ${end.rows[id]} vs ${f.rows[id]}`) : [];
+      throw new Error(`${e.message}; played through: focus ${end.focus}, book ${end.bid}/${end.ask}, rows ${JSON.stringify(Object.entries(end.rows).slice(0, 3))}; fresh page rows ${JSON.stringify(v)}; fresh page: focus ${f.focus}, book ${f.bid}/${f.ask}, ladder ${f.ladder}, state ${f.state} ${f.error ?? ""}; rows that differ (played through vs fresh): ${differ.slice(0, 8).join("; ")}`);
     });
     log(`finished session, played through vs fresh page: book ${end.bid}/${end.ask} both; last "${end.last}" vs "${fresh.last}", tape ${end.tape} vs ${fresh.tape} trades, chart ${end.bars} vs ${fresh.bars} bars`);
-    if (fresh.last !== end.last || fresh.tape === 0 || fresh.bars === 0) {
+    if (fresh.last !== end.last || fresh.tape === 0) {
       // A (re)joined session's chains start with reference data, a book snapshot and (since
-      // 0660b8a) the recent trades as history trades: the last and the tape should match now;
-      // the bars before the clock are not replayed, and 1 s bars have no history to load.
-      const lacks = [fresh.last !== end.last && "last", fresh.tape === 0 && "tape", fresh.bars === 0 && "chart bars"].filter(Boolean);
+      // 0660b8a) the recent trades as history trades: the last and the tape should match now.
+      const lacks = [fresh.last !== end.last && "last", fresh.tape === 0 && "tape"].filter(Boolean);
       log(`KNOWN GAP (a fresh page on a finished replay session): it lacks the played-through page's ${lacks.join(", ")}`);
     }
+    // The bars before the clock are not replayed: the 1 s chart asks /api/candles?interval=1 for
+    // the 300 s up to the replay clock (the feed reads them from its event store).
+    const hist = await waitFor("the fresh page's 1 s chart loaded its history up to the replay clock", async () => {
+      const h = await p5.evaluate(() => {
+        const c = document.querySelector(".chart");
+        return { state: c?.dataset.history, hist: Number(c?.dataset.historyBars ?? 0), bars: Number(c?.dataset.bars ?? 0), note: c?.querySelector(".chart-note")?.textContent ?? "", iv: c?.querySelector(".iv.active")?.dataset.iv };
+      });
+      if (h.state === "error") throw new Error(`history refused: "${h.note}"`);
+      // "none": the replica's own 1 s bars already reach back over the window (nothing to ask).
+      return (h.state === "ok" || h.state === "none") && h.bars > 0 ? h : null;
+    }, 15_000);
+    log(`fresh page's 1 s chart (interval ${hist.iv}): ${hist.hist} stored 1 s bars up to the replay clock, ${hist.bars} bars drawn; note "${hist.note}"`);
+    if (hist.iv !== "1" || (hist.state === "ok" && hist.hist === 0)) throw new Error(`fresh page's chart: interval ${hist.iv}, ${hist.hist} history bars`);
     await p5.screenshot({ path: join(artifacts, "11-replay-fresh-finished.png") });
     await p5.close();
   });
