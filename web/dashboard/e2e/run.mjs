@@ -727,6 +727,44 @@ async function main() {
     await waitFor("focus to move back", async () => (await name()) === first, 5000);
   });
 
+  await check("the keyboard help: ? opens a dialog listing every shortcut (intervals 1–N as the chart offers them, x/Delete to hide), keys do not reach the page behind it, Esc closes it and gives the focus back; the ? button opens it, a click outside closes it (issue 12)", async () => {
+    const inst = () => page.evaluate(() => window.__tickwire.store.focus);
+    const before = await inst();
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press("?");
+    await waitFor("the help open", async () => page.isVisible('.help[role="dialog"][aria-modal="true"]'), 3000, 100);
+    const h = await page.evaluate(() => ({
+      keys: [...document.querySelectorAll(".help kbd")].map((k) => k.textContent),
+      focusIn: document.querySelector(".help").contains(document.activeElement),
+      label: document.getElementById(document.querySelector(".help").getAttribute("aria-labelledby"))?.textContent,
+      intervals: document.querySelectorAll(".chart .iv").length,
+    }));
+    const want = ["?", "Esc", "/", "↑", "↓", "j", "k", "PgUp", "PgDn", "1", String(h.intervals), "x", "Delete"];
+    const missing = want.filter((k) => !h.keys.includes(k));
+    if (missing.length > 0) throw new Error(`the help lacks ${missing.join(", ")}: it lists ${h.keys.join(" ")}`);
+    if (!h.focusIn) throw new Error("the focus did not move into the help");
+    if (h.label !== "Keyboard shortcuts") throw new Error(`the dialog's label: ${h.label}`);
+    await page.screenshot({ path: join(artifacts, "26-help.png") });
+    // Keys are the dialog's while it is open: no instrument change behind it.
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("j");
+    await page.waitForTimeout(300);
+    if ((await inst()) !== before) throw new Error("a key moved the watchlist behind the open help");
+    await page.keyboard.press("Escape");
+    await waitFor("the help closed by Esc", async () => !(await page.isVisible(".help")), 3000, 100);
+    // The button: opens it, a click outside closes it, the focus back on the button.
+    await page.click(".help-btn");
+    await waitFor("the help open from the button", async () => page.isVisible(".help"), 3000, 100);
+    const vp = page.viewportSize();
+    await page.mouse.click(5, vp.height - 5);
+    await waitFor("the help closed by a click outside", async () => !(await page.isVisible(".help")), 3000, 100);
+    const back = await page.evaluate(() => document.activeElement?.classList.contains("help-btn"));
+    if (!back) throw new Error("the focus did not go back to the ? button");
+    if ((await inst()) !== before) throw new Error("the instrument changed");
+    await page.evaluate(() => document.activeElement?.blur?.()); // the next checks' keys go to the page
+    log(`help lists: ${h.keys.join(" ")}`);
+  });
+
   await check("readable on a narrow screen", async () => {
     await page.setViewportSize({ width: 420, height: 900 });
     await page.waitForTimeout(800);

@@ -12,6 +12,7 @@ import { formatUtc, visibleCandles } from "./market/replay";
 import { ChartView } from "./views/chart";
 import { el } from "./views/dom";
 import { HeaderView } from "./views/header";
+import { HelpView } from "./views/help";
 import { LadderView } from "./views/ladder";
 import { ReplayForm, ReplayView } from "./views/replay";
 import { SessionView } from "./views/session";
@@ -128,6 +129,8 @@ const ladder = new LadderView(ladderLevels);
 const tape = new TapeView(tapeRows);
 const status = new StatusView(store);
 const tabs = new TabsView(store);
+/** The keyboard help (`?`, the top bar's "?" button): every shortcut the handler below takes. */
+const help = new HelpView(intervals.map((iv) => iv.label));
 const replay = replayId ? new ReplayView(store, replayId) : undefined;
 /** On the live market: a form that opens a replay (the tickctl command and the link). */
 const replayForm = replayId ? undefined : new ReplayForm(location.origin, () => auth.subject);
@@ -358,9 +361,10 @@ app.append(
       { class: "topbar" },
       el("span", { class: "logo" }, "tickwire"),
       el("span", { class: "muted hide-narrow" }, replay ? "replay of stored market data · not live · exact prices" : "live market data · exact prices · gaps shown"),
-      el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–6 interval"),
+      el("span", { class: "keys muted hide-narrow" }, "↑↓ instrument · / search · 1–6 interval · ? help"),
       ...(replayForm ? [replayForm.root] : []),
       sessionView.who,
+      help.button,
     ),
     sessionView.banner,
     ...(replay ? [replay.root] : []),
@@ -375,12 +379,34 @@ app.append(
     status.root,
   ),
   sessionView.signin,
+  help.root,
   ...(replayForm ? [replayForm.panel] : []),
 );
 // The dashboard replaces index.html's loading state in the same task (no blank frame between):
 // from here its watchlist says what the page waits for, until the first quote.
 document.getElementById("boot")?.remove();
 paintLoading();
+
+// The help overlay (views/help.ts) first (capture phase): while it is open no key reaches the
+// page behind it (Esc closes it); `?` opens it from anywhere but a text field.
+document.addEventListener(
+  "keydown",
+  (e) => {
+    if (help.onKey(e)) {
+      e.stopPropagation();
+      return;
+    }
+    const t = e.target;
+    const typing = t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
+    if (typing || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === "?") {
+      e.preventDefault();
+      e.stopPropagation();
+      help.open();
+    }
+  },
+  true,
+);
 
 // Keyboard: arrows move in the watchlist, / searches, 1-6 pick the chart interval (1s 1m 5m 1h 4h 1D).
 document.addEventListener("keydown", (e) => {
