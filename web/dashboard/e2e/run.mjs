@@ -765,6 +765,27 @@ async function main() {
     log(`help lists: ${h.keys.join(" ")}`);
   });
 
+  await check("the header's Seq (epoch / seq) is hidden until the status bar's 'details' is toggled, kept across reloads; latency, staleness, breaks and resyncs stay shown (issue 12)", async () => {
+    const seq = ".inst .kv.raw-detail";
+    if (await page.isVisible(seq)) throw new Error("the Seq is shown without details");
+    const header = await page.textContent(".inst");
+    if (/\bSeq\b/.test(await page.evaluate(() => document.querySelector(".inst").innerText))) throw new Error(`the header says Seq: ${header}`);
+    for (const k of ["event→screen", "breaks"]) if (!(await page.evaluate((k) => document.querySelector(".status").innerText.includes(k), k))) throw new Error(`the status bar lacks ${k}`);
+    if (!/\d+ · resyncs \d+/.test(await page.evaluate(() => document.querySelector(".status").innerText))) throw new Error("the status bar lacks breaks · resyncs");
+    await page.click(".details-toggle");
+    await waitFor("the Seq shown with details", async () => (await page.isVisible(seq)) && /^\d+ \/ \d+$/.test((await page.textContent(`${seq} .num`)) ?? ""), 5000, 100);
+    if ((await page.getAttribute(".details-toggle", "aria-pressed")) !== "true") throw new Error("the toggle does not say it is on");
+    // Kept for the next page of this browser.
+    const p10 = await ctx.newPage();
+    p10.on("pageerror", (e) => pageErrors.push(`details tab: ${e.message}`));
+    await p10.goto(`${base}/${signIn}`);
+    await waitFor("the Seq shown after a reload", async () => (await p10.isVisible(seq)) && (await p10.getAttribute(".details-toggle", "aria-pressed")) === "true", 30_000, 200);
+    await p10.close();
+    await page.click(".details-toggle");
+    await waitFor("the Seq hidden again", async () => !(await page.isVisible(seq)), 3000, 100);
+    if ((await page.evaluate(() => localStorage.getItem("tickwire.details"))) !== null) throw new Error("details off is still kept");
+  });
+
   await check("readable on a narrow screen", async () => {
     await page.setViewportSize({ width: 420, height: 900 });
     await page.waitForTimeout(800);

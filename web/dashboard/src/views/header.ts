@@ -1,5 +1,5 @@
 // The focused instrument's header: name, last, change, session range, VWAP, volume, position in
-// its sequence, and its honesty badges (live, stale, resyncing). A consolidated instrument says
+// its sequence (a raw detail: only with the status bar's "details" on), and its honesty badges (live, stale, resyncing). A consolidated instrument says
 // so and lists its members, each tagged as the ladder tags its venues.
 
 import type { Store } from "../app/store";
@@ -31,10 +31,10 @@ export class HeaderView {
 
   constructor(private readonly store: Store) {
     const stats = el("div", { class: "inst-stats" });
-    const add = (key: string, label: string, title: string) => {
+    const add = (key: string, label: string, title: string, cls = "") => {
       const v = el("span", { class: "num" });
       this.fields.set(key, v);
-      stats.append(el("span", { class: "kv", title }, el("span", { class: "k" }, label), v));
+      stats.append(el("span", { class: cls ? `kv ${cls}` : "kv", title }, el("span", { class: "k" }, label), v));
     };
     add("open", "Open", "Session open (UTC day)");
     add("high", "High", "Session high");
@@ -42,7 +42,8 @@ export class HeaderView {
     add("vwap", "VWAP", "Session volume-weighted average price, rounded toward zero by the feed");
     add("vol", "Volume", "Session volume");
     add("trades", "Trades", "Trades this session");
-    add("pos", "Seq", "Position of the book stream: epoch / seq");
+    // An internal figure, not a trader's: shown only with the status bar's "details" on.
+    add("pos", "Seq", "Position of the book stream: epoch / seq", "raw-detail");
     this.root = el(
       "header",
       { class: "inst" },

@@ -1,7 +1,39 @@
-// The status bar: connection state, end-to-end latency, update rate and stream breaks.
+// The status bar: connection state, end-to-end latency, update rate and stream breaks, in a
+// trader's terms. Internal figures (the book stream's epoch / seq in the header: class
+// raw-detail) show only with its "details" toggle on (body[data-details="on"]), kept in
+// localStorage.
 
 import type { Store } from "../app/store";
 import { el, setClass, setText } from "./dom";
+
+/** Where the "details" toggle is kept (localStorage: this browser, across reloads). */
+export const detailsKey = "tickwire.details";
+
+/** Whether the details are shown (off when storage is disabled or holds something else). */
+export function loadDetails(storage: Pick<Storage, "getItem"> | undefined): boolean {
+  try {
+    return storage?.getItem(detailsKey) === "on";
+  } catch {
+    return false;
+  }
+}
+
+export function saveDetails(storage: Pick<Storage, "setItem" | "removeItem"> | undefined, on: boolean): void {
+  try {
+    if (on) storage?.setItem(detailsKey, "on");
+    else storage?.removeItem(detailsKey);
+  } catch {
+    // storage disabled: this page only
+  }
+}
+
+function localStore(): Storage | undefined {
+  try {
+    return window.localStorage;
+  } catch {
+    return undefined;
+  }
+}
 
 export class StatusView {
   readonly root: HTMLElement;
@@ -16,6 +48,9 @@ export class StatusView {
   private readonly breaks = el("span", { class: "num" });
   private lastUpdates = 0;
   private lastAt = 0;
+  /** Shows or hides the raw details (the header's epoch / seq). */
+  readonly detailsToggle: HTMLButtonElement;
+  details = loadDetails(localStore());
 
   constructor(private readonly store: Store) {
     this.latencyBox = el(
@@ -29,6 +64,16 @@ export class StatusView {
       el("span", { class: "k" }, "event→screen"),
       this.latency,
     );
+    this.detailsToggle = el(
+      "button",
+      { class: "details-toggle", type: "button", title: "Technical details: the book stream's position (epoch / seq) in the instrument header" },
+      "details",
+    );
+    this.detailsToggle.addEventListener("click", () => {
+      this.setDetails(!this.details);
+      saveDetails(localStore(), this.details);
+    });
+    this.setDetails(this.details);
     this.root = el(
       "footer",
       { class: "status", role: "status" },
@@ -57,7 +102,16 @@ export class StatusView {
         el("span", { class: "k" }, "resumed"),
         this.resumed,
       ),
+      this.detailsToggle,
     );
+  }
+
+  /** Shows the raw details (body[data-details="on"]: styles.css shows .raw-detail) or hides them. */
+  setDetails(on: boolean): void {
+    this.details = on;
+    this.detailsToggle.setAttribute("aria-pressed", String(on));
+    if (on) document.body.dataset.details = "on";
+    else delete document.body.dataset.details;
   }
 
   paint(now: number): void {
