@@ -1104,6 +1104,60 @@ async function main() {
     await page.click(`.wl tbody tr[data-id="${fav}"] .fav`); // this tab's copy too
   });
 
+  await check("hiding an instrument: x removes the focused row (the focus moves on), it stays hidden across a reload (localStorage), the Hidden filter lists it and restores it; the header's hide and Delete too; the empty state says so (issue 12)", async () => {
+    const victim = "synthetic:BOLT";
+    const rowIds = (p) => p.$$eval(".wl tbody tr", (rs) => rs.map((r) => r.dataset.id));
+    const kept = (p) => p.evaluate(() => localStorage.getItem("tickwire.hidden"));
+    const p11 = await ctx.newPage();
+    p11.on("pageerror", (e) => pageErrors.push(`hidden tab: ${e.message}`));
+    await p11.goto(`${base}/${signIn}`);
+    const total = await waitFor("every instrument's row", async () => {
+      const n = await p11.evaluate(() => window.__tickwire.store.order.length);
+      return n >= 10 && (await rowIds(p11)).length === n ? n : 0;
+    }, 30_000);
+    await p11.click(`.wl tbody tr[data-id="${victim}"] .symtext`);
+    await waitFor(`${victim} focused`, async () => (await p11.evaluate(() => window.__tickwire.store.focus)) === victim, 5000, 100);
+    await p11.keyboard.press("x");
+    await waitFor(`${victim}'s row gone`, async () => {
+      const ids = await rowIds(p11);
+      return !ids.includes(victim) && ids.length === total - 1 && (await kept(p11)) === JSON.stringify([victim]);
+    }, 3000, 100);
+    await waitFor("the focus on another row", async () => {
+      const next = await p11.evaluate(() => window.__tickwire.store.focus);
+      return next && next !== victim && (await p11.getAttribute(".wl tr.focused", "data-id")) === next;
+    }, 3000, 100);
+    // A reload: still hidden; the filter says how many.
+    await p11.reload();
+    await waitFor("the list after a reload, without the hidden row", async () => {
+      const ids = await rowIds(p11);
+      return ids.length === total - 1 && !ids.includes(victim);
+    }, 30_000);
+    const opt = await p11.$eval('.watchlist .filter option[value="hidden"]', (o) => o.textContent);
+    if (opt !== "Hidden (1)") throw new Error(`the Hidden filter's option says "${opt}"`);
+    await p11.selectOption(".watchlist .filter", "hidden");
+    await waitFor("the Hidden filter lists it", async () => (await rowIds(p11)).join() === victim, 3000, 100);
+    await p11.screenshot({ path: join(artifacts, "27-watchlist-hidden.png") });
+    await p11.click(`.wl tbody tr[data-id="${victim}"] .fav.restore`);
+    await waitFor("restored: the Hidden filter empty, and says so", async () =>
+      (await rowIds(p11)).length === 0 && (await p11.isVisible(".wl-empty")) && /No instrument among hidden/.test((await p11.textContent(".wl-empty-text")) ?? ""), 3000, 100);
+    await p11.click(".wl-clear");
+    await waitFor("the row back in All", async () => (await rowIds(p11)).includes(victim) && (await rowIds(p11)).length === total && (await kept(p11)) === "[]", 3000, 100);
+    // The header's hide button, then Delete on the row in the Hidden filter restores it.
+    await p11.click(`.wl tbody tr[data-id="${victim}"] .symtext`);
+    await waitFor(`${victim} focused again`, async () => (await p11.evaluate(() => window.__tickwire.store.focus)) === victim && (await p11.textContent(".inst-hide")) === "hide", 5000, 100);
+    await p11.click(".inst-hide");
+    await waitFor("hidden by the header's button", async () => !(await rowIds(p11)).includes(victim) && (await kept(p11)) === JSON.stringify([victim]), 3000, 100);
+    await p11.selectOption(".watchlist .filter", "hidden");
+    await waitFor("listed hidden", async () => (await rowIds(p11)).join() === victim, 3000, 100);
+    await p11.click(`.wl tbody tr[data-id="${victim}"] .symtext`);
+    await waitFor(`${victim} focused in Hidden`, async () => (await p11.evaluate(() => window.__tickwire.store.focus)) === victim && (await p11.textContent(".inst-hide")) === "restore", 5000, 100);
+    await p11.keyboard.press("Delete");
+    await waitFor("restored by Delete", async () => (await kept(p11)) === "[]" && (await rowIds(p11)).length === 0, 3000, 100);
+    await p11.selectOption(".watchlist .filter", "all");
+    await waitFor("every row back", async () => (await rowIds(p11)).length === total, 3000, 100);
+    await p11.close();
+  });
+
   await check("a consolidated instrument: listed with venue consolidated; selected, the header names its members, every level of the ladder carries venue tags (both members across the levels, no '?'), the book in sync; nothing cut off at 1440, 1024, 1920 and 390 px", async () => {
     // A tab of its own: the main page keeps synthetic:ACME focused for the checks after this one.
     const p9 = await ctx.newPage();

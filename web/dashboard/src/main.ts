@@ -347,6 +347,7 @@ function setInterval_(iv: Interval): void {
 
 watchlist.onFocus = focus;
 watchlist.onPick = () => tabs.picked();
+header.onToggleHidden = (id) => watchlist.setHidden(id, !store.hidden.has(id));
 chart.onInterval = setInterval_;
 
 // Layout.
@@ -403,6 +404,13 @@ document.addEventListener(
       e.preventDefault();
       e.stopPropagation();
       help.open();
+      return;
+    }
+    // x or Delete hides the focused instrument from the watchlist (or restores a hidden one).
+    if (e.key === "x" || e.key === "Delete") {
+      e.preventDefault();
+      e.stopPropagation();
+      watchlist.toggleHiddenFocused();
     }
   },
   true,

@@ -76,6 +76,11 @@ export class Store {
   connDetail = "";
   /** Wall-clock ms when the connection was lost, for the "disconnected for" figure. */
   lostAtMs = 0;
+  /**
+   * Instruments the trader removed from the watchlist (kept in localStorage by the watchlist):
+   * listed only by its Hidden filter, still subscribed (restoring one shows it at once).
+   */
+  readonly hidden = new Set<string>();
 
   // Dirty flags, cleared by the painter.
   readonly dirtyRows = new Set<string>();
@@ -128,6 +133,17 @@ export class Store {
     opts: { replay?: boolean } = {},
   ) {
     this.replay = !!opts.replay;
+  }
+
+  /** Hides an instrument from the watchlist (on) or restores it; returns whether that changed anything. */
+  setHidden(id: string, on: boolean): boolean {
+    if (this.hidden.has(id) === on) return false;
+    if (on) this.hidden.add(id);
+    else this.hidden.delete(id);
+    this.listDirty = true;
+    this.dirtyRows.add(id);
+    if (id === this.focus) this.headerDirty = true;
+    return true;
   }
 
   /** The store's clock, Unix ms: the wall clock live, the replay clock in a replay. */

@@ -28,6 +28,9 @@ export class HeaderView {
   private pMembers = "";
   private readonly fields = new Map<string, HTMLElement>();
   private pLast: bigint | undefined;
+  /** Hides the instrument from the watchlist, or restores a hidden one (as x does). */
+  private readonly hideBtn = el("button", { class: "inst-hide", type: "button" });
+  onToggleHidden: (id: string) => void = () => {};
 
   constructor(private readonly store: Store) {
     const stats = el("div", { class: "inst-stats" });
@@ -47,12 +50,16 @@ export class HeaderView {
     this.root = el(
       "header",
       { class: "inst" },
-      el("div", { class: "inst-title" }, this.name, this.badge, this.sub),
+      el("div", { class: "inst-title" }, this.name, this.badge, this.hideBtn, this.sub),
       el("div", { class: "inst-price" }, this.last, this.chg),
       this.consolidated,
       stats,
     );
     this.consolidated.hidden = true;
+    this.hideBtn.addEventListener("click", () => {
+      if (this.store.focus) this.onToggleHidden(this.store.focus);
+    });
+    this.hideBtn.hidden = true;
   }
 
   paint(): void {
@@ -63,6 +70,11 @@ export class HeaderView {
     setText(this.name, info?.symbol || id || "—");
     setText(this.sub, info ? `${info.venue} · ${info.base}/${info.quote} · tick ${info.tickSize > 0n ? formatDecimal(info.tickSize, info.priceScale) : "unknown"}` : "");
     this.paintMembers(info?.members ?? []);
+    const hidden = !!id && this.store.hidden.has(id);
+    this.hideBtn.hidden = !id;
+    setText(this.hideBtn, hidden ? "restore" : "hide");
+    this.hideBtn.title = hidden ? "Hidden from the watchlist: restore it (x)" : "Hide from the watchlist; the Hidden filter lists it to restore (x)";
+    setClass(this.hideBtn, "is-hidden", hidden);
     const stale = !!row?.stale;
     // Nothing of an instrument the token does not cover will come: say that, not OFFLINE or STALE.
     const denied = !!sub?.allDenied();

@@ -5,6 +5,9 @@
 // A click on a column's header sorts by it (descending first for figures, then ascending, then
 // the feed's order); favourites (the star) come first and are kept in localStorage; a search
 // with no match says so; a Venue column appears when the instruments come from several venues.
+// A trader hides an instrument (x or Delete on the focused row, or the header's "hide"): it
+// leaves every filter but Hidden, which lists the hidden ones with a button to restore each;
+// the hidden ids are kept in localStorage.
 
 import type { Store } from "../app/store";
 import { InstrumentStatus } from "@tickwire/client";
@@ -12,7 +15,7 @@ import { Channel } from "@tickwire/client";
 import { formatCompact, formatDecimal, formatPercentChange, formatSigned } from "@tickwire/client";
 import { el, flash, setClass, setText } from "./dom";
 
-type Filter = "all" | "up" | "down" | "stale" | "fav";
+type Filter = "all" | "up" | "down" | "stale" | "fav" | "hidden";
 
 export type SortKey = "sym" | "venue" | "last" | "bid" | "ask" | "chg" | "pct" | "vol";
 /** A sort: a column and its direction (1 ascending, -1 descending). */
@@ -43,22 +46,53 @@ export function nextSort(cur: Sort | null, key: SortKey): Sort | null {
 /** Where the favourites are kept (localStorage: this browser, across reloads and tabs). */
 export const favouritesKey = "tickwire.favourites";
 
-/** The favourites kept in storage (none when storage is disabled or holds something else). */
-export function loadFavourites(storage: Pick<Storage, "getItem"> | undefined): Set<string> {
+/** Where the hidden instruments are kept (localStorage, as the favourites). */
+export const hiddenKey = "tickwire.hidden";
+
+/** A set of ids kept in storage as a JSON array (none when storage is disabled or holds something else). */
+function loadIds(storage: Pick<Storage, "getItem"> | undefined, key: string): Set<string> {
   try {
-    const v: unknown = JSON.parse(storage?.getItem(favouritesKey) ?? "[]");
+    const v: unknown = JSON.parse(storage?.getItem(key) ?? "[]");
     return new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
   } catch {
     return new Set();
   }
 }
 
-export function saveFavourites(storage: Pick<Storage, "setItem"> | undefined, favs: Set<string>): void {
+function saveIds(storage: Pick<Storage, "setItem"> | undefined, key: string, ids: Set<string>): void {
   try {
-    storage?.setItem(favouritesKey, JSON.stringify([...favs].sort()));
+    storage?.setItem(key, JSON.stringify([...ids].sort()));
   } catch {
     // storage disabled or full: kept for this page only
   }
+}
+
+/** The favourites kept in storage (none when storage is disabled or holds something else). */
+export function loadFavourites(storage: Pick<Storage, "getItem"> | undefined): Set<string> {
+  return loadIds(storage, favouritesKey);
+}
+
+export function saveFavourites(storage: Pick<Storage, "setItem"> | undefined, favs: Set<string>): void {
+  saveIds(storage, favouritesKey, favs);
+}
+
+/** The hidden instruments kept in storage. */
+export function loadHidden(storage: Pick<Storage, "getItem"> | undefined): Set<string> {
+  return loadIds(storage, hiddenKey);
+}
+
+export function saveHidden(storage: Pick<Storage, "setItem"> | undefined, hidden: Set<string>): void {
+  saveIds(storage, hiddenKey, hidden);
+}
+
+/**
+ * Where the focus goes when the focused row is hidden: the next row shown, else the previous,
+ * else nowhere (undefined). visible is the list as shown before hiding.
+ */
+export function focusAfterHiding(visible: readonly string[], id: string): string | undefined {
+  const i = visible.indexOf(id);
+  if (i < 0) return undefined;
+  return visible[i + 1] ?? visible[i - 1];
 }
 
 function localStore(): Storage | undefined {
@@ -102,6 +136,8 @@ export class WatchlistView {
   private readonly emptyText: HTMLElement;
   private readonly table: HTMLTableElement;
   private readonly heads = new Map<SortKey, HTMLElement>();
+  /** The Hidden filter's option: says how many are hidden. */
+  private readonly hiddenOption: HTMLOptionElement;
   /** The column sorted by, or null for the feed's order. */
   sort: Sort | null = null;
   /** Favourite instruments: first in the list, kept in localStorage. */
@@ -140,7 +176,9 @@ export class WatchlistView {
       el("option", { value: "down" }, "Losers"),
       el("option", { value: "stale" }, "Stale"),
       el("option", { value: "fav" }, "Favourites"),
+      el("option", { value: "hidden" }, "Hidden"),
     );
+    for (const id of loadHidden(localStore())) store.hidden.add(id);
     this.count = el("span", { class: "count" });
     this.search.addEventListener("input", () => (store.listDirty = true));
     this.filterSel.addEventListener("change", () => (store.listDirty = true));
@@ -192,7 +230,9 @@ export class WatchlistView {
       const id = tr?.dataset.id;
       if (!id) return;
       if ((e.target as HTMLElement).closest(".fav")) {
-        this.toggleFavourite(id);
+        // On a hidden row (the Hidden filter) the star's place restores it.
+        if (store.hidden.has(id)) this.setHidden(id, false);
+        else this.toggleFavourite(id);
         return;
       }
       this.onFocus(id);
@@ -200,6 +240,7 @@ export class WatchlistView {
     });
     this.emptyText = el("span", { class: "wl-empty-text" });
     const clear = el("button", { class: "wl-clear", type: "button" }, "Show all");
+    this.hiddenOption = this.filterSel.querySelector('option[value="hidden"]')!;
     clear.addEventListener("click", () => {
       this.search.value = "";
       this.filterSel.value = "all";
@@ -264,6 +305,9 @@ export class WatchlistView {
       const hay = `${id} ${info?.base ?? ""} ${info?.quote ?? ""}`.toLowerCase();
       if (!hay.includes(q)) return false;
     }
+    // A hidden instrument is listed by the Hidden filter only.
+    if (f === "hidden") return this.store.hidden.has(id);
+    if (this.store.hidden.has(id)) return false;
     if (f === "stale") return r.stale;
     if (f === "fav") return this.favourites.has(id);
     if (f === "up" || f === "down") {
@@ -301,17 +345,27 @@ export class WatchlistView {
     for (const id of this.visible) {
       const v = this.rowView(id);
       setClass(v.tr, "focused", id === this.store.focus);
+      const hidden = this.store.hidden.has(id);
+      if (hidden !== v.tr.classList.contains("is-hidden")) {
+        setClass(v.tr, "is-hidden", hidden);
+        this.paintFavourite(v.fav, this.favourites.has(id), hidden);
+      }
       frag.append(v.tr);
     }
     this.tbody.replaceChildren(frag);
     setText(this.count, `${this.visible.length}/${this.store.order.length}`);
+    const nHidden = this.store.order.filter((id) => this.store.hidden.has(id)).length;
+    setText(this.hiddenOption, nHidden > 0 ? `Hidden (${nHidden})` : "Hidden");
+    this.count.title = nHidden > 0 ? `${nHidden} hidden: the Hidden filter lists them` : "";
     // Nothing matches: say so, rather than an empty box that looks like a list still loading.
     const none = this.visible.length === 0 && this.store.order.length > 0;
     this.empty.hidden = !none;
     if (none) {
       const what = q ? `No instrument matches “${this.search.value.trim()}”` : "No instrument";
       const filter = f === "all" ? "" : ` among ${this.filterSel.selectedOptions[0]?.textContent?.toLowerCase() ?? f}`;
-      setText(this.emptyText, `${what}${filter}.`);
+      // Everything hidden: say where they are.
+      const hiddenNote = f !== "hidden" && nHidden > 0 ? ` ${nHidden} hidden: the Hidden filter lists them.` : "";
+      setText(this.emptyText, `${what}${filter}.${hiddenNote}`);
     }
     const focused = this.store.focus && this.rows.get(this.store.focus);
     if (focused && focused.tr.isConnected) this.reveal(focused.tr);
@@ -352,12 +406,41 @@ export class WatchlistView {
     return st.open === 0n ? undefined : num(last.price - st.open, ps) / num(st.open, ps);
   }
 
-  private paintFavourite(b: HTMLButtonElement, on: boolean): void {
+  private paintFavourite(b: HTMLButtonElement, on: boolean, hidden = false): void {
+    setClass(b, "restore", hidden);
+    if (hidden) {
+      setText(b, "↩");
+      b.setAttribute("aria-pressed", "false");
+      b.setAttribute("aria-label", "Restore to the watchlist");
+      b.title = "Hidden from the watchlist: click to restore it (or x)";
+      setClass(b, "on", false);
+      return;
+    }
     setText(b, on ? "★" : "☆");
     b.setAttribute("aria-pressed", String(on));
     b.setAttribute("aria-label", on ? "Remove from favourites" : "Add to favourites");
     b.title = on ? "Favourite (kept in this browser): click to remove" : "Add to favourites (first in the list, kept in this browser)";
     setClass(b, "on", on);
+  }
+
+  /** Hides an instrument from the watchlist or restores it, kept in localStorage. */
+  setHidden(id: string, on: boolean): void {
+    const before = this.visible.slice();
+    if (!this.store.setHidden(id, on)) return;
+    saveHidden(localStore(), this.store.hidden);
+    // The focused row leaves the list: the focus goes to its neighbour (Hidden filter: the
+    // restored one leaves it, likewise).
+    const leaves = this.filterSel.value === "hidden" ? !on : on;
+    if (id === this.store.focus && leaves) {
+      const next = focusAfterHiding(before, id);
+      if (next) this.onFocus(next);
+    }
+  }
+
+  /** x or Delete: hides the focused instrument, or restores it when it is hidden. */
+  toggleHiddenFocused(): void {
+    const id = this.store.focus;
+    if (id) this.setHidden(id, !this.store.hidden.has(id));
   }
 
   toggleFavourite(id: string): void {
