@@ -247,6 +247,13 @@ export interface ClientOptions {
    * hands onDelta/onQuote the Delta it stands for, as the Go SDK does.
    */
   compactQuotes?: boolean;
+  /**
+   * Keep the instrument list current (ListInstruments.watch, PROTOCOL.md §6.3): every
+   * connection's ListInstruments asks the feed to tell of every instrument listed later, which
+   * the client hands to onInstrumentListed (and a listed one's new reference data to
+   * onInstrument, subscribed or not). Default false: the list as the feed had it at connect.
+   */
+  watchInstruments?: boolean;
   /** Reconnect backoff floor in ms (default backoffMin, 250). */
   backoffMin?: number;
   /** Reconnect backoff cap in ms (default backoffMax, 5000; the Go SDK uses 30000). */
@@ -337,8 +344,18 @@ export interface ClientEvents {
   onStreamStatus?(id: string, ch: Channel, st: StreamStatus, sub: Subscription): void;
   /** An Error message from the feed (answering a command: see its requestId and code). */
   onError?(e: FeedError): void;
-  /** New reference data of a subscribed instrument (a halt, a resumption, a close). */
+  /**
+   * New reference data of a subscribed instrument (a halt, a resumption, a close); with
+   * ClientOptions.watchInstruments, of any instrument listed on this connection.
+   */
   onInstrument?(info: InstrumentInfo): void;
+  /**
+   * With ClientOptions.watchInstruments: an instrument the feed listed after this connection's
+   * list (a venue connected late, a consolidated instrument that started), within the token's
+   * entitlements. Once per instrument and connection; one listed at the moment of the list may
+   * come here just before the list that has it too (PROTOCOL.md §6.3).
+   */
+  onInstrumentListed?(info: InstrumentInfo): void;
   /** Only on a connection to a replay session (/ws?replay=<session>). */
   onReplayStatus?(st: ReplayStatus): void;
   /**
@@ -500,6 +517,8 @@ export class FeedClient {
   private signedIn = false;
   /** Instruments the feed listed on this connection (the list is filtered by the token). */
   private listed: Set<string> | undefined;
+  /** Instruments handed to onInstrumentListed on this connection (ListInstruments.watch). */
+  private announced = new Set<string>();
   /** ReplayControl commands of this connection by request id (a NOT_ENTITLED answering one: watching only). */
   private replayIds = new Set<number>();
   /** The HTTP status a refused handshake answered (ws reports it; browsers do not), or 0. */
@@ -524,6 +543,7 @@ export class FeedClient {
       token: () => undefined,
       freshTokens: false,
       compactQuotes: false,
+      watchInstruments: false,
       backoffMin,
       backoffMax,
       ...opts,
@@ -653,9 +673,12 @@ export class FeedClient {
     if (s.channels.size === 0) this.subs.delete(s.id);
   }
 
-  /** Asks for the instrument list (answered by onInstruments); sent on every connect anyway. */
+  /**
+   * Asks for the instrument list (answered by onInstruments); sent on every connect anyway. With
+   * ClientOptions.watchInstruments it also asks to be told of later listings (onInstrumentListed).
+   */
   listInstruments(): void {
-    this.send({ id: this.nextId++, command: { case: "listInstruments", value: {} } });
+    this.send({ id: this.nextId++, command: { case: "listInstruments", value: { watch: !!this.opts.watchInstruments } } });
   }
 
   /**
@@ -756,6 +779,7 @@ export class FeedClient {
     this.authIds.clear();
     this.signedIn = false;
     this.listed = undefined;
+    this.announced.clear();
     this.replayIds.clear();
     this.handshakeStatus = 0;
     sock.binaryType = "arraybuffer";
@@ -923,6 +947,7 @@ export class FeedClient {
           break;
         case "instrumentList":
           if (!this.listed) this.listed = new Set(m.kind.value.instruments.map((i) => i.id));
+          else for (const i of m.kind.value.instruments) this.listed.add(i.id);
           this.ev.onInstruments?.(m.kind.value.instruments);
           break;
         case "unsubscribed":
@@ -961,6 +986,8 @@ export class FeedClient {
           if (s && u.info && u.info.id === s.id) {
             s.info = u.info;
             this.ev.onInstrument?.(u.info);
+          } else if (this.opts.watchInstruments && u.info?.id) {
+            this.onListing(u.info);
           }
           break;
         }
@@ -969,6 +996,21 @@ export class FeedClient {
           break;
       }
     }
+  }
+
+  /**
+   * An InstrumentUpdate of ListInstruments.watch for an instrument we do not hold: a new listing
+   * (not in this connection's list, or before it) or new reference data of a listed one.
+   */
+  private onListing(info: InstrumentInfo): void {
+    if (this.listed?.has(info.id) || this.announced.has(info.id)) {
+      this.ev.onInstrument?.(info);
+      return;
+    }
+    // Possibly before this connection's list (which then has it too): announced once anyway.
+    this.announced.add(info.id);
+    this.listed?.add(info.id);
+    this.ev.onInstrumentListed?.(info);
   }
 
   private onSubscribed(m: Subscribed): void {

@@ -3,7 +3,7 @@
 import "./styles.css";
 performance.mark("tickwire:script");
 import { Channel, ErrorCode } from "@tickwire/client";
-import { FeedClient, type ClientEvents, type Timers } from "@tickwire/client";
+import { FeedClient, type ClientEvents, type InstrumentInfo, type Timers } from "@tickwire/client";
 import { Session, fetchToken, readGrant, refusesToken } from "./app/session";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";
@@ -107,7 +107,11 @@ const timers: Timers = {
 
 // The client is built first and reports to the store through this object, filled in below.
 const events: ClientEvents = {};
-const client = new FeedClient({ url: feedURL(), token: readToken }, events);
+// watchInstruments: instruments the feed lists later (a consolidated instrument starting a few
+// seconds after the feed, a venue connecting) join the watchlist live, without a reload. Not in
+// a replay: there the page lists again when the replay status names instruments it lacks
+// (onReplayStatus), and focuses the fragment's instrument once the session has it.
+const client = new FeedClient({ url: feedURL(), token: readToken, watchInstruments: !replayId }, events);
 const store = new Store(client, { replay: !!replayId });
 const session = new Session(
   {
@@ -208,6 +212,20 @@ async function probeReplay(): Promise<void> {
   }
 }
 
+/**
+ * Instruments listed: the connection's list, or one listed later (ListInstruments.watch). New
+ * ones get a row and their quotes; with nothing focused yet, the fragment's instrument is
+ * focused, else the first in order.
+ */
+function addListed(list: InstrumentInfo[]): void {
+  const added = store.setInstruments(list);
+  if (added.length > 0) client.subscribe(added, listChannels);
+  if (!store.focus) {
+    const want = decodeURIComponent(location.hash.slice(1));
+    focus(store.rows.has(want) ? want : store.order[0]);
+  }
+}
+
 Object.assign(events, {
   onState: (s, detail) => {
     store.onState(s, detail);
@@ -224,15 +242,12 @@ Object.assign(events, {
       boot.instrumentsMs = performance.now();
       performance.mark("tickwire:instruments");
     }
-    const added = store.setInstruments(list);
-    if (added.length > 0) client.subscribe(added, listChannels);
-    if (!store.focus) {
-      const want = decodeURIComponent(location.hash.slice(1));
-      focus(store.rows.has(want) ? want : store.order[0]);
-    }
+    addListed(list);
   },
   onSubscribed: (id, m, sub) => store.onSubscribed(id, m, sub),
   onInstrument: (info) => store.setInstruments([info]),
+  // Listed after this connection's list (ListInstruments.watch, live only): into the watchlist at once.
+  onInstrumentListed: (info) => addListed([info]),
   onSnapshot: (id, ch, snap, sub, t) => store.onSnapshot(id, ch, snap, sub, t),
   onDelta: (id, ch, d, sub, t) => store.onDelta(id, ch, d, sub, t),
   onResync: (id, ch, why) => store.onResync(id, ch, why),
