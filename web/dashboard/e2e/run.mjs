@@ -1158,6 +1158,19 @@ async function main() {
     await p11.close();
   });
 
+  await check("a fragment with the token after the instrument (#synthetic:BOLT&token=...) signs in and focuses that instrument; the address keeps one # and no token (issue 12)", async () => {
+    const want = "synthetic:BOLT";
+    const p10 = await ctx.newPage();
+    p10.on("pageerror", (e) => pageErrors.push(`fragment tab: ${e.message}`));
+    await p10.goto(`${base}/#${want}&token=${token}`);
+    await waitFor(`${want} focused`, async () => (await p10.evaluate(() => window.__tickwire.store.focus)) === want && (await p10.getAttribute(".wl tr.focused", "data-id")) === want, 30_000);
+    const url = p10.url();
+    if (url.includes("token") || url.includes("##")) throw new Error(`the address: ${url.slice(0, 120)}`);
+    if (new URL(url).hash !== `#${encodeURIComponent(want)}`) throw new Error(`the address's fragment: ${new URL(url).hash}`);
+    if ((await p10.evaluate(() => window.__tickwire.auth.subject)) !== "e2e") throw new Error("not signed in with the token from the fragment");
+    await p10.close();
+  });
+
   await check("a consolidated instrument: listed with venue consolidated; selected, the header names its members, every level of the ladder carries venue tags (both members across the levels, no '?'), the book in sync; nothing cut off at 1440, 1024, 1920 and 390 px", async () => {
     // A tab of its own: the main page keeps synthetic:ACME focused for the checks after this one.
     const p9 = await ctx.newPage();

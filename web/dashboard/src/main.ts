@@ -5,6 +5,7 @@ performance.mark("tickwire:script");
 import { Channel, ErrorCode } from "@tickwire/client";
 import { FeedClient, type ClientEvents, type InstrumentInfo, type Timers } from "@tickwire/client";
 import { Session, fetchToken, readGrant, refusesToken } from "./app/session";
+import { fragmentFocus, splitFragment } from "./app/fragment";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";
 import { HistoryError, fetchHistory, historyBars, historyWindow } from "./market/history";
@@ -75,11 +76,11 @@ function writeToken(token: string): void {
   }
 }
 {
-  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
-  if (m) {
-    writeToken(decodeURIComponent(m[1] ?? ""));
-    const rest = location.hash.replace(/(?:^#|&)token=[^&]*/, "").replace(/^&/, "");
-    history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  // The token may come first or after the instrument (#synthetic:ACME&token=...): app/fragment.ts.
+  const f = splitFragment(location.hash);
+  if (f.token !== null) {
+    writeToken(f.token);
+    history.replaceState(null, "", location.pathname + location.search + (f.rest ? `#${f.rest}` : ""));
   }
 }
 /** fetch with the token as a Bearer header (/api/candles). */
@@ -221,7 +222,7 @@ function addListed(list: InstrumentInfo[]): void {
   const added = store.setInstruments(list);
   if (added.length > 0) client.subscribe(added, listChannels);
   if (!store.focus) {
-    const want = decodeURIComponent(location.hash.slice(1));
+    const want = fragmentFocus(location.hash);
     focus(store.rows.has(want) ? want : store.order[0]);
   }
 }

@@ -1,0 +1,36 @@
+// The URL fragment the page is opened with: a sign-in token handed over once (`token=...`) and
+// the instrument to focus (its id, URI-encoded or not), in either order, joined by `&`:
+// `#token=...&synthetic%3AACME` or `#synthetic:ACME&token=...`.
+
+/** The fragment split: the token (null without one) and the rest, without `#` ("" when none). */
+export interface Fragment {
+  token: string | null;
+  rest: string;
+}
+
+/** Splits a location.hash ("#a&token=t&b", "" or "#") into its token and the rest ("a&b"). */
+export function splitFragment(hash: string): Fragment {
+  const parts = hash.replace(/^#/, "").split("&");
+  let token: string | null = null;
+  const rest: string[] = [];
+  for (const p of parts) {
+    if (p === "") continue;
+    if (token === null && p.startsWith("token=")) token = decodePart(p.slice("token=".length));
+    else rest.push(p);
+  }
+  return { token, rest: rest.join("&") };
+}
+
+/** The instrument a fragment names (the first part that is not a token), decoded; "" if none. */
+export function fragmentFocus(hash: string): string {
+  const first = splitFragment(hash).rest.split("&")[0] ?? "";
+  return decodePart(first);
+}
+
+function decodePart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // a stray "%": taken as written
+  }
+}
