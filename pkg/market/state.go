@@ -397,6 +397,11 @@ func eventTimeNs(ev *pb.Event) int64 {
 }
 
 func (s *State) applyTrade(ev *pb.Event, t *pb.Trade, res *Result) {
+	if t.History && s.holdsTrade(ev.VenueTimeNs, t) {
+		// The tape has it already: a venue's recent trades sent again at a reconnect, or a
+		// replay chain restarting where a watcher's tape has that run's trades. No delta.
+		return
+	}
 	rec := &pb.TradeRecord{Trade: t, Seq: ev.Seq, VenueTimeNs: ev.VenueTimeNs}
 	s.trades.push(rec)
 	d := s.newDelta(ev, StreamTrades)
@@ -571,4 +576,18 @@ func (u uint128) div(d uint64) int64 {
 		return 1<<63 - 1
 	}
 	return int64(q)
+}
+
+// holdsTrade reports whether the trade list holds a trade at venue time ns equal to t but for
+// the history mark (O(trades kept); asked of history trades only).
+func (s *State) holdsTrade(ns int64, t *pb.Trade) bool {
+	for i := range s.trades.len() {
+		r := s.trades.at(i)
+		h := r.GetTrade()
+		if r.GetVenueTimeNs() == ns && h.GetPrice() == t.GetPrice() && h.GetSize() == t.GetSize() &&
+			h.GetSide() == t.GetSide() && h.GetTradeId() == t.GetTradeId() {
+			return true
+		}
+	}
+	return false
 }

@@ -391,6 +391,46 @@ func TestHistoryTrades(t *testing.T) {
 	}
 }
 
+// TestHistoryTradeAlreadyHeld: a history trade the tape already holds (the same trade, live or
+// history: a venue's recent trades sent again at a reconnect, a replay chain restarting over a
+// tape that has them) is not added again and sends no delta; one it does not hold is added.
+func TestHistoryTradeAlreadyHeld(t *testing.T) {
+	s := NewState(testID, Config{})
+	seq := uint64(0)
+	apply := func(ns, price int64, id string, history bool) *Result {
+		t.Helper()
+		seq++
+		res, err := s.Apply(&pb.Event{Instrument: testID, Epoch: 1, Seq: seq, VenueTimeNs: ns,
+			Body: &pb.Event_Trade{Trade: &pb.Trade{Price: price, Size: 10, Side: pb.Side_SIDE_BUY, TradeId: id, History: history}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	apply(1e18, 100, "7", false)
+	apply(1e18+1, 101, "8", true)
+	for _, tc := range []struct {
+		name    string
+		ns      int64
+		price   int64
+		id      string
+		skipped bool
+	}{
+		{"a live trade sent again as history", 1e18, 100, "7", true},
+		{"a history trade sent again", 1e18 + 1, 101, "8", true},
+		{"another id", 1e18, 100, "9", false},
+		{"another time", 1e18 + 5, 100, "7", false},
+		{"another price", 1e18, 99, "7", false},
+	} {
+		before := len(s.Snapshot(pb.Channel_CHANNEL_TRADES, 0, 0).GetTrades().GetTrades())
+		res := apply(tc.ns, tc.price, tc.id, true)
+		after := len(s.Snapshot(pb.Channel_CHANNEL_TRADES, 0, 0).GetTrades().GetTrades())
+		if skipped := res.Trades == nil && after == before; skipped != tc.skipped || (!tc.skipped && after != before+1) {
+			t.Errorf("%s: delta %v, %d -> %d trades; want skipped %v", tc.name, res.Trades, before, after, tc.skipped)
+		}
+	}
+}
+
 func BenchmarkApply(b *testing.B) {
 	g := newEventGen(5)
 	evs := make([]*pb.Event, 100_000)
