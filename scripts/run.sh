@@ -27,7 +27,7 @@ TOKEN=$(bin/tickctl token --key-file "$KEY" --new-key --sub dev --instruments '*
 
 bin/feed --listen "$FEED_LISTEN" --admin-listen "$ADMIN_LISTEN" \
   --embed-nats --nats-listen "$NATS_LISTEN" --nats-data-dir .data/nats --nats-auth-dir .data/nats-auth \
-  --auth-hs256-key-file "$KEY" &
+  --auth-hs256-key-file "$KEY" --replay-start &
 feed_pid=$!
 bin/ingest --nats-url "nats://$NATS_LISTEN" --nats-auth-dir .data/nats-auth --source synthetic \
   --synthetic-instruments "$INSTRUMENTS" --synthetic-rate "$RATE" --metrics-listen 127.0.0.1:9101 \

@@ -69,6 +69,9 @@ type config struct {
 	Heartbeat        time.Duration `default:"5s" help:"Heartbeat after this long without a message (each connection a little sooner, by up to a quarter, so idle ones do not beat together)."`
 	ReadTimeout      time.Duration `name:"read-timeout" default:"45s" help:"Close a client silent this long (no pong either)."`
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" default:"10s" help:"Bound on graceful shutdown."`
+	ReplayStart      bool          `name:"replay-start" help:"Let clients whose token grants replay_control start replay sessions in this feed (POST /api/replays: the dashboard's Replay… form); off, an operator runs tickctl replay."`
+	ReplayStartMax   int           `name:"replay-start-max" default:"4" help:"Replay sessions this feed runs at once (--replay-start); more are refused (429)."`
+	ReplayStartTTL   time.Duration `name:"replay-start-ttl" default:"1h" help:"A replay session this feed started ends this long after it started (a finished one stays watchable until then)."`
 	CheckpointEvery  time.Duration `name:"checkpoint-interval" default:"1m" help:"Take a state checkpoint (every instrument's state, kept in JetStream) at most this often once ready, and start from the latest one plus the events after it instead of the whole stream (0: off, neither taken nor loaded; docs/OPERATIONS.md, Warm start)."`
 	StaleAfter       time.Duration `name:"stale-after" default:"1m" help:"An instrument that should be live (not halted or closed) with no event for this long is stale; while every live one is, /readyz reports not ready (negative: never)."`
 	StaleRules       []string      `name:"stale-after-instrument" placeholder:"PATTERN=DURATION" help:"Staleness bound of the instruments matching PATTERN (an id, or a prefix ending in *; the longest match wins), e.g. kraken:*=5m, or lobster:*=0 for never. Repeatable."`
@@ -102,6 +105,12 @@ func (c *config) Validate() error {
 	}
 	if _, err := c.NATS.Auth(envPrefix); err != nil {
 		return err
+	}
+	if c.ReplayStartMax < 1 || c.ReplayStartMax > 100 {
+		return fmt.Errorf("--replay-start-max %d: want 1..100", c.ReplayStartMax)
+	}
+	if c.ReplayStartTTL <= 0 {
+		return fmt.Errorf("--replay-start-ttl %v: want > 0", c.ReplayStartTTL)
 	}
 	if err := c.NATSTLS.Validate(&c.NATS); err != nil {
 		return err
@@ -262,6 +271,9 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 		return err
 	}
 	srv := svc.Server
+	if cfg.ReplayStart {
+		srv.EnableReplayStart(feed.BusReplayRunner(b), feed.ReplayStartConfig{Max: cfg.ReplayStartMax, TTL: cfg.ReplayStartTTL})
+	}
 	if admin != nil {
 		admin.Handle("GET /readyz", srv.ReadyzDetail())
 	}

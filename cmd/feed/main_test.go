@@ -174,3 +174,33 @@ func TestFeedFirstOnAFreshStore(t *testing.T) {
 		t.Fatalf("/readyz on a fresh store: %d %s", code, body)
 	}
 }
+
+// TestReplayStartFlags: --replay-start-max at its bounds and past them, --replay-start-ttl > 0.
+func TestReplayStartFlags(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"--replay-start"}, true},
+		{[]string{"--replay-start-max", "1"}, true},
+		{[]string{"--replay-start-max", "100"}, true},
+		{[]string{"--replay-start-max", "0"}, false},
+		{[]string{"--replay-start-max", "101"}, false},
+		{[]string{"--replay-start-ttl", "1s"}, true},
+		{[]string{"--replay-start-ttl", "0s"}, false},
+	} {
+		var cfg config
+		p, err := kong.New(&cfg, kong.Name("feed"), natsflags.Vars(bus.RoleFeed, envPrefix), kong.Exit(func(int) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Parse(append([]string{"--listen", "127.0.0.1:0", "--nats-password-file", pw, "--auth-disabled"}, tc.args...))
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: %v, want ok %v", tc.args, err, tc.ok)
+		}
+	}
+}

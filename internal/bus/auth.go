@@ -19,7 +19,8 @@ import (
 //	ingest   publishes events; creates the event stream if it is missing (never updates it);
 //	         reads an instrument's last stored event (to continue its sequence)
 //	feed     reads the stream through its own consumers; subscribes to replay sessions and
-//	         sends them control requests; publishes no event
+//	         sends them control requests; runs replay sessions clients start (publishes their
+//	         events and status, answers their control requests); publishes no live event
 //	tickctl  reads the stream (export, replay), publishes events (import), runs and controls
 //	         replay sessions
 //	admin    creates and updates the event stream's configuration (retention, replicas);
@@ -144,6 +145,11 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 		p.PublishAllow = append(p.PublishAllow, readAPI(CheckpointStream(stream))...)
 		p.PublishAllow = append(p.PublishAllow, jsAPI+"STREAM.CREATE."+CheckpointStream(stream), checkpointSubjects(stream))
 		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
+		// Replay sessions a feed runs itself (feed --replay-start, internal/feed/replaystart.go):
+		// it publishes their events and status and answers their control requests.
+		p.PublishAllow = append(p.PublishAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
+		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.control")
+		p.Responses = true
 	case RoleTickctl:
 		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects, jsAPI+"STREAM.CREATE."+stream)
 		p.PublishAllow = append(p.PublishAllow, revocationRead()...)

@@ -166,6 +166,16 @@ func refuseHTTP(w http.ResponseWriter, err error) {
 
 // httpEntitlements authenticates an /api request: its entitlements, or false after answering.
 func (s *Server) httpEntitlements(w http.ResponseWriter, r *http.Request) (*auth.Entitlements, bool) {
+	cred, ok := s.httpCredentialOf(w, r)
+	if !ok {
+		return nil, false
+	}
+	return cred.ent, true
+}
+
+// httpCredentialOf is httpEntitlements with the caller's subject: it answers the refusal itself
+// and reports false when the request has no valid credential.
+func (s *Server) httpCredentialOf(w http.ResponseWriter, r *http.Request) (*credential, bool) {
 	if _, token, _ := bearer(r); token && !s.revocationsReady() {
 		// Fail closed until the revocation list is read (revoke.go): a token may be on it.
 		s.httpRefused.WithLabelValues("revocations_not_loaded").Inc()
@@ -184,7 +194,7 @@ func (s *Server) httpEntitlements(w http.ResponseWriter, r *http.Request) (*auth
 		refuseHTTP(w, err)
 		return nil, false
 	}
-	return cred.ent, true
+	return cred, true
 }
 
 func refusalLabel(err error) string {

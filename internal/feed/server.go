@@ -68,8 +68,10 @@ type Server struct {
 	replaySrc ReplaySource
 	history   EventSource
 	replays   map[string]*replaySession
-	delays    map[time.Duration]*delayTier // running delay tiers (delayed.go)
-	subjects  map[string]int               // connections per token subject (auth.go)
+	// replayStart, when set, starts replay sessions on POST /api/replays (replaystart.go).
+	replayStart *replayStarter
+	delays      map[time.Duration]*delayTier // running delay tiers (delayed.go)
+	subjects    map[string]int               // connections per token subject (auth.go)
 
 	// httpRefused counts /api requests refused by authentication or entitlement, by reason.
 	httpRefused *prometheus.CounterVec
@@ -196,6 +198,7 @@ func (s *Server) Handler(ui http.Handler) http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReadyz)               // caught up, not stopping, not stale (stale.go)
 	mux.HandleFunc("GET /api/instruments", s.serveInstruments) // what the caller may see (auth.go)
 	mux.HandleFunc("GET /api/candles", s.entitledCandles(s.serveCandles))
+	mux.HandleFunc("POST /api/replays", s.serveReplayStart) // replaystart.go
 	if ui != nil {
 		mux.Handle("/", ui)
 	}
