@@ -11,13 +11,17 @@
 // ingest and the feed (SIGTERM to their PIDs), checks the page says so, starts the feed again on
 // the same store and checks the page resumes every stream from its position on its own (no
 // snapshot, no gap marker), then ingest again and prices move. The 5m chart backfills from
-// /api/candles. A replay session is opened from the live page's Replay… form (it gives the
-// tickctl replay command, which the test runs, and the link) and watched at /?replay=<session>:
+// /api/candles. A replay session is opened from the live page's Replay… form (its POST answered
+// 501 here, the form gives the tickctl replay command, which the test runs, and the link) and
+// watched at /?replay=<session>:
 // banner, moving replay clock, watchlist, speed (the replayer's clock rate follows it), seek
 // (book, quotes, tape and chart rebuilt at the new clock, no row STALE meanwhile), pause and
 // resume; a page opened fresh on the finished session shows the same book and quotes as the
 // page that played it through; a watcher whose token may not control it sees "watching only"
-// and the feed's refusal; an unknown session says so.
+// and the feed's refusal; an unknown session says so. The feed runs with --replay-start: the
+// form's Go starts a session of the last minute at 10x in the feed and the page lands on it
+// (banner running or finished, the book, the opener its controller); a token without
+// replay_control gets the feed's 403 in the form, and the page stays live.
 // Authentication is on, as in `make run`: the feed verifies tokens with an HS256 key made for
 // the run, and every tab signs in with a token minted by bin/tickctl token, handed over in the
 // URL fragment (#token=...), which the dashboard keeps in session storage and strips.
@@ -262,6 +266,8 @@ async function main() {
     "--embed-nats", "--nats-listen", `127.0.0.1:${natsPort}`,
     "--nats-data-dir", join(tmp, "nats"),
     ...natsAuth,
+    // POST /api/replays: the dashboard's Replay… form starts sessions in the feed (as make run).
+    "--replay-start",
   ];
   // Ready means caught up with the event stream, which ingest creates: wait for health only.
   const startFeed = async () => {
@@ -360,7 +366,7 @@ async function main() {
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(e.message));
   page.on("console", (m) => {
-    if (m.type() === "error") pageErrors.push(`console: ${m.text()}`);
+    if (m.type() === "error") pageErrors.push(`console: ${m.text()} (${m.location()?.url ?? ""})`);
   });
   // Nothing leaves loopback: abort any request to another host.
   await page.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname), (r) => r.abort());
@@ -1525,7 +1531,12 @@ async function main() {
     // would (plus this run's NATS flags).
     // In one round trip, with DOM events: the live tab is busy painting the market, and each
     // Playwright action waits for it (for animation frames too, which a loaded machine gives few).
-    const { cmd, link } = await page.evaluate(() => {
+    // The feed starts sessions itself (--replay-start: checked below); here it answers 501, as
+    // a feed without --replay-start does, and the form falls back to the command and the link.
+    await page.route("**/api/replays", (r) =>
+      r.fulfill({ status: 501, contentType: "application/json", body: '{"error":"not_enabled","message":"this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"}\n' }),
+    );
+    await page.evaluate(() => {
       document.querySelector(".rf-open").click();
       const set = (sel, v) => {
         const e = document.querySelector(sel);
@@ -1537,10 +1548,16 @@ async function main() {
       set(".rf-speed", "5");
       set(".rf-session", "e2e-replay");
       document.querySelector(".rf-go").click();
-      const f = document.querySelector(".replay-form");
-      return { cmd: f.dataset.command ?? `(none: ${document.querySelector(".rf-error").textContent})`, link: f.dataset.link };
     });
-    log(`replay form: ${cmd}`);
+    const { cmd, link, note } = await waitFor("the form's answer to a 501: the command and the link", async () =>
+      page.evaluate(() => {
+        const f = document.querySelector(".replay-form");
+        if (f.dataset.state === "invalid") return { cmd: `(none: ${document.querySelector(".rf-error").textContent})` };
+        return f.dataset.state === "command" ? { cmd: f.dataset.command, link: f.dataset.link, note: document.querySelector(".rf-note").textContent } : null;
+      }), 10_000, 100);
+    await page.unroute("**/api/replays");
+    log(`replay form: ${cmd}; note "${note}"`);
+    if (!/does not start replays \(501\)/.test(note ?? "")) throw new Error(`the form's note on a 501: ${note}`);
     if (!/^tickctl replay --from \S+Z --to \S+Z --speed 5 --session e2e-replay --controller e2e --feed-url \S+$/.test(cmd)) throw new Error(`form command: ${cmd}`);
     if (link !== `${base}/?replay=e2e-replay`) throw new Error(`form link: ${link}`);
     await page.$eval(".rf-open", (b) => b.click()); // closes it
@@ -1787,10 +1804,86 @@ async function main() {
     await stop("tickctl");
   });
 
+  // A tab signed in as the live page is: Replay…, a window, Go, and the page is on the session.
+  const replayTab = async (tok, name) => {
+    const p = await ctx.newPage();
+    p.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
+    p.on("console", (m) => {
+      if (m.type() === "error") pageErrors.push(`${name} console: ${m.text()} (${m.location()?.url ?? ""})`);
+    });
+    await p.goto(`${base}/#token=${tok}`);
+    await waitFor(`${name}: the Replay… button`, async () => (await p.$(".rf-open")) !== null, 15_000);
+    // DOM events in one round trip (a busy live tab gives Playwright's actions few frames).
+    await p.evaluate(() => {
+      document.querySelector(".rf-open").click();
+      const set = (sel, v) => {
+        const e = document.querySelector(sel);
+        e.value = v;
+        e.dispatchEvent(new Event("input", { bubbles: true }));
+      };
+      set(".rf-from", "-1m");
+      set(".rf-to", "now");
+      set(".rf-speed", "10");
+      document.querySelector(".rf-go").click();
+    });
+    return p;
+  };
+
+  await check("the Replay… form's Go starts the session in the feed (POST /api/replays, --replay-start): the last minute at 10x, the page lands on /?replay=<id> signed in, the banner shows it running or finished with the book (issue 12)", async () => {
+    const p = await replayTab(token, "started replay tab");
+    const url = await waitFor("the page on /?replay=<id>", async () => (/\/\?replay=[a-z0-9-]+$/.test(p.url()) ? p.url() : null), 15_000, 100);
+    if (!url.startsWith(`${base}/?replay=`) || url.includes("token=")) throw new Error(`landed on ${url}`);
+    const id = new URL(url).searchParams.get("replay");
+    const seen = await waitFor("the banner: the session running or finished, the book's rows", async () => {
+      const v = await p.evaluate(() => ({
+        text: document.querySelector(".replay-bar")?.textContent ?? "",
+        state: document.querySelector(".replay-bar")?.dataset.state,
+        control: document.querySelector(".replay-bar")?.dataset.control,
+        error: document.querySelector(".replay-error")?.textContent ?? "",
+        ladder: document.querySelectorAll(".ladder .lvl:not(.head) .price:not(:empty)").length,
+        subject: document.querySelector(".who")?.dataset.subject,
+      }));
+      return (v.state === "running" || v.state === "finished") && v.text.includes(id) && v.ladder >= 1 ? v : null;
+    }, 20_000);
+    log(`started from the form: ${url.slice(base.length)}, ${seen.state}, control "${seen.control}", signed in as "${seen.subject}", ${seen.ladder} book rows`);
+    if (seen.subject !== "e2e") throw new Error(`the replay page is signed in as "${seen.subject}", not e2e`);
+    if (seen.control !== "controller") throw new Error(`the form's opener is not the session's controller: ${seen.control}`);
+    await p.screenshot({ path: join(artifacts, "12-replay-started-from-form.png") });
+    await p.close();
+  });
+
+  await check("a token without replay_control: Go shows the feed's 403 in the form, which stays open, and the page stays live (issue 12)", async () => {
+    const noCtl = await mint(["--sub", "e2e-norc", "--instruments", "*", "--replay", "--ttl", "10m"]);
+    minted.push(noCtl);
+    const p = await replayTab(noCtl, "no-replay-control tab");
+    const v = await waitFor("the 403 in the form", async () => {
+      const v = await p.evaluate(() => ({
+        error: document.querySelector(".rf-error")?.textContent ?? "",
+        state: document.querySelector(".replay-form")?.dataset.state,
+        open: !document.querySelector(".replay-form")?.hidden,
+        box: (({ width, height }) => ({ width, height }))(document.querySelector(".replay-form").getBoundingClientRect()),
+        goEnabled: !document.querySelector(".rf-go")?.disabled,
+        command: document.querySelector(".rf-command")?.textContent ?? "",
+        href: location.href,
+      }));
+      return v.state === "refused" ? v : null;
+    }, 15_000, 100);
+    log(`no replay_control: "${v.error}"; command shown: ${v.command.slice(0, 40)}…`);
+    if (!/^Not entitled \(403\): .*replay_control/.test(v.error)) throw new Error(`form error: ${v.error}`);
+    if (!v.open || !v.goEnabled) throw new Error(`the form after a 403: open ${v.open}, Go enabled ${v.goEnabled}`);
+    // Seen, not only in the DOM: the panel's contain: strict once shrank the fixed form to 22 px.
+    if (!(v.box.width >= 300 && v.box.height >= 150)) throw new Error(`the form is ${v.box.width}x${v.box.height} px`);
+    if (!v.command.startsWith("tickctl replay ")) throw new Error(`no command as the alternative: ${v.command}`);
+    if (new URL(v.href).search !== "" || new URL(v.href).pathname !== "/") throw new Error(`left the live page: ${v.href}`);
+    await p.screenshot({ path: join(artifacts, "13-replay-form-403.png") });
+    await p.close();
+  });
+
   await check("no errors in the page", async () => {
     // The browser logs a failed WebSocket connect while the feed is down: expected.
     // So does a replay tab asking for a session that does not exist (404, on purpose).
-    const real = pageErrors.filter((e) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|status of 404/.test(e));
+    // And the Replay… form's refused starts: the 501 answered on purpose, the 403 of a token without replay_control.
+    const real = pageErrors.filter((e) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|status of 404|status of (403|501) .*\/api\/replays/.test(e));
     if (real.length > 0) throw new Error(real.join("\n"));
   });
 

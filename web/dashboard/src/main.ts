@@ -137,8 +137,10 @@ const tabs = new TabsView(store);
 /** The keyboard help (`?`, the top bar's "?" button): every shortcut the handler below takes. */
 const help = new HelpView(intervals.map((iv) => iv.label));
 const replay = replayId ? new ReplayView(store, replayId) : undefined;
-/** On the live market: a form that opens a replay (the tickctl command and the link). */
-const replayForm = replayId ? undefined : new ReplayForm(location.origin, () => auth.subject);
+/** On the live market: a form that opens a replay (POST /api/replays, else the tickctl command and the link). */
+const replayForm = replayId
+  ? undefined
+  : new ReplayForm(location.origin, () => auth.subject, undefined, { fetch: (i, init) => fetch(i, init), token: readToken, navigate: (url) => location.assign(url) });
 if (replay) {
   replay.onControl = (a) => client.replayControl(a);
   // For "watching only" (display only: the feed enforces): the signed-in subject, and whether

@@ -163,9 +163,10 @@ export function controllersText(st: Pick<ReplayStatus, "controllers"> | undefine
   return c.length > 0 ? `${c.join(", ")} (and tokens with replay_control)` : "tokens with replay_control only";
 }
 
-// Opening a replay from the dashboard (issue 12): the feed has no endpoint that starts one
-// (a replay is an operator process on NATS: tickctl replay), so the form builds the exact
-// command and the link to watch it.
+// Opening a replay from the dashboard (issue 12): the form asks the feed to start the session
+// (POST /api/replays, when the feed allows it: feed --replay-start) and goes to it; the exact
+// tickctl replay command and the link to watch it stay there as the alternative (a feed that
+// does not start replays answers 501: an operator runs the command).
 
 const sessionRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const instrumentRe = /^[^\s:,]+:[^\s,]+$/;
@@ -268,4 +269,94 @@ export function replayCommand(p: ReplayPlan, feedOrigin: string, controller = ""
 /** The dashboard's link to watch the session. */
 export function replayLink(origin: string, session: string): string {
   return `${origin}/?replay=${encodeURIComponent(session)}`;
+}
+
+/** The path of POST /api/replays (docs/PROTOCOL.md §2.4). */
+export const replayStartPath = "/api/replays";
+
+/** The JSON body of POST /api/replays: the window as RFC 3339 UTC; instruments only when some are picked. */
+export interface ReplayStartBody {
+  from: string;
+  to: string;
+  speed: number;
+  instruments?: string[];
+  session?: string;
+}
+
+/** The request that starts the planned replay in the feed, with the page's token as a Bearer header. */
+export function replayStartRequest(p: ReplayPlan, token: string | null): { url: string; init: { method: "POST"; headers: Record<string, string>; body: string } } {
+  const body: ReplayStartBody = { from: rfc3339(p.fromMs), to: rfc3339(p.toMs), speed: p.speed };
+  if (p.instruments.length > 0) body.instruments = p.instruments;
+  if (p.session !== "") body.session = p.session;
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return { url: replayStartPath, init: { method: "POST", headers, body: JSON.stringify(body) } };
+}
+
+/**
+ * The feed's answer to POST /api/replays: started (go to url: a path on this origin), not
+ * enabled (501: the feed does not start replays; the command is the way), or refused (the
+ * message to show in the form).
+ */
+export type ReplayStartAnswer =
+  | { kind: "started"; session: string; url: string }
+  | { kind: "not_enabled"; message: string }
+  | { kind: "refused"; status: number; code: string; message: string };
+
+/** Reads the answer: its status, its body as text, its Retry-After header (429). */
+export function replayStartAnswer(status: number, body: string, retryAfter: string | null = null): ReplayStartAnswer {
+  let json: { session?: unknown; url?: unknown; error?: unknown; message?: unknown } = {};
+  try {
+    const v: unknown = JSON.parse(body);
+    if (v && typeof v === "object") json = v as typeof json;
+  } catch {
+    // 401 and the like answer plain text
+  }
+  const str = (v: unknown) => (typeof v === "string" ? v : "");
+  const text = (str(json.message) || body.trim()).slice(0, 300);
+  const code = str(json.error);
+  if (status === 201) {
+    const session = str(json.session);
+    if (!sessionRe.test(session)) return { kind: "refused", status, code: "bad_answer", message: `the feed answered 201 without a session id: ${body.trim().slice(0, 120)}` };
+    // Only a path on this origin is followed; anything else, the session's own link.
+    const u = str(json.url);
+    const url = /^\/(?!\/)[^\s#]*$/.test(u) ? u : `/?replay=${encodeURIComponent(session)}`;
+    return { kind: "started", session, url };
+  }
+  // 501's message says what the form says next (an operator runs tickctl replay): not repeated.
+  if (status === 501) return { kind: "not_enabled", message: "This feed does not start replays (501)." };
+  let message: string;
+  switch (status) {
+    case 400:
+      message = `Refused (400): ${text || "bad request"}`;
+      break;
+    case 401:
+      message = `Not signed in, or the token was refused (401)${text ? `: ${text}` : ""}. Sign in again.`;
+      break;
+    case 403:
+      message = `Not entitled (403): ${text || "this token may not start replays"}`;
+      break;
+    case 409:
+      message = `${text || "that session id is taken"} (409): pick another session id.`;
+      break;
+    case 429: {
+      const s = Number(retryAfter);
+      message = `${text || "too many replay sessions"} (429)${retryAfter !== null && retryAfter.trim() !== "" && Number.isFinite(s) && s > 0 ? `; try again in ${s} s` : ""}.`;
+      break;
+    }
+    default:
+      message = `The feed did not start the replay (HTTP ${status})${text ? `: ${text}` : ""}`;
+  }
+  return { kind: "refused", status, code: code || String(status), message };
+}
+
+/**
+ * Where the page goes once the feed started the session: the answer's path on this origin,
+ * with the page's token handed over in the fragment (#token=..., as `make run` prints it; the
+ * page stores it and strips it from the address bar at once, and a browser never sends a
+ * fragment), so that the replay page signs in as this one did even where session storage is
+ * off (the token then lives in the page's memory only).
+ */
+export function replayStartTarget(origin: string, url: string, token: string | null): string {
+  return `${origin}${url}${token ? `#token=${encodeURIComponent(token)}` : ""}`;
 }

@@ -12,7 +12,7 @@
 import { ReplayState } from "@tickwire/client";
 import type { Store } from "../app/store";
 import type { ReplayAction } from "@tickwire/client";
-import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, newSessionId, parseSeek, planReplay, progress, replayCommand, replayLink, replaySpeeds, seekAt, speedLabel, stateLabel, type Viewer } from "../market/replay";
+import { controllersText, formatElapsed, formatUtc, formatWindow, mayControl, newSessionId, parseSeek, planReplay, progress, replayCommand, replayLink, replaySpeeds, replayStartAnswer, replayStartRequest, replayStartTarget, type ReplayStartAnswer, seekAt, speedLabel, stateLabel, type Viewer } from "../market/replay";
 import { el, setClass, setText } from "./dom";
 
 export class ReplayView {
@@ -175,13 +175,28 @@ export class ReplayView {
   }
 }
 
+/** What the form needs to start a replay in the feed (POST /api/replays). */
+export interface ReplayStarter {
+  /** fetch (the page's; the request carries its own Authorization header). */
+  fetch: typeof fetch;
+  /** The token the page holds (null: none, an anonymous policy). */
+  token: () => string | null;
+  /** Goes to the started session's page. */
+  navigate: (url: string) => void;
+}
+
 /**
  * Opening a replay from the dashboard: pick a window (relative like -2m, or a UTC time), a
- * speed, optionally instruments, go. The feed cannot start a replay (a replayer is an operator
- * process on NATS: tickctl replay, PROTOCOL.md §18), so "go" gives the exact command, with the
- * window resolved to UTC times and the signed-in subject as a controller, and the link to watch
- * it (the page waits for the session, retrying, if opened before the command runs).
+ * speed, optionally instruments, go. With a starter, Go asks the feed to start the session
+ * (POST /api/replays: feed --replay-start, a token granted replay_control) and, started, goes
+ * to it (/?replay=<id>, the token handed over in the fragment); a refusal is said in the form,
+ * which stays open. The exact tickctl replay command (the window resolved to UTC times, the
+ * signed-in subject as a controller) and the link to watch it are shown as the alternative, and
+ * are the way when the feed does not start replays (501) or there is no starter: an operator
+ * runs the command (the page waits for the session, retrying, if opened before it runs).
  * root is the "Replay…" button for the top bar; panel is the form, shown under it.
+ * panel.dataset.state: "invalid", "starting", "started", "refused", or "command" (the command
+ * is the way).
  */
 export class ReplayForm {
   readonly root: HTMLButtonElement;
@@ -191,21 +206,29 @@ export class ReplayForm {
   private readonly speed = el("select", { class: "rf-speed", "aria-label": "Speed" });
   private readonly instruments = el("input", { class: "rf-instruments num", type: "text", placeholder: "all (or venue:SYM, …)", spellcheck: "false", "aria-label": "Instruments (optional)", size: "24" });
   private readonly session = el("input", { class: "rf-session num", type: "text", spellcheck: "false", "aria-label": "Session id", size: "14" });
+  private readonly goButton = el("button", { type: "submit", class: "rf-go" }, "Go");
   private readonly error = el("div", { class: "rf-error", role: "alert", style: "color: var(--down); min-height: 1em" });
+  private readonly note = el("div", { class: "rf-note muted" });
   private readonly command = el("code", { class: "rf-command num", style: "display: block; white-space: pre-wrap; word-break: break-all; user-select: all; padding: 6px; background: var(--bg); border: 1px solid var(--line); margin: 6px 0" });
   private readonly link = el("a", { class: "rf-link", href: "#" });
   private readonly copy = el("button", { type: "button", class: "rf-copy" }, "Copy command");
   private readonly result = el("div", { class: "rf-result", hidden: "" });
+  /** Whether to ask the feed: a starter, and no 501 from this feed yet. */
+  private startable: boolean;
+  private busy = false;
 
   /**
    * origin: the feed's HTTP origin (this page's); subject: who is signed in (the session's
-   * controller), "" if nobody; now: the wall clock (Unix ms).
+   * controller), "" if nobody; now: the wall clock (Unix ms); starter: how to start a session
+   * in the feed (none: Go gives the command only).
    */
   constructor(
     private readonly origin: string,
     private readonly subject: () => string,
     private readonly now: () => number = () => Date.now(),
+    private readonly starter?: ReplayStarter,
   ) {
+    this.startable = !!starter;
     for (const sp of replaySpeeds) this.speed.append(el("option", { value: String(sp) }, speedLabel(sp)));
     this.speed.value = "10";
     this.session.value = newSessionId();
@@ -219,20 +242,18 @@ export class ReplayForm {
       field("speed", this.speed),
       field("instruments", this.instruments),
       field("session", this.session),
-      el("button", { type: "submit", class: "rf-go" }, "Go"),
+      this.goButton,
     );
-    this.result.append(
-      el("div", { class: "muted" }, "Replays are started by tickctl (an operator process with NATS access; the feed cannot start one). Run:"),
-      this.command,
-      el("div", {}, this.copy, " then open ", this.link),
-    );
+    this.result.append(this.note, this.command, el("div", {}, this.copy, " then open ", this.link));
     this.panel = el(
       "section",
       {
         class: "replay-form panel",
         "aria-label": "Open a replay",
         hidden: "",
-        style: "position: fixed; top: 34px; right: 8px; z-index: 30; max-width: min(640px, calc(100vw - 16px)); max-height: calc(100vh - 48px); overflow: auto; padding: 10px; background: var(--panel); border: 1px solid var(--line); box-shadow: 0 6px 24px rgba(0,0,0,.5); white-space: normal",
+        // contain: content, not .panel's strict: size containment would shrink a fixed,
+        // shrink-to-fit box to its padding (the form was a 22 px square).
+        style: "contain: content; position: fixed; top: 34px; right: 8px; z-index: 30; max-width: min(640px, calc(100vw - 16px)); max-height: calc(100vh - 48px); overflow: auto; padding: 10px; background: var(--panel); border: 1px solid var(--line); box-shadow: 0 6px 24px rgba(0,0,0,.5); white-space: normal",
       },
       el("div", { class: "panel-head" }, el("h2", {}, "Replay a window")),
       form,
@@ -242,7 +263,7 @@ export class ReplayForm {
     this.root.addEventListener("click", () => this.show(this.panel.hidden));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.go();
+      void this.go();
     });
     this.copy.addEventListener("click", () => {
       void navigator.clipboard?.writeText(this.command.textContent ?? "").then(
@@ -261,13 +282,20 @@ export class ReplayForm {
     if (on) this.from.focus();
   }
 
-  /** Checks the form; shows the command and the link, or what is wrong. */
-  go(): void {
+  /**
+   * Checks the form; shows the command and the link (the alternative), then asks the feed to
+   * start the session and goes to it, or says in the form why not (the form stays open). Go is
+   * disabled while the feed answers.
+   */
+  async go(): Promise<void> {
+    if (this.busy) return;
+    if (this.session.value.trim() === "") this.session.value = newSessionId();
     const p = planReplay({ from: this.from.value, to: this.to.value, speed: Number(this.speed.value), instruments: this.instruments.value, session: this.session.value }, this.now());
     if (typeof p === "string") {
       setText(this.error, p);
       this.result.hidden = true;
       delete this.panel.dataset.command;
+      this.panel.dataset.state = "invalid";
       return;
     }
     setText(this.error, "");
@@ -280,5 +308,51 @@ export class ReplayForm {
     this.panel.dataset.command = cmd;
     this.panel.dataset.link = link;
     this.result.hidden = false;
+    const st = this.starter;
+    if (!st || !this.startable) {
+      this.commandOnly("");
+      return;
+    }
+    setText(this.note, "or run (tickctl, an operator process with NATS access):");
+    this.panel.dataset.state = "starting";
+    this.busy = true;
+    this.goButton.disabled = true;
+    setText(this.goButton, "Starting…");
+    let started = false;
+    try {
+      const token = st.token();
+      const req = replayStartRequest(p, token);
+      let a: ReplayStartAnswer;
+      try {
+        const res = await st.fetch(req.url, req.init);
+        a = replayStartAnswer(res.status, await res.text(), res.headers.get("retry-after"));
+      } catch (e) {
+        a = { kind: "refused", status: 0, code: "unreachable", message: `Could not reach the feed: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      if (a.kind === "started") {
+        started = true;
+        this.panel.dataset.state = "started";
+        this.panel.dataset.session = a.session;
+        st.navigate(replayStartTarget(this.origin, a.url, token));
+      } else if (a.kind === "not_enabled") {
+        this.startable = false; // this feed: the command from now on
+        this.commandOnly(a.message);
+      } else {
+        this.panel.dataset.state = "refused";
+        setText(this.error, a.message);
+      }
+    } finally {
+      this.busy = false;
+      if (!started) {
+        this.goButton.disabled = false;
+        setText(this.goButton, "Go");
+      }
+    }
+  }
+
+  /** The command is the way: the feed does not start replays (why: said first), or no starter. */
+  private commandOnly(why: string): void {
+    this.panel.dataset.state = "command";
+    setText(this.note, `${why ? `${why} ` : ""}Replays are started by tickctl (an operator process with NATS access). Run:`);
   }
 }
