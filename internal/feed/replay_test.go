@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"errors"
+	"google.golang.org/protobuf/proto"
 	"net/http"
 	"slices"
 	"testing"
@@ -62,14 +63,43 @@ func TestReplaySession(t *testing.T) {
 	c.send(subscribe(2, ids, 10))
 	// Joining the finished session afresh: the tape is there at once, the trades from before its
 	// clock as history trades (issue 12: a fresh page had book and quotes but no last or tape).
+	// Its session statistics are those of every trade of the window, as for a page that
+	// played it through (the chain carries those replayed before it joined).
+	wantStats := func() *pb.Stats {
+		st := market.NewState(ids[0], market.Config{})
+		forgot := false
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, ev := range p.events[ids[0]] {
+			tm := replay.EventTime(ev)
+			if tm > from.Add(25*time.Second).UnixNano() {
+				break
+			}
+			if !forgot && tm >= from.Add(5*time.Second).UnixNano() {
+				forgot = true
+				st.ForgetStats()
+			}
+			if _, err := st.Apply(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st.SessionStats().GetStats()
+	}()
 	var tape *pb.Snapshot
-	testwait.For(t, 10*time.Second, "a trades snapshot with the session's tape", func() bool {
+	var stats *pb.Stats
+	testwait.For(t, 10*time.Second, "a trades snapshot with the session's tape, and the window's statistics", func() bool {
 		for _, m := range c.next(2 * time.Second) {
 			if sn := m.GetSnapshot(); sn != nil && sn.Channel == pb.Channel_CHANNEL_TRADES && len(sn.GetTrades().GetTrades()) > 0 {
 				tape = sn
 			}
+			if sn := m.GetSnapshot(); sn != nil && sn.GetStats() != nil {
+				stats = sn.GetStats()
+			}
+			if d := m.GetDelta(); d != nil && d.GetStats() != nil {
+				stats = d.GetStats()
+			}
 		}
-		return tape != nil
+		return tape != nil && proto.Equal(stats, wantStats)
 	})
 	for _, r := range tape.GetTrades().GetTrades() {
 		if !r.GetTrade().GetHistory() || r.GetVenueTimeNs() > from.Add(25*time.Second).UnixNano() {

@@ -235,6 +235,7 @@ func (s *Server) startReplay(ctx context.Context, st *replayStarter, cfg replay.
 	st.mu.Unlock()
 	s.log.Info("replay session started", "session", id, "from", cfg.Window.From, "to", cfg.Window.To, "speed", cfg.Speed,
 		"instruments", len(cfg.Window.Instruments), "controllers", cfg.Controllers, "ttl", st.cfg.TTL)
+	ended := make(chan error, 1)
 	s.launch(func() {
 		defer func() {
 			st.mu.Lock()
@@ -251,11 +252,31 @@ func (s *Server) startReplay(ctx context.Context, st *replayStarter, cfg replay.
 			}
 		})
 		err := r.Run(rctx)
+		ended <- err
 		level := slog.LevelInfo
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			level = slog.LevelWarn
 		}
 		s.log.Log(context.Background(), level, "replay session ended", "session", id, "err", err)
 	})
+	// Answer once the session answers (its first status is out, its control served), so that a
+	// client opening it at once finds it; a replayer that stops first says why.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for r.Status() == nil {
+		select {
+		case err := <-ended:
+			if errors.Is(err, replay.ErrSessionExists) {
+				return "", &replayStartError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + id + " is running"}
+			}
+			return "", &replayStartError{status: http.StatusServiceUnavailable, code: "not_started", msg: fmt.Sprintf("the replay session did not start: %v", err)}
+		case <-tick.C:
+		case <-deadline:
+			return id, nil // slow to start: the client's page retries until it answers
+		case <-ctx.Done():
+			return id, nil
+		}
+	}
 	return id, nil
 }

@@ -29,6 +29,11 @@ type cursor struct {
 	insts      map[string]*instCursor
 	rejected   uint64 // events State.Apply refused
 	lastTime   int64  // EventTime of the last event fed
+	// statsAt, if not 0, is the window's start: the session statistics count from there
+	// (states forget theirs at the first event at or after it), and each chain starts with
+	// them. 0: the read did not cover the window's start; chains carry no statistics.
+	statsAt int64
+	forgot  bool // the states forgot their statistics at statsAt
 }
 
 type instCursor struct {
@@ -44,6 +49,10 @@ func newCursor(target, to int64, epoch uint64) *cursor {
 	return &cursor{target: target, to: to, epoch: epoch, insts: map[string]*instCursor{}}
 }
 
+// statsFrom makes the chains carry the session statistics counted from from (the window's
+// start; the events fed must begin before it).
+func (c *cursor) statsFrom(from int64) { c.statsAt = from }
+
 // ready reports whether the instrument can start a chain: it has reference data and either a
 // whole book or no book at all so far in this epoch.
 func (ic *instCursor) ready() bool {
@@ -54,6 +63,13 @@ func (ic *instCursor) ready() bool {
 func (c *cursor) feed(ev *tickwirev1.Event, out []*tickwirev1.Event) []*tickwirev1.Event {
 	t := EventTime(ev)
 	c.lastTime = t
+	if c.statsAt != 0 && !c.forgot && t >= c.statsAt {
+		// The window starts: statistics count from here, as for a session played from it.
+		c.forgot = true
+		for _, ic := range c.insts {
+			ic.st.ForgetStats()
+		}
+	}
 	if !c.open && t >= c.target {
 		out = c.openWindow(out)
 	}
@@ -128,7 +144,9 @@ func (c *cursor) openWindow(out []*tickwirev1.Event) []*tickwirev1.Event {
 // lookback's, at most market.Config.TradeHistory) as history trades (Trade.history), so a page
 // that joins the session, or watches it after a seek, has the tape and the last price at once;
 // history trades do not count in candles or stats (PROTOCOL.md §8.3), which a page takes from
-// /api/candles up to the replay clock.
+// /api/candles up to the replay clock. Then, when the read covered the window's start
+// (statsFrom), the session statistics of what was replayed before t, which a feed adopts when
+// it has none (a page joining mid-way).
 func (c *cursor) start(ic *instCursor, t int64, out []*tickwirev1.Event) []*tickwirev1.Event {
 	id := ic.st.ID()
 	info := &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq + 1, VenueTimeNs: t, IngestTimeNs: t,
@@ -156,6 +174,11 @@ func (c *cursor) start(ic *instCursor, t int64, out []*tickwirev1.Event) []*tick
 			ic.seq++
 			out = append(out, &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq, VenueTimeNs: r.GetVenueTimeNs(),
 				IngestTimeNs: t, Body: &tickwirev1.Event_Trade{Trade: tr}})
+		}
+		if ss := ic.st.SessionStats(); ss != nil && c.statsAt != 0 && c.forgot {
+			ic.seq++
+			out = append(out, &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq, VenueTimeNs: t, IngestTimeNs: t,
+				Body: &tickwirev1.Event_Stats{Stats: ss}})
 		}
 	}
 	return out

@@ -34,9 +34,44 @@ func rebuild(t *testing.T, evs []*pb.Event, before int64) map[string]*market.Sta
 // checkSession checks a session's events for one generation: per instrument, InstrumentInfo
 // and a snapshot equal to the state rebuilt at target, then the stored events of the window in
 // order, re-stamped into one gapless chain of epoch.
-func checkSession(t *testing.T, stored, got []*pb.Event, target, to int64, epoch uint64) {
+//
+// statsFrom, if not 0, is the window's start when the session was read from it: each chain then
+// carries, after its history trades, the session statistics of the stored trades from statsFrom
+// to the target (none when there were none).
+func checkSession(t *testing.T, stored, got []*pb.Event, target, to int64, epoch uint64, statsFrom int64) {
 	t.Helper()
 	states := rebuild(t, stored, target)
+	statsOf := map[string]*pb.SessionStats{}
+	if statsFrom != 0 {
+		forgot := false
+		sts := map[string]*market.State{}
+		forget := func() {
+			forgot = true
+			for _, st := range sts {
+				st.ForgetStats()
+			}
+		}
+		for _, ev := range stored {
+			tm := EventTime(ev)
+			if tm >= statsFrom && !forgot {
+				forget()
+			}
+			if tm >= target {
+				break
+			}
+			st := sts[ev.Instrument]
+			if st == nil {
+				st = market.NewState(ev.Instrument, market.Config{})
+				sts[ev.Instrument] = st
+			}
+			if _, err := st.Apply(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, st := range sts {
+			statsOf[id] = st.SessionStats()
+		}
+	}
 	want := map[string][]*pb.Event{}
 	for _, ev := range stored {
 		if tm := EventTime(ev); tm >= target && tm <= to {
@@ -89,6 +124,17 @@ func checkSession(t *testing.T, stored, got []*pb.Event, target, to int64, epoch
 			}
 		}
 		rest := evs[2+len(held):]
+		if want := statsOf[id]; want != nil {
+			if len(rest) == 0 || !proto.Equal(rest[0].GetStats(), want) {
+				t.Fatalf("%s: after the history trades %v, want the session stats %v", id, rest[:min(1, len(rest))], want)
+			}
+			rest = rest[1:]
+		}
+		for _, ev := range rest {
+			if ev.GetStats() != nil {
+				t.Fatalf("%s: session stats %v not at the chain's start", id, ev)
+			}
+		}
 		if len(rest) != len(want[id]) {
 			t.Fatalf("%s: %d events after the snapshot, want %d", id, len(rest), len(want[id]))
 		}
@@ -116,7 +162,7 @@ func TestCursorWindow(t *testing.T) {
 	to := replaytest.T0.Add(3200 * time.Millisecond).UnixNano()
 	c := newCursor(target, to, 77)
 	got := feedAll(c, stored)
-	checkSession(t, stored, got, target, to, 77)
+	checkSession(t, stored, got, target, to, 77, 0)
 	if c.rejected != 0 {
 		t.Fatalf("%d rejected", c.rejected)
 	}
@@ -156,7 +202,7 @@ func TestCursorEmptyWindow(t *testing.T) {
 	if held == 0 || len(got) != 6+held {
 		t.Fatalf("%d events, want info + snapshot of 3 instruments and their %d history trades", len(got), held)
 	}
-	checkSession(t, stored, got, end, end, 1)
+	checkSession(t, stored, got, end, end, 1, 0)
 }
 
 // TestCursorNoCheckpoint: an instrument whose state is not whole at the target starts its

@@ -22,6 +22,10 @@ import (
 
 // Defaults of Config.
 const (
+	// MaxStatsCatchUp bounds how far into the window a generation (a seek, a rebase) may start
+	// and still read from the window's start, to carry the session statistics of what was
+	// replayed before it (cursor.statsFrom); further in, its statistics start at the target.
+	MaxStatsCatchUp = 30 * time.Minute
 	// DefaultLookback is how far before the window start (or a seek target) reading starts, to
 	// rebuild each instrument's state from its last checkpoint: twice the synthetic source's
 	// default checkpoint interval (30 s), so a checkpoint is always inside it. Sources with
@@ -437,6 +441,15 @@ func (l *loop) startGeneration(ctx context.Context, target int64) {
 	l.stopReader()
 	win := &l.r.cfg.Window
 	l.cur = newCursor(target, win.To.UnixNano(), l.base+uint64(l.gen))
+	start := time.Unix(0, target).Add(-l.r.cfg.Lookback)
+	if from := win.From.UnixNano(); target-from <= int64(MaxStatsCatchUp) {
+		// Read from the window's start, so that the chain can carry the session statistics of
+		// what was replayed before target (a page joining mid-way shows them too).
+		l.cur.statsFrom(from)
+		if fromStart := win.From.Add(-l.r.cfg.Lookback); fromStart.Before(start) {
+			start = fromStart
+		}
+	}
 	l.pending, l.head = l.pending[:0], 0
 	l.readEnded = false
 	l.clock, l.events, l.anchored = target, 0, false
@@ -446,7 +459,6 @@ func (l *loop) startGeneration(ctx context.Context, target int64) {
 	gctx, cancel := context.WithCancel(ctx)
 	rd := &reader{cancel: cancel, events: make(chan *pb.Event, readAhead), done: make(chan struct{})}
 	l.rd = rd
-	start := time.Unix(0, target).Add(-l.r.cfg.Lookback)
 	go func() {
 		defer close(rd.done)
 		rd.err = l.r.src.Scan(gctx, start, win.Instruments, func(ev *pb.Event) error {

@@ -138,7 +138,7 @@ func TestReplayFullSpeed(t *testing.T) {
 	if len(got) != s.count() {
 		t.Fatalf("events of %d epochs", 2)
 	}
-	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch)
+	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch, win.From.UnixNano())
 	st := s.lastStatus()
 	if st.Events != uint64(len(got)) || st.ClockNs != win.To.UnixNano() || st.Session != "full" ||
 		st.FromNs != win.From.UnixNano() || st.ToNs != win.To.UnixNano() || len(st.Instruments) != 5 {
@@ -250,7 +250,7 @@ func TestReplayPauseResume(t *testing.T) {
 	control(t, f.b, "pause", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 0}})
 	testwait.For(t, 10*time.Second, "finish", finished(s, 0))
 	got := s.epochEvents(s.events[0].Epoch)
-	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch)
+	checkSession(t, f.stored, got, win.From.UnixNano(), win.To.UnixNano(), got[0].Epoch, win.From.UnixNano())
 }
 
 // TestReplaySeek: a seek starts a new epoch whose snapshots equal the state rebuilt
@@ -270,7 +270,7 @@ func TestReplaySeek(t *testing.T) {
 	}
 	testwait.For(t, 10*time.Second, "finish after seek", finished(s, 1))
 	got := s.epochEvents(epoch0 + 1)
-	checkSession(t, f.stored, got, target, win.To.UnixNano(), epoch0+1)
+	checkSession(t, f.stored, got, target, win.To.UnixNano(), epoch0+1, win.From.UnixNano())
 	if st := s.lastStatus(); st.Events != uint64(len(got)) {
 		t.Fatalf("status counts %d events after the seek, got %d", st.Events, len(got))
 	}
@@ -305,7 +305,7 @@ func TestReplaySeek(t *testing.T) {
 	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Speed{Speed: 0}})
 	control(t, f.b, "seek", &pb.ReplayControl{Action: &pb.ReplayControl_Resume{Resume: true}})
 	testwait.For(t, 10*time.Second, "finish after resume", finished(s, 3))
-	checkSession(t, f.stored, s.epochEvents(epoch0+3), target, win.To.UnixNano(), epoch0+3)
+	checkSession(t, f.stored, s.epochEvents(epoch0+3), target, win.To.UnixNano(), epoch0+3, win.From.UnixNano())
 }
 
 func protoEqual(a, b *pb.ReplayStatus) bool {

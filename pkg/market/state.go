@@ -241,8 +241,41 @@ func (s *State) Apply(ev *pb.Event) (*Result, error) {
 		}
 	case *pb.Event_Trade:
 		s.applyTrade(ev, b.Trade, res)
+	case *pb.Event_Stats:
+		s.applySessionStats(ev, b.Stats, res)
 	}
 	return res, nil
+}
+
+// applySessionStats adopts a replay chain's session statistics when the state has none for that
+// session (a page joining the replay); a state that has them keeps its own.
+func (s *State) applySessionStats(ev *pb.Event, ss *pb.SessionStats, res *Result) {
+	in := ss.GetStats()
+	if s.stats != nil && s.stats.SessionStartS >= in.GetSessionStartS() {
+		return
+	}
+	s.stats = cloneStats(in)
+	s.notional = uint128{hi: ss.GetNotionalHi(), lo: ss.GetNotionalLo()}
+	sd := s.newDelta(ev, StreamStats)
+	sd.Body = &pb.Delta_Stats{Stats: s.stats}
+	res.Stats = sd
+}
+
+// SessionStats returns the state's session statistics as a SessionStats event body (nil when
+// it has none): what a replay chain's start carries (internal/replay).
+func (s *State) SessionStats() *pb.SessionStats {
+	if s.stats == nil {
+		return nil
+	}
+	return &pb.SessionStats{Stats: cloneStats(s.stats), NotionalHi: s.notional.hi, NotionalLo: s.notional.lo}
+}
+
+// ForgetStats drops the state's session statistics, keeping everything else: a replay's cursor
+// calls it at the window's start, so that the statistics it holds at a later time are those of
+// a session played from the start.
+func (s *State) ForgetStats() {
+	s.stats = nil
+	s.notional = uint128{}
 }
 
 func checkBody(ev *pb.Event) error {
@@ -270,6 +303,11 @@ func checkBody(ev *pb.Event) error {
 	case *pb.Event_Trade:
 		if b.Trade == nil || b.Trade.Price <= 0 || b.Trade.Size <= 0 {
 			return fmt.Errorf("%w: %s bad trade", ErrBadEvent, ev.Instrument)
+		}
+	case *pb.Event_Stats:
+		st := b.Stats.GetStats()
+		if st == nil || st.Volume <= 0 || st.Low <= 0 || st.Low > st.High || st.TradeCount == 0 {
+			return fmt.Errorf("%w: %s bad session stats", ErrBadEvent, ev.Instrument)
 		}
 	default:
 		return fmt.Errorf("%w: %s event without body", ErrBadEvent, ev.Instrument)

@@ -679,3 +679,57 @@ func TestFullDepthHashCatchesDeepDrift(t *testing.T) {
 	}
 	t.Fatal("a replica wrong at level 16 never failed the full-depth hash")
 }
+
+// TestSessionStatsSeed: a replay chain's session statistics are adopted by a state that has none
+// for that session (with the notional, so the VWAP of later trades is exact), ignored by one that
+// has them, and refused when malformed.
+func TestSessionStatsSeed(t *testing.T) {
+	seq := uint64(0)
+	ev := func(body any) *pb.Event {
+		seq++
+		e := &pb.Event{Instrument: testID, Epoch: 1, Seq: seq, VenueTimeNs: 1_700_000_000e9 + int64(seq)}
+		switch b := body.(type) {
+		case *pb.SessionStats:
+			e.Body = &pb.Event_Stats{Stats: b}
+		case *pb.Trade:
+			e.Body = &pb.Event_Trade{Trade: b}
+		}
+		return e
+	}
+	// The reference: two trades counted from scratch.
+	ref := NewState(testID, Config{})
+	for _, tr := range []*pb.Trade{{Price: 100, Size: 3}, {Price: 103, Size: 1}} {
+		if _, err := ref.Apply(ev(tr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq = 0
+	// A state that has only the first trade's statistics as a seed, then the second trade.
+	first := NewState(testID, Config{})
+	if _, err := first.Apply(ev(&pb.Trade{Price: 100, Size: 3})); err != nil {
+		t.Fatal(err)
+	}
+	seed := first.SessionStats()
+	seq = 0
+	s := NewState(testID, Config{})
+	res, err := s.Apply(ev(seed))
+	if err != nil || res.Stats == nil {
+		t.Fatalf("seed on a state with no statistics: %v, delta %v", err, res)
+	}
+	if _, err := s.Apply(ev(&pb.Trade{Price: 103, Size: 1})); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.SessionStats(), ref.SessionStats(); !proto.Equal(got, want) {
+		t.Fatalf("after seed + trade %v, want %v", got, want)
+	}
+	// A state with statistics keeps them.
+	if res, err := s.Apply(ev(seed)); err != nil || res.Stats != nil || !proto.Equal(s.SessionStats(), ref.SessionStats()) {
+		t.Fatalf("seed over statistics: %v, delta %v, stats %v", err, res.Stats, s.SessionStats())
+	}
+	for _, bad := range []*pb.SessionStats{{}, {Stats: &pb.Stats{Volume: 0, Low: 1, High: 1, TradeCount: 1}},
+		{Stats: &pb.Stats{Volume: 1, Low: 5, High: 4, TradeCount: 1}}, {Stats: &pb.Stats{Volume: 1, Low: 1, High: 1}}} {
+		if _, err := NewState(testID, Config{}).Apply(ev(bad)); !errors.Is(err, ErrBadEvent) {
+			t.Errorf("seed %v: %v, want ErrBadEvent", bad, err)
+		}
+	}
+}

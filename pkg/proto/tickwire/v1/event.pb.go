@@ -44,6 +44,7 @@ type Event struct {
 	//	*Event_Trade
 	//	*Event_Quote
 	//	*Event_Info
+	//	*Event_Stats
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -157,6 +158,15 @@ func (x *Event) GetInfo() *InstrumentInfo {
 	return nil
 }
 
+func (x *Event) GetStats() *SessionStats {
+	if x != nil {
+		if x, ok := x.Body.(*Event_Stats); ok {
+			return x.Stats
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -177,6 +187,10 @@ type Event_Info struct {
 	Info *InstrumentInfo `protobuf:"bytes,13,opt,name=info,proto3,oneof"`
 }
 
+type Event_Stats struct {
+	Stats *SessionStats `protobuf:"bytes,14,opt,name=stats,proto3,oneof"`
+}
+
 func (*Event_Book) isEvent_Body() {}
 
 func (*Event_Trade) isEvent_Body() {}
@@ -184,6 +198,74 @@ func (*Event_Trade) isEvent_Body() {}
 func (*Event_Quote) isEvent_Body() {}
 
 func (*Event_Info) isEvent_Body() {}
+
+func (*Event_Stats) isEvent_Body() {}
+
+// SessionStats carries an instrument's session statistics as of a replay chain's start
+// (docs/PROTOCOL.md §18): a feed whose state has none for that session adopts them, so a page
+// joining a replay mid-way shows the statistics of what was replayed before it joined; a state
+// that has them already ignores it. Ingest never sends it.
+type SessionStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Stats *Stats                 `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	// The exact sum of price x size over the session's trades (128 bits: hi, lo), which the
+	// VWAP of later trades is computed from.
+	NotionalHi    uint64 `protobuf:"varint,2,opt,name=notional_hi,json=notionalHi,proto3" json:"notional_hi,omitempty"`
+	NotionalLo    uint64 `protobuf:"varint,3,opt,name=notional_lo,json=notionalLo,proto3" json:"notional_lo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionStats) Reset() {
+	*x = SessionStats{}
+	mi := &file_tickwire_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionStats) ProtoMessage() {}
+
+func (x *SessionStats) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionStats.ProtoReflect.Descriptor instead.
+func (*SessionStats) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SessionStats) GetStats() *Stats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+func (x *SessionStats) GetNotionalHi() uint64 {
+	if x != nil {
+		return x.NotionalHi
+	}
+	return 0
+}
+
+func (x *SessionStats) GetNotionalLo() uint64 {
+	if x != nil {
+		return x.NotionalLo
+	}
+	return 0
+}
 
 // BookUpdate changes price levels. With snapshot set, the levels replace the whole book.
 type BookUpdate struct {
@@ -199,7 +281,7 @@ type BookUpdate struct {
 
 func (x *BookUpdate) Reset() {
 	*x = BookUpdate{}
-	mi := &file_tickwire_v1_event_proto_msgTypes[1]
+	mi := &file_tickwire_v1_event_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +293,7 @@ func (x *BookUpdate) String() string {
 func (*BookUpdate) ProtoMessage() {}
 
 func (x *BookUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_event_proto_msgTypes[1]
+	mi := &file_tickwire_v1_event_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +306,7 @@ func (x *BookUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BookUpdate.ProtoReflect.Descriptor instead.
 func (*BookUpdate) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_tickwire_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *BookUpdate) GetSnapshot() bool {
@@ -252,7 +334,7 @@ var File_tickwire_v1_event_proto protoreflect.FileDescriptor
 
 const file_tickwire_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17tickwire/v1/event.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\"\xdb\x02\n" +
+	"\x17tickwire/v1/event.proto\x12\vtickwire.v1\x1a\x18tickwire/v1/market.proto\x1a\x18tickwire/v1/stream.proto\"\x8e\x03\n" +
 	"\x05Event\x12\x1e\n" +
 	"\n" +
 	"instrument\x18\x01 \x01(\tR\n" +
@@ -265,8 +347,15 @@ const file_tickwire_v1_event_proto_rawDesc = "" +
 	" \x01(\v2\x17.tickwire.v1.BookUpdateH\x00R\x04book\x12*\n" +
 	"\x05trade\x18\v \x01(\v2\x12.tickwire.v1.TradeH\x00R\x05trade\x12*\n" +
 	"\x05quote\x18\f \x01(\v2\x12.tickwire.v1.QuoteH\x00R\x05quote\x121\n" +
-	"\x04info\x18\r \x01(\v2\x1b.tickwire.v1.InstrumentInfoH\x00R\x04infoB\x06\n" +
-	"\x04body\"x\n" +
+	"\x04info\x18\r \x01(\v2\x1b.tickwire.v1.InstrumentInfoH\x00R\x04info\x121\n" +
+	"\x05stats\x18\x0e \x01(\v2\x19.tickwire.v1.SessionStatsH\x00R\x05statsB\x06\n" +
+	"\x04body\"z\n" +
+	"\fSessionStats\x12(\n" +
+	"\x05stats\x18\x01 \x01(\v2\x12.tickwire.v1.StatsR\x05stats\x12\x1f\n" +
+	"\vnotional_hi\x18\x02 \x01(\x04R\n" +
+	"notionalHi\x12\x1f\n" +
+	"\vnotional_lo\x18\x03 \x01(\x04R\n" +
+	"notionalLo\"x\n" +
 	"\n" +
 	"BookUpdate\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x12&\n" +
@@ -285,27 +374,31 @@ func file_tickwire_v1_event_proto_rawDescGZIP() []byte {
 	return file_tickwire_v1_event_proto_rawDescData
 }
 
-var file_tickwire_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_tickwire_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_tickwire_v1_event_proto_goTypes = []any{
 	(*Event)(nil),          // 0: tickwire.v1.Event
-	(*BookUpdate)(nil),     // 1: tickwire.v1.BookUpdate
-	(*Trade)(nil),          // 2: tickwire.v1.Trade
-	(*Quote)(nil),          // 3: tickwire.v1.Quote
-	(*InstrumentInfo)(nil), // 4: tickwire.v1.InstrumentInfo
-	(*Level)(nil),          // 5: tickwire.v1.Level
+	(*SessionStats)(nil),   // 1: tickwire.v1.SessionStats
+	(*BookUpdate)(nil),     // 2: tickwire.v1.BookUpdate
+	(*Trade)(nil),          // 3: tickwire.v1.Trade
+	(*Quote)(nil),          // 4: tickwire.v1.Quote
+	(*InstrumentInfo)(nil), // 5: tickwire.v1.InstrumentInfo
+	(*Stats)(nil),          // 6: tickwire.v1.Stats
+	(*Level)(nil),          // 7: tickwire.v1.Level
 }
 var file_tickwire_v1_event_proto_depIdxs = []int32{
-	1, // 0: tickwire.v1.Event.book:type_name -> tickwire.v1.BookUpdate
-	2, // 1: tickwire.v1.Event.trade:type_name -> tickwire.v1.Trade
-	3, // 2: tickwire.v1.Event.quote:type_name -> tickwire.v1.Quote
-	4, // 3: tickwire.v1.Event.info:type_name -> tickwire.v1.InstrumentInfo
-	5, // 4: tickwire.v1.BookUpdate.bids:type_name -> tickwire.v1.Level
-	5, // 5: tickwire.v1.BookUpdate.asks:type_name -> tickwire.v1.Level
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2, // 0: tickwire.v1.Event.book:type_name -> tickwire.v1.BookUpdate
+	3, // 1: tickwire.v1.Event.trade:type_name -> tickwire.v1.Trade
+	4, // 2: tickwire.v1.Event.quote:type_name -> tickwire.v1.Quote
+	5, // 3: tickwire.v1.Event.info:type_name -> tickwire.v1.InstrumentInfo
+	1, // 4: tickwire.v1.Event.stats:type_name -> tickwire.v1.SessionStats
+	6, // 5: tickwire.v1.SessionStats.stats:type_name -> tickwire.v1.Stats
+	7, // 6: tickwire.v1.BookUpdate.bids:type_name -> tickwire.v1.Level
+	7, // 7: tickwire.v1.BookUpdate.asks:type_name -> tickwire.v1.Level
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_event_proto_init() }
@@ -314,11 +407,13 @@ func file_tickwire_v1_event_proto_init() {
 		return
 	}
 	file_tickwire_v1_market_proto_init()
+	file_tickwire_v1_stream_proto_init()
 	file_tickwire_v1_event_proto_msgTypes[0].OneofWrappers = []any{
 		(*Event_Book)(nil),
 		(*Event_Trade)(nil),
 		(*Event_Quote)(nil),
 		(*Event_Info)(nil),
+		(*Event_Stats)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -326,7 +421,7 @@ func file_tickwire_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_event_proto_rawDesc), len(file_tickwire_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

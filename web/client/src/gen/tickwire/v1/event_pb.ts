@@ -8,13 +8,15 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { InstrumentInfo, Level, Quote, Trade } from "./market_pb.js";
 import { file_tickwire_v1_market } from "./market_pb.js";
+import type { Stats } from "./stream_pb.js";
+import { file_tickwire_v1_stream } from "./stream_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file tickwire/v1/event.proto.
  */
 export const file_tickwire_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("Chd0aWNrd2lyZS92MS9ldmVudC5wcm90bxILdGlja3dpcmUudjEijgIKBUV2ZW50EhIKCmluc3RydW1lbnQYASABKAkSDQoFZXBvY2gYAiABKAQSCwoDc2VxGAMgASgEEhUKDXZlbnVlX3RpbWVfbnMYBCABKAMSFgoOaW5nZXN0X3RpbWVfbnMYBSABKAMSJwoEYm9vaxgKIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tVcGRhdGVIABIjCgV0cmFkZRgLIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASIwoFcXVvdGUYDCABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEisKBGluZm8YDSABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mb0gAQgYKBGJvZHkiYgoKQm9va1VwZGF0ZRIQCghzbmFwc2hvdBgBIAEoCBIgCgRiaWRzGAIgAygLMhIudGlja3dpcmUudjEuTGV2ZWwSIAoEYXNrcxgDIAMoCzISLnRpY2t3aXJlLnYxLkxldmVsQj9aPWdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvcGtnL3Byb3RvL3RpY2t3aXJlL3YxO3RpY2t3aXJldjFiBnByb3RvMw", [file_tickwire_v1_market]);
+  fileDesc("Chd0aWNrd2lyZS92MS9ldmVudC5wcm90bxILdGlja3dpcmUudjEiugIKBUV2ZW50EhIKCmluc3RydW1lbnQYASABKAkSDQoFZXBvY2gYAiABKAQSCwoDc2VxGAMgASgEEhUKDXZlbnVlX3RpbWVfbnMYBCABKAMSFgoOaW5nZXN0X3RpbWVfbnMYBSABKAMSJwoEYm9vaxgKIAEoCzIXLnRpY2t3aXJlLnYxLkJvb2tVcGRhdGVIABIjCgV0cmFkZRgLIAEoCzISLnRpY2t3aXJlLnYxLlRyYWRlSAASIwoFcXVvdGUYDCABKAsyEi50aWNrd2lyZS52MS5RdW90ZUgAEisKBGluZm8YDSABKAsyGy50aWNrd2lyZS52MS5JbnN0cnVtZW50SW5mb0gAEioKBXN0YXRzGA4gASgLMhkudGlja3dpcmUudjEuU2Vzc2lvblN0YXRzSABCBgoEYm9keSJbCgxTZXNzaW9uU3RhdHMSIQoFc3RhdHMYASABKAsyEi50aWNrd2lyZS52MS5TdGF0cxITCgtub3Rpb25hbF9oaRgCIAEoBBITCgtub3Rpb25hbF9sbxgDIAEoBCJiCgpCb29rVXBkYXRlEhAKCHNuYXBzaG90GAEgASgIEiAKBGJpZHMYAiADKAsyEi50aWNrd2lyZS52MS5MZXZlbBIgCgRhc2tzGAMgAygLMhIudGlja3dpcmUudjEuTGV2ZWxCP1o9Z2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9wa2cvcHJvdG8vdGlja3dpcmUvdjE7dGlja3dpcmV2MWIGcHJvdG8z", [file_tickwire_v1_market, file_tickwire_v1_stream]);
 
 /**
  * Event is one normalized change to one instrument. Events of an instrument travel in order on
@@ -84,6 +86,12 @@ export type Event = Message<"tickwire.v1.Event"> & {
      */
     value: InstrumentInfo;
     case: "info";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.SessionStats stats = 14;
+     */
+    value: SessionStats;
+    case: "stats";
   } | { case: undefined; value?: undefined };
 };
 
@@ -93,6 +101,41 @@ export type Event = Message<"tickwire.v1.Event"> & {
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_event, 0);
+
+/**
+ * SessionStats carries an instrument's session statistics as of a replay chain's start
+ * (docs/PROTOCOL.md §18): a feed whose state has none for that session adopts them, so a page
+ * joining a replay mid-way shows the statistics of what was replayed before it joined; a state
+ * that has them already ignores it. Ingest never sends it.
+ *
+ * @generated from message tickwire.v1.SessionStats
+ */
+export type SessionStats = Message<"tickwire.v1.SessionStats"> & {
+  /**
+   * @generated from field: tickwire.v1.Stats stats = 1;
+   */
+  stats?: Stats | undefined;
+
+  /**
+   * The exact sum of price x size over the session's trades (128 bits: hi, lo), which the
+   * VWAP of later trades is computed from.
+   *
+   * @generated from field: uint64 notional_hi = 2;
+   */
+  notionalHi: bigint;
+
+  /**
+   * @generated from field: uint64 notional_lo = 3;
+   */
+  notionalLo: bigint;
+};
+
+/**
+ * Describes the message tickwire.v1.SessionStats.
+ * Use `create(SessionStatsSchema)` to create a new message.
+ */
+export const SessionStatsSchema: GenMessage<SessionStats> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_event, 1);
 
 /**
  * BookUpdate changes price levels. With snapshot set, the levels replace the whole book.
@@ -125,5 +168,5 @@ export type BookUpdate = Message<"tickwire.v1.BookUpdate"> & {
  * Use `create(BookUpdateSchema)` to create a new message.
  */
 export const BookUpdateSchema: GenMessage<BookUpdate> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_event, 1);
+  messageDesc(file_tickwire_v1_event, 2);
 
