@@ -10,6 +10,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
 	"github.com/tickwire/tickwire/internal/source/synthetic"
+	"github.com/tickwire/tickwire/internal/testwait"
 )
 
 // TestWarmStartFigures fills JetStream (embedded, file storage in a temporary directory) with
@@ -20,6 +21,10 @@ import (
 // figures and the command:
 //
 //	TICKWIRE_WARMSTART_EVENTS=1000000 go test -run TestWarmStartFigures -v -timeout 2h ./internal/feed/
+//
+// With TICKWIRE_WARMSTART_LIVE=1 a feed follows the fill live instead, and its final checkpoint
+// (written when it stops) is the one the warm start loads: no full replay, so 10 M events fit a
+// run.
 func TestWarmStartFigures(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("TICKWIRE_WARMSTART_EVENTS"))
 	if n <= 0 {
@@ -51,6 +56,40 @@ func TestWarmStartFigures(t *testing.T) {
 		}
 		flush(t, b)
 	}
+	timed := func(interval time.Duration) (*warmFeed, time.Duration) {
+		t0 := time.Now()
+		f := startWarm(t, b, interval)
+		return f, time.Since(t0)
+	}
+	if os.Getenv("TICKWIRE_WARMSTART_LIVE") != "" {
+		// A feed follows the fill live (as in production) and writes its final checkpoint when
+		// stopped; the full replay, which at 10 M events outlasts a test run here, is skipped.
+		live := startWarm(t, b, time.Minute)
+		start := time.Now()
+		fill(n)
+		st, err := b.StreamState(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("filled %d events (%d MB stored) in %s, a feed following: %.0f events/s", st.Msgs, st.Bytes>>20,
+			time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
+		testwait.For(t, time.Hour, "the live feed to apply every event", func() bool { return live.srv.warmup.Load().seq.Load() == st.LastSeq })
+		live.stop()
+		have, err := b.Checkpoints(context.Background())
+		if err != nil || len(have) == 0 || have[0].StreamSeq != st.LastSeq {
+			t.Fatalf("checkpoints after the live feed stopped: %+v %v", have, err)
+		}
+		t.Logf("checkpoint at stream seq %d: %d bytes, %d chunks", have[0].StreamSeq, have[0].Size, have[0].Chunks)
+		fill(tail)
+		warm, took := timed(time.Hour)
+		w := warm.srv.warmup.Load()
+		t.Logf("warm start with %d events stored (checkpoint + %d tail events): ready in %s (from checkpoint %v, %d events consumed)",
+			st.Msgs+uint64(tail), tail, took.Round(time.Millisecond), w.fromCheckpoint, w.events.Load())
+		if !w.fromCheckpoint || w.events.Load() != uint64(tail) {
+			t.Errorf("the warm start: from checkpoint %v, %d events consumed, want the checkpoint and %d", w.fromCheckpoint, w.events.Load(), tail)
+		}
+		return
+	}
 	start := time.Now()
 	fill(n)
 	st, err := b.StreamState(context.Background())
@@ -60,11 +99,6 @@ func TestWarmStartFigures(t *testing.T) {
 	t.Logf("filled %d events (%d MB stored) in %s: %.0f events/s", st.Msgs, st.Bytes>>20,
 		time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
 
-	timed := func(interval time.Duration) (*warmFeed, time.Duration) {
-		t0 := time.Now()
-		f := startWarm(t, b, interval)
-		return f, time.Since(t0)
-	}
 	full, took := timed(time.Nanosecond)
 	t.Logf("full replay (no checkpoint): ready in %s: %.0f events/s", took.Round(time.Millisecond), float64(n)/took.Seconds())
 	// One event after ready takes the checkpoint.
