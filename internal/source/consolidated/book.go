@@ -61,11 +61,12 @@ func (s Spec) Validate() error {
 
 // Drop reasons counted by Merge (tickwire_consolidated_dropped_total{reason}).
 const (
-	ReasonDuplicate = "duplicate"       // a member event at or before the position already applied
-	ReasonGap       = "member_gap"      // a member event after a gap: the member is reset
-	ReasonUnsynced  = "member_unsynced" // a member book update before its snapshot
-	ReasonScale     = "scale"           // a member price or size not exact at the merged scale
-	ReasonNoInfo    = "no_info"         // a member event before its reference data
+	ReasonDuplicate  = "duplicate"       // a member event at or before the position already applied
+	ReasonGap        = "member_gap"      // a member event after a gap: the member is reset
+	ReasonUnsynced   = "member_unsynced" // a member book update before its snapshot
+	ReasonScale      = "scale"           // a member price or size not exact at the merged scale
+	ReasonNoInfo     = "no_info"         // a member event before its reference data
+	ReasonNotStarted = "not_started"     // a member trade before the consolidated instrument started
 )
 
 // level is one merged level: the total size and which members quote there.
@@ -294,7 +295,12 @@ func (m *Merge) Apply(ev *tickwirev1.Event, emit func(*tickwirev1.Event) error) 
 		}
 		return m.emitChanges(ev.GetVenueTimeNs(), emit)
 	case *tickwirev1.Event_Trade:
-		if m.info == nil || mb.info == nil {
+		switch {
+		case mb.info == nil:
+			m.dropped(ReasonNoInfo)
+			return nil
+		case m.info == nil:
+			m.dropped(ReasonNotStarted) // before the instrument exists, a trade has nowhere to go
 			return nil
 		}
 		t := b.Trade

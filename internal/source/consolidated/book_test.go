@@ -79,21 +79,24 @@ func (s *sink) take() []*pb.Event {
 
 func levels(ls ...book.Level) []book.Level { return ls }
 
-func newMerge(t *testing.T) (*Merge, *sink, *feed) {
+func newMerge(t *testing.T) (*Merge, *sink, *feed, map[string]int) {
 	t.Helper()
-	m, err := NewMerge(Spec{ID: "consolidated:X", Members: []string{memA, memB}}, nil)
+	dropped := map[string]int{}
+	m, err := NewMerge(Spec{ID: "consolidated:X", Members: []string{memA, memB}}, func(r string) { dropped[r]++ })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, &sink{}, &feed{}
+	return m, &sink{}, &feed{}, dropped
 }
 
 // TestMergeTwoVenues walks one merged book through snapshots at different scales, a delta,
 // a shared price, a trade, a member's gap and its recovery.
 func TestMergeTwoVenues(t *testing.T) {
-	m, s, f := newMerge(t)
+	m, s, f, dropped := newMerge(t)
 	steps := []*pb.Event{
+		f.ev(memA, &pb.Trade{Price: 10000, Size: 1}), // before A's reference data: counted, dropped
 		f.ev(memA, infoOf(memA, 2, 2, 1, 1)),
+		f.ev(memA, &pb.Trade{Price: 10000, Size: 1}), // before the instrument started: counted, dropped
 		f.ev(memB, infoOf(memB, 3, 1, 5, 1)),
 		f.ev(memA, snap([]*pb.Level{lv(10000, 150)}, []*pb.Level{lv(10002, 10)})), // 100.00 x 1.50 / 100.02 x 0.10
 		f.ev(memB, snap([]*pb.Level{lv(100005, 3)}, []*pb.Level{lv(100020, 2)})),  // 100.005 x 0.3 / 100.020 x 0.2
@@ -105,6 +108,9 @@ func TestMergeTwoVenues(t *testing.T) {
 	}
 	if len(s.events) != 0 || m.Started() {
 		t.Fatalf("emitted %d events before Start", len(s.events))
+	}
+	if dropped[ReasonNoInfo] != 1 || dropped[ReasonNotStarted] != 1 {
+		t.Fatalf("dropped %v, want a no_info and a not_started trade", dropped)
 	}
 	if err := m.Start(1, s.emit); err != nil {
 		t.Fatal(err)

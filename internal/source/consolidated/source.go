@@ -89,7 +89,7 @@ func NewSource(cfg Config, members Members, logger *slog.Logger, reg prometheus.
 	s := &Source{cfg: cfg, members: members, logger: logger.With("source", "consolidated"), byMem: map[string][]*Merge{},
 		in: make(chan *tickwirev1.Event, cfg.Buffer),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_consolidated_dropped_total",
-			Help: "Member events not merged into a consolidated instrument, by reason (duplicate, member_gap: the member is reset until its next snapshot, member_unsynced, scale, no_info)."},
+			Help: "Member events not merged into a consolidated instrument, by reason (duplicate, member_gap: the member is reset until its next snapshot, member_unsynced, scale, no_info, not_started)."},
 			[]string{"reason"})}
 	seen := map[string]bool{}
 	for _, sp := range cfg.Specs {
