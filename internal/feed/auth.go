@@ -239,13 +239,13 @@ func (s *Server) entitledCandles(next http.HandlerFunc) http.HandlerFunc {
 			// The candle store and the stream are real time; a delayed token gets its candles
 			// on the WebSocket candles channel, from its delay tier.
 			s.httpRefused.WithLabelValues("not_entitled").Inc()
-			writeCandleError(w, &candleError{status: http.StatusForbidden, code: "not_entitled",
+			writeAPIError(w, &apiError{status: http.StatusForbidden, code: "not_entitled",
 				msg: "delayed entitlement: /api/candles is real time; use the candles channel"})
 			return
 		}
 		if id != "" && (!ent.Instrument(id) || !ent.Channel(pb.Channel_CHANNEL_CANDLES)) {
 			s.httpRefused.WithLabelValues("not_entitled").Inc()
-			writeCandleError(w, &candleError{status: http.StatusForbidden, code: "not_entitled",
+			writeAPIError(w, &apiError{status: http.StatusForbidden, code: "not_entitled",
 				msg: "not entitled to the candles of " + id})
 			return
 		}

@@ -205,16 +205,16 @@ func (c *candles) observe(ev *pb.Event) {
 	}
 }
 
-// candleError is a refused or failed request: its HTTP status and the code and message of the
+// apiError is a refused or failed request: its HTTP status and the code and message of the
 // documented error body. code is also the refusal's metric label.
-type candleError struct {
+type apiError struct {
 	status     int
 	code       string
 	msg        string
 	retryAfter time.Duration // sent as Retry-After when > 0
 }
 
-func (e *candleError) Error() string { return e.code + ": " + e.msg }
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
 
 // Refusal codes (docs/PROTOCOL.md §2.5); each is a label of the refused-requests counter.
 const (
@@ -234,8 +234,8 @@ const (
 var refusalCodes = []string{refBadRequest, refTooManyBars, refScanWindow, refScanEvents, refRateLimited, refBusy,
 	refScanBusy, refNotReady, refNoHistory, refTimeout, refStoreError}
 
-func badRequest(format string, args ...any) *candleError {
-	return &candleError{status: http.StatusBadRequest, code: refBadRequest, msg: fmt.Sprintf(format, args...)}
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: refBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
 // candleMetrics are /api/candles' series.
@@ -284,7 +284,7 @@ var (
 
 // parseCandleRequest reads instrument=ID&interval=S&from=T&to=T; to defaults to now, from to
 // 300 bars before to.
-func parseCandleRequest(q url.Values, now time.Time, maxBars int) (candleRequest, *candleError) {
+func parseCandleRequest(q url.Values, now time.Time, maxBars int) (candleRequest, *apiError) {
 	var req candleRequest
 	req.instrument = q.Get("instrument")
 	if err := wire.CheckInstrumentID(req.instrument); err != nil {
@@ -319,7 +319,7 @@ func parseCandleRequest(q url.Values, now time.Time, maxBars int) (candleRequest
 	}
 	ivNs := req.iv * 1e9
 	if bars := (req.w.to - req.w.from + ivNs - 1) / ivNs; bars > int64(maxBars) {
-		return req, &candleError{status: http.StatusBadRequest, code: refTooManyBars,
+		return req, &apiError{status: http.StatusBadRequest, code: refTooManyBars,
 			msg: fmt.Sprintf("the window holds %d bars of %ds; at most %d: ask a shorter window or a longer interval", bars, iv, maxBars)}
 	}
 	return req, nil
@@ -408,7 +408,7 @@ func (c *candles) answer(ctx context.Context, src EventSource, known bool, req c
 		return b.out, source, nil
 	}
 	if d := time.Duration(req.w.to - req.w.from); d > c.cfg.MaxScanWindow {
-		return nil, "", &candleError{status: http.StatusBadRequest, code: refScanWindow,
+		return nil, "", &apiError{status: http.StatusBadRequest, code: refScanWindow,
 			msg: fmt.Sprintf("a %ds interval is read from the event store, over at most %v (asked %v): ask a shorter window, or an interval that is a multiple of %ds",
 				req.iv, c.cfg.MaxScanWindow, d.Round(time.Second), c.cfg.StoreInterval)}
 	}
@@ -429,19 +429,19 @@ func (c *candles) answer(ctx context.Context, src EventSource, known bool, req c
 // MaxScanEvents events, or refuses at once; what f read is charged to the ScanRate budget.
 func (c *candles) withScan(src EventSource, f func(budget *int) error) error {
 	if src == nil {
-		return &candleError{status: http.StatusNotImplemented, code: refNoHistory,
+		return &apiError{status: http.StatusNotImplemented, code: refNoHistory,
 			msg: fmt.Sprintf("this feed does not read its event store: only intervals that are a multiple of %ds, over whole bars", c.cfg.StoreInterval)}
 	}
 	if c.scanned != nil {
 		if ok, wait := c.scanned.admit(time.Now()); !ok {
-			return &candleError{status: http.StatusTooManyRequests, code: refScanBusy, retryAfter: wait,
+			return &apiError{status: http.StatusTooManyRequests, code: refScanBusy, retryAfter: wait,
 				msg: fmt.Sprintf("event-store reads took more than %g events/s; retry later", c.cfg.ScanRate)}
 		}
 	}
 	select {
 	case c.scans <- struct{}{}:
 	default:
-		return &candleError{status: http.StatusTooManyRequests, code: refScanBusy, retryAfter: time.Second,
+		return &apiError{status: http.StatusTooManyRequests, code: refScanBusy, retryAfter: time.Second,
 			msg: fmt.Sprintf("%d event-store reads already running; retry shortly", c.cfg.MaxScans)}
 	}
 	defer func() { <-c.scans }()
@@ -524,7 +524,7 @@ func (c *candles) scan(ctx context.Context, src EventSource, instrument string, 
 		if ctx.Err() != nil {
 			return nil, c.scanTimeout(ctx)
 		}
-		return nil, &candleError{status: http.StatusBadGateway, code: refStoreError, msg: "reading the event store: " + err.Error()}
+		return nil, &apiError{status: http.StatusBadGateway, code: refStoreError, msg: "reading the event store: " + err.Error()}
 	}
 	select {
 	case <-cons.CaughtUp():
@@ -536,19 +536,19 @@ func (c *candles) scan(ctx context.Context, src EventSource, instrument string, 
 	c.m.scanned.Add(float64(min(scanned, limit)))
 	switch err := cons.Err(); {
 	case errors.Is(err, errScanBudget):
-		return nil, &candleError{status: http.StatusBadRequest, code: refScanEvents,
+		return nil, &apiError{status: http.StatusBadRequest, code: refScanEvents,
 			msg: fmt.Sprintf("the window holds more than %d stored events of %s: ask a shorter window, or an interval that is a multiple of %ds",
 				c.cfg.MaxScanEvents, instrument, c.cfg.StoreInterval)}
 	case err != nil && !errors.Is(err, errStopScan):
-		return nil, &candleError{status: http.StatusBadGateway, code: refStoreError, msg: "reading the event store: " + err.Error()}
+		return nil, &apiError{status: http.StatusBadGateway, code: refStoreError, msg: "reading the event store: " + err.Error()}
 	case ctx.Err() != nil:
 		return nil, c.scanTimeout(ctx)
 	}
 	return out, nil
 }
 
-func (c *candles) scanTimeout(ctx context.Context) *candleError {
-	return &candleError{status: http.StatusServiceUnavailable, code: refTimeout, retryAfter: time.Second,
+func (c *candles) scanTimeout(ctx context.Context) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: refTimeout, retryAfter: time.Second,
 		msg: fmt.Sprintf("the event store did not answer within %v", c.cfg.ScanTimeout)}
 }
 
@@ -558,18 +558,18 @@ func (s *Server) serveCandles(w http.ResponseWriter, r *http.Request) {
 	c := s.candles
 	bars, source, err := c.serve(r, s)
 	if err != nil {
-		var ce *candleError
+		var ce *apiError
 		if !errors.As(err, &ce) {
-			ce = &candleError{status: http.StatusInternalServerError, code: "internal", msg: err.Error()}
+			ce = &apiError{status: http.StatusInternalServerError, code: "internal", msg: err.Error()}
 		}
 		c.m.refused.WithLabelValues(ce.code).Inc()
-		writeCandleError(w, ce)
+		writeAPIError(w, ce)
 		return
 	}
 	b, err := protojson.Marshal(&pb.CandleList{Candles: bars})
 	if err != nil {
 		c.m.refused.WithLabelValues("internal").Inc()
-		writeCandleError(w, &candleError{status: http.StatusInternalServerError, code: "internal", msg: err.Error()})
+		writeAPIError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: err.Error()})
 		return
 	}
 	c.m.served.WithLabelValues(source).Inc()
@@ -581,7 +581,7 @@ func (c *candles) serve(r *http.Request, s *Server) ([]*pb.Candle, string, error
 	now := time.Now()
 	if c.clients != nil {
 		if ok, wait := c.clients.allow(clientAddr(r), now); !ok {
-			return nil, "", &candleError{status: http.StatusTooManyRequests, code: refRateLimited, retryAfter: wait,
+			return nil, "", &apiError{status: http.StatusTooManyRequests, code: refRateLimited, retryAfter: wait,
 				msg: fmt.Sprintf("more than %g requests/s (burst %d) from this address", c.cfg.Rate, c.cfg.Burst)}
 		}
 	}
@@ -590,21 +590,21 @@ func (c *candles) serve(r *http.Request, s *Server) ([]*pb.Candle, string, error
 		return nil, "", perr
 	}
 	if !s.Ready() {
-		return nil, "", &candleError{status: http.StatusServiceUnavailable, code: refNotReady, retryAfter: time.Second,
+		return nil, "", &apiError{status: http.StatusServiceUnavailable, code: refNotReady, retryAfter: time.Second,
 			msg: "catching up with history; retry shortly"}
 	}
 	if c.global != nil {
 		r := c.global.ReserveN(now, 1)
 		if d := r.DelayFrom(now); !r.OK() || d > 0 {
 			r.CancelAt(now)
-			return nil, "", &candleError{status: http.StatusTooManyRequests, code: refBusy, retryAfter: max(d, time.Second),
+			return nil, "", &apiError{status: http.StatusTooManyRequests, code: refBusy, retryAfter: max(d, time.Second),
 				msg: fmt.Sprintf("more than %g candle requests/s from all clients; retry shortly", c.cfg.GlobalRate)}
 		}
 	}
 	select {
 	case c.inflight <- struct{}{}:
 	default:
-		return nil, "", &candleError{status: http.StatusTooManyRequests, code: refBusy, retryAfter: time.Second,
+		return nil, "", &apiError{status: http.StatusTooManyRequests, code: refBusy, retryAfter: time.Second,
 			msg: fmt.Sprintf("%d candle requests already being answered; retry shortly", c.cfg.MaxInFlight)}
 	}
 	defer func() { <-c.inflight }()
@@ -614,8 +614,8 @@ func (c *candles) serve(r *http.Request, s *Server) ([]*pb.Candle, string, error
 	return c.answer(r.Context(), src, s.hub.known(req.instrument), req)
 }
 
-// writeCandleError writes the documented error body: {"code": ..., "message": ...}.
-func writeCandleError(w http.ResponseWriter, e *candleError) {
+// writeAPIError writes the documented error body: {"code": ..., "message": ...}.
+func writeAPIError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -90,29 +89,10 @@ func (s *Server) EnableReplayStart(run ReplayRunner, cfg ReplayStartConfig) {
 	s.replayStart = &replayStarter{cfg: cfg.withDefaults(), run: run, running: map[string]struct{}{}}
 }
 
-// replayStartError is a refused start: its status and JSON body {"error": code, "message"}.
-type replayStartError struct {
-	status     int
-	code, msg  string
-	retryAfter time.Duration
-}
-
-func (e *replayStartError) write(w http.ResponseWriter) {
-	if e.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter/time.Second)))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.status)
-	b, _ := json.Marshal(struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}{e.code, e.msg})
-	w.Write(append(b, '\n'))
-}
-
-func badReplayStart(format string, args ...any) *replayStartError {
-	return &replayStartError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
+// badReplayStart is a 400 refusal of a start request. Refusals use the /api error body,
+// {"code": ..., "message": ...}, as /api/candles (writeAPIError).
+func badReplayStart(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
 }
 
 // serveReplayStart answers POST /api/replays.
@@ -121,8 +101,8 @@ func (s *Server) serveReplayStart(w http.ResponseWriter, r *http.Request) {
 	st := s.replayStart
 	s.mu.Unlock()
 	if st == nil {
-		(&replayStartError{status: http.StatusNotImplemented, code: "not_enabled",
-			msg: "this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"}).write(w)
+		writeAPIError(w, &apiError{status: http.StatusNotImplemented, code: "not_enabled",
+			msg: "this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"})
 		return
 	}
 	cred, ok := s.httpCredentialOf(w, r)
@@ -131,19 +111,19 @@ func (s *Server) serveReplayStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if !cred.ent.ReplayControl {
 		s.httpRefused.WithLabelValues("not_entitled").Inc()
-		(&replayStartError{status: http.StatusForbidden, code: "not_entitled",
-			msg: "starting a replay session needs a token granted replay_control"}).write(w)
+		writeAPIError(w, &apiError{status: http.StatusForbidden, code: "not_entitled",
+			msg: "starting a replay session needs a token granted replay_control"})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	cfg, rerr := st.parse(r, cred, time.Now())
 	if rerr != nil {
-		rerr.write(w)
+		writeAPIError(w, rerr)
 		return
 	}
 	id, rerr := s.startReplay(r.Context(), st, cfg)
 	if rerr != nil {
-		rerr.write(w)
+		writeAPIError(w, rerr)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -156,7 +136,7 @@ func (s *Server) serveReplayStart(w http.ResponseWriter, r *http.Request) {
 }
 
 // parse reads and checks a start request into a replayer's Config.
-func (st *replayStarter) parse(r *http.Request, cred *credential, now time.Time) (replay.Config, *replayStartError) {
+func (st *replayStarter) parse(r *http.Request, cred *credential, now time.Time) (replay.Config, *apiError) {
 	var req replayStartRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -190,7 +170,7 @@ func (st *replayStarter) parse(r *http.Request, cred *credential, now time.Time)
 			return replay.Config{}, badReplayStart("instrument %q: %v", id, err)
 		}
 		if !cred.ent.Instrument(id) {
-			return replay.Config{}, &replayStartError{status: http.StatusForbidden, code: "not_entitled", msg: "not entitled to " + id}
+			return replay.Config{}, &apiError{status: http.StatusForbidden, code: "not_entitled", msg: "not entitled to " + id}
 		}
 	}
 	if req.Session != "" {
@@ -206,14 +186,14 @@ func (st *replayStarter) parse(r *http.Request, cred *credential, now time.Time)
 }
 
 // startReplay starts a session with cfg, owned by the server until its TTL or shutdown.
-func (s *Server) startReplay(ctx context.Context, st *replayStarter, cfg replay.Config) (string, *replayStartError) {
+func (s *Server) startReplay(ctx context.Context, st *replayStarter, cfg replay.Config) (string, *apiError) {
 	if cfg.Session != "" {
 		// Another replayer (tickctl, another feed) may serve the id: it answers a status query.
 		qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		_, err := st.run.RequestReplayControl(qctx, cfg.Session, &pb.ReplayControl{})
 		cancel()
 		if err == nil {
-			return "", &replayStartError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + cfg.Session + " is running"}
+			return "", &apiError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + cfg.Session + " is running"}
 		}
 	}
 	r, err := replay.New(cfg, st.run, st.run, s.log)
@@ -224,11 +204,11 @@ func (s *Server) startReplay(ctx context.Context, st *replayStarter, cfg replay.
 	st.mu.Lock()
 	if _, dup := st.running[id]; dup {
 		st.mu.Unlock()
-		return "", &replayStartError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + id + " is running"}
+		return "", &apiError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + id + " is running"}
 	}
 	if len(st.running) >= st.cfg.Max {
 		st.mu.Unlock()
-		return "", &replayStartError{status: http.StatusTooManyRequests, code: "too_many_sessions", retryAfter: time.Minute,
+		return "", &apiError{status: http.StatusTooManyRequests, code: "too_many_sessions", retryAfter: time.Minute,
 			msg: fmt.Sprintf("this feed runs %d replay sessions, its most; one ends within %v", st.cfg.Max, st.cfg.TTL)}
 	}
 	st.running[id] = struct{}{}
@@ -268,9 +248,9 @@ func (s *Server) startReplay(ctx context.Context, st *replayStarter, cfg replay.
 		select {
 		case err := <-ended:
 			if errors.Is(err, replay.ErrSessionExists) {
-				return "", &replayStartError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + id + " is running"}
+				return "", &apiError{status: http.StatusConflict, code: "session_exists", msg: "a replay session " + id + " is running"}
 			}
-			return "", &replayStartError{status: http.StatusServiceUnavailable, code: "not_started", msg: fmt.Sprintf("the replay session did not start: %v", err)}
+			return "", &apiError{status: http.StatusServiceUnavailable, code: "not_started", msg: fmt.Sprintf("the replay session did not start: %v", err)}
 		case <-tick.C:
 		case <-deadline:
 			return id, nil // slow to start: the client's page retries until it answers

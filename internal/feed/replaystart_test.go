@@ -64,7 +64,7 @@ func TestReplayStart(t *testing.T) {
 		return resp.StatusCode, out, resp.Header
 	}
 
-	if code, out, _ := post(control, window(nil)); code != http.StatusNotImplemented || out["error"] != "not_enabled" {
+	if code, out, _ := post(control, window(nil)); code != http.StatusNotImplemented || out["code"] != "not_enabled" {
 		t.Fatalf("without --replay-start: %d %v, want 501 not_enabled", code, out)
 	}
 	e.srv.EnableReplayStart(BusReplayRunner(e.bus), ReplayStartConfig{Max: 1, TTL: 3 * time.Second, MaxWindow: time.Hour})
@@ -90,7 +90,7 @@ func TestReplayStart(t *testing.T) {
 		{"bad session id", control, window(map[string]any{"session": "Bad Id"}), http.StatusBadRequest, "bad_request"},
 		{"instrument not granted", narrow, window(map[string]any{"instruments": []string{p.instruments()[1]}}), http.StatusForbidden, "not_entitled"},
 	} {
-		if code, out, _ := post(tc.token, tc.body); code != tc.code || out["error"] != tc.err {
+		if code, out, _ := post(tc.token, tc.body); code != tc.code || out["code"] != tc.err {
 			t.Errorf("%s: %d %v, want %d %q", tc.name, code, out, tc.code, tc.err)
 		}
 	}
@@ -109,10 +109,10 @@ func TestReplayStart(t *testing.T) {
 	if got := m.GetReplayStatus().Controllers; !slices.Equal(got, []string{"trader"}) {
 		t.Fatalf("controllers %v, want [trader]", got)
 	}
-	if code, out, _ := post(control, window(map[string]any{"session": "from-the-page"})); code != http.StatusConflict || out["error"] != "session_exists" {
+	if code, out, _ := post(control, window(map[string]any{"session": "from-the-page"})); code != http.StatusConflict || out["code"] != "session_exists" {
 		t.Errorf("the same id again: %d %v, want 409 session_exists", code, out)
 	}
-	if code, out, h := post(control, window(nil)); code != http.StatusTooManyRequests || out["error"] != "too_many_sessions" || h.Get("Retry-After") == "" {
+	if code, out, h := post(control, window(nil)); code != http.StatusTooManyRequests || out["code"] != "too_many_sessions" || h.Get("Retry-After") == "" {
 		t.Errorf("past the cap of 1: %d %v (Retry-After %q), want 429 too_many_sessions", code, out, h.Get("Retry-After"))
 	}
 	// Its time to live ends it and frees the slot.

@@ -1534,7 +1534,7 @@ async function main() {
     // The feed starts sessions itself (--replay-start: checked below); here it answers 501, as
     // a feed without --replay-start does, and the form falls back to the command and the link.
     await page.route("**/api/replays", (r) =>
-      r.fulfill({ status: 501, contentType: "application/json", body: '{"error":"not_enabled","message":"this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"}\n' }),
+      r.fulfill({ status: 501, contentType: "application/json", body: '{"code":"not_enabled","message":"this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"}\n' }),
     );
     await page.evaluate(() => {
       document.querySelector(".rf-open").click();

@@ -46,7 +46,7 @@ describe("starting a replay in the feed: the answer", () => {
     expect(a.kind === "refused" && a.message).toMatch(/without a session id/);
   });
   it("400: the feed's reason", () => {
-    const a = replayStartAnswer(400, '{"error":"bad_request","message":"a window of 48h0m0s; at most 24h0m0s"}\n');
+    const a = replayStartAnswer(400, '{"code":"bad_request","message":"a window of 48h0m0s; at most 24h0m0s"}\n');
     expect(a).toEqual({ kind: "refused", status: 400, code: "bad_request", message: "Refused (400): a window of 48h0m0s; at most 24h0m0s" });
   });
   it("401: plain text body, sign in again", () => {
@@ -54,21 +54,21 @@ describe("starting a replay in the feed: the answer", () => {
     expect(a).toEqual({ kind: "refused", status: 401, code: "401", message: "Not signed in, or the token was refused (401): token expired. Sign in again." });
   });
   it("403: not entitled, with the feed's message", () => {
-    const a = replayStartAnswer(403, '{"error":"not_entitled","message":"starting a replay session needs a token granted replay_control"}');
+    const a = replayStartAnswer(403, '{"code":"not_entitled","message":"starting a replay session needs a token granted replay_control"}');
     expect(a).toEqual({ kind: "refused", status: 403, code: "not_entitled", message: "Not entitled (403): starting a replay session needs a token granted replay_control" });
   });
   it("409: the id is taken, pick another", () => {
-    const a = replayStartAnswer(409, '{"error":"session_exists","message":"a replay session btc is running"}');
+    const a = replayStartAnswer(409, '{"code":"session_exists","message":"a replay session btc is running"}');
     expect(a).toEqual({ kind: "refused", status: 409, code: "session_exists", message: "a replay session btc is running (409): pick another session id." });
   });
   it("429: too many sessions, with Retry-After", () => {
-    const body = '{"error":"too_many_sessions","message":"this feed runs 4 replay sessions, its most; one ends within 1h0m0s"}';
+    const body = '{"code":"too_many_sessions","message":"this feed runs 4 replay sessions, its most; one ends within 1h0m0s"}';
     expect(replayStartAnswer(429, body, "60")).toEqual({ kind: "refused", status: 429, code: "too_many_sessions", message: "this feed runs 4 replay sessions, its most; one ends within 1h0m0s (429); try again in 60 s." });
     expect(replayStartAnswer(429, body, null).kind === "refused" && (replayStartAnswer(429, body, null) as { message: string }).message).toBe("this feed runs 4 replay sessions, its most; one ends within 1h0m0s (429).");
     expect((replayStartAnswer(429, body, "Wed, 02 Dec 2026 17:00:00 GMT") as { message: string }).message).not.toMatch(/try again/);
   });
   it("501: not enabled, the command is the way", () => {
-    const a = replayStartAnswer(501, '{"error":"not_enabled","message":"this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"}');
+    const a = replayStartAnswer(501, '{"code":"not_enabled","message":"this feed does not start replay sessions (feed --replay-start); an operator runs: tickctl replay"}');
     expect(a).toEqual({ kind: "not_enabled", message: "This feed does not start replays (501)." });
     expect(replayStartAnswer(501, "404 page not found\n")).toEqual(a);
   });

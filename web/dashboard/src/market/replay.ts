@@ -305,7 +305,7 @@ export type ReplayStartAnswer =
 
 /** Reads the answer: its status, its body as text, its Retry-After header (429). */
 export function replayStartAnswer(status: number, body: string, retryAfter: string | null = null): ReplayStartAnswer {
-  let json: { session?: unknown; url?: unknown; error?: unknown; message?: unknown } = {};
+  let json: { session?: unknown; url?: unknown; code?: unknown; message?: unknown } = {};
   try {
     const v: unknown = JSON.parse(body);
     if (v && typeof v === "object") json = v as typeof json;
@@ -314,7 +314,7 @@ export function replayStartAnswer(status: number, body: string, retryAfter: stri
   }
   const str = (v: unknown) => (typeof v === "string" ? v : "");
   const text = (str(json.message) || body.trim()).slice(0, 300);
-  const code = str(json.error);
+  const code = str(json.code); // the /api error body: {"code", "message"} (PROTOCOL.md §2.4)
   if (status === 201) {
     const session = str(json.session);
     if (!sessionRe.test(session)) return { kind: "refused", status, code: "bad_answer", message: `the feed answered 201 without a session id: ${body.trim().slice(0, 120)}` };
