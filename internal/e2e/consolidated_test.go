@@ -152,15 +152,8 @@ func TestConsolidatedInstrument(t *testing.T) {
 		Channels: []pb.Channel{pb.Channel_CHANNEL_BOOK, pb.Channel_CHANNEL_QUOTE}, Depth: 50}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("client Run: %v", err)
-		}
-	}()
+	_, stopClient := runClient(t, c)
+	defer stopClient()
 	var info *pb.InstrumentInfo
 	defer func() {
 		if t.Failed() {

@@ -150,6 +150,24 @@ func (r *runner) stop(t *testing.T) {
 	}
 }
 
+// runClient runs c until the returned stop (idempotent), which waits for Run and fails the test
+// on its error; ctx ends at stop.
+func runClient(t *testing.T, c *client.Client) (ctx context.Context, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Errorf("client Run: %v", err)
+			}
+		})
+	}
+}
+
 func startIngest(t *testing.T, b *bus.Bus) *runner {
 	t.Helper()
 	src, err := synthetic.NewSource(synthetic.Config{Instruments: instruments, Seed: 3, Rate: 4000}, nil)
@@ -228,15 +246,8 @@ func testPipeline(t *testing.T, compact bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("client Run: %v", err)
-		}
-	}()
+	ctx, stopClient := runClient(t, c)
+	defer stopClient()
 
 	var ids []string
 	testwait.For(t, 15*time.Second, "instrument list", func() bool {
@@ -299,11 +310,7 @@ func testPipeline(t *testing.T, compact bool) {
 	})
 	fd.stop(t)
 
-	cancel() // the bot stops; its recordings are final
-	if err := <-runDone; err != nil {
-		t.Fatalf("client Run: %v", err)
-	}
-	runDone <- nil
+	stopClient() // the bot stops; its recordings are final
 	// A feed that serves before it caught up would show the past as current: the bot would see
 	// the same (instrument, channel, seq) twice.
 	for k, n := range rec.counts {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -67,15 +66,8 @@ func TestVenueWildcardBot(t *testing.T) {
 	if err := c.Subscribe(client.Subscription{Instruments: []string{"synthetic:*"}, Channels: chans}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("client Run: %v", err)
-		}
-	}()
+	_, stopClient := runClient(t, c)
+	defer stopClient()
 	testwait.For(t, 10*time.Second, "the wildcard's Pending to be answered by a connection", func() bool { return c.Stats().Connects >= 1 })
 
 	ing := startIngest(t, b)
