@@ -9,6 +9,7 @@
 package consolidated
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -82,9 +83,11 @@ type member struct {
 	epoch  uint64
 	seq    uint64
 	synced bool
-	stale  bool            // no event for longer than the source's StaleAfter: out of the merge
-	bids   map[int64]int64 // the member's book at its own scale
-	asks   map[int64]int64
+	stale  bool // no event for longer than the source's StaleAfter: out of the merge
+	// 10^(merged scale - member's), price and size; set at Start and with new reference data
+	mulP, mulS int64
+	bids       map[int64]int64 // the member's book at its own scale
+	asks       map[int64]int64
 }
 
 // Merge is one consolidated instrument: its members' books and the merged book, at the
@@ -99,9 +102,7 @@ type Merge struct {
 	byID    map[string]*member
 
 	info    *tickwirev1.InstrumentInfo // nil until Start
-	mulP    []int64                    // per member: 10^(merged price scale - member's)
-	mulS    []int64
-	bids    map[int64]level // merged book, at the merged scale
+	bids    map[int64]level            // merged book, at the merged scale
 	asks    map[int64]level
 	changed [2]map[int64]struct{} // merged prices changed since the last event emitted
 
@@ -207,17 +208,16 @@ func (m *Merge) scales() *tickwirev1.InstrumentInfo {
 // later at a finer scale restarts the instrument (Apply reports it).
 func (m *Merge) Start(nowNs int64, emit func(*tickwirev1.Event) error) error {
 	m.info = m.scales()
-	m.mulP, m.mulS = make([]int64, len(m.members)), make([]int64, len(m.members))
 	clear(m.bids)
 	clear(m.asks)
-	for i, mb := range m.members {
+	for _, mb := range m.members {
 		if mb.info == nil {
 			continue
 		}
-		m.mulP[i] = pow10(m.info.PriceScale - mb.info.GetPriceScale())
-		m.mulS[i] = pow10(m.info.SizeScale - mb.info.GetSizeScale())
+		mb.mulP = pow10(m.info.PriceScale - mb.info.GetPriceScale())
+		mb.mulS = pow10(m.info.SizeScale - mb.info.GetSizeScale())
 		if mb.synced && !mb.stale {
-			if !m.addMember(i, mb) {
+			if !m.addMember(mb) {
 				m.resetMember(mb, ReasonScale)
 			}
 		}
@@ -252,7 +252,6 @@ func (m *Merge) Apply(ev *tickwirev1.Event, emit func(*tickwirev1.Event) error) 
 	if mb == nil {
 		return nil
 	}
-	i := int(bitIndex(mb.bit))
 	switch {
 	case ev.GetEpoch() != mb.epoch:
 		// A new epoch (or the first event seen): what came before is void; it starts with
@@ -272,7 +271,7 @@ func (m *Merge) Apply(ev *tickwirev1.Event, emit func(*tickwirev1.Event) error) 
 	}
 	switch b := ev.GetBody().(type) {
 	case *tickwirev1.Event_Info:
-		return m.applyInfo(i, mb, b.Info, ev.GetVenueTimeNs(), emit)
+		return m.applyInfo(mb, b.Info, ev.GetVenueTimeNs(), emit)
 	case *tickwirev1.Event_Book:
 		if mb.info == nil {
 			m.dropped(ReasonNoInfo)
@@ -284,13 +283,13 @@ func (m *Merge) Apply(ev *tickwirev1.Event, emit func(*tickwirev1.Event) error) 
 		}
 		if b.Book.GetSnapshot() {
 			if m.info != nil && mb.synced {
-				m.removeMember(i, mb)
+				m.removeMember(mb)
 			}
 			clear(mb.bids)
 			clear(mb.asks)
 			mb.synced = true
 		}
-		if !m.applyLevels(i, mb, b.Book) {
+		if !m.applyLevels(mb, b.Book) {
 			m.resetMember(mb, ReasonScale)
 		}
 		return m.emitChanges(ev.GetVenueTimeNs(), emit)
@@ -304,8 +303,8 @@ func (m *Merge) Apply(ev *tickwirev1.Event, emit func(*tickwirev1.Event) error) 
 			return nil
 		}
 		t := b.Trade
-		p, okP := rescale(t.GetPrice(), m.mulP[i])
-		s, okS := rescale(t.GetSize(), m.mulS[i])
+		p, okP := rescale(t.GetPrice(), mb.mulP)
+		s, okS := rescale(t.GetSize(), mb.mulS)
 		if !okP || !okS {
 			m.dropped(ReasonScale)
 			return nil
@@ -321,7 +320,7 @@ func (m *Merge) Apply(ev *tickwirev1.Event, emit func(*tickwirev1.Event) error) 
 	return nil
 }
 
-func (m *Merge) applyInfo(i int, mb *member, info *tickwirev1.InstrumentInfo, nowNs int64, emit func(*tickwirev1.Event) error) error {
+func (m *Merge) applyInfo(mb *member, info *tickwirev1.InstrumentInfo, nowNs int64, emit func(*tickwirev1.Event) error) error {
 	old := mb.info
 	mb.info = info
 	if m.info == nil {
@@ -334,8 +333,8 @@ func (m *Merge) applyInfo(i int, mb *member, info *tickwirev1.InstrumentInfo, no
 		// The member's book is at its old scale: out until its next snapshot.
 		m.resetMember(mb, "")
 	}
-	m.mulP[i] = pow10(m.info.PriceScale - info.GetPriceScale())
-	m.mulS[i] = pow10(m.info.SizeScale - info.GetSizeScale())
+	mb.mulP = pow10(m.info.PriceScale - info.GetPriceScale())
+	mb.mulS = pow10(m.info.SizeScale - info.GetSizeScale())
 	next := m.scales()
 	next.PriceScale, next.SizeScale = m.info.PriceScale, m.info.SizeScale
 	if err := m.emitChanges(nowNs, emit); err != nil {
@@ -367,7 +366,7 @@ func (m *Merge) resetMember(mb *member, reason string) {
 		m.dropped(reason)
 	}
 	if mb.synced && m.info != nil {
-		m.removeMember(int(bitIndex(mb.bit)), mb)
+		m.removeMember(mb)
 	}
 	clear(mb.bids)
 	clear(mb.asks)
@@ -375,17 +374,17 @@ func (m *Merge) resetMember(mb *member, reason string) {
 }
 
 // removeMember takes the member's levels out of the merged book.
-func (m *Merge) removeMember(i int, mb *member) {
+func (m *Merge) removeMember(mb *member) {
 	for side, book := range [2]map[int64]int64{mb.bids, mb.asks} {
 		for p, s := range book {
-			m.merge(i, mb, side, p, s, 0) // cannot fail: the level was merged
+			m.merge(mb, side, p, s, 0) // cannot fail: the level was merged
 		}
 	}
 }
 
 // addMember merges the member's whole book (at Start); if a level does not fit the merged
 // scale it takes back what it merged and reports false.
-func (m *Merge) addMember(i int, mb *member) bool {
+func (m *Merge) addMember(mb *member) bool {
 	type lv struct {
 		side        int
 		price, size int64
@@ -393,9 +392,9 @@ func (m *Merge) addMember(i int, mb *member) bool {
 	var done []lv
 	for side, book := range [2]map[int64]int64{mb.bids, mb.asks} {
 		for p, s := range book {
-			if !m.merge(i, mb, side, p, 0, s) {
+			if !m.merge(mb, side, p, 0, s) {
 				for _, d := range done {
-					m.merge(i, mb, d.side, d.price, d.size, 0)
+					m.merge(mb, d.side, d.price, d.size, 0)
 				}
 				return false
 			}
@@ -405,10 +404,10 @@ func (m *Merge) addMember(i int, mb *member) bool {
 	return true
 }
 
-func (m *Merge) applyLevels(i int, mb *member, bu *tickwirev1.BookUpdate) bool {
+func (m *Merge) applyLevels(mb *member, bu *tickwirev1.BookUpdate) bool {
 	for side, levels := range [2][]*tickwirev1.Level{bu.GetBids(), bu.GetAsks()} {
 		for _, l := range levels {
-			if !m.setMember(i, mb, side, l.GetPrice(), max(l.GetSize(), 0)) {
+			if !m.setMember(mb, side, l.GetPrice(), max(l.GetSize(), 0)) {
 				return false
 			}
 		}
@@ -418,13 +417,13 @@ func (m *Merge) applyLevels(i int, mb *member, bu *tickwirev1.BookUpdate) bool {
 
 // setMember sets the member's size at price (its own scale) and, after Start, the merged level
 // with it. It changes nothing and reports false when the value does not fit the merged scale.
-func (m *Merge) setMember(i int, mb *member, side int, price, size int64) bool {
+func (m *Merge) setMember(mb *member, side int, price, size int64) bool {
 	book := mb.bids
 	if side == 1 {
 		book = mb.asks
 	}
 	old := book[price]
-	if m.info != nil && !m.merge(i, mb, side, price, old, size) {
+	if m.info != nil && !m.merge(mb, side, price, old, size) {
 		return false
 	}
 	if size == 0 {
@@ -438,10 +437,10 @@ func (m *Merge) setMember(i int, mb *member, side int, price, size int64) bool {
 // merge changes the member's contribution to the merged level at price (its own scale) from
 // old to size, recording the change. It changes nothing and reports false when a value does
 // not fit the merged scale or the total would overflow.
-func (m *Merge) merge(i int, mb *member, side int, price, old, size int64) bool {
-	p, ok := rescale(price, m.mulP[i])
-	o, ok2 := rescale(old, m.mulS[i])
-	s, ok3 := rescale(size, m.mulS[i])
+func (m *Merge) merge(mb *member, side int, price, old, size int64) bool {
+	p, ok := rescale(price, mb.mulP)
+	o, ok2 := rescale(old, mb.mulS)
+	s, ok3 := rescale(size, mb.mulS)
 	if !ok || !ok2 || !ok3 {
 		return false
 	}
@@ -514,20 +513,10 @@ func sorted(book map[int64]level, desc bool, dst []*tickwirev1.Level) []*tickwir
 func sortLevels(levels []*tickwirev1.Level, desc bool) {
 	slices.SortFunc(levels, func(a, b *tickwirev1.Level) int {
 		if desc {
-			return cmpInt(b.Price, a.Price)
+			return cmp.Compare(b.Price, a.Price)
 		}
-		return cmpInt(a.Price, b.Price)
+		return cmp.Compare(a.Price, b.Price)
 	})
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func equalInfo(a, b *tickwirev1.InstrumentInfo) bool {
@@ -563,13 +552,4 @@ func gcd(a, b int64) int64 {
 		a, b = b, a%b
 	}
 	return a
-}
-
-func bitIndex(bit uint32) uint32 {
-	i := uint32(0)
-	for bit > 1 {
-		bit >>= 1
-		i++
-	}
-	return i
 }
