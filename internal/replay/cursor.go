@@ -175,7 +175,7 @@ func (c *cursor) start(ic *instCursor, t int64, out []*tickwirev1.Event) []*tick
 			out = append(out, &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq, VenueTimeNs: r.GetVenueTimeNs(),
 				IngestTimeNs: t, Body: &tickwirev1.Event_Trade{Trade: tr}})
 		}
-		if ss := ic.st.SessionStats(); ss != nil && c.statsAt != 0 && c.forgot {
+		if ss := ic.st.SessionStats(); ss != nil && c.forgot { // forgot: the read covered the window's start
 			ic.seq++
 			out = append(out, &tickwirev1.Event{Instrument: id, Epoch: c.epoch, Seq: ic.seq, VenueTimeNs: t, IngestTimeNs: t,
 				Body: &tickwirev1.Event_Stats{Stats: ss}})
