@@ -82,7 +82,8 @@ type storeHealth struct {
 	once   sync.Once
 
 	mu       sync.Mutex
-	st       StoreStatus // guarded by mu
+	st       StoreStatus // guarded by mu; written by run alone
+	shown    StoreStatus // guarded by mu: what status returns, st once its change is reported
 	lastErr  error       // guarded by mu: the latest publish error not yet diagnosed
 	pending  uint64      // guarded by mu: publishes failed and not yet counted in st.Failed
 	failing  bool        // guarded by mu: a publish failed since the last recovery
@@ -146,7 +147,15 @@ func (h *storeHealth) publishAcked() {
 func (h *storeHealth) status() StoreStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.st
+	return h.shown
+}
+
+// show makes st what status returns. A change is shown only after its log line and gauge,
+// so that whoever sees the status sees the report too.
+func (h *storeHealth) show(st StoreStatus) {
+	h.mu.Lock()
+	h.shown = st
+	h.mu.Unlock()
 }
 
 func (h *storeHealth) close() {
@@ -193,6 +202,7 @@ func (h *storeHealth) recovered() {
 	h.gauge.WithLabelValues(st.Fault).Set(0)
 	h.b.logger.Info("event store accepts writes again", "was", st.Fault, "down_for", time.Since(st.Since).Round(time.Millisecond),
 		"failed_publishes", st.Failed)
+	h.show(StoreStatus{})
 }
 
 func (h *storeHealth) diagnosed(pubErr error) {
@@ -214,6 +224,7 @@ func (h *storeHealth) diagnosed(pubErr error) {
 	h.faulted.Store(true)
 	st := h.st
 	h.mu.Unlock()
+	defer h.show(st)
 	if prev.Fault == cause {
 		return
 	}

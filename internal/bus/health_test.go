@@ -19,13 +19,16 @@ import (
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once. A nonzero delay makes
+// every write slow, so that a test sees any state published before its log line is written.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	delay time.Duration
+	mu    sync.Mutex
+	b     bytes.Buffer
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
@@ -63,7 +66,9 @@ func bigTrade(inst string, seq uint64) *tickwirev1.Event {
 // stream that discards new messages at 64 KiB, standing in for a full disk, which the
 // root-only TestEmbeddedDiskFullRecovers covers) is reported once with its cause, in the log
 // and in tickwire_bus_store_fault{cause}, instead of one warning per event; once there is room
-// again, the next acknowledged publish clears it.
+// again, the next acknowledged publish clears it. The log is slow on purpose: StoreStatus
+// must not show a change before its log line and gauge do (it once did, and this test was
+// flaky in CI).
 func TestStoreFullReportedThenRecovers(t *testing.T) {
 	ctx := ctxT(t)
 	s := bustest.Start(t)
@@ -73,7 +78,7 @@ func TestStoreFullReportedThenRecovers(t *testing.T) {
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	logs := syncBuffer{delay: 50 * time.Millisecond}
 	reg := prometheus.NewRegistry()
 	b, err := bus.Connect(ctx, bus.Config{URL: s.ClientURL(), Auth: s.Auth(bustest.TestUser)},
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), reg)
