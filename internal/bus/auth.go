@@ -11,13 +11,16 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/tickwire/tickwire/internal/lease"
 )
 
 // NATS is never open (docs/OPERATIONS.md, Security: NATS). Every process connects as a user
 // whose permissions allow what its role needs and nothing more:
 //
 //	ingest   publishes events; creates the event stream if it is missing (never updates it);
-//	         reads an instrument's last stored event (to continue its sequence)
+//	         reads an instrument's last stored event (to continue its sequence); campaigns
+//	         for its lease (active and standby, internal/lease)
 //	feed     reads the stream through its own consumers; subscribes to replay sessions and
 //	         sends them control requests; runs replay sessions clients start (publishes their
 //	         events and status, answers their control requests); publishes no live event
@@ -110,6 +113,19 @@ func revocationRead() []string {
 	)
 }
 
+// leaseAPI is what campaigning for a lease needs (internal/lease): creating the bucket when it
+// is missing, binding to it, reading a key (Create reads it back after a refusal), and writing
+// keys (a create, renewal or release is a publish on the bucket's subjects).
+func leaseAPI() []string {
+	return []string{
+		jsAPI + "STREAM.CREATE." + lease.Stream,
+		jsAPI + "STREAM.INFO." + lease.Stream,
+		jsAPI + "DIRECT.GET." + lease.Stream + ".>",
+		jsAPI + "STREAM.MSG.GET." + lease.Stream,
+		"$KV." + lease.Bucket + ".>",
+	}
+}
+
 // revocationWrite is what storing and removing revocations needs: publishing to the
 // bucket's subjects (a KV put or delete is a publish there, acknowledged on the inbox).
 func revocationWrite() []string { return []string{"$KV." + RevocationBucket + ".>"} }
@@ -129,6 +145,7 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 			jsAPI + "DIRECT.GET." + stream + ".>", // LastPosition
 			jsAPI + "STREAM.MSG.GET." + stream,
 		}
+		p.PublishAllow = append(p.PublishAllow, leaseAPI()...)               // active and standby (ingest --lease)
 		p.SubscribeAllow = append(p.SubscribeAllow, SnapshotRequestSubjects) // from feeds (snapshotreq.go)
 		if role == RoleConsolidator {                                        // reads its members' events, asks their ingest for snapshots
 			p.PublishAllow = appendNew(p.PublishAllow, readAPI(stream)...)
