@@ -8,6 +8,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/tickwire/tickwire/internal/lease"
 	"github.com/tickwire/tickwire/internal/natsflags"
 	"github.com/tickwire/tickwire/internal/source/synthetic"
 )
@@ -61,6 +62,11 @@ type config struct {
 	FXSize              int64    `name:"fx-size" default:"1" help:"Size given to each side of an FX quote (the files carry none)." group:"Replay"`
 	Speed               float64  `default:"1" help:"Replay pace of captures and files: 1 original timing, N times faster, 0 as fast as possible." group:"Replay"`
 
+	Lease         string        `help:"Run as one of several ingest processes for the same source: only the holder of this lease (a key of the NATS KV bucket TICKWIRE_LEASES) publishes; the others stand by, see the same events, and take over when it stops or dies, continuing each instrument's sequence where they can prove they saw its last stored event, else in a new epoch (docs/OPERATIONS.md). Give every process of one source the same name, e.g. coinbase. Empty: this process always publishes." group:"Lease"`
+	LeaseTTL      time.Duration `name:"lease-ttl" default:"6s" help:"Lease time to live: a dead holder is replaced within about TTL x 7/6; a holder cut off from NATS stops publishing TTL x 2/3 after its last renewal (1s..1m; the bucket keeps the TTL it was created with)." group:"Lease"`
+	LeaseHolder   string        `help:"This process's name in the lease (default host:pid)." group:"Lease"`
+	StandbyEvents int           `default:"4096" help:"Events a standby keeps per instrument to prove continuity when it takes over (>= 16); cover what one instrument sees in a lease TTL." group:"Lease"`
+
 	MetricsListen string `default:"127.0.0.1:9101" help:"host:port serving /metrics and /healthz; empty disables." group:"Operations"`
 	LogLevel      string `enum:"debug,info,warn,error" default:"info" help:"Log level (${enum})." group:"Operations"`
 	LogFormat     string `enum:"text,json" default:"text" help:"Log format (${enum})." group:"Operations"`
@@ -85,6 +91,17 @@ func (c *config) Validate() error {
 	}
 	if err := c.validateSource(); err != nil {
 		return err
+	}
+	if c.Lease != "" {
+		if err := lease.CheckName(c.Lease); err != nil {
+			return fmt.Errorf("--lease: %w", err)
+		}
+		if c.LeaseTTL < lease.MinTTL || c.LeaseTTL > lease.MaxTTL {
+			return fmt.Errorf("--lease-ttl %v outside %v..%v", c.LeaseTTL, lease.MinTTL, lease.MaxTTL)
+		}
+		if c.StandbyEvents < 16 {
+			return fmt.Errorf("--standby-events %d, less than 16", c.StandbyEvents)
+		}
 	}
 	if c.CheckpointInterval <= 0 {
 		return fmt.Errorf("--checkpoint-interval must be > 0")
@@ -126,6 +143,7 @@ func (c *config) logAttrs() []any {
 		"instrument_spec", c.InstrumentSpec, "instrument_specs", c.InstrumentSpecs,
 		"capture_format", c.CaptureFormat, "capture_file", c.CaptureFile, "capture_recorded_time", c.CaptureRecordedTime,
 		"file_format", c.FileFormat, "file", c.File, "file_instrument", c.FileInstrument, "fx_size", c.FXSize, "speed", c.Speed,
+		"lease", c.Lease, "lease_ttl", c.LeaseTTL.String(), "lease_holder", c.LeaseHolder, "standby_events", c.StandbyEvents,
 		"metrics_listen", c.MetricsListen, "log_level", c.LogLevel, "log_format", c.LogFormat,
 	}
 }

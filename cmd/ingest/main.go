@@ -16,12 +16,14 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/ingest"
+	"github.com/tickwire/tickwire/internal/lease"
 	"github.com/tickwire/tickwire/internal/natsflags"
 )
 
@@ -122,7 +124,23 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 			logger.Warn("closing source", "err", err)
 		}
 	}()
-	p, err := ingest.New(src, b, b, ingest.Config{}, logger, reg)
+	var (
+		pcfg ingest.Config
+		l    *lease.Lease
+	)
+	if cfg.Lease != "" {
+		js, err := jetstream.New(b.Conn())
+		if err != nil {
+			return fmt.Errorf("lease: %w", err)
+		}
+		l, err = lease.New(ctx, js, lease.Config{Name: "ingest." + cfg.Lease, Holder: cfg.LeaseHolder, TTL: cfg.LeaseTTL,
+			Replicas: cfg.Stream.StreamReplicas}, logger, reg)
+		if err != nil {
+			return err
+		}
+		pcfg = ingest.Config{Lease: l, Stored: b, StandbyEvents: cfg.StandbyEvents}
+	}
+	p, err := ingest.New(src, b, b, pcfg, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -156,9 +174,21 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 			cancel()
 		}()
 	}
+	// The lease outlives the pipeline: it is released only after the last publish was flushed,
+	// so that a standby taking over reads every event this process published.
+	var leaseDone chan struct{}
+	if l != nil {
+		leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
+		leaseDone = make(chan struct{})
+		go func() {
+			defer close(leaseDone)
+			_ = l.Run(leaseCtx) // errs only when run twice
+		}()
+		defer func() { stopLease(); <-leaseDone }()
+	}
 	start("pipeline", p.Run)
 	if cfg.MetricsListen != "" {
-		start("http", func(ctx context.Context) error { return serveHTTP(ctx, cfg.MetricsListen, reg, b, logger) })
+		start("http", func(ctx context.Context) error { return serveHTTP(ctx, cfg.MetricsListen, reg, b, l, logger) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -185,8 +215,9 @@ func ensureStream(ctx context.Context, b *bus.Bus, cfg *config, logger *slog.Log
 	}
 }
 
-// serveHTTP serves /metrics and /healthz (200 while connected to NATS) until ctx ends.
-func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, b *bus.Bus, logger *slog.Logger) error {
+// serveHTTP serves /metrics and /healthz (200 while connected to NATS; the body says "active"
+// or "standby" under a lease) until ctx ends.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, b *bus.Bus, l *lease.Lease, logger *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -194,7 +225,14 @@ func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, b *bu
 			http.Error(w, "nats disconnected", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ok\n"))
+		switch {
+		case l == nil:
+			_, _ = w.Write([]byte("ok\n"))
+		case l.Held():
+			_, _ = w.Write([]byte("ok active\n"))
+		default:
+			_, _ = w.Write([]byte("ok standby\n"))
+		}
 	})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)

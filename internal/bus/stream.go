@@ -153,24 +153,34 @@ func (b *Bus) StreamState(ctx context.Context) (StreamState, error) {
 // if the stream holds none (never published, or aged out). It implements
 // normalize.PositionStore, so ingest continues an instrument's sequence after a restart.
 func (b *Bus) LastPosition(ctx context.Context, instrument string) (epoch, seq uint64, found bool, err error) {
+	ev, err := b.LastEvent(ctx, instrument)
+	if ev == nil || err != nil {
+		return 0, 0, false, err
+	}
+	return ev.GetEpoch(), ev.GetSeq(), true, nil
+}
+
+// LastEvent returns the last stored event of instrument, nil if the stream holds none. A
+// standby ingest taking over compares it with what it saw itself (ingest.Config.Lease).
+func (b *Bus) LastEvent(ctx context.Context, instrument string) (*tickwirev1.Event, error) {
 	subj, err := EventSubject(instrument)
 	if err != nil {
-		return 0, 0, false, err
+		return nil, err
 	}
 	s, err := b.streamHandle(ctx)
 	if err != nil {
-		return 0, 0, false, err
+		return nil, err
 	}
 	msg, err := s.GetLastMsgForSubject(ctx, subj)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return 0, 0, false, nil
+			return nil, nil
 		}
-		return 0, 0, false, fmt.Errorf("bus: last message of %s: %w", instrument, err)
+		return nil, fmt.Errorf("bus: last message of %s: %w", instrument, err)
 	}
-	var ev tickwirev1.Event
-	if err := proto.Unmarshal(msg.Data, &ev); err != nil {
-		return 0, 0, false, fmt.Errorf("bus: decode last message of %s (stream seq %d): %w", instrument, msg.Sequence, err)
+	ev := new(tickwirev1.Event)
+	if err := proto.Unmarshal(msg.Data, ev); err != nil {
+		return nil, fmt.Errorf("bus: decode last message of %s (stream seq %d): %w", instrument, msg.Sequence, err)
 	}
-	return ev.GetEpoch(), ev.GetSeq(), true, nil
+	return ev, nil
 }

@@ -56,6 +56,20 @@ type Config struct {
 	FlushTimeout time.Duration
 	// Now is the clock for ingest time, epochs and the future-time check; default time.Now.
 	Now func() time.Time
+
+	// Lease, when set, makes this pipeline one of several for the same source: it publishes
+	// only while Lease.Held(), and stands by otherwise (standby.go). Nil: it always publishes.
+	Lease Holder
+	// Stored is where a takeover reads each instrument's last stored event; required with
+	// Lease.
+	Stored EventStore
+	// StandbyEvents bounds the events a standby keeps per instrument to prove continuity when
+	// it takes over (default 4096; at least 16). It should cover what one instrument sees in a
+	// lease TTL.
+	StandbyEvents int
+	// TakeoverWait is how long, after taking over, an instrument waits for its last stored
+	// event to show up among what this process saw (default 1 s).
+	TakeoverWait time.Duration
 }
 
 // Pipeline runs one Source into a Publisher: each event is validated (normalize.Validator),
@@ -79,6 +93,11 @@ type Pipeline struct {
 
 	awaiting map[string]bool // instruments whose deltas are dropped until a snapshot; Run's goroutine only
 
+	// With Config.Lease (standby.go); Run's goroutine only.
+	active   bool               // the lease was held at the last event
+	shadows  map[string]*shadow // what this process saw while standing by, per instrument
+	resolved map[string]bool    // instruments taken over since the lease was gained
+
 	mu     sync.Mutex
 	broken map[string]bool // guarded by mu; instruments whose publish failed, set from NATS goroutines
 	// restart is guarded by mu: instruments whose source reported a break (BreakReporter);
@@ -91,6 +110,7 @@ type pipelineMetrics struct {
 	dropped     *prometheus.CounterVec
 	latency     prometheus.Histogram
 	instruments prometheus.GaugeFunc
+	takeovers   *prometheus.CounterVec
 }
 
 // New returns a Pipeline. positions is where sequences continue from (bus.Bus); reg receives
@@ -101,6 +121,18 @@ func New(src Source, pub Publisher, positions normalize.PositionStore, cfg Confi
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Lease != nil && cfg.Stored == nil {
+		return nil, errors.New("ingest: Config.Lease without Config.Stored")
+	}
+	if cfg.StandbyEvents == 0 {
+		cfg.StandbyEvents = 4096
+	}
+	if cfg.StandbyEvents < 16 {
+		return nil, fmt.Errorf("ingest: Config.StandbyEvents %d, less than 16", cfg.StandbyEvents)
+	}
+	if cfg.TakeoverWait <= 0 {
+		cfg.TakeoverWait = time.Second
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -114,6 +146,8 @@ func New(src Source, pub Publisher, positions normalize.PositionStore, cfg Confi
 		src: src, pub: pub, val: val, cfg: cfg, logger: logger,
 		seq:      normalize.NewSequencer(positions, cfg.Now),
 		awaiting: make(map[string]bool),
+		shadows:  make(map[string]*shadow),
+		resolved: make(map[string]bool),
 		broken:   make(map[string]bool),
 		restart:  make(map[string]bool),
 	}
@@ -134,9 +168,16 @@ func New(src Source, pub Publisher, positions normalize.PositionStore, cfg Confi
 		instruments: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tickwire_ingest_instruments", Help: "Instruments with a position (seen since start)."},
 			func() float64 { return float64(p.seq.Len()) }),
+		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickwire_ingest_takeovers_total",
+			Help: "Instruments taken over after this process gained its lease, by result (continued: same epoch after the last stored event; new_epoch: continuity not proven; fresh: nothing stored)."},
+			[]string{"result"}),
+	}
+	for _, r := range []string{TakeoverContinued, TakeoverNewEpoch, TakeoverFresh} {
+		p.m.takeovers.WithLabelValues(r) // at 0 from the start
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{p.m.published, p.m.dropped, p.m.latency, p.m.instruments} {
+		for _, c := range []prometheus.Collector{p.m.published, p.m.dropped, p.m.latency, p.m.instruments, p.m.takeovers} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest: register metrics: %w", err)
 			}
@@ -210,21 +251,32 @@ func (p *Pipeline) requestSnapshot(instrument string) {
 func (p *Pipeline) handle(ctx context.Context, ev *tickwirev1.Event) error {
 	inst := ev.GetInstrument()
 	now := p.cfg.Now()
-	if p.takeBroken(inst) {
-		epoch, err := p.seq.NewEpoch(ctx, inst)
-		if err != nil {
-			return fmt.Errorf("ingest: new epoch of %s: %w", inst, err)
+	standby := p.cfg.Lease != nil && !p.leaseTurn()
+	if standby {
+		p.takeBroken(inst) // a publish that failed before the lease was lost: moot
+		if p.takeRestart(inst) {
+			p.shadowOf(inst).reset()
+			p.awaiting[inst] = true // the source sends its snapshot next
 		}
-		p.logger.Warn("publish failed: new epoch, awaiting snapshot", "instrument", inst, "epoch", epoch)
-		p.requestSnapshot(inst)
-	}
-	if p.takeRestart(inst) {
-		epoch, err := p.seq.NewEpoch(ctx, inst)
-		if err != nil {
-			return fmt.Errorf("ingest: new epoch of %s: %w", inst, err)
+	} else {
+		if p.takeBroken(inst) {
+			epoch, err := p.seq.NewEpoch(ctx, inst)
+			if err != nil {
+				return fmt.Errorf("ingest: new epoch of %s: %w", inst, err)
+			}
+			p.logger.Warn("publish failed: new epoch, awaiting snapshot", "instrument", inst, "epoch", epoch)
+			p.requestSnapshot(inst)
+			p.settle(inst)
 		}
-		p.logger.Warn("source lost continuity: new epoch", "instrument", inst, "epoch", epoch)
-		p.awaiting[inst] = true // the source sends its snapshot next; no need to ask
+		if p.takeRestart(inst) {
+			epoch, err := p.seq.NewEpoch(ctx, inst)
+			if err != nil {
+				return fmt.Errorf("ingest: new epoch of %s: %w", inst, err)
+			}
+			p.logger.Warn("source lost continuity: new epoch", "instrument", inst, "epoch", epoch)
+			p.awaiting[inst] = true // the source sends its snapshot next; no need to ask
+			p.settle(inst)
+		}
 	}
 	isSnapshot := ev.GetBook().GetSnapshot()
 	if p.awaiting[inst] && !isSnapshot && ev.GetInfo() == nil {
@@ -242,12 +294,38 @@ func (p *Pipeline) handle(ctx context.Context, ev *tickwirev1.Event) error {
 	if isSnapshot {
 		delete(p.awaiting, inst)
 	}
+	switch {
+	case standby:
+		p.stamp(ev)
+		p.shadowOf(inst).push(ev)
+		return nil
+	case p.cfg.Lease != nil && !p.resolved[inst]:
+		return p.takeOver(ctx, inst, ev, now)
+	}
+	return p.publish(ctx, ev)
+}
+
+// settle marks inst taken over (a new epoch was started for it anyway), when under a lease.
+func (p *Pipeline) settle(inst string) {
+	if p.cfg.Lease != nil {
+		p.resolved[inst] = true
+		delete(p.shadows, inst)
+	}
+}
+
+// stamp sets ev's ingest time to now, unless the source set its own receive time.
+func (p *Pipeline) stamp(ev *tickwirev1.Event) {
+	if ev.IngestTimeNs == 0 {
+		ev.IngestTimeNs = time.Now().UnixNano()
+	}
+}
+
+// publish gives a valid event its position and publishes it.
+func (p *Pipeline) publish(ctx context.Context, ev *tickwirev1.Event) error {
 	if err := p.seq.Assign(ctx, ev); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	if ev.IngestTimeNs == 0 { // sources that know when the frame arrived set it themselves
-		ev.IngestTimeNs = time.Now().UnixNano()
-	}
+	p.stamp(ev)
 	start := time.Now()
 	if err := p.pub.Publish(ctx, ev); err != nil {
 		if ctx.Err() != nil {

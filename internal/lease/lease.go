@@ -96,8 +96,8 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.L
 	if cfg.TTL < MinTTL || cfg.TTL > MaxTTL {
 		return nil, fmt.Errorf("%w: TTL %v outside %v..%v", ErrConfig, cfg.TTL, MinTTL, MaxTTL)
 	}
-	if !validName(cfg.Name) {
-		return nil, fmt.Errorf("%w: name %q (want letters, digits, - _ . /, at most 128)", ErrConfig, cfg.Name)
+	if err := CheckName(cfg.Name); err != nil {
+		return nil, err
 	}
 	if cfg.Holder == "" {
 		host, _ := os.Hostname()
@@ -157,17 +157,17 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.L
 	return l, nil
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
+// CheckName returns an error wrapping ErrConfig unless name can name a lease: 1 to 128
+// letters, digits, '-', '_', '.' and '/', not starting or ending with '.'.
+func CheckName(name string) error {
+	ok := name != "" && len(name) <= 128 && name[0] != '.' && name[len(name)-1] != '.'
+	for _, c := range []byte(name) {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '/')
 	}
-	for _, c := range []byte(s) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '/'
-		if !ok {
-			return false
-		}
+	if !ok {
+		return fmt.Errorf("%w: name %q (want 1 to 128 letters, digits, - _ . /, not starting or ending with .)", ErrConfig, name)
 	}
-	return true
+	return nil
 }
 
 // TTL returns the lease time to live in force (the bucket's).

@@ -116,6 +116,22 @@ func (s *Sequencer) NewEpoch(ctx context.Context, instrument string) (uint64, er
 	return p.epoch, nil
 }
 
+// Continue sets instrument's position: its next event gets (epoch, seq+1). A standby ingest
+// that took over and proved it saw the stored event at (epoch, seq) continues after it.
+func (s *Sequencer) Continue(instrument string, epoch, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pos[instrument] = &position{epoch: epoch, seq: seq}
+}
+
+// Reset forgets every position: each instrument's next event asks the PositionStore again
+// (an ingest that lost its lease, whose positions others now advance).
+func (s *Sequencer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.pos)
+}
+
 // Len returns the number of instruments the Sequencer has positions for.
 func (s *Sequencer) Len() int {
 	s.mu.Lock()
