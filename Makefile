@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run test fuzz proto proto-check tools clean bench client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e
+.PHONY: all build run cluster test fuzz proto proto-check tools clean bench client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e
 
 all: build
 
@@ -13,6 +13,16 @@ build:
 # Build everything, then run feed (with embedded NATS) and ingest (synthetic market).
 run: build feed-ui
 	./scripts/run.sh
+
+# The production shape on one machine: 3 nats-server nodes (JetStream, the event stream at R3),
+# ingest (active and standby on a lease), 3 feeds and HAProxy in front (Debian: apt-get install
+# haproxy). Prints the dashboard URL through HAProxy; Ctrl-C stops all (scripts/cluster.sh).
+cluster: build feed-ui $(BIN)/nats-server
+	./scripts/cluster.sh
+
+# nats-server at the version pinned in tools/go.mod (built from the Go module proxy).
+$(BIN)/nats-server: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(BIN)/nats-server github.com/nats-io/nats-server/v2
 
 # The TypeScript client (web/client, @tickwire/client): npm ci when its package-lock.json
 # changes; `make client` compiles it (tsc) into web/client/dist/ for Node.js bots.
