@@ -72,6 +72,23 @@ case "${1:-up}" in
       known "$n" || continue
       if alive "$n"; then echo "$n pid $(pid_of "$n") running"; else echo "$n (pid $(pid_of "$n")) not running"; fi
     done
+    # Each stream as its leader sees it: the followers current (caught up) or not, and their lag.
+    [ -f "$DIR/cluster.env" ] && (. "$DIR/cluster.env"; python3 - "$NATS_1_HTTP" "$NATS_2_HTTP" "$NATS_3_HTTP" <<'EOF2'
+import json, sys, urllib.request
+for base in sys.argv[1:]:
+    try:
+        name = json.load(urllib.request.urlopen(base + "/varz", timeout=2))["server_name"]
+        jsz = json.load(urllib.request.urlopen(base + "/jsz?streams=true&config=true", timeout=2))
+    except Exception as e:
+        print(f"{base}: no answer ({e})"); continue
+    for a in jsz.get("account_details") or []:
+        for s in a.get("stream_detail") or []:
+            c = s.get("cluster") or {}
+            if c.get("leader") != name: continue
+            rs = ", ".join(f'{r["name"]} {"current" if r.get("current") else "NOT current"} lag {r.get("lag", 0)}' for r in c.get("replicas") or [])
+            print(f'stream {s["name"]} R{(s.get("config") or {}).get("num_replicas")}: leader {name}, {rs or "no followers"}; last seq {s["state"]["last_seq"]}')
+EOF2
+    ) || true
     exit 0 ;;
   kill)
     n=${2:?usage: cluster.sh kill NAME [SIGNAL]}; sig=${3:-KILL}
@@ -139,13 +156,12 @@ EOF
 )
 [ -z "$busy" ] || die "port(s) $busy on $HOST in use: free them, set the *_PORT(S) settings, or PORTS=random"
 
-# Two ingest processes hold a lease (one publishes, the other stands by) when ingest has --lease;
-# until then one ingest.
+# Two ingest processes hold the lease "synthetic" (one publishes, the other stands by and takes
+# over within about LEASE_TTL when the holder dies). A bin/ingest older than --lease (stale bin/):
+# one ingest, said at start.
 if bin/ingest --help 2>/dev/null | grep -q -- '--lease'; then
   INGESTS=(ingest-1 ingest-2)
 else
-  # TODO(lease): bin/ingest has no --lease flag yet (internal/lease and cmd/ingest are in
-  # progress); with it, both ingest-1 and ingest-2 start above with --lease synthetic.
   INGESTS=(ingest-1)
 fi
 
@@ -216,7 +232,7 @@ done
 for i in 0 1 2; do
   # Behind HAProxy every client comes from one address: the per-address limits are HAProxy's.
   record "feed-$((i + 1))" -- bin/feed --listen "$HOST:${FEED_PORT[i]}" --admin-listen "$HOST:${FEED_ADMIN_PORT[i]}" \
-    --public-url "$LB_URL/" --nats-url "$NATS_URLS" --nats-auth-dir "$AUTH" --auth-hs256-key-file "$KEY" \
+    --public-url "$LB_URL" --nats-url "$NATS_URLS" --nats-auth-dir "$AUTH" --auth-hs256-key-file "$KEY" \
     "${stream_flags[@]}" --revocation-replicas 3 --replay-start \
     --max-conns-per-ip=-1 --candles-rate=-1
 done
@@ -296,6 +312,14 @@ done
 meta_leader() { curl -fsS "http://$HOST:${NATS_HTTP_PORT[0]}/jsz" | python3 -c 'import json,sys; l=json.load(sys.stdin)["meta_cluster"].get("leader",""); print(l); sys.exit(0 if l else 1)'; }
 wait_for nats-1 30 "a JetStream meta leader" meta_leader
 say "NATS cluster formed, JetStream meta leader $(meta_leader)"
+# After a restart, each stored stream (events, checkpoints, revocations) elects its own leader a
+# little later: until then a feed cannot read its checkpoints (and replays the whole stream).
+streams_led() { curl -fsS "http://$HOST:${NATS_HTTP_PORT[0]}/jsz?streams=true" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ss = [s for a in d.get("account_details") or [] for s in a.get("stream_detail") or []]
+sys.exit(0 if all((s.get("cluster") or {}).get("leader") for s in ss) else 1)'; }
+wait_for nats-1 30 "a leader for every stored stream" streams_led
 
 # The event stream at R3 (the admin role; the same limits as ingest and feed pass, so nothing
 # warns). Retried: just after an election the API can refuse for a moment.
@@ -308,8 +332,12 @@ done
 say "$out"
 
 say "starting ${#INGESTS[@]} ingest (${INGESTS[*]}): synthetic, $INSTRUMENTS instruments, $RATE events/s"
-[ "${#INGESTS[@]}" = 1 ] && say "NOTE: bin/ingest has no --lease yet: one ingest, no standby (TODO in scripts/cluster.sh)"
+[ "${#INGESTS[@]}" = 1 ] && say "NOTE: bin/ingest has no --lease (rebuild: make build): one ingest, no standby"
 for n in "${INGESTS[@]}"; do launch "$n"; done
+if [ "${#INGESTS[@]}" -gt 1 ]; then
+  active_ingest() { local i; for i in "${!INGESTS[@]}"; do curl -fsS "http://$HOST:${INGEST_METRICS_PORT[i]}/healthz" 2>/dev/null | grep -q active && return 0; done; return 1; }
+  wait_for "${INGESTS[0]}" 30 "an ingest holding the lease (/healthz: active)" active_ingest
+fi
 say "starting 3 feeds (ports ${FEED_PORT[*]}, admin ${FEED_ADMIN_PORT[*]})"
 for n in 1 2 3; do launch "feed-$n"; done
 for i in 0 1 2; do
@@ -329,7 +357,8 @@ wait_for haproxy 20 "serving /readyz through HAProxy" curl -fsS "$LB_URL/readyz"
       "${NATS_PORT[i]}" "${NATS_CLUSTER_PORT[i]}" "$HOST" "${NATS_HTTP_PORT[i]}"
   done
   for i in "${!INGESTS[@]}"; do
-    printf '  %-9s %-8s metrics http://%s:%s/metrics\n' "${INGESTS[i]}" "$(pid_of "${INGESTS[i]}")" "$HOST" "${INGEST_METRICS_PORT[i]}"
+    role=$(curl -fsS "http://$HOST:${INGEST_METRICS_PORT[i]}/healthz" 2>/dev/null | sed 's/^ok //') || role=""
+    printf '  %-9s %-8s metrics http://%s:%s/metrics %s\n' "${INGESTS[i]}" "$(pid_of "${INGESTS[i]}")" "$HOST" "${INGEST_METRICS_PORT[i]}" "${role:+($role)}"
   done
   for i in 0 1 2; do
     printf '  %-9s %-8s http://%s:%s (admin %s)\n' "feed-$((i + 1))" "$(pid_of "feed-$((i + 1))")" "$HOST" "${FEED_PORT[i]}" "${FEED_ADMIN_PORT[i]}"
