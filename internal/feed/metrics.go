@@ -105,5 +105,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.snapsDeferred, m.events, m.eventsRejected, m.gaps,
 			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics, m.bookWaits, m.checkpoints, m.checkpointSeq, m.checkpointSize)
 	}
+	// The series alerts watch exist at 0 from the start (deploy/prometheus/alerts.yml): increase()
+	// needs a sample before the first failure to see it, and an absent series alerts on nothing.
+	for _, code := range []string{"4000", "4001"} { // slow clients: queue past its hard bound, write timeout
+		m.closes.WithLabelValues(code)
+	}
+	for _, reason := range []string{"subscribe", "resync"} { // askedBy
+		m.snapsDeferred.WithLabelValues(reason)
+	}
+	for _, result := range []string{"written", "failed"} {
+		m.checkpoints.WithLabelValues(result)
+	}
 	return m
 }

@@ -43,6 +43,9 @@ func NewSnapshotRequests(src Source, interval time.Duration, reg prometheus.Regi
 	if reg != nil {
 		reg.MustRegister(sr.requests)
 	}
+	for _, result := range []string{"asked", "limited"} {
+		sr.requests.WithLabelValues(result) // at 0 from the start: alerts see the first one (deploy/prometheus/alerts.yml)
+	}
 	return sr
 }
 

@@ -111,6 +111,10 @@ func NewSource(cfg Config, members Members, logger *slog.Logger, reg prometheus.
 			return nil, fmt.Errorf("consolidated: metrics: %w", err)
 		}
 	}
+	// Every reason at 0 from the start: alerts see the first drop (deploy/prometheus/alerts.yml).
+	for _, reason := range []string{ReasonDuplicate, ReasonGap, ReasonUnsynced, ReasonScale, ReasonNoInfo, ReasonNotStarted} {
+		s.dropped.WithLabelValues(reason)
+	}
 	return s, nil
 }
 
