@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run cluster test fuzz proto proto-check tools clean bench client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e
+.PHONY: all build run cluster test fuzz proto proto-check tools clean bench client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e deploy-check
 
 all: build
 
@@ -92,8 +92,17 @@ proto-check: proto
 # them), and a bounded run of the fuzz targets that face peers; the browser test is `make e2e`.
 test: test-client node-examples test-dashboard
 	$(GO) vet ./...
+	$(MAKE) deploy-check
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
+
+# deploy/ without a container engine or a cluster: helm lint and helm template of the charts
+# (helm from tools/go.mod, built into Go's cache the first time: about 2 minutes on 2 cores), what
+# of the umbrella chart can be checked without downloading the official NATS chart (it says what
+# it could not), systemd-analyze on the units where systemd is installed. go test ./deploy (in
+# test) checks the manifests' flags and the dashboard's and alerts' metrics against the binaries.
+deploy-check:
+	GO=$(GO) ./deploy/check.sh
 
 # The fuzz targets that face hostile peers, each for a number of executions (their seed corpora
 # also run in every `go test`): the frame reader and guard, raw bytes to a live feed, raw bytes to
