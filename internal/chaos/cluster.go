@@ -125,7 +125,10 @@ type Cluster struct {
 	mu          sync.Mutex
 	partitioned [natsNodes]bool // guarded by mu
 
-	wg       sync.WaitGroup // every goroutine of the Cluster (process waiters)
+	wg sync.WaitGroup // every goroutine of the Cluster (process waiters)
+	// life orders starts against Stop: a start holds it shared and checks stopping; Stop sets
+	// stopping holding it exclusively, so no process starts after Stop has begun.
+	life     sync.RWMutex
 	stopping atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -500,29 +503,37 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	step("event stream at R3", t)
 
+	// ingest-1 first, until it holds the lease: two ingest processes creating the lease bucket
+	// at once can fail ("lease: bucket TICKWIRE_LEASES status: ... stream not found": the R3
+	// bucket created by the other is not yet readable), which exits the process.
 	t = time.Now()
-	for i := range ingestProc {
-		if err := c.startProc(fmt.Sprintf("ingest-%d", i+1)); err != nil {
-			return err
-		}
+	if err := c.startProc("ingest-1"); err != nil {
+		return err
+	}
+	if err := c.waitReadyStarting(ctx, "ingest-1"); err != nil {
+		return err
+	}
+	if _, err := c.ActiveIngest(ctx); err != nil {
+		return err
+	}
+	if err := c.startProc("ingest-2"); err != nil {
+		return err
 	}
 	for i := range feedCount {
 		if err := c.startProc(fmt.Sprintf("feed-%d", i+1)); err != nil {
 			return err
 		}
 	}
-	for i := range ingestProc {
-		if err := c.WaitReady(ctx, fmt.Sprintf("ingest-%d", i+1)); err != nil {
+	if err := c.waitReadyStarting(ctx, "ingest-2"); err != nil {
+		return err
+	}
+	for i := range feedCount {
+		if err := c.waitReadyStarting(ctx, fmt.Sprintf("feed-%d", i+1)); err != nil {
 			return err
 		}
 	}
 	if _, err := c.ActiveIngest(ctx); err != nil {
 		return err
-	}
-	for i := range feedCount {
-		if err := c.WaitReady(ctx, fmt.Sprintf("feed-%d", i+1)); err != nil {
-			return err
-		}
 	}
 	step("ingest active, feeds ready", t)
 
@@ -535,6 +546,26 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	step("HAProxy serving", t)
 	return nil
+}
+
+// startRetries is how many times StartCluster starts an ingest or feed again that exits
+// during the start (each time logged as a warning with the tail of its log): processes of the
+// same kind starting at once race to create the JetStream buckets and streams they share.
+const startRetries = 2
+
+// waitReadyStarting is WaitReady during StartCluster: an ingest or feed that exits before it
+// is ready is started again, up to startRetries times.
+func (c *Cluster) waitReadyStarting(ctx context.Context, name string) error {
+	for try := 0; ; try++ {
+		err := c.WaitReady(ctx, name)
+		if err == nil || c.Running(name) || try >= startRetries || ctx.Err() != nil {
+			return err
+		}
+		c.logger.Warn("exited during the cluster's start; starting it again", "proc", name, "err", err)
+		if err := c.startProc(name); err != nil {
+			return err
+		}
+	}
 }
 
 // createStream creates the event stream at R3 as scripts/cluster.sh does (tickctl stream as
@@ -587,6 +618,11 @@ func (c *Cluster) startProc(name string) error {
 	p, err := c.proc(name)
 	if err != nil {
 		return err
+	}
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.stopping.Load() {
+		return fmt.Errorf("chaos: start %s: %w", name, ErrStopped)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -730,12 +766,27 @@ func (c *Cluster) Kill(name string) error {
 
 // Restart starts name's process again with the same command line and environment (for a NATS
 // node: the same store directory, ports and proxied routes). It does not wait for readiness
-// (WaitReady does); it fails if the process runs or the cluster is stopped.
+// (WaitReady does); it fails if the process runs, or the cluster is stopping (ErrStopped).
 func (c *Cluster) Restart(name string) error {
-	if c.stopping.Load() {
-		return fmt.Errorf("chaos: restart %s: %w", name, ErrStopped)
-	}
 	return c.startProc(name)
+}
+
+// Signal sends sig to name's running process (e.g. SIGTERM for a graceful stop, SIGSTOP and
+// SIGCONT to freeze it) without waiting; it is an error if the process does not run.
+func (c *Cluster) Signal(name string, sig syscall.Signal) error {
+	p, err := c.proc(name)
+	if err != nil {
+		return err
+	}
+	sent, err := p.signal(sig)
+	if err != nil {
+		return err
+	}
+	if !sent {
+		return fmt.Errorf("chaos: signal %v to %s: not running", sig, name)
+	}
+	c.logger.Info("signalled", "proc", name, "signal", sig.String())
+	return nil
 }
 
 // WaitReady waits until name's process is ready: a NATS node's /healthz answers 200 (in
@@ -1121,7 +1172,6 @@ type routez struct {
 	NumRoutes int `json:"num_routes"`
 	Routes    []struct {
 		RemoteName string `json:"remote_name"`
-		DidSolicit bool   `json:"did_solicit"`
 		IP         string `json:"ip"`
 		Port       int    `json:"port"`
 	} `json:"routes"`
@@ -1155,9 +1205,9 @@ func (c *Cluster) Routes(ctx context.Context, node string) (RouteStatus, error) 
 }
 
 // CheckRoutesProxied verifies on every running node's /routez that each of its routes passes
-// through the Cluster's proxies (so that Partition cuts it): a route the node dialed goes to its
-// proxy for that peer, a route it accepted comes from a connection the peer's proxy to it
-// dialed. An error names each route that bypasses them (e.g. one learned by gossip).
+// through the Cluster's proxies (so that Partition cuts it): the route's remote address is the
+// node's own proxy to that peer (the node dialed it) or the local address of a connection the
+// peer's proxy to the node dialed (the peer dialed it). An error names each route that bypasses them (e.g. one learned by gossip).
 func (c *Cluster) CheckRoutesProxied(ctx context.Context) error {
 	var bad []string
 	for i := range natsNodes {
@@ -1175,15 +1225,12 @@ func (c *Cluster) CheckRoutesProxied(ctx context.Context) error {
 				bad = append(bad, fmt.Sprintf("%s: route to unknown node %q (%s:%d)", name, rt.RemoteName, rt.IP, rt.Port))
 				continue
 			}
+			// (did_solicit does not tell the direction: a node marks an accepted route
+			// solicited when it drops its own duplicate of it.)
 			remote := net.JoinHostPort(rt.IP, strconv.Itoa(rt.Port))
-			if rt.DidSolicit {
-				if remote != c.proxies[i][j].Addr() {
-					bad = append(bad, fmt.Sprintf("%s dialed %s at %s, not through its proxy %s", name, rt.RemoteName, remote,
-						c.proxies[i][j].Addr()))
-				}
-			} else if !c.proxies[j][i].usedUpstreamLocal(remote) {
-				bad = append(bad, fmt.Sprintf("%s accepted a route from %s at %s, not from the proxy %s->%s", name,
-					rt.RemoteName, remote, rt.RemoteName, name))
+			if remote != c.proxies[i][j].Addr() && !c.proxies[j][i].usedUpstreamLocal(remote) {
+				bad = append(bad, fmt.Sprintf("%s: route with %s at %s is neither to its proxy %s nor from the proxy %s->%s",
+					name, rt.RemoteName, remote, c.proxies[i][j].Addr(), rt.RemoteName, name))
 			}
 		}
 	}
@@ -1202,7 +1249,9 @@ func (c *Cluster) CheckRoutesProxied(ctx context.Context) error {
 // naming each process that had to be killed or did not exit; later calls return the same.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
+		c.life.Lock()
 		c.stopping.Store(true)
+		c.life.Unlock()
 		var errs []error
 		groups := []struct {
 			sig   syscall.Signal
