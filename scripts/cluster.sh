@@ -10,7 +10,8 @@
 #   scripts/cluster.sh kill NAME [SIG]   send SIG (default KILL) to one process (chaos)
 #   scripts/cluster.sh start NAME   start one process again, from its recorded command
 #
-# Names: nats-1..3, ingest-1..2, feed-1..3, haproxy. Everything lives in .data/cluster/:
+# Names: nats-1..3, ingest-1..2, feed-1..3, haproxy. Everything lives in .data/cluster/
+# (CLUSTER_DIR; the subcommands need the same):
 #   nats-N/       each node's JetStream store
 #   auth/         NATS users' passwords (generated once, mode 0600; nats-server gets them from
 #                 its environment, the other processes read their own file)
@@ -25,6 +26,7 @@
 # dies during start-up stops the whole run.
 #
 # Settings (environment):
+#   CLUSTER_DIR         where everything lives (.data/cluster; relative to the repository)
 #   PORTS=fixed|random  fixed (default): the ports below; random: free ports picked now
 #   CLUSTER_HOST        address every listener binds (127.0.0.1)
 #   LB_PORT (8180), LB_STATS_PORT (8404)       HAProxy: clients; stats page, /healthz, /metrics
@@ -40,7 +42,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DIR=.data/cluster
+DIR=${CLUSTER_DIR:-.data/cluster}
 LOGS=$DIR/logs
 PROCS=$DIR/procs
 AUTH=$DIR/auth
@@ -207,14 +209,14 @@ record() {
 
 pwenv() { # the environment line that hands nats-server user $1's password from its file
   local up; up=$(echo "$1" | tr a-z A-Z)
-  echo "TICKWIRE_NATS_${up}_PASSWORD=\$(cat $AUTH/$1.password)"
+  echo "TICKWIRE_NATS_${up}_PASSWORD=\$(cat $(printf %q "$AUTH/$1.password"))"
 }
 
 for i in 0 1 2; do
   n=$((i + 1))
   env=(NATS_SERVER_NAME=nats-$n "NATS_LISTEN=$HOST:${NATS_PORT[i]}" "NATS_HTTP=$HOST:${NATS_HTTP_PORT[i]}"
     NATS_CLUSTER_NAME=tickwire "NATS_CLUSTER_LISTEN=$HOST:${NATS_CLUSTER_PORT[i]}"
-    "NATS_ROUTES=$(printf %q "[$ROUTES]")" "NATS_STORE_DIR=$(printf %q "$ROOT/$DIR/nats-$n")")
+    "NATS_ROUTES=$(printf %q "[$ROUTES]")" "NATS_STORE_DIR=$(printf %q "$(cd "$DIR" && pwd)/nats-$n")")
   # (absolute: nats-server reads a value that starts with "." as a number)
   for u in "${USERS[@]}"; do env+=("$(pwenv "$u")"); done
   record "nats-$n" "${env[@]}" -- bin/nats-server -c deploy/nats/cluster/nats.conf
@@ -348,7 +350,7 @@ launch haproxy
 wait_for haproxy 20 "serving /readyz through HAProxy" curl -fsS "$LB_URL/readyz"
 
 {
-  printf '\n  Tickwire cluster up. Dashboard through HAProxy (development token, 24 h):\n'
+  printf '\n  Tickwire cluster up (%ss). Dashboard through HAProxy (development token, 24 h):\n' "$SECONDS"
   printf '  %s/#token=%s\n\n' "$LB_URL" "$TOKEN"
   printf '  HAProxy stats: %s/   (health %s/healthz, metrics %s/metrics)\n' "$STATS_URL" "$STATS_URL" "$STATS_URL"
   printf '  %-9s %-8s %s\n' process pid ports
