@@ -169,7 +169,9 @@ var chartVariants = [][]string{
 	nil,
 	{"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true",
 		"--set", "consolidated.enabled=true", "--set", "consolidated.consolidate={consolidated:ACME=synthetic:ACME,synthetic-b:ACME}",
-		"--set", "feed.publicUrl=https://md.example.com", "--set", "feed.allowedOrigins={https://app.example.com}"},
+		"--set", "feed.publicUrl=https://md.example.com", "--set", "feed.allowedOrigins={https://app.example.com}",
+		// What values.yaml and docs/OPERATIONS.md advise behind an Ingress.
+		"--set", "feed.extraArgs={--max-conns-per-ip=-1,--candles-rate=-1}"},
 }
 
 // rendered is the chart's manifests, one map per YAML document, for every variant.
