@@ -125,6 +125,9 @@ type Cluster struct {
 	mu          sync.Mutex
 	partitioned [natsNodes]bool // guarded by mu
 
+	exitsMu sync.Mutex
+	exits   []Exit // guarded by exitsMu
+
 	wg sync.WaitGroup // every goroutine of the Cluster (process waiters)
 	// life orders starts against Stop: a start holds it shared and checks stopping; Stop sets
 	// stopping holding it exclusively, so no process starts after Stop has begun.
@@ -151,6 +154,18 @@ type proc struct {
 	done    chan struct{} // guarded by mu: closed when the current run has exited
 	exitErr error         // guarded by mu: the last run's exit status
 	starts  int           // guarded by mu
+	ending  bool          // guarded by mu: the Cluster sent the current run a signal that ends it
+}
+
+// Exit is one exit of a cluster process, as Exits reports it.
+type Exit struct {
+	Name   string
+	PID    int
+	At     time.Time
+	Status string // e.g. "signal: killed", "exit status 1", "exit status 0"
+	// Expected: the Cluster ended it (Kill, Stop, or Signal with SIGTERM, SIGINT, SIGQUIT or
+	// SIGKILL). An unexpected exit is a process that crashed or gave up by itself.
+	Expected bool
 }
 
 // StartCluster starts the whole cluster and returns once it serves: the NATS cluster formed with
@@ -657,10 +672,20 @@ func (c *Cluster) startProc(name string) error {
 		err := cmd.Wait()
 		p.mu.Lock()
 		p.exitErr = err
+		expected := p.ending || c.stopping.Load()
+		p.ending = false
 		p.mu.Unlock()
+		e := Exit{Name: name, PID: cmd.Process.Pid, At: time.Now(), Status: exitStatus(err), Expected: expected}
+		c.exitsMu.Lock()
+		c.exits = append(c.exits, e)
+		c.exitsMu.Unlock()
 		close(done)
-		if !c.stopping.Load() {
-			c.logger.Info("exited", "proc", name, "pid", cmd.Process.Pid, "status", exitStatus(err))
+		switch {
+		case !expected:
+			c.logger.Warn("exited on its own", "proc", name, "pid", e.PID, "status", e.Status,
+				"log", p.logFile)
+		case !c.stopping.Load():
+			c.logger.Info("exited", "proc", name, "pid", e.PID, "status", e.Status)
 		}
 	}()
 	return nil
@@ -714,6 +739,10 @@ func (p *proc) signal(sig syscall.Signal) (bool, error) {
 		}
 		return false, fmt.Errorf("chaos: signal %v to %s (pid %d): %w", sig, p.name, p.cmd.Process.Pid, err)
 	}
+	switch sig {
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGKILL:
+		p.ending = true
+	}
 	return true, nil
 }
 
@@ -735,6 +764,14 @@ func (c *Cluster) PID(name string) int {
 	}
 	pid, _ := p.current()
 	return pid
+}
+
+// Exits returns every exit of the cluster's processes so far, in order; those not Expected
+// are crashes or processes that gave up by themselves (each also logged as a warning).
+func (c *Cluster) Exits() []Exit {
+	c.exitsMu.Lock()
+	defer c.exitsMu.Unlock()
+	return slices.Clone(c.exits)
 }
 
 // LogFile returns the file name's process writes its output to (appended across restarts).
@@ -772,7 +809,8 @@ func (c *Cluster) Restart(name string) error {
 }
 
 // Signal sends sig to name's running process (e.g. SIGTERM for a graceful stop, SIGSTOP and
-// SIGCONT to freeze it) without waiting; it is an error if the process does not run.
+// SIGCONT to freeze and thaw it) without waiting; it is an error if the process does not run.
+// Stop thaws a frozen process before stopping it.
 func (c *Cluster) Signal(name string, sig syscall.Signal) error {
 	p, err := c.proc(name)
 	if err != nil {
@@ -1287,6 +1325,7 @@ func (c *Cluster) stopGroup(sig syscall.Signal, bound time.Duration, names []str
 	for _, n := range names {
 		p := c.procs[n]
 		pid, done := p.current()
+		_, _ = p.signal(syscall.SIGCONT) // one frozen by Signal(SIGSTOP) could not act on sig
 		sent, err := p.signal(sig)
 		if err != nil {
 			errs = append(errs, err)

@@ -303,8 +303,12 @@ func TestCluster(t *testing.T) {
 			t.Errorf("%s during the partition: peers %v, want [%s]", p[0], st.Peers, p[1])
 		}
 	}
-	if _, err := c.StreamLeader(ctx); err != nil { // the majority side keeps a leader
-		t.Errorf("stream leader during the partition: %v", err)
+	// The majority side leads the stream (nats-3, if it led, loses the lead to an election).
+	lctx, lcancel = context.WithTimeout(ctx, 20*time.Second)
+	leader, err = c.StreamLeader(lctx)
+	lcancel()
+	if err != nil || leader == "nats-3" {
+		t.Errorf("stream leader during the partition: %q %v, want nats-1 or nats-2", leader, err)
 	}
 	t0 = time.Now()
 	if err := c.Heal("nats-3"); err != nil {
@@ -338,6 +342,14 @@ func TestCluster(t *testing.T) {
 		if c.Running(n) {
 			t.Errorf("%s running after Stop", n)
 		}
+	}
+	for _, e := range c.Exits() {
+		if !e.Expected {
+			t.Errorf("%s (pid %d) exited on its own: %s", e.Name, e.PID, e.Status)
+		}
+	}
+	if n := len(c.Exits()); n != 2+len(procNames) { // feed-2 and the leader killed, then all stopped
+		t.Errorf("%d exits, want %d: %+v", n, 2+len(procNames), c.Exits())
 	}
 	err1 := c.Stop()
 	if (err1 == nil) != (c.stopErr == nil) {
