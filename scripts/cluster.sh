@@ -335,14 +335,22 @@ say "$out"
 
 say "starting ${#INGESTS[@]} ingest (${INGESTS[*]}): synthetic, $INSTRUMENTS instruments, $RATE events/s"
 [ "${#INGESTS[@]}" = 1 ] && say "NOTE: bin/ingest has no --lease (rebuild: make build): one ingest, no standby"
-for n in "${INGESTS[@]}"; do launch "$n"; done
+# One of each kind first: processes starting at once race to create the JetStream buckets and
+# streams they share (the lease bucket, the revocation bucket, the checkpoint stream), and the
+# one that loses can exit.
+ingest_role() { curl -fsS "http://$HOST:${INGEST_METRICS_PORT[$1]}/healthz" 2>/dev/null | grep -q "$2"; }
+launch "${INGESTS[0]}"
 if [ "${#INGESTS[@]}" -gt 1 ]; then
-  active_ingest() { local i; for i in "${!INGESTS[@]}"; do curl -fsS "http://$HOST:${INGEST_METRICS_PORT[i]}/healthz" 2>/dev/null | grep -q active && return 0; done; return 1; }
-  wait_for "${INGESTS[0]}" 30 "an ingest holding the lease (/healthz: active)" active_ingest
+  wait_for "${INGESTS[0]}" 30 "the lease (/healthz: ok active)" ingest_role 0 active
+  launch "${INGESTS[1]}"
+  wait_for "${INGESTS[1]}" 30 "standing by (/healthz: ok standby)" ingest_role 1 standby
 fi
 say "starting 3 feeds (ports ${FEED_PORT[*]}, admin ${FEED_ADMIN_PORT[*]})"
-for n in 1 2 3; do launch "feed-$n"; done
-for i in 0 1 2; do
+launch feed-1
+wait_for feed-1 120 "ready (/readyz)" curl -fsS "http://$HOST:${FEED_PORT[0]}/readyz"
+launch feed-2
+launch feed-3
+for i in 1 2; do
   wait_for "feed-$((i + 1))" 120 "ready (/readyz)" curl -fsS "http://$HOST:${FEED_PORT[i]}/readyz"
 done
 for n in "${INGESTS[@]}"; do alive "$n" || { say "$n exited during start-up"; tail_log "$n"; stop_all; exit 1; }; done
