@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -53,7 +54,9 @@ type ClusterConfig struct {
 	Host string
 	// BasePort, if not 0, fixes the ports: BasePort+0..18 (NATS client 3, NATS route 3, NATS
 	// monitoring 3, feed 3, feed admin 3, ingest metrics 2, HAProxy, HAProxy stats). 0: free
-	// ports are picked at start. The route proxies always listen on free ports.
+	// ports are picked at start, below the kernel's ephemeral range (so that no outgoing
+	// connection takes the port of a killed process before its restart). The route proxies
+	// always listen on kernel-picked ports (they live as long as the Cluster).
 	BasePort int
 	// Instruments and Rate (events/s) of the synthetic ingest source; default 50 and 1000.
 	Instruments int
@@ -279,6 +282,63 @@ func newCluster(cfg ClusterConfig) (*Cluster, error) {
 	return c, nil
 }
 
+// freePorts returns n distinct ports free on host now, found by listening on them (all at
+// once) and closing. They are picked below the kernel's ephemeral port range when there is room:
+// a port in that range, free while its process is down (killed, before its restart), can be
+// taken meanwhile as the local port of any outgoing connection, and the restart then fails
+// ("address already in use"). Otherwise (no room, or the range unknown) the kernel picks them.
+func freePorts(host string, n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	var ports []int
+	if lo := ephemeralLow(); lo-minPickedPort >= 1000 {
+		start := minPickedPort + rand.IntN(lo-minPickedPort)
+		for k := 0; k < lo-minPickedPort && len(ports) < n; k++ {
+			port := minPickedPort + (start-minPickedPort+k)%(lo-minPickedPort)
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				continue // in use
+			}
+			lns = append(lns, ln)
+			ports = append(ports, port)
+		}
+	}
+	for len(ports) < n {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("chaos: pick a free port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// minPickedPort is the lowest port freePorts picks (below it: well-known and registered
+// services' usual ports).
+const minPickedPort = 20000
+
+// ephemeralLow returns the first port of Linux's ephemeral (local) port range, 0 if unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
+}
+
 func findHAProxy(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
@@ -323,8 +383,7 @@ func (c *Cluster) writeSecrets() error {
 	return nil
 }
 
-// pickPorts assigns the processes' ports: BasePort+n, or free ports found by listening on port
-// 0 (all at once, so no two are the same) and closing.
+// pickPorts assigns the processes' ports: BasePort+n, or free ports (freePorts).
 func (c *Cluster) pickPorts() error {
 	ports := make([]int, portCount)
 	if c.cfg.BasePort > 0 {
@@ -332,19 +391,9 @@ func (c *Cluster) pickPorts() error {
 			ports[i] = c.cfg.BasePort + i
 		}
 	} else {
-		var lns []net.Listener
-		defer func() {
-			for _, ln := range lns {
-				_ = ln.Close()
-			}
-		}()
-		for i := range ports {
-			ln, err := net.Listen("tcp", net.JoinHostPort(c.host, "0"))
-			if err != nil {
-				return fmt.Errorf("chaos: pick a free port: %w", err)
-			}
-			lns = append(lns, ln)
-			ports[i] = ln.Addr().(*net.TCPAddr).Port
+		var err error
+		if ports, err = freePorts(c.host, portCount); err != nil {
+			return err
 		}
 	}
 	next := func() int { p := ports[0]; ports = ports[1:]; return p }
@@ -1049,10 +1098,11 @@ func (c *Cluster) metaLeader(ctx context.Context) (string, error) {
 	}
 }
 
-// StreamLeader returns the NATS node leading the event stream (TICKWIRE_EVENTS): the node that
-// says so itself and that a majority of the nodes (2 of 3) name as the stream's leader on their
-// monitoring /jsz. It waits for such a node (e.g. during an election, or while a killed or cut
-// off leader is still named by some) until ctx ends.
+// StreamLeader returns the NATS node leading the event stream (TICKWIRE_EVENTS): a running node,
+// not cut off by Partition, that says so itself and that a majority of the nodes (2 of 3) name
+// as the stream's leader on their monitoring /jsz. It waits for such a node until ctx ends:
+// during an election, and after a kill or a partition of the leader while the others still
+// name it (until their election timeout, several seconds).
 func (c *Cluster) StreamLeader(ctx context.Context) (string, error) {
 	var last string
 	for {
@@ -1080,7 +1130,7 @@ func (c *Cluster) StreamLeader(ctx context.Context) (string, error) {
 			}
 		}
 		for l, n := range votes {
-			if self[l] && n*2 > natsNodes && c.Running(l) {
+			if self[l] && n*2 > natsNodes && c.Running(l) && !c.Partitioned(l) {
 				return l, nil
 			}
 		}

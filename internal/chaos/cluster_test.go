@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -260,75 +261,18 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("%s restarted and healthy after %v", leader, time.Since(t0).Round(time.Millisecond))
 
-	// Partition nats-3: it loses every route within a few seconds and stays alone (no route
-	// around the proxies through gossip); nats-1 and nats-2 keep each other. Heal: it rejoins.
-	if err := waitFor(ctx, 10*time.Second, func() error {
-		st, err := c.Routes(ctx, "nats-3")
-		if err == nil && len(st.Peers) != 2 {
-			err = errors.New("nats-3 peers " + strings.Join(st.Peers, ","))
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("before the partition: %v", err)
-	}
-	t0 = time.Now()
-	if err := c.Partition("nats-3"); err != nil {
+	// Partition nats-3 (checks in partitionAndHeal); then, if nats-3 did not lead the stream,
+	// the stream leader's node, as the chaos schedule does: the majority side elects another.
+	leader, err = c.StreamLeader(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Partitioned("nats-3") {
-		t.Error("Partitioned(nats-3) false")
-	}
-	if err := waitFor(ctx, 5*time.Second, func() error {
-		st, err := c.Routes(ctx, "nats-3")
-		if err == nil && st.NumRoutes != 0 {
-			err = errors.New("nats-3 still has routes to " + strings.Join(st.Peers, ","))
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("partition: %v", err)
-	}
-	t.Logf("nats-3 isolated after %v", time.Since(t0).Round(time.Millisecond))
-	// Stays isolated (route reconnects every second, gossip would be immediate) while 1 and 2
-	// see each other.
-	time.Sleep(3 * time.Second)
-	if st, err := c.Routes(ctx, "nats-3"); err != nil || st.NumRoutes != 0 {
-		t.Fatalf("nats-3 during the partition: %+v %v", st, err)
-	}
-	for _, p := range [][2]string{{"nats-1", "nats-2"}, {"nats-2", "nats-1"}} {
-		st, err := c.Routes(ctx, p[0])
-		if err != nil {
+	partitionAndHeal(ctx, t, c, "nats-3")
+	if leader != "nats-3" {
+		if leader, err = c.StreamLeader(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(st.Peers, []string{p[1]}) {
-			t.Errorf("%s during the partition: peers %v, want [%s]", p[0], st.Peers, p[1])
-		}
-	}
-	// The majority side leads the stream (nats-3, if it led, loses the lead to an election).
-	lctx, lcancel = context.WithTimeout(ctx, 20*time.Second)
-	leader, err = c.StreamLeader(lctx)
-	lcancel()
-	if err != nil || leader == "nats-3" {
-		t.Errorf("stream leader during the partition: %q %v, want nats-1 or nats-2", leader, err)
-	}
-	t0 = time.Now()
-	if err := c.Heal("nats-3"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(ctx, 15*time.Second, func() error {
-		st, err := c.Routes(ctx, "nats-3")
-		if err == nil && len(st.Peers) != 2 {
-			err = errors.New("nats-3 peers " + strings.Join(st.Peers, ","))
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("heal: %v", err)
-	}
-	t.Logf("nats-3 rejoined after %v", time.Since(t0).Round(time.Millisecond))
-	if err := c.CheckRoutesProxied(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitReady(ctx, "nats-3"); err != nil {
-		t.Fatal(err)
+		partitionAndHeal(ctx, t, c, leader)
 	}
 
 	// Stop: every process gone, idempotent, nothing more can be started.
@@ -359,6 +303,81 @@ func TestCluster(t *testing.T) {
 		t.Errorf("Restart after Stop: %v, want ErrStopped", err)
 	}
 }
+
+// partitionAndHeal cuts node off the other NATS nodes and checks: it loses every route
+// within a few seconds and stays alone (no route around the proxies through gossip), the
+// other two keep each other, and the majority side leads the stream (node, if it led, loses
+// the lead to an election). Then it heals node and checks that it rejoins, every route through
+// the proxies, and becomes healthy.
+func partitionAndHeal(ctx context.Context, t *testing.T, c *Cluster, node string) {
+	t.Helper()
+	var others []string
+	for _, n := range []string{"nats-1", "nats-2", "nats-3"} {
+		if n != node {
+			others = append(others, n)
+		}
+	}
+	peersAre := func(n string, want []string) func() error {
+		return func() error {
+			st, err := c.Routes(ctx, n)
+			if err == nil && !slices.Equal(st.Peers, want) {
+				err = fmt.Errorf("%s: peers %v (%d routes), want %v", n, st.Peers, st.NumRoutes, want)
+			}
+			return err
+		}
+	}
+	if err := waitFor(ctx, 10*time.Second, peersAre(node, others)); err != nil {
+		t.Fatalf("before the partition: %v", err)
+	}
+	t0 := time.Now()
+	if err := c.Partition(node); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Partitioned(node) {
+		t.Errorf("Partitioned(%s) false", node)
+	}
+	if err := waitFor(ctx, 5*time.Second, peersAre(node, nil)); err != nil {
+		t.Fatalf("partition: %v", err)
+	}
+	t.Logf("%s isolated after %v", node, time.Since(t0).Round(time.Millisecond))
+	// Stays isolated (its route reconnects every second; a gossiped route would be at once)
+	// while the other two see each other.
+	time.Sleep(3 * time.Second)
+	if st, err := c.Routes(ctx, node); err != nil || st.NumRoutes != 0 {
+		t.Fatalf("%s during the partition: %+v %v", node, st, err)
+	}
+	for k, n := range others {
+		if err := peersAre(n, others[1-k:2-k])(); err != nil {
+			t.Errorf("during the partition: %v", err)
+		}
+	}
+	lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
+	leader, err := c.StreamLeader(lctx)
+	lcancel()
+	if err != nil || leader == node {
+		t.Errorf("stream leader during the partition of %s: %q %v, want %v", node, leader, err, others)
+	} else {
+		t.Logf("stream leader during the partition of %s: %s (%v after the cut)", node, leader,
+			time.Since(t0).Round(time.Millisecond))
+	}
+	t0 = time.Now()
+	if err := c.Heal(node); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 15*time.Second, peersAre(node, others)); err != nil {
+		t.Fatalf("heal: %v", err)
+	}
+	t.Logf("%s rejoined after %v", node, time.Since(t0).Round(time.Millisecond))
+	if err := c.CheckRoutesProxied(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The chaos schedule drives a Cluster.
+var _ System = (*Cluster)(nil)
 
 // tWriter sends log lines to t.Log.
 type tWriter struct{ t *testing.T }
