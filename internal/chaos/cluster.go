@@ -174,7 +174,10 @@ type Exit struct {
 // StartCluster starts the whole cluster and returns once it serves: the NATS cluster formed with
 // a JetStream meta leader, the event stream created at R3, every ingest healthy and one of them
 // holding the lease, the 3 feeds ready (/readyz 200), HAProxy up with at least one feed UP
-// behind it (/readyz through it answers 200). ctx bounds the start only; the processes run
+// behind it (/readyz through it answers 200). The order is scripts/cluster.sh's, except that
+// ingest-2 starts once ingest-1 holds the lease (their lease bucket creation races), and an
+// ingest or feed that exits before it is ready is started again (up to startRetries times, a
+// warning each, and an unexpected entry in Exits). ctx bounds the start only; the processes run
 // until Stop. On failure everything started is stopped and the error says which process failed
 // and ends with the tail of its log; missing binaries or files wrap ErrPrerequisite.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
@@ -539,7 +542,7 @@ func (c *Cluster) defineProcs() {
 
 func natsName(i int) string { return fmt.Sprintf("nats-%d", i+1) }
 
-// start brings the cluster up in scripts/cluster.sh's order.
+// start brings the cluster up (StartCluster says in which order).
 func (c *Cluster) start(ctx context.Context) error {
 	step := func(what string, began time.Time) {
 		c.logger.Info(what, "took", time.Since(began).Round(time.Millisecond))
