@@ -110,27 +110,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.L
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "lease", "lease", cfg.Name)
-	kv, err := js.KeyValue(ctx, Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      Bucket,
-			Description: "Tickwire leases: which process of several does a job (internal/lease)",
-			History:     1,
-			TTL:         cfg.TTL,
-			MaxBytes:    1 << 20,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile by another process
-			kv, err = js.KeyValue(ctx, Bucket)
-		}
-	}
+	kv, st, err := openBucket(ctx, js, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("lease: bucket %s: %w", Bucket, err)
-	}
-	st, err := kv.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("lease: bucket %s status: %w", Bucket, err)
+		return nil, err
 	}
 	l := &Lease{kv: kv, cfg: cfg, ttl: st.TTL(), logger: logger, start: time.Now()}
 	if l.ttl <= 0 {
@@ -155,6 +137,39 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.L
 		}
 	}
 	return l, nil
+}
+
+// openBucket opens the lease bucket, creating it when missing. On a NATS cluster a bucket that
+// another process has just created can answer "not found" for a moment: every failure is tried
+// again every 250 ms, for up to 10 s or until ctx ends, and the last error returned.
+func openBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.KeyValue, jetstream.KeyValueStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		kv, err := js.KeyValue(ctx, Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      Bucket,
+				Description: "Tickwire leases: which process of several does a job (internal/lease)",
+				History:     1,
+				TTL:         cfg.TTL,
+				MaxBytes:    1 << 20,
+				Storage:     jetstream.FileStorage,
+				Replicas:    cfg.Replicas,
+			})
+		}
+		var st jetstream.KeyValueStatus
+		if err == nil {
+			if st, err = kv.Status(ctx); err == nil {
+				return kv, st, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("lease: bucket %s: %w", Bucket, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // CheckName returns an error wrapping ErrConfig unless name can name a lease: 1 to 128

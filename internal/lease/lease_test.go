@@ -153,3 +153,59 @@ func TestConfigLimits(t *testing.T) {
 		}
 	}
 }
+
+// flakyJS is a JetStream whose lease bucket, the first times it is opened, answers its status
+// with "stream not found": what a process sees on a NATS cluster right after another process
+// created the replicated bucket (seen in the chaos cluster: one of two ingests started together
+// exited on it).
+type flakyJS struct {
+	jetstream.JetStream
+	failures int
+}
+
+type flakyKV struct {
+	jetstream.KeyValue
+	js *flakyJS
+}
+
+func (f *flakyJS) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	kv, err := f.JetStream.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return &flakyKV{KeyValue: kv, js: f}, nil
+}
+
+func (f *flakyKV) Status(ctx context.Context) (jetstream.KeyValueStatus, error) {
+	if f.js.failures > 0 {
+		f.js.failures--
+		return nil, jetstream.ErrStreamNotFound
+	}
+	return f.KeyValue.Status(ctx)
+}
+
+func TestBucketNotReadyYetIsWaitedFor(t *testing.T) {
+	s := bustest.Start(t)
+	b := bustest.ConnectAs(t, s, string(bus.RoleIngest))
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.New(context.Background(), js, lease.Config{Name: "ingest.a", TTL: time.Second}, nil, nil); err != nil {
+		t.Fatal(err) // the bucket exists from here on
+	}
+	flaky := &flakyJS{JetStream: js, failures: 3}
+	l, err := lease.New(context.Background(), flaky, lease.Config{Name: "ingest.a", TTL: time.Second}, nil, nil)
+	if err != nil {
+		t.Fatalf("a bucket not ready for a moment: %v; want New to wait for it", err)
+	}
+	if l.TTL() != time.Second || flaky.failures != 0 {
+		t.Fatalf("ttl %v, %d failures left", l.TTL(), flaky.failures)
+	}
+	// A bucket that never becomes ready: New gives up when ctx ends, saying why.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := lease.New(ctx, &flakyJS{JetStream: js, failures: 1 << 30}, lease.Config{Name: "ingest.a", TTL: time.Second}, nil, nil); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("err %v; want the last error, stream not found", err)
+	}
+}
