@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -81,4 +83,43 @@ func TestSourceBreakStartsNewEpoch(t *testing.T) {
 			t.Errorf("B must go on in its epoch: %v", b)
 		}
 	}
+}
+
+// failedEarlier is a publisher whose publishes of long ago failed (reported to the pipeline
+// then, as OnPublishError does), so that its final Flush reports them again.
+type failedEarlier struct{ memPublisher }
+
+func (f *failedEarlier) Flush(context.Context) error {
+	return fmt.Errorf("%w: 12 since last flush, first: no response from stream", errPublish)
+}
+
+var errPublish = errors.New("bus: publish failed")
+
+// TestShutdownAfterHandledPublishFailures: publishes that failed earlier, whose instruments the
+// pipeline already moved to a new epoch, do not make a graceful stop fail (ingest exited 1,
+// "ingest failed", after a NATS node leading the stream was killed and restarted long before).
+// Publishes still pending when the flush times out do.
+func TestShutdownAfterHandledPublishFailures(t *testing.T) {
+	p, err := ingest.New(&breakingSource{}, &failedEarlier{}, nil, ingest.Config{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v; want nil (the failures were handled as they happened)", err)
+	}
+	p, err = ingest.New(&breakingSource{}, &pendingForever{}, nil, ingest.Config{FlushTimeout: 10 * time.Millisecond}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run: %v; want the flush's timeout (publishes still pending)", err)
+	}
+}
+
+// pendingForever is a publisher whose publishes are never answered.
+type pendingForever struct{ memPublisher }
+
+func (*pendingForever) Flush(ctx context.Context) error {
+	<-ctx.Done()
+	return fmt.Errorf("bus: flush: 3 publishes still pending: %w", ctx.Err())
 }
