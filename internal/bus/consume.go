@@ -47,6 +47,10 @@ type Consumer struct {
 	doneOnce sync.Once
 }
 
+// consumerHeartbeat is the idle heartbeat of event consumers: a consumer lost with its NATS
+// node is recreated after two of them are missed.
+const consumerHeartbeat = time.Second
+
 // ConsumeEvents delivers every stored event from the start of the stream (or from
 // opts.StartSeq / opts.StartTime), then live ones, to handle, one at a time in stream order,
 // through an ordered consumer (which recreates itself after a gap or lost heartbeat).
@@ -130,6 +134,9 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 		}
 	},
 		jetstream.PullMaxMessages(opts.MaxPending),
+		// A consumer whose NATS node died is noticed when two heartbeats are missed: at the
+		// default 5 s a feed went 10 s without events after a node of the cluster was killed.
+		jetstream.PullHeartbeat(consumerHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 				b.logger.Warn("event consumer error (recreating)", "err", err)

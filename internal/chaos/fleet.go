@@ -182,7 +182,12 @@ func (b *bot) seen(u sdk.Update) {
 }
 
 func (b *bot) check(o observation) {
-	v := b.ref.Check(o.inst, o.epoch, o.seq, o.fp)
+	b.record(o, b.ref.Check(o.inst, o.epoch, o.seq, o.fp), 0)
+}
+
+// record counts verdict v of o; an observation still ahead of the reference is kept to be
+// checked again, unless it is older than giveUp (when giveUp is not 0).
+func (b *bot) record(o observation, v Verdict, giveUp time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch v {
@@ -197,7 +202,7 @@ func (b *bot) check(o observation) {
 	case Unknown:
 		b.unknown++
 	case Ahead:
-		if len(b.pending) >= maxPending {
+		if len(b.pending) >= maxPending || (giveUp > 0 && time.Since(o.at) > giveUp) {
 			b.unchecked++
 			return
 		}
@@ -219,7 +224,8 @@ func (f *Fleet) recheckLoop(ctx context.Context) {
 	}
 }
 
-// recheck checks pending observations again; those older than giveUp count as unchecked.
+// recheck checks pending observations again; those still ahead of the reference and older
+// than giveUp count as unchecked.
 func (f *Fleet) recheck(giveUp time.Duration) {
 	for _, b := range f.bots {
 		b.mu.Lock()
@@ -227,13 +233,7 @@ func (f *Fleet) recheck(giveUp time.Duration) {
 		b.pending = nil
 		b.mu.Unlock()
 		for _, o := range pending {
-			if time.Since(o.at) > giveUp {
-				b.mu.Lock()
-				b.unchecked++
-				b.mu.Unlock()
-				continue
-			}
-			b.check(o)
+			b.record(o, b.ref.Check(o.inst, o.epoch, o.seq, o.fp), giveUp)
 		}
 	}
 }
@@ -302,9 +302,10 @@ type Findings struct {
 	WrongExamples                      []string
 }
 
-// Findings returns the checks so far (pending ones checked once more first).
+// Findings returns the checks so far (pending ones checked once more first; those still
+// ahead of the reference count as unchecked).
 func (f *Fleet) Findings() Findings {
-	f.recheck(0)
+	f.recheck(time.Nanosecond)
 	var out Findings
 	for _, b := range f.bots {
 		b.mu.Lock()
