@@ -252,13 +252,14 @@ func bookFingerprint(bk *book.Book, depth int) uint64 {
 // Window is what the clients went through between OpenWindow and CloseWindow (one fault).
 type Window struct {
 	// MaxSilence is the longest time any client went without a snapshot or delta.
-	MaxSilence time.Duration
+	MaxSilence time.Duration `json:"max_silence_ns"`
 	// Reconnected clients, of which Resumed got at least one stream resumed; Snapshots counts
 	// the snapshots clients needed after a reconnect or a break, by reason.
-	Reconnected, Resumed int
-	Snapshots            map[string]int
+	Reconnected int            `json:"reconnected"`
+	Resumed     int            `json:"resumed"`
+	Snapshots   map[string]int `json:"snapshots"`
 	// ClientsWithSnapshot is how many clients needed a snapshot for some stream.
-	ClientsWithSnapshot int
+	ClientsWithSnapshot int `json:"clients_with_snapshot"`
 }
 
 // OpenWindow starts a fault's window: every client's silence and reconnects count from now.
@@ -298,8 +299,11 @@ func (f *Fleet) CloseWindow() Window {
 
 // Findings are the fleet's checks over the whole run.
 type Findings struct {
-	Checked, Wrong, Unknown, Unchecked uint64
-	WrongExamples                      []string
+	Checked       uint64   `json:"checked"`
+	Wrong         uint64   `json:"wrong"`
+	Unknown       uint64   `json:"unknown"`
+	Unchecked     uint64   `json:"unchecked"`
+	WrongExamples []string `json:"wrong_examples"`
 }
 
 // Findings returns the checks so far (pending ones checked once more first; those still
