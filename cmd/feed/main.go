@@ -50,6 +50,7 @@ type config struct {
 
 	AllowedOrigins   []string      `name:"allowed-origin" help:"Browser origin allowed to connect (repeatable; * for any). Default: same host only."`
 	MaxConnsPerIP    int           `name:"max-conns-per-ip" default:"256" help:"Concurrent connections per client address; past it 429 before the upgrade (negative: no cap)."`
+	TrustedProxies   []string      `name:"trusted-proxy" help:"Load balancer in front of this feed, an address or CIDR prefix (repeatable): a request from it is counted by the per-address limits (--max-conns-per-ip, --candles-rate) under the client address it appends to X-Forwarded-For (HAProxy: option forwardfor). Default: none, the TCP peer counts."`
 	MaxDelayTiers    int           `name:"max-delay-tiers" default:"4" help:"Distinct token delays served at once, each its own state fed from the stored stream (negative: none; delayed tokens get 503)."`
 	MaxConns         int           `name:"max-conns" default:"50000" help:"Concurrent connections in all; past it 429 before the upgrade (negative: no cap)."`
 	IdleTimeout      time.Duration `name:"idle-timeout" default:"60s" help:"Close a connection that held no subscription this long, pings answered or not (4004; negative: never)."`
@@ -106,6 +107,9 @@ func (c *config) Validate() error {
 	if _, err := c.NATS.Auth(envPrefix); err != nil {
 		return err
 	}
+	if _, err := feed.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
 	if c.ReplayStartMax < 1 || c.ReplayStartMax > 100 {
 		return fmt.Errorf("--replay-start-max %d: want 1..100", c.ReplayStartMax)
 	}
@@ -158,8 +162,10 @@ func (c *config) staleRules() ([]feed.StaleRule, error) {
 }
 
 func (c *config) feedConfig() feed.Config {
-	stale, _ := c.staleRules() // validated
+	stale, _ := c.staleRules()                               // validated
+	proxies, _ := feed.ParseTrustedProxies(c.TrustedProxies) // validated
 	return feed.Config{
+		TrustedProxies:   proxies,
 		StaleAfter:       c.StaleAfter,
 		StaleRules:       stale,
 		AllowedOrigins:   c.AllowedOrigins,

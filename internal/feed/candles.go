@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -580,7 +579,7 @@ func (s *Server) serveCandles(w http.ResponseWriter, r *http.Request) {
 func (c *candles) serve(r *http.Request, s *Server) ([]*pb.Candle, string, error) {
 	now := time.Now()
 	if c.clients != nil {
-		if ok, wait := c.clients.allow(clientAddr(r), now); !ok {
+		if ok, wait := c.clients.allow(clientAddress(r, s.cfg.TrustedProxies), now); !ok {
 			return nil, "", &apiError{status: http.StatusTooManyRequests, code: refRateLimited, retryAfter: wait,
 				msg: fmt.Sprintf("more than %g requests/s (burst %d) from this address", c.cfg.Rate, c.cfg.Burst)}
 		}
@@ -627,15 +626,6 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 		Message string `json:"message"`
 	}{e.code, e.msg})
 	w.Write(append(b, '\n'))
-}
-
-// clientAddr is the address a request is limited by: the TCP peer (as the connection caps).
-func clientAddr(r *http.Request) string {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return ip
 }
 
 // EnableHistory lets GET /api/candles read the event store, for what the candle store cannot

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/tickwire/tickwire/internal/fanout"
@@ -14,6 +15,10 @@ type Config struct {
 	// allows any. With none, a browser must come from the same host it connects to. Requests
 	// without an Origin header (bots) are always allowed: origin checks protect browsers only.
 	AllowedOrigins []string
+	// TrustedProxies are the load balancers in front of the feed (addresses or prefixes): a
+	// request whose TCP peer is one of them is counted, by the per-address limits, under the
+	// client address the proxy appended to X-Forwarded-For (clientaddr.go). None: the peer.
+	TrustedProxies []netip.Prefix
 	// MaxConnsPerIP caps concurrent connections from one address (0: 256, negative: none).
 	// Enough for a few hundred bots behind one NAT; one host cannot take the whole server.
 	MaxConnsPerIP int

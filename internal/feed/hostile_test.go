@@ -33,6 +33,12 @@ type rawConn struct {
 // rawDial makes the opening handshake by hand. version is the Sec-WebSocket-Version to send.
 func rawDial(t *testing.T, addr, subprotocol, version string) (*rawConn, *http.Response) {
 	t.Helper()
+	return rawDialHeader(t, addr, subprotocol, version, nil)
+}
+
+// rawDialHeader is rawDial with extra request headers.
+func rawDialHeader(t *testing.T, addr, subprotocol, version string, h http.Header) (*rawConn, *http.Response) {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +48,11 @@ func rawDial(t *testing.T, addr, subprotocol, version string) (*rawConn, *http.R
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: " + version + "\r\n"
 	if subprotocol != "" {
 		req += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+	}
+	for k, vs := range h {
+		for _, v := range vs {
+			req += k + ": " + v + "\r\n"
+		}
 	}
 	if _, err := io.WriteString(nc, req+"\r\n"); err != nil {
 		t.Fatal(err)
@@ -266,6 +277,44 @@ func TestConnectionCaps(t *testing.T) {
 			})
 			mustRawDial(t, e, wire.SubprotocolProto)
 		})
+	}
+}
+
+// TestConnectionCapBehindTrustedProxy: behind a load balancer every connection comes from its
+// address; with it trusted, the per-address cap counts the client address it forwards, at the
+// limit and past it, and a client's own X-Forwarded-For does not buy it more connections.
+func TestConnectionCapBehindTrustedProxy(t *testing.T) {
+	lb, err := ParseTrustedProxies([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEnv(t, Config{MaxConnsPerIP: 2, MaxConns: 100, TrustedProxies: lb})
+	addr := e.svc.Addr().String()
+	from := func(xff string) int {
+		_, resp := rawDialHeader(t, addr, wire.SubprotocolProto, "13", http.Header{"X-Forwarded-For": {xff}})
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		xff  string
+		want int
+	}{
+		{"203.0.113.1", http.StatusSwitchingProtocols},
+		{"203.0.113.1", http.StatusSwitchingProtocols}, // at the limit
+		{"203.0.113.2", http.StatusSwitchingProtocols}, // another client through the same proxy
+		{"203.0.113.1", http.StatusTooManyRequests},    // past it
+		{"198.51.100.7, 203.0.113.1", http.StatusTooManyRequests},
+	} {
+		if got := from(c.xff); got != c.want {
+			t.Fatalf("X-Forwarded-For %q: %d, want %d", c.xff, got, c.want)
+		}
+	}
+
+	// Not trusted: the header counts for nothing, the peer's address is the limit.
+	e2 := startEnv(t, Config{MaxConnsPerIP: 1, MaxConns: 100})
+	_, r1 := rawDialHeader(t, e2.svc.Addr().String(), wire.SubprotocolProto, "13", http.Header{"X-Forwarded-For": {"203.0.113.1"}})
+	_, r2 := rawDialHeader(t, e2.svc.Addr().String(), wire.SubprotocolProto, "13", http.Header{"X-Forwarded-For": {"203.0.113.2"}})
+	if r1.StatusCode != http.StatusSwitchingProtocols || r2.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("untrusted peer: %d then %d; want 101 then 429", r1.StatusCode, r2.StatusCode)
 	}
 }
 

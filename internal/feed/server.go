@@ -248,10 +248,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientAddress(r, s.cfg.TrustedProxies)
 	if refused := s.admit(ip); refused != "" {
 		if rs != nil {
 			s.leaveReplay(rs, nil)
