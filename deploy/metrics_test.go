@@ -197,7 +197,7 @@ func TestMetricsExported(t *testing.T) {
 	start(t, "ingest", filepath.Join(bin, "ingest"), "--nats-url", natsURL, "--nats-auth-dir", authDir,
 		"--source", "synthetic", "--synthetic-instruments", "3", "--synthetic-rate", "100",
 		"--synthetic-venues", "synthetic,synthetic-b", "--synthetic-cross-listed", "1",
-		"--metrics-listen", ingestAddrs[0])
+		"--lease", "synthetic", "--metrics-listen", ingestAddrs[0])
 	start(t, "consolidated ingest", filepath.Join(bin, "ingest"), "--nats-url", natsURL, "--nats-auth-dir", authDir,
 		"--nats-user", "consolidator", "--source", "consolidated",
 		"--consolidate", "consolidated:ACME=synthetic:ACME,synthetic-b:ACME", "--metrics-listen", ingestAddrs[1])
