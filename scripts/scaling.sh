@@ -24,6 +24,8 @@
 #   nats_cores   CPU seconds per second of the NATS node(s) (sum over nodes)
 #   nats_us_ev   NATS CPU per event published, microseconds
 #   ingest_cores the publisher's CPU seconds per second (its own cost, for scale)
+# With NATS_NODES=3 each run also prints (stderr) the node leading each stream and the node
+# holding each feed's consumer, from the nodes' /jsz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -165,6 +167,26 @@ run_one() {
   ie1=$(metric "http://$imetrics" tickwire_ingest_events_total)
   for ((i = 0; i < n; i++)); do e1+=("$(metric "${feed_admin[i]}" tickwire_feed_events_total)"); done
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
+  if [ "$NATS_NODES" -gt 1 ]; then # where the stream's leader and each feed's consumer live
+    local hp=()
+    for ((i = 0; i < NATS_NODES; i++)); do hp+=("http://127.0.0.1:${P[3*i+1]}"); done
+    python3 - "${hp[@]}" <<'PY' >&2 || true
+import json, sys, urllib.request
+streams, cons = {}, {}
+for i, base in enumerate(sys.argv[1:]):
+    with urllib.request.urlopen(base + "/jsz?accounts=true&streams=true&consumers=true", timeout=5) as r:
+        j = json.load(r)
+    for acc in j.get("account_details") or []:
+        for sd in acc.get("stream_detail") or []:
+            ld = (sd.get("cluster") or {}).get("leader")
+            if ld: streams[sd["name"]] = ld
+            for cd in sd.get("consumer_detail") or []:
+                cl = (cd.get("cluster") or {}).get("leader")
+                if cl: cons[(sd["name"], cd["name"])] = cl
+print("scaling: stream leaders: " + ", ".join("%s on %s" % kv for kv in sorted(streams.items())))
+print("scaling: consumer leaders: " + ", ".join("%s/%s on %s" % (s, c[:8], l) for (s, c), l in sorted(cons.items())))
+PY
+  fi
 
   for ((i = 0; i < ${#all[@]}; i++)); do
     [ "${c0[i]}" -ge 0 ] && [ "${c1[i]}" -ge 0 ] || { say "a process exited during the window (pid ${all[i]})"; return 1; }
