@@ -30,6 +30,18 @@ type cli struct {
 type runCmd struct {
 	Scenario string `help:"Preset: fanout-1k, latency-100k, fanout-5k, idle-10k, firehose, snapshot-latency, stalled, candles-abuse. Flags override it." placeholder:"NAME"`
 
+	Target string `enum:"tickwire,centrifugo" default:"tickwire" help:"Server under load: tickwire, or centrifugo (a running Centrifugo v6: --centrifugo-url, --centrifugo-api, ...)."`
+
+	// --target centrifugo (internal/loadgen/centrifugo.go).
+	CentrifugoURL         string `name:"centrifugo-url" help:"Centrifugo's WebSocket endpoint (loopback only), e.g. ws://127.0.0.1:8000/connection/websocket." placeholder:"URL"`
+	CentrifugoAPI         string `name:"centrifugo-api" help:"Centrifugo's HTTP API base (loopback only), e.g. http://127.0.0.1:8000/api; publications go to its /batch." placeholder:"URL"`
+	CentrifugoAPIKey      string `name:"centrifugo-api-key" env:"CENTRIFUGO_API_KEY" help:"Centrifugo's http_api.key (X-API-Key)." placeholder:"KEY"`
+	CentrifugoTokenSecret string `name:"centrifugo-token-secret" env:"CENTRIFUGO_TOKEN_SECRET" help:"Centrifugo's client.token.hmac_secret_key: clients connect with HS256 tokens (empty: no token)." placeholder:"SECRET"`
+	CentrifugoPID         int    `name:"centrifugo-pid" help:"Centrifugo's pid, for its CPU and RSS (default: found by its listening port)."`
+	CentrifugoNamespace   string `name:"centrifugo-namespace" help:"Channel namespace: channels are <ns>:0..instruments-1 (default md)."`
+	CentrifugoPublishers  int    `name:"centrifugo-publishers" help:"HTTP API workers, one batch in flight each (default 8)."`
+	CentrifugoBatch       int    `name:"centrifugo-batch" help:"Most publications per API request (default 100)."`
+
 	Spawn         bool     `help:"Start NATS and the feed as child processes on random loopback ports (killed at the end)."`
 	InProcess     bool     `name:"inprocess" help:"Run NATS and the feed inside this process (use with --cpuprofile)."`
 	FeedURL       string   `name:"feed-url" help:"WebSocket URL of a running feed (loopback only), e.g. ws://127.0.0.1:8080/ws."`
@@ -57,6 +69,7 @@ type runCmd struct {
 	Rate            float64       `help:"Events/s: the first step's, or the fixed rate."`
 	TargetDelivered float64       `name:"target-delivered" help:"Fixed/stalled modes: choose the event rate that delivers this many updates/s."`
 	StepFactor      float64       `name:"step-factor" help:"Rate multiplier between steps (default 1.5)."`
+	DeliveredSteps  []float64     `name:"delivered-steps" help:"Step mode: one step per delivered updates/s given (comma separated, increasing), instead of geometric steps; equal delivered rates for both targets." placeholder:"N,N,..."`
 	MaxRate         float64       `name:"max-rate" help:"Highest event rate to try."`
 	Warmup          time.Duration `help:"Settling time before each measured window (default 1s)."`
 	Hold            time.Duration `help:"Measured window per step (default 3s)."`
@@ -80,15 +93,28 @@ func (c *runCmd) config() (loadgen.Config, error) {
 	if err != nil {
 		return loadgen.Config{}, err
 	}
-	auth, err := c.NATSAuth.Auth("TICKWIRE")
-	if err != nil {
-		return loadgen.Config{}, err
+	var auth bus.Auth
+	if c.Target != loadgen.TargetCentrifugo { // Centrifugo runs publish through its HTTP API, not NATS
+		auth, err = c.NATSAuth.Auth("TICKWIRE")
+		if err != nil {
+			return loadgen.Config{}, err
+		}
 	}
 	adminURL := c.FeedAdminURL
 	if c.FeedURL == "" {
 		adminURL = "" // spawned and in-process targets know their own
 	}
+	var cf loadgen.CentrifugoConfig
+	if c.Target == loadgen.TargetCentrifugo {
+		cf = loadgen.CentrifugoConfig{URL: c.CentrifugoURL, API: c.CentrifugoAPI, APIKey: c.CentrifugoAPIKey,
+			TokenSecret: c.CentrifugoTokenSecret, PID: c.CentrifugoPID, Namespace: c.CentrifugoNamespace,
+			Publishers: c.CentrifugoPublishers, Batch: c.CentrifugoBatch}
+	} else if c.CentrifugoURL != "" || c.CentrifugoAPI != "" || c.CentrifugoPID != 0 || c.CentrifugoNamespace != "" ||
+		c.CentrifugoPublishers != 0 || c.CentrifugoBatch != 0 {
+		return loadgen.Config{}, fmt.Errorf("%w: --centrifugo-* flags need --target centrifugo", loadgen.ErrConfig)
+	}
 	return loadgen.Config{
+		Target: c.Target, Centrifugo: cf, DeliveredSteps: c.DeliveredSteps,
 		Scenario: c.Scenario, Spawn: c.Spawn, InProcess: c.InProcess, FeedURL: c.FeedURL, NATSURL: c.NatsURL,
 		FeedPID: c.FeedPID, FeedBin: c.FeedBin, FeedArgs: c.FeedArg, FeedEmbedNATS: c.FeedEmbedNats,
 		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp, NATSAuth: auth, FeedAdminURL: adminURL,

@@ -43,7 +43,12 @@ const (
 type Config struct {
 	Scenario string `json:"scenario"`
 
-	// Target: exactly one of Spawn, InProcess, or FeedURL+NATSURL.
+	// Target is the server under load: TargetTickwire (default) or TargetCentrifugo, a running
+	// Centrifugo reached through Centrifugo (centrifugo.go; the Tickwire fields below are unused).
+	Target     string           `json:"target"`
+	Centrifugo CentrifugoConfig `json:"centrifugo,omitzero"`
+
+	// Tickwire: exactly one of Spawn, InProcess, or FeedURL+NATSURL.
 	Spawn         bool        `json:"spawn,omitempty"`
 	InProcess     bool        `json:"inprocess,omitempty"`
 	FeedURL       string      `json:"feed_url,omitempty"`
@@ -78,12 +83,17 @@ type Config struct {
 	Rate float64 `json:"rate,omitempty"`
 	// TargetDelivered, if set for a fixed run, picks the event rate that should deliver this
 	// many updates/s (calibrated on the synthetic market through shadow states).
-	TargetDelivered float64       `json:"target_delivered,omitempty"`
-	StepFactor      float64       `json:"step_factor,omitempty"`
-	MaxRate         float64       `json:"max_rate,omitempty"`
-	Warmup          time.Duration `json:"warmup_ns"`
-	Hold            time.Duration `json:"hold_ns"`
-	Duration        time.Duration `json:"duration_ns"`
+	TargetDelivered float64 `json:"target_delivered,omitempty"`
+	StepFactor      float64 `json:"step_factor,omitempty"`
+	// DeliveredSteps, if set, replaces geometric steps in step mode: one step per entry, in
+	// order, each at the rate that should deliver that many updates/s (Tickwire: calibrated
+	// updates per event; Centrifugo: one update per publication per subscriber), so that two
+	// servers are measured at equal delivered rates.
+	DeliveredSteps []float64     `json:"delivered_steps,omitempty"`
+	MaxRate        float64       `json:"max_rate,omitempty"`
+	Warmup         time.Duration `json:"warmup_ns"`
+	Hold           time.Duration `json:"hold_ns"`
+	Duration       time.Duration `json:"duration_ns"`
 	// A step is sustained when delivered/expected >= MinRatio, p99 <= MaxP99, and no gap,
 	// conflation or close happened.
 	MaxP99   time.Duration `json:"max_p99_ns"`
@@ -156,6 +166,12 @@ func (c Config) Merge() (Config, error) {
 		}
 		c = fill(c, p)
 	}
+	if c.Target == "" {
+		c.Target = TargetTickwire
+	}
+	if c.Target == TargetCentrifugo {
+		c.Centrifugo = c.Centrifugo.withDefaults()
+	}
 	return fill(c, Config{Clients: 100, Instruments: 100, Subscribers: 1, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE},
 		Mode: ModeStep, Rate: 1000, StepFactor: 1.5, MaxRate: 1e7, Warmup: time.Second, Hold: 3 * time.Second,
 		Duration: 60 * time.Second, MaxP99: 50 * time.Millisecond, MinRatio: 0.95, ConnectConcurrency: 64,
@@ -220,17 +236,10 @@ func (c Config) PerClient() int { return c.Instruments * c.Subscribers / max(c.C
 
 // Validate checks a merged config.
 func (c Config) Validate() error {
-	targets := 0
-	for _, b := range []bool{c.Spawn, c.InProcess, c.FeedURL != "" || c.NATSURL != ""} {
-		if b {
-			targets++
-		}
+	if err := c.validateTarget(); err != nil {
+		return err
 	}
 	switch {
-	case targets != 1:
-		return fmt.Errorf("%w: choose one of --spawn, --inprocess, or --feed-url with --nats-url", ErrConfig)
-	case !c.Spawn && !c.InProcess && (c.FeedURL == "" || c.NATSURL == ""):
-		return fmt.Errorf("%w: --feed-url and --nats-url go together", ErrConfig)
 	case c.Clients < 1 || c.Clients > MaxClients:
 		return fmt.Errorf("%w: clients %d not in 1..%d", ErrConfig, c.Clients, MaxClients)
 	case c.Instruments < 1 || c.Instruments > 100_000:
@@ -251,6 +260,11 @@ func (c Config) Validate() error {
 	case c.Warmup < 0 || c.Hold <= 0 || c.Duration <= 0:
 		return fmt.Errorf("%w: warmup, hold and duration", ErrConfig)
 	}
+	for i, d := range c.DeliveredSteps {
+		if d <= 0 || (i > 0 && d <= c.DeliveredSteps[i-1]) {
+			return fmt.Errorf("%w: delivered steps %v must be positive and increasing", ErrConfig, c.DeliveredSteps)
+		}
+	}
 	if err := c.validateCandles(); err != nil {
 		return err
 	}
@@ -260,6 +274,41 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateTarget checks the server under load and how it is reached.
+func (c Config) validateTarget() error {
+	switch c.Target {
+	case TargetCentrifugo:
+		switch {
+		case c.Spawn || c.InProcess || c.FeedURL != "" || c.NATSURL != "" || c.FeedPID != 0:
+			return fmt.Errorf("%w: --target centrifugo takes no --spawn, --inprocess, --feed-url, --nats-url or --feed-pid", ErrConfig)
+		case c.Mode != ModeStep && c.Mode != ModeFixed && c.Mode != ModeIdle:
+			return fmt.Errorf("%w: --target centrifugo runs the step, fixed or idle mode, not %q", ErrConfig, c.Mode)
+		case c.SnapshotProbe || c.CompactQuotes:
+			return fmt.Errorf("%w: --snapshot-probe and --compact-quotes are Tickwire's", ErrConfig)
+		}
+		return c.Centrifugo.validate()
+	case TargetTickwire, "": // "": a config that skipped Merge
+		if c.Centrifugo != (CentrifugoConfig{}) {
+			return fmt.Errorf("%w: --centrifugo-* flags need --target centrifugo", ErrConfig)
+		}
+		targets := 0
+		for _, b := range []bool{c.Spawn, c.InProcess, c.FeedURL != "" || c.NATSURL != ""} {
+			if b {
+				targets++
+			}
+		}
+		switch {
+		case targets != 1:
+			return fmt.Errorf("%w: choose one of --spawn, --inprocess, or --feed-url with --nats-url", ErrConfig)
+		case !c.Spawn && !c.InProcess && (c.FeedURL == "" || c.NATSURL == ""):
+			return fmt.Errorf("%w: --feed-url and --nats-url go together", ErrConfig)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: target %q (tickwire or centrifugo)", ErrConfig, c.Target)
+	}
 }
 
 // layout returns the instruments (indexes) of client i: k consecutive ones from (i*k) mod M,

@@ -12,9 +12,11 @@ import (
 
 // StepReport is one measured window.
 type StepReport struct {
-	Name             string     `json:"name"`
-	Seconds          float64    `json:"seconds"`
-	TargetRate       float64    `json:"target_events_per_s"`
+	Name       string  `json:"name"`
+	Seconds    float64 `json:"seconds"`
+	TargetRate float64 `json:"target_events_per_s"`
+	// TargetDelivered is the delivered updates/s the step's rate was chosen for (--delivered-steps).
+	TargetDelivered  float64    `json:"target_delivered_per_s,omitempty"`
 	PublishedRate    float64    `json:"published_events_per_s"`
 	PublishDropped   uint64     `json:"publish_dropped"`
 	ExpectedPerSec   float64    `json:"expected_updates_per_s"`
@@ -38,6 +40,7 @@ type StepReport struct {
 	FeedRSS          int64      `json:"feed_rss_bytes"`
 	FeedRSSMax       int64      `json:"feed_rss_max_bytes"`
 	NATSCPU          float64    `json:"nats_cpu_cores,omitempty"`
+	NATSRSS          int64      `json:"nats_rss_bytes,omitempty"`
 	LoadgenCPU       float64    `json:"loadgen_cpu_cores"`
 	LoadgenRSS       int64      `json:"loadgen_rss_bytes"`
 	SnapshotLatency  *Latencies `json:"snapshot_latency,omitempty"`
@@ -66,6 +69,7 @@ type Setup struct {
 // Report is a whole run.
 type Report struct {
 	Scenario   string         `json:"scenario"`
+	Server     string         `json:"server"` // TargetTickwire or TargetCentrifugo
 	Started    time.Time      `json:"started"`
 	Machine    Machine        `json:"machine"`
 	Target     string         `json:"target"`
@@ -169,8 +173,8 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Config.CompactQuotes {
 		compact = " (compact quotes)"
 	}
-	fmt.Fprintf(w, "scenario %s: %d clients x %d instruments (%d subscribers each, %d per client), channels %s%s, depth %d, mode %s, target %s\n",
-		r.Scenario, r.Config.Clients, r.Config.Instruments, r.Config.Subscribers, r.PerClient, r.Channels, compact, r.Config.Depth, r.Config.Mode, r.Target)
+	fmt.Fprintf(w, "scenario %s: %d clients x %d instruments (%d subscribers each, %d per client), channels %s%s, depth %d, mode %s, server %s, target %s\n",
+		r.Scenario, r.Config.Clients, r.Config.Instruments, r.Config.Subscribers, r.PerClient, r.Channels, compact, r.Config.Depth, r.Config.Mode, r.Server, r.Target)
 	fmt.Fprintf(w, "machine: %d x %s, %.1f GiB, Linux %s, %s\n", r.Machine.CPUs, r.Machine.Model, r.Machine.MemGiB, r.Machine.Kernel, r.Machine.Go)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)

@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 		progress = io.Discard
 	}
 	start := time.Now()
-	rep := &Report{Scenario: cfg.Scenario, Started: start, Machine: machineInfo(), Config: cfg,
+	rep := &Report{Scenario: cfg.Scenario, Server: cfg.Target, Started: start, Machine: machineInfo(), Config: cfg,
 		Channels: ChannelNames(cfg.Channels), PerClient: cfg.PerClient()}
 	if rep.Scenario == "" {
 		rep.Scenario = "custom"
@@ -87,6 +87,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 	// The whole run, setup included, is bounded by Duration; stopping gets its own time.
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	if cfg.Target == TargetCentrifugo {
+		err = runCentrifugo(ctx, cfg, logger, progress, rep)
+		rep.Seconds = time.Since(start).Seconds()
+		if err != nil && errors.Is(err, context.DeadlineExceeded) && len(rep.Steps) > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("the run reached --duration %s", cfg.Duration))
+			err = nil
+		}
+		return rep, err
+	}
 	r := &runner{cfg: cfg, log: logger, progress: progress, self: os.Getpid()}
 
 	switch {
@@ -160,6 +169,19 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	}
 
 	rate := cfg.Rate
+	var schedule []stepRate
+	if len(cfg.DeliveredSteps) > 0 && cfg.Mode == ModeStep {
+		upe, err := calibrate(pcfg, 20000)
+		if err != nil {
+			return err
+		}
+		rep.Setup.UpdatesPerEvent = upe
+		for _, d := range cfg.DeliveredSteps {
+			schedule = append(schedule, stepRate{events: d / (upe * float64(cfg.Subscribers)), delivered: d})
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("steps at delivered rates %v: event rates from %.3f updates per event per subscriber (calibrated)",
+			cfg.DeliveredSteps, upe))
+	}
 	if cfg.TargetDelivered > 0 && cfg.Mode != ModeStep && cfg.Mode != ModeIdle {
 		upe, err := calibrate(pcfg, 20000)
 		if err != nil {
@@ -176,12 +198,13 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	base, _ := readProc(r.tgt.FeedPID)
 	selfBase, _ := readProc(r.self)
 	rep.Setup.FeedRSSBase, rep.Setup.LoadgenRSSBase = base.RSS, selfBase.RSS
-	stopSampler := r.sampleRSS()
+	stopSampler := r.feedRSS.sample(r.tgt.FeedPID)
 	defer stopSampler()
 	if err := r.connect(ctx, rep); err != nil {
 		return err
 	}
 	defer r.closeClients()
+	recordConnRSS(rep, r.tgt.FeedPID, r.self)
 
 	r.base = r.totals() // totals count from here: the Prime events' deltas went to nobody
 	var pubErr error
@@ -217,7 +240,11 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 
 	switch cfg.Mode {
 	case ModeStep:
-		err = r.runSteps(pctx, rate, emit, rep)
+		err = stepLoop(pctx, cfg, schedule, rate, func(ctx context.Context, name string, rate, delivered float64, warmup, hold time.Duration) (StepReport, error) {
+			s, err := r.measure(ctx, name, rate, warmup, hold)
+			s.TargetDelivered = delivered
+			return s, err
+		}, emit, rep)
 	case ModeFixed:
 		var s StepReport
 		s, err = r.measure(pctx, "fixed", rate, cfg.Warmup, r.remaining(ctx, cfg.Hold))
@@ -292,27 +319,6 @@ func (r *runner) remaining(ctx context.Context, d time.Duration) time.Duration {
 		}
 	}
 	return d
-}
-
-func (r *runner) runSteps(ctx context.Context, rate float64, emit func(StepReport), rep *Report) error {
-	st := &stepper{rate: rate, factor: r.cfg.StepFactor, max: r.cfg.MaxRate}
-	for i := 1; ; i++ {
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < r.cfg.Warmup+r.cfg.Hold+time.Second {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("stepping stopped by --duration %s before delivery fell behind", r.cfg.Duration))
-			return nil
-		}
-		s, err := r.measure(ctx, fmt.Sprintf("%d", i), st.rate, r.cfg.Warmup, r.cfg.Hold)
-		if err != nil {
-			return err
-		}
-		emit(s)
-		if s.OK {
-			rep.Best = &rep.Steps[len(rep.Steps)-1]
-		}
-		if _, more := st.next(s.OK, s.PublisherLimited); !more {
-			return nil
-		}
-	}
 }
 
 // stalledReadBuffer is the kernel receive buffer of the client that stalls: small, so that
@@ -600,6 +606,7 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 	s.FeedRSSMax = max(r.feedRSS.max.Load(), b.feed.RSS, a.feed.RSS)
 	if r.tgt.NATSPID != 0 {
 		s.NATSCPU = cpu(b.nats, a.nats)
+		s.NATSRSS = b.nats.RSS
 	}
 	s.LoadgenCPU = cpu(b.self, a.self)
 	s.LoadgenRSS = b.self.RSS
@@ -623,34 +630,35 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sampleRSS samples the feed's RSS every 250 ms (max) and every second (series) until stopped.
-func (r *runner) sampleRSS() (stop func()) {
+// sample samples pid's RSS every 250 ms (max) and every second (series) until stopped; stop
+// waits for the sampling goroutine.
+func (t *rssTracker) sample(pid int) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
 		for n := 0; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-tick.C:
 			}
-			s, err := readProc(r.tgt.FeedPID)
+			s, err := readProc(pid)
 			if err != nil {
 				continue
 			}
 			for {
-				m := r.feedRSS.max.Load()
-				if s.RSS <= m || r.feedRSS.max.CompareAndSwap(m, s.RSS) {
+				m := t.max.Load()
+				if s.RSS <= m || t.max.CompareAndSwap(m, s.RSS) {
 					break
 				}
 			}
 			if n%4 == 3 {
-				r.feedRSS.mu.Lock()
-				r.feedRSS.series = append(r.feedRSS.series, s.RSS)
-				r.feedRSS.mu.Unlock()
+				t.mu.Lock()
+				t.series = append(t.series, s.RSS)
+				t.mu.Unlock()
 			}
 		}
 	}()
@@ -741,4 +749,25 @@ func (r *Report) Summary() string {
 	var b strings.Builder
 	r.WriteTable(&b)
 	return b.String()
+}
+
+// recordConnRSS records the server's RSS right after every client connected and subscribed, and
+// what that is per connection over the baseline (Setup.FeedRSSBase, LoadgenRSSBase).
+func recordConnRSS(rep *Report, serverPID, selfPID int) {
+	srv, err := readProc(serverPID)
+	if err != nil {
+		return
+	}
+	self, _ := readProc(selfPID)
+	rep.Setup.FeedRSSConns = srv.RSS
+	rep.Setup.RSSPerConn = perConn(srv.RSS, rep.Setup.FeedRSSBase, rep.Setup.Connected)
+	rep.Setup.LoadgenPerConn = perConn(self.RSS, rep.Setup.LoadgenRSSBase, rep.Setup.Connected)
+}
+
+// perConn is (rss - base) / n bytes, 0 without connections.
+func perConn(rss, base int64, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(rss-base) / float64(n)
 }

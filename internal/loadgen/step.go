@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -93,4 +94,49 @@ func (s *stepper) next(ok, publisherLimited bool) (float64, bool) {
 	}
 	s.rate = r
 	return r, true
+}
+
+// stepRate is one step of an explicit schedule: the publisher's rate (events/s into NATS, or
+// publications/s into Centrifugo's API) chosen to deliver about delivered updates/s.
+type stepRate struct {
+	events, delivered float64
+}
+
+// measureFunc measures one step at rate (delivered: the updates/s it was chosen for, 0 if none).
+type measureFunc func(ctx context.Context, name string, rate, delivered float64, warmup, hold time.Duration) (StepReport, error)
+
+// stepLoop runs step mode: the explicit schedule if there is one (every entry in order), else
+// geometric steps from rate by cfg.StepFactor up to cfg.MaxRate. It stops at the first step not
+// sustained or publisher-limited, or when the run's deadline leaves no room for another step;
+// rep.Best is the last sustained step.
+func stepLoop(ctx context.Context, cfg Config, schedule []stepRate, rate float64, measure measureFunc, emit func(StepReport), rep *Report) error {
+	st := &stepper{rate: rate, factor: cfg.StepFactor, max: cfg.MaxRate}
+	delivered := 0.0
+	if len(schedule) > 0 {
+		st.rate, delivered = schedule[0].events, schedule[0].delivered
+	}
+	for i := 1; ; i++ {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < cfg.Warmup+cfg.Hold+time.Second {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("stepping stopped by --duration %s before delivery fell behind", cfg.Duration))
+			return nil
+		}
+		s, err := measure(ctx, fmt.Sprintf("%d", i), st.rate, delivered, cfg.Warmup, cfg.Hold)
+		if err != nil {
+			return err
+		}
+		emit(s)
+		if s.OK {
+			rep.Best = &rep.Steps[len(rep.Steps)-1]
+		}
+		if len(schedule) > 0 {
+			if !s.OK || s.PublisherLimited || i >= len(schedule) {
+				return nil
+			}
+			st.rate, delivered = schedule[i].events, schedule[i].delivered
+			continue
+		}
+		if _, more := st.next(s.OK, s.PublisherLimited); !more {
+			return nil
+		}
+	}
 }
