@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 TOOLS := $(CURDIR)/$(BIN)/tools
 
-.PHONY: all build run cluster chaos test fuzz proto proto-check tools clean bench client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e deploy-check
+.PHONY: all build run cluster chaos test fuzz proto proto-check tools clean bench bench-peers client client-deps test-client node-examples dashboard dashboard-deps feed-ui test-dashboard e2e deploy-check
 
 all: build
 
@@ -142,3 +142,12 @@ bench: build
 		echo "== loadgen --scenario $$s"; \
 		./$(BIN)/loadgen --spawn --feed-bin ./$(BIN)/feed --scenario $$s --json $(BIN)/load/$$s.json || exit 1; \
 	done
+
+# Tickwire side by side with Centrifugo v6.9.1 (issue 13): the same load tool drives both, S1
+# (1,000 clients x 100 instruments, 10 subscribers each) and S2 (5,000 clients, 50 each),
+# alternating, RUNS=2 each, after waiting for a quiet machine; prints the ratio table
+# (docs/BENCHMARKS.md, "Side by side with Centrifugo"). Centrifugo is built once into
+# ~/.cache/tickwire-peers/bin (about 20 minutes), reports go to ~/.cache/tickwire-peers/results.
+# SHORT=1: one quick S1 pair. Not part of `make test`.
+bench-peers:
+	./scripts/bench-peers.sh

@@ -64,6 +64,7 @@ type runCmd struct {
 	Subscribers     int           `help:"Subscribers per instrument."`
 	Channels        string        `help:"Channels: quote,book,trades,candles,stats or all (default quote)."`
 	Depth           uint32        `help:"Book depth requested."`
+	Market          string        `enum:"synthetic,quotes" default:"synthetic" help:"Events: synthetic (books, trades, quotes as a venue sends them) or quotes (every event one quote delta per subscriber, like a Centrifugo publication)."`
 	CompactQuotes   bool          `name:"compact-quotes" help:"Subscribe with compact_quotes (quote deltas as CompactQuote)."`
 	Mode            string        `help:"step, fixed, idle, stalled or candles."`
 	Rate            float64       `help:"Events/s: the first step's, or the fixed rate."`
@@ -114,7 +115,7 @@ func (c *runCmd) config() (loadgen.Config, error) {
 		return loadgen.Config{}, fmt.Errorf("%w: --centrifugo-* flags need --target centrifugo", loadgen.ErrConfig)
 	}
 	return loadgen.Config{
-		Target: c.Target, Centrifugo: cf, DeliveredSteps: c.DeliveredSteps,
+		Target: c.Target, Centrifugo: cf, DeliveredSteps: c.DeliveredSteps, Market: c.Market,
 		Scenario: c.Scenario, Spawn: c.Spawn, InProcess: c.InProcess, FeedURL: c.FeedURL, NATSURL: c.NatsURL,
 		FeedPID: c.FeedPID, FeedBin: c.FeedBin, FeedArgs: c.FeedArg, FeedEmbedNATS: c.FeedEmbedNats,
 		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp, NATSAuth: auth, FeedAdminURL: adminURL,

@@ -16,6 +16,9 @@ import (
 
 	"github.com/centrifugal/protocol"
 	"github.com/lxzan/gws"
+
+	"github.com/tickwire/tickwire/pkg/market"
+	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // fakeOpts are a fake Centrifugo's misbehaviours.
@@ -326,6 +329,30 @@ func TestCentrifugoConfigValidate(t *testing.T) {
 		}
 		if (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// TestQuoteMarketOneDeltaPerEvent: with --market quotes every event after the checkpoint is
+// one quote delta (what makes a Tickwire event the same unit as a Centrifugo publication), and
+// the checkpoint is each instrument's info then its first quote.
+func TestQuoteMarketOneDeltaPerEvent(t *testing.T) {
+	for _, n := range []int{1, 7, 100} {
+		cfg := publisherConfig{Instruments: n, Venue: "q", Seed: 1, Epoch: 1, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE},
+			Market: market.Config{}.WithDefaults(), Source: MarketQuotes}
+		upe, err := calibrate(cfg, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if upe != 1 {
+			t.Errorf("%d instruments: %.3f quote deltas per event, want 1", n, upe)
+		}
+		q := newQuoteMarket(n)
+		for i := range n {
+			info, quote := q.Next(1), q.Next(1)
+			if info.GetInfo() == nil || info.Instrument != q.infos[i].Id || quote.GetQuote() == nil || quote.Instrument != info.Instrument {
+				t.Fatalf("%d instruments: checkpoint %d is %v, %v", n, i, info, quote)
+			}
 		}
 	}
 }

@@ -75,6 +75,9 @@ type Config struct {
 	Subscribers int          `json:"subscribers_per_instrument"`
 	Channels    []pb.Channel `json:"-"`
 	Depth       uint32       `json:"depth,omitempty"`
+	// Market is the publisher's event source: MarketSynthetic (default) or MarketQuotes (one
+	// quote delta per event, the shape of a Centrifugo publication).
+	Market string `json:"market"`
 	// CompactQuotes subscribes with compact_quotes: quote deltas as CompactQuote.
 	CompactQuotes bool `json:"compact_quotes,omitempty"`
 
@@ -175,7 +178,7 @@ func (c Config) Merge() (Config, error) {
 	return fill(c, Config{Clients: 100, Instruments: 100, Subscribers: 1, Channels: []pb.Channel{pb.Channel_CHANNEL_QUOTE},
 		Mode: ModeStep, Rate: 1000, StepFactor: 1.5, MaxRate: 1e7, Warmup: time.Second, Hold: 3 * time.Second,
 		Duration: 60 * time.Second, MaxP99: 50 * time.Millisecond, MinRatio: 0.95, ConnectConcurrency: 64,
-		Venue: "loadgen", Seed: 1, FeedBin: "bin/feed",
+		Venue: "loadgen", Seed: 1, FeedBin: "bin/feed", Market: MarketSynthetic,
 		CandleAbusers: defaultCandleAbusers, CandleInterval: defaultCandleInterval, CandleWindow: defaultCandleWindow}), nil
 }
 
@@ -222,6 +225,9 @@ func fill(c, d Config) Config {
 	if c.Venue == "" {
 		c.Venue = d.Venue
 	}
+	if c.Market == "" {
+		c.Market = d.Market
+	}
 	if c.Seed == 0 {
 		c.Seed = d.Seed
 	}
@@ -251,6 +257,8 @@ func (c Config) Validate() error {
 			ErrConfig, c.Instruments*c.Subscribers, c.Clients, c.Subscribers)
 	case c.PerClient() > c.Instruments:
 		return fmt.Errorf("%w: %d instruments per client of %d", ErrConfig, c.PerClient(), c.Instruments)
+	case c.Market != MarketSynthetic && c.Market != MarketQuotes && c.Market != "":
+		return fmt.Errorf("%w: market %q (synthetic or quotes)", ErrConfig, c.Market)
 	case !slices.Contains([]string{ModeStep, ModeFixed, ModeIdle, ModeStalled, ModeCandles}, c.Mode):
 		return fmt.Errorf("%w: mode %q", ErrConfig, c.Mode)
 	case c.Rate <= 0 || c.StepFactor <= 1:

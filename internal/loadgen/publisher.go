@@ -37,6 +37,8 @@ type publisherConfig struct {
 	Channels   []pb.Channel
 	DepthIndex int
 	Market     market.Config
+	// Source is MarketSynthetic (default) or MarketQuotes.
+	Source string
 }
 
 // publisher generates synthetic events (internal/source/synthetic) for M instruments, stamps them
@@ -47,7 +49,7 @@ type publisherConfig struct {
 type publisher struct {
 	cfg     publisherConfig
 	sink    EventSink
-	mkt     *synthetic.Market
+	mkt     eventSource
 	ids     []string                      // loadgen id per market index
 	index   map[string]int                // synthetic id -> index
 	infos   map[string]*pb.InstrumentInfo // synthetic id -> info under the loadgen id
@@ -66,10 +68,14 @@ func newPublisher(cfg publisherConfig, sink EventSink) (*publisher, error) {
 	// One checkpoint (info + full book of every instrument) at the start, then none: a
 	// periodic checkpoint is a burst of 2*M events that would distort a step. The feed keeps
 	// the book whole from the first snapshot on.
-	mkt, err := synthetic.NewMarket(synthetic.Config{Instruments: cfg.Instruments, Seed: cfg.Seed,
-		CheckpointInterval: 1000 * time.Hour})
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: synthetic market: %w", err)
+	var mkt eventSource = newQuoteMarket(cfg.Instruments)
+	if cfg.Source != MarketQuotes {
+		m, err := synthetic.NewMarket(synthetic.Config{Instruments: cfg.Instruments, Seed: cfg.Seed,
+			CheckpointInterval: 1000 * time.Hour})
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: synthetic market: %w", err)
+		}
+		mkt = m
 	}
 	p := &publisher{cfg: cfg, sink: sink, mkt: mkt, index: map[string]int{}, infos: map[string]*pb.InstrumentInfo{},
 		deltas: make([]atomic.Uint64, cfg.Instruments)}

@@ -148,13 +148,19 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 
 	mcfg := cfg.InProcessFeed.Market.WithDefaults()
 	pcfg := publisherConfig{Instruments: cfg.Instruments, Venue: cfg.Venue, Seed: cfg.Seed,
-		Epoch: uint64(time.Now().UnixMilli()), Channels: cfg.Channels, DepthIndex: mcfg.DepthIndex(cfg.Depth), Market: mcfg}
+		Epoch: uint64(time.Now().UnixMilli()), Channels: cfg.Channels, DepthIndex: mcfg.DepthIndex(cfg.Depth), Market: mcfg,
+		Source: cfg.Market}
 	r.pub, err = newPublisher(pcfg, b)
 	if err != nil {
 		return err
 	}
-	rep.Notes = append(rep.Notes, fmt.Sprintf("events: synthetic market of %d instruments (venue %q), epoch %d, one checkpoint then none; expected deliveries from pkg/market shadow states with the feed's default depths %v",
-		cfg.Instruments, cfg.Venue, pcfg.Epoch, mcfg.Depths))
+	if cfg.Market == MarketQuotes {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("events: %d instruments (venue %q) without books, every event a Quote that changes the quote (one quote delta per subscriber), epoch %d; expected deliveries from pkg/market shadow states",
+			cfg.Instruments, cfg.Venue, pcfg.Epoch))
+	} else {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("events: synthetic market of %d instruments (venue %q), epoch %d, one checkpoint then none; expected deliveries from pkg/market shadow states with the feed's default depths %v",
+			cfg.Instruments, cfg.Venue, pcfg.Epoch, mcfg.Depths))
+	}
 	if err := r.pub.Prime(ctx); err != nil {
 		return err
 	}

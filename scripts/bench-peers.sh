@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# bench-peers.sh (make bench-peers): Tickwire side by side with Centrifugo, measured by the
+# project's load tool (cmd/loadgen, --target tickwire|centrifugo), alternating servers, on
+# loopback; prints the ratio table of issue 13 (docs/BENCHMARKS.md, "Side by side with
+# Centrifugo") with the commands used, and keeps every JSON report in $RESULTS.
+#
+#   S1: 1,000 clients x 100 instruments/channels, 10 subscribers each
+#   S2: 5,000 clients x 100 instruments/channels, 50 subscribers each
+#
+# Both servers step through the same delivered rates (--delivered-steps), so p99, CPU per
+# delivery and RSS compare at equal rates, and with the same unit of work: Tickwire's events are
+# quotes that each make one quote delta per subscriber (--market quotes), as each Centrifugo
+# publication is one message per subscriber; a step is sustained when >= 95 % is delivered, p99 <=
+# $MAX_P99 and nothing is lost. Tickwire runs as `loadgen --spawn` (the feed, and NATS as its own
+# process: server CPU and RSS = feed + NATS); Centrifugo v$CF_VERSION (memory engine, protobuf
+# clients, history 100 as in ../shared/peers/cfload) is started here, fresh for every run.
+#
+# Settings (environment):
+#   RUNS=2                 runs per scenario and server (server order alternates run by run)
+#   SCENARIOS="S1 S2"      which scenarios
+#   SHORT=1                quick check: one run, S1 only, fewer and shorter steps
+#   HOLD=3s WARMUP=1s      measured window and settling time per step
+#   MAX_P99=500ms          the step rule's p99 bound (the reference harness's; the tool's own default is 50ms)
+#   STEPS_S1, STEPS_S2     delivered updates/s per step, comma separated
+#   QUIET_IDLE=85 QUIET_MAX=180   wait up to QUIET_MAX s for QUIET_IDLE % idle CPU before each run
+#   RESULTS=dir            where reports go (default: outside the repo, in the cache folder)
+#   CENTRIFUGO=path        a Centrifugo binary to use instead of building v$CF_VERSION
+#
+# Every run holds /tmp/tickwire-bench.lock (flock) while it runs, so measurements on this shared
+# machine do not overlap; each hold is bounded (timeout). Only the processes this script started
+# are stopped, by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CF_VERSION=6.9.1
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/tickwire-peers
+RUNS=${RUNS:-2}
+SCENARIOS=${SCENARIOS:-S1 S2}
+HOLD=${HOLD:-3s}
+WARMUP=${WARMUP:-1s}
+MAX_P99=${MAX_P99:-500ms}
+STEPS_S1=${STEPS_S1:-20000,50000,100000,150000,200000,250000,300000,350000,400000}
+STEPS_S2=${STEPS_S2:-20000,50000,100000,150000,200000,250000,300000,350000,400000}
+QUIET_IDLE=${QUIET_IDLE:-85}
+QUIET_MAX=${QUIET_MAX:-180}
+if [ "${SHORT:-0}" = 1 ]; then
+  RUNS=1 SCENARIOS=S1 HOLD=2s STEPS_S1=20000,50000,100000
+fi
+RESULTS=${RESULTS:-$CACHE/results/$(date -u +%Y%m%dT%H%M%SZ)}
+LOCK=/tmp/tickwire-bench.lock
+mkdir -p "$RESULTS"
+
+cf_pid=""
+cleanup() {
+  if [ -n "$cf_pid" ] && kill -0 "$cf_pid" 2>/dev/null; then
+    kill "$cf_pid" 2>/dev/null || true
+    wait "$cf_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build ---------------------------------------------------------------------------------
+CENTRIFUGO=${CENTRIFUGO:-$CACHE/bin/centrifugo}
+if [ ! -x "$CENTRIFUGO" ]; then
+  echo "building Centrifugo v$CF_VERSION into $CACHE/bin (about 20 minutes on 2 cores)"
+  mkdir -p "$CACHE/bin"
+  GOBIN="$CACHE/bin" go install "github.com/centrifugal/centrifugo/v6@v$CF_VERSION"
+fi
+cf_version=$(go version -m "$CENTRIFUGO" 2>/dev/null | awk '$1 == "mod" {print $2, $3}' || true)
+echo "centrifugo: $CENTRIFUGO ($cf_version)"
+go build -o bin/ ./cmd/feed ./cmd/loadgen
+ulimit -n "$(ulimit -Hn)"
+
+# --- helpers -------------------------------------------------------------------------------
+# lock_run CMD...: run CMD holding the benchmark lock (when flock exists), bounded by timeout.
+exec 9>"$LOCK"
+lock() { if command -v flock >/dev/null; then flock 9; fi; }
+unlock() { if command -v flock >/dev/null; then flock -u 9; fi; }
+
+# wait_quiet TAG: wait until the CPUs are QUIET_IDLE % idle over 3 s (at most QUIET_MAX s);
+# records the idle % seen in $RESULTS/TAG.idle either way.
+wait_quiet() {
+  local t=0 idle=0
+  while [ "$t" -lt "$QUIET_MAX" ]; do
+    idle=$(vmstat -n 1 4 | tail -3 | awk '{s+=$15} END{print int(s/3)}')
+    [ "$idle" -ge "$QUIET_IDLE" ] && break
+    t=$((t + 4))
+  done
+  echo "$idle" > "$RESULTS/$1.idle"
+  if [ "$idle" -ge "$QUIET_IDLE" ]; then echo "  quiet: idle $idle % after ${t} s"; else echo "  NOT quiet after ${QUIET_MAX} s: idle $idle % (measuring anyway, recorded)"; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+shape() { # scenario -> loadgen shape flags
+  case "$1" in
+    S1) echo "--clients 1000 --instruments 100 --subscribers 10 --delivered-steps $STEPS_S1" ;;
+    S2) echo "--clients 5000 --instruments 100 --subscribers 50 --delivered-steps $STEPS_S2" ;;
+    *) echo "unknown scenario $1" >&2; exit 2 ;;
+  esac
+}
+
+common="--mode step --warmup $WARMUP --hold $HOLD --duration 110s --max-p99 $MAX_P99"
+RUN_TIMEOUT=170 # seconds: --duration plus setup and stopping; keeps each lock hold short
+
+run_tickwire() { # tag scenario
+  local cmd="bin/loadgen --spawn --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
+  echo "$cmd" | tee -a "$RESULTS/commands.txt"
+  timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 || echo "  run failed (exit $?): see $RESULTS/$1.log"
+}
+
+run_centrifugo() { # tag scenario
+  local port conf cmd
+  port=$(free_port)
+  conf="$RESULTS/$1.centrifugo.json"
+  cat > "$conf" <<EOF
+{
+  "log": {"level": "error"},
+  "http_server": {"address": "127.0.0.1", "port": $port},
+  "usage_stats": {"disabled": true},
+  "engine": {"type": "memory"},
+  "client": {"token": {"hmac_secret_key": "bench-hmac-secret-not-for-production"}, "allowed_origins": ["http://127.0.0.1:$port"]},
+  "http_api": {"key": "bench-api-key"},
+  "channel": {"namespaces": [{"name": "md", "history_size": 100, "history_ttl": "300s", "force_recovery": true, "allow_subscribe_for_client": true}]}
+}
+EOF
+  "$CENTRIFUGO" -c "$conf" 9>&- > "$RESULTS/$1.centrifugo.log" 2>&1 &
+  cf_pid=$!
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  echo "$CENTRIFUGO -c $conf   # pid $cf_pid" >> "$RESULTS/commands.txt"
+  cmd="bin/loadgen --target centrifugo --centrifugo-url ws://127.0.0.1:$port/connection/websocket --centrifugo-api http://127.0.0.1:$port/api --centrifugo-pid $cf_pid $(shape "$2") $common --json $RESULTS/$1.json"
+  echo "CENTRIFUGO_API_KEY=bench-api-key CENTRIFUGO_TOKEN_SECRET=bench-hmac-secret-not-for-production $cmd" | tee -a "$RESULTS/commands.txt"
+  CENTRIFUGO_API_KEY=bench-api-key CENTRIFUGO_TOKEN_SECRET=bench-hmac-secret-not-for-production \
+    timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 || echo "  run failed (exit $?): see $RESULTS/$1.log"
+  kill "$cf_pid" 2>/dev/null || true
+  wait "$cf_pid" 2>/dev/null || true
+  cf_pid=""
+}
+
+# --- runs: alternate the servers, run by run -----------------------------------------------
+echo "results: $RESULTS"
+for run in $(seq "$RUNS"); do
+  for sc in $SCENARIOS; do
+    order="tickwire centrifugo"
+    [ $((run % 2)) = 0 ] && order="centrifugo tickwire"
+    for srv in $order; do
+      tag="$sc-$srv-$run"
+      echo "== $tag ($(date -u +%H:%M:%S))"
+      lock
+      wait_quiet "$tag"
+      "run_$srv" "$tag" "$sc"
+      unlock
+      grep -h "SUMMARY highest\|SUMMARY: no step" "$RESULTS/$tag.log" | sed 's/^/  /' || true
+    done
+  done
+done
+
+# --- the ratio table -----------------------------------------------------------------------
+python3 - "$RESULTS" <<'EOF' | tee "$RESULTS/ratios.md"
+import json, glob, os, statistics, sys
+R = sys.argv[1]
+def load(sc, srv):
+    out = []
+    for p in sorted(glob.glob(f"{R}/{sc}-{srv}-*.json")):
+        if p.endswith(".centrifugo.json"):
+            continue
+        try:
+            rep = json.load(open(p))
+        except Exception:
+            continue
+        tag = os.path.basename(p)[:-5]
+        try:
+            rep["_idle"] = int(open(f"{R}/{tag}.idle").read())
+        except Exception:
+            rep["_idle"] = None
+        out.append(rep)
+    return out
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+def server_cpu(s):  # cores: the feed and its NATS, or Centrifugo
+    return s["feed_cpu_cores"] + s.get("nats_cpu_cores", 0)
+def server_rss(s):
+    return s["feed_rss_max_bytes"] + s.get("nats_rss_bytes", 0)
+def best(rep):
+    b = rep.get("highest_sustained")
+    return b["delivered_updates_per_s"] if b else 0
+def pub_limited(rep):
+    return any(s["publisher_limited"] for s in rep["steps"])
+def by_rate(reps):
+    rates = {}
+    for rep in reps:
+        for s in rep["steps"]:
+            rates.setdefault(s.get("target_delivered_per_s", 0), []).append(s)
+    return rates
+def k(x): return f"{x/1000:.0f} k" if x >= 1000 else f"{x:.0f}"
+def ratio(a, b): return f"{a/b:.2f}x" if a and b else "-"
+print("| scenario | measure | Tickwire | Centrifugo | Tickwire / Centrifugo |")
+print("|---|---|---|---|---|")
+for sc in ["S1", "S2"]:
+    tw, cf = load(sc, "tickwire"), load(sc, "centrifugo")
+    if not tw or not cf:
+        continue
+    btw, bcf = [best(r) for r in tw], [best(r) for r in cf]
+    note = " (publisher-limited: a lower bound)" if any(pub_limited(r) for r in tw) else ""
+    print(f"| {sc} | max sustained delivered/s (runs) | **{k(med(btw))}** ({', '.join(k(x) for x in btw)}){note} | **{k(med(bcf))}** ({', '.join(k(x) for x in bcf)}) | **{ratio(med(btw), med(bcf))}** |")
+    rt, rc = by_rate(tw), by_rate(cf)
+    for rate in sorted(set(rt) & set(rc)):
+        if not rate:
+            continue
+        st, sc_ = rt[rate], rc[rate]
+        p99t = med([s["latency"]["p99_ns"] / 1e6 for s in st]); p99c = med([s["latency"]["p99_ns"] / 1e6 for s in sc_])
+        okt = sum(s["sustained"] for s in st); okc = sum(s["sustained"] for s in sc_)
+        print(f"| {sc} | {k(rate)}/s: p99 ms (sustained in runs) | {p99t:.1f} ({okt}/{len(st)}) | {p99c:.1f} ({okc}/{len(sc_)}) | {ratio(p99t, p99c)} |")
+        cput = med([server_cpu(s) * 1e6 / s["delivered_updates_per_s"] for s in st if s["delivered_updates_per_s"]])
+        feedt = med([s["feed_cpu_cores"] * 1e6 / s["delivered_updates_per_s"] for s in st if s["delivered_updates_per_s"]])
+        cpuc = med([server_cpu(s) * 1e6 / s["delivered_updates_per_s"] for s in sc_ if s["delivered_updates_per_s"]])
+        print(f"| {sc} | {k(rate)}/s: server CPU-us per delivery | {cput:.2f} (feed alone {feedt:.2f}) | {cpuc:.2f} | {ratio(cput, cpuc)} (feed alone {ratio(feedt, cpuc)}) |")
+        rsst = med([server_rss(s) / 2**20 for s in st]); rssc = med([server_rss(s) / 2**20 for s in sc_])
+        print(f"| {sc} | {k(rate)}/s: server RSS MiB (max in step) | {rsst:.0f} | {rssc:.0f} | {ratio(rsst, rssc)} |")
+    it = med([r["setup"].get("feed_rss_per_conn_bytes") for r in tw]); ic = med([r["setup"].get("feed_rss_per_conn_bytes") for r in cf])
+    if it and ic:
+        print(f"| {sc} | idle RSS per connection KiB (after subscribing) | {it/1024:.1f} | {ic/1024:.1f} | {ratio(it, ic)} |")
+    idle = [r["_idle"] for r in tw + cf if r["_idle"] is not None]
+    if idle:
+        print(f"| {sc} | machine idle % before each run | {', '.join(str(r['_idle']) for r in tw)} | {', '.join(str(r['_idle']) for r in cf)} | |")
+print()
+print("Medians over runs. Server = Tickwire's feed + its NATS (own process), or Centrifugo; RSS under load includes NATS;")
+print("idle RSS per connection is the feed's alone (NATS does not grow with connections).")
+EOF
+echo
+echo "commands: $RESULTS/commands.txt"
+echo "reports:  $RESULTS/*.json (logs: *.log)"
