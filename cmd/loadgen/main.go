@@ -39,7 +39,7 @@ type runCmd struct {
 	CentrifugoTokenSecret string `name:"centrifugo-token-secret" env:"CENTRIFUGO_TOKEN_SECRET" help:"Centrifugo's client.token.hmac_secret_key: clients connect with HS256 tokens (empty: no token)." placeholder:"SECRET"`
 	CentrifugoPID         int    `name:"centrifugo-pid" help:"Centrifugo's pid, for its CPU and RSS (default: found by its listening port)."`
 	CentrifugoNamespace   string `name:"centrifugo-namespace" help:"Channel namespace: channels are <ns>:0..instruments-1 (default md)."`
-	CentrifugoPublishers  int    `name:"centrifugo-publishers" help:"HTTP API workers, one batch in flight each (default 8)."`
+	CentrifugoPublishers  int    `name:"centrifugo-publishers" help:"HTTP API workers, one batch in flight each (default 4)."`
 	CentrifugoBatch       int    `name:"centrifugo-batch" help:"Most publications per API request (default 100)."`
 
 	Spawn         bool     `help:"Start NATS and the feed as child processes on random loopback ports (killed at the end)."`

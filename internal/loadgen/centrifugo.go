@@ -11,7 +11,7 @@ package loadgen
 //   - Channel j of the run is "<namespace>:<j>"; client i subscribes channels (i*k + j) mod K,
 //     j < k, the layout of the Tickwire clients, so every channel has exactly S subscribers.
 //   - The publisher publishes through the server HTTP API's batch endpoint (POST <api>/batch),
-//     paced every pacePeriod at the step's rate of publications/s. Each payload is the JSON
+//     paced every cfPacePeriod at the step's rate of publications/s. Each payload is the JSON
 //     object {"t":<publish time, Unix ns>,"c":<the channel's counter>,"p":"<padding>"}: t gives
 //     publish-to-receipt latency, c (1, 2, ... per channel) lets each client detect gaps and
 //     duplicates. Publisher worker w owns the channels j with j mod W == w and sends its batches
@@ -74,12 +74,17 @@ type CentrifugoConfig struct {
 	Batch int `json:"batch"`
 }
 
-// Defaults of the Centrifugo mode. Eight workers of up to 100 publications per request are
-// what the reference harness (../shared/peers/cfload) found to reach 30k publications/s through
-// the API on this 2-core machine without the publisher being the limit.
+// Defaults of the Centrifugo mode.
 const (
-	defaultCFPublishers = 8
+	// Four workers, each sending what fell due every cfPacePeriod in one request of up to 100
+	// publications: at most 800 requests/s whatever the rate. Pacing every 1 ms as the NATS
+	// publisher does made requests of 1-3 publications (3,000 requests/s for 3,000
+	// publications/s in S2), so Centrifugo spent its CPU on HTTP requests rather than on
+	// fan-out, and the publisher fell short of the rate once Centrifugo was busy; a NATS client
+	// batches its writes by itself.
+	defaultCFPublishers = 4
 	defaultCFBatch      = 100
+	cfPacePeriod        = 5 * time.Millisecond
 	// cfPad pads each payload to about 60 bytes, the size of a Tickwire quote delta.
 	cfPad = "................"
 	// cfTokenTTL outlives any run (--duration is capped well below).
@@ -419,7 +424,7 @@ func (p *cfPublisher) worker(ctx context.Context, w, nw int) {
 		own = append(own, j)
 	}
 	counters := make([]uint64, len(own)) // this worker's: next counter - 1, per own channel
-	t := time.NewTicker(pacePeriod)
+	t := time.NewTicker(cfPacePeriod)
 	defer t.Stop()
 	last := time.Now()
 	var due float64
