@@ -25,11 +25,22 @@ type Config struct {
 	Name string
 	// Stream is the event stream's name; default DefaultStreamName.
 	Stream string
-	// MaxPendingPublishes bounds asynchronous publishes awaiting an ack. When reached,
-	// Publish blocks (backpressure onto the source) until a slot frees or its ctx ends.
-	// Default 4096: enough to keep the pipe full at a few hundred thousand events/s with
-	// millisecond acks, while bounding memory to a few MB of in-flight events.
+	// MaxPendingPublishes bounds the events queued to be sent, and the messages sent and
+	// awaiting an ack. When the queue is full, Publish blocks (backpressure onto the source)
+	// until room frees or its ctx ends. Default 4096: enough to keep the pipe full at a few
+	// hundred thousand events/s with millisecond acks, while bounding memory to a few MB.
 	MaxPendingPublishes int
+	// MaxBatchEvents and MaxBatchBytes bound a batch: several events of one instrument sent
+	// as one message when they queue up together (batch.go). Defaults 256 events and
+	// 64 KiB (at most half the server's max_payload); MaxBatchEvents 1 sends every event
+	// alone.
+	MaxBatchEvents int
+	MaxBatchBytes  int
+	// MaxReorder is how far apart in ingest time two events of different instruments may be
+	// and still be reordered to batch each instrument's events (batch.go): the stream's order
+	// across instruments follows ingest time to within it. Default 1 ms; negative: never
+	// reorder (only consecutive events of one instrument are batched).
+	MaxReorder time.Duration
 	// PublishAckTimeout is how long an async publish may wait for its ack before it counts
 	// as failed; default 10 s.
 	PublishAckTimeout time.Duration
@@ -38,6 +49,10 @@ type Config struct {
 	ReconnectWait time.Duration
 	// Auth is who connects (auth.go); Tickwire's servers refuse anonymous connections.
 	Auth Auth
+
+	// beforePass, if set, is called by the batcher before each pass (tests: hold it to make
+	// events queue up).
+	beforePass func()
 }
 
 func (c *Config) setDefaults() {
@@ -52,6 +67,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPendingPublishes <= 0 {
 		c.MaxPendingPublishes = 4096
+	}
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = defaultMaxBatchEvents
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = defaultMaxBatchBytes
+	}
+	if c.MaxReorder == 0 {
+		c.MaxReorder = defaultMaxReorder
 	}
 	if c.PublishAckTimeout <= 0 {
 		c.PublishAckTimeout = 10 * time.Second
@@ -79,6 +103,18 @@ type Bus struct {
 	health   *storeHealth // why the store refuses writes (health.go); set before any publish
 
 	connErr atomic.Pointer[error] // the last failed connection attempt's error (LastError)
+
+	// The publish queue (batch.go): Publish sends on queue under queueMu's read lock after
+	// checking queueClosed; Close sets queueClosed and closes queue under the write lock, so
+	// nothing is sent on a closed channel. The batcher goroutine drains queue and closes
+	// batcherDone when queue is closed and empty; closing tells it to give up on a store
+	// that takes nothing.
+	queueMu     sync.RWMutex
+	queueClosed bool // guarded by queueMu
+	queue       chan pubItem
+	queued      atomic.Int64 // events in queue
+	batcherDone chan struct{}
+	closing     chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -152,7 +188,8 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, logger: logger, m: m}
+	b := &Bus{cfg: cfg, logger: logger, m: m,
+		queue: make(chan pubItem, cfg.MaxPendingPublishes), batcherDone: make(chan struct{}), closing: make(chan struct{})}
 	authOpts, err := cfg.Auth.options(logger)
 	if err != nil {
 		return nil, err
@@ -202,8 +239,9 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPendingPublishes),
 		jetstream.WithPublishAsyncTimeout(cfg.PublishAckTimeout),
 		jetstream.WithPublishAsyncErrHandler(b.onPublishError),
-		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) {
-			m.published.Inc()
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
+			n, _ := batchCount(msg.Header)
+			m.published.Add(float64(max(n, 1)))
 			b.health.publishAcked()
 		}),
 	)
@@ -213,15 +251,16 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 	}
 	if _, err := register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tickwire_bus_publish_pending",
-		Help: "Asynchronous publishes awaiting an ack.",
-	}, func() float64 { return float64(b.js.PublishAsyncPending()) })); err != nil {
+		Help: "Messages awaiting an ack, plus events queued to be sent.",
+	}, func() float64 { return float64(b.PublishPending()) })); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	if b.health, err = newStoreHealth(b, reg); err != nil { // last: it starts a goroutine
+	if b.health, err = newStoreHealth(b, reg); err != nil { // it starts a goroutine
 		nc.Close()
 		return nil, err
 	}
+	go b.batcher() // stopped and awaited by Close
 	return b, nil
 }
 
@@ -242,12 +281,20 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 // Connected reports whether the connection is currently up.
 func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 
-// Close drains the connection (pending publishes are sent, subscriptions finish their
-// messages) and waits until it is closed. Safe to call more than once; later calls return
+// Close stops publishing (Publish returns ErrClosed), sends what is queued, drains the
+// connection (pending publishes are acknowledged, subscriptions finish their messages) and
+// waits until it is closed. Queued events that cannot be sent because the store takes
+// nothing fail as publish errors instead of holding Close. Safe to call more than once; later calls return
 // the first result.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		defer b.health.close() // after the drain: its last acks may still clear a fault
+		close(b.closing)
+		b.queueMu.Lock()
+		b.queueClosed = true
+		close(b.queue)
+		b.queueMu.Unlock()
+		<-b.batcherDone
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {

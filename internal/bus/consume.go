@@ -56,9 +56,10 @@ const consumerHeartbeat = time.Second
 // through an ordered consumer (which recreates itself after a gap or lost heartbeat).
 //
 // CaughtUp is closed once handle has returned for every event stored when ConsumeEvents was
-// called (immediately if there were none). A message that does not decode as an Event is
-// counted (tickwire_bus_decode_errors_total), logged with its subject and stream sequence,
-// and skipped. If handle returns an error, the consumer stops and Err returns it.
+// called (immediately if there were none). A message carries one event or a batch of them
+// (batch.go); an event that does not decode is counted (tickwire_bus_decode_errors_total),
+// logged with its subject and stream sequence, and skipped. AfterEach is called after each
+// message's events. If handle returns an error, the consumer stops and Err returns it.
 func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle func(*tickwirev1.Event) error) (*Consumer, error) {
 	if len(opts.Subjects) == 0 {
 		opts.Subjects = []string{EventSubjects}
@@ -113,18 +114,21 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 		if md, err := msg.Metadata(); err == nil {
 			streamSeq = md.Sequence.Stream
 		}
-		ev := new(tickwirev1.Event)
-		if err := dec.decode(msg.Data(), ev); err != nil {
-			b.m.decodeErrors.Inc()
-			b.logger.Error("undecodable event skipped", "subject", msg.Subject(), "stream_seq", streamSeq, "err", err)
-		} else {
+		err := dec.decodeMessage(msg.Headers(), msg.Data(), func(ev *tickwirev1.Event) error {
 			b.m.consumed.Inc()
 			if err := handle(ev); err != nil {
-				c.stopped = true
-				c.err = fmt.Errorf("bus: handle %s %d/%d (stream seq %d): %w", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), streamSeq, err)
-				go c.Stop() // not inline: Stop waits for this callback's lock
-				return
+				return fmt.Errorf("bus: handle %s %d/%d (stream seq %d): %w", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), streamSeq, err)
 			}
+			return nil
+		}, func(err error) {
+			b.m.decodeErrors.Inc()
+			b.logger.Error("undecodable event skipped", "subject", msg.Subject(), "stream_seq", streamSeq, "err", err)
+		})
+		if err != nil {
+			c.stopped = true
+			c.err = err
+			go c.Stop() // not inline: Stop waits for this callback's lock
+			return
 		}
 		if opts.AfterEach != nil {
 			opts.AfterEach(streamSeq)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -33,6 +34,43 @@ func (d *eventDecoder) decode(b []byte, ev *tickwirev1.Event) error {
 	}
 	proto.Reset(ev)
 	return proto.Unmarshal(b, ev)
+}
+
+// decodeMessage decodes a stream message's events (one, or a batch: batch.go) and calls fn
+// with each, in order. An event that does not decode is passed to bad and skipped; a batch
+// whose header or framing is broken is passed to bad once, after the events before the break.
+// fn's error stops the message and is returned.
+func (d *eventDecoder) decodeMessage(h nats.Header, data []byte, fn func(*tickwirev1.Event) error, bad func(error)) error {
+	n, err := batchCount(h)
+	if err != nil {
+		bad(err)
+		return nil
+	}
+	if n == 1 {
+		ev := new(tickwirev1.Event)
+		if err := d.decode(data, ev); err != nil {
+			bad(err)
+			return nil
+		}
+		return fn(ev)
+	}
+	var fnErr error
+	err = splitBatch(data, n, func(b []byte) error {
+		ev := new(tickwirev1.Event)
+		if err := d.decode(b, ev); err != nil {
+			bad(err)
+			return nil
+		}
+		fnErr = fn(ev)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		bad(err)
+	}
+	return nil
 }
 
 func (d *eventDecoder) id(v []byte) string {

@@ -49,84 +49,115 @@ func parseMsgID(id string) (instrument string, epoch, seq uint64, ok bool) {
 // of the server it is published to (ErrTooLarge); this constant is for checks without one.
 const DefaultMaxPayload = 1 << 20
 
-// stallWait is how long one PublishMsgAsync call waits for a free in-flight slot before we
-// re-check ctx and try again; the message was not sent, so retrying keeps the order.
+// stallWait is how long one PublishMsgAsync call waits for a free in-flight slot before the
+// batcher checks whether the Bus is closing and tries again; the message was not sent, so
+// retrying keeps the order.
 const stallWait = 250 * time.Millisecond
 
-// Publish sends ev on its instrument's subject, asynchronously, with Nats-Msg-Id set from
-// its (instrument, epoch, seq) so that a retried publish is stored once. ev must already
-// carry its position. Publish blocks while MaxPendingPublishes are in flight (until a slot
-// frees or ctx ends). Events published from one goroutine reach the stream in call order.
+// Publish queues ev to be sent on its instrument's subject with its (instrument, epoch, seq)
+// as de-duplication id, so that a retried publish is stored once; ev must already carry its
+// position. ev is encoded before Publish returns: changing it afterwards changes nothing
+// sent. Events of one instrument reach the stream in the order of the Publish calls that
+// queued them. Events of several instruments queued together and less than
+// Config.MaxReorder apart in ingest time may be reordered so that each instrument's are sent
+// as one message (batch.go); events further apart, or without an ingest time, keep their
+// order. Publish
+// blocks while the queue is full (Config.MaxPendingPublishes events queued, which happens
+// when as many messages await acks), until room frees or ctx ends.
 //
 // An event larger than the server's max_payload is refused at once with ErrTooLarge (not
-// sent; later events are unaffected).
+// sent; later events are unaffected); after Close, Publish returns ErrClosed.
 //
-// A nil return means the event was handed to the connection, not that it was stored: ack
-// failures are counted (tickwire_bus_publish_errors_total), passed to
-// the SetPublishErrorHandler callback, and reported by the next Flush.
+// A nil return means the event was queued, not that it was stored: failures to send or to be
+// acknowledged are counted (tickwire_bus_publish_errors_total, per event), passed to the
+// SetPublishErrorHandler callback, and reported by the next Flush.
 func (b *Bus) Publish(ctx context.Context, ev *tickwirev1.Event) error {
-	subj, err := EventSubject(ev.GetInstrument())
+	inst := ev.GetInstrument()
+	subj, err := EventSubject(inst)
 	if err != nil {
 		return err
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("bus: encode event of %s: %w", ev.GetInstrument(), err)
+		return fmt.Errorf("bus: encode event of %s: %w", inst, err)
 	}
-	msg := &nats.Msg{
-		Subject: subj,
-		Data:    data,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{MsgID(ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq())}},
-	}
-	for {
-		// No retries inside nats.go: a retried message would land after later ones.
-		_, err = b.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0), jetstream.WithStallWait(stallWait))
-		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			break
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("bus: publish %s: %w", ev.GetInstrument(), ctx.Err())
-		}
-	}
-	if err != nil {
+	if limit := b.nc.MaxPayload(); limit > 0 && int64(len(data)+len(inst)+batchOverhead) > limit {
 		b.m.publishErrors.Inc()
-		switch {
-		case errors.Is(err, nats.ErrConnectionClosed):
-			err = fmt.Errorf("%w: %w", ErrClosed, err)
-		case errors.Is(err, nats.ErrMaxPayload):
-			// Refused before sending: this event only, never the ones after it.
-			err = fmt.Errorf("%w: %d bytes, max_payload %d: %w", ErrTooLarge, len(data), b.nc.MaxPayload(), err)
-		}
-		return fmt.Errorf("bus: publish %s %d/%d: %w", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), err)
+		return fmt.Errorf("bus: publish %s %d/%d: %w: %d bytes, max_payload %d", inst, ev.GetEpoch(), ev.GetSeq(), ErrTooLarge, len(data), limit)
 	}
-	return nil
+	return b.enqueue(ctx, pubItem{inst: inst, subj: subj, epoch: ev.GetEpoch(), seq: ev.GetSeq(), ingestNs: ev.GetIngestTimeNs(), data: data})
 }
 
-func (b *Bus) onPublishError(_ jetstream.JetStream, msg *nats.Msg, err error) {
-	b.m.publishErrors.Inc()
-	inst, epoch, seq, _ := parseMsgID(msg.Header.Get(jetstream.MsgIDHeader))
+// enqueue hands it to the batcher, waiting for room while ctx lasts.
+func (b *Bus) enqueue(ctx context.Context, it pubItem) error {
+	b.queueMu.RLock()
+	defer b.queueMu.RUnlock()
+	if b.queueClosed {
+		return fmt.Errorf("bus: publish %s: %w", it.inst, ErrClosed)
+	}
+	if it.flushed == nil {
+		b.queued.Add(1)
+	}
+	select {
+	case b.queue <- it:
+		return nil
+	default:
+	}
+	select {
+	case b.queue <- it:
+		return nil
+	case <-ctx.Done():
+		if it.flushed == nil {
+			b.queued.Add(-1)
+			return fmt.Errorf("bus: publish %s: %w", it.inst, ctx.Err())
+		}
+		return ctx.Err()
+	}
+}
+
+// publishFailed records the failure of the events first..last of instrument (one message).
+func (b *Bus) publishFailed(inst string, epoch, first, last uint64, err error) {
+	b.m.publishErrors.Add(float64(last - first + 1))
 	// The first failure after a healthy time is a warning; the rest are counted and the
 	// store health logs their cause once (health.go), instead of a line per event.
 	level := slog.LevelDebug
 	if b.health.publishFailed(err) {
 		level = slog.LevelWarn
 	}
-	b.logPublishError(level, inst, epoch, seq, err)
+	b.logPublishError(level, inst, epoch, first, err)
 	b.mu.Lock()
-	b.pubErrs++
+	b.pubErrs += int(last - first + 1)
 	if b.firstErr == nil {
-		b.firstErr = fmt.Errorf("%s %d/%d: %w", inst, epoch, seq, err)
+		b.firstErr = fmt.Errorf("%s %d/%d: %w", inst, epoch, first, err)
 	}
 	b.mu.Unlock()
 	if f := b.onPubErr.Load(); f != nil {
-		(*f)(inst, epoch, seq, err)
+		for seq := first; seq <= last; seq++ {
+			(*f)(inst, epoch, seq, err)
+		}
 	}
 }
 
-// Flush waits until every publish so far is acknowledged (or failed), or ctx ends. It
+func (b *Bus) onPublishError(_ jetstream.JetStream, msg *nats.Msg, err error) {
+	inst, epoch, first, last, _ := msgPositions(msg.Header)
+	b.publishFailed(inst, epoch, first, last, err)
+}
+
+// Flush waits until every event queued so far is sent and acknowledged (or failed), or ctx
+// ends. It
 // returns an error wrapping ErrPublish if any publish failed since the previous Flush, and
 // resets that record.
 func (b *Bus) Flush(ctx context.Context) error {
+	marker := pubItem{inst: "(flush)", flushed: make(chan struct{})}
+	if err := b.enqueue(ctx, marker); err != nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("bus: flush: %d events queued: %w", b.queued.Load(), err)
+	} else if err == nil {
+		select {
+		case <-marker.flushed:
+		case <-ctx.Done():
+			return fmt.Errorf("bus: flush: %d events queued: %w", b.queued.Load(), ctx.Err())
+		}
+	}
 	select {
 	case <-b.js.PublishAsyncComplete():
 	case <-ctx.Done():
@@ -142,5 +173,6 @@ func (b *Bus) Flush(ctx context.Context) error {
 	return nil
 }
 
-// PublishPending returns the number of publishes awaiting an ack.
-func (b *Bus) PublishPending() int { return b.js.PublishAsyncPending() }
+// PublishPending returns the number of messages awaiting an ack plus the events queued to be
+// sent.
+func (b *Bus) PublishPending() int { return b.js.PublishAsyncPending() + int(b.queued.Load()) }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -178,9 +177,18 @@ func (b *Bus) LastEvent(ctx context.Context, instrument string) (*tickwirev1.Eve
 		}
 		return nil, fmt.Errorf("bus: last message of %s: %w", instrument, err)
 	}
-	ev := new(tickwirev1.Event)
-	if err := proto.Unmarshal(msg.Data, ev); err != nil {
-		return nil, fmt.Errorf("bus: decode last message of %s (stream seq %d): %w", instrument, msg.Sequence, err)
+	var (
+		dec  eventDecoder
+		last *tickwirev1.Event
+		bad  error
+	)
+	_ = dec.decodeMessage(msg.Header, msg.Data, func(ev *tickwirev1.Event) error {
+		last = ev
+		return nil
+	}, func(err error) { bad = err })
+	if bad != nil {
+		// The last event of a message whose events cannot all be read is not known.
+		return nil, fmt.Errorf("bus: decode last message of %s (stream seq %d): %w", instrument, msg.Sequence, bad)
 	}
-	return ev, nil
+	return last, nil
 }

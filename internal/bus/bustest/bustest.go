@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/internal/bus"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
 // TestUser is the user Connect connects as: the ingest, feed and tickctl roles together, so
@@ -89,4 +91,25 @@ func ConnectAs(t testing.TB, s *bus.Embedded, user string) *bus.Bus {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// StoredEvents returns the number of events b's stream holds, read through b (which must be
+// allowed to consume). It differs from the stream's message count: a message may carry several
+// events of an instrument (internal/bus/batch.go).
+func StoredEvents(t testing.TB, b *bus.Bus) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n atomic.Int64
+	c, err := b.ConsumeEvents(ctx, bus.ConsumeOptions{}, func(*tickwirev1.Event) error { n.Add(1); return nil })
+	if err != nil {
+		t.Fatalf("bustest: read the stored events: %v", err)
+	}
+	defer c.Stop()
+	select {
+	case <-c.CaughtUp():
+	case <-ctx.Done():
+		t.Fatalf("bustest: read the stored events: not caught up after %d", n.Load())
+	}
+	return int(n.Load())
 }

@@ -1,0 +1,175 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/bus/bustest"
+	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
+)
+
+// heldBus connects as user with a batcher held until release is called, so that what is
+// published meanwhile queues up and goes out in one pass.
+func heldBus(t *testing.T, s *bus.Embedded, user string, cfg bus.Config) (b *bus.Bus, reg *prometheus.Registry, release func()) {
+	t.Helper()
+	hold := make(chan struct{})
+	var once sync.Once
+	cfg.URL, cfg.Auth = s.ClientURL(), s.Auth(user)
+	bus.SetBeforePassForTest(&cfg, func() { <-hold })
+	reg = prometheus.NewRegistry()
+	b, err := bus.Connect(context.Background(), cfg, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(func() { release(); _ = b.Close() })
+	return b, reg, release
+}
+
+// Consecutive events of an instrument queued together go out as one message (up to
+// MaxBatchEvents) and come back, in order, through ConsumeEvents and LastEvent.
+func TestBatchesThroughJetStream(t *testing.T) {
+	ctx := ctxT(t)
+	s := bustest.Start(t)
+	b, reg, release := heldBus(t, s, bustest.TestUser, bus.Config{MaxBatchEvents: 100})
+	if err := b.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	insts := []string{"x:A", "x:B/C", "x:D"}
+	const perInst = 250 // 100 + 100 + 50 per instrument at MaxBatchEvents 100
+	for _, inst := range insts {
+		for seq := uint64(1); seq <= perInst; seq++ {
+			if err := b.Publish(ctx, trade(inst, 3, seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := b.PublishPending(); n != perInst*len(insts) {
+		t.Fatalf("PublishPending %d while held, want %d", n, perInst*len(insts))
+	}
+	release()
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.StreamState(ctx)
+	if err != nil || st.Msgs != 3*uint64(len(insts)) {
+		t.Fatalf("stream state %+v, %v; want %d messages", st, err, 3*len(insts))
+	}
+	if got := counterOf(t, reg, "tickwire_bus_published_total"); got != perInst*float64(len(insts)) {
+		t.Fatalf("published_total %v, want %d", got, perInst*len(insts))
+	}
+
+	got := map[string]uint64{}
+	var mu sync.Mutex
+	c, err := bustest.Connect(t, s).ConsumeEvents(ctx, bus.ConsumeOptions{}, func(ev *tickwirev1.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if want := got[ev.GetInstrument()] + 1; ev.GetSeq() != want || ev.GetEpoch() != 3 || ev.GetTrade().GetPrice() != 100 {
+			return fmt.Errorf("%s %d/%d, want seq %d", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), want)
+		}
+		got[ev.GetInstrument()] = ev.GetSeq()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	select {
+	case <-c.CaughtUp():
+	case <-c.Done():
+		t.Fatal(c.Err())
+	case <-ctx.Done():
+		t.Fatal("not caught up")
+	}
+	mu.Lock()
+	for _, inst := range insts {
+		if got[inst] != perInst {
+			t.Fatalf("caught up at %v, want %d of each", got, perInst)
+		}
+	}
+	mu.Unlock()
+	for _, inst := range insts {
+		ev, err := b.LastEvent(ctx, inst)
+		if err != nil || ev.GetSeq() != perInst {
+			t.Fatalf("LastEvent(%s) = %v, %v", inst, ev, err)
+		}
+		if e, s, found, err := b.LastPosition(ctx, inst); err != nil || !found || e != 3 || s != perInst {
+			t.Fatalf("LastPosition(%s) = %d/%d %t %v", inst, e, s, found, err)
+		}
+	}
+}
+
+// A batch that fails is reported event by event: to the error handler, in the counter and
+// by Flush.
+func TestBatchPublishErrorsPerEvent(t *testing.T) {
+	ctx := ctxT(t)
+	s := bustest.Start(t)
+	if err := bustest.Connect(t, s).EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	// The feed may not publish events: the server never acknowledges them.
+	b, reg, release := heldBus(t, s, string(bus.RoleFeed), bus.Config{PublishAckTimeout: 300 * time.Millisecond})
+	var mu sync.Mutex
+	failed := map[uint64]int{}
+	b.SetPublishErrorHandler(func(inst string, epoch, seq uint64, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if inst == "x:A" && epoch == 2 {
+			failed[seq]++
+		}
+	})
+	for seq := uint64(1); seq <= 5; seq++ {
+		if err := b.Publish(ctx, trade("x:A", 2, seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	if err := b.Flush(ctx); err == nil {
+		t.Fatal("Flush after a refused batch: nil error")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) != 5 {
+		t.Fatalf("failed positions %v, want seqs 1-5 once each", failed)
+	}
+	for seq := uint64(1); seq <= 5; seq++ {
+		if failed[seq] != 1 {
+			t.Fatalf("failed positions %v, want seqs 1-5 once each", failed)
+		}
+	}
+	if got := counterOf(t, reg, "tickwire_bus_publish_errors_total"); got != 5 {
+		t.Fatalf("publish_errors_total %v, want 5", got)
+	}
+}
+
+// Close sends what is queued, and Publish after Close is refused.
+func TestCloseSendsQueuedEvents(t *testing.T) {
+	ctx := ctxT(t)
+	s := bustest.Start(t)
+	b, _, release := heldBus(t, s, bustest.TestUser, bus.Config{})
+	if err := b.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 50; seq++ {
+		if err := b.Publish(ctx, trade("x:A", 1, seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, trade("x:A", 1, 51)); err == nil {
+		t.Fatal("Publish after Close: nil error")
+	}
+	if n := events(t, s); n != 50 {
+		t.Fatalf("%d events stored, want the 50 queued before Close", n)
+	}
+}
