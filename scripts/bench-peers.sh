@@ -25,6 +25,7 @@
 #   QUIET_IDLE=85 QUIET_MAX=180   wait up to QUIET_MAX s for QUIET_IDLE % idle CPU before each run
 #   RESULTS=dir            where reports go (default: outside the repo, in the cache folder)
 #   CENTRIFUGO=path        a Centrifugo binary to use instead of building v$CF_VERSION
+#   BENCH_TREE=worktree    measure this checkout as it is (default: HEAD, from a clean export)
 #
 # Every run holds /tmp/tickwire-bench.lock (flock) while it runs, so measurements on this shared
 # machine do not overlap; each hold is bounded (timeout). Only the processes this script started
@@ -69,7 +70,20 @@ if [ ! -x "$CENTRIFUGO" ]; then
 fi
 cf_version=$(go version -m "$CENTRIFUGO" 2>/dev/null | awk '$1 == "mod" {print $2, $3}' || true)
 echo "centrifugo: $CENTRIFUGO ($cf_version)"
-go build -o bin/ ./cmd/feed ./cmd/loadgen
+# What is measured: the committed tree (HEAD), built from a clean export, so that uncommitted
+# work in this checkout is not measured by accident; BENCH_TREE=worktree measures the checkout.
+BIN_DIR="$RESULTS/bin"
+if [ "${BENCH_TREE:-head}" = worktree ]; then
+  go build -o "$BIN_DIR/" ./cmd/feed ./cmd/loadgen
+  rev="$(git rev-parse --short HEAD) + uncommitted changes"
+else
+  src=$(mktemp -d)
+  git archive HEAD | tar -x -C "$src"
+  (cd "$src" && go build -o "$BIN_DIR/" ./cmd/feed ./cmd/loadgen)
+  rm -rf "$src"
+  rev=$(git rev-parse --short HEAD)
+fi
+echo "tickwire: $rev (feed and loadgen in $BIN_DIR)" | tee "$RESULTS/commands.txt"
 ulimit -n "$(ulimit -Hn)"
 
 # --- helpers -------------------------------------------------------------------------------
@@ -105,7 +119,7 @@ common="--mode step --warmup $WARMUP --hold $HOLD --duration 110s --max-p99 $MAX
 RUN_TIMEOUT=170 # seconds: --duration plus setup and stopping; keeps each lock hold short
 
 run_tickwire() { # tag scenario
-  local cmd="bin/loadgen --spawn --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
+  local cmd="$BIN_DIR/loadgen --spawn --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
   echo "$cmd" | tee -a "$RESULTS/commands.txt"
   timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 || echo "  run failed (exit $?): see $RESULTS/$1.log"
 }
@@ -129,7 +143,7 @@ EOF
   cf_pid=$!
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   echo "$CENTRIFUGO -c $conf   # pid $cf_pid" >> "$RESULTS/commands.txt"
-  cmd="bin/loadgen --target centrifugo --centrifugo-url ws://127.0.0.1:$port/connection/websocket --centrifugo-api http://127.0.0.1:$port/api --centrifugo-pid $cf_pid $(shape "$2") $common --json $RESULTS/$1.json"
+  cmd="$BIN_DIR/loadgen --target centrifugo --centrifugo-url ws://127.0.0.1:$port/connection/websocket --centrifugo-api http://127.0.0.1:$port/api --centrifugo-pid $cf_pid $(shape "$2") $common --json $RESULTS/$1.json"
   echo "CENTRIFUGO_API_KEY=bench-api-key CENTRIFUGO_TOKEN_SECRET=bench-hmac-secret-not-for-production $cmd" | tee -a "$RESULTS/commands.txt"
   CENTRIFUGO_API_KEY=bench-api-key CENTRIFUGO_TOKEN_SECRET=bench-hmac-secret-not-for-production \
     timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 || echo "  run failed (exit $?): see $RESULTS/$1.log"
