@@ -47,6 +47,10 @@ const (
 	defaultMaxBatchEvents = 256
 	defaultMaxBatchBytes  = 64 << 10
 	defaultMaxReorder     = time.Millisecond
+	// maxInFlight and maxAckWait: the batcher waits for acks while this many messages await
+	// them, for at most this long (awaitAcks).
+	maxInFlight = 16
+	maxAckWait  = 2 * time.Millisecond
 	// maxDrain bounds what one batcher pass takes off the queue.
 	maxDrain = 4096
 	// batchOverhead is an upper bound on a message's headers and framing beyond its events'
@@ -150,10 +154,13 @@ func (b *Bus) batcher() {
 	defer close(b.batcherDone)
 	items := make([]pubItem, 0, 64)
 	g := grouper{maxEvents: b.cfg.MaxBatchEvents, window: int64(b.cfg.MaxReorder), emit: b.sendRun}
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
 	for it := range b.queue {
 		if b.cfg.beforePass != nil {
 			b.cfg.beforePass()
 		}
+		b.awaitAcks(hold)
 		items = append(items[:0], it)
 	drain:
 		for len(items) < maxDrain {
@@ -181,6 +188,38 @@ func (b *Bus) batcher() {
 				i++
 			}
 			items = items[i:]
+		}
+	}
+}
+
+// awaitAcks waits, at most maxAckWait, while maxInFlight or more messages await an answer
+// from the store, so that what comes meanwhile queues up and goes in batches. A paced source
+// is otherwise sent one message per event however far behind the server is: the publisher
+// keeps up easily, the store and its consumers pay per message (the firehose through NATS
+// stopped at 0.78 cores of nats-server for 23 k events/s sent one by one).
+func (b *Bus) awaitAcks(t *time.Timer) {
+	if b.inFlight.Load() < maxInFlight {
+		return
+	}
+	t.Reset(maxAckWait)
+	defer t.Stop()
+	for b.inFlight.Load() >= maxInFlight {
+		select {
+		case <-b.answered:
+		case <-t.C:
+			return
+		case <-b.closing:
+			return
+		}
+	}
+}
+
+// answer records the store's answer (ack or failure) to one message.
+func (b *Bus) answer() {
+	if b.inFlight.Add(-1) < maxInFlight {
+		select {
+		case b.answered <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -327,7 +366,11 @@ func (b *Bus) sendRun(run []pubItem) {
 	var err error
 	for {
 		// No retries inside nats.go: a retried message would land after later ones.
+		b.inFlight.Add(1)
 		_, err = b.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0), jetstream.WithStallWait(stallWait))
+		if err != nil {
+			b.inFlight.Add(-1) // not sent: no answer will come
+		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			break
 		}

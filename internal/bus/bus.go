@@ -115,6 +115,8 @@ type Bus struct {
 	queued      atomic.Int64 // events in queue
 	batcherDone chan struct{}
 	closing     chan struct{}
+	inFlight    atomic.Int64  // messages sent, awaiting the store's answer (awaitAcks)
+	answered    chan struct{} // poked when inFlight drops below maxInFlight
 
 	closeOnce sync.Once
 	closeErr  error
@@ -189,7 +191,8 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		return nil, err
 	}
 	b := &Bus{cfg: cfg, logger: logger, m: m,
-		queue: make(chan pubItem, cfg.MaxPendingPublishes), batcherDone: make(chan struct{}), closing: make(chan struct{})}
+		queue: make(chan pubItem, cfg.MaxPendingPublishes), batcherDone: make(chan struct{}), closing: make(chan struct{}),
+		answered: make(chan struct{}, 1)}
 	authOpts, err := cfg.Auth.options(logger)
 	if err != nil {
 		return nil, err
@@ -240,6 +243,7 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 		jetstream.WithPublishAsyncTimeout(cfg.PublishAckTimeout),
 		jetstream.WithPublishAsyncErrHandler(b.onPublishError),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
+			b.answer()
 			n, _ := batchCount(msg.Header)
 			m.published.Add(float64(max(n, 1)))
 			b.health.publishAcked()

@@ -139,6 +139,7 @@ func (b *Bus) publishFailed(inst string, epoch, first, last uint64, err error) {
 }
 
 func (b *Bus) onPublishError(_ jetstream.JetStream, msg *nats.Msg, err error) {
+	b.answer()
 	inst, epoch, first, last, _ := msgPositions(msg.Header)
 	b.publishFailed(inst, epoch, first, last, err)
 }
