@@ -51,12 +51,16 @@ RESULTS=${RESULTS:-$CACHE/results/$(date -u +%Y%m%dT%H%M%SZ)}
 LOCK=/tmp/tickwire-bench.lock
 mkdir -p "$RESULTS"
 
-cf_pid=""
+# The processes this script started and has not stopped yet: the load tool (through timeout,
+# which passes the signal on; the tool stops the feed and NATS it spawned) and Centrifugo.
+lg_pid="" cf_pid=""
 cleanup() {
-  if [ -n "$cf_pid" ] && kill -0 "$cf_pid" 2>/dev/null; then
-    kill "$cf_pid" 2>/dev/null || true
-    wait "$cf_pid" 2>/dev/null || true
-  fi
+  for p in $lg_pid $cf_pid; do
+    if kill -0 "$p" 2>/dev/null; then
+      kill "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -87,7 +91,7 @@ echo "tickwire: $rev (feed and loadgen in $BIN_DIR)" | tee "$RESULTS/commands.tx
 ulimit -n "$(ulimit -Hn)"
 
 # --- helpers -------------------------------------------------------------------------------
-# lock_run CMD...: run CMD holding the benchmark lock (when flock exists), bounded by timeout.
+# The benchmark lock is held on fd 9 around each run (when flock exists); children get fd 9 closed.
 exec 9>"$LOCK"
 lock() { if command -v flock >/dev/null; then flock 9; fi; }
 unlock() { if command -v flock >/dev/null; then flock -u 9; fi; }
@@ -121,7 +125,18 @@ RUN_TIMEOUT=170 # seconds: --duration plus setup and stopping; keeps each lock h
 run_tickwire() { # tag scenario
   local cmd="$BIN_DIR/loadgen --spawn --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
   echo "$cmd" | tee -a "$RESULTS/commands.txt"
-  timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 || echo "  run failed (exit $?): see $RESULTS/$1.log"
+  timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 &
+  wait_loadgen "$1"
+}
+
+# wait_loadgen TAG: wait for the load tool started last (in the background, so that a signal
+# to this script is handled at once rather than after the run).
+wait_loadgen() {
+  lg_pid=$!
+  local rc=0
+  wait "$lg_pid" || rc=$?
+  lg_pid=""
+  [ "$rc" = 0 ] || echo "  run failed (exit $rc): see $RESULTS/$1.log"
 }
 
 run_centrifugo() { # tag scenario
@@ -146,7 +161,8 @@ EOF
   cmd="$BIN_DIR/loadgen --target centrifugo --centrifugo-url ws://127.0.0.1:$port/connection/websocket --centrifugo-api http://127.0.0.1:$port/api --centrifugo-pid $cf_pid $(shape "$2") $common --json $RESULTS/$1.json"
   echo "CENTRIFUGO_API_KEY=bench-api-key CENTRIFUGO_TOKEN_SECRET=bench-hmac-secret-not-for-production $cmd" | tee -a "$RESULTS/commands.txt"
   CENTRIFUGO_API_KEY=bench-api-key CENTRIFUGO_TOKEN_SECRET=bench-hmac-secret-not-for-production \
-    timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 || echo "  run failed (exit $?): see $RESULTS/$1.log"
+    timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 &
+  wait_loadgen "$1"
   kill "$cf_pid" 2>/dev/null || true
   wait "$cf_pid" 2>/dev/null || true
   cf_pid=""
