@@ -65,6 +65,9 @@ func TestBatchesThroughJetStream(t *testing.T) {
 	if got := counterOf(t, reg, "tickwire_bus_published_total"); got != perInst*float64(len(insts)) {
 		t.Fatalf("published_total %v, want %d", got, perInst*len(insts))
 	}
+	if got := counterOf(t, reg, "tickwire_bus_published_messages_total"); got != 3*float64(len(insts)) {
+		t.Fatalf("published_messages_total %v, want %d", got, 3*len(insts))
+	}
 
 	got := map[string]uint64{}
 	var mu sync.Mutex

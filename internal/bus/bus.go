@@ -124,6 +124,7 @@ type Bus struct {
 
 type metrics struct {
 	published     prometheus.Counter
+	publishedMsgs prometheus.Counter
 	publishErrors prometheus.Counter
 	consumed      prometheus.Counter
 	decodeErrors  prometheus.Counter
@@ -160,6 +161,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		name, help string
 	}{
 		{&m.published, "published_total", "Events acknowledged by JetStream (including de-duplicated ones)."},
+		{&m.publishedMsgs, "published_messages_total", "Messages acknowledged by JetStream: one event, or a batch of one instrument's (published_total over this is the events per message)."},
 		{&m.publishErrors, "publish_errors_total", "Event publishes that failed (ack error or timeout)."},
 		{&m.consumed, "consumed_total", "Events delivered to consumers."},
 		{&m.decodeErrors, "decode_errors_total", "Consumed messages that could not be decoded as an Event (skipped)."},
@@ -246,6 +248,7 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 			b.answer()
 			n, _ := batchCount(msg.Header)
 			m.published.Add(float64(max(n, 1)))
+			m.publishedMsgs.Inc()
 			b.health.publishAcked()
 		}),
 	)
