@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -206,5 +207,44 @@ func FuzzDecodeMessage(f *testing.F) {
 		var dec eventDecoder
 		h := nats.Header{BatchHeader: []string{count}}
 		_ = dec.decodeMessage(h, body, func(*tickwirev1.Event) error { return nil }, func(error) {})
+	})
+}
+
+// The batcher's wait for acks: none below maxInFlight, until an answer brings it below, and
+// never longer than maxAckWait.
+func TestAwaitAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &Bus{answered: make(chan struct{}, 1), closing: make(chan struct{})}
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		wait := func() time.Duration {
+			start := time.Now()
+			b.awaitAcks(timer)
+			return time.Since(start)
+		}
+
+		b.inFlight.Store(maxInFlight - 1)
+		if d := wait(); d != 0 {
+			t.Fatalf("below the limit: waited %s", d)
+		}
+
+		b.inFlight.Store(maxInFlight)
+		go func() {
+			time.Sleep(300 * time.Microsecond)
+			b.answer()
+		}()
+		if d := wait(); d != 300*time.Microsecond {
+			t.Fatalf("at the limit: waited %s, want until the answer (300µs)", d)
+		}
+
+		b.inFlight.Store(maxInFlight + 5) // answers that never come
+		if d := wait(); d != maxAckWait {
+			t.Fatalf("no answer: waited %s, want %s", d, maxAckWait)
+		}
+
+		close(b.closing)
+		if d := wait(); d != 0 {
+			t.Fatalf("closing: waited %s", d)
+		}
 	})
 }
