@@ -18,8 +18,8 @@ import (
 // delivery), not per byte: at one event per message ingest topped out near 110 k events/s
 // on two cores (docs/BENCHMARKS.md). So Publish does not send each event as it comes: a
 // batcher goroutine takes everything queued since its last pass, groups each instrument's
-// events that are close in ingest time (Config.MaxReorder) and sends each group as one
-// message (grouper). Nothing waits to fill a batch: when events come slowly each pass finds
+// events that are close in ingest and event time (Config.MaxReorder) and sends each group as
+// one message (grouper). Nothing waits to fill a batch: when events come slowly each pass finds
 // one and sends it alone, as before, and batches grow only when events queue up behind a
 // busy connection, which is when they help.
 //
@@ -142,6 +142,7 @@ type pubItem struct {
 	subj       string
 	epoch, seq uint64
 	ingestNs   int64 // the event's ingest time (0: unknown, never reordered)
+	eventNs    int64 // the event's time: its venue time, or its ingest time without one
 	data       []byte
 	// flushed, on a marker, is closed once every event queued before it is handed to the
 	// connection.
@@ -224,12 +225,14 @@ func (b *Bus) answer() {
 	}
 }
 
-// grouper cuts one pass's events into runs that can each be one message. Within a window of
-// ingest time (MaxReorder) it groups each instrument's events together, which reorders
-// events of different instruments by less than the window; an event's own instrument's order
-// is never changed, and events further apart than the window are never swapped. So the
-// stream's order across instruments follows ingest time to within MaxReorder (what replays,
-// exports and time windows rely on), and an instrument's order is exact.
+// grouper cuts one pass's events into runs that can each be one message. Within a window
+// (MaxReorder) of ingest time and of event time (venue time, or ingest time without one) it
+// groups each instrument's events together, which reorders events of different instruments
+// less than the window apart in both; an instrument's own order is never changed, and events
+// further apart than the window in either time are never swapped. So the stream's order across
+// instruments follows both times to within MaxReorder (replays, exports and time windows go by
+// event time, and a source may publish a long stretch of venue time in a moment), and an
+// instrument's order is exact.
 type grouper struct {
 	maxEvents, maxBytes int
 	window              int64               // MaxReorder, ns; 0: never reorder
@@ -259,7 +262,9 @@ func (g *grouper) send(items []pubItem) {
 			}
 			g.runs(items[start:end])
 		} else {
-			for end < len(items) && items[end].ingestNs != 0 && abs(items[end].ingestNs-first) < g.window {
+			firstEv := items[start].eventNs
+			for end < len(items) && items[end].ingestNs != 0 && abs(items[end].ingestNs-first) < g.window &&
+				abs(items[end].eventNs-firstEv) < g.window {
 				end++
 			}
 			g.runs(g.group(items[start:end]))

@@ -36,9 +36,16 @@ func runName(run []pubItem) string {
 	return fmt.Sprintf("%s %d/%d-%d", run[0].inst, run[0].epoch, run[0].seq, run[len(run)-1].seq)
 }
 
-// at sets an item's ingest time, in microseconds after a fixed instant.
+// at sets an item's ingest time and event time, in microseconds after a fixed instant.
 func at(it pubItem, us int64) pubItem {
 	it.ingestNs = 1_700_000_000_000_000_000 + us*1000
+	it.eventNs = it.ingestNs
+	return it
+}
+
+// venueAt sets an item's event (venue) time apart from its ingest time.
+func venueAt(it pubItem, us int64) pubItem {
+	it.eventNs = 1_600_000_000_000_000_000 + us*1000
 	return it
 }
 
@@ -91,6 +98,12 @@ func TestGrouperRuns(t *testing.T) {
 		{name: "an event ingested earlier than the window: not reordered", maxEvents: 256, maxBytes: 1 << 16, window: time.Millisecond,
 			items: []pubItem{at(a(1, 1), 5000), at(b(1, 7), 5100), at(a(1, 2), 3000)},
 			want:  []string{"x:A 1/1-1", "x:B 1/7-7", "x:A 1/2-2"}},
+		{name: "venue times apart (a source publishing a stretch of market time at once): not reordered", maxEvents: 256, maxBytes: 1 << 16, window: time.Millisecond,
+			items: []pubItem{venueAt(at(a(1, 1), 0), 0), venueAt(at(b(1, 7), 10), 10_000), venueAt(at(a(1, 2), 20), 20_000)},
+			want:  []string{"x:A 1/1-1", "x:B 1/7-7", "x:A 1/2-2"}},
+		{name: "venue times close: grouped", maxEvents: 256, maxBytes: 1 << 16, window: time.Millisecond,
+			items: []pubItem{venueAt(at(a(1, 1), 0), 0), venueAt(at(b(1, 7), 10), 300), venueAt(at(a(1, 2), 20), 600)},
+			want:  []string{"x:A 1/1-2", "x:B 1/7-7"}},
 		{name: "an event without ingest time closes the window", maxEvents: 256, maxBytes: 1 << 16, window: time.Millisecond,
 			items: []pubItem{at(a(1, 1), 0), at(b(1, 7), 100), b(1, 8), at(a(1, 2), 200)},
 			want:  []string{"x:A 1/1-1", "x:B 1/7-7", "x:B 1/8-8", "x:A 1/2-2"}},

@@ -36,10 +36,11 @@ type Config struct {
 	// alone.
 	MaxBatchEvents int
 	MaxBatchBytes  int
-	// MaxReorder is how far apart in ingest time two events of different instruments may be
-	// and still be reordered to batch each instrument's events (batch.go): the stream's order
-	// across instruments follows ingest time to within it. Default 1 ms; negative: never
-	// reorder (only consecutive events of one instrument are batched).
+	// MaxReorder is how far apart in ingest time, and in event time (venue time, or ingest
+	// time without one), two events of different instruments may be and still be reordered to
+	// batch each instrument's events (batch.go): the stream's order across instruments follows
+	// both to within it. Default 1 ms; negative: never reorder (only consecutive events of one
+	// instrument are batched).
 	MaxReorder time.Duration
 	// PublishAckTimeout is how long an async publish may wait for its ack before it counts
 	// as failed; default 10 s.

@@ -59,9 +59,9 @@ const stallWait = 250 * time.Millisecond
 // position. ev is encoded before Publish returns: changing it afterwards changes nothing
 // sent. Events of one instrument reach the stream in the order of the Publish calls that
 // queued them. Events of several instruments queued together and less than
-// Config.MaxReorder apart in ingest time may be reordered so that each instrument's are sent
-// as one message (batch.go); events further apart, or without an ingest time, keep their
-// order. Publish
+// Config.MaxReorder apart in ingest time and in event time (venue time, or ingest time
+// without one) may be reordered so that each instrument's are sent as one message
+// (batch.go); events further apart, or without an ingest time, keep their order. Publish
 // blocks while the queue is full (Config.MaxPendingPublishes events queued, which happens
 // when as many messages await acks), until room frees or ctx ends.
 //
@@ -85,7 +85,12 @@ func (b *Bus) Publish(ctx context.Context, ev *tickwirev1.Event) error {
 		b.m.publishErrors.Inc()
 		return fmt.Errorf("bus: publish %s %d/%d: %w: %d bytes, max_payload %d", inst, ev.GetEpoch(), ev.GetSeq(), ErrTooLarge, len(data), limit)
 	}
-	return b.enqueue(ctx, pubItem{inst: inst, subj: subj, epoch: ev.GetEpoch(), seq: ev.GetSeq(), ingestNs: ev.GetIngestTimeNs(), data: data})
+	eventNs := ev.GetVenueTimeNs()
+	if eventNs <= 0 {
+		eventNs = ev.GetIngestTimeNs()
+	}
+	return b.enqueue(ctx, pubItem{inst: inst, subj: subj, epoch: ev.GetEpoch(), seq: ev.GetSeq(),
+		ingestNs: ev.GetIngestTimeNs(), eventNs: eventNs, data: data})
 }
 
 // enqueue hands it to the batcher, waiting for room while ctx lasts.
