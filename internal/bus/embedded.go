@@ -180,8 +180,7 @@ func (p Permissions) server() *server.Permissions {
 		Subscribe: &server.SubjectPermission{Allow: p.SubscribeAllow, Deny: p.SubscribeDeny},
 	}
 	if p.Responses {
-		sp.Response = &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
-			Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+		sp.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: ResponseExpiry}
 	}
 	return sp
 }
