@@ -669,48 +669,17 @@ func (r *cfRunner) stepRates() []stepRate {
 func (r *cfRunner) connect(ctx context.Context, rep *Report) error {
 	cfg := r.cfg
 	k := cfg.PerClient()
-	r.clients = make([]*cfClient, cfg.Clients)
-	r.chans = make([][]int, cfg.Clients)
-	start := time.Now()
-	var next atomic.Int64
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range min(cfg.ConnectConcurrency, cfg.Clients) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= cfg.Clients || ctx.Err() != nil {
-					return
-				}
-				idx := layout(i, k, cfg.Instruments)
-				names := make([]string, len(idx))
-				for j, x := range idx {
-					names[j] = r.cf.channel(x)
-				}
-				token := ""
-				if r.cf.TokenSecret != "" {
-					token = cfToken(r.cf.TokenSecret, "loadgen-"+strconv.Itoa(i), cfTokenTTL)
-				}
-				c, err := dialCF(ctx, r.cf.URL, token, names, 4<<10)
-				mu.Lock()
-				r.chans[i] = idx
-				if err != nil {
-					rep.Setup.ConnectFailed++
-					if rep.Setup.FirstError == "" {
-						rep.Setup.FirstError = err.Error()
-					}
-				} else {
-					r.clients[i] = c
-					rep.Setup.Connected++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	rep.Setup.ConnectSeconds = time.Since(start).Seconds()
+	r.clients, r.chans = dialAll(ctx, cfg, rep, func(i int, idx []int) (*cfClient, error) {
+		names := make([]string, len(idx))
+		for j, x := range idx {
+			names[j] = r.cf.channel(x)
+		}
+		token := ""
+		if r.cf.TokenSecret != "" {
+			token = cfToken(r.cf.TokenSecret, "loadgen-"+strconv.Itoa(i), cfTokenTTL)
+		}
+		return dialCF(ctx, r.cf.URL, token, names, 4<<10)
+	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -746,23 +715,7 @@ func (r *cfRunner) connect(ctx context.Context, rep *Report) error {
 	}
 }
 
-func (r *cfRunner) closeClients() {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	for _, c := range r.clients {
-		if c == nil {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			c.Close()
-			<-sem
-		}()
-	}
-	wg.Wait()
-}
+func (r *cfRunner) closeClients() { closeAll(r.clients) }
 
 // totals sums every counter now and takes the latencies recorded since the previous call.
 func (r *cfRunner) totals() cfTotals {

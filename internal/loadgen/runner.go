@@ -417,49 +417,18 @@ func (r *runner) connect(ctx context.Context, rep *Report) error {
 	cfg := r.cfg
 	k := cfg.PerClient()
 	ids := r.pub.IDs()
-	r.clients = make([]*client, cfg.Clients)
-	r.insts = make([][]int, cfg.Clients)
 	readBuf := 4 << 10 // 4 KiB per connection keeps 10k clients small
 	if cfg.Clients <= 16 {
 		readBuf = 256 << 10 // few clients carry much: read in large chunks
 	}
-	start := time.Now()
-	next := atomic.Int64{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range min(cfg.ConnectConcurrency, cfg.Clients) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= cfg.Clients || ctx.Err() != nil {
-					return
-				}
-				idx := layout(i, k, cfg.Instruments)
-				names := make([]string, len(idx))
-				for j, x := range idx {
-					names[j] = ids[x]
-				}
-				c, err := dialClient(ctx, clientConfig{URL: r.tgt.WSURL, Instruments: names, Channels: cfg.Channels,
-					Depth: cfg.Depth, CompactQuotes: cfg.CompactQuotes, ReadBuffer: readBuf})
-				mu.Lock()
-				r.insts[i] = idx
-				if err != nil {
-					rep.Setup.ConnectFailed++
-					if rep.Setup.FirstError == "" {
-						rep.Setup.FirstError = err.Error()
-					}
-				} else {
-					r.clients[i] = c
-					rep.Setup.Connected++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	rep.Setup.ConnectSeconds = time.Since(start).Seconds()
+	r.clients, r.insts = dialAll(ctx, cfg, rep, func(_ int, idx []int) (*client, error) {
+		names := make([]string, len(idx))
+		for j, x := range idx {
+			names[j] = ids[x]
+		}
+		return dialClient(ctx, clientConfig{URL: r.tgt.WSURL, Instruments: names, Channels: cfg.Channels,
+			Depth: cfg.Depth, CompactQuotes: cfg.CompactQuotes, ReadBuffer: readBuf})
+	})
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -488,23 +457,7 @@ func (r *runner) connect(ctx context.Context, rep *Report) error {
 }
 
 // closeClients closes every client, a few at a time.
-func (r *runner) closeClients() {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	for _, c := range r.clients {
-		if c == nil {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			c.Close()
-			<-sem
-		}()
-	}
-	wg.Wait()
-}
+func (r *runner) closeClients() { closeAll(r.clients) }
 
 func (r *runner) closeCodes() map[int]int {
 	out := map[int]int{}
