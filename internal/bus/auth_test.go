@@ -81,23 +81,10 @@ func filled(t *testing.T, n int) (*bus.Embedded, *bus.Bus) {
 	return s, b
 }
 
-// events counts the events s stores, read as the test user (a message may carry several:
-// batch.go).
+// events counts the events s stores, read as the test user.
 func events(t *testing.T, s *bus.Embedded) int {
 	t.Helper()
-	b := bustest.Connect(t, s)
-	n := 0
-	c, err := b.ConsumeEvents(ctxT(t), bus.ConsumeOptions{}, func(*tickwirev1.Event) error { n++; return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.CaughtUp():
-	case <-ctxT(t).Done():
-		t.Fatal("reading the stored events: not caught up")
-	}
-	c.Stop()
-	return n
+	return bustest.StoredEvents(t, bustest.Connect(t, s))
 }
 
 func TestAnonymousAndWrongPasswordRefused(t *testing.T) {

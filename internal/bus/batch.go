@@ -58,17 +58,9 @@ const (
 	batchOverhead = 128
 )
 
-// batchMsgID returns a batch's de-duplication id.
+// batchMsgID returns a batch's de-duplication id: MsgID of its first event, then "-<last>".
 func batchMsgID(instrument string, epoch, first, last uint64) string {
-	b := make([]byte, 0, len(instrument)+63)
-	b = append(b, instrument...)
-	b = append(b, '|')
-	b = strconv.AppendUint(b, epoch, 10)
-	b = append(b, '|')
-	b = strconv.AppendUint(b, first, 10)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, last, 10)
-	return string(b)
+	return MsgID(instrument, epoch, first) + "-" + strconv.FormatUint(last, 10)
 }
 
 // msgPositions returns the instrument, epoch and seqs of the events a published message

@@ -84,13 +84,7 @@ func TestBatchesThroughJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	select {
-	case <-c.CaughtUp():
-	case <-c.Done():
-		t.Fatal(c.Err())
-	case <-ctx.Done():
-		t.Fatal("not caught up")
-	}
+	bustest.AwaitCaughtUp(t, c)
 	mu.Lock()
 	for _, inst := range insts {
 		if got[inst] != perInst {

@@ -98,18 +98,25 @@ func ConnectAs(t testing.TB, s *bus.Embedded, user string) *bus.Bus {
 // events of an instrument (internal/bus/batch.go).
 func StoredEvents(t testing.TB, b *bus.Bus) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var n atomic.Int64
-	c, err := b.ConsumeEvents(ctx, bus.ConsumeOptions{}, func(*tickwirev1.Event) error { n.Add(1); return nil })
+	c, err := b.ConsumeEvents(context.Background(), bus.ConsumeOptions{}, func(*tickwirev1.Event) error { n.Add(1); return nil })
 	if err != nil {
 		t.Fatalf("bustest: read the stored events: %v", err)
 	}
 	defer c.Stop()
+	AwaitCaughtUp(t, c)
+	return int(n.Load())
+}
+
+// AwaitCaughtUp waits up to 30 s until c has handled every event stored when it started; it
+// fails t if c stops with an error first, or the time runs out.
+func AwaitCaughtUp(t testing.TB, c *bus.Consumer) {
+	t.Helper()
 	select {
 	case <-c.CaughtUp():
-	case <-ctx.Done():
-		t.Fatalf("bustest: read the stored events: not caught up after %d", n.Load())
+	case <-c.Done():
+		t.Fatalf("bustest: consumer stopped before catching up: %v", c.Err())
+	case <-time.After(30 * time.Second):
+		t.Fatal("bustest: consumer not caught up after 30 s")
 	}
-	return int(n.Load())
 }
