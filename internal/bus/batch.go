@@ -186,10 +186,11 @@ func (b *Bus) batcher() {
 }
 
 // awaitAcks waits, at most maxAckWait, while maxInFlight or more messages await an answer
-// from the store, so that what comes meanwhile queues up and goes in batches. A paced source
-// is otherwise sent one message per event however far behind the server is: the publisher
-// keeps up easily, the store and its consumers pay per message (the firehose through NATS
-// stopped at 0.78 cores of nats-server for 23 k events/s sent one by one).
+// from the store, so that what comes meanwhile queues up and goes in batches: otherwise the
+// publisher, which keeps up easily, sends one message per event however far behind the store
+// is. Measured: BenchmarkPipeline 290 k -> 316 k events/s (3.7 -> 4.7 events per message). It
+// does not help where few events of one instrument come within MaxReorder (the firehose's
+// 1,000 instruments: docs/BENCHMARKS.md).
 func (b *Bus) awaitAcks(t *time.Timer) {
 	if b.inFlight.Load() < maxInFlight {
 		return
