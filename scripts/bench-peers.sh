@@ -22,6 +22,8 @@
 #   HOLD=3s WARMUP=1s      measured window and settling time per step
 #   MAX_P99=500ms          the step rule's p99 bound (the reference harness's; the tool's own default is 50ms)
 #   STEPS_S1, STEPS_S2     delivered updates/s per step, comma separated
+#   DURATION=110           seconds a run may take; a soak (RSS over 10 minutes) is e.g. RUNS=1 SCENARIOS=S1
+#                          HOLD=29s DURATION=660 STEPS_S1=150000,150001,... (20 steps: steps must increase)
 #   QUIET_IDLE=85 QUIET_MAX=180   wait up to QUIET_MAX s for QUIET_IDLE % idle CPU before each run
 #   RESULTS=dir            where reports go (default: outside the repo, in the cache folder)
 #   CENTRIFUGO=path        a Centrifugo binary to use instead of building v$CF_VERSION
@@ -119,8 +121,9 @@ shape() { # scenario -> loadgen shape flags
   esac
 }
 
-common="--mode step --warmup $WARMUP --hold $HOLD --duration 110s --max-p99 $MAX_P99"
-RUN_TIMEOUT=170 # seconds: --duration plus setup and stopping; keeps each lock hold short
+DURATION=${DURATION:-110} # seconds a run may take (--duration); raise it with HOLD for a soak
+common="--mode step --warmup $WARMUP --hold $HOLD --duration ${DURATION}s --max-p99 $MAX_P99"
+RUN_TIMEOUT=$((DURATION + 60)) # seconds: --duration plus setup and stopping; keeps each lock hold bounded
 
 run_tickwire() { # tag scenario
   local cmd="$BIN_DIR/loadgen --spawn --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"

@@ -51,6 +51,7 @@ type runCmd struct {
 	FeedArg       []string `name:"feed-arg" help:"Extra flag for the spawned feed (repeatable), e.g. --feed-arg=--owners=4."`
 	FeedEmbedNats bool     `name:"feed-embed-nats" help:"With --spawn: run NATS inside the feed process (--embed-nats) instead of its own."`
 	FeedProfile   string   `name:"feed-profile" help:"With --spawn: the feed writes a CPU profile of the run here (its --cpu-profile)." placeholder:"FILE"`
+	NATSProfile   string   `name:"nats-profile" help:"With --spawn: NATS (its own process) writes a CPU profile of the run to FILE and its heap at the end to FILE.heap." placeholder:"FILE"`
 	CPUProfile    string   `name:"cpuprofile" help:"Write this process's CPU profile here (with --inprocess: feed and load together)." placeholder:"FILE"`
 	KeepTemp      bool     `name:"keep-temp" help:"Keep the spawned processes' temp dir (logs, store)."`
 
@@ -118,7 +119,7 @@ func (c *runCmd) config() (loadgen.Config, error) {
 		Target: c.Target, Centrifugo: cf, DeliveredSteps: c.DeliveredSteps, Market: c.Market,
 		Scenario: c.Scenario, Spawn: c.Spawn, InProcess: c.InProcess, FeedURL: c.FeedURL, NATSURL: c.NatsURL,
 		FeedPID: c.FeedPID, FeedBin: c.FeedBin, FeedArgs: c.FeedArg, FeedEmbedNATS: c.FeedEmbedNats,
-		FeedProfile: c.FeedProfile, KeepTemp: c.KeepTemp, NATSAuth: auth, FeedAdminURL: adminURL,
+		FeedProfile: c.FeedProfile, NATSProfile: c.NATSProfile, KeepTemp: c.KeepTemp, NATSAuth: auth, FeedAdminURL: adminURL,
 		Clients: c.Clients, Instruments: c.Instruments, Subscribers: c.Subscribers, Channels: chans, Depth: c.Depth,
 		CompactQuotes: c.CompactQuotes,
 		Mode:          c.Mode, Rate: c.Rate, TargetDelivered: c.TargetDelivered, StepFactor: c.StepFactor, MaxRate: c.MaxRate,
@@ -159,9 +160,10 @@ type serveNATSCmd struct {
 	Port    int    `required:"" help:"Port on 127.0.0.1."`
 	Dir     string `required:"" help:"JetStream store directory."`
 	AuthDir string `name:"auth-dir" required:"" help:"Directory of the users' password files (written if missing)."`
+	Profile string `help:"Write a CPU profile of the run to FILE, and the heap at the end to FILE.heap." placeholder:"FILE"`
 }
 
-func (c *serveNATSCmd) Run() error { return loadgen.ServeNATS(c.Port, c.Dir, c.AuthDir) }
+func (c *serveNATSCmd) Run() error { return loadgen.ServeNATS(c.Port, c.Dir, c.AuthDir, c.Profile) }
 
 func main() {
 	var c cli

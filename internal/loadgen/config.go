@@ -58,6 +58,7 @@ type Config struct {
 	FeedArgs      []string    `json:"feed_args,omitempty"`
 	FeedEmbedNATS bool        `json:"feed_embed_nats,omitempty"`
 	FeedProfile   string      `json:"feed_profile,omitempty"`
+	NATSProfile   string      `json:"nats_profile,omitempty"` // with Spawn: NATS's CPU profile (and FILE.heap)
 	KeepTemp      bool        `json:"-"`
 	InProcessFeed feed.Config `json:"-"`
 

@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -233,8 +235,11 @@ func spawnTarget(ctx context.Context, cfg *Config) (_ *target, err error) {
 	t.NATSAuth = bus.Auth{User: string(bus.RoleIngest), PasswordFile: bus.PasswordFile(authDir, string(bus.RoleIngest))}
 
 	if !cfg.FeedEmbedNATS {
-		c, err := startChild("nats", filepath.Join(dir, "nats.log"), self, "serve-nats",
-			"--port", strconv.Itoa(natsPort), "--dir", filepath.Join(dir, "nats"), "--auth-dir", authDir)
+		nargs := []string{"serve-nats", "--port", strconv.Itoa(natsPort), "--dir", filepath.Join(dir, "nats"), "--auth-dir", authDir}
+		if cfg.NATSProfile != "" {
+			nargs = append(nargs, "--profile", cfg.NATSProfile)
+		}
+		c, err := startChild("nats", filepath.Join(dir, "nats.log"), self, nargs...)
 		if err != nil {
 			return nil, err
 		}
@@ -411,17 +416,54 @@ func runFeed(ctx context.Context, natsURL string, auth bus.Auth, listen string, 
 }
 
 // ServeNATS runs an embedded NATS server with JetStream on 127.0.0.1:port storing in dir, its
-// users' passwords in authDir, until SIGTERM or SIGINT (the serve-nats child of --spawn).
-func ServeNATS(port int, dir, authDir string) error {
+// users' passwords in authDir, until SIGTERM or SIGINT (the serve-nats child of --spawn). With
+// profile set it writes a CPU profile of the run there, and the heap when stopping to
+// profile+".heap".
+func ServeNATS(port int, dir, authDir, profile string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	return serveNATS(ctx, port, dir, authDir, profile, nil)
+}
+
+// serveNATS is ServeNATS until ctx ends; ready, if not nil, gets the client URL once serving.
+func serveNATS(ctx context.Context, port int, dir, authDir, profile string, ready chan<- string) (err error) {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return fmt.Errorf("loadgen: nats profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("loadgen: nats profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			err = errors.Join(err, f.Close())
+		}()
+	}
 	emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: port, DataDir: dir, AuthDir: authDir}, nil)
 	if err != nil {
 		return err
 	}
+	if ready != nil {
+		ready <- emb.ClientURL()
+	}
 	<-ctx.Done()
+	if profile != "" {
+		err = writeHeapProfile(profile + ".heap")
+	}
 	emb.Shutdown()
-	return nil
+	return err
+}
+
+// writeHeapProfile writes the heap in use (after a collection) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("loadgen: heap profile: %w", err)
+	}
+	runtime.GC()
+	return errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
 }
 
 // feedCounters are counters the feed exposes on /metrics, as the feed sees them.
