@@ -3,6 +3,8 @@ package bus
 import (
 	"testing"
 	"time"
+
+	"github.com/tickwire/tickwire/internal/lease"
 )
 
 // The users that may answer requests (feed, tickctl) consume the event stream too, and
@@ -26,5 +28,17 @@ func TestResponsePermissionShort(t *testing.T) {
 		if sp.Response == nil || sp.Response.Expires != ResponseExpiry || sp.Response.MaxMsgs != 1 {
 			t.Fatalf("role %s: embedded response permission %+v, want 1 reply within %s", r, sp.Response, ResponseExpiry)
 		}
+	}
+}
+
+// The de-duplication window is kept in nats-server's memory, one id per stored message, so it
+// is bounded; it still spans more than a lease takeover, so that a fenced holder's late
+// publish of a position the new holder has stored is dropped.
+func TestDuplicatesWindow(t *testing.T) {
+	if DefaultDuplicates > 30*time.Second {
+		t.Fatalf("DefaultDuplicates %s: the server would hold more than 30 s of message ids (about 150 bytes each)", DefaultDuplicates)
+	}
+	if takeover := lease.DefaultTTL * 7 / 6; DefaultDuplicates <= 2*takeover {
+		t.Fatalf("DefaultDuplicates %s: not more than twice a lease takeover (%s)", DefaultDuplicates, takeover)
 	}
 }

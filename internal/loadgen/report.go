@@ -16,9 +16,12 @@ type StepReport struct {
 	Seconds    float64 `json:"seconds"`
 	TargetRate float64 `json:"target_events_per_s"`
 	// TargetDelivered is the delivered updates/s the step's rate was chosen for (--delivered-steps).
-	TargetDelivered  float64    `json:"target_delivered_per_s,omitempty"`
-	PublishedRate    float64    `json:"published_events_per_s"`
-	PublishDropped   uint64     `json:"publish_dropped"`
+	TargetDelivered float64 `json:"target_delivered_per_s,omitempty"`
+	PublishedRate   float64 `json:"published_events_per_s"`
+	PublishDropped  uint64  `json:"publish_dropped"`
+	// EventsPerMessage is the events per NATS message the publisher sent (its batches,
+	// internal/bus/batch.go); 0 when unknown (not publishing through NATS).
+	EventsPerMessage float64    `json:"events_per_nats_message,omitempty"`
 	ExpectedPerSec   float64    `json:"expected_updates_per_s"`
 	DeliveredPerSec  float64    `json:"delivered_updates_per_s"`
 	Ratio            float64    `json:"delivered_ratio"`
@@ -153,15 +156,19 @@ func si(v float64) string {
 }
 
 // stepHeader and stepRow are the table's columns.
-const stepHeader = "step\tev/s target\tev/s pub\tupd/s exp\tupd/s dlv\tdlv%\tframes/s\tMiB/s\tupd/frame\tp50 ms\tp90\tp99\tp99.9\tmax\tgaps\tresync\tconfl\tcloses\tfeed CPU\tns/upd\tfeed MiB\tnats CPU\tlg CPU\tverdict"
+const stepHeader = "step\tev/s target\tev/s pub\tev/msg\tupd/s exp\tupd/s dlv\tdlv%\tframes/s\tMiB/s\tupd/frame\tp50 ms\tp90\tp99\tp99.9\tmax\tgaps\tresync\tconfl\tcloses\tfeed CPU\tns/upd\tfeed MiB\tnats CPU\tlg CPU\tverdict"
 
 func stepRow(s *StepReport) string {
 	nats := "-"
 	if s.NATSCPU > 0 {
 		nats = fmt.Sprintf("%.2f", s.NATSCPU)
 	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%s\t%s\t%.2f\t%s",
-		s.Name, si(s.TargetRate), si(s.PublishedRate), si(s.ExpectedPerSec), si(s.DeliveredPerSec), 100*s.Ratio,
+	perMsg := "-"
+	if s.EventsPerMessage > 0 {
+		perMsg = fmt.Sprintf("%.2f", s.EventsPerMessage)
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%s\t%s\t%.2f\t%s",
+		s.Name, si(s.TargetRate), si(s.PublishedRate), perMsg, si(s.ExpectedPerSec), si(s.DeliveredPerSec), 100*s.Ratio,
 		si(s.FramesPerSec), s.BytesPerSec/(1<<20), s.UpdatesPerFrame,
 		ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.P999), ms(s.Latency.Max),
 		s.Gaps, s.Resyncs, s.Conflations, s.Closes, s.FeedCPU, s.FeedCPUPerUpdate, mib(s.FeedRSSMax), nats, s.LoadgenCPU, s.Verdict)

@@ -72,6 +72,10 @@ func testRunInProcess(t *testing.T, compact bool) {
 	if s.Latency.Max > 10*time.Second { // a CompactQuote counted from the wrong base shows here
 		t.Errorf("latency max %v", s.Latency.Max)
 	}
+	// Every event went in a NATS message of one or more events.
+	if s.EventsPerMessage < 1 || s.EventsPerMessage > 100 {
+		t.Errorf("%.2f events per NATS message", s.EventsPerMessage)
+	}
 	if pub := s.PublishedRate; pub > 350 {
 		t.Errorf("published %.0f events/s at a target of 300", pub)
 	}

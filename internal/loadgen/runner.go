@@ -32,7 +32,8 @@ type runner struct {
 	probe    *probe
 	feedRSS  rssTracker
 	self     int
-	base     snapshotTotals // at the publisher's start
+	base     snapshotTotals       // at the publisher's start
+	busReg   *prometheus.Registry // the publishing Bus's metrics (NATS messages it published)
 }
 
 // rssTracker samples the feed's RSS in the background and keeps the maximum since reset.
@@ -46,6 +47,7 @@ type rssTracker struct {
 type snapshotTotals struct {
 	at                                                   time.Time
 	published, dropped, expected                         uint64
+	natsMsgs                                             uint64 // NATS messages the events went in
 	frames, bytes, updates, snapshots, gaps, dups, unsyn uint64
 	errs, malformed                                      uint64
 	reasons                                              [6]uint64
@@ -128,8 +130,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, progress io.Write
 
 func (r *runner) run(ctx context.Context, rep *Report) error {
 	cfg := r.cfg
+	r.busReg = prometheus.NewRegistry()
 	b, err := bus.Connect(ctx, bus.Config{URL: r.tgt.NATSURL, Name: "tickwire-loadgen", MaxPendingPublishes: 16384, Auth: r.tgt.NATSAuth},
-		r.log, prometheus.NewRegistry())
+		r.log, r.busReg)
 	if err != nil {
 		return err
 	}
@@ -476,6 +479,7 @@ func (r *runner) closeCodes() map[int]int {
 func (r *runner) totals() snapshotTotals {
 	t := snapshotTotals{at: time.Now(), hist: NewHistSnapshot()}
 	t.published = r.pub.published.Load()
+	t.natsMsgs = counterValue(r.busReg, "tickwire_bus_published_messages_total")
 	t.dropped = r.pub.dropped.Load()
 	for i, c := range r.clients {
 		if c == nil {
@@ -531,6 +535,9 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 	per := func(x, y uint64) float64 { return float64(x-y) / dt }
 	s.PublishedRate = per(b.published, a.published)
 	s.PublishDropped = b.dropped - a.dropped
+	if b.natsMsgs > a.natsMsgs {
+		s.EventsPerMessage = float64(b.published-a.published) / float64(b.natsMsgs-a.natsMsgs)
+	}
 	s.ExpectedPerSec = per(b.expected, a.expected)
 	s.DeliveredPerSec = per(b.updates, a.updates)
 	s.Ratio = 1
@@ -729,4 +736,21 @@ func perConn(rss, base int64, n int) float64 {
 		return 0
 	}
 	return float64(rss-base) / float64(n)
+}
+
+// counterValue returns the counter name in reg (0 if reg is nil or has none).
+func counterValue(reg *prometheus.Registry, name string) uint64 {
+	if reg == nil {
+		return 0
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return uint64(mf.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	return 0
 }
