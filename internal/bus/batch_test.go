@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
@@ -168,5 +169,64 @@ func TestCloseSendsQueuedEvents(t *testing.T) {
 	}
 	if n := events(t, s); n != 50 {
 		t.Fatalf("%d events stored, want the 50 queued before Close", n)
+	}
+}
+
+// A consumer splits each event's way at the time JetStream stored it: per event with an
+// ingest time (ingest_to_store) and per message (store_to_consume), both from the clocks of
+// this machine, so neither is negative here.
+func TestConsumeLag(t *testing.T) {
+	ctx := ctxT(t)
+	s := bustest.Start(t)
+	b, reg, release := heldBus(t, s, bustest.TestUser, bus.Config{})
+	release()
+	if err := b.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for seq := uint64(1); seq <= n; seq++ {
+		ev := trade("x:A", 1, seq)
+		if seq > n/2 {
+			ev.IngestTimeNs = time.Now().UnixNano() // the first half have none
+		}
+		if err := b.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.ConsumeEvents(ctx, bus.ConsumeOptions{}, func(*tickwirev1.Event) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.CaughtUp()
+	c.Stop()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.Histogram{}
+	for _, mf := range mfs {
+		if mf.GetName() != "tickwire_bus_consume_lag_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetHistogram()
+		}
+	}
+	toStore, fromStore := got["ingest_to_store"], got["store_to_consume"]
+	if toStore.GetSampleCount() != n/2 {
+		t.Fatalf("ingest_to_store: %d observations, want %d (the events with an ingest time)", toStore.GetSampleCount(), n/2)
+	}
+	st, err := b.StreamState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromStore.GetSampleCount() != st.Msgs {
+		t.Fatalf("store_to_consume: %d observations, want one per message (%d)", fromStore.GetSampleCount(), st.Msgs)
+	}
+	if toStore.GetSampleSum() < 0 || fromStore.GetSampleSum() < 0 {
+		t.Fatalf("negative lag: %v %v", toStore.GetSampleSum(), fromStore.GetSampleSum())
 	}
 }

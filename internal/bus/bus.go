@@ -131,6 +131,11 @@ type metrics struct {
 	decodeErrors  prometheus.Counter
 	asyncErrors   prometheus.Counter
 	reconnects    prometheus.Counter
+	// consumeLag splits an event's way to a consumer at the time JetStream stored it:
+	// part="ingest_to_store" (the publisher's queue, the connection, the store) per event
+	// with an ingest time, part="store_to_consume" (the consumer's delivery and read) per
+	// message. Clocks of different machines skew both by their offset.
+	consumeLag *prometheus.HistogramVec
 }
 
 // register registers c on reg, or returns the collector already registered under the same
@@ -172,6 +177,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if *c.dst, err = counter(c.name, c.help); err != nil {
 			return nil, err
 		}
+	}
+	m.consumeLag, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tickwire_bus_consume_lag_seconds",
+		Help:    "An event's way to a consumer, split at the time JetStream stored it: part=ingest_to_store (per event with an ingest time), part=store_to_consume (per message).",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16)}, []string{"part"}))
+	if err != nil {
+		return nil, err
 	}
 	return &m, nil
 }

@@ -98,6 +98,8 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 	}
 	c := &Consumer{ready: make(chan struct{}), caught: make(chan struct{}), done: make(chan struct{})}
 	var dec eventDecoder // used under c.mu
+	toStore := b.m.consumeLag.WithLabelValues("ingest_to_store")
+	fromStore := b.m.consumeLag.WithLabelValues("store_to_consume")
 	// Nothing to deliver from the start position: caught up now. (NumPending counts the
 	// messages matching the filter from the start position at creation.)
 	if ci := cons.CachedInfo(); target == 0 || (ci != nil && ci.NumPending == 0) {
@@ -111,11 +113,16 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 			return
 		}
 		var streamSeq uint64
+		var storedNs int64
 		if md, err := msg.Metadata(); err == nil {
-			streamSeq = md.Sequence.Stream
+			streamSeq, storedNs = md.Sequence.Stream, md.Timestamp.UnixNano()
+			fromStore.Observe(float64(time.Now().UnixNano()-storedNs) / 1e9)
 		}
 		err := dec.decodeMessage(msg.Headers(), msg.Data(), func(ev *tickwirev1.Event) error {
 			b.m.consumed.Inc()
+			if in := ev.GetIngestTimeNs(); in > 0 && storedNs > 0 {
+				toStore.Observe(float64(storedNs-in) / 1e9)
+			}
 			if err := handle(ev); err != nil {
 				return fmt.Errorf("bus: handle %s %d/%d (stream seq %d): %w", ev.GetInstrument(), ev.GetEpoch(), ev.GetSeq(), streamSeq, err)
 			}

@@ -21,35 +21,43 @@ type StepReport struct {
 	PublishDropped  uint64  `json:"publish_dropped"`
 	// EventsPerMessage is the events per NATS message the publisher sent (its batches,
 	// internal/bus/batch.go); 0 when unknown (not publishing through NATS).
-	EventsPerMessage float64    `json:"events_per_nats_message,omitempty"`
-	ExpectedPerSec   float64    `json:"expected_updates_per_s"`
-	DeliveredPerSec  float64    `json:"delivered_updates_per_s"`
-	Ratio            float64    `json:"delivered_ratio"`
-	FramesPerSec     float64    `json:"frames_per_s"`
-	BytesPerSec      float64    `json:"bytes_per_s"`
-	UpdatesPerFrame  float64    `json:"updates_per_frame"`
-	Latency          Latencies  `json:"latency"`
-	Snapshots        uint64     `json:"snapshots"`
-	Gaps             uint64     `json:"gaps"`
-	Resyncs          uint64     `json:"resyncs"`
-	Conflations      uint64     `json:"conflations"`
-	Closes           int        `json:"closes"`
-	Duplicates       uint64     `json:"duplicates"`
-	Unsynced         uint64     `json:"ignored_unsynced"`
-	Errors           uint64     `json:"errors"`
-	Malformed        uint64     `json:"malformed_frames"`
-	FeedCPU          float64    `json:"feed_cpu_cores"`
-	FeedCPUPerUpdate float64    `json:"feed_cpu_ns_per_update"`
-	FeedRSS          int64      `json:"feed_rss_bytes"`
-	FeedRSSMax       int64      `json:"feed_rss_max_bytes"`
-	NATSCPU          float64    `json:"nats_cpu_cores,omitempty"`
-	NATSRSS          int64      `json:"nats_rss_bytes,omitempty"`
-	LoadgenCPU       float64    `json:"loadgen_cpu_cores"`
-	LoadgenRSS       int64      `json:"loadgen_rss_bytes"`
-	SnapshotLatency  *Latencies `json:"snapshot_latency,omitempty"`
-	OK               bool       `json:"sustained"`
-	PublisherLimited bool       `json:"publisher_limited"`
-	Verdict          string     `json:"verdict"`
+	EventsPerMessage float64   `json:"events_per_nats_message,omitempty"`
+	ExpectedPerSec   float64   `json:"expected_updates_per_s"`
+	DeliveredPerSec  float64   `json:"delivered_updates_per_s"`
+	Ratio            float64   `json:"delivered_ratio"`
+	FramesPerSec     float64   `json:"frames_per_s"`
+	BytesPerSec      float64   `json:"bytes_per_s"`
+	UpdatesPerFrame  float64   `json:"updates_per_frame"`
+	Latency          Latencies `json:"latency"`
+	// IngestToApply is the feed's own measure (tickwire_feed_ingest_to_apply_seconds) of the
+	// publish-to-applied part of Latency: the bus, JetStream and the feed's event intake; the
+	// rest is the fan-out and the client. IngestToStore and StoreToConsume split it at the
+	// time JetStream stored the event (tickwire_bus_consume_lag_seconds); what is left is the
+	// feed's queue to the instrument's owner. Zero: not known (no feed /metrics).
+	IngestToApply    LatencyPart `json:"ingest_to_apply,omitzero"`
+	IngestToStore    LatencyPart `json:"ingest_to_store,omitzero"`
+	StoreToConsume   LatencyPart `json:"store_to_consume,omitzero"`
+	Snapshots        uint64      `json:"snapshots"`
+	Gaps             uint64      `json:"gaps"`
+	Resyncs          uint64      `json:"resyncs"`
+	Conflations      uint64      `json:"conflations"`
+	Closes           int         `json:"closes"`
+	Duplicates       uint64      `json:"duplicates"`
+	Unsynced         uint64      `json:"ignored_unsynced"`
+	Errors           uint64      `json:"errors"`
+	Malformed        uint64      `json:"malformed_frames"`
+	FeedCPU          float64     `json:"feed_cpu_cores"`
+	FeedCPUPerUpdate float64     `json:"feed_cpu_ns_per_update"`
+	FeedRSS          int64       `json:"feed_rss_bytes"`
+	FeedRSSMax       int64       `json:"feed_rss_max_bytes"`
+	NATSCPU          float64     `json:"nats_cpu_cores,omitempty"`
+	NATSRSS          int64       `json:"nats_rss_bytes,omitempty"`
+	LoadgenCPU       float64     `json:"loadgen_cpu_cores"`
+	LoadgenRSS       int64       `json:"loadgen_rss_bytes"`
+	SnapshotLatency  *Latencies  `json:"snapshot_latency,omitempty"`
+	OK               bool        `json:"sustained"`
+	PublisherLimited bool        `json:"publisher_limited"`
+	Verdict          string      `json:"verdict"`
 }
 
 // Setup is what happened before the first step.
@@ -243,4 +251,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	} else if r.Config.Mode == ModeStep {
 		fmt.Fprintf(w, "SUMMARY: no step was sustained\n")
 	}
+}
+
+// LatencyPart is a part of the latency read from a histogram of the feed, within its buckets
+// (each twice the last).
+type LatencyPart struct {
+	P50 time.Duration `json:"p50_ns"`
+	P99 time.Duration `json:"p99_ns"`
 }

@@ -242,9 +242,9 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		rep.Scenario, rep.Setup.Connected, rep.Setup.StreamsSynced, rep.Setup.StreamsWanted, cfg.Mode)
 	emit := func(s StepReport) {
 		rep.Steps = append(rep.Steps, s)
-		fmt.Fprintf(r.progress, "step %s: %s ev/s (published %s) -> %s upd/s delivered of %s expected, %s frames/s, p50 %s ms p99 %s ms, gaps %d resyncs %d conflations %d closes %d, feed %.2f cores %.0f ns/upd %s MiB: %s\n",
+		fmt.Fprintf(r.progress, "step %s: %s ev/s (published %s) -> %s upd/s delivered of %s expected, %s frames/s, p50 %s ms p99 %s ms (publish to feed apply: p50 %s p99 %s; of it publish to stored p50 %s p99 %s, stored to the feed's consumer p50 %s p99 %s), gaps %d resyncs %d conflations %d closes %d, feed %.2f cores %.0f ns/upd %s MiB: %s\n",
 			s.Name, si(s.TargetRate), si(s.PublishedRate), si(s.DeliveredPerSec), si(s.ExpectedPerSec), si(s.FramesPerSec),
-			ms(s.Latency.P50), ms(s.Latency.P99), s.Gaps, s.Resyncs, s.Conflations, s.Closes, s.FeedCPU, s.FeedCPUPerUpdate, mib(s.FeedRSSMax), s.Verdict)
+			ms(s.Latency.P50), ms(s.Latency.P99), ms(s.IngestToApply.P50), ms(s.IngestToApply.P99), ms(s.IngestToStore.P50), ms(s.IngestToStore.P99), ms(s.StoreToConsume.P50), ms(s.StoreToConsume.P99), s.Gaps, s.Resyncs, s.Conflations, s.Closes, s.FeedCPU, s.FeedCPUPerUpdate, mib(s.FeedRSSMax), s.Verdict)
 	}
 
 	switch cfg.Mode {
@@ -525,11 +525,13 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 		return StepReport{}, err
 	}
 	r.feedRSS.max.Store(0)
+	fa := scrapeFeed(ctx, r.tgt.AdminURL)
 	a := r.totals()
 	if err := sleepCtx(ctx, hold); err != nil {
 		return StepReport{}, err
 	}
 	b := r.totals() // its latencies are this window's
+	fb := scrapeFeed(ctx, r.tgt.AdminURL)
 	dt := b.at.Sub(a.at).Seconds()
 	s := StepReport{Name: name, Seconds: dt, TargetRate: rate}
 	per := func(x, y uint64) float64 { return float64(x-y) / dt }
@@ -550,6 +552,11 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 		s.UpdatesPerFrame = float64(b.updates-a.updates) / float64(b.frames-a.frames)
 	}
 	s.Latency = b.hist.Summary()
+	if fa.ok && fb.ok {
+		s.IngestToApply = partOf(fa, fb, histApply)
+		s.IngestToStore = partOf(fa, fb, histToStore)
+		s.StoreToConsume = partOf(fa, fb, histFromStore)
+	}
 	if b.probe != nil {
 		sl := b.probe.Summary()
 		s.SnapshotLatency = &sl
@@ -753,4 +760,10 @@ func counterValue(reg *prometheus.Registry, name string) uint64 {
 		}
 	}
 	return 0
+}
+
+// partOf returns the p50 and p99 of the feed's histogram series between two scrapes (zero if
+// the feed does not export it).
+func partOf(a, b feedCounters, series string) LatencyPart {
+	return LatencyPart{P50: histQuantile(a.hists[series], b.hists[series], 0.50), P99: histQuantile(a.hists[series], b.hists[series], 0.99)}
 }

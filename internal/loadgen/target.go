@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -471,12 +473,78 @@ type feedCounters struct {
 	ok          bool
 	conflations float64
 	closes      map[string]float64 // by close code
+	// hists are the cumulative latency histograms of latencyHists, by name: upper bound (s) ->
+	// count.
+	hists map[string]map[float64]float64
+}
+
+// The feed's latency histograms the load tool reads, each a part of the publish-to-receipt
+// latency it measures (its publisher stamps the ingest time at the publish call).
+const (
+	histApply     = "tickwire_feed_ingest_to_apply_seconds"                     // publish to the feed applying it
+	histToStore   = `tickwire_bus_consume_lag_seconds{part="ingest_to_store"}`  // publish to JetStream storing it
+	histFromStore = `tickwire_bus_consume_lag_seconds{part="store_to_consume"}` // stored to the feed's consumer reading it
+)
+
+// histSeries returns the histogram series name of a bucket line's name (name_bucket{...,le="x"}),
+// and its upper bound.
+func histSeries(name string) (string, float64, bool) {
+	i := strings.Index(name, "_bucket{")
+	j := strings.LastIndex(name, `le="`)
+	if i < 0 || j < i {
+		return "", 0, false
+	}
+	le, err := strconv.ParseFloat(strings.TrimSuffix(name[j+4:], `"}`), 64)
+	if err != nil {
+		return "", 0, false
+	}
+	labels := strings.TrimSuffix(name[i+len("_bucket{"):j], ",")
+	series := name[:i]
+	if labels != "" {
+		series += "{" + labels + "}"
+	}
+	return series, le, true
+}
+
+// histQuantile returns the q quantile of the observations between two scrapes of the
+// cumulative histogram (before, after: upper bound -> count), interpolated linearly within its
+// bucket; 0 if nothing was observed or it lies past the last finite bound.
+func histQuantile(before, after map[float64]float64, q float64) time.Duration {
+	bounds := make([]float64, 0, len(after))
+	for le := range after {
+		bounds = append(bounds, le)
+	}
+	slices.Sort(bounds)
+	if len(bounds) == 0 {
+		return 0
+	}
+	total := after[bounds[len(bounds)-1]] - before[bounds[len(bounds)-1]] // +Inf holds every observation
+	if total <= 0 {
+		return 0
+	}
+	rank := q * total
+	lo, below := 0.0, 0.0
+	for _, le := range bounds {
+		n := after[le] - before[le]
+		if n >= rank {
+			if math.IsInf(le, 1) {
+				return 0
+			}
+			frac := 0.0
+			if n > below {
+				frac = (rank - below) / (n - below)
+			}
+			return time.Duration((lo + frac*(le-lo)) * 1e9)
+		}
+		lo, below = le, n
+	}
+	return 0
 }
 
 // scrapeFeed reads the feed's conflation and close counters from its /metrics (text format) on
 // its admin listener adminURL ("": unknown, not ok).
 func scrapeFeed(ctx context.Context, adminURL string) feedCounters {
-	fc := feedCounters{closes: map[string]float64{}}
+	fc := feedCounters{closes: map[string]float64{}, hists: map[string]map[float64]float64{}}
 	if adminURL == "" {
 		return fc
 	}
@@ -503,6 +571,13 @@ func scrapeFeed(ctx context.Context, adminURL string) feedCounters {
 		switch {
 		case name == "tickwire_feed_conflations_total":
 			fc.conflations = v
+		case strings.Contains(name, "_bucket{"):
+			if series, le, ok := histSeries(name); ok && (series == histApply || series == histToStore || series == histFromStore) {
+				if fc.hists[series] == nil {
+					fc.hists[series] = map[float64]float64{}
+				}
+				fc.hists[series][le] = v
+			}
 		case strings.HasPrefix(name, `tickwire_feed_closes_total{code="`):
 			fc.closes[strings.TrimSuffix(strings.TrimPrefix(name, `tickwire_feed_closes_total{code="`), `"}`)] = v
 		}
