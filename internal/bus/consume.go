@@ -29,6 +29,10 @@ type ConsumeOptions struct {
 	// while it runs no other event is handled. The feed counts its progress and takes its
 	// state checkpoints there.
 	AfterEach func(streamSeq uint64)
+	// Live marks the consumer that follows the stream's tail for live state (the feed's): its
+	// deliveries are observed in tickwire_bus_consume_lag_seconds. Readers of history (replays,
+	// candles, delayed tiers) leave it unset, or their hours-old events would fill the metric.
+	Live bool
 }
 
 // Consumer delivers events to a handler in stream order. Stop it when done.
@@ -116,11 +120,13 @@ func (b *Bus) ConsumeEvents(ctx context.Context, opts ConsumeOptions, handle fun
 		var storedNs int64
 		if md, err := msg.Metadata(); err == nil {
 			streamSeq, storedNs = md.Sequence.Stream, md.Timestamp.UnixNano()
-			fromStore.Observe(float64(time.Now().UnixNano()-storedNs) / 1e9)
+			if opts.Live {
+				fromStore.Observe(float64(time.Now().UnixNano()-storedNs) / 1e9)
+			}
 		}
 		err := dec.decodeMessage(msg.Headers(), msg.Data(), func(ev *tickwirev1.Event) error {
 			b.m.consumed.Inc()
-			if in := ev.GetIngestTimeNs(); in > 0 && storedNs > 0 {
+			if in := ev.GetIngestTimeNs(); opts.Live && in > 0 && storedNs > 0 {
 				toStore.Observe(float64(storedNs-in) / 1e9)
 			}
 			if err := handle(ev); err != nil {

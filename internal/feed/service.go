@@ -109,7 +109,7 @@ func (s *Service) Run(ctx context.Context, shutdownTimeout time.Duration) error 
 			w, err = s.prepare(ctx)
 		}
 		if err == nil {
-			opts := bus.ConsumeOptions{}
+			opts := bus.ConsumeOptions{Live: true}
 			if w != nil {
 				s.Server.warmup.Store(w)
 				opts.AfterEach = s.afterEach(ctx, w)

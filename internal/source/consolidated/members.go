@@ -24,7 +24,7 @@ func (m busMembers) Subscribe(ctx context.Context, instruments []string, handle 
 		}
 		subjects[i] = subj
 	}
-	c, err := m.b.ConsumeEvents(ctx, bus.ConsumeOptions{Subjects: subjects, StartTime: time.Now()}, handle)
+	c, err := m.b.ConsumeEvents(ctx, bus.ConsumeOptions{Subjects: subjects, StartTime: time.Now(), Live: true}, handle)
 	if err != nil {
 		return nil, err
 	}
