@@ -319,6 +319,9 @@ func (b *Bus) WatchRevocations(ctx context.Context, cfg RevocationConfig, h Revo
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
+				if ctx.Err() != nil {
+					return nil // nats.go ends the watch with ctx too: which case comes first is a race
+				}
 				return fmt.Errorf("bus: revocation watch ended: %w", ErrClosed)
 			}
 			if e == nil {
