@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/tickwire/tickwire/internal/fanout"
 	"github.com/tickwire/tickwire/internal/feed"
 	"github.com/tickwire/tickwire/internal/natsflags"
+	"github.com/tickwire/tickwire/internal/profile"
 	"github.com/tickwire/tickwire/pkg/market"
 )
 
@@ -216,15 +216,15 @@ func run(ctx context.Context, cfg *config, log *slog.Logger, listening func(publ
 		runtime.GOMAXPROCS(cfg.GoMaxProcs)
 	}
 	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
+		stopProfile, err := profile.StartCPU(cfg.CPUProfile)
 		if err != nil {
 			return fmt.Errorf("--cpu-profile: %w", err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("--cpu-profile: %w", err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer func() {
+			if err := stopProfile(); err != nil {
+				log.Error("--cpu-profile", "err", err)
+			}
+		}()
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

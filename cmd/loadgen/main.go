@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/loadgen"
 	"github.com/tickwire/tickwire/internal/natsflags"
+	"github.com/tickwire/tickwire/internal/profile"
 )
 
 type cli struct {
@@ -139,15 +139,15 @@ func (c *runCmd) Run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
+		stopProfile, err := profile.StartCPU(c.CPUProfile)
 		if err != nil {
-			return err
+			return fmt.Errorf("--cpuprofile: %w", err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer func() {
+			if err := stopProfile(); err != nil {
+				log.Error("--cpuprofile", "err", err)
+			}
+		}()
 	}
 	rep, err := loadgen.Run(ctx, cfg, log, os.Stderr)
 	if rep == nil {

@@ -15,8 +15,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/feed"
+	"github.com/tickwire/tickwire/internal/profile"
 )
 
 // target is the ingest side and feed under load: where clients connect and events go, and the
@@ -419,29 +418,22 @@ func runFeed(ctx context.Context, natsURL string, auth bus.Auth, listen string, 
 
 // ServeNATS runs an embedded NATS server with JetStream on 127.0.0.1:port storing in dir, its
 // users' passwords in authDir, until SIGTERM or SIGINT (the serve-nats child of --spawn). With
-// profile set it writes a CPU profile of the run there, and the heap when stopping to
-// profile+".heap".
-func ServeNATS(port int, dir, authDir, profile string) error {
+// profilePath set it writes a CPU profile of the run there, and the heap when stopping to
+// profilePath+".heap".
+func ServeNATS(port int, dir, authDir, profilePath string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return serveNATS(ctx, port, dir, authDir, profile, nil)
+	return serveNATS(ctx, port, dir, authDir, profilePath, nil)
 }
 
 // serveNATS is ServeNATS until ctx ends; ready, if not nil, gets the client URL once serving.
-func serveNATS(ctx context.Context, port int, dir, authDir, profile string, ready chan<- string) (err error) {
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return fmt.Errorf("loadgen: nats profile: %w", err)
+func serveNATS(ctx context.Context, port int, dir, authDir, profilePath string, ready chan<- string) (err error) {
+	if profilePath != "" {
+		stop, perr := profile.StartCPU(profilePath)
+		if perr != nil {
+			return fmt.Errorf("loadgen: nats: %w", perr)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("loadgen: nats profile: %w", err)
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			err = errors.Join(err, f.Close())
-		}()
+		defer func() { err = errors.Join(err, stop()) }()
 	}
 	emb, err := bus.StartEmbedded(bus.EmbeddedConfig{Port: port, DataDir: dir, AuthDir: authDir}, nil)
 	if err != nil {
@@ -451,21 +443,11 @@ func serveNATS(ctx context.Context, port int, dir, authDir, profile string, read
 		ready <- emb.ClientURL()
 	}
 	<-ctx.Done()
-	if profile != "" {
-		err = writeHeapProfile(profile + ".heap")
+	if profilePath != "" {
+		err = profile.WriteHeap(profilePath + ".heap")
 	}
 	emb.Shutdown()
 	return err
-}
-
-// writeHeapProfile writes the heap in use (after a collection) to path.
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("loadgen: heap profile: %w", err)
-	}
-	runtime.GC()
-	return errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
 }
 
 // feedCounters are counters the feed exposes on /metrics, as the feed sees them.

@@ -1,0 +1,44 @@
+// Package profile writes Go runtime profiles to files for the binaries' profiling flags
+// (feed --cpu-profile, loadgen --cpuprofile and --nats-profile).
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+)
+
+// StartCPU starts a CPU profile written to path. Call stop once to end it; stop returns the
+// error of closing the file (a profile cut short).
+func StartCPU(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("profile: %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// WriteHeap writes the heap in use, after a collection, to path.
+func WriteHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	runtime.GC()
+	if err := errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close()); err != nil {
+		return fmt.Errorf("profile: %s: %w", path, err)
+	}
+	return nil
+}
