@@ -11,6 +11,7 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/ingest"
+	"github.com/tickwire/tickwire/internal/normalize"
 	"github.com/tickwire/tickwire/internal/source/synthetic"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
@@ -72,9 +73,7 @@ func BenchmarkPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-			if st, err := bb.StreamState(ctx); err == nil && st.Msgs > 0 {
-				b.ReportMetric(float64(b.N)/float64(st.Msgs), "events/msg") // several in a batch (internal/bus/batch.go)
-			}
+			reportPerMessage(b, bb)
 		})
 	}
 }
@@ -132,23 +131,8 @@ func BenchmarkPipeline(b *testing.B) {
 	}{{"reorder=never", -1}, {"reorder=1ms", time.Millisecond}, {"reorder=5ms", 5 * time.Millisecond}} {
 		b.Run(bc.name, func(b *testing.B) {
 			bb := benchBus(b, false, bus.Config{MaxReorder: bc.reorder})
-			m, err := synthetic.NewMarket(synthetic.Config{Instruments: 100, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			p, err := ingest.New(&marketSource{m: m, n: b.N}, bb, bb, ingest.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Run(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-			if st, err := bb.StreamState(context.Background()); err == nil && st.Msgs > 0 {
-				b.ReportMetric(float64(b.N)/float64(st.Msgs), "events/msg")
-			}
+			runPipeline(b, bb, bb)
+			reportPerMessage(b, bb)
 		})
 	}
 }
@@ -169,14 +153,20 @@ func (p *encodeOnly) Flush(context.Context) error { return nil }
 // sequence, encode) with the publish left out; BenchmarkPublishCore in internal/bus measures
 // a core NATS publish, and BenchmarkPublish the JetStream path.
 func BenchmarkPipelineEncodeOnly(b *testing.B) {
+	runPipeline(b, &encodeOnly{}, nil)
+}
+
+// runPipeline runs ingest over b.N events of a 100-instrument synthetic market into pub (its
+// last positions from positions, if not nil) and reports events/s.
+func runPipeline(b *testing.B, pub ingest.Publisher, positions normalize.PositionStore) {
+	b.Helper()
 	m, err := synthetic.NewMarket(synthetic.Config{Instruments: 100, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub := &encodeOnly{}
 	b.ReportAllocs()
 	b.ResetTimer()
-	p, err := ingest.New(&marketSource{m: m, n: b.N}, pub, nil, ingest.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	p, err := ingest.New(&marketSource{m: m, n: b.N}, pub, positions, ingest.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -184,4 +174,12 @@ func BenchmarkPipelineEncodeOnly(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// reportPerMessage reports the events per stored message of b.N events published through
+// bb (several in a batch: internal/bus/batch.go).
+func reportPerMessage(b *testing.B, bb *bus.Bus) {
+	if st, err := bb.StreamState(context.Background()); err == nil && st.Msgs > 0 {
+		b.ReportMetric(float64(b.N)/float64(st.Msgs), "events/msg")
+	}
 }
