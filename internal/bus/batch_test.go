@@ -18,7 +18,7 @@ import (
 
 // heldBus connects as user with a batcher held until release is called, so that what is
 // published meanwhile queues up and goes out in one pass.
-func heldBus(t *testing.T, s *bus.Embedded, user string, cfg bus.Config) (b *bus.Bus, reg *prometheus.Registry, release func()) {
+func heldBus(t testing.TB, s *bus.Embedded, user string, cfg bus.Config) (b *bus.Bus, reg *prometheus.Registry, release func()) {
 	t.Helper()
 	hold := make(chan struct{})
 	var once sync.Once
