@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -67,19 +66,7 @@ const replaySubjects = replayPrefix + ">"
 type Permissions struct {
 	PublishAllow, PublishDeny     []string
 	SubscribeAllow, SubscribeDeny []string
-	// Responses allows publishing one reply to the reply subject of each message received
-	// (within ResponseExpiry), whatever PublishAllow says: a replay session answers control
-	// requests on the requester's inbox.
-	Responses bool
 }
-
-// ResponseExpiry is how long a user with Permissions.Responses may answer a message it
-// received. nats-server remembers the reply subject of every message delivered to such a
-// user for that long, unless the user may publish to it anyway (streamAcks): at the server's
-// default of 2 minutes a feed consuming 20 k events/s made the server hold 2.4 M of them (its
-// memory grew with the rate and the run time) and walk them when pruning. A replay session
-// answers a control request in milliseconds.
-const ResponseExpiry = 5 * time.Second
 
 // InboxPrefix is the reply subject prefix of user: _INBOX_<user>. A user may subscribe to its
 // own inbox only, so no user reads another's replies.
@@ -110,15 +97,6 @@ func readAPI(stream string) []string {
 		jsAPI + "CONSUMER.DELETE." + stream + ".*",
 	}
 }
-
-// streamAcks is the ack subjects of stream's deliveries (v1 format, the server's default:
-// $JS.ACK.<stream>.<consumer>.<5 numbers>). A user that may answer requests (Responses) gets
-// them so that nats-server does not remember the reply subject of each event it delivers to
-// the user: it skips reply subjects the user may publish to anyway, and otherwise keeps each
-// for ResponseExpiry (100 k subjects, 21 MB, at 20 k events/s) with a map insert per delivery.
-// It grants nothing that matters: the stream's consumers are ordered ones, without acks, and a
-// user that reads the stream may already delete its consumers.
-func streamAcks(stream string) string { return "$JS.ACK." + stream + ".>" }
 
 // revocationRead is what watching and reading the revocation bucket needs: the KV read
 // requests on its stream, and flow-control replies to the push consumer a KV watch is.
@@ -181,18 +159,15 @@ func RolePermissions(role Role, user, stream string) (Permissions, error) {
 		p.PublishAllow = append(p.PublishAllow, jsAPI+"STREAM.CREATE."+CheckpointStream(stream), checkpointSubjects(stream))
 		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
 		// Replay sessions a feed runs itself (feed --replay-start, internal/feed/replaystart.go):
-		// it publishes their events and status and answers their control requests.
-		p.PublishAllow = append(p.PublishAllow, replayPrefix+"*.events.>", replayPrefix+"*.status")
-		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.control")
-		p.PublishAllow = append(p.PublishAllow, streamAcks(stream))
-		p.Responses = true
+		// it publishes their events and status and answers their control requests. Replies
+		// to control requests travel on the session's reply subjects (replay.go), both ways.
+		p.PublishAllow = append(p.PublishAllow, replayPrefix+"*.events.>", replayPrefix+"*.status", replayPrefix+"*.reply.>")
+		p.SubscribeAllow = append(p.SubscribeAllow, replayPrefix+"*.control", replayPrefix+"*.reply.>")
 	case RoleTickctl:
 		p.PublishAllow = append(readAPI(stream), EventSubjects, replaySubjects, jsAPI+"STREAM.CREATE."+stream)
 		p.PublishAllow = append(p.PublishAllow, revocationRead()...)
 		p.PublishAllow = append(p.PublishAllow, revocationWrite()...)
 		p.SubscribeAllow = append(p.SubscribeAllow, replaySubjects)
-		p.PublishAllow = append(p.PublishAllow, streamAcks(stream))
-		p.Responses = true
 	case RoleAdmin:
 		p.PublishAllow = []string{
 			jsAPI + "INFO",
@@ -257,7 +232,6 @@ func (u User) Permissions(stream string) (Permissions, error) {
 		all.PublishDeny = appendNew(all.PublishDeny, p.PublishDeny...)
 		all.SubscribeAllow = appendNew(all.SubscribeAllow, p.SubscribeAllow...)
 		all.SubscribeDeny = appendNew(all.SubscribeDeny, p.SubscribeDeny...)
-		all.Responses = all.Responses || p.Responses
 	}
 	return all, nil
 }
@@ -483,9 +457,6 @@ func AuthConfig(users []User, stream string) (string, error) {
 			fmt.Fprintf(&b, "          deny: %s\n", list(p.SubscribeDeny))
 		}
 		b.WriteString("        }\n")
-		if p.Responses {
-			fmt.Fprintf(&b, "        allow_responses: { max: 1, expires: \"%s\" }\n", ResponseExpiry)
-		}
 		b.WriteString("      }\n    }\n")
 	}
 	b.WriteString("  ]\n}\n")

@@ -1,33 +1,35 @@
 package bus
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tickwire/tickwire/internal/lease"
 )
 
-// The users that may answer requests (feed, tickctl) consume the event stream too, and
-// nats-server remembers the reply subject of every message delivered to them for the response
-// expiry, JetStream deliveries included: at its default of 2 minutes that was 2.4 M entries
-// for a feed at 20 k events/s, memory growing with rate and run time. Both forms of the
-// permission (embedded server, cluster configuration) keep it short.
-func TestResponsePermissionShort(t *testing.T) {
-	if ResponseExpiry > 10*time.Second {
-		t.Fatalf("ResponseExpiry %s: the server would remember 10+ s of deliveries per consuming user", ResponseExpiry)
-	}
+// No user has nats-server's response permission (allow_responses): the server checks the
+// reply subject of every message it delivers to such a user against its permissions and caches
+// the answer, JetStream deliveries included, whose reply subjects are all different: 5 % of
+// the server's CPU for a feed consuming S1's events. Replay control replies travel on the
+// session's subjects instead (replay.go). Both forms of the permissions are checked: the
+// embedded server's and the cluster configuration.
+func TestNoResponsePermissions(t *testing.T) {
 	for _, r := range Roles() {
 		p, err := RolePermissions(r, string(r), DefaultStreamName)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !p.Responses {
-			continue
+		if sp := p.server(); sp.Response != nil {
+			t.Errorf("role %s: embedded response permission %+v", r, sp.Response)
 		}
-		sp := p.server()
-		if sp.Response == nil || sp.Response.Expires != ResponseExpiry || sp.Response.MaxMsgs != 1 {
-			t.Fatalf("role %s: embedded response permission %+v, want 1 reply within %s", r, sp.Response, ResponseExpiry)
-		}
+	}
+	conf, err := AuthConfig(DefaultUsers(), DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(conf, "allow_responses") {
+		t.Errorf("the cluster configuration gives a response permission:\n%s", conf)
 	}
 }
 

@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
@@ -235,8 +233,9 @@ func TestFeedReadsButCannotPublish(t *testing.T) {
 	}
 }
 
-// tickctl's replay session answers control requests from the feed's inbox (a response
-// permission), and tickctl may import events but not update the stream.
+// tickctl's replay session answers the feed's control requests (on the session's reply
+// subjects: neither user has a response permission), and tickctl may import events but not
+// update the stream.
 func TestTickctlReplayControlAcrossUsers(t *testing.T) {
 	s, _ := filled(t, 1)
 	ctx := ctxT(t)
@@ -371,57 +370,4 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// nats-server remembers the reply subject of every message it delivers to a user that may
-// answer requests (the feed, tickctl), for ResponseExpiry, unless the user may publish to that
-// subject anyway. Event deliveries carry their ack subject as reply: at S1's 20 k events/s that
-// was 100 k remembered subjects (21 MB of the server's heap) and a map insert per delivery. The
-// roles that both answer requests and read the stream may therefore publish to its acks.
-func TestStreamDeliveriesNotRemembered(t *testing.T) {
-	s, _ := filled(t, 3)
-	ctx := ctxT(t)
-	for _, role := range bus.Roles() {
-		p, err := bus.RolePermissions(role, string(role), bus.DefaultStreamName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !p.Responses {
-			continue
-		}
-		t.Run(string(role), func(t *testing.T) {
-			rc, err := dialRaw(t, s, string(role))
-			if err != nil {
-				t.Fatal(err)
-			}
-			js, err := jetstream.New(rc.Conn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cons, err := js.OrderedConsumer(ctx, bus.DefaultStreamName, jetstream.OrderedConsumerConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			reply := msg.Reply()
-			if reply == "" {
-				t.Fatal("a stream delivery without reply subject")
-			}
-			if !matchesAny(reply, p.PublishAllow) || matchesAny(reply, p.PublishDeny) {
-				t.Fatalf("role %s may not publish to the ack subject %s of its deliveries: the server remembers each for %s", role, reply, bus.ResponseExpiry)
-			}
-		})
-	}
-}
-
-func matchesAny(subject string, filters []string) bool {
-	for _, f := range filters {
-		if server.SubjectMatchesFilter(subject, f) {
-			return true
-		}
-	}
-	return false
 }

@@ -131,6 +131,8 @@ type metrics struct {
 	decodeErrors  prometheus.Counter
 	asyncErrors   prometheus.Counter
 	reconnects    prometheus.Counter
+	// replayControlErrors counts control requests a replayer could not answer.
+	replayControlErrors prometheus.Counter
 	// consumeLag splits an event's way to a consumer at the time JetStream stored it:
 	// part="ingest_to_store" (the publisher's queue, the connection, the store) per event
 	// with an ingest time, part="store_to_consume" (the consumer's delivery and read) per
@@ -173,6 +175,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		{&m.decodeErrors, "decode_errors_total", "Consumed messages that could not be decoded as an Event (skipped)."},
 		{&m.asyncErrors, "async_errors_total", "Asynchronous NATS errors (slow consumer, permissions...)."},
 		{&m.reconnects, "reconnects_total", "Reconnections to NATS."},
+		{&m.replayControlErrors, "replay_control_errors_total", "Replay control requests not answered: their reply subject is not one of the session's (a requester of an older version)."},
 	} {
 		if *c.dst, err = counter(c.name, c.help); err != nil {
 			return nil, err

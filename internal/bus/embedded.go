@@ -175,14 +175,10 @@ func embeddedTLS(cfg EmbeddedConfig) (*tls.Config, error) {
 
 // server converts p to nats-server's form.
 func (p Permissions) server() *server.Permissions {
-	sp := &server.Permissions{
+	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: p.PublishAllow, Deny: p.PublishDeny},
 		Subscribe: &server.SubjectPermission{Allow: p.SubscribeAllow, Deny: p.SubscribeDeny},
 	}
-	if p.Responses {
-		sp.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: ResponseExpiry}
-	}
-	return sp
 }
 
 // Auth returns how user connects to this server: its name and password. The zero Auth

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -19,7 +20,14 @@ import (
 //
 //	tickwire.replay.<session>.events.<venue>.<escaped symbol>   replayed events (EventSubject's escaping)
 //	tickwire.replay.<session>.status                            ReplayStatus, every second and on change
-//	tickwire.replay.<session>.control                           ReplayControl requests; the reply is a ReplayStatus
+//	tickwire.replay.<session>.control                           ReplayControl requests
+//	tickwire.replay.<session>.reply.<token>                     the ReplayStatus answering one request
+//
+// A control request's reply subject is one of its session's, not the requester's inbox: the
+// replayer may publish there like on the session's status, so no user needs nats-server's
+// response permission (allow_responses). nats-server checks the reply subject of every message
+// it delivers to a user that has it, each stream event the feed consumes included: 5 % of the
+// server's CPU at S1 (docs/BENCHMARKS.md).
 
 // Replay errors. (Kept with the replay plumbing; the package's other sentinels are in errors.go.)
 var (
@@ -90,6 +98,10 @@ func ReplayStatusSubject(session string) string { return replayPrefix + session 
 
 // ReplayControlSubject returns "tickwire.replay.<session>.control". session must be valid.
 func ReplayControlSubject(session string) string { return replayPrefix + session + ".control" }
+
+// replayReplyPrefix returns "tickwire.replay.<session>.reply.", the prefix of the reply
+// subjects of the session's control requests.
+func replayReplyPrefix(session string) string { return replayPrefix + session + ".reply." }
 
 // ReplayInstrumentFromSubject returns the instrument of a replay event subject of session.
 func ReplayInstrumentFromSubject(session, subject string) (string, error) {
@@ -270,7 +282,17 @@ func (b *Bus) RequestReplayControl(ctx context.Context, session string, c *tickw
 	if err != nil {
 		return nil, fmt.Errorf("bus: encode replay control: %w", err)
 	}
-	msg, err := b.nc.RequestWithContext(ctx, ReplayControlSubject(session), data)
+	// One subscription per request: control requests are rare (a person or a bot steering a
+	// session), so the SUB and UNSUB they cost do not matter.
+	sub, err := b.nc.SubscribeSync(replayReplyPrefix(session) + nuid.Next())
+	if err != nil {
+		return nil, fmt.Errorf("bus: replay control of %s: %w", session, closedErr(err))
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := b.nc.PublishMsg(&nats.Msg{Subject: ReplayControlSubject(session), Reply: sub.Subject, Data: data}); err != nil {
+		return nil, fmt.Errorf("bus: replay control of %s: %w", session, closedErr(err))
+	}
+	msg, err := sub.NextMsgWithContext(ctx)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, fmt.Errorf("%w: %s", ErrNoReplay, session)
@@ -302,7 +324,16 @@ func (b *Bus) ServeReplayControl(session string, handle func(*tickwirev1.ReplayC
 	g := &guardedSub{}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	replies := replayReplyPrefix(session)
 	g.sub, err = b.nc.Subscribe(ReplayControlSubject(session), func(msg *nats.Msg) {
+		if token, ok := strings.CutPrefix(msg.Reply, replies); !ok || token == "" || strings.ContainsAny(token, ".*>") {
+			// Not answerable: this user may publish only on the session's subjects (a
+			// requester of a version that asked on its inbox gets no answer).
+			b.m.replayControlErrors.Inc()
+			b.logger.Warn("replay control request without a reply subject of its session: not answered",
+				"session", session, "reply", msg.Reply)
+			return
+		}
 		g.run(func() {
 			reply := &nats.Msg{Header: nats.Header{}}
 			c := new(tickwirev1.ReplayControl)

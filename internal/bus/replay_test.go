@@ -195,7 +195,8 @@ func TestReplayStopWaitsForCallback(t *testing.T) {
 
 func TestReplayControl(t *testing.T) {
 	srv := bustest.Start(t)
-	replayer := bustest.Connect(t, srv)
+	replayer, replayerReg, release := heldBus(t, srv, bustest.TestUser, bus.Config{})
+	release()
 	client := bustest.Connect(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -253,10 +254,27 @@ func TestReplayControl(t *testing.T) {
 		t.Fatalf("refused: %v", err)
 	}
 	// An undecodable request gets an error reply, not a hang.
-	msg, err := client.Conn().RequestWithContext(ctx, bus.ReplayControlSubject("s"), []byte{0xff, 0xff})
+	replies, err := client.Conn().SubscribeSync("tickwire.replay.s.reply.garbage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Conn().PublishRequest(bus.ReplayControlSubject("s"), replies.Subject, []byte{0xff, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := replies.NextMsgWithContext(ctx)
 	if err != nil || msg.Header.Get("Tickwire-Error") == "" {
 		t.Fatalf("garbage: %v %v", msg, err)
 	}
+	// A request whose reply subject is not one of the session's (an inbox, as versions before
+	// the session's reply subjects asked) is not answered, and counted.
+	for _, reply := range []string{"_INBOX.x", "tickwire.replay.other.reply.x", "tickwire.replay.s.reply.", "tickwire.replay.s.reply.a.b", "tickwire.replay.s.status"} {
+		if err := client.Conn().PublishRequest(bus.ReplayControlSubject("s"), reply, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 5*time.Second, "5 unanswerable requests counted", func() bool {
+		return counterOf(t, replayerReg, "tickwire_bus_replay_control_errors_total") == 5
+	})
 	stop()
 	stop()
 	_ = replayer.FlushReplay(ctx)
