@@ -167,7 +167,13 @@ func (b *Bus) batcher() {
 				break drain
 			}
 		}
-		b.queued.Add(-int64(len(items)))
+		events := 0 // flush markers are not counted in queued
+		for i := range items {
+			if items[i].flushed == nil {
+				events++
+			}
+		}
+		b.queued.Add(-int64(events))
 		g.maxBytes = b.batchBytes() // the server's max_payload is known once connected
 		for len(items) > 0 {
 			// Up to the first flush marker: sent, then the marker released.
