@@ -99,7 +99,10 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		url, auth = u, a
 	}
 
-	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "tickwire-ingest", Auth: auth}, logger, reg)
+	// Under a lease, events go out on a connection of their own, which losing the lease cuts
+	// with what it holds (bus.Fence): nothing published before can be stored after another
+	// process took over.
+	b, err := bus.Connect(ctx, bus.Config{URL: url, Name: "tickwire-ingest", Auth: auth, FencedPublishing: cfg.Lease != ""}, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -134,7 +137,7 @@ func run(ctx context.Context, cfg *config, logger *slog.Logger) error {
 			return fmt.Errorf("lease: %w", err)
 		}
 		l, err = lease.New(ctx, js, lease.Config{Name: "ingest." + cfg.Lease, Holder: cfg.LeaseHolder, TTL: cfg.LeaseTTL,
-			Replicas: cfg.Stream.StreamReplicas}, logger, reg)
+			Replicas: cfg.Stream.StreamReplicas, OnChange: ingest.FenceOnLoss(b, logger)}, logger, reg)
 		if err != nil {
 			return err
 		}

@@ -136,6 +136,7 @@ type pubItem struct {
 	ingestNs   int64 // the event's ingest time (0: unknown, never reordered)
 	eventNs    int64 // the event's time: its venue time, or its ingest time without one
 	data       []byte
+	gen        uint64 // the fence generation it was queued in (fence.go)
 	// flushed, on a marker, is closed once every event queued before it is handed to the
 	// connection.
 	flushed chan struct{}
@@ -174,6 +175,7 @@ func (b *Bus) batcher() {
 			}
 		}
 		b.queued.Add(-int64(events))
+		items = b.dropFenced(items)
 		g.maxBytes = b.batchBytes() // the server's max_payload is known once connected
 		for len(items) > 0 {
 			// Up to the first flush marker: sent, then the marker released.
@@ -198,12 +200,13 @@ func (b *Bus) batcher() {
 // does not help where few events of one instrument come within MaxReorder (the firehose's
 // 1,000 instruments: docs/BENCHMARKS.md).
 func (b *Bus) awaitAcks(t *time.Timer) {
-	if b.inFlight.Load() < maxInFlight {
+	p := b.pub.Load()
+	if p == nil || p.inFlight.Load() < maxInFlight {
 		return
 	}
 	t.Reset(maxAckWait)
 	defer t.Stop()
-	for b.inFlight.Load() >= maxInFlight {
+	for p.inFlight.Load() >= maxInFlight && b.pub.Load() == p {
 		select {
 		case <-b.answered:
 		case <-t.C:
@@ -214,14 +217,24 @@ func (b *Bus) awaitAcks(t *time.Timer) {
 	}
 }
 
-// answer records the store's answer (ack or failure) to one message.
-func (b *Bus) answer() {
-	if b.inFlight.Add(-1) < maxInFlight {
-		select {
-		case b.answered <- struct{}{}:
-		default:
+// dropFenced removes from items the events queued before the latest Fence (their order kept)
+// and counts them; flush markers stay.
+func (b *Bus) dropFenced(items []pubItem) []pubItem {
+	gen := b.fenceGen.Load()
+	kept := items[:0]
+	dropped := 0
+	for _, it := range items {
+		if it.gen != gen && it.flushed == nil {
+			dropped++
+			continue
 		}
+		kept = append(kept, it)
 	}
+	clear(items[len(kept):])
+	if dropped > 0 {
+		b.m.fenced.Add(float64(dropped))
+	}
+	return kept
 }
 
 // grouper cuts one pass's events into runs that can each be one message. Within a window
@@ -368,12 +381,22 @@ func (b *Bus) sendRun(run []pubItem) {
 	first, last := run[0], run[len(run)-1]
 	msg := runMsg(run)
 	var err error
+	var p *pubConn
 	for {
+		if run[0].gen != b.fenceGen.Load() {
+			// Fenced during this pass (every event of a pass has the generation current
+			// at its start: dropFenced).
+			b.m.fenced.Add(float64(len(run)))
+			return
+		}
+		if p, err = b.publisher(); err != nil {
+			break
+		}
 		// No retries inside nats.go: a retried message would land after later ones.
-		b.inFlight.Add(1)
-		_, err = b.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0), jetstream.WithStallWait(stallWait))
+		p.inFlight.Add(1)
+		_, err = p.js.PublishMsgAsync(msg, jetstream.WithRetryAttempts(0), jetstream.WithStallWait(stallWait))
 		if err != nil {
-			b.inFlight.Add(-1) // not sent: no answer will come
+			p.inFlight.Add(-1) // not sent: no answer will come
 		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			break
@@ -382,11 +405,17 @@ func (b *Bus) sendRun(run []pubItem) {
 		case <-b.closing:
 			// Closing while the store takes nothing: these events' fate is a failure, not
 			// a hang.
-			err = fmt.Errorf("%w: closing with %d publishes awaiting acks: %w", ErrClosed, b.js.PublishAsyncPending(), err)
+			err = fmt.Errorf("%w: closing with %d publishes awaiting acks: %w", ErrClosed, p.js.PublishAsyncPending(), err)
 		default:
-			continue
+			continue // a Fence meanwhile drops the run above
 		}
 		break
+	}
+	if p != nil && p.fenced.Load() {
+		if err != nil {
+			b.m.fenced.Add(float64(len(run))) // refused by the connection Fence closed
+		}
+		return
 	}
 	if err != nil {
 		if errors.Is(err, nats.ErrConnectionClosed) {

@@ -228,6 +228,8 @@ func FuzzDecodeMessage(f *testing.F) {
 func TestAwaitAcks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &Bus{answered: make(chan struct{}, 1), closing: make(chan struct{})}
+		p := &pubConn{}
+		b.pub.Store(p)
 		timer := time.NewTimer(time.Hour)
 		timer.Stop()
 		wait := func() time.Duration {
@@ -236,24 +238,35 @@ func TestAwaitAcks(t *testing.T) {
 			return time.Since(start)
 		}
 
-		b.inFlight.Store(maxInFlight - 1)
+		p.inFlight.Store(maxInFlight - 1)
 		if d := wait(); d != 0 {
 			t.Fatalf("below the limit: waited %s", d)
 		}
 
-		b.inFlight.Store(maxInFlight)
+		p.inFlight.Store(maxInFlight)
 		go func() {
 			time.Sleep(300 * time.Microsecond)
-			b.answer()
+			p.answer(b)
 		}()
 		if d := wait(); d != 300*time.Microsecond {
 			t.Fatalf("at the limit: waited %s, want until the answer (300µs)", d)
 		}
 
-		b.inFlight.Store(maxInFlight + 5) // answers that never come
+		p.inFlight.Store(maxInFlight + 5) // answers that never come
 		if d := wait(); d != maxAckWait {
 			t.Fatalf("no answer: waited %s, want %s", d, maxAckWait)
 		}
+
+		// A Fence takes the connection away: its answers will not come.
+		go func() {
+			time.Sleep(100 * time.Microsecond)
+			b.pub.Store(nil)
+			b.pokeAnswered()
+		}()
+		if d := wait(); d != 100*time.Microsecond {
+			t.Fatalf("fenced: waited %s, want until the fence (100µs)", d)
+		}
+		b.pub.Store(p)
 
 		close(b.closing)
 		if d := wait(); d != 0 {

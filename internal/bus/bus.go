@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,10 @@ type Config struct {
 	ReconnectWait time.Duration
 	// Auth is who connects (auth.go); Tickwire's servers refuse anonymous connections.
 	Auth Auth
+	// FencedPublishing publishes events on a NATS connection of their own, which Fence
+	// closes with what it holds (fence.go): set by a process that publishes under a lease
+	// (ingest --lease). Without it events share the Bus's connection and Fence is refused.
+	FencedPublishing bool
 
 	// beforePass, if set, is called by the batcher before each pass (tests: hold it to make
 	// events queue up).
@@ -116,8 +121,14 @@ type Bus struct {
 	queued      atomic.Int64 // events in queue
 	batcherDone chan struct{}
 	closing     chan struct{}
-	inFlight    atomic.Int64  // messages sent, awaiting the store's answer (awaitAcks)
-	answered    chan struct{} // poked when inFlight drops below maxInFlight
+	answered    chan struct{} // poked when a pubConn's inFlight drops below maxInFlight, and by Fence
+
+	// pub is the connection events are published on (fence.go): the Bus's own, or with
+	// FencedPublishing one of their own, nil until the batcher's first publish and again
+	// after a Fence. fenceGen counts Fences: a queued event of an older generation is dropped.
+	pub      atomic.Pointer[pubConn]
+	fenceGen atomic.Uint64
+	authOpts []nats.Option
 
 	closeOnce sync.Once
 	closeErr  error
@@ -131,6 +142,7 @@ type metrics struct {
 	decodeErrors  prometheus.Counter
 	asyncErrors   prometheus.Counter
 	reconnects    prometheus.Counter
+	fenced        prometheus.Counter
 	// replayControlErrors counts control requests a replayer could not answer.
 	replayControlErrors prometheus.Counter
 	// consumeLag splits an event's way to a consumer at the time JetStream stored it:
@@ -175,6 +187,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		{&m.decodeErrors, "decode_errors_total", "Consumed messages that could not be decoded as an Event (skipped)."},
 		{&m.asyncErrors, "async_errors_total", "Asynchronous NATS errors (slow consumer, permissions...)."},
 		{&m.reconnects, "reconnects_total", "Reconnections to NATS."},
+		{&m.fenced, "fenced_total", "Publishes a Fence discarded (fence.go): events still queued, and messages (one event or a batch) sent but not acknowledged when the publish connection was closed."},
 		{&m.replayControlErrors, "replay_control_errors_total", "Replay control requests not answered: their reply subject is not one of the session's (a requester of an older version)."},
 	} {
 		if *c.dst, err = counter(c.name, c.help); err != nil {
@@ -210,66 +223,22 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 	b := &Bus{cfg: cfg, logger: logger, m: m,
 		queue: make(chan pubItem, cfg.MaxPendingPublishes), batcherDone: make(chan struct{}), closing: make(chan struct{}),
 		answered: make(chan struct{}, 1)}
-	authOpts, err := cfg.Auth.options(logger)
-	if err != nil {
+	if b.authOpts, err = cfg.Auth.options(logger); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(cfg.URL, append(authOpts,
-		nats.Name(cfg.Name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(cfg.ReconnectWait),
-		nats.ReconnectJitter(cfg.ReconnectWait/2, cfg.ReconnectWait/2),
-		nats.RetryOnFailedConnect(true),
-		// Buffer up to 64 MB published while disconnected; beyond that Publish fails and
-		// the failure is counted, rather than growing memory without bound.
-		nats.ReconnectBufSize(64<<20),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			m.asyncErrors.Inc()
-			subj := ""
-			if sub != nil {
-				subj = sub.Subject
-			}
-			logger.Warn("nats async error", "subject", subj, "err", err)
-		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			m.reconnects.Inc()
-			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-		}),
-		nats.ConnectHandler(func(nc *nats.Conn) {
-			logger.Info("nats connected", "url", nc.ConnectedUrlRedacted())
-		}),
-		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.connErr.Store(&err)
-			// A refused login is worth saying at every attempt: nothing works until fixed.
-			if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
-				logger.Error("nats refused the credentials; retrying", "auth", cfg.Auth.String(), "err", err)
-			}
-		}),
-	)...)
+	nc, err := nats.Connect(cfg.URL, b.connOptions(cfg.Name)...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", cfg.URL, err)
 	}
 	b.nc = nc
-	b.js, err = jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(cfg.MaxPendingPublishes),
-		jetstream.WithPublishAsyncTimeout(cfg.PublishAckTimeout),
-		jetstream.WithPublishAsyncErrHandler(b.onPublishError),
-		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
-			b.answer()
-			n, _ := batchCount(msg.Header)
-			m.published.Add(float64(max(n, 1)))
-			m.publishedMsgs.Inc()
-			b.health.publishAcked()
-		}),
-	)
-	if err != nil {
+	own := &pubConn{nc: nc, cutCh: make(chan struct{})}
+	if b.js, err = b.newPubJetStream(own); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	own.js = b.js
+	if !cfg.FencedPublishing {
+		b.pub.Store(own) // events share the connection; with FencedPublishing the batcher opens one
 	}
 	if _, err := register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tickwire_bus_publish_pending",
@@ -286,6 +255,49 @@ func Connect(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheu
 	return b, nil
 }
 
+// connOptions returns the options of a connection of the Bus named name: its credentials,
+// reconnecting forever, and handlers that log and count.
+func (b *Bus) connOptions(name string) []nats.Option {
+	logger := b.logger.With("connection", name)
+	return append(slices.Clone(b.authOpts),
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(b.cfg.ReconnectWait),
+		nats.ReconnectJitter(b.cfg.ReconnectWait/2, b.cfg.ReconnectWait/2),
+		nats.RetryOnFailedConnect(true),
+		// Buffer up to 64 MB published while disconnected; beyond that Publish fails and
+		// the failure is counted, rather than growing memory without bound.
+		nats.ReconnectBufSize(64<<20),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			b.m.asyncErrors.Inc()
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			logger.Warn("nats async error", "subject", subj, "err", err)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.m.reconnects.Inc()
+			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats connected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.connErr.Store(&err)
+			// A refused login is worth saying at every attempt: nothing works until fixed.
+			if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+				logger.Error("nats refused the credentials; retrying", "auth", b.cfg.Auth.String(), "err", err)
+			}
+		}),
+	)
+}
+
 // SetPublishErrorHandler sets f (nil: none) to be called for each failed async publish with
 // the event's position, from a NATS goroutine; f must not block. The instrument's
 // continuity may be broken: later events may have been stored while this one was not.
@@ -300,8 +312,15 @@ func (b *Bus) SetPublishErrorHandler(f func(instrument string, epoch, seq uint64
 // Conn returns the underlying connection (for tests and health checks).
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
-// Connected reports whether the connection is currently up.
-func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+// Connected reports whether the Bus's connections are up: its own and, with
+// Config.FencedPublishing, the one events are published on once there is one.
+func (b *Bus) Connected() bool {
+	if !b.nc.IsConnected() {
+		return false
+	}
+	p := b.pub.Load()
+	return p == nil || p.nc.IsConnected()
+}
 
 // Close stops publishing (Publish returns ErrClosed), sends what is queued, drains the
 // connection (pending publishes are acknowledged, subscriptions finish their messages) and
@@ -317,6 +336,16 @@ func (b *Bus) Close() error {
 		close(b.queue)
 		b.queueMu.Unlock()
 		<-b.batcherDone
+		if p := b.pub.Load(); p != nil && p.own {
+			// Its pending publishes are acknowledged before it closes.
+			pubClosed := make(chan struct{})
+			p.nc.SetClosedHandler(func(*nats.Conn) { close(pubClosed) })
+			if err := p.nc.Drain(); err != nil {
+				p.nc.Close()
+			} else {
+				<-pubClosed
+			}
+		}
 		closed := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := b.nc.Drain(); err != nil {

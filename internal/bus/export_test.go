@@ -9,3 +9,10 @@ func DiagnoseForTest(ctx context.Context, b *Bus, err error) (cause, detail stri
 
 // SetBeforePassForTest makes a Bus connected with cfg call f before each batcher pass.
 func SetBeforePassForTest(cfg *Config, f func()) { cfg.beforePass = f }
+
+// PublishConnDownForTest reports whether b has a publish connection of its own that is not
+// connected (it saw a cut).
+func PublishConnDownForTest(b *Bus) bool {
+	p := b.pub.Load()
+	return p != nil && p.own && !p.nc.IsConnected()
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -103,6 +102,7 @@ func (b *Bus) enqueue(ctx context.Context, it pubItem) error {
 	if it.flushed == nil {
 		b.queued.Add(1)
 	}
+	it.gen = b.fenceGen.Load()
 	select {
 	case b.queue <- it:
 		return nil
@@ -143,8 +143,13 @@ func (b *Bus) publishFailed(inst string, epoch, first, last uint64, err error) {
 	}
 }
 
-func (b *Bus) onPublishError(_ jetstream.JetStream, msg *nats.Msg, err error) {
-	b.answer()
+// onPublishError is the store's failure to take a message sent on p (or its ack timing out).
+// A fenced connection's failures are what Fence gave up, not the store's.
+func (b *Bus) onPublishError(p *pubConn, msg *nats.Msg, err error) {
+	p.answer(b)
+	if p.fenced.Load() {
+		return
+	}
 	inst, epoch, first, last, _ := msgPositions(msg.Header)
 	b.publishFailed(inst, epoch, first, last, err)
 }
@@ -164,10 +169,13 @@ func (b *Bus) Flush(ctx context.Context) error {
 			return fmt.Errorf("bus: flush: %d events queued: %w", b.queued.Load(), ctx.Err())
 		}
 	}
-	select {
-	case <-b.js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return fmt.Errorf("bus: flush: %d publishes still pending: %w", b.js.PublishAsyncPending(), ctx.Err())
+	if p := b.pub.Load(); p != nil {
+		select {
+		case <-p.js.PublishAsyncComplete():
+		case <-p.cutCh: // fenced: its acks will not come
+		case <-ctx.Done():
+			return fmt.Errorf("bus: flush: %d publishes still pending: %w", p.js.PublishAsyncPending(), ctx.Err())
+		}
 	}
 	b.mu.Lock()
 	n, first := b.pubErrs, b.firstErr
@@ -181,4 +189,10 @@ func (b *Bus) Flush(ctx context.Context) error {
 
 // PublishPending returns the number of messages awaiting an ack plus the events queued to be
 // sent.
-func (b *Bus) PublishPending() int { return b.js.PublishAsyncPending() + int(b.queued.Load()) }
+func (b *Bus) PublishPending() int {
+	n := int(b.queued.Load())
+	if p := b.pub.Load(); p != nil {
+		n += p.js.PublishAsyncPending()
+	}
+	return n
+}

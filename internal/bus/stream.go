@@ -20,8 +20,9 @@ const (
 	DefaultMaxAge   = 24 * time.Hour
 	DefaultMaxBytes = 8 << 30 // 8 GiB
 	// DefaultDuplicates is the de-duplication window: a publish retried within it with the
-	// same Nats-Msg-Id is stored once, and a fenced ingest's publish that arrives late across a
-	// lease takeover is dropped. The Bus itself never retries. nats-server keeps every message
+	// same Nats-Msg-Id is stored once, and a position a fenced ingest published that arrives
+	// after the new holder stored it is dropped (what the fenced one had not sent, Fence drops:
+	// fence.go). The Bus itself never retries. nats-server keeps every message
 	// id of the window in memory, about 150 bytes each: at 14 k messages/s the server's old
 	// default of 2 minutes held 275 MB of ids, its RSS grew past 700 MB and GC pauses raised
 	// the feed's p99 from 70 to 200 ms (docs/BENCHMARKS.md); 30 s holds a quarter of that.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -36,6 +37,28 @@ import (
 // implements it.
 type Holder interface {
 	Held() bool
+}
+
+// Fencer drops what a publisher holds that has not reached the store. bus.Bus implements it.
+type Fencer interface {
+	Fence() error
+}
+
+// FenceOnLoss returns a lease.Config.OnChange that fences f when the lease is lost: what this
+// process published and the store has not received yet (queued, or buffered by a connection
+// cut off from NATS) is dropped instead of being stored after another process took over.
+func FenceOnLoss(f Fencer, logger *slog.Logger) func(held bool) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(held bool) {
+		if held {
+			return
+		}
+		if err := f.Fence(); err != nil {
+			logger.Error("lease lost but publishes not fenced: some may be stored after the takeover", "err", err)
+		}
+	}
 }
 
 // EventStore reads an instrument's last stored event (nil if none). bus.Bus implements it.
