@@ -12,7 +12,7 @@ type streamCmd struct {
 	MaxAge     time.Duration `placeholder:"D" help:"Keep events at most this long (e.g. 48h)."`
 	MaxBytes   int64         `placeholder:"BYTES" help:"Keep at most this many bytes (e.g. 17179869184 for 16 GiB); the oldest events go first."`
 	Replicas   int           `placeholder:"N" help:"Copies of the stream on a NATS cluster (1..5)."`
-	Duplicates time.Duration `placeholder:"D" help:"De-duplication window of publishes (default 30s; the server keeps about 150 bytes per message of it in memory)."`
+	Duplicates time.Duration `placeholder:"D" help:"De-duplication window of publishes (default 10s; the server keeps about 150 bytes per message of it in memory)."`
 	Timeout    time.Duration `default:"10s" help:"How long to wait for the server's answer."`
 }
 

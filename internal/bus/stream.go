@@ -21,12 +21,13 @@ const (
 	DefaultMaxBytes = 8 << 30 // 8 GiB
 	// DefaultDuplicates is the de-duplication window: a publish retried within it with the
 	// same Nats-Msg-Id is stored once, and a position a fenced ingest published that arrives
-	// after the new holder stored it is dropped (what the fenced one had not sent, Fence drops:
-	// fence.go). The Bus itself never retries. nats-server keeps every message
-	// id of the window in memory, about 150 bytes each: at 14 k messages/s the server's old
-	// default of 2 minutes held 275 MB of ids, its RSS grew past 700 MB and GC pauses raised
-	// the feed's p99 from 70 to 200 ms (docs/BENCHMARKS.md); 30 s holds a quarter of that.
-	DefaultDuplicates = 30 * time.Second
+	// after the new holder stored it is dropped. The Bus itself never retries, and what a
+	// fenced ingest had not sent Fence drops (fence.go), so the window only has to cover a
+	// takeover. nats-server keeps every message id of the window in memory, about 150 bytes
+	// each: at 14 k messages/s the server's default of 2 minutes held 275 MB of ids, its RSS
+	// grew past 700 MB and GC pauses raised the feed's p99 from 70 to 200 ms; 30 s held 62 MB,
+	// 10 s holds a third of that (docs/BENCHMARKS.md).
+	DefaultDuplicates = 10 * time.Second
 )
 
 // StreamConfig configures the event stream. Zero fields take the defaults above.

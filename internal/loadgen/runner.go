@@ -540,8 +540,8 @@ func (r *runner) measure(ctx context.Context, name string, rate float64, warmup,
 	s.PublishDropped = b.dropped - a.dropped
 	if b.natsMsgs > a.natsMsgs {
 		// Both counted at the ack: events published but not yet acknowledged at either end of
-		// the window would skew a ratio of published events to acknowledged messages (it read
-		// 0.998 at one event per message).
+		// the window would skew a ratio of published events to acknowledged messages (below 1
+		// at one event per message).
 		s.EventsPerMessage = float64(b.natsEvents-a.natsEvents) / float64(b.natsMsgs-a.natsMsgs)
 	}
 	s.ExpectedPerSec = per(b.expected, a.expected)
