@@ -1710,6 +1710,10 @@ async function main() {
     }, 15_000, 0);
     await sleep(300); // the ladder repaints at most every 50 ms
     const end = await view();
+    // Both pages were opened on the fragment's instrument. This page joined the session when
+    // the feed followed it afresh, so the first list could lack it: it must be focused once
+    // listed, not whichever came first (CI once saw consolidated:ACME here).
+    if (end.focus !== firstFocus) throw new Error(`the played-through page focuses ${end.focus}, not the fragment's ${firstFocus}`);
     await p3.close();
     const p5 = await ctx.newPage();
     p5.on("pageerror", (e) => pageErrors.push(`fresh replay tab: ${e.message}`));

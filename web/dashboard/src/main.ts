@@ -5,7 +5,7 @@ performance.mark("tickwire:script");
 import { Channel, ErrorCode } from "@tickwire/client";
 import { FeedClient, type ClientEvents, type InstrumentInfo, type Timers } from "@tickwire/client";
 import { Session, fetchToken, readGrant, refusesToken } from "./app/session";
-import { fragmentFocus, splitFragment } from "./app/fragment";
+import { fragmentFocus, nextFocus, splitFragment } from "./app/fragment";
 import { Store } from "./app/store";
 import { barsOf, intervals, type Interval } from "./market/candles";
 import { HistoryError, fetchHistory, historyBars, historyWindow } from "./market/history";
@@ -217,16 +217,22 @@ async function probeReplay(): Promise<void> {
 
 /**
  * Instruments listed: the connection's list, or one listed later (ListInstruments.watch). New
- * ones get a row and their quotes; with nothing focused yet, the fragment's instrument is
- * focused, else the first in order.
+ * ones get a row and their quotes. The fragment's instrument is focused once it is listed
+ * (a replay session may list it after others); until then the first in order.
  */
 function addListed(list: InstrumentInfo[]): void {
   const added = store.setInstruments(list);
   if (added.length > 0) client.subscribe(added, listChannels);
-  if (!store.focus) {
-    const want = fragmentFocus(location.hash);
-    focus(store.rows.has(want) ? want : store.order[0]);
-  }
+  settleFocus();
+}
+
+/** The fragment's instrument until it is focused or the user picks another (app/fragment.ts, nextFocus). */
+let wantedFocus = fragmentFocus(location.hash);
+
+function settleFocus(): void {
+  const next = nextFocus(store.focus, wantedFocus, (id) => store.rows.has(id), store.order[0]);
+  wantedFocus = next.wanted;
+  focus(next.focus);
 }
 
 Object.assign(events, {
@@ -248,7 +254,10 @@ Object.assign(events, {
     addListed(list);
   },
   onSubscribed: (id, m, sub) => store.onSubscribed(id, m, sub),
-  onInstrument: (info) => store.setInstruments([info]),
+  onInstrument: (info) => {
+    store.setInstruments([info]);
+    if (wantedFocus) settleFocus();
+  },
   // Listed after this connection's list (ListInstruments.watch, live only): into the watchlist at once.
   onInstrumentListed: (info) => addListed([info]),
   onSnapshot: (id, ch, snap, sub, t) => store.onSnapshot(id, ch, snap, sub, t),
@@ -363,7 +372,10 @@ function setInterval_(iv: Interval): void {
   loadHistory();
 }
 
-watchlist.onFocus = focus;
+watchlist.onFocus = (id) => {
+  wantedFocus = ""; // picked by hand: a wanted instrument listed later no longer takes the focus
+  focus(id);
+};
 watchlist.onPick = () => tabs.picked();
 header.onToggleHidden = (id) => watchlist.setHidden(id, !store.hidden.has(id));
 chart.onInterval = setInterval_;

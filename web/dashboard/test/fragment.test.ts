@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fragmentFocus, splitFragment } from "../src/app/fragment";
+import { fragmentFocus, nextFocus, splitFragment } from "../src/app/fragment";
 
 describe("splitFragment", () => {
   it("takes the token first", () => {
@@ -39,4 +39,23 @@ describe("fragmentFocus", () => {
   it("a malformed escape is taken as written", () => {
     expect(fragmentFocus("#bad%zz")).toBe("bad%zz");
   });
+});
+
+describe("nextFocus", () => {
+  const listed = (...ids: string[]) => (id: string) => ids.includes(id);
+  const cases: { name: string; current: string | undefined; wanted: string; listed: string[]; first: string | undefined; want: { focus: string | undefined; wanted: string } }[] = [
+    { name: "the wanted instrument in the first list", current: undefined, wanted: "s:ACME", listed: ["c:ACME", "s:ACME"], first: "c:ACME", want: { focus: "s:ACME", wanted: "" } },
+    { name: "the wanted one not listed yet: the first in order meanwhile", current: undefined, wanted: "s:ACME", listed: ["c:ACME"], first: "c:ACME", want: { focus: "c:ACME", wanted: "s:ACME" } },
+    // A replay session joined afresh: the first list lacked it, a later one brings it.
+    { name: "listed later: it takes the focus from the first in order", current: "c:ACME", wanted: "s:ACME", listed: ["c:ACME", "s:ACME"], first: "c:ACME", want: { focus: "s:ACME", wanted: "" } },
+    { name: "no fragment: the first in order", current: undefined, wanted: "", listed: ["c:ACME", "s:ACME"], first: "c:ACME", want: { focus: "c:ACME", wanted: "" } },
+    { name: "no fragment: a focus stays when earlier ones are listed", current: "s:ACME", wanted: "", listed: ["a:X", "s:ACME"], first: "a:X", want: { focus: "s:ACME", wanted: "" } },
+    { name: "picked by hand (wanted cleared): stays", current: "s:BOLT", wanted: "", listed: ["s:ACME", "s:BOLT"], first: "s:ACME", want: { focus: "s:BOLT", wanted: "" } },
+    { name: "nothing listed", current: undefined, wanted: "s:ACME", listed: [], first: undefined, want: { focus: undefined, wanted: "s:ACME" } },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(nextFocus(c.current, c.wanted, listed(...c.listed), c.first)).toEqual(c.want);
+    });
+  }
 });

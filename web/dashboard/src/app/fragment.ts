@@ -34,3 +34,23 @@ function decodePart(s: string): string {
     return s; // a stray "%": taken as written
   }
 }
+
+/** What to focus after instruments were listed, and which wanted one is still awaited. */
+export interface FocusChoice {
+  focus: string | undefined;
+  wanted: string;
+}
+
+/**
+ * The focus once more instruments are listed. `wanted` is the instrument the page was opened
+ * with (its fragment) until it is focused or the user picks another ("" then); `current` is the
+ * focus now, `first` the first listed in order. The wanted instrument is focused as soon as it
+ * is listed, even after another was focused meanwhile: a replay session this feed joins afresh
+ * lists its instruments as the replayer resends them, so the first list may lack the wanted
+ * one, and a shared link would otherwise open on whichever came first. Until then the current
+ * focus stays, or the first in order when nothing is focused.
+ */
+export function nextFocus(current: string | undefined, wanted: string, isListed: (id: string) => boolean, first: string | undefined): FocusChoice {
+  if (wanted !== "" && isListed(wanted)) return { focus: wanted, wanted: "" };
+  return { focus: current ?? first, wanted };
+}
