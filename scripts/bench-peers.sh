@@ -28,6 +28,8 @@
 #   RESULTS=dir            where reports go (default: outside the repo, in the cache folder)
 #   CENTRIFUGO=path        a Centrifugo binary to use instead of building v$CF_VERSION
 #   BENCH_TREE=worktree    measure this checkout as it is (default: HEAD, from a clean export)
+#   EMBED=1                Tickwire as `make run` runs it: NATS inside the feed process (--feed-embed-nats),
+#                          so server CPU and RSS are that one process's
 #
 # Every run holds /tmp/tickwire-bench.lock (flock) while it runs, so measurements on this shared
 # machine do not overlap; each hold is bounded (timeout). Only the processes this script started
@@ -126,7 +128,9 @@ common="--mode step --warmup $WARMUP --hold $HOLD --duration ${DURATION}s --max-
 RUN_TIMEOUT=$((DURATION + 60)) # seconds: --duration plus setup and stopping; keeps each lock hold bounded
 
 run_tickwire() { # tag scenario
-  local cmd="$BIN_DIR/loadgen --spawn --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
+  local embed=""
+  [ "${EMBED:-0}" = 1 ] && embed="--feed-embed-nats"
+  local cmd="$BIN_DIR/loadgen --spawn $embed --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
   echo "$cmd" | tee -a "$RESULTS/commands.txt"
   timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 &
   wait_loadgen "$1"
