@@ -194,7 +194,7 @@ for run in $(seq "$RUNS"); do
 done
 
 # --- the ratio table -----------------------------------------------------------------------
-python3 - "$RESULTS" <<'EOF' | tee "$RESULTS/ratios.md"
+python3 - "$RESULTS" "${EMBED:-0}" <<'EOF' | tee "$RESULTS/ratios.md"
 import json, glob, os, statistics, sys
 R = sys.argv[1]
 def load(sc, srv):
@@ -274,7 +274,8 @@ for sc in ["S1", "S2"]:
         print(f"| {sc} | machine idle % before each run | {', '.join(str(r['_idle']) for r in tw)} | {', '.join(str(r['_idle']) for r in cf)} | |")
 print()
 print("Runs marked p ended on a step the publisher could not reach (within 5 %), c on the schedule's last step: lower bounds.")
-print("Medians over runs. Server = Tickwire's feed + its NATS (own process), or Centrifugo; RSS under load includes NATS;")
+shape = "the feed with NATS inside it (EMBED=1)" if sys.argv[2] == "1" else "Tickwire's feed + its NATS (own process)"
+print(f"Medians over runs. Server = {shape}, or Centrifugo; RSS under load includes NATS;")
 print("idle RSS per connection is the feed's alone (NATS does not grow with connections).")
 EOF
 echo
