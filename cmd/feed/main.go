@@ -58,6 +58,8 @@ type config struct {
 	SnapshotRate     int           `name:"snapshot-rate" default:"262144" help:"Bytes per second of snapshots each connection may ask for (Subscribe, Resync); the snapshots past it wait (negative: no budget)."`
 	SnapshotBurst    int           `name:"snapshot-burst" default:"0" help:"Bytes of snapshots a connection may ask for at once (0: 2 MiB, or --queue-hard-bytes if less; a dashboard's 50 instruments with every channel are about 1.2 MB); at most --queue-hard-bytes."`
 	Depths           []uint32      `name:"book-depth" default:"10,50" help:"Book depths offered (each is its own stream)."`
+	ResumeHistory    int           `name:"resume-history" default:"2048" help:"Recent deltas each instrument keeps (all its streams together) so a reconnecting client resumes from its position instead of a snapshot: the resume window (0: 2048; negative: none)."`
+	ResumeBytes      int           `name:"resume-history-bytes" default:"0" help:"Bound each instrument's resume history by memory too: its deltas' encodings plus 48 bytes each (0: no bound but --resume-history). With many instruments the history is most of a feed's memory; book deltas cost several times a quote's."`
 	TradeHistory     int           `name:"trade-history" default:"100" help:"Recent trades kept per instrument."`
 	CandleIntervals  []uint32      `name:"candle-interval" default:"1,60" help:"Candle intervals in seconds."`
 	CandleHistory    int           `name:"candle-history" default:"300" help:"Bars kept per interval."`
@@ -125,6 +127,9 @@ func (c *config) Validate() error {
 	if err := c.Embed.Validate(); err != nil {
 		return err
 	}
+	if c.ResumeBytes < 0 {
+		return fmt.Errorf("--resume-history-bytes %d is negative (0: no byte bound)", c.ResumeBytes)
+	}
 	if c.Writers < 0 {
 		return fmt.Errorf("--writers %d is negative", c.Writers)
 	}
@@ -165,19 +170,21 @@ func (c *config) feedConfig() feed.Config {
 	stale, _ := c.staleRules()                               // validated
 	proxies, _ := feed.ParseTrustedProxies(c.TrustedProxies) // validated
 	return feed.Config{
-		TrustedProxies:   proxies,
-		StaleAfter:       c.StaleAfter,
-		StaleRules:       stale,
-		AllowedOrigins:   c.AllowedOrigins,
-		MaxConnsPerIP:    c.MaxConnsPerIP,
-		MaxDelayTiers:    c.MaxDelayTiers,
-		MaxConns:         c.MaxConns,
-		IdleTimeout:      c.IdleTimeout,
-		MaxSubscriptions: c.MaxSubscriptions,
-		SnapshotRate:     c.SnapshotRate,
-		SnapshotBurst:    c.SnapshotBurst,
-		ReadTimeout:      c.ReadTimeout,
-		Owners:           c.Owners,
+		TrustedProxies:     proxies,
+		StaleAfter:         c.StaleAfter,
+		StaleRules:         stale,
+		AllowedOrigins:     c.AllowedOrigins,
+		MaxConnsPerIP:      c.MaxConnsPerIP,
+		MaxDelayTiers:      c.MaxDelayTiers,
+		MaxConns:           c.MaxConns,
+		IdleTimeout:        c.IdleTimeout,
+		MaxSubscriptions:   c.MaxSubscriptions,
+		SnapshotRate:       c.SnapshotRate,
+		SnapshotBurst:      c.SnapshotBurst,
+		ReadTimeout:        c.ReadTimeout,
+		Owners:             c.Owners,
+		ResumeHistory:      c.ResumeHistory,
+		ResumeHistoryBytes: c.ResumeBytes,
 		Market: market.Config{Depths: c.Depths, TradeHistory: c.TradeHistory,
 			CandleIntervals: c.CandleIntervals, CandleHistory: c.CandleHistory},
 		Conn: fanout.Config{SoftLimit: c.QueueSoft, HardLimit: c.QueueHard, WriteTimeout: c.WriteTimeout, Heartbeat: c.Heartbeat,

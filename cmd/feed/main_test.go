@@ -192,6 +192,9 @@ func TestReplayStartFlags(t *testing.T) {
 		{[]string{"--replay-start-max", "101"}, false},
 		{[]string{"--replay-start-ttl", "1s"}, true},
 		{[]string{"--replay-start-ttl", "0s"}, false},
+		{[]string{"--resume-history", "100", "--resume-history-bytes", "65536"}, true},
+		{[]string{"--resume-history-bytes", "0"}, true},
+		{[]string{"--resume-history-bytes", "-1"}, false},
 	} {
 		var cfg config
 		p, err := kong.New(&cfg, kong.Name("feed"), natsflags.Vars(bus.RoleFeed, envPrefix), kong.Exit(func(int) {}))

@@ -138,7 +138,7 @@ func (o *owner) restore(c *ownerCheckpoint) {
 
 // addInstrument adds an instrument with state st to the owner.
 func (o *owner) addInstrument(id string, st *market.State) *instrument {
-	in := &instrument{st: st, bySess: make(map[*session][]*sub), hist: newDeltaHistory(o.hub.cfg.ResumeHistory)}
+	in := &instrument{st: st, bySess: make(map[*session][]*sub), hist: newDeltaHistory(o.hub.cfg.ResumeHistory, o.hub.cfg.ResumeHistoryBytes)}
 	in.streams = make([][]*sub, o.hub.cfg.Market.NumStreams())
 	in.handle = o.hub.register(id)
 	o.instruments[id] = in

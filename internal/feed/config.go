@@ -66,6 +66,11 @@ type Config struct {
 	// reconnecting client can resume from its position (0: 2048; negative: none). It is the
 	// resume window: a client away longer than that gets a HISTORY_GONE snapshot instead.
 	ResumeHistory int
+	// ResumeHistoryBytes bounds the memory of each instrument's resume history as well (0: no
+	// bound but ResumeHistory): the deltas' encodings plus 48 bytes each. Book deltas are
+	// larger than quotes, so the same count can cost several times the memory; with many
+	// instruments this is most of a feed's memory (docs/SCALING.md).
+	ResumeHistoryBytes int
 	// ResumeWait is how long a resume whose position this feed has not reached yet waits for
 	// it (0: 2 s; negative: not at all). Such a client comes from a replica that is ahead:
 	// answered at once it would get a HISTORY_GONE snapshot older than what it holds, and then
@@ -167,6 +172,9 @@ func (c Config) Validate() error {
 	if hard := c.Conn.WithDefaults().HardLimit; c.SnapshotRate >= 0 && c.SnapshotBurst > hard {
 		// The queue would close a client that takes the snapshots it is allowed at once.
 		return fmt.Errorf("feed: snapshot burst %d above the queue hard limit %d", c.SnapshotBurst, hard)
+	}
+	if c.ResumeHistoryBytes < 0 {
+		return fmt.Errorf("feed: resume history bytes %d is negative (0: no byte bound)", c.ResumeHistoryBytes)
 	}
 	if c.ReadLimit < 256 {
 		return fmt.Errorf("feed: read limit %d below 256 bytes", c.ReadLimit)
