@@ -141,6 +141,9 @@ func (o *owner) addInstrument(id string, st *market.State) *instrument {
 	in := &instrument{st: st, bySess: make(map[*session][]*sub), hist: newDeltaHistory(o.hub.cfg.ResumeHistory, o.hub.cfg.ResumeHistoryBytes)}
 	in.streams = make([][]*sub, o.hub.cfg.Market.NumStreams())
 	in.handle = o.hub.register(id)
+	if old := o.instruments[id]; old != nil {
+		o.noteHistory(-old.hist.bytes) // its history goes with it
+	}
 	o.instruments[id] = in
 	return in
 }

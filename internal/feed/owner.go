@@ -112,6 +112,7 @@ type owner struct {
 
 	// owned by the owner goroutine:
 	instruments map[string]*instrument
+	histPending int // change of the resume histories' bytes not yet added to the gauge (noteHistory)
 	sessions    map[*session]map[*instrument]struct{}
 	parked      []parked           // resumes from positions not reached yet (see parkFuture)
 	deferred    []deferral         // snapshots waiting for their session's budget, oldest first (see request)
@@ -363,6 +364,7 @@ func (c *controlMessage) queue(log *slog.Logger, sess *session) {
 // remember stamps the event's deltas with the instrument's handle, encodes each once and keeps
 // them for resumes. enc[stream] is the encoding of the stream's delta, nil if it has none.
 func (o *owner) remember(in *instrument, res *market.Result, enc [][]byte) {
+	before := in.hist.bytes
 	if res.NewEpoch {
 		in.hist.reset()
 	}
@@ -379,6 +381,20 @@ func (o *owner) remember(in *instrument, res *market.Result, enc [][]byte) {
 	}
 	for i, d := range res.Book {
 		keep(market.StreamBook0+i, d)
+	}
+	o.noteHistory(in.hist.bytes - before)
+}
+
+// histGaugeStep is how far the resume-history gauge may lag under load: the owners share it,
+// so each adds its changes in steps, or at once when its queue is empty.
+const histGaugeStep = 64 << 10
+
+// noteHistory counts a change of d bytes in an instrument's resume history.
+func (o *owner) noteHistory(d int) {
+	o.histPending += d
+	if o.histPending != 0 && (o.histPending >= histGaugeStep || o.histPending <= -histGaugeStep || len(o.events) == 0) {
+		o.hub.metrics.resumeBytes.Add(float64(o.histPending))
+		o.histPending = 0
 	}
 }
 

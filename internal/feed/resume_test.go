@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -31,6 +33,7 @@ func TestResume(t *testing.T) {
 	tests := []struct {
 		name       string
 		history    int
+		bytes      int // ResumeHistoryBytes
 		missed     int // events published while away
 		tamper     func(*pb.StreamPosition)
 		json       bool // resume over the JSON subprotocol (history keeps binary encodings)
@@ -44,6 +47,8 @@ func TestResume(t *testing.T) {
 		{name: "within history, compact quotes", history: 100000, missed: 2000, compact: true, wantResume: true},
 		{name: "nothing missed, compact quotes, other base", history: 100000, missed: 0, compact: true, otherBase: true, wantResume: true},
 		{name: "beyond history", history: 50, missed: 2000, wantReason: pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE},
+		{name: "within the byte bound", history: 100000, bytes: 64 << 20, missed: 2000, wantResume: true},
+		{name: "beyond the byte bound", history: 100000, bytes: 8 << 10, missed: 2000, wantReason: pb.SnapshotReason_SNAPSHOT_REASON_HISTORY_GONE},
 		{name: "other epoch", history: 100000, missed: 10, tamper: func(p *pb.StreamPosition) { p.Epoch++ },
 			wantReason: pb.SnapshotReason_SNAPSHOT_REASON_NEW_EPOCH},
 		{name: "position from the future", history: 100000, missed: 10, tamper: func(p *pb.StreamPosition) { p.Seq += 1_000_000 },
@@ -51,7 +56,7 @@ func TestResume(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{ResumeHistory: tt.history}
+			cfg := Config{ResumeHistory: tt.history, ResumeHistoryBytes: tt.bytes}
 			e := startEnv(t, cfg)
 			p := newPublisher(t, e.bus, 5)
 			p.publish(500)
@@ -72,6 +77,16 @@ func TestResume(t *testing.T) {
 			p.publish(tt.missed)
 			last := p.finish()
 			e.waitApplied(p)
+			// The gauge counts what the histories hold once the owners are idle: with a byte
+			// bound, each history is between half full and full (3,000 events of 5
+			// instruments are far more than 8 KiB each), evictions subtracted.
+			testwait.For(t, 5*time.Second, "the resume-history gauge within the bound", func() bool {
+				held := int(testutil.ToFloat64(e.srv.metrics.resumeBytes))
+				if tt.bytes == 0 || tt.bytes > 1<<20 {
+					return held > 0
+				}
+				return held >= len(ids)*tt.bytes/2 && held <= len(ids)*tt.bytes
+			})
 			sub := wire.SubprotocolProto
 			if tt.json {
 				sub = wire.SubprotocolJSON
