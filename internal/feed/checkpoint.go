@@ -142,7 +142,7 @@ func (o *owner) addInstrument(id string, st *market.State) *instrument {
 	in.streams = make([][]*sub, o.hub.cfg.Market.NumStreams())
 	in.handle = o.hub.register(id)
 	if old := o.instruments[id]; old != nil {
-		o.noteHistory(-old.hist.bytes) // its history goes with it
+		o.histBytes.Add(-int64(old.hist.bytes)) // its history goes with it
 	}
 	o.instruments[id] = in
 	return in

@@ -60,6 +60,15 @@ func (h *Hub) start(launch func(func()), quit <-chan struct{}) {
 	}
 }
 
+// resumeHistoryBytes is the memory the owners' resume histories hold.
+func (h *Hub) resumeHistoryBytes() int64 {
+	var n int64
+	for _, o := range h.owners {
+		n += o.histBytes.Load()
+	}
+	return n
+}
+
 func (h *Hub) ownerOf(instrument string) *owner {
 	f := fnv.New32a()
 	f.Write([]byte(instrument))

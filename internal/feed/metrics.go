@@ -33,7 +33,6 @@ type metrics struct {
 	checkpoints    *prometheus.CounterVec // result: written, failed
 	checkpointSeq  prometheus.Gauge
 	checkpointSize prometheus.Gauge
-	resumeBytes    prometheus.Gauge // memory of every instrument's resume history (deltaHistory.bytes)
 }
 
 // maxLabelSeries bounds the instrument label of a per-instrument series (gaps): past it,
@@ -100,13 +99,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Event-stream sequence of the latest state checkpoint written or loaded: a restart replays the events after it."}),
 		checkpointSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_checkpoint_bytes",
 			Help: "Size of the latest state checkpoint written."}),
-		resumeBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tickwire_feed_resume_history_bytes",
-			Help: "Memory held by the instruments' resume histories: the kept deltas' encodings plus 48 bytes each (--resume-history, --resume-history-bytes)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connsRejected, m.closes, m.subscriptions, m.commands, m.commandErrors,
 			m.frames, m.messages, m.bytes, m.conflations, m.snapshots, m.snapsDeferred, m.events, m.eventsRejected, m.gaps,
-			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics, m.bookWaits, m.checkpoints, m.checkpointSeq, m.checkpointSize, m.resumeBytes)
+			m.instruments, m.ingestToFeed, m.ready, m.resumes, m.panics, m.bookWaits, m.checkpoints, m.checkpointSeq, m.checkpointSize)
 	}
 	// The series alerts watch exist at 0 from the start (deploy/prometheus/alerts.yml): increase()
 	// needs a sample before the first failure to see it, and an absent series alerts on nothing.

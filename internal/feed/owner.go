@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -105,6 +106,11 @@ type owner struct {
 	hub    *Hub
 	events chan *pb.Event // bounded: a full queue holds back the NATS consumer
 
+	// histBytes is the memory of this owner's instruments' resume histories, written by the
+	// owner goroutine and read by metrics scrapes (Hub.resumeHistoryBytes): an atomic of its
+	// own, so the owners share nothing per event.
+	histBytes atomic.Int64
+
 	mu sync.Mutex
 	// guarded by mu:
 	mailbox []command // commands from sessions; bounded by the sessions' command rate limits
@@ -112,7 +118,6 @@ type owner struct {
 
 	// owned by the owner goroutine:
 	instruments map[string]*instrument
-	histPending int // change of the resume histories' bytes not yet added to the gauge (noteHistory)
 	sessions    map[*session]map[*instrument]struct{}
 	parked      []parked           // resumes from positions not reached yet (see parkFuture)
 	deferred    []deferral         // snapshots waiting for their session's budget, oldest first (see request)
@@ -382,19 +387,8 @@ func (o *owner) remember(in *instrument, res *market.Result, enc [][]byte) {
 	for i, d := range res.Book {
 		keep(market.StreamBook0+i, d)
 	}
-	o.noteHistory(in.hist.bytes - before)
-}
-
-// histGaugeStep is how far the resume-history gauge may lag under load: the owners share it,
-// so each adds its changes in steps, or at once when its queue is empty.
-const histGaugeStep = 64 << 10
-
-// noteHistory counts a change of d bytes in an instrument's resume history.
-func (o *owner) noteHistory(d int) {
-	o.histPending += d
-	if o.histPending != 0 && (o.histPending >= histGaugeStep || o.histPending <= -histGaugeStep || len(o.events) == 0) {
-		o.hub.metrics.resumeBytes.Add(float64(o.histPending))
-		o.histPending = 0
+	if d := in.hist.bytes - before; d != 0 {
+		o.histBytes.Add(int64(d))
 	}
 }
 

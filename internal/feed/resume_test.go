@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
@@ -77,11 +75,11 @@ func TestResume(t *testing.T) {
 			p.publish(tt.missed)
 			last := p.finish()
 			e.waitApplied(p)
-			// The gauge counts what the histories hold once the owners are idle: with a byte
+			// The gauge counts what the histories hold: with a byte
 			// bound, each history is between half full and full (3,000 events of 5
 			// instruments are far more than 8 KiB each), evictions subtracted.
 			testwait.For(t, 5*time.Second, "the resume-history gauge within the bound", func() bool {
-				held := int(testutil.ToFloat64(e.srv.metrics.resumeBytes))
+				held := int(e.srv.hub.resumeHistoryBytes())
 				if tt.bytes == 0 || tt.bytes > 1<<20 {
 					return held > 0
 				}

@@ -110,10 +110,12 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, e
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tickwire_feed_http_refused_total",
 			Help: "/api requests refused: unauthorized (no or a bad token), not_entitled, token_in_url."}, []string{"reason"}),
 	}
-	if reg != nil {
-		reg.MustRegister(s.httpRefused)
-	}
 	s.hub = newHub(cfg, logger, s.metrics)
+	if reg != nil {
+		reg.MustRegister(s.httpRefused, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tickwire_feed_resume_history_bytes",
+			Help: "Memory held by the live instruments' resume histories: the kept deltas' encodings plus 48 bytes each (--resume-history, --resume-history-bytes)."},
+			func() float64 { return float64(s.hub.resumeHistoryBytes()) }))
+	}
 	s.candles = newCandles(cfg.Candles, reg)
 	// gws does the handshake only: readLoop reads the frames, and the connection's fanout.Conn
 	// writes them, so gws's read options (limits, buffers, parallelism) do not apply.
