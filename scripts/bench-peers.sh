@@ -30,6 +30,8 @@
 #   BENCH_TREE=worktree    measure this checkout as it is (default: HEAD, from a clean export)
 #   EMBED=1                Tickwire as `make run` runs it: NATS inside the feed process (--feed-embed-nats),
 #                          so server CPU and RSS are that one process's
+#   TW_FLAGS="..."         more load-tool flags for Tickwire's runs, e.g. a feed flag:
+#                          TW_FLAGS=--feed-arg=--resume-history-bytes=65536
 #
 # Every run holds /tmp/tickwire-bench.lock (flock) while it runs, so measurements on this shared
 # machine do not overlap; each hold is bounded (timeout). Only the processes this script started
@@ -130,7 +132,7 @@ RUN_TIMEOUT=$((DURATION + 60)) # seconds: --duration plus setup and stopping; ke
 run_tickwire() { # tag scenario
   local embed=""
   [ "${EMBED:-0}" = 1 ] && embed="--feed-embed-nats"
-  local cmd="$BIN_DIR/loadgen --spawn $embed --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
+  local cmd="$BIN_DIR/loadgen --spawn $embed ${TW_FLAGS:-} --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
   echo "$cmd" | tee -a "$RESULTS/commands.txt"
   timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 &
   wait_loadgen "$1"
