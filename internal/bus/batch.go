@@ -383,14 +383,15 @@ func (b *Bus) sendRun(run []pubItem) {
 	var err error
 	var p *pubConn
 	for {
+		if p, err = b.publisher(); err != nil {
+			break
+		}
+		// Checked after publisher: a Fence while it opened the connection had none to cut.
 		if run[0].gen != b.fenceGen.Load() {
 			// Fenced during this pass (every event of a pass has the generation current
 			// at its start: dropFenced).
 			b.m.fenced.Add(float64(len(run)))
 			return
-		}
-		if p, err = b.publisher(); err != nil {
-			break
 		}
 		// No retries inside nats.go: a retried message would land after later ones.
 		p.inFlight.Add(1)

@@ -59,6 +59,9 @@ type Config struct {
 	// beforePass, if set, is called by the batcher before each pass (tests: hold it to make
 	// events queue up).
 	beforePass func()
+	// afterPublishDial, if set, is called when a publish connection of its own has been
+	// opened, before it is used (tests: fence while it opens).
+	afterPublishDial func()
 }
 
 func (c *Config) setDefaults() {

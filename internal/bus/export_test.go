@@ -16,3 +16,7 @@ func PublishConnDownForTest(b *Bus) bool {
 	p := b.pub.Load()
 	return p != nil && p.own && !p.nc.IsConnected()
 }
+
+// SetAfterPublishDialForTest makes a Bus connected with cfg call f each time it has opened a
+// publish connection of its own, before using it.
+func SetAfterPublishDialForTest(cfg *Config, f func()) { cfg.afterPublishDial = f }

@@ -120,6 +120,9 @@ func (b *Bus) publisher() (*pubConn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("bus: jetstream for publishing: %w", err)
 	}
+	if b.cfg.afterPublishDial != nil {
+		b.cfg.afterPublishDial()
+	}
 	if !b.pub.CompareAndSwap(nil, p) {
 		nc.Close() // cannot happen: only the batcher opens one
 		return b.pub.Load(), nil

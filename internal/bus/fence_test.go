@@ -142,6 +142,45 @@ func TestFenceDropsTheQueue(t *testing.T) {
 	}
 }
 
+// A Fence while the batcher opens the publish connection (the first publish, or the first
+// after a Fence) finds no connection to cut: the events of the pass that opened it must still
+// be dropped, not sent on the new connection.
+func TestFenceWhilePublishConnectionOpens(t *testing.T) {
+	ctx := ctxT(t)
+	s := bustest.Start(t)
+	reader := bustest.Connect(t, s)
+	var b *bus.Bus
+	fenced := false
+	cfg := bus.Config{}
+	bus.SetAfterPublishDialForTest(&cfg, func() { // the batcher's goroutine
+		if !fenced {
+			fenced = true
+			if err := b.Fence(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	b, _, reg := fencedBus(t, s, cfg)
+	if err := b.Publish(ctx, trade("x:A", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, trade("x:B", 1, 1)); err != nil { // after the fence: sent
+		t.Fatal(err)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := bustest.StoredEvents(t, reader); n != 1 {
+		t.Fatalf("%d events stored, want 1 (x:B, published after the fence)", n)
+	}
+	if got := counterOf(t, reg, "tickwire_bus_fenced_total"); got != 1 {
+		t.Fatalf("tickwire_bus_fenced_total = %v, want 1", got)
+	}
+}
+
 func TestFenceNeedsFencedPublishing(t *testing.T) {
 	s := bustest.Start(t)
 	b := bustest.Connect(t, s)
