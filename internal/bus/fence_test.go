@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -19,15 +18,7 @@ import (
 // A Bus publishing through a TCP proxy the test can cut, with fenced publishing.
 func fencedBus(t *testing.T, s *bus.Embedded, cfg bus.Config) (*bus.Bus, *chaos.TCPProxy, *prometheus.Registry) {
 	t.Helper()
-	u, err := url.Parse(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := chaos.NewTCPProxy("nats", "127.0.0.1:0", u.Host, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := bustest.Proxy(t, s)
 	cfg.URL, cfg.Auth = "nats://"+proxy.Addr(), s.Auth(string(bus.RoleIngest))
 	cfg.FencedPublishing, cfg.ReconnectWait = true, 20*time.Millisecond
 	reg := prometheus.NewRegistry()

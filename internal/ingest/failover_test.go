@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"errors"
-	neturl "net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
-	"github.com/tickwire/tickwire/internal/chaos"
 	"github.com/tickwire/tickwire/internal/ingest"
 	"github.com/tickwire/tickwire/internal/lease"
 	"github.com/tickwire/tickwire/internal/testwait"
@@ -131,15 +129,7 @@ func TestFailoverFencesCutOffHolder(t *testing.T) {
 	if err := reader.EnsureStream(ctx, bus.StreamConfig{Duplicates: window}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := neturl.Parse(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := chaos.NewTCPProxy("nats", "127.0.0.1:0", u.Host, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := bustest.Proxy(t, s)
 
 	evs := venueScript(200, 1, 1)
 	a := startNATSReplicaVia(t, s, "nats://"+proxy.Addr(), evs, "a")

@@ -4,6 +4,7 @@ package bustest
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickwire/tickwire/internal/bus"
+	"github.com/tickwire/tickwire/internal/chaos"
 	tickwirev1 "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -61,6 +63,22 @@ func AuthDirOf(url string) string {
 	d, _ := authDirs.Load(url)
 	s, _ := d.(string)
 	return s
+}
+
+// Proxy starts a TCP proxy in front of s that the test can cut (chaos.TCPProxy), closed in
+// t.Cleanup; connect to "nats://"+proxy.Addr().
+func Proxy(t testing.TB, s *bus.Embedded) *chaos.TCPProxy {
+	t.Helper()
+	u, err := url.Parse(s.ClientURL())
+	if err != nil {
+		t.Fatalf("bustest: server URL: %v", err)
+	}
+	proxy, err := chaos.NewTCPProxy("nats", "127.0.0.1:0", u.Host, nil)
+	if err != nil {
+		t.Fatalf("bustest: proxy: %v", err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	return proxy
 }
 
 // Connect connects a Bus to s as TestUser with a fresh metrics registry, ensures the event
