@@ -120,3 +120,14 @@ func TestDeltaHistoryStreams(t *testing.T) {
 		t.Fatalf("after reset and a push: %q %v", out, ok)
 	}
 }
+
+func TestResumeHistoryBytesValidated(t *testing.T) {
+	for _, tc := range []struct {
+		bytes int
+		ok    bool
+	}{{0, true}, {1, true}, {64 << 10, true}, {-1, false}} {
+		if err := (Config{ResumeHistoryBytes: tc.bytes}).Validate(); (err == nil) != tc.ok {
+			t.Errorf("ResumeHistoryBytes %d: %v, want ok %v", tc.bytes, err, tc.ok)
+		}
+	}
+}
