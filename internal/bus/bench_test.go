@@ -3,6 +3,7 @@ package bus_test
 import (
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,4 +73,64 @@ func BenchmarkConsumeEvents(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkLivePath measures the whole JetStream path of a live event in the firehose's shape
+// (issue 13, target 5): one event per message over 1,000 instruments in turn, published as
+// ingest publishes (acknowledged), stored, and delivered to a live ConsumeEvents on a second
+// connection, with the server in this process. It reports the rate with the whole machine and
+// the process's CPU per event, which covers the publisher, nats-server and the consumer
+// together but not the feed's work on the event: a floor under what the firehose costs
+// end to end (docs/BENCHMARKS.md, "What this machine cannot do").
+func BenchmarkLivePath(b *testing.B) {
+	const instruments = 1000
+	srv := bustest.Start(b)
+	pub, _, release := heldBus(b, srv, bustest.TestUser, bus.Config{MaxReorder: -1}) // never regrouped: one event per message
+	release()
+	sub := bustest.Connect(b, srv)
+	ctx := b.Context()
+	var n atomic.Int64
+	all := make(chan struct{})
+	c, err := sub.ConsumeEvents(ctx, bus.ConsumeOptions{Live: true}, func(*pb.Event) error {
+		if n.Add(1) == int64(b.N) {
+			close(all)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Stop()
+	evs := make([]*pb.Event, instruments)
+	for i := range evs {
+		evs[i] = &pb.Event{Instrument: fmt.Sprintf("bench:I%04d", i), Epoch: 1,
+			Body: &pb.Event_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := range b.N {
+		ev := evs[i%instruments]
+		ev.Seq++
+		ev.IngestTimeNs = time.Now().UnixNano()
+		if err := pub.Publish(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(time.Minute):
+		b.Fatalf("consumed %d of %d events in a minute", n.Load(), b.N)
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+}
+
+// cpuTime is this process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
