@@ -13,7 +13,9 @@
 # publication is one message per subscriber; a step is sustained when >= 95 % is delivered, p99 <=
 # $MAX_P99 and nothing is lost. Tickwire runs as `loadgen --spawn` (the feed, and NATS as its own
 # process: server CPU and RSS = feed + NATS); Centrifugo v$CF_VERSION (memory engine, protobuf
-# clients, history 100 as in ../shared/peers/cfload) is started here, fresh for every run.
+# clients, history 100 as in ../shared/peers/cfload) is started here, fresh for every run. Both
+# keep the same resume depth per channel (HISTORY): Centrifugo's history_size, the feed's
+# --resume-history (in S1 and S2 an instrument has one stream, quotes, so the two count alike).
 #
 # Settings (environment):
 #   RUNS=2                 runs per scenario and server (server order alternates run by run)
@@ -30,6 +32,9 @@
 #   BENCH_TREE=worktree    measure this checkout as it is (default: HEAD, from a clean export)
 #   EMBED=1                Tickwire as `make run` runs it: NATS inside the feed process (--feed-embed-nats),
 #                          so server CPU and RSS are that one process's
+#   HISTORY=100            resume depth per channel on both servers (Centrifugo history_size, feed
+#                          --resume-history); cfload's 100. Before 2026-12-03 14:00 UTC the feed kept
+#                          its default 2048 against Centrifugo's 100
 #   TW_FLAGS="..."         more load-tool flags for Tickwire's runs, e.g. a feed flag:
 #                          TW_FLAGS=--feed-arg=--resume-history-bytes=65536
 #
@@ -48,6 +53,8 @@ WARMUP=${WARMUP:-1s}
 MAX_P99=${MAX_P99:-500ms}
 STEPS_S1=${STEPS_S1:-20000,50000,100000,150000,200000,250000,300000,350000,400000,450000,500000}
 STEPS_S2=${STEPS_S2:-20000,50000,100000,150000,200000,250000,300000,350000,400000,500000,600000,700000,800000}
+HISTORY=${HISTORY:-100}
+case "$HISTORY" in '' | *[!0-9]* | 0) echo "HISTORY=$HISTORY: want a positive count" >&2; exit 2 ;; esac
 QUIET_IDLE=${QUIET_IDLE:-85}
 QUIET_MAX=${QUIET_MAX:-180}
 if [ "${SHORT:-0}" = 1 ]; then
@@ -132,7 +139,7 @@ RUN_TIMEOUT=$((DURATION + 60)) # seconds: --duration plus setup and stopping; ke
 run_tickwire() { # tag scenario
   local embed=""
   [ "${EMBED:-0}" = 1 ] && embed="--feed-embed-nats"
-  local cmd="$BIN_DIR/loadgen --spawn $embed ${TW_FLAGS:-} --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
+  local cmd="$BIN_DIR/loadgen --spawn $embed --feed-arg=--resume-history=$HISTORY ${TW_FLAGS:-} --feed-bin $BIN_DIR/feed --market quotes $(shape "$2") $common --json $RESULTS/$1.json"
   echo "$cmd" | tee -a "$RESULTS/commands.txt"
   timeout "$RUN_TIMEOUT" $cmd 9>&- > "$RESULTS/$1.log" 2>&1 &
   wait_loadgen "$1"
@@ -160,7 +167,7 @@ run_centrifugo() { # tag scenario
   "engine": {"type": "memory"},
   "client": {"token": {"hmac_secret_key": "bench-hmac-secret-not-for-production"}, "allowed_origins": ["http://127.0.0.1:$port"]},
   "http_api": {"key": "bench-api-key"},
-  "channel": {"namespaces": [{"name": "md", "history_size": 100, "history_ttl": "300s", "force_recovery": true, "allow_subscribe_for_client": true}]}
+  "channel": {"namespaces": [{"name": "md", "history_size": $HISTORY, "history_ttl": "300s", "force_recovery": true, "allow_subscribe_for_client": true}]}
 }
 EOF
   "$CENTRIFUGO" -c "$conf" 9>&- > "$RESULTS/$1.centrifugo.log" 2>&1 &
@@ -196,7 +203,7 @@ for run in $(seq "$RUNS"); do
 done
 
 # --- the ratio table -----------------------------------------------------------------------
-python3 - "$RESULTS" "${EMBED:-0}" <<'EOF' | tee "$RESULTS/ratios.md"
+python3 - "$RESULTS" "${EMBED:-0}" "$HISTORY" <<'EOF' | tee "$RESULTS/ratios.md"
 import json, glob, os, statistics, sys
 R = sys.argv[1]
 def load(sc, srv):
@@ -279,6 +286,7 @@ print("Runs marked p ended on a step the publisher could not reach (within 5 %),
 shape = "the feed with NATS inside it (EMBED=1)" if sys.argv[2] == "1" else "Tickwire's feed + its NATS (own process)"
 print(f"Medians over runs. Server = {shape}, or Centrifugo; RSS under load includes NATS;")
 print("idle RSS per connection is the feed's alone (NATS does not grow with connections).")
+print(f"Resume depth per channel on both servers: {sys.argv[3]} (Centrifugo history_size, the feed's --resume-history).")
 EOF
 echo
 echo "commands: $RESULTS/commands.txt"
