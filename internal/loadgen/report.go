@@ -246,7 +246,11 @@ func (r *Report) WriteTable(w io.Writer) {
 			si(b.PublishedRate), si(b.DeliveredPerSec), si(b.FramesPerSec), b.BytesPerSec/(1<<20), ms(b.Latency.P50), ms(b.Latency.P99), ms(b.Latency.P999),
 			b.FeedCPU, b.FeedCPUPerUpdate, mib(b.FeedRSSMax))
 		if b.PublisherLimited {
-			fmt.Fprintf(w, "NOTE: the publisher (NATS JetStream on this machine) could not go faster: the feed was not saturated\n")
+			if r.Server == TargetCentrifugo {
+				fmt.Fprintf(w, "NOTE: the publisher (Centrifugo's HTTP API) could not go faster: the server was not saturated\n")
+			} else {
+				fmt.Fprintf(w, "NOTE: the publisher (NATS JetStream on this machine) could not go faster: the feed was not saturated\n")
+			}
 		}
 	} else if r.Config.Mode == ModeStep {
 		fmt.Fprintf(w, "SUMMARY: no step was sustained\n")
