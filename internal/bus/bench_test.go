@@ -3,12 +3,12 @@ package bus_test
 import (
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tickwire/tickwire/internal/bus"
 	"github.com/tickwire/tickwire/internal/bus/bustest"
+	"github.com/tickwire/tickwire/internal/profile"
 	pb "github.com/tickwire/tickwire/pkg/proto/tickwire/v1"
 )
 
@@ -107,7 +107,7 @@ func BenchmarkLivePath(b *testing.B) {
 			Body: &pb.Event_Quote{Quote: &pb.Quote{BidPrice: 1234500, BidSize: 10, AskPrice: 1234600, AskSize: 20}}}
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := profile.CPUTime()
 	b.ResetTimer()
 	for i := range b.N {
 		ev := evs[i%instruments]
@@ -123,14 +123,7 @@ func BenchmarkLivePath(b *testing.B) {
 		b.Fatalf("consumed %d of %d events in a minute", n.Load(), b.N)
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := profile.CPUTime() - cpu0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
-}
-
-// cpuTime is this process's CPU time so far, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/internal/auth"
+	"github.com/tickwire/tickwire/internal/profile"
 	"github.com/tickwire/tickwire/internal/source/synthetic"
 	"github.com/tickwire/tickwire/internal/testwait"
 	"github.com/tickwire/tickwire/pkg/market"
@@ -69,12 +69,6 @@ func (c *firehoseClient) OnMessage(_ *gws.Conn, m *gws.Message) {
 			c.other.Add(1)
 		}
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFirehose measures the feed without NATS delivering everything to one connection
@@ -213,7 +207,7 @@ func firehose(b *testing.B, withAuth bool) {
 		}
 	}
 	framesBefore, deltasBefore, snapsBefore := cl.frames.Load(), cl.deltas.Load(), cl.snapshots.Load()
-	cpu0 := cpuTime()
+	cpu0 := profile.CPUTime()
 	b.ResetTimer()
 	start := time.Now()
 	for _, raw := range frames {
@@ -228,7 +222,7 @@ func firehose(b *testing.B, withAuth bool) {
 	testwait.For(b, 60*time.Second, "every update", func() bool { return cl.deltas.Load()-deltasBefore >= want || cl.closed.Load() })
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := profile.CPUTime() - cpu0
 	got := cl.deltas.Load() - deltasBefore
 	if resyncs := cl.snapshots.Load() - snapsBefore; resyncs != 0 || got != want {
 		b.Fatalf("client got %d of %d updates and %d snapshots (conflated?), closed %v", got, want, resyncs, cl.closeErr.Load())

@@ -1,5 +1,6 @@
 // Package profile writes Go runtime profiles to files for the binaries' profiling flags
-// (feed --cpu-profile, loadgen --cpuprofile and --nats-profile).
+// (feed --cpu-profile, loadgen --cpuprofile and --nats-profile), and reads the process's CPU
+// time for benchmarks that report CPU per unit of work.
 package profile
 
 import (
@@ -8,6 +9,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"syscall"
+	"time"
 )
 
 // StartCPU starts a CPU profile written to path. Call stop once to end it; stop returns the
@@ -41,4 +44,13 @@ func WriteHeap(path string) error {
 		return fmt.Errorf("profile: %s: %w", path, err)
 	}
 	return nil
+}
+
+// CPUTime is the CPU time this process has used so far, user and system together
+// (getrusage), so that a benchmark can report CPU per unit of work over all its goroutines,
+// an in-process server's included.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // fails only for a bad pointer or who
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

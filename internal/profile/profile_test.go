@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // Both profiles are gzipped pprof protos (what go tool pprof reads); a path that cannot be
@@ -48,5 +50,27 @@ func TestProfiles(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// CPUTime counts the CPU this process spends: busy work moves it, and by no more than the
+// machine's cores could give in the time it took.
+func TestCPUTime(t *testing.T) {
+	before, start := CPUTime(), time.Now()
+	if before <= 0 {
+		t.Fatalf("CPUTime %v at the start of a test", before)
+	}
+	used := time.Duration(0)
+	for used < 20*time.Millisecond {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("10 s of busy work moved CPUTime by %v", used)
+		}
+		for n := 0; n < 1e6; n++ {
+			_ = n * n
+		}
+		used = CPUTime() - before
+	}
+	if limit := time.Since(start) * time.Duration(runtime.NumCPU()+1); used > limit {
+		t.Fatalf("CPUTime moved by %v in %v of wall time on %d CPUs", used, time.Since(start), runtime.NumCPU())
 	}
 }
