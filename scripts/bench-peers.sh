@@ -33,7 +33,7 @@
 #   EMBED=1                Tickwire as `make run` runs it: NATS inside the feed process (--feed-embed-nats),
 #                          so server CPU and RSS are that one process's
 #   HISTORY=100            resume depth per channel on both servers (Centrifugo history_size, feed
-#                          --resume-history); cfload's 100. Before 2026-12-03 14:00 UTC the feed kept
+#                          --resume-history); cfload's 100. Before 3c66801 (2026-12-03 13:41 UTC) the feed kept
 #                          its default 2048 against Centrifugo's 100
 #   TW_FLAGS="..."         more load-tool flags for Tickwire's runs, e.g. a feed flag:
 #                          TW_FLAGS=--feed-arg=--resume-history-bytes=65536
